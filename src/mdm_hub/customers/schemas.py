@@ -8,17 +8,35 @@ which turns a :class:`CustomerIn` into a :class:`CustomerRecord`.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 ShortText = Annotated[str, Field(max_length=200)]
 LongText = Annotated[str, Field(max_length=2000)]
 # Dates arrive as ISO dates or 和暦 (令和5年4月1日, R5.4.1); normalize turns them into dates.
 DateText = Annotated[str, Field(max_length=40, examples=["2023-04-01", "令和5年4月1日"])]
 Yen = Annotated[int, Field(ge=0, le=10**16, description="Integer yen")]
-DayOfMonth = Annotated[int, Field(ge=1, le=31)] | Literal["end_of_month"]
+
+
+def _day_of_month(value: Any) -> int | str:
+    if value in ("end_of_month", "末日"):
+        return "end_of_month"
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 31:
+        return value
+    raise PydanticCustomError("day_of_month", 'Expected a day 1–31 or "end_of_month" (末日)')
+
+
+DayOfMonth = Annotated[
+    int | str,
+    PlainValidator(_day_of_month),
+    WithJsonSchema(
+        {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 31}, {"const": "end_of_month"}]}
+    ),
+]
 
 
 class CustomerKind(StrEnum):
@@ -89,7 +107,9 @@ class AddressIn(InputModel):
     street: ShortText | None = Field(
         default=None, description="丁目・番地・号", examples=["一丁目2番3号"]
     )
-    building: ShortText | None = Field(default=None, description="建物名・階", examples=["丸の内ビル5F"])
+    building: ShortText | None = Field(
+        default=None, description="建物名・階", examples=["丸の内ビル5F"]
+    )
     full_text: LongText | None = Field(
         default=None,
         description="The whole address in one line, when the source does not split it",
@@ -125,7 +145,9 @@ class BillingTermsIn(InputModel):
         default=None, description="請求先: the customer code billed, when not this customer"
     )
     closing_day: DayOfMonth | None = Field(default=None, description="締め日 (1–31 or 末日)")
-    payment_method: ShortText | None = Field(default=None, description="支払条件", examples=["銀行振込"])
+    payment_method: ShortText | None = Field(
+        default=None, description="支払条件", examples=["銀行振込"]
+    )
     payment_month_offset: int | None = Field(
         default=None, ge=0, le=12, description="支払期日: months after closing (0 当月, 1 翌月)"
     )
@@ -236,7 +258,9 @@ class Address(RecordModel):
     prefecture: str | None = None
     city: str | None = None
     town: str | None = None
-    street: str | None = Field(default=None, description="Canonical 丁目-番地-号", examples=["1-2-3"])
+    street: str | None = Field(
+        default=None, description="Canonical 丁目-番地-号", examples=["1-2-3"]
+    )
     building: str | None = None
     site_key: str | None = Field(
         default=None, description="Match key of the site: address without building"
@@ -321,3 +345,100 @@ class CustomerRecord(RecordModel):
     company_profile: CompanyProfile | None = None
     relations: Relations | None = None
     custom_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# API answers
+# ---------------------------------------------------------------------------------------------
+
+
+class CustomerStatus(StrEnum):
+    active = "active"
+    merged = "merged"
+    deleted = "deleted"
+    erased = "erased"
+
+
+class FieldOrigin(BaseModel):
+    rule: str = Field(examples=["most_recent"])
+    system: str | None = Field(default=None, examples=["crm"])
+    source_id: str | None = None
+    sources: list[dict[str, str]] | None = Field(
+        default=None, description="For lists: every source that contributed items"
+    )
+
+
+class CustomerOut(CustomerRecord):
+    """The golden record with its identity, status and where each field came from."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID = Field(description="Stable customer id")
+    customer_code: str = Field(examples=["C00000001"], description="顧客コード")
+    status: CustomerStatus
+    version: int = Field(description="Increases on every change; the ETag is its quoted form")
+    merged_into_id: uuid.UUID | None = Field(
+        default=None, description="For a merged-away customer: the customer it now lives in"
+    )
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    lineage: dict[str, FieldOrigin] = Field(
+        default_factory=dict, description="Field pointer → the source its value came from"
+    )
+
+
+class ChangeOut(BaseModel):
+    field: str = Field(examples=["/addresses/0/prefecture"])
+    code: str = Field(examples=["postal_code_filled"])
+    message: str
+    severity: Literal["info", "warning"]
+
+
+class SourceRecordOut(BaseModel):
+    system: str = Field(examples=["crm"])
+    source_id: str = Field(examples=["ACC-0001"])
+    customer_id: uuid.UUID
+    version: int
+    raw_payload: dict[str, Any] = Field(description="The record exactly as the source sent it")
+    normalized: dict[str, Any] = Field(description="The record as the hub normalized it")
+    changes: list[ChangeOut] = Field(description="What normalization changed or flagged")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class MatchDecision(BaseModel):
+    outcome: Literal["new_customer", "merged", "review", "unchanged_link"] = Field(
+        description="new_customer: no existing customer matched; merged: joined an existing "
+        "customer; review: joined nothing yet, a steward must decide; unchanged_link: an "
+        "update of a source record keeps its customer"
+    )
+    customer_id: uuid.UUID
+    probability: float | None = None
+    reason: str = Field(examples=["no_candidates"])
+    candidates: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SourceWriteResult(BaseModel):
+    customer: CustomerOut
+    source_record: SourceRecordOut
+    decision: MatchDecision
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end")
+
+
+class NormalizeResult(BaseModel):
+    record: CustomerRecord
+    changes: list[ChangeOut]
+
+
+# Input fields that are objects: a steward's patch overrides them leaf by leaf.
+OBJECT_INPUT_FIELDS: dict[str, type[InputModel]] = {
+    "billing": BillingTermsIn,
+    "transactions": TransactionsIn,
+    "classification": ClassificationIn,
+    "company_profile": CompanyProfileIn,
+    "relations": RelationsIn,
+}

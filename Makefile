@@ -1,0 +1,38 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is installed here.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test lint format openapi clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.synced
+
+run: install  ## serve the hub on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL)
+	$(VENV)/bin/mdm-hub serve
+
+test: install lint  ## the whole suite against a real PostgreSQL
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+openapi: install  ## regenerate openapi/openapi.json from the code
+	$(VENV)/bin/mdm-hub openapi --output openapi/openapi.json
+
+clean:
+	rm -rf .tools $(VENV) .pytest_cache .ruff_cache

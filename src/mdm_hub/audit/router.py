@@ -1,0 +1,66 @@
+"""GET /v1/audit: read the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from mdm_hub.audit.models import AuditEntry
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    occurred_at: dt.datetime
+    actor: str = Field(examples=["anonymous"])
+    action: str = Field(examples=["customer.updated"])
+    entity_type: str = Field(examples=["customer"])
+    entity_id: str
+    customer_id: uuid.UUID | None
+    request_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+@router.get("", response_model=AuditPage, responses=PROBLEM_RESPONSES)
+async def list_audit_entries(
+    session: DbSession,
+    customer_id: uuid.UUID | None = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditPage:
+    """Audit entries, oldest first: who changed what, when, with the before and after."""
+    query = select(AuditEntry).order_by(AuditEntry.id).limit(limit + 1)
+    if customer_id is not None:
+        query = query.where(AuditEntry.customer_id == customer_id)
+    if entity_type is not None:
+        query = query.where(AuditEntry.entity_type == entity_type)
+    if entity_id is not None:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if cursor is not None:
+        query = query.where(AuditEntry.id > decode_cursor(cursor, "cursor", {"id": int})["id"])
+    rows = list((await session.scalars(query)).all())
+    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
+    return AuditPage(
+        items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
+        next_cursor=next_cursor,
+    )

@@ -1,0 +1,40 @@
+"""Custom fields an administrator defines, and the rank rules (取引額 → ランク)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mdm_hub.db import Base
+
+CUSTOM_FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "enum")
+
+
+class CustomFieldDefinition(Base):
+    __tablename__ = "custom_field_definitions"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    label: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(Text)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_values: Mapped[list[Any] | None] = mapped_column(JSONB, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (CheckConstraint(f"type IN {CUSTOM_FIELD_TYPES!r}", name="type"),)
+
+
+class RankRuleRow(Base):
+    __tablename__ = "rank_rules"
+
+    rank: Mapped[str] = mapped_column(Text, primary_key=True)
+    min_amount: Mapped[int] = mapped_column(BigInteger)

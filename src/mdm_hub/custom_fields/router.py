@@ -1,0 +1,80 @@
+"""Custom field definitions (/v1/custom-fields) and rank rules (/v1/rank-rules)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from mdm_hub.context import CurrentActor
+from mdm_hub.custom_fields import service
+from mdm_hub.custom_fields.schemas import (
+    CustomFieldCreate,
+    CustomFieldOut,
+    CustomFieldUpdate,
+    RankRules,
+)
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1", tags=["configuration"])
+KeyPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+@router.post(
+    "/custom-fields",
+    response_model=CustomFieldOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={**PROBLEM_RESPONSES, 409: PROBLEM_RESPONSES[422]},
+)
+async def create_custom_field(
+    body: CustomFieldCreate, session: DbSession, actor: CurrentActor
+) -> CustomFieldOut:
+    """Define a custom field; every later customer write is validated against it."""
+    definition = await service.create_definition(session, actor, body)
+    return CustomFieldOut(**service.definition_dict(definition))
+
+
+@router.get("/custom-fields", response_model=list[CustomFieldOut], responses=PROBLEM_RESPONSES)
+async def list_custom_fields(session: DbSession) -> list[CustomFieldOut]:
+    return [
+        CustomFieldOut(**service.definition_dict(d))
+        for d in await service.list_definitions(session)
+    ]
+
+
+@router.get("/custom-fields/{key}", response_model=CustomFieldOut, responses=PROBLEM_RESPONSES)
+async def get_custom_field(key: KeyPath, session: DbSession) -> CustomFieldOut:
+    return CustomFieldOut(**service.definition_dict(await service.get_definition(session, key)))
+
+
+@router.patch("/custom-fields/{key}", response_model=CustomFieldOut, responses=PROBLEM_RESPONSES)
+async def update_custom_field(
+    key: KeyPath, body: CustomFieldUpdate, session: DbSession, actor: CurrentActor
+) -> CustomFieldOut:
+    """Change a definition's label, description, requiredness or allowed values."""
+    definition = await service.update_definition(session, actor, key, body)
+    return CustomFieldOut(**service.definition_dict(definition))
+
+
+@router.delete(
+    "/custom-fields/{key}", status_code=status.HTTP_204_NO_CONTENT, responses=PROBLEM_RESPONSES
+)
+async def delete_custom_field(key: KeyPath, session: DbSession, actor: CurrentActor) -> Response:
+    """Remove a definition. Stored values stay in source records but are no longer accepted."""
+    await service.delete_definition(session, actor, key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/rank-rules", response_model=RankRules, responses=PROBLEM_RESPONSES)
+async def get_rank_rules(session: DbSession) -> RankRules:
+    """The thresholds that derive 顧客ランク from 取引金額 (highest matching threshold wins)."""
+    rules = await service.load_rank_rules(session)
+    return RankRules.model_validate({"rules": [asdict(r) for r in rules]})
+
+
+@router.put("/rank-rules", response_model=RankRules, responses=PROBLEM_RESPONSES)
+async def put_rank_rules(body: RankRules, session: DbSession, actor: CurrentActor) -> RankRules:
+    """Replace the rank rules. They apply to every write from now on."""
+    return await service.replace_rank_rules(session, actor, body)

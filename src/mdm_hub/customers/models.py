@@ -1,0 +1,95 @@
+"""Tables of the customers feature: golden records and the source records behind them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Sequence,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mdm_hub.db import Base
+
+CUSTOMER_STATUSES = ("active", "merged", "deleted", "erased")
+STEWARD_SYSTEM = "_steward"
+
+customer_code_seq = Sequence("customer_code_seq", metadata=Base.metadata)
+
+
+class Customer(Base):
+    """The golden record: one row per real-world customer."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    customer_code: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="active")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    name_key: Mapped[str] = mapped_column(Text)
+    name_kana: Mapped[str | None] = mapped_column(Text, nullable=True)
+    corporate_number: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
+    phones: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    emails: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    record: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {CUSTOMER_STATUSES!r}", name="status"),
+        CheckConstraint("kind IN ('corporation', 'person')", name="kind"),
+        Index("ix_customers_phones", "phones", postgresql_using="gin"),
+        Index("ix_customers_emails", "emails", postgresql_using="gin"),
+        Index("ix_customers_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}),
+        Index("ix_customers_name", "name", postgresql_ops={"name": "text_pattern_ops"}),
+        Index("ix_customers_status_code", "status", "customer_code"),
+    )
+
+
+class SourceRecord(Base):
+    """A record as one source system holds it (the crosswalk: system + source id → customer)."""
+
+    __tablename__ = "source_records"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(Text)
+    source_id: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id"), index=True
+    )
+    raw_payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    payload_hash: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (UniqueConstraint("system", "source_id"),)

@@ -1,0 +1,301 @@
+"""HTTP for customers and source records. Handlers parse, call the service, shape the answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
+
+from mdm_hub.context import CurrentActor
+from mdm_hub.customers import service
+from mdm_hub.customers.models import Customer, SourceRecord
+from mdm_hub.customers.schemas import (
+    ChangeOut,
+    CustomerIn,
+    CustomerOut,
+    CustomerPage,
+    CustomerStatus,
+    MatchDecision,
+    NormalizeResult,
+    SourceRecordOut,
+    SourceWriteResult,
+)
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
+from mdm_hub.normalize import (
+    NormalizationError,
+    normalize_email_address,
+    phone_e164,
+    validate_corporate_number,
+)
+from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["customers"])
+
+SystemPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="Source system name (lower case), e.g. crm, sfa, billing",
+        examples=["crm"],
+    ),
+]
+SourceIdPath = Annotated[
+    str, Path(min_length=1, max_length=200, description="The record's id in the source system")
+]
+IfMatch = Annotated[str | None, Header(description="ETag of the version being changed")]
+CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    409: PROBLEM_RESPONSES[422],
+    412: PROBLEM_RESPONSES[422],
+    428: PROBLEM_RESPONSES[422],
+}
+
+EXAMPLE_CORPORATION = {
+    "kind": "corporation",
+    "name": "(株)ＡＢＣ商事 大阪支店",
+    "name_kana": "ｴｰﾋﾞｰｼｰｼｮｳｼﾞ",
+    "corporate_number": "7000012050002",
+    "addresses": [
+        {
+            "purpose": "head_office",
+            "postal_code": "〒530-0001",
+            "city": "大阪市北区",
+            "town": "梅田",
+            "street": "一丁目2番3号",
+            "building": "梅田ビル5F",
+        }
+    ],
+    "phones": [{"number": "06-1234-5678", "purpose": "main"}],
+    "emails": [{"address": "info@ABC-shoji.example.jp"}],
+    "billing": {"closing_day": "end_of_month", "payment_month_offset": 1, "payment_day": 25},
+    "transactions": {"started_on": "令和2年4月1日", "annual_amount": 12000000},
+}
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def customer_out(customer: Customer) -> CustomerOut:
+    return CustomerOut.model_validate(
+        {
+            **customer.record,
+            "id": customer.id,
+            "customer_code": customer.customer_code,
+            "status": customer.status,
+            "version": customer.version,
+            "merged_into_id": customer.merged_into_id,
+            "created_at": customer.created_at,
+            "updated_at": customer.updated_at,
+            "lineage": customer.lineage,
+        }
+    )
+
+
+def source_out(source: SourceRecord) -> SourceRecordOut:
+    return SourceRecordOut(
+        system=source.system,
+        source_id=source.source_id,
+        customer_id=source.customer_id,
+        version=source.version,
+        raw_payload=source.raw_payload,
+        normalized=source.normalized,
+        changes=[ChangeOut.model_validate(c) for c in source.changes],
+        created_at=source.created_at,
+        updated_at=source.updated_at,
+    )
+
+
+@router.put(
+    "/sources/{system}/records/{source_id}",
+    response_model=SourceWriteResult,
+    responses={**PROBLEM_RESPONSES, 201: {"model": SourceWriteResult, "description": "Created"}},
+    tags=["sources"],
+)
+async def put_source_record(
+    system: SystemPath,
+    source_id: SourceIdPath,
+    payload: Annotated[
+        CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
+    ],
+    request: Request,
+    response: Response,
+    session: DbSession,
+    actor: CurrentActor,
+) -> SourceWriteResult:
+    """A source system hands the hub its record (idempotent).
+
+    Validated, normalized, linked to a customer (new, or the one this record already belongs
+    to) and the golden record recomputed, in one transaction. The same body again changes
+    nothing and answers the same body (200; the first write answers 201).
+    """
+    write = await service.put_source_record(
+        session, settings_of(request), actor, system, source_id, payload
+    )
+    response.status_code = status.HTTP_201_CREATED if write.created_source else status.HTTP_200_OK
+    response.headers["ETag"] = service.etag(write.customer)
+    response.headers["Location"] = f"/v1/customers/{write.customer.id}"
+    return SourceWriteResult(
+        customer=customer_out(write.customer),
+        source_record=source_out(write.source),
+        decision=MatchDecision.model_validate(write.source.decision),
+    )
+
+
+@router.get(
+    "/sources/{system}/records/{source_id}",
+    response_model=SourceRecordOut,
+    responses=PROBLEM_RESPONSES,
+    tags=["sources"],
+)
+async def get_source_record(
+    system: SystemPath, source_id: SourceIdPath, session: DbSession
+) -> SourceRecordOut:
+    """One source record: as received, as normalized, and the customer it belongs to."""
+    return source_out(await service.get_source_record(session, system, source_id))
+
+
+def _filter_problem(field: str, exc: NormalizationError) -> Exception:
+    return validation_problem(
+        [
+            FieldProblem(field=field, location="query", code=e.code, message=e.message)
+            for e in exc.errors
+        ]
+    )
+
+
+@router.get("/customers", response_model=CustomerPage, responses=PROBLEM_RESPONSES)
+async def list_customers(
+    request: Request,
+    session: DbSession,
+    customer_code: str | None = None,
+    name_prefix: Annotated[
+        str | None, Query(max_length=200, description="Start of the name, body or フリガナ")
+    ] = None,
+    phone: Annotated[str | None, Query(description="Any phone form; matched as E.164")] = None,
+    email: str | None = None,
+    corporate_number: str | None = None,
+    customer_status: Annotated[
+        list[CustomerStatus] | None, Query(alias="status", description="Default: active")
+    ] = None,
+    updated_since: dt.datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+) -> CustomerPage:
+    """Customers in customer-code order, filtered; follow `next_cursor` for the next page."""
+    settings = settings_of(request)
+    filters = service.CustomerFilters(
+        customer_code=customer_code,
+        name_prefix=name_prefix,
+        updated_since=updated_since,
+        statuses=tuple(s.value for s in customer_status or [CustomerStatus.active]),
+    )
+    try:
+        if phone is not None:
+            filters.phone = phone_e164(phone)
+    except NormalizationError as exc:
+        raise _filter_problem("phone", exc) from exc
+    try:
+        if email is not None:
+            filters.email = normalize_email_address(email)
+    except NormalizationError as exc:
+        raise _filter_problem("email", exc) from exc
+    try:
+        if corporate_number is not None:
+            filters.corporate_number = validate_corporate_number(corporate_number)
+    except NormalizationError as exc:
+        raise _filter_problem("corporate_number", exc) from exc
+    after = decode_cursor(cursor, "cursor", {"code": str})["code"] if cursor else None
+    rows, last = await service.list_customers(
+        session,
+        filters,
+        after_code=after,
+        limit=min(limit or settings.default_page_size, settings.max_page_size),
+    )
+    return CustomerPage(
+        items=[customer_out(c) for c in rows],
+        next_cursor=encode_cursor({"code": last}) if last else None,
+    )
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerOut, responses=PROBLEM_RESPONSES)
+async def get_customer(
+    customer_id: uuid.UUID, response: Response, session: DbSession
+) -> CustomerOut:
+    """The golden record, with an ETag for conditional updates."""
+    customer = await service.get_customer(session, customer_id)
+    response.headers["ETag"] = service.etag(customer)
+    return customer_out(customer)
+
+
+@router.patch("/customers/{customer_id}", response_model=CustomerOut, responses=CONFLICT_RESPONSES)
+async def patch_customer(
+    customer_id: uuid.UUID,
+    patch: Annotated[
+        dict[str, Any],
+        Body(
+            description="JSON merge patch (RFC 7396) in the shape of a source payload",
+            openapi_examples={"rank": {"value": {"classification": {"rank": "S"}}}},
+        ),
+    ],
+    request: Request,
+    response: Response,
+    session: DbSession,
+    actor: CurrentActor,
+    if_match: IfMatch = None,
+) -> CustomerOut:
+    """A steward's edit. Needs If-Match; the edit wins over source values until changed."""
+    customer = await service.patch_customer(
+        session, settings_of(request), actor, customer_id, patch, if_match
+    )
+    response.headers["ETag"] = service.etag(customer)
+    return customer_out(customer)
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=CONFLICT_RESPONSES,
+)
+async def delete_customer(
+    customer_id: uuid.UUID, session: DbSession, actor: CurrentActor, if_match: IfMatch = None
+) -> Response:
+    """Soft delete: the customer stays readable with status `deleted`."""
+    await service.delete_customer(session, actor, customer_id, if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/customers/{customer_id}/sources",
+    response_model=list[SourceRecordOut],
+    responses=PROBLEM_RESPONSES,
+)
+async def list_customer_sources(
+    customer_id: uuid.UUID, session: DbSession
+) -> list[SourceRecordOut]:
+    """The crosswalk: every source record linked to this customer."""
+    return [source_out(s) for s in await service.list_customer_sources(session, customer_id)]
+
+
+@router.post(
+    "/normalize", response_model=NormalizeResult, responses=PROBLEM_RESPONSES, tags=["sources"]
+)
+async def normalize(
+    payload: Annotated[
+        CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
+    ],
+    session: DbSession,
+) -> NormalizeResult:
+    """How the hub would store this payload, and what it changed; nothing is stored."""
+    result, record = await service.normalize_payload(session, payload)
+    return NormalizeResult(
+        record=record,
+        changes=[
+            ChangeOut(field=c.field, code=c.code, message=c.message, severity=c.severity)
+            for c in result.changes
+        ],
+    )

@@ -1,0 +1,209 @@
+"""Survivorship: the golden record computed from a customer's source records.
+
+Pure functions. Per field (a JSON pointer such as ``/name`` or ``/billing/closing_day``):
+1. a steward override wins, even when it sets the field to nothing;
+2. otherwise the sources that have a value are ranked by the configured source priority for
+   that field (longest matching pointer prefix), then by most recent update, then by the most
+   complete record; the first one wins;
+3. lists (addresses, phones, emails, contacts) are the union of all sources' items in that
+   order, without repeating an item that another source already gave.
+Every golden field records where it came from (its lineage).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Fields that travel together: the derived parts follow the source that won the base field.
+SCALAR_GROUPS: dict[str, tuple[str, ...]] = {
+    "kind": ("kind",),
+    "name": ("name", "company_name", "person_name"),
+    "name_kana": ("name_kana", "kana_key"),
+    "corporate_number": ("corporate_number",),
+    "invoice_registration_number": ("invoice_registration_number",),
+    "birth_date": ("birth_date",),
+}
+OBJECT_FIELDS = ("billing", "transactions", "classification", "company_profile", "relations")
+
+
+def _address_identity(item: Mapping[str, Any]) -> Any:
+    return (item.get("purpose"), item.get("site_key") or item.get("street"), item.get("building"))
+
+
+LIST_IDENTITY: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "addresses": _address_identity,
+    "phones": lambda item: (item.get("e164"), item.get("extension")),
+    "emails": lambda item: item.get("address"),
+    "contacts": lambda item: (item.get("name"), item.get("department")),
+}
+
+
+@dataclass(frozen=True)
+class SourceView:
+    system: str
+    source_id: str
+    updated_at: dt.datetime
+    record: Mapping[str, Any]  # a normalized CustomerRecord in JSON form
+
+
+@dataclass(frozen=True)
+class SurvivorshipRules:
+    """``source_priority`` maps a field pointer prefix to systems, most trusted first."""
+
+    source_priority: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def priority(self, pointer: str, system: str) -> int:
+        best: Sequence[str] | None = None
+        best_len = -1
+        for prefix, systems in self.source_priority.items():
+            matches = pointer == prefix or pointer.startswith(prefix.rstrip("/") + "/")
+            if matches and len(prefix) > best_len:
+                best, best_len = systems, len(prefix)
+        if best is None or system not in best:
+            return len(best or ())
+        return list(best).index(system)
+
+
+@dataclass
+class GoldenRecord:
+    record: dict[str, Any]
+    lineage: dict[str, dict[str, Any]]
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _completeness(record: Mapping[str, Any]) -> int:
+    return sum(1 for value in record.values() if not is_empty(value))
+
+
+def _get(record: Mapping[str, Any], pointer: str) -> Any:
+    value: Any = record
+    for part in pointer.strip("/").split("/"):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _ranked(
+    sources: Sequence[SourceView], pointer: str, rules: SurvivorshipRules
+) -> list[SourceView]:
+    with_value = [s for s in sources if not is_empty(_get(s.record, pointer))]
+    return sorted(
+        with_value,
+        key=lambda s: (
+            rules.priority(pointer, s.system),
+            -s.updated_at.timestamp(),
+            -_completeness(s.record),
+            s.system,
+            s.source_id,
+        ),
+    )
+
+
+def _origin(source: SourceView, rule: str) -> dict[str, Any]:
+    return {"system": source.system, "source_id": source.source_id, "rule": rule}
+
+
+def _rule_name(ranked: Sequence[SourceView], pointer: str, rules: SurvivorshipRules) -> str:
+    if len(ranked) > 1 and rules.priority(pointer, ranked[0].system) < rules.priority(
+        pointer, ranked[1].system
+    ):
+        return "source_priority"
+    return "most_recent" if len(ranked) > 1 else "only_source"
+
+
+def compute_golden(
+    sources: Sequence[SourceView],
+    overrides: Mapping[str, Any] | None = None,
+    rules: SurvivorshipRules | None = None,
+) -> GoldenRecord:
+    """Combine ``sources`` (and a steward's ``overrides``, pointer → value) into one record."""
+    rules = rules or SurvivorshipRules()
+    overrides = overrides or {}
+    record: dict[str, Any] = {}
+    lineage: dict[str, dict[str, Any]] = {}
+    steward = {"system": "_steward", "source_id": "", "rule": "steward_override"}
+
+    for base, members in SCALAR_GROUPS.items():
+        pointer = f"/{base}"
+        if pointer in overrides:
+            record[base] = overrides[pointer]
+            for member in members[1:]:
+                record[member] = overrides.get(f"/{member}")
+            lineage[pointer] = steward
+            continue
+        ranked = _ranked(sources, pointer, rules)
+        if not ranked:
+            for member in members:
+                record[member] = None
+            continue
+        winner = ranked[0]
+        for member in members:
+            record[member] = winner.record.get(member)
+        lineage[pointer] = _origin(winner, _rule_name(ranked, pointer, rules))
+
+    for name, identity in LIST_IDENTITY.items():
+        pointer = f"/{name}"
+        if pointer in overrides:
+            record[name] = list(overrides[pointer] or [])
+            lineage[pointer] = steward
+            continue
+        merged: list[Any] = []
+        seen: set[Any] = set()
+        contributors: list[dict[str, Any]] = []
+        for source in _ranked(sources, pointer, rules):
+            added = False
+            for item in source.record.get(name) or []:
+                key = identity(item)
+                if key not in seen:
+                    seen.add(key)
+                    merged.append(item)
+                    added = True
+            if added:
+                contributors.append({"system": source.system, "source_id": source.source_id})
+        record[name] = merged
+        if contributors:
+            lineage[pointer] = {"rule": "union", "sources": contributors}
+
+    for name in OBJECT_FIELDS:
+        leaves = sorted(
+            {leaf for s in sources for leaf in (s.record.get(name) or {})}
+            | {p.split("/")[2] for p in overrides if p.startswith(f"/{name}/")}
+        )
+        obj: dict[str, Any] = {}
+        for leaf in leaves:
+            pointer = f"/{name}/{leaf}"
+            if pointer in overrides:
+                obj[leaf] = overrides[pointer]
+                lineage[pointer] = steward
+                continue
+            ranked = _ranked(sources, pointer, rules)
+            obj[leaf] = _get(ranked[0].record, pointer) if ranked else None
+            if ranked:
+                lineage[pointer] = _origin(ranked[0], _rule_name(ranked, pointer, rules))
+        record[name] = obj if any(not is_empty(v) for v in obj.values()) else None
+
+    custom: dict[str, Any] = {}
+    keys = {k for s in sources for k in (s.record.get("custom_fields") or {})}
+    keys |= {p.split("/")[2] for p in overrides if p.startswith("/custom_fields/")}
+    for key in sorted(keys):
+        pointer = f"/custom_fields/{key}"
+        if pointer in overrides:
+            value, origin = overrides[pointer], steward
+        else:
+            ranked = _ranked(sources, pointer, rules)
+            if not ranked:
+                continue
+            value = _get(ranked[0].record, pointer)
+            origin = _origin(ranked[0], _rule_name(ranked, pointer, rules))
+        if not is_empty(value):
+            custom[key] = value
+            lineage[pointer] = origin
+    record["custom_fields"] = custom
+    return GoldenRecord(record=record, lineage=lineage)

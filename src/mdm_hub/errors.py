@@ -1,0 +1,221 @@
+"""RFC 9457 problem+json for every error the hub answers with.
+
+Each problem type has a stable relative URI (``/problems/<slug>``) that the hub itself serves,
+so a client can look up what a type means.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    slug: str
+    status: int
+    title: str
+    description: str
+
+    @property
+    def uri(self) -> str:
+        return f"/problems/{self.slug}"
+
+
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    p.slug: p
+    for p in [
+        ProblemType(
+            "validation-error", 422, "Invalid input", "A field failed validation; see errors."
+        ),
+        ProblemType("malformed-json", 400, "Malformed JSON", "The body is not valid JSON."),
+        ProblemType("bad-request", 400, "Bad request", "The request cannot be understood."),
+        ProblemType("not-found", 404, "Not found", "No such resource."),
+        ProblemType("method-not-allowed", 405, "Method not allowed", "Use another method."),
+        ProblemType("conflict", 409, "Conflict", "The request conflicts with the stored state."),
+        ProblemType(
+            "precondition-failed",
+            412,
+            "Precondition failed",
+            "If-Match does not match the current version (ETag); fetch the resource again.",
+        ),
+        ProblemType(
+            "precondition-required",
+            428,
+            "Precondition required",
+            "Updates need an If-Match header with the ETag of the version being changed.",
+        ),
+        ProblemType("payload-too-large", 413, "Payload too large", "The body exceeds the limit."),
+        ProblemType(
+            "unsupported-media-type",
+            415,
+            "Unsupported media type",
+            "Send the body as application/json.",
+        ),
+        ProblemType(
+            "not-acceptable", 406, "Not acceptable", "The requested media type is not served."
+        ),
+        ProblemType("service-unavailable", 503, "Service unavailable", "Try again later."),
+        ProblemType("internal-error", 500, "Internal error", "An unexpected error; it was logged."),
+    ]
+}
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="JSON pointer into the body, or the parameter name")
+    location: str = Field(default="body", description="body, query, path or header")
+    code: str = Field(description="Stable machine-readable code", examples=["string_too_long"])
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(examples=["/problems/validation-error"])
+    title: str = Field(examples=["Invalid input"])
+    status: int = Field(examples=[422])
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class ProblemError(Exception):
+    """Raise from services and routers; the handler turns it into problem+json."""
+
+    def __init__(
+        self,
+        slug: str,
+        detail: str | None = None,
+        *,
+        errors: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or slug)
+        self.problem_type = PROBLEM_TYPES[slug]
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra or {}
+
+
+def validation_problem(errors: list[FieldProblem], detail: str | None = None) -> ProblemError:
+    return ProblemError(
+        "validation-error",
+        detail or f"{len(errors)} field(s) failed validation",
+        errors=errors,
+    )
+
+
+def problem_response(
+    problem_type: ProblemType,
+    *,
+    detail: str | None = None,
+    instance: str | None = None,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        type=problem_type.uri,
+        title=problem_type.title,
+        status=problem_type.status,
+        detail=detail,
+        instance=instance,
+        errors=errors,
+    ).model_dump(exclude_none=True)
+    body.update(extra or {})
+    return JSONResponse(
+        body, status_code=problem_type.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def json_pointer(parts: tuple[Any, ...] | list[Any]) -> str:
+    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return "/" + "/".join(escaped) if parts else ""
+
+
+def _field_problems(exc: RequestValidationError) -> list[FieldProblem]:
+    problems = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        location = (
+            str(loc.pop(0)) if loc and loc[0] in ("body", "query", "path", "header") else "body"
+        )
+        # pydantic adds the union member's tag (e.g. "int", "literal['end_of_month']") to loc.
+        loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "str")))]
+        field = json_pointer(loc) if location == "body" else ".".join(str(p) for p in loc)
+        problems.append(
+            FieldProblem(field=field, location=location, code=err["type"], message=err["msg"])
+        )
+    return problems
+
+
+async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.problem_type,
+        detail=exc.detail,
+        instance=request.url.path,
+        errors=exc.errors,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = _field_problems(exc)
+    if any(p.code == "json_invalid" for p in problems):
+        return problem_response(
+            PROBLEM_TYPES["malformed-json"],
+            detail="; ".join(p.message for p in problems if p.code == "json_invalid"),
+            instance=request.url.path,
+        )
+    return problem_response(
+        PROBLEM_TYPES["validation-error"],
+        detail=f"{len(problems)} field(s) failed validation",
+        instance=request.url.path,
+        errors=problems,
+    )
+
+
+_STATUS_SLUGS = {p.status: p.slug for p in PROBLEM_TYPES.values()}
+
+
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = _STATUS_SLUGS.get(exc.status_code, "bad-request")
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem_response(
+        PROBLEM_TYPES[slug], detail=detail, instance=request.url.path, headers=exc.headers
+    )
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    return problem_response(PROBLEM_TYPES["internal-error"], instance=request.url.path)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _handle_problem)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(Exception, _handle_unexpected)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
+    for status in (400, 404, 413, 415, 422)
+}

@@ -1,0 +1,69 @@
+"""Appending change events. Called by services inside the transaction that made the change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.events.models import EVENT_TYPES, CustomerEvent
+
+_OBJECT_FIELDS = ("billing", "transactions", "classification", "company_profile", "relations")
+
+
+def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[str]:
+    """JSON pointers of what differs: top-level fields, and objects leaf by leaf."""
+    before = before or {}
+    pointers: list[str] = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if key in (*_OBJECT_FIELDS, "custom_fields") and isinstance(old or {}, dict):
+            old_obj, new_obj = old or {}, new or {}
+            for leaf in sorted(set(old_obj) | set(new_obj)):
+                if old_obj.get(leaf) != new_obj.get(leaf):
+                    pointers.append(f"/{key}/{leaf}")
+        else:
+            pointers.append(f"/{key}")
+    return pointers
+
+
+def customer_payload(customer: Any) -> dict[str, Any]:
+    """The customer as it now is, in the same shape as GET /v1/customers/{id}."""
+    return {
+        **customer.record,
+        "id": str(customer.id),
+        "customer_code": customer.customer_code,
+        "status": customer.status,
+        "version": customer.version,
+        "merged_into_id": str(customer.merged_into_id) if customer.merged_into_id else None,
+        "created_at": customer.created_at.isoformat(),
+        "updated_at": customer.updated_at.isoformat(),
+    }
+
+
+async def append_event(
+    session: AsyncSession,
+    *,
+    event_type: str,
+    customer: Any,
+    changed: list[str],
+) -> CustomerEvent:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type}")
+    event = CustomerEvent(
+        event_id=uuid.uuid4(),
+        type=event_type,
+        customer_id=customer.id,
+        customer_version=customer.version,
+        changed_fields=changed,
+        payload=customer_payload(customer),
+        occurred_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(event)
+    await session.flush()
+    return event

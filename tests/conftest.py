@@ -1,0 +1,94 @@
+"""Test fixtures: a real PostgreSQL (embedded, or the server in DATABASE_URL) and the real app.
+
+Every test starts from empty tables. With DATABASE_URL set, the suite creates and uses its own
+database ``mdm_hub_test`` on that server and never touches the database the URL names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+
+from mdm_hub.app import create_app
+from mdm_hub.db import sqlalchemy_url
+from mdm_hub.migrate import upgrade
+from mdm_hub.settings import Settings
+
+TEST_DATABASE = "mdm_hub_test"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return sqlalchemy_url(url).replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _recreate_database(server_url: str, name: str) -> str:
+    """Create a fresh database ``name`` on the server of ``server_url``; return its URL."""
+    conn = await asyncpg.connect(_asyncpg_dsn(server_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, query = sqlalchemy_url(server_url).partition("?")
+    base = base.rsplit("/", 1)[0] + f"/{name}"
+    return f"{base}?{query}" if query else base
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server: DATABASE_URL's, or an embedded one in a temporary folder."""
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        yield sqlalchemy_url(given)
+        return
+    from mdm_hub.embedded import start_embedded_postgres
+
+    data_dir: Path = tmp_path_factory.mktemp("embedded")
+    yield start_embedded_postgres(data_dir, database="postgres")
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> str:
+    url = await _recreate_database(server_url, TEST_DATABASE)
+    await asyncio.to_thread(upgrade, url)  # alembic runs its own event loop
+    return url
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[object]:
+    settings = Settings(database_url=database_url, max_body_bytes=64 * 1024)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application = request.getfixturevalue("app")
+    async with application.state.engine.begin() as conn:  # type: ignore[attr-defined]
+        tables = await conn.scalars(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+        names = ", ".join(f'"{t}"' for t in tables.all())
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        await conn.execute(text("ALTER SEQUENCE customer_code_seq RESTART"))

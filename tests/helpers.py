@@ -1,0 +1,48 @@
+"""Payloads and small helpers shared by API tests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+CORPORATION: dict[str, Any] = {
+    "kind": "corporation",
+    "name": "株式会社ABC商事",
+    "name_kana": "エービーシーショウジ",
+    "corporate_number": "7000012050002",
+    "addresses": [
+        {
+            "purpose": "head_office",
+            "postal_code": "100-0005",
+            "prefecture": "東京都",
+            "city": "千代田区",
+            "town": "丸の内",
+            "street": "1-2-3",
+            "building": "丸の内ビル5F",
+        }
+    ],
+    "phones": [{"number": "03-1234-5678"}],
+    "emails": [{"address": "info@abc-shoji.example.jp"}],
+    "billing": {"closing_day": "end_of_month", "payment_month_offset": 1, "payment_day": 25},
+    "transactions": {"started_on": "2020-04-01", "annual_amount": 12_000_000},
+    "classification": {"industry": "卸売業", "region": "関東"},
+    "company_profile": {"employees": 120, "capital": 50_000_000, "established_on": "1998-06-01"},
+}
+
+PERSON: dict[str, Any] = {
+    "kind": "person",
+    "person_name": {"family_name": "山田", "given_name": "太郎"},
+    "birth_date": "1980-05-05",
+    "phones": [{"number": "090-1234-5678", "purpose": "mobile"}],
+    "emails": [{"address": "taro.yamada@example.jp"}],
+}
+
+
+def corporation(**changes: Any) -> dict[str, Any]:
+    payload = copy.deepcopy(CORPORATION)
+    payload.update(changes)
+    return payload
+
+
+def errors_by_field(problem: dict[str, Any]) -> dict[str, str]:
+    return {e["field"]: e["code"] for e in problem.get("errors", [])}
