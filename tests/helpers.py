@@ -46,3 +46,26 @@ def corporation(**changes: Any) -> dict[str, Any]:
 
 def errors_by_field(problem: dict[str, Any]) -> dict[str, str]:
     return {e["field"]: e["code"] for e in problem.get("errors", [])}
+
+
+def other_corporation(i: int, **changes: Any) -> dict[str, Any]:
+    """A corporation that shares nothing with CORPORATION or with other_corporation(j != i)."""
+    payload = corporation(
+        name=f"株式会社テスト{i:03d}工業",
+        name_kana=None,
+        corporate_number=None,
+        addresses=[
+            {
+                "postal_code": "530-0001",
+                "prefecture": "大阪府",
+                "city": "大阪市北区",
+                "town": "梅田",
+                "street": f"{i % 3 + 1}-{i + 1}-{i % 7 + 1}",
+            }
+        ],
+        phones=[{"number": f"06-{6000 + i:04d}-{1000 + i:04d}"}],
+        emails=[{"address": f"contact{i}@test{i}.example.jp"}],
+    )
+    payload.pop("name_kana")
+    payload.update(changes)
+    return payload

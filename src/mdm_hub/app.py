@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,9 +15,15 @@ from mdm_hub.custom_fields.router import router as custom_fields_router
 from mdm_hub.customers.router import router as customers_router
 from mdm_hub.db import create_engine, create_sessionmaker
 from mdm_hub.errors import install_error_handlers
+from mdm_hub.events.router import changes_router
+from mdm_hub.events.router import router as webhooks_router
 from mdm_hub.health import router as health_router
+from mdm_hub.matching.router import router as matching_router
 from mdm_hub.middleware import BodyGuardMiddleware, RequestIdMiddleware
-from mdm_hub.migrate import migration_head
+from mdm_hub.migrate import known_revisions, migration_head
+from mdm_hub.normalize import postal
+from mdm_hub.observability.metrics import AccessLogMiddleware
+from mdm_hub.observability.metrics import router as metrics_router
 from mdm_hub.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -26,7 +34,8 @@ Every error is RFC 9457 problem+json.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+    """The app. ``run_worker``: also run a webhook worker in this process (`mdm-hub serve`)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -37,11 +46,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.migration_head = migration_head()
+        app.state.known_revisions = known_revisions()
         app.state.shutting_down = False
+        # Japan Post's index takes seconds to build: build it before the first write needs it.
+        await asyncio.to_thread(postal.index)
+        worker_stop = asyncio.Event()
+        worker: asyncio.Task[None] | None = None
+        if run_worker:
+            from mdm_hub.events.dispatcher import Dispatcher
+
+            worker = asyncio.create_task(Dispatcher(engine, settings).run(worker_stop))
         try:
             yield
         finally:
             app.state.shutting_down = True
+            if worker is not None:
+                worker_stop.set()
+                with contextlib.suppress(Exception):
+                    await worker
             await engine.dispose()
 
     app = FastAPI(
@@ -53,9 +75,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(customers_router)
+    app.include_router(matching_router)
     app.include_router(custom_fields_router)
     app.include_router(audit_router)
+    app.include_router(webhooks_router)
+    app.include_router(changes_router)
     return app

@@ -1,4 +1,4 @@
-"""`mdm-hub serve | migrate | openapi`."""
+"""`mdm-hub serve | worker | migrate | openapi | matching-refit`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from mdm_hub.observability.logs import configure_logging
 from mdm_hub.settings import Settings, get_settings
 
 logger = logging.getLogger("mdm_hub")
@@ -22,6 +23,45 @@ def resolve_database_url(settings: Settings) -> str:
 
     logger.info("no DATABASE_URL: starting the embedded PostgreSQL in %s", settings.data_dir)
     return start_embedded_postgres(settings.data_dir)
+
+
+class StartupError(RuntimeError):
+    """A reason not to start, said plainly; the process exits with status 2."""
+
+
+def check_database(url: str) -> None:
+    """Fail fast when the database does not answer or its schema is behind the code."""
+    import asyncio
+
+    import asyncpg
+
+    from mdm_hub.db import sqlalchemy_url
+    from mdm_hub.migrate import known_revisions, migration_head
+
+    dsn = sqlalchemy_url(url).replace("postgresql+asyncpg://", "postgresql://")
+
+    async def current_revision() -> str | None:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
+            return (
+                await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
+            )
+        finally:
+            await conn.close()
+
+    try:
+        current = asyncio.run(current_revision())
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        raise StartupError(
+            f"cannot reach the database ({type(exc).__name__}: {exc}); check DATABASE_URL"
+        ) from exc
+    head = migration_head()
+    if current != head and (current is None or current in known_revisions()):
+        raise StartupError(
+            f"the database schema is at {current or 'no revision'} but this version needs "
+            f"{head}: run `mdm-hub migrate` first"
+        )
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -41,8 +81,11 @@ def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
     url = resolve_database_url(settings)
     if not settings.database_url:
         upgrade(url)  # the embedded database belongs to this process: keep it at head
+    check_database(url)
     settings = settings.model_copy(update={"database_url": url})
-    app = create_app(settings)
+    # The webhook worker runs as a task beside the API unless MDM_SERVE_WORKER=false (then run
+    # `mdm-hub worker` on its own, e.g. as a separate deployment).
+    app = create_app(settings, run_worker=settings.serve_worker)
     host = host or settings.host
     port = port or settings.port
     print(f"mdm-hub on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", flush=True)
@@ -55,6 +98,8 @@ def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep our JSON logging
+        access_log=False,  # AccessLogMiddleware writes the access line, without query strings
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         proxy_headers=True,
     )
@@ -63,6 +108,57 @@ def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     sys.exit(0)
+
+
+def cmd_worker(settings: Settings) -> int:
+    """Deliver webhooks until SIGTERM/SIGINT (then finish or release in-flight deliveries)."""
+    import asyncio
+
+    from mdm_hub.events.dispatcher import run_worker
+    from mdm_hub.migrate import upgrade
+
+    url = resolve_database_url(settings)
+    if not settings.database_url:
+        upgrade(url)  # the embedded database: same as serve
+    check_database(url)
+    try:  # uvloop (from uvicorn[standard]) halves the event loop's share of each delivery
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(run_worker(settings.model_copy(update={"database_url": url})))
+    return 0
+
+
+def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
+    """Refit the matching weights on this hub's data and write a new weights file."""
+    import asyncio
+
+    from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.matching.refit import collect_pairs, refit, write_weights
+    from mdm_hub.matching.service import match_config
+
+    url = resolve_database_url(settings)
+    check_database(url)
+
+    async def collect():  # type: ignore[no-untyped-def]
+        engine = create_engine(url, settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await collect_pairs(session, max_pairs=max_pairs)
+        finally:
+            await engine.dispose()
+
+    data = asyncio.run(collect())
+    config = match_config(settings)
+    version = output.stem.removeprefix("weights_") or f"{config.version}-refit"
+    result = refit(data, config, version)
+    print(result.summary())
+    write_weights(result, output)
+    print(f"wrote {output}; adopt it with MDM_MATCH_CONFIG_PATH={output} after reading the above")
+    return 0
 
 
 def openapi_document() -> dict:
@@ -87,19 +183,36 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API (starts an embedded DB if needed)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    commands.add_parser("worker", help="deliver webhooks (several may run at once)")
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
+    refit_parser = commands.add_parser(
+        "matching-refit", help="estimate matching weights from this hub's data (EM)"
+    )
+    refit_parser.add_argument("--output", type=Path, required=True, help="new weights file")
+    refit_parser.add_argument("--max-pairs", type=int, default=50_000)
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, json_lines=settings.log_format == "json")
+    try:
+        return _run(args, settings)
+    except StartupError as exc:
+        logger.error("not starting: %s", exc)
+        print(f"mdm-hub: not starting: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         return cmd_serve(settings, args.host, args.port)
+    if args.command == "worker":
+        return cmd_worker(settings)
     if args.command == "migrate":
         return cmd_migrate(settings)
+    if args.command == "matching-refit":
+        return cmd_matching_refit(settings, args.output, args.max_pairs)
     return cmd_openapi(args.output)
 
 

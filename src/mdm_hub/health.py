@@ -35,10 +35,14 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:  # any database failure means "not ready"
         detail = f"database unavailable: {type(exc).__name__}"
         return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
-    if current != state.migration_head:
+    if current == state.migration_head:
+        return JSONResponse({"status": "ok"})
+    if current is None or current in state.known_revisions:
         detail = f"schema at {current}, code expects {state.migration_head}: run mdm-hub migrate"
         return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    # A revision this code does not know is a newer schema (an upgrade is rolling out):
+    # migrations only add, so the old code keeps serving until it is replaced.
+    return JSONResponse({"status": "ok", "detail": f"schema at newer revision {current}"})
 
 
 class ProblemTypeDoc(BaseModel):

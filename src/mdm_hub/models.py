@@ -4,7 +4,15 @@ from mdm_hub.audit.models import AuditEntry
 from mdm_hub.custom_fields.models import CustomFieldDefinition, RankRuleRow
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.db import Base
-from mdm_hub.events.models import CustomerEvent
+from mdm_hub.events.models import (
+    CustomerEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookFanoutCursor,
+    WebhookQueue,
+)
+from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 
 __all__ = [
     "AuditEntry",
@@ -12,6 +20,15 @@ __all__ = [
     "CustomFieldDefinition",
     "Customer",
     "CustomerEvent",
+    "DistinctPair",
+    "MatchCandidate",
+    "MatchKey",
+    "MergeLog",
     "RankRuleRow",
     "SourceRecord",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookFanoutCursor",
+    "WebhookQueue",
 ]

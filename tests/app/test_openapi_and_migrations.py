@@ -92,3 +92,37 @@ async def test_readiness(client) -> None:  # type: ignore[no-untyped-def]
     assert ready.headers["x-request-id"]
     echoed = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["x-request-id"] == "abc-123"
+
+
+async def test_readiness_follows_the_schema(server_url: str) -> None:
+    import httpx
+
+    from mdm_hub.app import create_app
+    from mdm_hub.settings import Settings
+
+    url = await _recreate_database(server_url, "mdm_hub_readiness")
+    app = create_app(Settings(database_url=url))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client,
+    ):
+        empty = await client.get("/readyz")
+        assert empty.status_code == 503
+        assert "database unavailable" in empty.json()["detail"]  # no alembic_version yet
+
+        await asyncio.to_thread(upgrade, url, "0001")
+        behind = await client.get("/readyz")
+        assert behind.status_code == 503
+        assert "run mdm-hub migrate" in behind.json()["detail"]
+
+        await asyncio.to_thread(upgrade, url)
+        assert (await client.get("/readyz")).status_code == 200
+
+        conn = await asyncpg.connect(_asyncpg_dsn(url))
+        try:
+            await conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        finally:
+            await conn.close()
+        newer = await client.get("/readyz")
+        assert newer.status_code == 200, "a newer schema keeps old pods serving during upgrades"

@@ -7,7 +7,7 @@ import datetime as dt
 
 import httpx
 
-from tests.helpers import PERSON, corporation
+from tests.helpers import PERSON, corporation, other_corporation
 
 
 async def _create(client: httpx.AsyncClient, source_id: str, payload: dict) -> dict:
@@ -68,9 +68,7 @@ async def test_list_filters(client: httpx.AsyncClient) -> None:
 
 async def test_pagination_is_stable_under_inserts(client: httpx.AsyncClient) -> None:
     for i in range(7):
-        await _create(
-            client, f"p{i}", corporation(name=f"株式会社ページ{i}", corporate_number=None)
-        )
+        await _create(client, f"p{i}", other_corporation(i))
     seen: list[str] = []
     cursor = None
     inserted = 0
@@ -79,9 +77,7 @@ async def test_pagination_is_stable_under_inserts(client: httpx.AsyncClient) -> 
         page = (await client.get("/v1/customers", params=params)).json()
         seen.extend(c["customer_code"] for c in page["items"])
         if inserted < 2:  # new customers arrive while a client pages through
-            await _create(
-                client, f"new{inserted}", corporation(name=f"新規{inserted}", corporate_number=None)
-            )
+            await _create(client, f"new{inserted}", other_corporation(100 + inserted))
             inserted += 1
         cursor = page["next_cursor"]
         if cursor is None:

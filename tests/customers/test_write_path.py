@@ -82,10 +82,11 @@ async def test_person_record(client: httpx.AsyncClient) -> None:
     assert customer["birth_date"] == "1980-05-05"
 
 
-async def test_two_sources_one_customer_each_until_matching(client: httpx.AsyncClient) -> None:
+async def test_same_customer_from_two_sources_is_merged(client: httpx.AsyncClient) -> None:
     a = (await client.put("/v1/sources/crm/records/1", json=corporation())).json()
     b = (await client.put("/v1/sources/billing/records/1", json=corporation())).json()
-    assert a["customer"]["customer_code"] != b["customer"]["customer_code"]
+    assert b["customer"]["customer_code"] == a["customer"]["customer_code"]
+    assert b["decision"]["outcome"] == "merged"
 
 
 async def test_ten_concurrent_puts_make_one_customer(client: httpx.AsyncClient) -> None:

@@ -415,7 +415,15 @@ class MatchDecision(BaseModel):
     customer_id: uuid.UUID
     probability: float | None = None
     reason: str = Field(examples=["no_candidates"])
-    candidates: list[dict[str, Any]] = Field(default_factory=list)
+    candidates: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every scored candidate, best first: probability, match weight, hard rule "
+        "and the per-field comparisons (field, level, weight, detail)",
+    )
+    related_sites: list[str] = Field(
+        default_factory=list,
+        description="Customers that are other sites (事業所) of the same corporation",
+    )
 
 
 class SourceWriteResult(BaseModel):

@@ -38,12 +38,16 @@ from mdm_hub.customers.survivorship import (
 from mdm_hub.db import advisory_xact_locks
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem
 from mdm_hub.events.outbox import append_event, changed_fields
+from mdm_hub.matching import service as matching
+from mdm_hub.matching.keys import blocking_keys
+from mdm_hub.matching.model import Decision
 from mdm_hub.normalize import (
     NormalizationError,
     NormalizationResult,
     name_key,
     normalize_customer,
 )
+from mdm_hub.observability.metrics import MATCH_DECISIONS
 from mdm_hub.settings import Settings
 
 
@@ -115,7 +119,7 @@ def _changes_json(result: NormalizationResult) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def _customer_view(customer: Customer) -> dict[str, Any]:
+def customer_view(customer: Customer) -> dict[str, Any]:
     """What the audit log keeps of a customer."""
     return {
         "customer_code": customer.customer_code,
@@ -124,6 +128,35 @@ def _customer_view(customer: Customer) -> dict[str, Any]:
         "merged_into_id": str(customer.merged_into_id) if customer.merged_into_id else None,
         "record": customer.record,
     }
+
+
+def bump_version(customer: Customer) -> None:
+    customer.version += 1
+    customer.updated_at = _now()
+
+
+async def record_customer_change(
+    session: AsyncSession,
+    actor: Actor,
+    customer: Customer,
+    *,
+    action: str,
+    before: dict[str, Any] | None,
+    changed: list[str],
+) -> None:
+    """The audit entry and the change event of one change, in the change's transaction."""
+    await session.flush()
+    await record_audit(
+        session,
+        actor,
+        action=action,
+        entity_type="customer",
+        entity_id=str(customer.id),
+        customer_id=customer.id,
+        before=before,
+        after=customer_view(customer),
+    )
+    await append_event(session, event_type=action, customer=customer, changed=changed)
 
 
 def _apply_record(customer: Customer, record: CustomerRecord, lineage: dict[str, Any]) -> None:
@@ -175,49 +208,34 @@ async def recompute_golden(
 
     if created:
         _apply_record(customer, record, golden.lineage)
-        await session.flush()
-        await record_audit(
+        await record_customer_change(
             session,
             actor,
+            customer,
             action="customer.created",
-            entity_type="customer",
-            entity_id=str(customer.id),
-            customer_id=customer.id,
-            after=_customer_view(customer),
-        )
-        await append_event(
-            session,
-            event_type="customer.created",
-            customer=customer,
+            before=None,
             changed=changed_fields(None, customer.record),
         )
         return True
     new_record = record.model_dump(mode="json")
     if new_record == customer.record and golden.lineage == customer.lineage:
         return False
-    before = _customer_view(customer)
+    before = customer_view(customer)
     _apply_record(customer, record, golden.lineage)
-    customer.version += 1
-    customer.updated_at = _now()
-    await session.flush()
-    await record_audit(
+    bump_version(customer)
+    changed = changed_fields(before["record"], customer.record)
+    await record_customer_change(
         session,
         actor,
+        customer,
         action="customer.updated",
-        entity_type="customer",
-        entity_id=str(customer.id),
-        customer_id=customer.id,
         before=before,
-        after=_customer_view(customer),
-    )
-    changed = changed_fields(before["record"], customer.record)
-    await append_event(
-        session, event_type="customer.updated", customer=customer, changed=changed or ["/lineage"]
+        changed=changed or ["/lineage"],
     )
     return True
 
 
-async def _new_customer(session: AsyncSession, settings: Settings, kind: str) -> Customer:
+async def new_customer(session: AsyncSession, settings: Settings, kind: str) -> Customer:
     number = await session.scalar(select(customer_code_seq.next_value()))
     now = _now()
     customer = Customer(
@@ -278,42 +296,11 @@ async def put_source_record(
     result, normalized = await normalize_payload(session, payload, definitions)
     now = _now()
 
+    record = CustomerRecord.model_validate(normalized)
     if existing is None:
-        customer = await _new_customer(session, settings, normalized["kind"])
-        source = SourceRecord(
-            system=system,
-            source_id=source_id,
-            customer_id=customer.id,
-            raw_payload=raw,
-            payload_hash=digest,
-            normalized=normalized,
-            changes=_changes_json(result),
-            decision={
-                "outcome": "new_customer",
-                "customer_id": str(customer.id),
-                "probability": None,
-                "reason": "no_candidates",
-                "candidates": [],
-            },
-            version=1,
-            created_at=now,
-            updated_at=now,
+        return await _link_new_source(
+            session, settings, actor, system, source_id, raw, digest, record, result, definitions
         )
-        session.add(source)
-        await session.flush()
-        await record_audit(
-            session,
-            actor,
-            action="source_record.created",
-            entity_type="source_record",
-            entity_id=f"{system}/{source_id}",
-            customer_id=customer.id,
-            after=_source_view(source),
-        )
-        await recompute_golden(
-            session, settings, actor, customer, definitions=definitions, created=True
-        )
-        return SourceWrite(customer=customer, source=source, created_source=True)
 
     before = _source_view(existing)
     existing.raw_payload = raw
@@ -340,9 +327,66 @@ async def put_source_record(
         before=before,
         after=_source_view(existing),
     )
-    customer = await _lock_customer(session, existing.customer_id)
+    keys = blocking_keys(record)
+    await advisory_xact_locks(session, [f"match:{k.kind}:{k.value}" for k in keys])
+    await matching.index_record(session, existing, keys)
+    customer = await lock_customer(session, existing.customer_id)
     await recompute_golden(session, settings, actor, customer, definitions=definitions)
     return SourceWrite(customer=customer, source=existing, created_source=False)
+
+
+async def _link_new_source(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    source_id: str,
+    raw: dict[str, Any],
+    digest: str,
+    record: CustomerRecord,
+    result: NormalizationResult,
+    definitions: list[CustomFieldDefinition],
+) -> SourceWrite:
+    """Match a new source record against the master; merge, queue for review, or create."""
+    resolution = await matching.resolve(session, settings, record, lock=True)
+    decision = resolution.result
+    created = decision.decision != Decision.merge or decision.customer_id is None
+    if created:
+        customer = await new_customer(session, settings, record.kind.value)
+    else:
+        customer = await lock_customer(session, uuid.UUID(str(decision.customer_id)))
+    now = _now()
+    source = SourceRecord(
+        system=system,
+        source_id=source_id,
+        customer_id=customer.id,
+        raw_payload=raw,
+        payload_hash=digest,
+        normalized=record.model_dump(mode="json"),
+        changes=_changes_json(result),
+        decision=resolution.decision_json(matching.outcome_of(decision.decision), customer.id),
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(source)
+    await session.flush()
+    await matching.index_record(session, source, resolution.keys)
+    await matching.queue_candidates(session, customer.id, resolution, decision.review)
+    MATCH_DECISIONS.labels(matching.outcome_of(decision.decision)).inc()
+    await record_audit(
+        session,
+        actor,
+        action="source_record.created",
+        entity_type="source_record",
+        entity_id=f"{system}/{source_id}",
+        customer_id=customer.id,
+        after={**_source_view(source), "decision": source.decision},
+    )
+    await recompute_golden(
+        session, settings, actor, customer, definitions=definitions, created=created
+    )
+    return SourceWrite(customer=customer, source=source, created_source=True)
 
 
 async def get_source_record(session: AsyncSession, system: str, source_id: str) -> SourceRecord:
@@ -380,7 +424,7 @@ async def get_customer(session: AsyncSession, customer_id: uuid.UUID) -> Custome
     return customer
 
 
-async def _lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
     customer = await session.get(
         Customer, customer_id, with_for_update=True, populate_existing=True
     )
@@ -474,7 +518,7 @@ async def patch_customer(
     if_match: str | None,
 ) -> Customer:
     """A steward's edit: kept as the steward's own source, so survivorship lets it win."""
-    customer = await _lock_customer(session, customer_id)
+    customer = await lock_customer(session, customer_id)
     check_if_match(customer, if_match, required=True)
     if customer.status != CustomerStatus.active.value:
         raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
@@ -550,29 +594,17 @@ async def delete_customer(
     session: AsyncSession, actor: Actor, customer_id: uuid.UUID, if_match: str | None
 ) -> None:
     """Soft delete: the customer stays readable with status ``deleted``."""
-    customer = await _lock_customer(session, customer_id)
+    customer = await lock_customer(session, customer_id)
     check_if_match(customer, if_match, required=False)
     if customer.status == CustomerStatus.deleted.value:
         return
     if customer.status != CustomerStatus.active.value:
         raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
-    before = _customer_view(customer)
+    before = customer_view(customer)
     customer.status = CustomerStatus.deleted.value
-    customer.version += 1
-    customer.updated_at = _now()
-    await session.flush()
-    await record_audit(
-        session,
-        actor,
-        action="customer.deleted",
-        entity_type="customer",
-        entity_id=str(customer.id),
-        customer_id=customer.id,
-        before=before,
-        after=_customer_view(customer),
-    )
-    await append_event(
-        session, event_type="customer.deleted", customer=customer, changed=["/status"]
+    bump_version(customer)
+    await record_customer_change(
+        session, actor, customer, action="customer.deleted", before=before, changed=["/status"]
     )
 
 
@@ -602,9 +634,9 @@ def customer_query(filters: CustomerFilters) -> Select[tuple[Customer]]:
             )
         )
     if filters.phone is not None:
-        query = query.where(Customer.phones.any(filters.phone))
+        query = query.where(Customer.phones.contains([filters.phone]))
     if filters.email is not None:
-        query = query.where(Customer.emails.any(filters.email))
+        query = query.where(Customer.emails.contains([filters.email]))
     if filters.corporate_number is not None:
         query = query.where(Customer.corporate_number == filters.corporate_number)
     if filters.updated_since is not None:

@@ -1,4 +1,23 @@
-"""The change-event outbox: every change to a customer, written in the change's transaction."""
+"""The change-event outbox, and the webhook endpoints, deliveries and attempts built on it.
+
+Ordering and commit order
+-------------------------
+``seq`` (a sequence) is not commit order: a transaction may take a lower number and commit
+after a higher one has been read. ``txid`` (the writer's transaction id, xid8) lets a reader
+wait for such stragglers: every transaction with an id below the reader's snapshot ``xmin``
+has finished, so rows with ``txid < pg_snapshot_xmin(pg_current_snapshot())`` are final.
+
+``order_txid`` is what readers (change feed, webhook fan-out) order by: ``(order_txid, seq)``.
+A trigger sets it to ``GREATEST(txid, order_txid of the customer's previous event)``, so that
+one customer's events keep their commit order even when a later change of that customer was
+made by a transaction with a lower id (a transaction can get its id, then wait for the
+customer's row lock while another transaction changes the customer and commits). Readers only
+read rows with ``order_txid < xmin``: such a row and everything before it in this order are
+final, so a cursor ``(order_txid, seq)`` never skips an event.
+
+The contract for writers (``append_event``): an event for a customer is appended by a
+transaction that holds that customer's row lock (it inserted or updated the customer row).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +25,19 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
@@ -30,6 +60,11 @@ class Xid8(UserDefinedType[int]):
         return "xid8"
 
 
+def xid8_param(name: str) -> str:
+    """SQL for a bound integer parameter as xid8 (there is no direct bigint → xid8 cast)."""
+    return f"CAST(CAST(CAST(:{name} AS bigint) AS text) AS xid8)"
+
+
 class CustomerEvent(Base):
     """``seq`` orders events but is not commit order; ``txid`` lets readers wait for the gaps."""
 
@@ -48,8 +83,166 @@ class CustomerEvent(Base):
     txid: Mapped[int] = mapped_column(
         Xid8(), server_default=text("pg_current_xact_id()"), nullable=False
     )
+    # Set by the trigger customer_events_order_txid (migration 0003); see the module docstring.
+    order_txid: Mapped[int] = mapped_column(
+        Xid8(), server_default=text("pg_current_xact_id()"), nullable=False
+    )
 
     __table_args__ = (
         Index("ix_customer_events_customer_id_seq", "customer_id", "seq"),
         Index("ix_customer_events_occurred_at", "occurred_at"),
+        Index("ix_customer_events_order", "order_txid", "seq"),
+    )
+
+
+DELIVERY_STATUSES = ("pending", "delivered", "dead", "failed")
+DELIVERY_KINDS = ("event", "replay", "test")
+ATTEMPT_OUTCOMES = ("delivered", "retrying", "dead", "disabled", "failed")
+
+
+class WebhookEndpoint(Base):
+    """A subscriber: where to send which events, and the secret(s) to sign them with."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # NULL: every event type.
+    event_types: Mapped[list[str] | None] = mapped_column(ARRAY(Text), nullable=True)
+    # NULL: no filter. Kinds: customer kind; changed fields: JSON pointer prefixes.
+    filter_kinds: Mapped[list[str] | None] = mapped_column(ARRAY(Text), nullable=True)
+    filter_changed_fields: Mapped[list[str] | None] = mapped_column(ARRAY(Text), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret: Mapped[str] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class WebhookFanoutCursor(Base):
+    """One row: how far the fan-out has turned events into deliveries, as (order_txid, seq)."""
+
+    __tablename__ = "webhook_fanout_cursor"
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=True)
+    order_txid: Mapped[int] = mapped_column(BigInteger, default=0)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (CheckConstraint("id", name="single_row"),)
+
+
+class WebhookQueue(Base):
+    """One row per (endpoint, customer): the head-of-line state and the worker lease.
+
+    ``next_attempt_at`` is when the pair's oldest pending delivery is due (NULL: nothing
+    pending). A worker claims a due pair by setting ``leased_until``; while leased, no other
+    worker delivers for that pair, which keeps each customer's events in order per endpoint.
+    """
+
+    __tablename__ = "webhook_queues"
+
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        Index(
+            "ix_webhook_queues_due",
+            "next_attempt_at",
+            postgresql_where=text("next_attempt_at IS NOT NULL"),
+        ),
+    )
+
+
+class WebhookDelivery(Base):
+    """One message to one endpoint: an event (fan-out), a replayed event, or a test ping."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(Text, default="event")
+    event_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    event_type: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    status: Mapped[str] = mapped_column(Text, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {DELIVERY_STATUSES!r}", name="status"),
+        CheckConstraint(f"kind IN {DELIVERY_KINDS!r}", name="kind"),
+        Index(
+            "ix_webhook_deliveries_head",
+            "endpoint_id",
+            "customer_id",
+            "event_seq",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        Index(
+            "ix_webhook_deliveries_finished_at",
+            "finished_at",
+            postgresql_where=text("status <> 'pending'"),
+        ),
+    )
+
+
+class WebhookAttempt(Base):
+    """Every HTTP attempt of a delivery: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    attempt: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(Text)
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"outcome IN {ATTEMPT_OUTCOMES!r}", name="outcome"),
+        Index("ix_webhook_attempts_endpoint_id_id", "endpoint_id", "id"),
+        Index("ix_webhook_attempts_delivery_id", "delivery_id"),
     )

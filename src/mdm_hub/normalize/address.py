@@ -52,7 +52,8 @@ _K = KANJI_NUMERAL_CHARS
 # A kanji numeral in a number position of a street: followed by a marker or a hyphen, or
 # following one (二番地の五, 四-2-27, 1丁目十二番).
 _KANJI_IN_STREET = re.compile(
-    rf"(?:(?<=^)|(?<=[\s\-丁目番地号の\dA-Za-z]))[{_K}]+(?=丁目|丁|番地|番|号(?![館棟室])|の|-|\s|$)"
+    rf"[{_K}]+(?=丁目|番地|番|号(?![館棟室]))"
+    rf"|(?:(?<=^)|(?<=[\s\-丁目番地号の\dA-Za-z]))[{_K}]+(?=丁|の|-|\s|$)"
 )
 _STREET_RULES = (
     (re.compile(r"(\d+)\s*丁目\s*"), r"\1-"),
@@ -65,8 +66,9 @@ _STREET_RULES = (
 )
 _GROUP = r"(?:\d+[A-Za-z]?|[A-Za-z\u30a1-\u30f6]\d+)"
 _STREET_HEAD = re.compile(rf"{_GROUP}(?:-{_GROUP})*")
+_HYPHEN_RUN = re.compile(r"-(?:\s*-)+")
 _LEADING_SEPARATORS = re.compile(r"^[\s\-,、]+")
-_TOWN_TAIL = re.compile(rf"^(.+?)\s*((?:\d+|[{_K}]+)\s*丁目.*|\d.*)$")
+_TOWN_TAIL = re.compile(rf"^(.*?[^\d\s\-])\s*((?:\d+|[{_K}]+)\s*丁目.*|\d.*)$")
 _AZA = re.compile(r"^(?:大字|字)")
 
 
@@ -85,10 +87,12 @@ def canonical_street(text: str) -> Street:
     text = _KANJI_IN_STREET.sub(lambda m: replace_kanji_numbers(m.group()), text)
     for pattern, replacement in _STREET_RULES:
         text = pattern.sub(replacement, text)
+    # digits now stand where kanji stood: hyphens are resolved again, runs of them collapsed
+    text = _HYPHEN_RUN.sub("-", normalize_text(text))
     first_digit = re.search(r"\d", text)
     if first_digit is None:
         return Street(text, None)
-    prefix = text[: first_digit.start()]
+    prefix = _LEADING_SEPARATORS.sub("", text[: first_digit.start()])
     head = _STREET_HEAD.match(text, first_digit.start())
     assert head is not None  # a digit always starts a group
     groups = head.group().split("-")
@@ -105,6 +109,12 @@ def split_prefecture(text: str) -> tuple[str | None, str]:
     for prefecture in PREFECTURES:
         if text.startswith(prefecture):
             return prefecture, text[len(prefecture) :].lstrip()
+    # "福島石川郡石川町…": a prefecture without 都/府/県 counts when one of its cities follows
+    for short, prefecture in _PREFECTURE_SHORT.items():
+        if text.startswith(short):
+            rest = text[len(short) :].lstrip()
+            if split_city(prefecture, rest)[1] is not None:
+                return prefecture, rest
     return None, text
 
 
@@ -141,11 +151,11 @@ def split_town(prefecture: str | None, city: str | None, text: str) -> tuple[str
             town = towns.get(folded[:length])
             if town is not None:
                 return town, text[length:].lstrip()
+    if re.match(rf"\d|[{_K}]+\s*丁目", text):  # numbers first: no town in it (一番町 is one)
+        return None, text
     match = _TOWN_TAIL.match(text)
     if match:
         return match.group(1), match.group(2)
-    if re.match(r"[\d" + _K + "]", text):
-        return None, text
     return (text or None), ""
 
 
@@ -289,6 +299,7 @@ def _normalize(raw: AddressIn, pointer: str, report: Report) -> dict[str, Any]:
     p = _split_structured(p, pointer, report)
     p = _apply_postal_code(p, postal_code, pointer, report)
     p = _restore_prefecture(p, pointer, report)
+    p = _settle_town(p, pointer, report)
 
     street, building = p.street, p.building
     if street is not None:
@@ -341,7 +352,7 @@ def _split_structured(p: _Parts, pointer: str, report: Report) -> _Parts:
             report.warn(
                 f"{pointer}/prefecture", "unknown_prefecture", f"{prefecture!r} is not a 都道府県"
             )
-    city, town, street = p.city, p.town, p.street
+    city, town = p.city, p.town
     if city is not None:
         if prefecture is None:
             found, rest = split_prefecture(city)
@@ -361,15 +372,22 @@ def _split_structured(p: _Parts, pointer: str, report: Report) -> _Parts:
                     f"{pointer}/city", "city_split", f"{city!r} read as city {found_city!r}"
                 )
                 city = found_city
-    if town is not None:
-        found_town, rest = split_town(prefecture, city, town)
-        if rest:
-            street = rest if street is None else f"{rest}-{street}"
-            report.change(f"{pointer}/town", "town_split", f"{rest!r} moved from town to street")
-        if found_town is not None and found_town != town[: len(found_town)]:
-            report.change(f"{pointer}/town", "town_canonicalized", f"{town!r} → {found_town!r}")
-        town = found_town
-    return replace(p, prefecture=prefecture, city=city, town=town, street=street)
+    return _settle_town(replace(p, prefecture=prefecture, city=city, town=town), pointer, report)
+
+
+def _settle_town(p: _Parts, pointer: str, report: Report) -> _Parts:
+    """Numbers written into the town move to the street; a known town gets Japan Post's
+    spelling (霞ヶ関 → 霞が関). Run again once the postal code has filled prefecture/city."""
+    town, street = p.town, p.street
+    if town is None:
+        return p
+    found_town, rest = split_town(p.prefecture, p.city, town)
+    if rest:
+        street = rest if street is None else f"{rest}-{street}"
+        report.change(f"{pointer}/town", "town_split", f"{rest!r} moved from town to street")
+    if found_town is not None and found_town != town[: len(found_town)]:
+        report.change(f"{pointer}/town", "town_canonicalized", f"{town!r} → {found_town!r}")
+    return replace(p, town=found_town, street=street)
 
 
 def _pick_place(p: _Parts, places: tuple[PostalPlace, ...]) -> PostalPlace:

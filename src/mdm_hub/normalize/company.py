@@ -143,15 +143,25 @@ def _split_notes(text: str) -> tuple[str, list[str]]:
             notes.append(inner.strip())
         return " "
 
-    return normalize_text(_NOTE.sub(take, normalize_text(text))), notes
+    before, after = None, normalize_text(text)
+    while after != before:  # nested brackets: "((旧)XYZ)"
+        before, after = after, normalize_text(_NOTE.sub(take, after))
+    if not after:  # nothing but brackets: that is the name
+        return normalize_text(text), []
+    return after, notes
 
 
 def _split_branch(body: str) -> tuple[str, str | None]:
     tokens = body.split(" ")
-    if len(tokens) > 1 and _BRANCH_END.search(tokens[-1]):
-        if tokens[-1] in BRANCH_WORDS and len(tokens) > 2:  # "東京 支店"
-            return " ".join(tokens[:-2]), " ".join(tokens[-2:])
-        return " ".join(tokens[:-1]), tokens[-1]
+    cut = len(tokens)
+    # trailing tokens that end in a branch word: "北東北支店 盛岡営業所"; a bare word takes the
+    # token before it along ("東京 支店")
+    while cut > 1 and _BRANCH_END.search(tokens[cut - 1]):
+        cut -= 1
+        if tokens[cut] in BRANCH_WORDS and cut > 1:
+            cut -= 1
+    if cut < len(tokens):
+        return " ".join(tokens[:cut]), " ".join(tokens[cut:])
     match = _PLACE_BRANCH.search(body)
     if match and match.start() > 0:
         return body[: match.start()].rstrip(), match.group()
@@ -181,10 +191,10 @@ def parse_company_name(text: str) -> ParsedCompanyName:
         for m in (_SUFFIX.search(cleaned), _ENGLISH.search(cleaned)):
             if m is None or m.start() == 0:
                 continue
-            after = normalize_text(m.group("after"))
-            after_body, after_branch = _split_branch(f"x {after}") if after else ("x", None)
-            if after and after_body != "x":
-                continue  # text after the legal form that is not a branch: leave it alone
+            after = m.group("after")
+            after_branch = normalize_text(after) or None
+            if after_branch and not (after.startswith(" ") or _BRANCH_END.search(after_branch)):
+                continue  # "ABC株式会社XYZ": not a 後株 name with a branch; leave it alone
             if m.re is _ENGLISH:
                 written = m.group("form")
                 legal = _english_canonical(written)
@@ -255,13 +265,31 @@ _BRANCH_READINGS = re.compile(
 _SMALL = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ")
 
 
+_KANA_NOTE = re.compile(r"\(([^()]*)\)")
+_ZENGIN_TOKEN = re.compile(rf"^(?:\(?(?:{_ZENGIN_FOLDED})\)|\((?:{_ZENGIN_FOLDED})\)?)$")
+_READING_TOKEN = re.compile(rf"^(?:{_READING_ALT})$")
+
+
 @lru_cache(maxsize=65536)
 def company_kana_key(text: str) -> str:
-    """Match key of a company フリガナ: legal-form reading and branch reading removed."""
+    """Match key of a company フリガナ: legal-form reading, branch reading and notes removed.
+
+    Mirrors the name rules: a legal-form reading that is a word of its own splits 前株 (the rest
+    is the body) from 後株 (what follows it is the branch); trailing branch readings (シテン,
+    エイギヨウシヨ, …) go; "(エステイブイ)"-style notes go.
+    """
     kana = normalize_kana(text).translate(_SMALL).upper()
-    tokens = kana.split(" ")
-    if len(tokens) > 1 and _BRANCH_READINGS.search(tokens[-1]):
-        kana = " ".join(tokens[:-1])
+    kana = _KANA_NOTE.sub(
+        lambda m: m.group() if re.fullmatch(_ZENGIN_FOLDED, m.group(1)) else " ", kana
+    )
+    tokens = kana.split()
+    for i, token in enumerate(tokens):
+        if _READING_TOKEN.match(token) or _ZENGIN_TOKEN.match(token):
+            tokens = tokens[:i] if i > 0 else tokens[1:]
+            break
+    while len(tokens) > 1 and _BRANCH_READINGS.search(tokens[-1]):
+        tokens.pop()
+    kana = " ".join(tokens)
     kana = _KANA_LEGAL_PREFIX.sub("", kana)
     kana = _KANA_LEGAL_SUFFIX.sub("", kana)
     return kana_fold(kana)

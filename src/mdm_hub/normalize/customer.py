@@ -311,8 +311,11 @@ def _numbers(
                 )
             elif invoice != invoice_number:
                 report.change(pointer, "text_normalized", f"{invoice_number!r} → {invoice}")
-            _check_invoice_against_corporate(kind, corporate_number, corporate, invoice, report)
-            if kind is CustomerKind.corporation and corporate_number is None:
+            written = (
+                corporate_number if corporate_number and normalize_text(corporate_number) else None
+            )
+            _check_invoice_against_corporate(kind, written, corporate, invoice, report)
+            if kind is CustomerKind.corporation and written is None:
                 corporate = invoice[1:]
     return report.outcome({"corporate_number": corporate, "invoice_registration_number": invoice})
 
@@ -480,8 +483,12 @@ def as_input(record: CustomerRecord) -> CustomerIn:
     Used to re-normalize stored records after a rule change, and by the idempotence tests.
     """
     name = record.name
-    if record.company_name and record.company_name.note:
-        name = f"{name} ({record.company_name.note})"
+    if record.company_name and (note := record.company_name.note):
+        opening, closing = next(
+            (pair for pair in ("【】", "[]", "()") if pair[0] not in note and pair[1] not in note),
+            "【】",
+        )
+        name = f"{name} {opening}{note}{closing}"
     data = record.model_dump(mode="json", exclude={"company_name", "kana_key", "name"})
     data["name"] = name
     if record.person_name is not None:

@@ -1,0 +1,712 @@
+"""The webhook worker (`mdm-hub worker`): fan-out, claims, delivery, retries, pruning.
+
+How events become HTTP requests (docs/webhooks.md has the long version):
+
+1. **Fan-out.** One worker at a time (the single row of ``webhook_fanout_cursor`` is locked
+   ``FOR UPDATE SKIP LOCKED``) reads the next events after the cursor in ``(order_txid, seq)``
+   order, only those with ``order_txid < pg_snapshot_xmin(pg_current_snapshot())`` (their
+   transaction and every one before it has finished, so none can be skipped), inserts one
+   ``webhook_deliveries`` row per matching endpoint, marks the (endpoint, customer) pair due in
+   ``webhook_queues``, and moves the cursor, all in one transaction.
+2. **Claim.** A worker leases due pairs (``FOR UPDATE SKIP LOCKED``, ``leased_until``) and
+   takes each pair's head: its pending delivery with the lowest event ``seq``. Only the lease
+   holder delivers for a pair, so a customer's events reach an endpoint in order, while other
+   customers' pairs are claimed by any worker.
+3. **Deliver** the head over HTTP (signed, with timeouts), outside any transaction.
+4. **Complete** (batched): record the attempt; on 2xx mark the delivery delivered and make the
+   pair's next delivery due; on failure schedule the retry on the pair (the later deliveries of
+   that customer wait behind it); after the last retry dead-letter it and move on; on 410
+   disable the endpoint. The lease is released.
+
+A worker killed mid-delivery leaves its leases; they expire after ``worker_lease_seconds`` and
+another worker delivers again (at least once). SIGTERM stops claiming, lets in-flight attempts
+finish (up to ``shutdown_grace_seconds``), records them, releases what it cannot finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import signal
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mdm_hub.events.models import xid8_param
+from mdm_hub.events.signing import (
+    THROTTLE_STATUSES,
+    AttemptResult,
+    Sender,
+    active_secrets,
+    event_body,
+)
+from mdm_hub.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "mdm_hub_webhooks"
+
+# Rows with order_txid below the snapshot's xmin are final: their transaction, and every
+# transaction with a lower id, has finished.
+_XMIN = "pg_snapshot_xmin(pg_current_snapshot())"
+
+ENDPOINT_MATCHES_SQL = """
+    (w.event_types IS NULL OR e.type = ANY(w.event_types))
+    AND (w.filter_kinds IS NULL OR (e.payload ->> 'kind') = ANY(w.filter_kinds))
+    AND (
+        w.filter_changed_fields IS NULL
+        OR e.type <> 'customer.updated'
+        OR EXISTS (
+            SELECT 1
+            FROM jsonb_array_elements_text(e.changed_fields) AS f(pointer),
+                 unnest(w.filter_changed_fields) AS x(prefix)
+            WHERE f.pointer = x.prefix OR starts_with(f.pointer, x.prefix || '/')
+        )
+    )
+"""
+
+QUEUE_UPSERT_SQL = """
+    INSERT INTO webhook_queues (endpoint_id, customer_id, next_attempt_at, updated_at)
+    SELECT DISTINCT endpoint_id, customer_id, now(), now() FROM inserted
+    ORDER BY endpoint_id, customer_id
+    ON CONFLICT (endpoint_id, customer_id) DO UPDATE
+        SET next_attempt_at = COALESCE(webhook_queues.next_attempt_at, EXCLUDED.next_attempt_at),
+            updated_at = now()
+"""
+
+_FAN_OUT = text(
+    f"""
+    WITH inserted AS (
+        INSERT INTO webhook_deliveries (
+            endpoint_id, kind, event_seq, event_id, event_type, customer_id, status, attempts,
+            next_attempt_at, created_at
+        )
+        SELECT w.id, 'event', e.seq, e.event_id, e.type, e.customer_id, 'pending', 0,
+               now(), now()
+        FROM customer_events e
+        JOIN webhook_endpoints w ON e.occurred_at >= w.created_at
+        WHERE (e.order_txid, e.seq) > ({xid8_param("from_txid")}, :from_seq)
+          AND (e.order_txid, e.seq) <= ({xid8_param("to_txid")}, :to_seq)
+          AND {ENDPOINT_MATCHES_SQL}
+        ORDER BY e.order_txid, e.seq
+        RETURNING endpoint_id, customer_id
+    )
+    {QUEUE_UPSERT_SQL}
+    """
+)
+
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT q.endpoint_id, q.customer_id
+        FROM webhook_queues q
+        JOIN webhook_endpoints w ON w.id = q.endpoint_id AND w.enabled
+        WHERE q.next_attempt_at <= now()
+          AND (q.leased_until IS NULL OR q.leased_until < now())
+        ORDER BY q.next_attempt_at
+        LIMIT :limit
+        FOR UPDATE OF q SKIP LOCKED
+    ),
+    claimed AS (
+        UPDATE webhook_queues q
+        SET leased_until = now() + make_interval(secs => :lease), lease_token = :token,
+            updated_at = now()
+        FROM due
+        WHERE q.endpoint_id = due.endpoint_id AND q.customer_id = due.customer_id
+        RETURNING q.endpoint_id, q.customer_id
+    )
+    SELECT c.endpoint_id, c.customer_id, h.id AS delivery_id, h.kind, h.attempts,
+           h.event_id, e.type AS event_type, e.occurred_at, e.customer_version,
+           CAST(e.changed_fields AS text) AS changed_fields_json,
+           CAST(e.payload AS text) AS payload_json, w.url, w.secret, w.previous_secret,
+           w.previous_secret_expires_at
+    FROM claimed c
+    JOIN webhook_endpoints w ON w.id = c.endpoint_id
+    LEFT JOIN LATERAL (
+        SELECT d.id, d.kind, d.attempts, d.event_id, d.event_seq
+        FROM webhook_deliveries d
+        WHERE d.endpoint_id = c.endpoint_id AND d.customer_id = c.customer_id
+          AND d.status = 'pending'
+        ORDER BY d.event_seq
+        LIMIT 1
+    ) h ON true
+    LEFT JOIN customer_events e ON e.seq = h.event_seq
+    """
+)
+
+
+@dataclass
+class Claim:
+    endpoint_id: uuid.UUID
+    customer_id: uuid.UUID
+    token: uuid.UUID
+    delivery_id: int | None
+    attempts: int
+    url: str = ""
+    secrets: list[str] = field(default_factory=list)
+    msg_id: str = ""
+    body: str | None = None
+
+
+@dataclass
+class Outcome:
+    """A finished attempt, as the completion step writes it."""
+
+    claim: Claim
+    result: AttemptResult | None  # None: nothing was sent (no head, or its event is gone)
+    status: str  # delivery status afterwards: pending, delivered, dead
+    outcome: str  # attempt outcome: delivered, retrying, dead, disabled
+    delay: float | None  # seconds until the pair is due again; None: due now if more pending
+    error: str | None = None
+
+
+def retry_delay(settings: Settings, attempts_made: int, result: AttemptResult) -> float | None:
+    """Seconds before the next attempt, or None when the schedule is used up (dead-letter)."""
+    schedule = settings.webhook_retry_schedule_seconds
+    if attempts_made >= len(schedule):
+        return None
+    base = schedule[attempts_made]
+    jitter = settings.webhook_retry_jitter
+    delay = base * random.uniform(1 - jitter, 1 + jitter) if base > 0 else 0.0
+    if result.response_status in THROTTLE_STATUSES and result.retry_after is not None:
+        delay = max(delay, min(result.retry_after, settings.webhook_retry_after_max_seconds))
+    return delay
+
+
+def decide(settings: Settings, claim: Claim, result: AttemptResult) -> Outcome:
+    attempts = claim.attempts + 1
+    if result.succeeded:
+        return Outcome(claim, result, "delivered", "delivered", None)
+    if result.gone:
+        return Outcome(claim, result, "pending", "disabled", 0.0)
+    delay = retry_delay(settings, attempts, result)
+    if delay is None:
+        return Outcome(claim, result, "dead", "dead", None)
+    return Outcome(claim, result, "pending", "retrying", delay)
+
+
+class Dispatcher:
+    """One worker. Several may run at once, in one process or many."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        sender: Sender | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._sender = sender
+        self._own_sender = sender is None
+        self._wake = asyncio.Event()
+        self._inflight: dict[asyncio.Task[None], Claim] = {}
+        self._results: asyncio.Queue[Outcome | None] = asyncio.Queue()
+        self._listener: Any = None
+        self._listen_conn: AsyncConnection | None = None
+        self._next_prune = 0.0
+        self._next_fan_out = 0.0
+        self._fan_out_hint = True
+
+    # ---------------------------------------------------------------------------------------
+    # Fan-out
+    # ---------------------------------------------------------------------------------------
+
+    async def fan_out_once(self) -> int:
+        """Turn the next batch of final events into deliveries; returns how many events."""
+        async with self.engine.begin() as conn:
+            cursor = (
+                await conn.execute(
+                    text(
+                        "SELECT order_txid, seq FROM webhook_fanout_cursor WHERE id "
+                        "FOR UPDATE SKIP LOCKED"
+                    )
+                )
+            ).first()
+            if cursor is None:
+                exists = await conn.scalar(text("SELECT count(*) FROM webhook_fanout_cursor"))
+                if not exists:
+                    await conn.execute(
+                        text(
+                            "INSERT INTO webhook_fanout_cursor (id, order_txid, seq, updated_at) "
+                            "VALUES (true, 0, 0, now()) ON CONFLICT DO NOTHING"
+                        )
+                    )
+                return 0  # another worker is fanning out (or the row was just made)
+            from_txid, from_seq = cursor
+            batch = (
+                await conn.execute(
+                    text(
+                        f"""
+                        SELECT CAST(CAST(order_txid AS text) AS bigint) AS order_txid, seq
+                        FROM customer_events
+                        WHERE (order_txid, seq) > ({xid8_param("from_txid")}, :from_seq)
+                          AND order_txid < {_XMIN}
+                        ORDER BY order_txid, seq
+                        LIMIT :limit
+                        """
+                    ),
+                    {
+                        "from_txid": from_txid,
+                        "from_seq": from_seq,
+                        "limit": self.settings.worker_batch_size,
+                    },
+                )
+            ).all()
+            if not batch:
+                return 0
+            to_txid, to_seq = batch[-1]
+            await conn.execute(
+                _FAN_OUT,
+                {
+                    "from_txid": from_txid,
+                    "from_seq": from_seq,
+                    "to_txid": to_txid,
+                    "to_seq": to_seq,
+                },
+            )
+            await conn.execute(
+                text(
+                    "UPDATE webhook_fanout_cursor SET order_txid = :t, seq = :s, "
+                    "updated_at = now() WHERE id"
+                ),
+                {"t": to_txid, "s": to_seq},
+            )
+        return len(batch)
+
+    # ---------------------------------------------------------------------------------------
+    # Claims
+    # ---------------------------------------------------------------------------------------
+
+    async def claim(self, limit: int) -> list[Claim]:
+        token = uuid.uuid4()
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    _CLAIM,
+                    {"limit": limit, "lease": self.settings.worker_lease_seconds, "token": token},
+                )
+            ).all()
+        claims = []
+        for row in rows:
+            claim = Claim(
+                endpoint_id=row.endpoint_id,
+                customer_id=row.customer_id,
+                token=token,
+                delivery_id=row.delivery_id,
+                attempts=row.attempts or 0,
+                url=row.url,
+                secrets=active_secrets(
+                    row.secret, row.previous_secret, row.previous_secret_expires_at
+                ),
+                msg_id=str(row.event_id) if row.event_id else "",
+            )
+            if row.delivery_id is not None and row.event_type is not None:
+                claim.body = event_body(
+                    event_type=row.event_type,
+                    occurred_at=row.occurred_at,
+                    event_id=row.event_id,
+                    customer_id=row.customer_id,
+                    customer_version=row.customer_version,
+                    changed_fields_json=row.changed_fields_json,
+                    customer_json=row.payload_json,
+                )
+            claims.append(claim)
+        return claims
+
+    # ---------------------------------------------------------------------------------------
+    # Delivery and completion
+    # ---------------------------------------------------------------------------------------
+
+    async def deliver(self, claim: Claim) -> Outcome:
+        if claim.delivery_id is None:
+            return Outcome(claim, None, "pending", "retrying", None)  # nothing pending: release
+        if claim.body is None:
+            return Outcome(claim, None, "dead", "dead", None, error="the event no longer exists")
+        assert self._sender is not None
+        result = await self._sender.post(claim.url, claim.secrets, claim.msg_id, claim.body)
+        return decide(self.settings, claim, result)
+
+    async def complete(self, outcomes: list[Outcome]) -> None:
+        """Write a batch of finished attempts in one transaction."""
+        outcomes = sorted(outcomes, key=lambda o: (o.claim.endpoint_id, o.claim.customer_id))
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    """
+                    SELECT 1 FROM webhook_queues
+                    WHERE (endpoint_id, customer_id) IN (
+                        SELECT * FROM unnest(CAST(:e AS uuid[]), CAST(:c AS uuid[])))
+                    ORDER BY endpoint_id, customer_id
+                    FOR UPDATE
+                    """
+                ),
+                {
+                    "e": [o.claim.endpoint_id for o in outcomes],
+                    "c": [o.claim.customer_id for o in outcomes],
+                },
+            )
+            tried = [o for o in outcomes if o.claim.delivery_id is not None]
+            if tried:
+                await self._record(conn, tried)
+            for o in outcomes:
+                if o.outcome == "disabled" and o.result is not None:
+                    await conn.execute(
+                        text(
+                            "UPDATE webhook_endpoints SET enabled = false, updated_at = now(), "
+                            "disabled_reason = :reason WHERE id = :id AND enabled"
+                        ),
+                        {
+                            "id": o.claim.endpoint_id,
+                            "reason": f"410 Gone at {o.result.attempted_at.isoformat()}",
+                        },
+                    )
+            await conn.execute(
+                text(
+                    """
+                    UPDATE webhook_queues q
+                    SET leased_until = NULL, lease_token = NULL, updated_at = now(),
+                        next_attempt_at = CASE
+                            WHEN r.delay IS NOT NULL
+                                THEN now() + make_interval(secs => r.delay)
+                            WHEN EXISTS (
+                                SELECT 1 FROM webhook_deliveries d
+                                WHERE d.endpoint_id = q.endpoint_id
+                                  AND d.customer_id = q.customer_id AND d.status = 'pending')
+                                THEN now()
+                            ELSE NULL
+                        END
+                    FROM unnest(CAST(:e AS uuid[]), CAST(:c AS uuid[]), CAST(:t AS uuid[]),
+                                CAST(:delay AS float8[])) AS r(e, c, t, delay)
+                    WHERE q.endpoint_id = r.e AND q.customer_id = r.c AND q.lease_token = r.t
+                    """
+                ),
+                {
+                    "e": [o.claim.endpoint_id for o in outcomes],
+                    "c": [o.claim.customer_id for o in outcomes],
+                    "t": [o.claim.token for o in outcomes],
+                    "delay": [o.delay for o in outcomes],
+                },
+            )
+
+    async def _record(self, conn: AsyncConnection, outcomes: list[Outcome]) -> None:
+        ids = [o.claim.delivery_id for o in outcomes]
+        results = [o.result for o in outcomes]
+        await conn.execute(
+            text(
+                """
+                WITH r AS (
+                    SELECT * FROM unnest(
+                        CAST(:id AS bigint[]), CAST(:status AS text[]),
+                        CAST(:delay AS float8[]), CAST(:at AS timestamptz[])
+                    ) AS r(id, status, delay, at)
+                )
+                UPDATE webhook_deliveries d
+                SET status = r.status,
+                    attempts = d.attempts + 1,
+                    last_attempt_at = r.at,
+                    next_attempt_at = CASE WHEN r.status = 'pending'
+                        THEN now() + make_interval(secs => COALESCE(r.delay, 0)) END,
+                    finished_at = CASE WHEN r.status <> 'pending' THEN now() END
+                FROM r
+                WHERE d.id = r.id AND d.status = 'pending'
+                """
+            ),
+            {
+                "id": ids,
+                "status": [o.status for o in outcomes],
+                "delay": [o.delay for o in outcomes],
+                "at": [r.attempted_at if r else None for r in results],
+            },
+        )
+        await conn.execute(
+            text(
+                """
+                INSERT INTO webhook_attempts (
+                    delivery_id, endpoint_id, attempt, attempted_at, outcome, response_status,
+                    latency_ms, error, next_attempt_at
+                )
+                SELECT r.id, r.endpoint_id, r.attempt, COALESCE(r.at, now()), r.outcome,
+                       r.status, r.latency, r.error,
+                       CASE WHEN r.outcome = 'retrying'
+                            THEN now() + make_interval(secs => COALESCE(r.delay, 0)) END
+                FROM unnest(
+                    CAST(:id AS bigint[]), CAST(:endpoint AS uuid[]), CAST(:attempt AS int[]),
+                    CAST(:at AS timestamptz[]), CAST(:outcome AS text[]),
+                    CAST(:status AS int[]), CAST(:latency AS int[]), CAST(:error AS text[]),
+                    CAST(:delay AS float8[])
+                ) AS r(id, endpoint_id, attempt, at, outcome, status, latency, error, delay)
+                JOIN webhook_deliveries d ON d.id = r.id
+                """
+            ),
+            {
+                "id": ids,
+                "endpoint": [o.claim.endpoint_id for o in outcomes],
+                "attempt": [o.claim.attempts + 1 for o in outcomes],
+                "at": [r.attempted_at if r else None for r in results],
+                "outcome": [o.outcome for o in outcomes],
+                "status": [r.response_status if r else None for r in results],
+                "latency": [r.latency_ms if r else 0 for r in results],
+                "error": [o.error or (o.result.error if o.result else None) for o in outcomes],
+                "delay": [o.delay for o in outcomes],
+            },
+        )
+
+    async def release(self, claims: list[Claim]) -> None:
+        """Give leases back without an attempt (shutdown); the pairs are due again at once."""
+        if not claims:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    """
+                    UPDATE webhook_queues q
+                    SET leased_until = NULL, lease_token = NULL, updated_at = now()
+                    FROM unnest(CAST(:e AS uuid[]), CAST(:c AS uuid[]), CAST(:t AS uuid[]))
+                         AS r(e, c, t)
+                    WHERE q.endpoint_id = r.e AND q.customer_id = r.c AND q.lease_token = r.t
+                    """
+                ),
+                {
+                    "e": [c.endpoint_id for c in claims],
+                    "c": [c.customer_id for c in claims],
+                    "t": [c.token for c in claims],
+                },
+            )
+
+    # ---------------------------------------------------------------------------------------
+    # Pruning
+    # ---------------------------------------------------------------------------------------
+
+    async def prune(self) -> int:
+        """Delete finished deliveries (and their attempts) past retention; idle queue rows."""
+        return await prune(self.engine, self.settings)
+
+    # ---------------------------------------------------------------------------------------
+    # The loop
+    # ---------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then finish or release what is in flight."""
+        if self._sender is None:
+            self._sender = Sender(self.settings, self.settings.worker_concurrency)
+        completer = asyncio.create_task(self._complete_loop(), name="webhook-completer")
+        stop_waiter = asyncio.create_task(stop.wait())
+        try:
+            await self._listen()
+            while not stop.is_set():
+                self._wake.clear()  # before the step: a wake-up during it is not lost
+                busy = await self._step()
+                if busy:
+                    await asyncio.sleep(0)
+                    continue
+                waiter = asyncio.create_task(self._wake.wait())
+                await asyncio.wait(
+                    {waiter, stop_waiter},
+                    timeout=self.settings.worker_poll_interval_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waiter.cancel()
+        finally:
+            stop_waiter.cancel()
+            await self._shutdown(completer)
+
+    async def _step(self) -> bool:
+        """One round of fan-out, claims and pruning. True when there is more to do at once."""
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        more = False
+        try:
+            now = loop.time()
+            if self._fan_out_hint or now >= self._next_fan_out:
+                self._fan_out_hint = False
+                self._next_fan_out = now + settings.worker_poll_interval_seconds
+                fanned = await self.fan_out_once()
+                if fanned >= settings.worker_batch_size:
+                    self._fan_out_hint = more = True
+            free = settings.worker_concurrency - len(self._inflight)
+            # Claim in batches (a quarter of the slots at least), unless idle: fewer, larger
+            # claim transactions.
+            if free > 0 and (
+                free >= max(1, settings.worker_concurrency // 4) or not self._inflight
+            ):
+                claimed = await self.claim(free)
+                for claim in claimed:
+                    task = asyncio.create_task(self._deliver_task(claim))
+                    self._inflight[task] = claim
+                    task.add_done_callback(self._task_done)
+                more = more or len(claimed) >= free
+            if now >= self._next_prune:
+                self._next_prune = now + settings.worker_prune_interval_seconds
+                await self.prune()
+            if self._listen_conn is None or self._listen_conn.closed:
+                await self._listen()
+        except Exception:
+            logger.exception("webhook worker step failed; retrying after the poll interval")
+            return False
+        return more
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        if not self._inflight:
+            self._wake.set()
+
+    async def _deliver_task(self, claim: Claim) -> None:
+        try:
+            outcome = await self.deliver(claim)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug, not the receiver's failure: retry like a failure
+            logger.exception("delivery %s failed unexpectedly", claim.delivery_id)
+            result = AttemptResult(
+                attempted_at=dt.datetime.now(dt.UTC),
+                response_status=None,
+                latency_ms=0,
+                error=f"internal: {type(exc).__name__}",
+            )
+            outcome = decide(self.settings, claim, result)
+        self._results.put_nowait(outcome)
+
+    async def _complete_loop(self) -> None:
+        while True:
+            first = await self._results.get()
+            if first is None:
+                return
+            batch = [first]
+            done = False
+            while len(batch) < 1000:
+                try:
+                    item = self._results.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+            await self._complete_with_retries(batch)
+            self._wake.set()
+            if done:
+                return
+
+    async def _complete_with_retries(self, batch: list[Outcome]) -> None:
+        for attempt in range(3):
+            try:
+                await self.complete(batch)
+                return
+            except Exception:
+                logger.exception("recording %d webhook attempts failed", len(batch))
+                await asyncio.sleep(0.2 * (attempt + 1))
+        if len(batch) > 1:  # one bad row must not lose the others
+            for outcome in batch:
+                with contextlib.suppress(Exception):
+                    await self.complete([outcome])
+        # What could not be recorded is delivered again once its lease expires (at least once).
+
+    async def _shutdown(self, completer: asyncio.Task[None]) -> None:
+        await self._unlisten()
+        if self._inflight:
+            logger.info("webhook worker stopping: %d deliveries in flight", len(self._inflight))
+            _, pending = await asyncio.wait(
+                set(self._inflight), timeout=self.settings.shutdown_grace_seconds
+            )
+            unfinished = [self._inflight[t] for t in pending if t in self._inflight]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.release(unfinished)
+        self._results.put_nowait(None)
+        await completer
+        if self._own_sender and self._sender is not None:
+            await self._sender.aclose()
+            self._sender = None
+
+    # ---------------------------------------------------------------------------------------
+    # LISTEN/NOTIFY: a hint that wakes the loop early; polling alone is correct.
+    # ---------------------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        try:
+            conn = await self.engine.connect()
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            self._listener = self._notified
+            await driver.add_listener(NOTIFY_CHANNEL, self._listener)
+            self._listen_conn = conn
+        except Exception:
+            logger.warning("LISTEN %s failed; polling only", NOTIFY_CHANNEL, exc_info=True)
+            self._listen_conn = None
+
+    def _notified(self, *args: Any) -> None:
+        if args and args[-1] == "events":
+            self._fan_out_hint = True
+        self._wake.set()
+
+    async def _unlisten(self) -> None:
+        conn, self._listen_conn = self._listen_conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.remove_listener(NOTIFY_CHANNEL, self._listener)
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+
+async def prune(engine: AsyncEngine, settings: Settings) -> int:
+    """Retention: delivered (and failed test) deliveries after ``webhook_retention_days``,
+    dead letters after ``webhook_dead_letter_retention_days``; attempts go with them."""
+    deleted = 0
+    async with engine.begin() as conn:
+        for statuses, days in (
+            (["delivered", "failed"], settings.webhook_retention_days),
+            (["dead"], settings.webhook_dead_letter_retention_days),
+        ):
+            result = await conn.execute(
+                text(
+                    """
+                    DELETE FROM webhook_deliveries WHERE id IN (
+                        SELECT id FROM webhook_deliveries
+                        WHERE status <> 'pending' AND status = ANY(CAST(:statuses AS text[]))
+                          AND finished_at < now() - make_interval(secs => :seconds)
+                        LIMIT 10000)
+                    """
+                ),
+                {"statuses": statuses, "seconds": days * 86400},
+            )
+            deleted += result.rowcount
+        await conn.execute(
+            text(
+                """
+                DELETE FROM webhook_queues
+                WHERE next_attempt_at IS NULL AND leased_until IS NULL
+                  AND updated_at < now() - make_interval(secs => :seconds)
+                """
+            ),
+            {"seconds": settings.webhook_retention_days * 86400},
+        )
+    return deleted
+
+
+async def run_worker(settings: Settings) -> None:
+    """`mdm-hub worker`: run until SIGTERM or SIGINT, then stop cleanly."""
+    from mdm_hub.db import create_engine
+
+    assert settings.database_url
+    engine = create_engine(settings.database_url, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    logger.info("webhook worker started")
+    try:
+        await Dispatcher(engine, settings).run(stop)
+    finally:
+        await engine.dispose()
+    logger.info("webhook worker stopped")

@@ -1,0 +1,116 @@
+"""Blocking keys: the values by which candidates for a record are fetched.
+
+Every key is a ``(kind, value)`` pair built from the *normalized* record, so ordinary variants
+(株式会社/(株), hiragana/katakana, +81/0, 一丁目/1丁目) already agree. The lead stores them in
+``match_keys`` and takes advisory locks on them in the order :func:`blocking_keys` returns.
+
+Two kinds are *frequency-only* (``site``, ``person_name``): they are stored so that the hub can
+count how many customers share a value (for term-frequency weighting and for the household /
+building checks), but they are too broad to fetch candidates by; :func:`usable_keys` drops them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from mdm_hub.customers.schemas import CustomerKind, CustomerRecord
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class BlockingKey:
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+# Key kinds.
+CORPORATE_NUMBER = "corporate_number"
+PHONE = "phone"
+EMAIL = "email"
+NAME = "name"  # company name key alone (fetchable while the block is small)
+NAME_POSTAL = "name_postal"
+NAME_CITY = "name_city"
+KANA_POSTAL = "kana_postal"
+PERSON_NAME = "person_name"  # frequency only
+PERSON_NAME_PHONE = "person_name_phone"
+PERSON_NAME_BIRTH = "person_name_birth"
+PERSON_NAME_ADDRESS = "person_name_address"
+SITE = "site"  # address without building; frequency only
+
+FREQUENCY_ONLY_KINDS = frozenset({PERSON_NAME, SITE})
+
+
+def blocking_keys(record: CustomerRecord) -> list[BlockingKey]:
+    """All keys of a normalized record, sorted and without duplicates."""
+    keys: set[BlockingKey] = set()
+    add = keys.add
+    is_person = record.kind == CustomerKind.person
+
+    if record.corporate_number:
+        add(BlockingKey(CORPORATE_NUMBER, record.corporate_number))
+    for phone in record.phones:
+        if phone.e164:
+            add(BlockingKey(PHONE, phone.e164))
+    for email in record.emails:
+        if email.address:
+            add(BlockingKey(EMAIL, email.address))
+
+    name_key = _name_key(record)
+    kana = record.kana_key or None
+    if name_key:
+        add(BlockingKey(PERSON_NAME if is_person else NAME, name_key))
+    for address in record.addresses:
+        if address.site_key:
+            add(BlockingKey(SITE, address.site_key))
+        if address.postal_code:
+            if name_key:
+                add(BlockingKey(NAME_POSTAL, f"{name_key}|{address.postal_code}"))
+            if kana:
+                add(BlockingKey(KANA_POSTAL, f"{kana}|{address.postal_code}"))
+        if name_key and address.city:
+            add(BlockingKey(NAME_CITY, f"{name_key}|{address.prefecture or ''}{address.city}"))
+        if is_person and name_key and address.site_key:
+            add(BlockingKey(PERSON_NAME_ADDRESS, f"{name_key}|{address.site_key}"))
+
+    if is_person and name_key:
+        for phone in record.phones:
+            if phone.e164:
+                add(BlockingKey(PERSON_NAME_PHONE, f"{name_key}|{phone.e164}"))
+        if record.birth_date:
+            add(BlockingKey(PERSON_NAME_BIRTH, f"{name_key}|{record.birth_date.isoformat()}"))
+    return sorted(keys)
+
+
+def usable_keys(
+    keys: Iterable[BlockingKey],
+    frequencies: Mapping[BlockingKey, int] | None,
+    max_block_size: int,
+) -> list[BlockingKey]:
+    """The keys fit to fetch candidates by (and to lock on), sorted.
+
+    Drops frequency-only kinds and every key already shared by more than ``max_block_size``
+    customers (a 代表番号 used by 30 branches, ``info@`` of a group, a very common name): such a
+    key would flood the candidates, and the record's other keys still find its duplicates.
+    A key missing from ``frequencies`` counts as new (0).
+    """
+    freq = frequencies or {}
+    return sorted(
+        {k for k in keys if k.kind not in FREQUENCY_ONLY_KINDS and freq.get(k, 0) <= max_block_size}
+    )
+
+
+def _name_key(record: CustomerRecord) -> str | None:
+    if record.kind == CustomerKind.person:
+        return record.person_name.key if record.person_name and record.person_name.key else None
+    return record.company_name.key if record.company_name and record.company_name.key else None
+
+
+def frequency_key_for_name(record: CustomerRecord) -> BlockingKey | None:
+    """The key whose frequency tells how common this record's name is."""
+    name_key = _name_key(record)
+    if not name_key:
+        return None
+    return BlockingKey(PERSON_NAME if record.kind == CustomerKind.person else NAME, name_key)

@@ -1,0 +1,313 @@
+"""Merging customers and undoing it exactly.
+
+A merge moves the absorbed customer's source records to the survivor; the absorbed customer
+keeps its id, code and steward edits with status ``merged`` and ``merged_into_id``. An unmerge
+moves source records out again: when they are exactly what a merge brought, the absorbed
+customer comes back as it was; otherwise they form a new customer (or join a named one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.audit.log import record_audit
+from mdm_hub.context import Actor
+from mdm_hub.custom_fields.service import list_definitions
+from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
+from mdm_hub.customers.service import (
+    bump_version,
+    customer_view,
+    lock_customer,
+    new_customer,
+    recompute_golden,
+    record_customer_change,
+)
+from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
+from mdm_hub.events.outbox import append_event, changed_fields
+from mdm_hub.matching.models import DistinctPair, MatchCandidate, MergeLog
+from mdm_hub.matching.service import are_distinct, move_keys
+from mdm_hub.settings import Settings
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _lock_all(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+    """Lock customer rows in id order, so that concurrent merges never deadlock."""
+    return {cid: await lock_customer(session, cid) for cid in sorted(set(ids))}
+
+
+async def _source_rows(
+    session: AsyncSession, customer_id: uuid.UUID, *, stewards: bool = False
+) -> list[SourceRecord]:
+    query = select(SourceRecord).where(SourceRecord.customer_id == customer_id)
+    if not stewards:
+        query = query.where(SourceRecord.system != STEWARD_SYSTEM)
+    return list((await session.scalars(query.order_by(SourceRecord.id))).all())
+
+
+async def _close_candidates(
+    session: AsyncSession, a: uuid.UUID, b: uuid.UUID, status: str, actor: Actor
+) -> None:
+    first, second = (a, b) if a < b else (b, a)
+    await session.execute(
+        update(MatchCandidate)
+        .where(
+            MatchCandidate.customer_a_id == first,
+            MatchCandidate.customer_b_id == second,
+            MatchCandidate.status == "pending",
+        )
+        .values(status=status, decided_at=_now(), decided_by=actor.subject)
+    )
+
+
+async def _supersede_candidates_of(
+    session: AsyncSession, customer_id: uuid.UUID, actor: Actor
+) -> None:
+    """Pending pairs that name a customer which no longer stands on its own."""
+    await session.execute(
+        update(MatchCandidate)
+        .where(
+            (MatchCandidate.customer_a_id == customer_id)
+            | (MatchCandidate.customer_b_id == customer_id),
+            MatchCandidate.status == "pending",
+        )
+        .values(status="superseded", decided_at=_now(), decided_by=actor.subject)
+    )
+
+
+async def merge_customers(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    survivor_id: uuid.UUID,
+    absorbed_ids: Sequence[uuid.UUID],
+) -> Customer:
+    """Merge ``absorbed_ids`` into ``survivor_id`` (a steward's decision)."""
+    if not absorbed_ids:
+        raise validation_problem(
+            [FieldProblem(field="/customer_ids", code="too_short", message="Name a customer")]
+        )
+    if survivor_id in absorbed_ids:
+        raise validation_problem(
+            [
+                FieldProblem(
+                    field="/customer_ids",
+                    code="self_merge",
+                    message="A customer cannot be merged into itself",
+                )
+            ]
+        )
+    customers = await _lock_all(session, [survivor_id, *absorbed_ids])
+    for customer in customers.values():
+        if customer.status != "active":
+            raise ProblemError("conflict", f"Customer {customer.id} is {customer.status}")
+    for absorbed_id in absorbed_ids:
+        if await are_distinct(session, survivor_id, absorbed_id):
+            raise ProblemError(
+                "conflict",
+                f"A steward decided {survivor_id} and {absorbed_id} are different customers",
+            )
+    survivor = customers[survivor_id]
+    definitions = await list_definitions(session)
+    survivor_before = dict(survivor.record)
+    for absorbed_id in dict.fromkeys(absorbed_ids):
+        absorbed = customers[absorbed_id]
+        sources = await _source_rows(session, absorbed_id)
+        source_ids = [s.id for s in sources]
+        for source in sources:
+            source.customer_id = survivor_id
+        await move_keys(session, source_ids, survivor_id)
+        before = customer_view(absorbed)
+        absorbed.status = "merged"
+        absorbed.merged_into_id = survivor_id
+        bump_version(absorbed)
+        # Customers merged into the absorbed one now resolve straight to the survivor.
+        await session.execute(
+            update(Customer)
+            .where(Customer.merged_into_id == absorbed_id)
+            .values(merged_into_id=survivor_id)
+        )
+        session.add(
+            MergeLog(
+                survivor_id=survivor_id,
+                absorbed_id=absorbed_id,
+                source_record_ids=source_ids,
+                merged_at=_now(),
+                merged_by=actor.subject,
+            )
+        )
+        await _close_candidates(session, survivor_id, absorbed_id, "merged", actor)
+        await _supersede_candidates_of(session, absorbed_id, actor)
+        await record_customer_change(
+            session,
+            actor,
+            absorbed,
+            action="customer.merged",
+            before=before,
+            changed=["/status", "/merged_into_id"],
+        )
+    await recompute_golden(session, settings, actor, survivor, definitions=definitions)
+    if survivor.record == survivor_before:
+        # The golden record did not change but the survivor gained sources: still an event.
+        await append_event(session, event_type="customer.updated", customer=survivor, changed=[])
+    return survivor
+
+
+async def unmerge(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    source_keys: Sequence[tuple[str, str]],
+    target_id: uuid.UUID | None,
+) -> tuple[Customer, Customer]:
+    """Move source records out of ``customer_id``; return (remaining, target)."""
+    customer = await lock_customer(session, customer_id)
+    if customer.status != "active":
+        raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
+    sources = await _source_rows(session, customer_id)
+    by_key = {(s.system, s.source_id): s for s in sources}
+    problems = [
+        FieldProblem(
+            field=f"/source_records/{i}",
+            code="not_linked",
+            message=f"{system}/{source_id} is not a source record of customer {customer_id}",
+        )
+        for i, (system, source_id) in enumerate(source_keys)
+        if (system, source_id) not in by_key
+    ]
+    if problems:
+        raise validation_problem(problems)
+    moving = [by_key[key] for key in dict.fromkeys(source_keys)]
+    if len(moving) == len(sources):
+        raise ProblemError("conflict", "An unmerge must leave at least one source record behind")
+    moving_ids = sorted(s.id for s in moving)
+
+    definitions = await list_definitions(session)
+    revived_from = None
+    if target_id is None:
+        logs = (
+            await session.scalars(
+                select(MergeLog).where(
+                    MergeLog.survivor_id == customer_id, MergeLog.undone_at.is_(None)
+                )
+            )
+        ).all()
+        revived_from = next(
+            (log for log in logs if sorted(log.source_record_ids) == moving_ids), None
+        )
+
+    if revived_from is not None:
+        target = await lock_customer(session, revived_from.absorbed_id)
+        before_target = customer_view(target)
+        target.status = "active"
+        target.merged_into_id = None
+        bump_version(target)
+        revived_from.undone_at = _now()
+        created = False
+    elif target_id is not None:
+        if target_id == customer_id:
+            raise validation_problem(
+                [
+                    FieldProblem(
+                        field="/target_customer_id",
+                        code="same_customer",
+                        message="The target must be another customer",
+                    )
+                ]
+            )
+        target = await lock_customer(session, target_id)
+        if target.status != "active":
+            raise ProblemError("conflict", f"Customer {target_id} is {target.status}")
+        before_target = customer_view(target)
+        created = False
+    else:
+        target = await new_customer(session, settings, moving[0].normalized["kind"])
+        before_target = None
+        created = True
+
+    for source in moving:
+        source.customer_id = target.id
+    await move_keys(session, moving_ids, target.id)
+    await session.flush()
+
+    remaining_before = dict(customer.record)
+    await recompute_golden(
+        session, settings, actor, target, definitions=definitions, created=created
+    )
+    if not created:
+        target_changed = changed_fields((before_target or {}).get("record"), target.record)
+        await append_event(
+            session,
+            event_type="customer.unmerged",
+            customer=target,
+            changed=target_changed or ["/status"],
+        )
+    await recompute_golden(session, settings, actor, customer, definitions=definitions)
+    await append_event(
+        session,
+        event_type="customer.unmerged",
+        customer=customer,
+        changed=changed_fields(remaining_before, customer.record),
+    )
+    await record_audit(
+        session,
+        actor,
+        action="customer.unmerged",
+        entity_type="customer",
+        entity_id=str(customer_id),
+        customer_id=customer_id,
+        before={"source_records": [f"{s.system}/{s.source_id}" for s in sources]},
+        after={
+            "moved": [f"{s.system}/{s.source_id}" for s in moving],
+            "to_customer_id": str(target.id),
+            "revived": revived_from is not None,
+        },
+    )
+    return customer, target
+
+
+async def decide_candidate(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    candidate_id: int,
+    decision: str,
+) -> MatchCandidate:
+    """A steward's answer to a review candidate: merge the pair, or remember it as distinct."""
+    candidate = await session.get(MatchCandidate, candidate_id, with_for_update=True)
+    if candidate is None:
+        raise ProblemError("not-found", f"No match candidate {candidate_id}")
+    if candidate.status != "pending":
+        raise ProblemError("conflict", f"Match candidate {candidate_id} is {candidate.status}")
+    a, b = candidate.customer_a_id, candidate.customer_b_id
+    if decision == "merge":
+        customers = await _lock_all(session, [a, b])
+        # The older customer (lower customer code) survives: its code is the one in use longest.
+        survivor, absorbed = sorted(customers.values(), key=lambda c: c.customer_code)
+        await merge_customers(session, settings, actor, survivor.id, [absorbed.id])
+        candidate.status = "merged"
+    else:
+        if await session.get(DistinctPair, (a, b)) is None:
+            session.add(DistinctPair(customer_a_id=a, customer_b_id=b, decided_by=actor.subject))
+        candidate.status = "distinct"
+    candidate.decided_at = _now()
+    candidate.decided_by = actor.subject
+    await session.flush()
+    await record_audit(
+        session,
+        actor,
+        action=f"match_candidate.{candidate.status}",
+        entity_type="match_candidate",
+        entity_id=str(candidate_id),
+        customer_id=a,
+        after={"customer_a_id": str(a), "customer_b_id": str(b), "decision": decision},
+    )
+    return candidate

@@ -1,0 +1,112 @@
+"""Tables of matching: the blocking index, the review queue, distinct pairs and merge history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mdm_hub.db import Base
+
+CANDIDATE_STATUSES = ("pending", "merged", "distinct", "superseded")
+
+
+class MatchKey(Base):
+    """The blocking index: (kind, value) → source record (and its customer, kept in step)."""
+
+    __tablename__ = "match_keys"
+
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+    source_record_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("source_records.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+
+    __table_args__ = (
+        Index("ix_match_keys_source_record_id", "source_record_id"),
+        Index("ix_match_keys_customer_id", "customer_id"),
+    )
+
+
+class MatchCandidate(Base):
+    """A pair of customers the hub was not sure about, waiting for a steward."""
+
+    __tablename__ = "match_candidates"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    customer_a_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    customer_b_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    probability: Mapped[float] = mapped_column(Float)
+    match_weight: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {CANDIDATE_STATUSES!r}", name="status"),
+        CheckConstraint("customer_a_id < customer_b_id", name="ordered_pair"),
+        Index(
+            "uq_match_candidates_pending_pair",
+            "customer_a_id",
+            "customer_b_id",
+            unique=True,
+            postgresql_where="status = 'pending'",
+        ),
+        Index("ix_match_candidates_status_probability", "status", "probability", "id"),
+    )
+
+
+class DistinctPair(Base):
+    """A steward said these two customers are different: never propose or merge them again."""
+
+    __tablename__ = "distinct_pairs"
+
+    customer_a_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
+    )
+    customer_b_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
+    )
+    decided_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    decided_by: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("customer_a_id < customer_b_id", name="ordered_pair"),)
+
+
+class MergeLog(Base):
+    """One customer merged into another, with the source records it brought: for exact undo."""
+
+    __tablename__ = "merge_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    survivor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    absorbed_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    source_record_ids: Mapped[list[int]] = mapped_column(JSONB)
+    merged_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    merged_by: Mapped[str] = mapped_column(Text)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_merge_log_survivor_id", "survivor_id"),)

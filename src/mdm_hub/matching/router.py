@@ -1,0 +1,170 @@
+"""HTTP for matching: dry run, review queue, merge and unmerge."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from mdm_hub.context import CurrentActor
+from mdm_hub.customers.models import Customer
+from mdm_hub.customers.router import EXAMPLE_CORPORATION, customer_out
+from mdm_hub.customers.schemas import CustomerIn, CustomerOut, CustomerRecord
+from mdm_hub.customers.service import etag, normalize_payload
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.matching import merge
+from mdm_hub.matching.candidates import CandidateFilters, list_candidates
+from mdm_hub.matching.models import MatchCandidate
+from mdm_hub.matching.schemas import (
+    CandidateDecision,
+    MatchCandidateOut,
+    MatchCandidatePage,
+    MatchResult,
+    MergeRequest,
+    UnmergeRequest,
+    UnmergeResult,
+)
+from mdm_hub.matching.service import resolve
+from mdm_hub.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["matching"])
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    409: PROBLEM_RESPONSES[422],
+}
+
+
+@router.post("/match", response_model=MatchResult, responses=PROBLEM_RESPONSES)
+async def match(
+    payload: Annotated[
+        CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
+    ],
+    request: Request,
+    session: DbSession,
+) -> MatchResult:
+    """Score a record against the master without writing ("possible duplicate" warnings)."""
+    _, normalized = await normalize_payload(session, payload)
+    record = CustomerRecord.model_validate(normalized)
+    resolution = await resolve(session, request.app.state.settings, record, lock=False)
+    result = resolution.result
+    return MatchResult(
+        decision=result.decision.value,
+        customer_id=uuid.UUID(result.customer_id) if result.customer_id else None,
+        probability=result.score.probability if result.score else None,
+        reason=result.reason,
+        candidates=[resolution.candidate_view(cid, s) for cid, s in resolution.scored],
+        related_sites=[uuid.UUID(cid) for cid, _ in result.related_sites],
+    )
+
+
+def _candidate_out(
+    candidate: MatchCandidate, customers: dict[uuid.UUID, Customer]
+) -> MatchCandidateOut:
+    return MatchCandidateOut(
+        id=candidate.id,
+        status=candidate.status,  # type: ignore[arg-type]
+        probability=candidate.probability,
+        match_weight=candidate.match_weight,
+        reason=candidate.reason,
+        explanation=candidate.explanation,
+        created_at=candidate.created_at,
+        decided_at=candidate.decided_at,
+        decided_by=candidate.decided_by,
+        customer_a=customer_out(customers[candidate.customer_a_id]),
+        customer_b=customer_out(customers[candidate.customer_b_id]),
+    )
+
+
+@router.get("/match-candidates", response_model=MatchCandidatePage, responses=PROBLEM_RESPONSES)
+async def list_match_candidates(
+    session: DbSession,
+    status: Annotated[str, Query(pattern="^(pending|merged|distinct|superseded)$")] = "pending",
+    min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+    max_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+    customer_id: uuid.UUID | None = None,
+    sort: Annotated[str, Query(pattern="^-?probability$")] = "-probability",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MatchCandidatePage:
+    """The review queue: both customers side by side with the explanation, most likely first."""
+    filters = CandidateFilters(
+        status=status,
+        min_probability=min_probability,
+        max_probability=max_probability,
+        customer_id=customer_id,
+        descending=sort.startswith("-"),
+    )
+    after = None
+    if cursor:
+        position = decode_cursor(cursor, "cursor", {"p": float, "id": int})
+        after = (position["p"], position["id"])
+    rows, customers, last = await list_candidates(session, filters, after=after, limit=limit)
+    return MatchCandidatePage(
+        items=[_candidate_out(c, customers) for c in rows],
+        next_cursor=encode_cursor({"p": last[0], "id": last[1]}) if last else None,
+    )
+
+
+@router.post(
+    "/match-candidates/{candidate_id}/decision",
+    response_model=MatchCandidateOut,
+    responses=RESPONSES,
+)
+async def decide_match_candidate(
+    candidate_id: int,
+    body: CandidateDecision,
+    request: Request,
+    session: DbSession,
+    actor: CurrentActor,
+) -> MatchCandidateOut:
+    """A steward decides: `merge` the pair (the older customer survives) or `distinct`."""
+    candidate = await merge.decide_candidate(
+        session, request.app.state.settings, actor, candidate_id, body.decision
+    )
+    customers = {
+        c.id: c
+        for c in [
+            await session.get_one(Customer, candidate.customer_a_id),
+            await session.get_one(Customer, candidate.customer_b_id),
+        ]
+    }
+    return _candidate_out(candidate, customers)
+
+
+@router.post("/customers/{customer_id}/merge", response_model=CustomerOut, responses=RESPONSES)
+async def merge_customers(
+    customer_id: uuid.UUID,
+    body: MergeRequest,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    actor: CurrentActor,
+) -> CustomerOut:
+    """Merge other customers into this one. Their ids stay resolvable (status `merged`)."""
+    survivor = await merge.merge_customers(
+        session, request.app.state.settings, actor, customer_id, body.customer_ids
+    )
+    response.headers["ETag"] = etag(survivor)
+    return customer_out(survivor)
+
+
+@router.post("/customers/{customer_id}/unmerge", response_model=UnmergeResult, responses=RESPONSES)
+async def unmerge_customer(
+    customer_id: uuid.UUID,
+    body: UnmergeRequest,
+    request: Request,
+    session: DbSession,
+    actor: CurrentActor,
+) -> UnmergeResult:
+    """Move source records out: back to the customer a merge took them from, or elsewhere."""
+    remaining, target = await merge.unmerge(
+        session,
+        request.app.state.settings,
+        actor,
+        customer_id,
+        [(ref.system, ref.source_id) for ref in body.source_records],
+        body.target_customer_id,
+    )
+    return UnmergeResult(customer=customer_out(remaining), target=customer_out(target))
