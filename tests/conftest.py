@@ -14,7 +14,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
 
 from mdm_hub.app import create_app
 from mdm_hub.db import sqlalchemy_url
@@ -78,17 +77,19 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(autouse=True)
 async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After every test that touched the test database (in process or through a live server)."""
     yield
-    if "app" not in request.fixturenames:
+    if "database_url" not in request.fixturenames:
         return
-    application = request.getfixturevalue("app")
-    async with application.state.engine.begin() as conn:  # type: ignore[attr-defined]
-        tables = await conn.scalars(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
-            )
+    url = request.getfixturevalue("database_url")
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'"
         )
-        names = ", ".join(f'"{t}"' for t in tables.all())
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        await conn.execute(text("ALTER SEQUENCE customer_code_seq RESTART"))
+        names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        await conn.execute("ALTER SEQUENCE customer_code_seq RESTART")
+    finally:
+        await conn.close()
