@@ -226,3 +226,14 @@ async def test_fifty_concurrent_writers_make_one_customer(client: httpx.AsyncCli
     assert await _customer_count(client) == 1
     outcomes = sorted(r.json()["decision"]["outcome"] for r in responses)
     assert outcomes == ["merged"] * 49 + ["new_customer"]
+
+
+async def test_many_reviews_in_a_row(client: httpx.AsyncClient) -> None:
+    """Regression: queuing the 6th review on one connection failed (generic plan, ON CONFLICT)."""
+    for i in range(8):
+        await _put(client, "crm", f"A-{i}", other_corporation(i))
+        unsure = other_corporation(i, phones=[], emails=[], addresses=[{"postal_code": "530-0001"}])
+        outcome = (await _put(client, "sfa", f"S-{i}", unsure))["decision"]["outcome"]
+        assert outcome == "review"
+    queue = (await client.get("/v1/match-candidates", params={"limit": "50"})).json()["items"]
+    assert len(queue) == 8

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -212,7 +212,9 @@ async def queue_candidates(
             )
             .on_conflict_do_nothing(
                 index_elements=["customer_a_id", "customer_b_id"],
-                index_where=MatchCandidate.status == "pending",
+                # Literal SQL: a bound parameter stops matching the partial unique index once
+                # PostgreSQL switches the prepared statement to a generic plan (6th execution).
+                index_where=text("status = 'pending'"),
             )
         )
         result = await session.execute(statement)
