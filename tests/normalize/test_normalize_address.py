@@ -278,3 +278,21 @@ def test_geolonia_patterns(raw: str, expected: dict[str, str | None]) -> None:
     parsed = parse_address_line(raw)
     got = {name: getattr(parsed, name) for name in expected}
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            {"city": "福岡市中央区", "town": "清川", "street": "1-9-19"},
+            ("福岡県", "福岡市中央区", "清川"),
+        ),
+        ({"full_text": "福岡市博多区博多駅前2-11-4"}, ("福岡県", "福岡市博多区", "博多駅前")),
+        ({"full_text": "静岡市葵区追手町9-6"}, ("静岡県", "静岡市葵区", "追手町")),
+        ({"full_text": "福島石川郡石川町字下泉150"}, ("福島県", "石川郡石川町", "字下泉")),
+    ],
+)
+def test_city_named_like_its_prefecture(given: dict, expected: tuple[str, str, str]) -> None:
+    """Regression: 福岡市… without 福岡県 was read as 福岡(県) + 市… and became 小郡市."""
+    address, _ = _normalize(**given)
+    assert (address["prefecture"], address["city"], address["town"]) == expected

@@ -105,6 +105,9 @@ def canonical_street(text: str) -> Street:
     return Street(street, building)
 
 
+_CITY_SUFFIXES = frozenset("市区町村郡")
+
+
 def split_prefecture(text: str) -> tuple[str | None, str]:
     for prefecture in PREFECTURES:
         if text.startswith(prefecture):
@@ -113,6 +116,9 @@ def split_prefecture(text: str) -> tuple[str | None, str]:
     for short, prefecture in _PREFECTURE_SHORT.items():
         if text.startswith(short):
             rest = text[len(short) :].lstrip()
+            # "福岡市中央区…", "静岡市葵区…": the short name is the start of a city's name.
+            if rest[:1] in _CITY_SUFFIXES:
+                continue
             if split_city(prefecture, rest)[1] is not None:
                 return prefecture, rest
     return None, text
