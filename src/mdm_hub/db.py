@@ -74,8 +74,18 @@ DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 
 async def advisory_xact_locks(session: AsyncSession, keys: list[str]) -> None:
-    """Take transaction-scoped advisory locks, in sorted order so that writers never deadlock."""
-    for key in sorted(set(keys)):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-        )
+    """Take transaction-scoped advisory locks, in sorted order so that writers never deadlock.
+
+    One round trip for all keys: the array is sorted here and unnested in its order.
+    """
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) "
+            "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, position) "
+            "ORDER BY position"
+        ),
+        {"keys": ordered},
+    )
