@@ -18,7 +18,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 install: $(VENV)/.synced
 
 run: install  ## serve the hub on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL)
-	$(VENV)/bin/mdm-hub serve
+	MDM_LOG_FORMAT=$${MDM_LOG_FORMAT:-text} $(VENV)/bin/mdm-hub serve
 
 test: install lint  ## the whole suite against a real PostgreSQL
 	$(VENV)/bin/pytest

@@ -11,7 +11,11 @@ from typing import Any
 from mdm_hub.context import request_id_var
 
 # Attributes every LogRecord has; anything else passed in `extra=` is a field of the line.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
 
 
 class JsonFormatter(logging.Formatter):
