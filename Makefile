@@ -20,7 +20,7 @@ install: $(VENV)/.synced
 run: install  ## serve the hub on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL)
 	MDM_LOG_FORMAT=$${MDM_LOG_FORMAT:-text} $(VENV)/bin/mdm-hub serve
 
-test: install lint  ## the whole suite against a real PostgreSQL
+test: install lint  ## the whole suite against a real PostgreSQL (and Node.js's oidc-provider: tests/auth)
 	$(VENV)/bin/pytest
 
 lint: install
@@ -35,4 +35,4 @@ openapi: install  ## regenerate openapi/openapi.json from the code
 	$(VENV)/bin/mdm-hub openapi --output openapi/openapi.json
 
 clean:
-	rm -rf .tools $(VENV) .pytest_cache .ruff_cache
+	rm -rf .tools $(VENV) .pytest_cache .ruff_cache tests/auth/oidc/node_modules

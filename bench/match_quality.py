@@ -99,13 +99,19 @@ async def embedded_database(name: str = "mdm_bench") -> AsyncIterator[Database]:
 async def app_client(url: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The real app (create_app) with its lifespan, reached over httpx's ASGI transport."""
     from mdm_hub.app import create_app
+    from mdm_hub.auth.dev_issuer import DevIssuer
     from mdm_hub.settings import Settings
 
-    application = create_app(Settings(database_url=url, **settings))
+    # Auth stays on: an administrator token of a development issuer (key in memory).
+    issuer = DevIssuer.ephemeral("http://hub.bench/dev-issuer")
+    application = create_app(Settings(database_url=url, **settings), dev_issuer=issuer)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://hub.bench", timeout=60
+            transport=transport,
+            base_url="http://hub.bench",
+            timeout=60,
+            headers={"Authorization": f"Bearer {issuer.mint(subject='bench')}"},
         ) as client:
             yield client
 

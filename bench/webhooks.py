@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import datetime as dt
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -336,6 +338,8 @@ def main() -> None:
         run_receiver(args.receiver)
         return
     tmp = Path(tempfile.mkdtemp(prefix="mdm-bench-webhooks-"))
+    if not PROFILE:  # registered first, so it runs after the embedded server has stopped
+        atexit.register(shutil.rmtree, tmp, True)
     url = prepare_database(tmp)
     port = _free_port()
     receiver = subprocess.Popen([sys.executable, __file__, "--receiver", str(port)])

@@ -12,7 +12,7 @@
    ``match_keys`` are filled with asyncpg's ``copy_records_to_table`` (built in ``--workers``
    processes). The audit log and the outbox are not pre-filled (nothing on the write path
    reads them). ``ANALYZE`` follows.
-3. Starts the real app in a live uvicorn (``uvicorn mdm_hub.app:create_app --factory``, with
+3. Starts the real app in a live uvicorn (``uvicorn write_path:bench_app --factory``, with
    ``--workers`` processes) on 127.0.0.1 against that database.
 4. Measures, with ``--concurrency`` concurrent httpx clients, bounded by ``--requests`` and
    ``--seconds`` per phase:
@@ -446,15 +446,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The benchmark's requests carry a token of a development issuer (auth is never off).
+AUTH_HEADERS: dict[str, str] = {}
+
+
+def bench_app() -> Any:
+    """uvicorn factory (each worker): the app trusting the issuer start_server set up."""
+    from mdm_hub.app import create_app
+    from mdm_hub.auth.dev_issuer import DevIssuer
+    from mdm_hub.settings import get_settings
+
+    settings = get_settings()
+    issuer = DevIssuer.load_or_create(
+        Path(os.environ["BENCH_ISSUER_DIR"]), os.environ["BENCH_ISSUER"], settings.oidc_audience
+    )
+    return create_app(settings, dev_issuer=issuer)
+
+
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    import tempfile
+
+    from mdm_hub.auth.dev_issuer import DevIssuer
+
+    issuer_dir = Path(tempfile.mkdtemp(prefix="bench-issuer-"))
+    issuer = DevIssuer.load_or_create(issuer_dir, DevIssuer.url_for("127.0.0.1", port), "mdm-hub")
+    AUTH_HEADERS["Authorization"] = f"Bearer {issuer.mint(subject='bench')}"
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "MDM_LOG_LEVEL": "WARNING",
         "MDM_DB_POOL_SIZE": os.environ.get("MDM_DB_POOL_SIZE", "10"),
+        "BENCH_ISSUER_DIR": str(issuer_dir),
+        "BENCH_ISSUER": issuer.issuer,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])
+        ),
     }
     command = [
-        sys.executable, "-m", "uvicorn", "mdm_hub.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "write_path:bench_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
@@ -539,7 +568,9 @@ async def run_phase(
             else:
                 phase.outcomes[f"http_{response.status_code}"] += 1
 
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=base, limits=limits, timeout=60, headers=AUTH_HEADERS
+    ) as client:
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
 from mdm_hub.app import create_app
+from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.db import sqlalchemy_url
 from mdm_hub.migrate import upgrade
 from mdm_hub.settings import Settings
 
 TEST_DATABASE = "mdm_hub_test"
+TEST_ISSUER = "http://hub.test/dev-issuer"
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -61,18 +64,54 @@ async def database_url(server_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-async def app(database_url: str) -> AsyncIterator[object]:
+def test_issuer() -> DevIssuer:
+    """Signs the tokens of in-process tests: the development issuer, its key in memory."""
+    return DevIssuer.ephemeral(TEST_ISSUER)
+
+
+def auth_headers(
+    issuer: DevIssuer,
+    *,
+    roles: Sequence[str] = ("administrator",),
+    scopes: Sequence[str] = (),
+    subject: str = "test-admin",
+    client_id: str = "test-client",
+) -> dict[str, str]:
+    """An Authorization header for a principal with these hub roles and scopes."""
+    token = issuer.mint(subject=subject, roles=roles, scopes=scopes, client_id=client_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str, test_issuer: DevIssuer) -> AsyncIterator[object]:
     settings = Settings(database_url=database_url, max_body_bytes=64 * 1024)
-    application = create_app(settings)
+    application = create_app(settings, dev_issuer=test_issuer)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: object, test_issuer: DevIssuer) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as an administrator (every permission, pii:read included)."""
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://hub.test", headers=auth_headers(test_issuer)
+    ) as c:
         yield c
+
+
+@pytest.fixture
+def client_as(app: object, test_issuer: DevIssuer) -> Callable[..., httpx.AsyncClient]:
+    """Clients for other principals: ``async with client_as(roles=["viewer"]) as c: ...``;
+    ``client_as(roles=[], scopes=["customers:read"])`` for an integration; ``client_as(None)``
+    for no credentials at all."""
+
+    def make(roles: Sequence[str] | None = ("administrator",), **kwargs: Any) -> httpx.AsyncClient:
+        headers = {} if roles is None else auth_headers(test_issuer, roles=roles, **kwargs)
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        return httpx.AsyncClient(transport=transport, base_url="http://hub.test", headers=headers)
+
+    return make
 
 
 @pytest.fixture(autouse=True)

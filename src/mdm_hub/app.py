@@ -7,10 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from mdm_hub import __version__
 from mdm_hub.audit.router import router as audit_router
+from mdm_hub.auth.dev_issuer import DevIssuer
+from mdm_hub.auth.roles import authenticate
+from mdm_hub.auth.setup import install_auth, swagger_ui_init_oauth
 from mdm_hub.custom_fields.router import router as custom_fields_router
 from mdm_hub.customers.router import router as customers_router
 from mdm_hub.db import create_engine, create_sessionmaker
@@ -34,8 +37,14 @@ Every error is RFC 9457 problem+json.
 """
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
-    """The app. ``run_worker``: also run a webhook worker in this process (`mdm-hub serve`)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_worker: bool = False,
+    dev_issuer: DevIssuer | None = None,
+) -> FastAPI:
+    """The app. ``run_worker``: also run a webhook worker in this process (`mdm-hub serve`).
+    ``dev_issuer``: accept tokens of the built-in development issuer (no MDM_OIDC_ISSUER)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -71,18 +80,25 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_init_oauth=swagger_ui_init_oauth(settings),
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_auth(app, settings, dev_issuer)  # session cookie middleware and /auth routes
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(metrics_router)
-    app.include_router(customers_router)
-    app.include_router(matching_router)
-    app.include_router(custom_fields_router)
-    app.include_router(audit_router)
-    app.include_router(webhooks_router)
-    app.include_router(changes_router)
+    # The API: every route declares its permission (mdm_hub.auth.roles); authenticating first
+    # means a request without a valid token never opens a database transaction.
+    for api_router in (
+        customers_router,
+        matching_router,
+        custom_fields_router,
+        audit_router,
+        webhooks_router,
+        changes_router,
+    ):
+        app.include_router(api_router, dependencies=[Depends(authenticate)])
     return app

@@ -1,4 +1,4 @@
-"""`mdm-hub serve | worker | migrate | openapi | matching-refit`."""
+"""`mdm-hub serve | worker | migrate | openapi | matching-refit | dev-token`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mdm_hub.observability.logs import configure_logging
 from mdm_hub.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mdm_hub.auth.dev_issuer import DevIssuer
 
 logger = logging.getLogger("mdm_hub")
 
@@ -78,17 +82,26 @@ def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
     from mdm_hub.app import create_app
     from mdm_hub.migrate import upgrade
 
+    host = host or settings.host
+    port = port or settings.port
+    dev_issuer = _dev_issuer(settings, host, port)  # before anything starts: may refuse
     url = resolve_database_url(settings)
     if not settings.database_url:
         upgrade(url)  # the embedded database belongs to this process: keep it at head
     check_database(url)
-    settings = settings.model_copy(update={"database_url": url})
+    settings = settings.model_copy(update={"database_url": url, "host": host, "port": port})
     # The webhook worker runs as a task beside the API unless MDM_SERVE_WORKER=false (then run
     # `mdm-hub worker` on its own, e.g. as a separate deployment).
-    app = create_app(settings, run_worker=settings.serve_worker)
-    host = host or settings.host
-    port = port or settings.port
+    app = create_app(settings, run_worker=settings.serve_worker, dev_issuer=dev_issuer)
     print(f"mdm-hub on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", flush=True)
+    if dev_issuer is not None:
+        token, path = dev_issuer.write_admin_token(settings.data_dir)
+        print(
+            "No MDM_OIDC_ISSUER: the built-in development issuer signs tokens (loopback only).\n"
+            f"Administrator token (24 h, also in {path}):\n{token}\n"
+            "Tokens for other roles: mdm-hub dev-token --role steward",
+            flush=True,
+        )
     # uvicorn drains requests on SIGTERM/SIGINT, then re-raises the signal: exit normally then,
     # so that atexit handlers run (they stop the embedded PostgreSQL cleanly).
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -102,6 +115,54 @@ def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
         access_log=False,  # AccessLogMiddleware writes the access line, without query strings
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         proxy_headers=True,
+    )
+    return 0
+
+
+def _dev_issuer(settings: Settings, host: str, port: int) -> DevIssuer | None:
+    """The built-in development issuer when no real one is configured, on loopback only."""
+    from mdm_hub.auth.dev_issuer import DevIssuer, is_loopback
+
+    if settings.oidc_issuer:
+        return None
+    if not is_loopback(host):
+        raise StartupError(
+            f"no MDM_OIDC_ISSUER is configured and the hub would listen on {host}: the built-in "
+            "development issuer serves on a loopback address only. Configure your IdP "
+            "(MDM_OIDC_ISSUER, MDM_OIDC_AUDIENCE; see docs/security.md) or bind to 127.0.0.1"
+        )
+    issuer = DevIssuer.url_for(host, port)
+    return DevIssuer.load_or_create(settings.data_dir, issuer, settings.oidc_audience)
+
+
+def cmd_dev_token(
+    settings: Settings,
+    roles: list[str],
+    scopes: list[str],
+    subject: str,
+    hours: float,
+    host: str | None,
+    port: int | None,
+) -> int:
+    """Print a token of the development issuer (for a hub served on loopback, no IdP)."""
+    from mdm_hub.auth.dev_issuer import DevIssuer, is_loopback
+
+    host = host or settings.host
+    port = port or settings.port
+    if settings.oidc_issuer or not is_loopback(host):
+        raise StartupError("dev-token is for the development issuer (loopback, no MDM_OIDC_ISSUER)")
+    if not (settings.data_dir / "dev-issuer" / "key.json").exists():
+        raise StartupError(f"no development issuer key in {settings.data_dir}: run `mdm-hub serve`")
+    issuer = DevIssuer.load_or_create(
+        settings.data_dir, DevIssuer.url_for(host, port), settings.oidc_audience
+    )
+    print(
+        issuer.mint(
+            subject=subject,
+            roles=roles if roles or scopes else ["administrator"],
+            scopes=scopes,
+            lifetime_seconds=int(hours * 3600),
+        )
     )
     return 0
 
@@ -184,6 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     commands.add_parser("worker", help="deliver webhooks (several may run at once)")
+    dev_token = commands.add_parser(
+        "dev-token", help="print a token of the built-in development issuer (no IdP, loopback)"
+    )
+    dev_token.add_argument("--role", action="append", default=[], help="hub role (repeatable)")
+    dev_token.add_argument("--scope", action="append", default=[], help="scope (repeatable)")
+    dev_token.add_argument("--subject", default="dev-user")
+    dev_token.add_argument("--hours", type=float, default=8)
+    dev_token.add_argument("--host")
+    dev_token.add_argument("--port", type=int)
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
     refit_parser = commands.add_parser(
         "matching-refit", help="estimate matching weights from this hub's data (EM)"
@@ -209,6 +279,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_serve(settings, args.host, args.port)
     if args.command == "worker":
         return cmd_worker(settings)
+    if args.command == "dev-token":
+        return cmd_dev_token(
+            settings, args.role, args.scope, args.subject, args.hours, args.host, args.port
+        )
     if args.command == "migrate":
         return cmd_migrate(settings)
     if args.command == "matching-refit":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated
@@ -20,10 +21,11 @@ class Actor:
     request_id: str | None = None
 
 
-def _current_actor(request: Request) -> Actor:
-    # Until single sign-on lands every caller is anonymous; the audit log still records the
-    # request id so an entry can be traced to its access-log line.
-    return Actor(subject="anonymous", request_id=getattr(request.state, "request_id", None))
+async def _current_actor(request: Request) -> Actor:
+    # The authenticated principal (mdm_hub.auth), which is an Actor: the audit log records its
+    # subject, client id and the request id. A request without valid credentials gets 401.
+    authenticate: Callable[[Request], Awaitable[Actor]] = request.app.state.authenticate
+    return await authenticate(request)
 
 
 CurrentActor = Annotated[Actor, Depends(_current_actor)]

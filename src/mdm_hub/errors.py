@@ -41,6 +41,20 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         ProblemType("malformed-json", 400, "Malformed JSON", "The body is not valid JSON."),
         ProblemType("bad-request", 400, "Bad request", "The request cannot be understood."),
+        ProblemType(
+            "unauthorized",
+            401,
+            "Unauthorized",
+            "No valid access token: send `Authorization: Bearer <token>` from the configured "
+            "issuer (see WWW-Authenticate), or sign in to the console.",
+        ),
+        ProblemType(
+            "forbidden",
+            403,
+            "Forbidden",
+            "The token is valid but its roles or scopes do not grant the permission this call "
+            "needs (or a cookie-authenticated call lacks its X-CSRF-Token).",
+        ),
         ProblemType("not-found", 404, "Not found", "No such resource."),
         ProblemType("method-not-allowed", 405, "Method not allowed", "Use another method."),
         ProblemType("conflict", 409, "Conflict", "The request conflicts with the stored state."),
@@ -217,5 +231,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status in (400, 404, 413, 415, 422)
+    for status in (400, 401, 403, 404, 413, 415, 422)
 }

@@ -7,9 +7,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from mdm_hub.auth.roles import Public
 from mdm_hub.errors import PROBLEM_TYPES, ProblemError
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], dependencies=[Public])  # probes: no token
 
 
 class Health(BaseModel):

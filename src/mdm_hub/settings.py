@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     # Webhooks (docs/webhooks.md)
     webhook_retry_schedule_seconds: list[float] = Field(
         default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=1,
         description="Delay before each attempt (Standard Webhooks: immediately, 5s, 5m, 30m, "
         "2h, 5h, 10h, 10h); after the last one fails the delivery is dead-lettered",
     )
@@ -99,6 +100,102 @@ class Settings(BaseSettings):
         default=True,
         description="`mdm-hub serve` also runs a webhook worker in the same process; set false "
         "when workers run as their own deployment (`mdm-hub worker`)",
+    )
+
+    # Single sign-on and access control (docs/security.md)
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="The OIDC issuer whose access tokens the hub accepts (discovery document at "
+        "<issuer>/.well-known/openid-configuration). Unset: `mdm-hub serve` starts the built-in "
+        "development issuer, on a loopback address only",
+    )
+    oidc_audience: str = Field(
+        default="mdm-hub", description="The `aud` every access token must carry"
+    )
+    oidc_jwks_uri: str | None = Field(
+        default=None, description="JWKS URL; default: the discovery document's jwks_uri"
+    )
+    oidc_algorithms: list[str] = Field(
+        default=["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"],
+        description="Signature algorithms accepted (asymmetric only; never none or HS*)",
+    )
+    oidc_leeway_seconds: int = Field(
+        default=30, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat"
+    )
+    oidc_require_at_jwt: bool = Field(
+        default=False,
+        description="Require the RFC 9068 header typ at+jwt (set true when the IdP issues "
+        "RFC 9068 tokens; Keycloak, Entra ID and Okta send typ JWT)",
+    )
+    oidc_jwks_cache_seconds: float = Field(
+        default=3600, description="How long the discovery document and JWKS are kept"
+    )
+    oidc_jwks_min_refresh_seconds: float = Field(
+        default=30,
+        description="An unknown kid refetches the JWKS at most this often (rate limit)",
+    )
+    oidc_http_timeout_seconds: float = 5
+    oidc_roles_claim: str = Field(
+        default="roles",
+        description="Claim holding the user's roles or groups; dots walk into objects, e.g. "
+        "realm_access.roles (Keycloak), groups (Entra ID, Okta)",
+    )
+    oidc_role_map: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            name: [name]
+            for name in (
+                "administrator",
+                "steward",
+                "data_entry",
+                "viewer",
+                "customers:read",
+                "customers:write",
+                "webhooks:manage",
+                "pii:read",
+            )
+        },
+        description="IdP value → hub roles and integration scopes. Keys are values of the roles "
+        "claim or of the scope claim, or sub:<subject>, email:<address>, hd:<domain>",
+    )
+    oidc_introspection: bool = Field(
+        default=False,
+        description="Accept opaque (non-JWT) access tokens by asking the IdP's introspection "
+        "endpoint (RFC 7662) with the client credentials below",
+    )
+    oidc_introspection_cache_seconds: float = 60
+    oidc_client_id: str | None = Field(
+        default=None, description="Client id of the console (authorization code + PKCE)"
+    )
+    oidc_client_secret: str | None = Field(
+        default=None, description="Its secret; unset for a public client (PKCE only)"
+    )
+    oidc_scopes: str = Field(
+        default="openid profile email", description="Scopes the console asks for"
+    )
+    oidc_session_token: Literal["access_token", "id_token"] = Field(
+        default="access_token",
+        description="Which token of the console sign-in becomes the session's credential: "
+        "id_token for IdPs without access tokens for your own API (Google; then "
+        "MDM_OIDC_AUDIENCE is the console's client id)",
+    )
+    oidc_authorize_params: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra authorization request parameters, e.g. {"resource": "mdm-hub"} '
+        '(RFC 8707) or {"audience": "mdm-hub"}',
+    )
+    session_secret: str | None = Field(
+        default=None,
+        description="Signs the console session cookie; set it (the same on every replica). "
+        "Unset: a random one per process",
+    )
+    session_max_age_seconds: int = Field(default=8 * 3600, description="Console session life")
+    session_cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies; default: on unless bound to loopback"
+    )
+    webhook_include_pii: bool = Field(
+        default=False,
+        description="Webhook payloads carry persons' phones, emails, addresses and birth date "
+        "unmasked (default: masked, as for principals without pii:read)",
     )
 
 

@@ -9,14 +9,16 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
 from mdm_hub.observability.logs import JsonFormatter
-from tests.app.test_serve import _free_port, _wait_ready
+from tests.app.test_serve import _free_port, _wait_ready, admin_headers
 from tests.conftest import _asyncpg_dsn, _recreate_database
 from tests.helpers import corporation, other_corporation
 
@@ -90,7 +92,7 @@ async def test_access_log_is_json_without_personal_data(client: httpx.AsyncClien
     assert listing["status"] == 200
     assert listing["method"] == "GET"
     assert listing["latency_ms"] >= 0
-    assert listing["subject"] == "anonymous"
+    assert listing["subject"] == "test-admin"  # the token's sub (tests/conftest.py)
     assert {"ts", "level", "logger", "message"} <= set(listing)
     put = next(e for e in entries if e["method"] == "PUT")
     assert put["route"] == "/v1/sources/{system}/records/{source_id}"
@@ -100,6 +102,8 @@ async def test_access_log_is_json_without_personal_data(client: httpx.AsyncClien
 
 
 def _serve(database_url: str, port: int, **env: str) -> subprocess.Popen[bytes]:
+    # The data folder holds the development issuer's key and admin-token (no IdP configured).
+    env.setdefault("MDM_DATA_DIR", tempfile.mkdtemp(prefix="mdm-serve-"))
     return subprocess.Popen(
         [sys.executable, "-m", "mdm_hub.cli", "serve", "--port", str(port)],
         env={**os.environ, "DATABASE_URL": database_url, "MDM_SERVE_WORKER": "false", **env},
@@ -108,20 +112,24 @@ def _serve(database_url: str, port: int, **env: str) -> subprocess.Popen[bytes]:
     )
 
 
-async def test_sigterm_drains_in_flight_requests(database_url: str) -> None:
+async def test_sigterm_drains_in_flight_requests(database_url: str, tmp_path: Path) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    process = _serve(database_url, port)
+    process = _serve(database_url, port, MDM_DATA_DIR=str(tmp_path))
     holder = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
         _wait_ready(process, base)
+        headers = admin_headers(tmp_path)
         # Hold the lock the write of this source record takes, so the request stays in flight.
         await holder.execute("SELECT pg_advisory_lock(hashtextextended('source:crm:SLOW', 0))")
         result: dict[str, httpx.Response] = {}
 
         def put() -> None:
             result["response"] = httpx.put(
-                f"{base}/v1/sources/crm/records/SLOW", json=other_corporation(7), timeout=30
+                f"{base}/v1/sources/crm/records/SLOW",
+                json=other_corporation(7),
+                headers=headers,
+                timeout=30,
             )
 
         thread = threading.Thread(target=put)

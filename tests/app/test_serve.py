@@ -47,6 +47,12 @@ def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float = 60
     raise AssertionError("serve did not become ready")
 
 
+def admin_headers(data_dir: Path) -> dict[str, str]:
+    """The development issuer's administrator token, as `mdm-hub serve` wrote it."""
+    token = (data_dir / "admin-token").read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -65,7 +71,12 @@ def test_serve_with_embedded_database_keeps_data(tmp_path: Path) -> None:
     try:
         _wait_ready(process, base)
         assert httpx.get(f"{base}/docs").status_code == 200
-        created = httpx.put(f"{base}/v1/sources/crm/records/1", json=corporation(), timeout=10)
+        anonymous = httpx.put(f"{base}/v1/sources/crm/records/1", json=corporation(), timeout=10)
+        assert anonymous.status_code == 401, "auth is on with no IdP configured"
+        headers = admin_headers(data_dir)
+        created = httpx.put(
+            f"{base}/v1/sources/crm/records/1", json=corporation(), headers=headers, timeout=10
+        )
         assert created.status_code == 201, created.text
         customer_id = created.json()["customer"]["id"]
     finally:
@@ -74,8 +85,25 @@ def test_serve_with_embedded_database_keeps_data(tmp_path: Path) -> None:
     process = _start(data_dir, port)
     try:
         _wait_ready(process, base)
-        again = httpx.get(f"{base}/v1/customers/{customer_id}", timeout=10)
+        # A restart mints a new token with the same key (kept in the data folder).
+        again = httpx.get(
+            f"{base}/v1/customers/{customer_id}", headers=admin_headers(data_dir), timeout=10
+        )
         assert again.status_code == 200
         assert again.json()["name"] == "株式会社ABC商事"
     finally:
         _stop(process)
+
+
+def test_serve_refuses_a_public_address_without_an_issuer(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MDM_") and k != "DATABASE_URL"}
+    env["MDM_DATA_DIR"] = str(tmp_path / "data")
+    result = subprocess.run(
+        [sys.executable, "-m", "mdm_hub.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert b"development issuer serves on a loopback address only" in result.stderr
+    assert not (tmp_path / "data").exists(), "refused before starting anything"

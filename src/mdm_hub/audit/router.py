@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from mdm_hub.audit.models import AuditEntry
+from mdm_hub.auth.masking import disclose
+from mdm_hub.auth.roles import AuditRead
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.pagination import decode_cursor, encode_cursor
@@ -21,7 +23,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 class AuditEntryOut(BaseModel):
     id: int
     occurred_at: dt.datetime
-    actor: str = Field(examples=["anonymous"])
+    actor: str = Field(examples=["crm-sync (crm-sync)"], description="subject (client id)")
     action: str = Field(examples=["customer.updated"])
     entity_type: str = Field(examples=["customer"])
     entity_id: str
@@ -39,6 +41,7 @@ class AuditPage(BaseModel):
 @router.get("", response_model=AuditPage, responses=PROBLEM_RESPONSES)
 async def list_audit_entries(
     session: DbSession,
+    principal: AuditRead,
     customer_id: uuid.UUID | None = None,
     entity_type: str | None = None,
     entity_id: str | None = None,
@@ -61,6 +64,16 @@ async def list_audit_entries(
     rows = list((await session.scalars(query)).all())
     next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
     return AuditPage(
-        items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
+        items=[
+            AuditEntryOut.model_validate(
+                {
+                    **{k: getattr(r, k) for k in AuditEntryOut.model_fields},
+                    # customer records in before/after: masked without pii:read
+                    "before": disclose(r.before, r.customer_id, what="audit"),
+                    "after": disclose(r.after, r.customer_id, what="audit"),
+                }
+            )
+            for r in rows[:limit]
+        ],
         next_cursor=next_cursor,
     )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from mdm_hub.auth.roles import ConfigManage, ConfigRead
 from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields import service
 from mdm_hub.custom_fields.schemas import (
@@ -29,7 +30,7 @@ KeyPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
     responses={**PROBLEM_RESPONSES, 409: PROBLEM_RESPONSES[422]},
 )
 async def create_custom_field(
-    body: CustomFieldCreate, session: DbSession, actor: CurrentActor
+    body: CustomFieldCreate, session: DbSession, principal: ConfigManage, actor: CurrentActor
 ) -> CustomFieldOut:
     """Define a custom field; every later customer write is validated against it."""
     definition = await service.create_definition(session, actor, body)
@@ -37,7 +38,7 @@ async def create_custom_field(
 
 
 @router.get("/custom-fields", response_model=list[CustomFieldOut], responses=PROBLEM_RESPONSES)
-async def list_custom_fields(session: DbSession) -> list[CustomFieldOut]:
+async def list_custom_fields(session: DbSession, principal: ConfigRead) -> list[CustomFieldOut]:
     return [
         CustomFieldOut(**service.definition_dict(d))
         for d in await service.list_definitions(session)
@@ -45,13 +46,19 @@ async def list_custom_fields(session: DbSession) -> list[CustomFieldOut]:
 
 
 @router.get("/custom-fields/{key}", response_model=CustomFieldOut, responses=PROBLEM_RESPONSES)
-async def get_custom_field(key: KeyPath, session: DbSession) -> CustomFieldOut:
+async def get_custom_field(
+    key: KeyPath, session: DbSession, principal: ConfigRead
+) -> CustomFieldOut:
     return CustomFieldOut(**service.definition_dict(await service.get_definition(session, key)))
 
 
 @router.patch("/custom-fields/{key}", response_model=CustomFieldOut, responses=PROBLEM_RESPONSES)
 async def update_custom_field(
-    key: KeyPath, body: CustomFieldUpdate, session: DbSession, actor: CurrentActor
+    key: KeyPath,
+    body: CustomFieldUpdate,
+    session: DbSession,
+    principal: ConfigManage,
+    actor: CurrentActor,
 ) -> CustomFieldOut:
     """Change a definition's label, description, requiredness or allowed values."""
     definition = await service.update_definition(session, actor, key, body)
@@ -61,20 +68,24 @@ async def update_custom_field(
 @router.delete(
     "/custom-fields/{key}", status_code=status.HTTP_204_NO_CONTENT, responses=PROBLEM_RESPONSES
 )
-async def delete_custom_field(key: KeyPath, session: DbSession, actor: CurrentActor) -> Response:
+async def delete_custom_field(
+    key: KeyPath, session: DbSession, principal: ConfigManage, actor: CurrentActor
+) -> Response:
     """Remove a definition. Stored values stay in source records but are no longer accepted."""
     await service.delete_definition(session, actor, key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/rank-rules", response_model=RankRules, responses=PROBLEM_RESPONSES)
-async def get_rank_rules(session: DbSession) -> RankRules:
+async def get_rank_rules(session: DbSession, principal: ConfigRead) -> RankRules:
     """The thresholds that derive 顧客ランク from 取引金額 (highest matching threshold wins)."""
     rules = await service.load_rank_rules(session)
     return RankRules.model_validate({"rules": [asdict(r) for r in rules]})
 
 
 @router.put("/rank-rules", response_model=RankRules, responses=PROBLEM_RESPONSES)
-async def put_rank_rules(body: RankRules, session: DbSession, actor: CurrentActor) -> RankRules:
+async def put_rank_rules(
+    body: RankRules, session: DbSession, principal: ConfigManage, actor: CurrentActor
+) -> RankRules:
     """Replace the rank rules. They apply to every write from now on."""
     return await service.replace_rank_rules(session, actor, body)

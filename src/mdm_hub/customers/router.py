@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 
+from mdm_hub.auth.masking import disclose
+from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite
 from mdm_hub.context import CurrentActor
 from mdm_hub.customers import service
 from mdm_hub.customers.models import Customer, SourceRecord
@@ -83,7 +85,7 @@ def settings_of(request: Request) -> Settings:
 def customer_out(customer: Customer) -> CustomerOut:
     return CustomerOut.model_validate(
         {
-            **customer.record,
+            **disclose(customer.record, customer.id),  # masked without pii:read
             "id": customer.id,
             "customer_code": customer.customer_code,
             "status": customer.status,
@@ -97,13 +99,16 @@ def customer_out(customer: Customer) -> CustomerOut:
 
 
 def source_out(source: SourceRecord) -> SourceRecordOut:
+    raw_payload, normalized = disclose(
+        [source.raw_payload, source.normalized], source.customer_id, what="source_record"
+    )
     return SourceRecordOut(
         system=source.system,
         source_id=source.source_id,
         customer_id=source.customer_id,
         version=source.version,
-        raw_payload=source.raw_payload,
-        normalized=source.normalized,
+        raw_payload=raw_payload,
+        normalized=normalized,
         changes=[ChangeOut.model_validate(c) for c in source.changes],
         created_at=source.created_at,
         updated_at=source.updated_at,
@@ -125,6 +130,7 @@ async def put_source_record(
     request: Request,
     response: Response,
     session: DbSession,
+    principal: CustomersWrite,
     actor: CurrentActor,
 ) -> SourceWriteResult:
     """A source system hands the hub its record (idempotent).
@@ -153,7 +159,10 @@ async def put_source_record(
     tags=["sources"],
 )
 async def get_source_record(
-    system: SystemPath, source_id: SourceIdPath, session: DbSession
+    system: SystemPath,
+    source_id: SourceIdPath,
+    session: DbSession,
+    principal: CustomersRead,
 ) -> SourceRecordOut:
     """One source record: as received, as normalized, and the customer it belongs to."""
     return source_out(await service.get_source_record(session, system, source_id))
@@ -172,6 +181,7 @@ def _filter_problem(field: str, exc: NormalizationError) -> Exception:
 async def list_customers(
     request: Request,
     session: DbSession,
+    principal: CustomersRead,
     customer_code: str | None = None,
     name_prefix: Annotated[
         str | None, Query(max_length=200, description="Start of the name, body or フリガナ")
@@ -224,7 +234,10 @@ async def list_customers(
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut, responses=PROBLEM_RESPONSES)
 async def get_customer(
-    customer_id: uuid.UUID, response: Response, session: DbSession
+    customer_id: uuid.UUID,
+    response: Response,
+    session: DbSession,
+    principal: CustomersRead,
 ) -> CustomerOut:
     """The golden record, with an ETag for conditional updates."""
     customer = await service.get_customer(session, customer_id)
@@ -245,6 +258,7 @@ async def patch_customer(
     request: Request,
     response: Response,
     session: DbSession,
+    principal: CustomersWrite,
     actor: CurrentActor,
     if_match: IfMatch = None,
 ) -> CustomerOut:
@@ -262,7 +276,11 @@ async def patch_customer(
     responses=CONFLICT_RESPONSES,
 )
 async def delete_customer(
-    customer_id: uuid.UUID, session: DbSession, actor: CurrentActor, if_match: IfMatch = None
+    customer_id: uuid.UUID,
+    session: DbSession,
+    principal: CustomersCurate,
+    actor: CurrentActor,
+    if_match: IfMatch = None,
 ) -> Response:
     """Soft delete: the customer stays readable with status `deleted`."""
     await service.delete_customer(session, actor, customer_id, if_match)
@@ -275,7 +293,9 @@ async def delete_customer(
     responses=PROBLEM_RESPONSES,
 )
 async def list_customer_sources(
-    customer_id: uuid.UUID, session: DbSession
+    customer_id: uuid.UUID,
+    session: DbSession,
+    principal: CustomersRead,
 ) -> list[SourceRecordOut]:
     """The crosswalk: every source record linked to this customer."""
     return [source_out(s) for s in await service.list_customer_sources(session, customer_id)]
@@ -289,6 +309,7 @@ async def normalize(
         CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
     ],
     session: DbSession,
+    principal: CustomersRead,
 ) -> NormalizeResult:
     """How the hub would store this payload, and what it changed; nothing is stored."""
     result, record = await service.normalize_payload(session, payload)

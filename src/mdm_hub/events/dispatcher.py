@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mdm_hub.auth.masking import webhook_customer_json
 from mdm_hub.events.models import xid8_param
 from mdm_hub.events.signing import (
     THROTTLE_STATUSES,
@@ -201,6 +202,11 @@ class Dispatcher:
         *,
         sender: Sender | None = None,
     ) -> None:
+        if settings.worker_lease_seconds <= settings.webhook_timeout_seconds:
+            raise ValueError(
+                "MDM_WORKER_LEASE_SECONDS must exceed MDM_WEBHOOK_TIMEOUT_SECONDS, or a slow "
+                "attempt's pair could be claimed by a second worker and sent out of order"
+            )
         self.engine = engine
         self.settings = settings
         self._sender = sender
@@ -315,7 +321,9 @@ class Dispatcher:
                     customer_id=row.customer_id,
                     customer_version=row.customer_version,
                     changed_fields_json=row.changed_fields_json,
-                    customer_json=row.payload_json,
+                    customer_json=webhook_customer_json(
+                        row.payload_json, self.settings.webhook_include_pii
+                    ),
                 )
             claims.append(claim)
         return claims

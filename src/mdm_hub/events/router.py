@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from mdm_hub.auth.masking import disclose
+from mdm_hub.auth.roles import CustomersRead, WebhooksManage, WebhooksRead
 from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.events import feed, subscriptions
 from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from mdm_hub.events.schemas import (
@@ -96,7 +98,11 @@ def attempt_out(attempt: WebhookAttempt, delivery: WebhookDelivery) -> AttemptOu
     responses=PROBLEM_RESPONSES,
 )
 async def create_webhook_endpoint(
-    body: EndpointIn, response: Response, session: DbSession, actor: CurrentActor
+    body: EndpointIn,
+    response: Response,
+    session: DbSession,
+    principal: WebhooksManage,
+    actor: CurrentActor,
 ) -> EndpointCreated:
     """Subscribe a URL. The answer carries the signing secret; it is not shown again.
 
@@ -109,7 +115,11 @@ async def create_webhook_endpoint(
 
 @router.get("/endpoints", response_model=EndpointPage, responses=PROBLEM_RESPONSES)
 async def list_webhook_endpoints(
-    request: Request, session: DbSession, cursor: str | None = None, limit: Limit = None
+    request: Request,
+    session: DbSession,
+    principal: WebhooksRead,
+    cursor: str | None = None,
+    limit: Limit = None,
 ) -> EndpointPage:
     """Endpoints, oldest first; follow `next_cursor`."""
     settings = settings_of(request)
@@ -118,8 +128,17 @@ async def list_webhook_endpoints(
         position = decode_cursor(cursor, "cursor", {"c": str, "i": str})
         try:
             after = (dt.datetime.fromisoformat(position["c"]), uuid.UUID(position["i"]))
-        except ValueError:
-            decode_cursor("!", "cursor", {})  # raises the usual invalid-cursor problem
+        except ValueError as exc:
+            raise validation_problem(
+                [
+                    FieldProblem(
+                        field="cursor",
+                        location="query",
+                        code="invalid_cursor",
+                        message="Not a cursor this API issued; start again without it",
+                    )
+                ]
+            ) from exc
     rows, last = await subscriptions.list_endpoints(
         session, after, min(limit or settings.default_page_size, settings.max_page_size)
     )
@@ -131,14 +150,20 @@ async def list_webhook_endpoints(
 
 
 @router.get("/endpoints/{endpoint_id}", response_model=EndpointOut, responses=PROBLEM_RESPONSES)
-async def get_webhook_endpoint(endpoint_id: uuid.UUID, session: DbSession) -> EndpointOut:
+async def get_webhook_endpoint(
+    endpoint_id: uuid.UUID, session: DbSession, principal: WebhooksRead
+) -> EndpointOut:
     """One endpoint, with how many deliveries are pending and dead-lettered."""
     return await _with_stats(session, await subscriptions.get_endpoint(session, endpoint_id))
 
 
 @router.patch("/endpoints/{endpoint_id}", response_model=EndpointOut, responses=PROBLEM_RESPONSES)
 async def update_webhook_endpoint(
-    endpoint_id: uuid.UUID, body: EndpointPatch, session: DbSession, actor: CurrentActor
+    endpoint_id: uuid.UUID,
+    body: EndpointPatch,
+    session: DbSession,
+    principal: WebhooksManage,
+    actor: CurrentActor,
 ) -> EndpointOut:
     """Change URL, event types, filter, description, or enable/disable.
 
@@ -154,7 +179,7 @@ async def update_webhook_endpoint(
     responses=PROBLEM_RESPONSES,
 )
 async def delete_webhook_endpoint(
-    endpoint_id: uuid.UUID, session: DbSession, actor: CurrentActor
+    endpoint_id: uuid.UUID, session: DbSession, principal: WebhooksManage, actor: CurrentActor
 ) -> Response:
     """Unsubscribe: the endpoint, its pending deliveries and its delivery log are removed."""
     await subscriptions.delete_endpoint(session, actor, endpoint_id)
@@ -167,7 +192,11 @@ async def delete_webhook_endpoint(
     responses=PROBLEM_RESPONSES,
 )
 async def rotate_webhook_secret(
-    endpoint_id: uuid.UUID, request: Request, session: DbSession, actor: CurrentActor
+    endpoint_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: WebhooksManage,
+    actor: CurrentActor,
 ) -> SecretRotated:
     """A new signing secret. Until `previous_secret_expires_at` every message is signed with
     both the new and the old secret, so receivers can switch without losing a message."""
@@ -188,6 +217,7 @@ async def list_webhook_deliveries(
     endpoint_id: uuid.UUID,
     request: Request,
     session: DbSession,
+    principal: WebhooksRead,
     outcome: AttemptOutcome | None = None,
     delivery_status: Annotated[
         DeliveryStatus | None,
@@ -233,6 +263,7 @@ async def replay_webhook_deliveries(
     body: ReplayIn,
     request: Request,
     session: DbSession,
+    principal: WebhooksManage,
     actor: CurrentActor,
 ) -> ReplayOut:
     """Send events again: every matching event `since` a time or `from_event_id` on (also
@@ -248,7 +279,10 @@ async def replay_webhook_deliveries(
     responses=PROBLEM_RESPONSES,
 )
 async def test_webhook_endpoint(
-    endpoint_id: uuid.UUID, request: Request, session: DbSession
+    endpoint_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: WebhooksManage,
 ) -> AttemptOut:
     """Send a signed `webhook.test` message now and answer with how it went (also logged)."""
     attempt, delivery = await subscriptions.send_test(session, settings_of(request), endpoint_id)
@@ -259,6 +293,7 @@ async def test_webhook_endpoint(
 async def list_changes(
     request: Request,
     session: DbSession,
+    principal: CustomersRead,
     after: Annotated[
         str | None,
         Query(description="`next_cursor` of the previous answer; omitted: from the beginning"),
@@ -275,6 +310,7 @@ async def list_changes(
     items, position, has_more = await feed.read_changes(
         session, position, min(limit or settings.default_page_size, settings.max_page_size)
     )
+    items = [disclose(i, i["data"]["customer_id"], what="change") for i in items]  # pii:read?
     return ChangePage.model_validate(
         {"items": items, "next_cursor": position.encode(), "has_more": has_more}
     )

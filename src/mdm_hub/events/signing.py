@@ -169,6 +169,16 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def _ssl_context() -> ssl.SSLContext:
+    """The system's CA certificates; certifi's (as httpx uses) where the system has none."""
+    context = ssl.create_default_context()
+    if not context.cert_store_stats().get("x509_ca"):
+        import certifi
+
+        context = ssl.create_default_context(cafile=certifi.where())
+    return context
+
+
 class Sender:
     """Sends signed messages over HTTP/1.1 with keep-alive, timeouts, and no redirects.
 
@@ -191,7 +201,7 @@ class Sender:
         if self._session is None:  # needs the running event loop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._limit, ssl=ssl.create_default_context(), keepalive_timeout=30
+                    limit=self._limit, ssl=_ssl_context(), keepalive_timeout=30
                 ),
                 timeout=self._timeout,
                 trust_env=False,

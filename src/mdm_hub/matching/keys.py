@@ -11,10 +11,11 @@ building checks), but they are too broad to fetch candidates by; :func:`usable_k
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from mdm_hub.customers.schemas import CustomerKind, CustomerRecord
+from mdm_hub.normalize import fold_key
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -39,6 +40,13 @@ PERSON_NAME_PHONE = "person_name_phone"
 PERSON_NAME_BIRTH = "person_name_birth"
 PERSON_NAME_ADDRESS = "person_name_address"
 SITE = "site"  # address without building; frequency only
+# Persons whose full name differs (a typo, a changed surname, 髙/高 without フリガナ) still meet
+# on one part of the name plus birth date or home, or on birth date plus home.
+FAMILY_BIRTH = "family_birth"
+GIVEN_BIRTH = "given_birth"
+BIRTH_SITE = "birth_site"
+FAMILY_SITE = "family_site"
+GIVEN_SITE = "given_site"
 
 FREQUENCY_ONLY_KINDS = frozenset({PERSON_NAME, SITE})
 
@@ -75,6 +83,9 @@ def blocking_keys(record: CustomerRecord) -> list[BlockingKey]:
         if is_person and name_key and address.site_key:
             add(BlockingKey(PERSON_NAME_ADDRESS, f"{name_key}|{address.site_key}"))
 
+    if is_person:
+        _add_person_part_keys(record, add)
+
     if is_person and name_key:
         for phone in record.phones:
             if phone.e164:
@@ -82,6 +93,26 @@ def blocking_keys(record: CustomerRecord) -> list[BlockingKey]:
         if record.birth_date:
             add(BlockingKey(PERSON_NAME_BIRTH, f"{name_key}|{record.birth_date.isoformat()}"))
     return sorted(keys)
+
+
+def _add_person_part_keys(record: CustomerRecord, add: Callable[[BlockingKey], None]) -> None:
+    person = record.person_name
+    family = fold_key(person.family_name) if person and person.family_name else ""
+    given = fold_key(person.given_name) if person and person.given_name else ""
+    birth = record.birth_date.isoformat() if record.birth_date else ""
+    sites = [a.site_key for a in record.addresses if a.site_key]
+    if birth:
+        if family:
+            add(BlockingKey(FAMILY_BIRTH, f"{family}|{birth}"))
+        if given:
+            add(BlockingKey(GIVEN_BIRTH, f"{given}|{birth}"))
+    for site in sites:
+        if birth:
+            add(BlockingKey(BIRTH_SITE, f"{birth}|{site}"))
+        if family:
+            add(BlockingKey(FAMILY_SITE, f"{family}|{site}"))
+        if given:
+            add(BlockingKey(GIVEN_SITE, f"{given}|{site}"))
 
 
 def usable_keys(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
+from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.context import CurrentActor
 from mdm_hub.customers.models import Customer
 from mdm_hub.customers.router import EXAMPLE_CORPORATION, customer_out
@@ -43,6 +44,7 @@ async def match(
     ],
     request: Request,
     session: DbSession,
+    principal: CustomersRead,
 ) -> MatchResult:
     """Score a record against the master without writing ("possible duplicate" warnings)."""
     _, normalized = await normalize_payload(session, payload)
@@ -80,6 +82,7 @@ def _candidate_out(
 @router.get("/match-candidates", response_model=MatchCandidatePage, responses=PROBLEM_RESPONSES)
 async def list_match_candidates(
     session: DbSession,
+    principal: CustomersCurate,
     status: Annotated[str, Query(pattern="^(pending|merged|distinct|superseded)$")] = "pending",
     min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
     max_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
@@ -117,6 +120,7 @@ async def decide_match_candidate(
     body: CandidateDecision,
     request: Request,
     session: DbSession,
+    principal: CustomersCurate,
     actor: CurrentActor,
 ) -> MatchCandidateOut:
     """A steward decides: `merge` the pair (the older customer survives) or `distinct`."""
@@ -140,6 +144,7 @@ async def merge_customers(
     request: Request,
     response: Response,
     session: DbSession,
+    principal: CustomersCurate,
     actor: CurrentActor,
 ) -> CustomerOut:
     """Merge other customers into this one. Their ids stay resolvable (status `merged`)."""
@@ -156,6 +161,7 @@ async def unmerge_customer(
     body: UnmergeRequest,
     request: Request,
     session: DbSession,
+    principal: CustomersCurate,
     actor: CurrentActor,
 ) -> UnmergeResult:
     """Move source records out: back to the customer a merge took them from, or elsewhere."""

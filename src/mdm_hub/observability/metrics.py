@@ -17,6 +17,8 @@ from prometheus_client import (
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mdm_hub.auth.roles import Public
+
 logger = logging.getLogger("mdm_hub.access")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -98,7 +100,7 @@ class AccessLogMiddleware:
                 )
 
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], dependencies=[Public])  # scraped without token
 
 
 async def _refresh_gauges(request: Request) -> None:
