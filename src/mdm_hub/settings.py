@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         default=60, description="A claimed delivery is retried by another worker after this"
     )
     worker_prune_interval_seconds: float = 300
+    worker_http_port: int | None = Field(
+        default=None,
+        description="When set, `mdm-hub worker` serves /healthz and /metrics on this port "
+        "(all interfaces: for Kubernetes probes and Prometheus)",
+    )
     serve_worker: bool = Field(
         default=True,
         description="`mdm-hub serve` also runs a webhook worker in the same process; set false "

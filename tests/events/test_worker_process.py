@@ -137,3 +137,31 @@ async def test_sigterm_finishes_in_flight_deliveries_and_exits_cleanly(
     assert attempts == len(receiver.got("term", ok_only=False))
     log = (await client.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries")).json()
     assert all(a["outcome"] == "delivered" for a in log["items"])
+
+
+async def test_worker_serves_health_and_metrics_when_asked(start_worker: Any) -> None:
+    """The chart's worker.http.enabled sets MDM_WORKER_HTTP_PORT for probes and Prometheus."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = start_worker(MDM_WORKER_HTTP_PORT=str(port))
+    base = f"http://127.0.0.1:{port}"
+    deadline = asyncio.get_running_loop().time() + 30
+    async with httpx.AsyncClient() as http:
+        while True:
+            try:
+                health = await http.get(f"{base}/healthz")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "worker exited"
+                assert asyncio.get_running_loop().time() < deadline, "no /healthz"
+                await asyncio.sleep(0.1)
+        assert health.status_code == 200
+        metrics = await http.get(f"{base}/metrics")
+        assert metrics.status_code == 200
+        assert "mdm_outbox_lag_seconds" in metrics.text
+        assert "mdm_db_pool_size" in metrics.text
+    process.send_signal(signal.SIGTERM)
+    assert await _wait_exit(process) == 0

@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -713,8 +714,41 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     logger.info("webhook worker started")
+    http = await start_worker_http(engine, settings.worker_http_port, stop)
     try:
         await Dispatcher(engine, settings).run(stop)
     finally:
+        if http is not None:
+            await http.cleanup()
         await engine.dispose()
     logger.info("webhook worker stopped")
+
+
+async def start_worker_http(
+    engine: AsyncEngine, port: int | None, stop: asyncio.Event
+) -> web.AppRunner | None:
+    """/healthz (200 until shutdown begins) and /metrics for a worker pod, when a port is set."""
+    if port is None:
+        return None
+    from mdm_hub.observability.metrics import CONTENT_TYPE_LATEST, exposition, refresh_gauges
+
+    async def healthz(request: web.Request) -> web.Response:
+        if stop.is_set():
+            return web.json_response({"status": "stopping"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def metrics(request: web.Request) -> web.Response:
+        try:
+            await refresh_gauges(engine)
+        except Exception:  # process metrics still matter when the database does not answer
+            logger.warning("metrics: database gauges unavailable", exc_info=True)
+        return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host="0.0.0.0", port=port).start()
+    logger.info("worker health and metrics on port %s", port)
+    return runner

@@ -15,6 +15,7 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdm_hub.auth.roles import Public
@@ -103,12 +104,12 @@ class AccessLogMiddleware:
 router = APIRouter(tags=["operations"], dependencies=[Public])  # scraped without token
 
 
-async def _refresh_gauges(request: Request) -> None:
-    state = request.app.state
-    pool = state.engine.pool
-    POOL_SIZE.set(pool.size())
-    POOL_IN_USE.set(pool.checkedout())
-    async with state.engine.connect() as conn:
+async def refresh_gauges(engine: AsyncEngine) -> None:
+    """Set the gauges that come from the database (and this process's pool)."""
+    pool = engine.pool
+    POOL_SIZE.set(pool.size())  # type: ignore[attr-defined]
+    POOL_IN_USE.set(pool.checkedout())  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
         REVIEW_QUEUE.set(
             await conn.scalar(
                 text("SELECT count(*) FROM match_candidates WHERE status = 'pending'")
@@ -137,7 +138,11 @@ async def _refresh_gauges(request: Request) -> None:
 async def metrics(request: Request) -> Response:
     """Prometheus exposition format."""
     try:
-        await _refresh_gauges(request)
+        await refresh_gauges(request.app.state.engine)
     except Exception:  # the process metrics still matter when the database does not answer
         logger.warning("metrics: database gauges unavailable", exc_info=True)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)
