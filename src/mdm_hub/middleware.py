@@ -58,10 +58,16 @@ class BodyGuardMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
+            await self._reject(scope, receive, send, "bad-request", path)
+            return
+        if scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._reject(scope, receive, send, "payload-too-large", path)
@@ -102,10 +108,9 @@ class BodyGuardMiddleware:
         self, scope: Scope, receive: Receive, send: Send, slug: str, path: str
     ) -> None:
         problem = PROBLEM_TYPES[slug]
-        detail = (
-            f"Bodies are limited to {self.max_body_bytes} bytes"
-            if slug == "payload-too-large"
-            else "Send the body as application/json (or application/merge-patch+json for PATCH)"
-        )
+        detail = {
+            "payload-too-large": f"Bodies are limited to {self.max_body_bytes} bytes",
+            "bad-request": "NUL characters are not allowed in paths or query strings",
+        }.get(slug, "Send the body as application/json (or application/merge-patch+json for PATCH)")
         response = problem_response(problem, detail=detail, instance=path)
         await response(scope, receive, send)

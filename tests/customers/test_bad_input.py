@@ -120,3 +120,20 @@ async def test_problem_types_are_documented(client: httpx.AsyncClient) -> None:
     response = await client.get("/problems/validation-error")
     assert response.status_code == 200
     assert response.json()["status"] == 422
+
+
+async def test_nul_characters_are_refused_not_a_500(client: httpx.AsyncClient) -> None:
+    """PostgreSQL cannot store NUL in text or jsonb: refuse it with the field named."""
+    body = _problem(
+        await client.put(URL, json=corporation(name="株式会社\u0000ABC")), 422, "validation-error"
+    )
+    assert errors_by_field(body) == {"/name": "nul_character"}
+    custom = await client.put(URL, json=corporation(custom_fields={"a\u0000": 1}))
+    assert custom.status_code == 422
+    _problem(
+        await client.put("/v1/sources/crm/records/a%00b", json=corporation()), 400, "bad-request"
+    )
+    _problem(
+        await client.get("/v1/customers", params={"name_prefix": "\u0000"}), 400, "bad-request"
+    )
+    await _nothing_stored(client)

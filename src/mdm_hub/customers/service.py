@@ -87,9 +87,11 @@ async def normalize_payload(
 
     ``derive_rank=False`` keeps a rank given in the payload (a steward's manual rank).
     """
+    problems = nul_characters(payload.model_dump(mode="json", exclude_unset=True))
+    if problems:
+        raise validation_problem(problems)
     if definitions is None:
         definitions = await list_definitions(session)
-    problems: list[FieldProblem] = []
     result: NormalizationResult | None = None
     try:
         rules = await load_rank_rules(session) if derive_rank else []
@@ -105,6 +107,28 @@ async def normalize_payload(
     record = result.record.model_dump(mode="json")
     record["custom_fields"] = custom
     return result, record
+
+
+def nul_characters(value: Any, path: tuple[Any, ...] = ()) -> list[FieldProblem]:
+    """NUL cannot be stored by PostgreSQL (text or jsonb): name every field that holds one."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return [
+                FieldProblem(
+                    field=json_pointer(path),
+                    code="nul_character",
+                    message="NUL characters (\\u0000) are not allowed",
+                )
+            ]
+        return []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            found += nul_characters(key, (*path, key)) + nul_characters(item, (*path, key))
+        return found
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in nul_characters(item, (*path, i))]
+    return []
 
 
 def _changes_json(result: NormalizationResult) -> list[dict[str, Any]]:
@@ -283,10 +307,12 @@ async def put_source_record(
     raw = payload.model_dump(mode="json", exclude_unset=True)
     digest = canonical_hash(raw)
     await advisory_xact_locks(session, [f"source:{system}:{source_id}"])
+    # Not locked here: the advisory lock above serializes writers of this source record, and
+    # the row is locked below only after its customer (the order merges use: no deadlock).
     existing = await session.scalar(
-        select(SourceRecord)
-        .where(SourceRecord.system == system, SourceRecord.source_id == source_id)
-        .with_for_update()
+        select(SourceRecord).where(
+            SourceRecord.system == system, SourceRecord.source_id == source_id
+        )
     )
     if existing is not None and existing.payload_hash == digest:
         customer = await session.get_one(Customer, existing.customer_id)
@@ -302,6 +328,15 @@ async def put_source_record(
             session, settings, actor, system, source_id, raw, digest, record, result, definitions
         )
 
+    # Lock order everywhere: blocking keys, then customers, then source rows.
+    keys = blocking_keys(record)
+    await advisory_xact_locks(session, [f"match:{k.kind}:{k.value}" for k in keys])
+    customer = await lock_customer(session, existing.customer_id)
+    existing = await session.get_one(
+        SourceRecord, existing.id, with_for_update=True, populate_existing=True
+    )
+    if existing.customer_id != customer.id:  # a merge or unmerge moved it meanwhile
+        customer = await lock_customer(session, existing.customer_id)
     before = _source_view(existing)
     existing.raw_payload = raw
     existing.payload_hash = digest
@@ -327,10 +362,7 @@ async def put_source_record(
         before=before,
         after=_source_view(existing),
     )
-    keys = blocking_keys(record)
-    await advisory_xact_locks(session, [f"match:{k.kind}:{k.value}" for k in keys])
     await matching.index_record(session, existing, keys)
-    customer = await lock_customer(session, existing.customer_id)
     await recompute_golden(session, settings, actor, customer, definitions=definitions)
     return SourceWrite(customer=customer, source=existing, created_source=False)
 
@@ -351,10 +383,18 @@ async def _link_new_source(
     resolution = await matching.resolve(session, settings, record, lock=True)
     decision = resolution.result
     created = decision.decision != Decision.merge or decision.customer_id is None
+    outcome = matching.outcome_of(decision.decision)
     if created:
         customer = await new_customer(session, settings, record.kind.value)
     else:
         customer = await lock_customer(session, uuid.UUID(str(decision.customer_id)))
+        # A merge or delete may have committed since the candidates were read: follow a merge
+        # to its survivor; a deleted customer takes no new sources.
+        while customer.status == "merged" and customer.merged_into_id is not None:
+            customer = await lock_customer(session, customer.merged_into_id)
+        if customer.status != CustomerStatus.active.value:
+            created, outcome = True, "new_customer"
+            customer = await new_customer(session, settings, record.kind.value)
     now = _now()
     source = SourceRecord(
         system=system,
@@ -364,7 +404,7 @@ async def _link_new_source(
         payload_hash=digest,
         normalized=record.model_dump(mode="json"),
         changes=_changes_json(result),
-        decision=resolution.decision_json(matching.outcome_of(decision.decision), customer.id),
+        decision=resolution.decision_json(outcome, customer.id),
         version=1,
         created_at=now,
         updated_at=now,
@@ -373,7 +413,7 @@ async def _link_new_source(
     await session.flush()
     await matching.index_record(session, source, resolution.keys)
     await matching.queue_candidates(session, customer.id, resolution, decision.review)
-    MATCH_DECISIONS.labels(matching.outcome_of(decision.decision)).inc()
+    MATCH_DECISIONS.labels(outcome).inc()
     await record_audit(
         session,
         actor,
