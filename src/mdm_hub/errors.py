@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -217,6 +218,32 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# PostgreSQL errors that mean "try again": deadlock detected, serialization failure, statement
+# timeout / cancel, lock not available. The transaction was rolled back; nothing was written.
+_RETRYABLE_SQLSTATES = {"40P01", "40001", "57014", "55P03"}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if state:
+            return str(state)
+    orig = getattr(exc, "orig", None)
+    return _sqlstate(orig.__cause__) if orig is not None and orig.__cause__ else None
+
+
+async def _handle_database(request: Request, exc: Exception) -> JSONResponse:
+    if _sqlstate(exc) in _RETRYABLE_SQLSTATES:
+        logger.warning("retryable database conflict", extra={"path": request.url.path})
+        return problem_response(
+            PROBLEM_TYPES["service-unavailable"],
+            detail="A concurrent change got in the way; nothing was written. Retry the request.",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+        )
+    return await _handle_unexpected(request, exc)
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", extra={"path": request.url.path})
     return problem_response(PROBLEM_TYPES["internal-error"], instance=request.url.path)
@@ -226,6 +253,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _handle_problem)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(DBAPIError, _handle_database)
     app.add_exception_handler(Exception, _handle_unexpected)
 
 
