@@ -282,14 +282,18 @@ async def decide_candidate(
     decision: str,
 ) -> MatchCandidate:
     """A steward's answer to a review candidate: merge the pair, or remember it as distinct."""
-    candidate = await session.get(MatchCandidate, candidate_id, with_for_update=True)
-    if candidate is None:
+    found = await session.get(MatchCandidate, candidate_id)
+    if found is None:
         raise ProblemError("not-found", f"No match candidate {candidate_id}")
+    a, b = found.customer_a_id, found.customer_b_id
+    # Customers first, then the candidate row: the order a direct merge takes them in.
+    customers = await _lock_all(session, [a, b])
+    candidate = await session.get_one(
+        MatchCandidate, candidate_id, with_for_update=True, populate_existing=True
+    )
     if candidate.status != "pending":
         raise ProblemError("conflict", f"Match candidate {candidate_id} is {candidate.status}")
-    a, b = candidate.customer_a_id, candidate.customer_b_id
     if decision == "merge":
-        customers = await _lock_all(session, [a, b])
         # The older customer (lower customer code) survives: its code is the one in use longest.
         survivor, absorbed = sorted(customers.values(), key=lambda c: c.customer_code)
         await merge_customers(session, settings, actor, survivor.id, [absorbed.id])
