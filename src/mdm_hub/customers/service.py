@@ -44,6 +44,7 @@ from mdm_hub.matching.model import Decision
 from mdm_hub.normalize import (
     NormalizationError,
     NormalizationResult,
+    as_input,
     name_key,
     normalize_customer,
 )
@@ -491,27 +492,6 @@ def check_if_match(customer: Customer, if_match: str | None, *, required: bool) 
         )
 
 
-def record_to_input(record: dict[str, Any]) -> dict[str, Any]:
-    """A stored (normalized) record in the shape a source sends, for re-validation."""
-    data = {k: v for k, v in record.items() if k not in ("company_name", "kana_key")}
-    person = data.pop("person_name", None)
-    if person:
-        data["person_name"] = {k: v for k, v in person.items() if k != "key" and v is not None}
-    data["addresses"] = [
-        {k: v for k, v in a.items() if k != "site_key"} for a in data.get("addresses") or []
-    ]
-    data["phones"] = [_phone_input(p) for p in data.get("phones") or []]
-    data["contacts"] = [
-        {**c, "phones": [_phone_input(p) for p in c.get("phones") or []]}
-        for c in data.get("contacts") or []
-    ]
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def _phone_input(phone: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in phone.items() if k not in ("e164", "line_type")}
-
-
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge patch."""
     if not isinstance(patch, dict):
@@ -573,7 +553,8 @@ async def patch_customer(
                     )
                 ]
             )
-    merged = merge_patch(record_to_input(customer.record), patch)
+    current = as_input(CustomerRecord.model_validate(customer.record))
+    merged = merge_patch(current.model_dump(mode="json", exclude_none=True), patch)
     try:
         payload = CustomerIn.model_validate(merged)
     except ValidationError as exc:
