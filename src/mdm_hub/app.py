@@ -23,7 +23,6 @@ from mdm_hub.events.router import router as webhooks_router
 from mdm_hub.health import router as health_router
 from mdm_hub.matching.router import router as matching_router
 from mdm_hub.middleware import BodyGuardMiddleware, RequestIdMiddleware
-from mdm_hub.migrate import known_revisions, migration_head
 from mdm_hub.normalize import postal
 from mdm_hub.observability.metrics import AccessLogMiddleware
 from mdm_hub.observability.metrics import router as metrics_router
@@ -54,8 +53,6 @@ def create_app(
         engine = create_engine(settings.database_url, settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.migration_head = migration_head()
-        app.state.known_revisions = known_revisions()
         app.state.shutting_down = False
         # Japan Post's index takes seconds to build: build it before the first write needs it.
         await asyncio.to_thread(postal.index)

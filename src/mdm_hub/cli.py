@@ -40,7 +40,7 @@ def check_database(url: str) -> None:
     import asyncpg
 
     from mdm_hub.db import sqlalchemy_url
-    from mdm_hub.migrate import known_revisions, migration_head
+    from mdm_hub.migrate import migration_head, schema_is_behind
 
     dsn = sqlalchemy_url(url).replace("postgresql+asyncpg://", "postgresql://")
 
@@ -60,11 +60,10 @@ def check_database(url: str) -> None:
         raise StartupError(
             f"cannot reach the database ({type(exc).__name__}: {exc}); check DATABASE_URL"
         ) from exc
-    head = migration_head()
-    if current != head and (current is None or current in known_revisions()):
+    if schema_is_behind(current):
         raise StartupError(
             f"the database schema is at {current or 'no revision'} but this version needs "
-            f"{head}: run `mdm-hub migrate` first"
+            f"{migration_head()}: run `mdm-hub migrate` first"
         )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from mdm_hub.auth.roles import Public
 from mdm_hub.errors import PROBLEM_TYPES, ProblemError
+from mdm_hub.migrate import migration_head, schema_is_behind
 
 router = APIRouter(tags=["operations"], dependencies=[Public])  # probes: no token
 
@@ -36,14 +37,12 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:  # any database failure means "not ready"
         detail = f"database unavailable: {type(exc).__name__}"
         return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
-    if current == state.migration_head:
-        return JSONResponse({"status": "ok"})
-    if current is None or current in state.known_revisions:
-        detail = f"schema at {current}, code expects {state.migration_head}: run mdm-hub migrate"
+    if schema_is_behind(current):
+        detail = f"schema at {current}, code expects {migration_head()}: run mdm-hub migrate"
         return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
-    # A revision this code does not know is a newer schema (an upgrade is rolling out):
-    # migrations only add, so the old code keeps serving until it is replaced.
-    return JSONResponse({"status": "ok", "detail": f"schema at newer revision {current}"})
+    if current != migration_head():
+        return JSONResponse({"status": "ok", "detail": f"schema at newer revision {current}"})
+    return JSONResponse({"status": "ok"})
 
 
 class ProblemTypeDoc(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -26,12 +27,25 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
+@lru_cache(maxsize=1)  # the scripts do not change while the process runs
 def migration_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def known_revisions() -> set[str]:
-    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+@lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    return frozenset(
+        rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    )
+
+
+def schema_is_behind(current: str | None) -> bool:
+    """True when the database needs `mdm-hub migrate` for this code.
+
+    A revision this code does not know is a newer schema (an upgrade rolling out): migrations
+    only add, so older code keeps working against it.
+    """
+    return current != migration_head() and (current is None or current in known_revisions())
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
