@@ -67,6 +67,18 @@ class Customer(Base):
         Index("ix_customers_status_code", "status", "customer_code"),
     )
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that stand beside the golden record in every customer document."""
+        return {
+            "id": self.id,
+            "customer_code": self.customer_code,
+            "status": self.status,
+            "version": self.version,
+            "merged_into_id": self.merged_into_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
 
 class SourceRecord(Base):
     """A record as one source system holds it (the crosswalk: system + source id → customer)."""

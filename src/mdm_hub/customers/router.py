@@ -86,13 +86,7 @@ def customer_out(customer: Customer) -> CustomerOut:
     return CustomerOut.model_validate(
         {
             **disclose(customer.record, customer.id),  # masked without pii:read
-            "id": customer.id,
-            "customer_code": customer.customer_code,
-            "status": customer.status,
-            "version": customer.version,
-            "merged_into_id": customer.merged_into_id,
-            "created_at": customer.created_at,
-            "updated_at": customer.updated_at,
+            **customer.identity(),
             "lineage": customer.lineage,
         }
     )

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.events.models import EVENT_TYPES, CustomerEvent
@@ -34,16 +35,7 @@ def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
 
 def customer_payload(customer: Any) -> dict[str, Any]:
     """The customer as it now is, in the same shape as GET /v1/customers/{id}."""
-    return {
-        **customer.record,
-        "id": str(customer.id),
-        "customer_code": customer.customer_code,
-        "status": customer.status,
-        "version": customer.version,
-        "merged_into_id": str(customer.merged_into_id) if customer.merged_into_id else None,
-        "created_at": customer.created_at.isoformat(),
-        "updated_at": customer.updated_at.isoformat(),
-    }
+    return {**customer.record, **to_jsonable_python(customer.identity())}
 
 
 async def append_event(
