@@ -67,6 +67,12 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session, session.begin():
+        # A POST with an Idempotency-Key (mdm_hub.idempotency): the key's lock and the lookup
+        # of a stored answer are the transaction's first statement.
+        claim = getattr(request.state, "idempotency", None)
+        principal = getattr(request.state, "principal", None)
+        if claim is not None and principal is not None:
+            await claim.begin(session, principal.subject)
         yield session
 
 

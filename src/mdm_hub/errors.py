@@ -71,6 +71,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "Precondition required",
             "Updates need an If-Match header with the ETag of the version being changed.",
         ),
+        ProblemType(
+            "idempotency-key-reused",
+            422,
+            "Idempotency-Key reused",
+            "The Idempotency-Key was already used for a different request (another body or "
+            "path); send a new key for a new request.",
+        ),
         ProblemType("payload-too-large", 413, "Payload too large", "The body exceeds the limit."),
         ProblemType(
             "unsupported-media-type",

@@ -12,6 +12,7 @@ from mdm_hub.events.models import (
     WebhookFanoutCursor,
     WebhookQueue,
 )
+from mdm_hub.idempotency.models import IdempotencyRecord
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Customer",
     "CustomerEvent",
     "DistinctPair",
+    "IdempotencyRecord",
     "MatchCandidate",
     "MatchKey",
     "MergeLog",

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     webhook_dead_letter_retention_days: float = Field(
         default=30, description="Dead-lettered deliveries are pruned after this"
     )
+    idempotency_key_ttl_hours: float = Field(
+        default=24, description="Answers to POSTs with an Idempotency-Key are replayed this long"
+    )
     webhook_replay_max_events: int = Field(
         default=100_000, description="A replay from a time or an event queues at most this many"
     )

@@ -18,8 +18,9 @@ from mdm_hub.custom_fields.schemas import (
 )
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.idempotency.route import IdempotentRoute
 
-router = APIRouter(prefix="/v1", tags=["configuration"])
+router = APIRouter(prefix="/v1", tags=["configuration"], route_class=IdempotentRoute)
 KeyPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 

@@ -26,6 +26,7 @@ from mdm_hub.customers.schemas import (
 )
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
+from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.normalize import (
     NormalizationError,
     normalize_email_address,
@@ -35,7 +36,7 @@ from mdm_hub.normalize import (
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["customers"])
+router = APIRouter(prefix="/v1", tags=["customers"], route_class=IdempotentRoute)
 
 SystemPath = Annotated[
     str,

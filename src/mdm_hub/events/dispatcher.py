@@ -48,6 +48,7 @@ from mdm_hub.events.signing import (
     active_secrets,
     event_body,
 )
+from mdm_hub.idempotency.service import prune as prune_idempotency_keys
 from mdm_hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -670,7 +671,8 @@ class Dispatcher:
 
 async def prune(engine: AsyncEngine, settings: Settings) -> int:
     """Retention: delivered (and failed test) deliveries after ``webhook_retention_days``,
-    dead letters after ``webhook_dead_letter_retention_days``; attempts go with them."""
+    dead letters after ``webhook_dead_letter_retention_days``; attempts go with them; stored
+    Idempotency-Key answers after ``idempotency_key_ttl_hours``."""
     deleted = 0
     async with engine.begin() as conn:
         for statuses, days in (
@@ -700,6 +702,8 @@ async def prune(engine: AsyncEngine, settings: Settings) -> int:
             ),
             {"seconds": settings.webhook_retention_days * 86400},
         )
+        # The worker is the hub's one periodic job, so it also forgets old idempotency answers.
+        await prune_idempotency_keys(conn, dt.timedelta(hours=settings.idempotency_key_ttl_hours))
     return deleted
 
 

@@ -30,11 +30,12 @@ from mdm_hub.events.schemas import (
     ReplayOut,
     SecretRotated,
 )
+from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.settings import Settings
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-changes_router = APIRouter(prefix="/v1", tags=["changes"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=IdempotentRoute)
+changes_router = APIRouter(prefix="/v1", tags=["changes"], route_class=IdempotentRoute)
 
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,

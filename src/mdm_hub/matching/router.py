@@ -15,6 +15,7 @@ from mdm_hub.customers.schemas import CustomerIn, CustomerOut, CustomerRecord
 from mdm_hub.customers.service import etag, normalize_payload
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.matching import merge
 from mdm_hub.matching.candidates import CandidateFilters, list_candidates
 from mdm_hub.matching.models import MatchCandidate
@@ -30,7 +31,7 @@ from mdm_hub.matching.schemas import (
 from mdm_hub.matching.service import resolve
 from mdm_hub.pagination import decode_cursor, encode_cursor
 
-router = APIRouter(prefix="/v1", tags=["matching"])
+router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
     409: PROBLEM_RESPONSES[422],

@@ -1,0 +1,1 @@
+"""``Idempotency-Key`` on POST: a retried request answers what the first one answered."""

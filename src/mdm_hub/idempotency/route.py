@@ -1,0 +1,97 @@
+"""The route class that honours ``Idempotency-Key`` on POST operations.
+
+It wraps FastAPI's request handler, which runs inside the request's function-scoped
+dependencies: when the handler returns, the request's transaction (``mdm_hub.db.DbSession``) is
+still open, so the answer is stored in it and committed together with the operation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.routing import APIRoute
+
+from .service import (
+    HEADER,
+    MAX_KEY_LENGTH,
+    REPLAYED_HEADER,
+    REPLAYED_HEADERS,
+    Claim,
+    Replay,
+    fingerprint,
+)
+
+KEY_PATTERN = f"^[!-~]{{1,{MAX_KEY_LENGTH}}}$"  # visible ASCII, no spaces: a UUID fits
+_VALID_KEY = re.compile(KEY_PATTERN)
+
+
+def _idempotency_key_header(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            pattern=KEY_PATTERN,
+            description=(
+                "A key chosen by the client (a UUID) that makes a retry of this POST safe: "
+                "a second request with the same key and the same body gets the first answer "
+                f"again (with `{REPLAYED_HEADER}: true`) and changes nothing; the same key with "
+                "another body is a 422. Answers are kept for `MDM_IDEMPOTENCY_KEY_TTL_HOURS`."
+            ),
+        ),
+    ] = None,
+) -> str | None:
+    return idempotency_key
+
+
+class IdempotentRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if "POST" in {m.upper() for m in kwargs.get("methods") or ()}:
+            kwargs["dependencies"] = [
+                *(kwargs.get("dependencies") or ()),
+                Depends(_idempotency_key_header),
+            ]
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        if "POST" not in self.methods:
+            return handler
+
+        async def handle(request: Request) -> Response:
+            key = request.headers.get(HEADER)
+            if key is None or not _VALID_KEY.fullmatch(key):
+                return await handler(request)  # an invalid key is the header parameter's 422
+            settings = request.app.state.settings
+            claim = Claim(
+                key=key,
+                fingerprint=fingerprint(
+                    request.method, request.url.path, request.url.query, await request.body()
+                ),
+                method=request.method,
+                path=request.url.path,
+                ttl=dt.timedelta(hours=settings.idempotency_key_ttl_hours),
+            )
+            request.state.idempotency = claim
+            try:
+                response = await handler(request)
+            except Replay as replay:
+                answer = replay.answer
+                return Response(
+                    answer.body,
+                    status_code=answer.status_code,
+                    headers={**dict(answer.headers), REPLAYED_HEADER: "true"},
+                )
+            body = getattr(response, "body", None)
+            if isinstance(body, bytes):
+                await claim.store(
+                    response.status_code,
+                    [(n, v) for n, v in response.headers.items() if n in REPLAYED_HEADERS],
+                    body,
+                )
+            return response
+
+        return handle
