@@ -29,7 +29,7 @@ KEY_PATTERN = f"^[!-~]{{1,{MAX_KEY_LENGTH}}}$"  # visible ASCII, no spaces: a UU
 _VALID_KEY = re.compile(KEY_PATTERN)
 
 
-def _idempotency_key_header(
+async def _idempotency_key_header(
     idempotency_key: Annotated[
         str | None,
         Header(
