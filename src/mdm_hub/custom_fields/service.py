@@ -1,12 +1,25 @@
-"""Custom field definitions and rank rules: storage and validation of values on every write."""
+"""Custom field definitions and rank rules: storage and validation of values on every write.
+
+Every write validates against the definitions and derives the rank with the rules, so both are
+kept per process (:class:`Configuration`) instead of being read on every request. Several
+processes (uvicorn workers, pods) share one database, so a change made through one of them must
+reach the others at once: every transaction that uses the configuration first reads its
+*fingerprint* (an md5 of both tables' rows, computed by PostgreSQL; a few microseconds for a
+few dozen rows) and reloads when it differs from the one kept. The fingerprint is read in the
+transaction's own snapshot, so a write never validates against a configuration older than what
+it could read itself, whichever process made the change, and without a cache to invalidate or a
+time to live. The write path reads the fingerprint in a statement it runs anyway
+(:data:`FINGERPRINT_SQL` as a column), so an unchanged configuration costs no round trip.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import JSON, Text, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import record_audit
@@ -35,6 +48,82 @@ def definition_dict(definition: CustomFieldDefinition) -> dict[str, Any]:
 def _audit_view(definition: CustomFieldDefinition) -> dict[str, Any]:
     view = definition_dict(definition)
     return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in view.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDefinition:
+    """What validating a value needs of a custom field definition."""
+
+    key: str
+    label: str
+    type: str
+    required: bool
+    allowed_values: list[Any] | None
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """The custom field definitions and rank rules as one transaction saw them."""
+
+    fingerprint: str
+    definitions: tuple[FieldDefinition, ...]
+    rank_rules: tuple[RankRule, ...]  # highest threshold first
+
+
+# A scalar SQL expression: changes whenever a definition or a rank rule is added, changed or
+# removed (each row's text form, in key order).
+FINGERPRINT_SQL = (
+    "(SELECT md5("
+    "coalesce((SELECT string_agg(d::text, '|' ORDER BY d.key) "
+    "FROM custom_field_definitions AS d), '') || '#' || "
+    "coalesce((SELECT string_agg(r::text, '|' ORDER BY r.rank) FROM rank_rules AS r), '')))"
+)
+_LOAD_CONFIGURATION = text(
+    f"SELECT {FINGERPRINT_SQL} AS fingerprint, "
+    "(SELECT json_agg(json_build_object('key', key, 'label', label, 'type', type, "
+    "'required', required, 'allowed_values', allowed_values) ORDER BY key) "
+    "FROM custom_field_definitions) AS definitions, "
+    "(SELECT json_agg(json_build_object('rank', rank, 'min_amount', min_amount) "
+    "ORDER BY min_amount DESC, rank) FROM rank_rules) AS rank_rules"
+).columns(fingerprint=Text, definitions=JSON, rank_rules=JSON)
+_READ_FINGERPRINT = text(f"SELECT {FINGERPRINT_SQL}")
+
+# The configuration last loaded by this process. Never used without checking its fingerprint
+# in the using transaction, so one value serves every database this process talks to (tests).
+_latest: Configuration | None = None
+
+
+def cached_configuration() -> Configuration | None:
+    """The configuration this process last read: to use *before* a statement that reads the
+    fingerprint, which the caller then compares (and redoes its work when they differ)."""
+    return _latest
+
+
+async def current_configuration(session: AsyncSession) -> Configuration:
+    """The configuration this transaction sees (one small statement while it is unchanged)."""
+    return await configuration_for(session, await session.scalar(_READ_FINGERPRINT))
+
+
+async def configuration_for(session: AsyncSession, fingerprint: str) -> Configuration:
+    """The configuration with ``fingerprint`` (read by the caller in this transaction)."""
+    cached = _latest
+    if cached is not None and cached.fingerprint == fingerprint:
+        return cached
+    return await load_configuration(session)
+
+
+async def load_configuration(session: AsyncSession) -> Configuration:
+    """Read both tables and their fingerprint in one statement (one snapshot), and keep them."""
+    global _latest
+    row = (await session.execute(_LOAD_CONFIGURATION)).one()
+    fingerprint, definitions, rules = row
+    loaded = Configuration(
+        fingerprint=fingerprint,
+        definitions=tuple(FieldDefinition(**d) for d in definitions or ()),
+        rank_rules=tuple(RankRule(**r) for r in rules or ()),
+    )
+    _latest = loaded
+    return loaded
 
 
 async def list_definitions(session: AsyncSession) -> list[CustomFieldDefinition]:
@@ -119,7 +208,7 @@ async def delete_definition(session: AsyncSession, actor: Actor, key: str) -> No
 
 def validate_custom_values(
     values: Mapping[str, Any],
-    definitions: Sequence[CustomFieldDefinition],
+    definitions: Sequence[FieldDefinition],
     *,
     pointer: str = "/custom_fields",
 ) -> tuple[dict[str, Any], list[FieldProblem]]:
@@ -151,7 +240,7 @@ def validate_custom_values(
 
 
 def missing_required(
-    values: Mapping[str, Any], definitions: Sequence[CustomFieldDefinition]
+    values: Mapping[str, Any], definitions: Sequence[FieldDefinition]
 ) -> list[FieldProblem]:
     return [
         FieldProblem(
@@ -164,7 +253,7 @@ def missing_required(
     ]
 
 
-def _coerce(value: Any, definition: CustomFieldDefinition) -> Any:
+def _coerce(value: Any, definition: FieldDefinition) -> Any:
     kind = definition.type
     if kind == "string":
         if not isinstance(value, str):

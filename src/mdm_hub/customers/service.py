@@ -6,19 +6,34 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, or_, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from mdm_hub.audit.log import record_audit
+from mdm_hub.audit.log import AuditRecord, audit_insert, audit_record, record_audit
 from mdm_hub.context import Actor
-from mdm_hub.custom_fields.models import CustomFieldDefinition
 from mdm_hub.custom_fields.service import (
-    list_definitions,
-    load_rank_rules,
+    FINGERPRINT_SQL,
+    Configuration,
+    cached_configuration,
+    configuration_for,
+    current_configuration,
     missing_required,
     validate_custom_values,
 )
@@ -35,11 +50,11 @@ from mdm_hub.customers.survivorship import (
     SurvivorshipRules,
     compute_golden,
 )
-from mdm_hub.db import advisory_xact_locks
+from mdm_hub.db import WritePart, advisory_xact_locks, write_together
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem
-from mdm_hub.events.outbox import append_event, changed_fields
+from mdm_hub.events.outbox import changed_fields, event_insert
 from mdm_hub.matching import service as matching
-from mdm_hub.matching.keys import blocking_keys
+from mdm_hub.matching.keys import BlockingKey
 from mdm_hub.matching.model import Decision
 from mdm_hub.normalize import (
     NormalizationError,
@@ -80,22 +95,25 @@ def _now() -> dt.datetime:
 async def normalize_payload(
     session: AsyncSession,
     payload: CustomerIn,
-    definitions: list[CustomFieldDefinition] | None = None,
+    config: Configuration | None = None,
     *,
     derive_rank: bool = True,
 ) -> tuple[NormalizationResult, dict[str, Any]]:
     """Normalize a payload and validate its custom fields; 422 with every bad field.
 
-    ``derive_rank=False`` keeps a rank given in the payload (a steward's manual rank).
+    ``config``: the custom field definitions and rank rules this transaction read (read here
+    when not given). ``derive_rank=False`` keeps a rank given in the payload (a steward's
+    manual rank).
     """
     problems = nul_characters(payload.model_dump(mode="json", exclude_unset=True))
     if problems:
         raise validation_problem(problems)
-    if definitions is None:
-        definitions = await list_definitions(session)
+    if config is None:
+        config = await current_configuration(session)
+    definitions = config.definitions
     result: NormalizationResult | None = None
     try:
-        rules = await load_rank_rules(session) if derive_rank else []
+        rules = config.rank_rules if derive_rank else ()
         result = normalize_customer(payload, rank_rules=rules)
     except NormalizationError as exc:
         problems.extend(
@@ -168,11 +186,16 @@ async def record_customer_change(
     action: str,
     before: dict[str, Any] | None,
     changed: list[str],
+    audit: Sequence[AuditRecord] = (),
+    writes: Sequence[WritePart | None] = (),
 ) -> None:
-    """The audit entry and the change event of one change, in the change's transaction."""
-    await session.flush()
-    await record_audit(
-        session,
+    """The audit entry and the change event of one change, in the change's transaction.
+
+    ORM changes are flushed first; then one statement writes ``writes`` (independent writes of
+    the same change, such as the customer row itself), ``audit`` followed by the customer's own
+    audit entry, and the event.
+    """
+    entry = audit_record(
         actor,
         action=action,
         entity_type="customer",
@@ -181,25 +204,73 @@ async def record_customer_change(
         before=before,
         after=customer_view(customer),
     )
-    await append_event(session, event_type=action, customer=customer, changed=changed)
+    await session.flush()
+    await write_together(
+        session,
+        *writes,
+        audit_insert([*audit, entry]),
+        event_insert(event_type=action, customer=customer, changed=changed),
+    )
 
 
-def _apply_record(customer: Customer, record: CustomerRecord, lineage: dict[str, Any]) -> None:
-    data = record.model_dump(mode="json")
-    customer.record = data
-    customer.lineage = lineage
-    customer.kind = record.kind.value
-    customer.name = record.name
+def golden_columns(record: CustomerRecord, lineage: dict[str, Any]) -> dict[str, Any]:
+    """The customer row's columns that follow from its golden record."""
     key = None
     if record.company_name is not None:
         key = record.company_name.key
     elif record.person_name is not None:
         key = record.person_name.key
-    customer.name_key = key or name_key(record.name)
-    customer.name_kana = record.name_kana
-    customer.corporate_number = record.corporate_number
-    customer.phones = sorted({p.e164 for p in record.phones})
-    customer.emails = sorted({e.address for e in record.emails})
+    return {
+        "record": record.model_dump(mode="json"),
+        "lineage": lineage,
+        "kind": record.kind.value,
+        "name": record.name,
+        "name_key": key or name_key(record.name),
+        "name_kana": record.name_kana,
+        "corporate_number": record.corporate_number,
+        "phones": sorted({p.e164 for p in record.phones}),
+        "emails": sorted({e.address for e in record.emails}),
+    }
+
+
+_UPDATE_GOLDEN = """
+    UPDATE customers SET
+        record = CAST(:record AS jsonb), lineage = CAST(:lineage AS jsonb),
+        kind = CAST(:kind AS text), name = CAST(:name AS text),
+        name_key = CAST(:name_key AS text), name_kana = CAST(:name_kana AS text),
+        corporate_number = CAST(:corporate_number AS text),
+        phones = CAST(:phones AS text[]), emails = CAST(:emails AS text[]),
+        version = CAST(:version AS integer), updated_at = CAST(:updated_at AS timestamptz)
+    WHERE id = CAST(:id AS uuid)
+"""
+
+
+def _store_golden(customer: Customer, columns: dict[str, Any]) -> WritePart:
+    """Set ``columns`` on the customer as stored, and the UPDATE that stores them.
+
+    The ORM sees the values as already written (so it never writes them a second time); the
+    UPDATE runs in the statement that writes the change's audit entry and event.
+    """
+    for name, value in columns.items():
+        set_committed_value(customer, name, value)
+    return WritePart(
+        _UPDATE_GOLDEN,
+        {
+            **columns,
+            "record": json.dumps(columns["record"], ensure_ascii=False),
+            "lineage": json.dumps(columns["lineage"], ensure_ascii=False),
+            "id": customer.id,
+        },
+    )
+
+
+async def _customer_sources(session: AsyncSession, customer_id: uuid.UUID) -> list[SourceView]:
+    rows = await session.scalars(
+        select(SourceRecord)
+        .where(SourceRecord.customer_id == customer_id)
+        .order_by(SourceRecord.id)
+    )
+    return [SourceView(r.system, r.source_id, r.updated_at, r.normalized) for r in rows.all()]
 
 
 async def recompute_golden(
@@ -208,31 +279,40 @@ async def recompute_golden(
     actor: Actor,
     customer: Customer,
     *,
-    definitions: list[CustomFieldDefinition],
+    config: Configuration,
     created: bool = False,
+    sources: Sequence[SourceView] | None = None,
+    audit: Sequence[AuditRecord] = (),
+    writes: Sequence[WritePart | None] = (),
 ) -> bool:
-    """Recompute the customer's golden record from its sources; audit it. True if it changed."""
-    rows = await session.scalars(
-        select(SourceRecord)
-        .where(SourceRecord.customer_id == customer.id)
-        .order_by(SourceRecord.id)
-    )
+    """Recompute the customer's golden record from its sources; audit it. True if it changed.
+
+    ``sources``: the customer's source records in id order (steward edits included), when the
+    caller read them after locking the customer; read here otherwise. ``audit`` and ``writes``:
+    the rest of the change (its audit entries, independent writes), written in the same
+    statement as the customer, or alone when the golden record did not change.
+    """
+    if sources is None:
+        sources = await _customer_sources(session, customer.id)
     views: list[SourceView] = []
     overrides: dict[str, Any] = {}
-    for row in rows.all():
-        if row.system == STEWARD_SYSTEM:
-            overrides = dict(row.normalized.get("overrides", {}))
+    for source in sources:
+        if source.system == STEWARD_SYSTEM:
+            overrides = dict(source.record.get("overrides", {}))
         else:
-            views.append(SourceView(row.system, row.source_id, row.updated_at, row.normalized))
+            views.append(source)
     rules = SurvivorshipRules(settings.survivorship_source_priority)
     golden = compute_golden(views, overrides, rules)
     record = CustomerRecord.model_validate(golden.record)
-    problems = missing_required(record.custom_fields, definitions)
+    problems = missing_required(record.custom_fields, config.definitions)
     if problems:
         raise validation_problem(problems)
 
+    columns = golden_columns(record, golden.lineage)
     if created:
-        _apply_record(customer, record, golden.lineage)
+        update = _store_golden(
+            customer, {**columns, "version": customer.version, "updated_at": customer.updated_at}
+        )
         await record_customer_change(
             session,
             actor,
@@ -240,14 +320,18 @@ async def recompute_golden(
             action="customer.created",
             before=None,
             changed=changed_fields(None, customer.record),
+            audit=audit,
+            writes=[*writes, update],
         )
         return True
-    new_record = record.model_dump(mode="json")
-    if new_record == customer.record and golden.lineage == customer.lineage:
+    if columns["record"] == customer.record and golden.lineage == customer.lineage:
+        await session.flush()
+        await write_together(session, *writes, audit_insert(audit))
         return False
     before = customer_view(customer)
-    _apply_record(customer, record, golden.lineage)
-    bump_version(customer)
+    update = _store_golden(
+        customer, {**columns, "version": customer.version + 1, "updated_at": _now()}
+    )
     changed = changed_fields(before["record"], customer.record)
     await record_customer_change(
         session,
@@ -256,6 +340,8 @@ async def recompute_golden(
         action="customer.updated",
         before=before,
         changed=changed or ["/lineage"],
+        audit=audit,
+        writes=[*writes, update],
     )
     return True
 
@@ -296,6 +382,80 @@ def _source_view(source: SourceRecord) -> dict[str, Any]:
     }
 
 
+# The stored record of (system, source_id), if any, and the configuration's fingerprint.
+_EXISTING_SOURCE = text(
+    f"""
+    SELECT {FINGERPRINT_SQL} AS fingerprint, s.id, s.customer_id, s.raw_payload,
+           s.payload_hash, s.normalized, s.changes, s.decision, s.version, s.created_at,
+           s.updated_at
+    FROM (SELECT 1) AS one
+    LEFT JOIN source_records AS s ON s.system = :system AND s.source_id = :source_id
+    """
+).columns(
+    fingerprint=Text,
+    id=BigInteger,
+    customer_id=UUID(as_uuid=True),
+    raw_payload=JSONB,
+    payload_hash=Text,
+    normalized=JSONB,
+    changes=JSONB,
+    decision=JSONB,
+    version=Integer,
+    created_at=DateTime(timezone=True),
+    updated_at=DateTime(timezone=True),
+)
+
+
+async def _existing_source(
+    session: AsyncSession, system: str, source_id: str
+) -> tuple[SourceRecord | None, str]:
+    """The stored record (as read: not added to the session), and the configuration's
+    fingerprint, in one statement."""
+    row = (
+        await session.execute(_EXISTING_SOURCE, {"system": system, "source_id": source_id})
+    ).one()
+    if row.id is None:
+        return None, row.fingerprint
+    stored = SourceRecord(
+        id=row.id,
+        system=system,
+        source_id=source_id,
+        customer_id=row.customer_id,
+        raw_payload=row.raw_payload,
+        payload_hash=row.payload_hash,
+        normalized=row.normalized,
+        changes=row.changes,
+        decision=row.decision,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+    return stored, row.fingerprint
+
+
+@dataclass
+class _Prepared:
+    """A payload normalized and validated against one configuration."""
+
+    config: Configuration
+    result: NormalizationResult
+    normalized: dict[str, Any]
+    record: CustomerRecord
+    keys: list[BlockingKey]
+
+
+async def _prepare(
+    session: AsyncSession, settings: Settings, payload: CustomerIn, config: Configuration
+) -> _Prepared | ProblemError:
+    """The payload ready to write, or the problem (422) that stops it."""
+    try:
+        result, normalized = await normalize_payload(session, payload, config)
+    except ProblemError as problem:
+        return problem
+    record = CustomerRecord.model_validate(normalized)
+    return _Prepared(config, result, normalized, record, matching.record_keys(record, settings))
+
+
 async def put_source_record(
     session: AsyncSession,
     settings: Settings,
@@ -307,31 +467,40 @@ async def put_source_record(
     """Store a source system's record: validate, normalize, link to a customer, recompute."""
     raw = payload.model_dump(mode="json", exclude_unset=True)
     digest = canonical_hash(raw)
-    await advisory_xact_locks(session, [f"source:{system}:{source_id}"])
-    # Not locked here: the advisory lock above serializes writers of this source record, and
-    # the row is locked below only after its customer (the order merges use: no deadlock).
-    existing = await session.scalar(
-        select(SourceRecord).where(
-            SourceRecord.system == system, SourceRecord.source_id == source_id
-        )
+    # Normalized first, with the configuration this process last read (compared below with
+    # the transaction's), so that the record's blocking keys and the source record's own key
+    # are locked in one statement. Lock order everywhere: blocking keys and source keys (one
+    # sorted statement), then customers, then source rows. A payload with problems is still
+    # answered as a replay when it is one: its problems are raised after that check.
+    config = cached_configuration() or await current_configuration(session)
+    prepared = await _prepare(session, settings, payload, config)
+    locked = prepared.keys if isinstance(prepared, _Prepared) else []
+    await advisory_xact_locks(
+        session, [f"source:{system}:{source_id}", *matching.key_locks(locked)]
     )
+    # Not locked here: the advisory lock serializes writers of this source record, and the row
+    # is locked below only after its customer (the order merges use: no deadlock).
+    existing, fingerprint = await _existing_source(session, system, source_id)
     if existing is not None and existing.payload_hash == digest:
         customer = await session.get_one(Customer, existing.customer_id)
         return SourceWrite(customer=customer, source=existing, created_source=False)
-
-    definitions = await list_definitions(session)
-    result, normalized = await normalize_payload(session, payload, definitions)
-    now = _now()
-
-    record = CustomerRecord.model_validate(normalized)
+    if fingerprint != config.fingerprint:  # changed since this process last read it
+        config = await configuration_for(session, fingerprint)
+        prepared = await _prepare(session, settings, payload, config)
+        if isinstance(prepared, _Prepared):
+            # Out of the usual order, so a deadlock is possible (it answers 503: try again),
+            # but only when the change of configuration changed the record's keys.
+            await advisory_xact_locks(
+                session, matching.key_locks([k for k in prepared.keys if k not in locked])
+            )
+    if isinstance(prepared, ProblemError):
+        raise prepared
     if existing is None:
         return await _link_new_source(
-            session, settings, actor, system, source_id, raw, digest, record, result, definitions
+            session, settings, actor, system, source_id, raw, digest, prepared
         )
 
-    # Lock order everywhere: blocking keys, then customers, then source rows.
-    keys = blocking_keys(record)
-    await advisory_xact_locks(session, [f"match:{k.kind}:{k.value}" for k in keys])
+    now = _now()
     customer = await lock_customer(session, existing.customer_id)
     existing = await session.get_one(
         SourceRecord, existing.id, with_for_update=True, populate_existing=True
@@ -341,8 +510,8 @@ async def put_source_record(
     before = _source_view(existing)
     existing.raw_payload = raw
     existing.payload_hash = digest
-    existing.normalized = normalized
-    existing.changes = _changes_json(result)
+    existing.normalized = prepared.normalized
+    existing.changes = _changes_json(prepared.result)
     existing.decision = {
         "outcome": "unchanged_link",
         "customer_id": str(existing.customer_id),
@@ -352,9 +521,8 @@ async def put_source_record(
     }
     existing.version += 1
     existing.updated_at = now
-    await session.flush()
-    await record_audit(
-        session,
+    await matching.index_record(session, existing, prepared.keys)  # autoflushes the row first
+    entry = audit_record(
         actor,
         action="source_record.updated",
         entity_type="source_record",
@@ -363,9 +531,88 @@ async def put_source_record(
         before=before,
         after=_source_view(existing),
     )
-    await matching.index_record(session, existing, keys)
-    await recompute_golden(session, settings, actor, customer, definitions=definitions)
+    await recompute_golden(
+        session, settings, actor, customer, config=prepared.config, audit=[entry]
+    )
     return SourceWrite(customer=customer, source=existing, created_source=False)
+
+
+async def match_payload(
+    session: AsyncSession, settings: Settings, payload: CustomerIn
+) -> matching.Resolution:
+    """The dry run (``POST /v1/match``): normalize and resolve, without locks or writes.
+
+    Uses the configuration this process last read and checks its fingerprint in the statement
+    that reads the candidates: one statement while the configuration is unchanged. Otherwise,
+    or when the payload has problems (to be sure they are not the stale configuration's), it
+    runs again with the transaction's configuration.
+    """
+    config = cached_configuration()
+    if config is not None:
+        prepared = await _prepare(session, settings, payload, config)
+        if isinstance(prepared, _Prepared):
+            resolution, fingerprint = await matching.resolve_with_fingerprint(
+                session, settings, prepared.record, keys=prepared.keys, fingerprint=True
+            )
+            if fingerprint == config.fingerprint:
+                return resolution
+    _, normalized = await normalize_payload(session, payload, await current_configuration(session))
+    return await matching.resolve(
+        session, settings, CustomerRecord.model_validate(normalized), lock=False
+    )
+
+
+# A new source record and, read in the same statement (so after the caller locked the
+# customer), the customer's other source records in id order. Without any, one row of NULLs.
+_INSERT_SOURCE = text(
+    """
+    WITH new_source AS (
+        INSERT INTO source_records (
+            system, source_id, customer_id, raw_payload, payload_hash, normalized, changes,
+            decision, version, created_at, updated_at
+        ) VALUES (
+            :system, :source_id, :customer_id, CAST(:raw_payload AS jsonb), :payload_hash,
+            CAST(:normalized AS jsonb), CAST(:changes AS jsonb), CAST(:decision AS jsonb), 1,
+            :now, :now
+        )
+        RETURNING id
+    )
+    SELECT new_source.id, other.system, other.source_id, other.updated_at, other.normalized
+    FROM new_source
+    LEFT JOIN source_records AS other ON other.customer_id = :customer_id
+    ORDER BY other.id
+    """
+).columns(
+    id=BigInteger, system=Text, source_id=Text, updated_at=DateTime(timezone=True), normalized=JSONB
+)
+
+
+async def _insert_source(
+    session: AsyncSession, source: SourceRecord
+) -> tuple[int, list[SourceView]]:
+    """Insert ``source`` (not added to the session); its id and its customer's other sources."""
+    rows = (
+        await session.execute(
+            _INSERT_SOURCE,
+            {
+                "system": source.system,
+                "source_id": source.source_id,
+                "customer_id": source.customer_id,
+                "raw_payload": json.dumps(source.raw_payload, ensure_ascii=False),
+                "payload_hash": source.payload_hash,
+                "normalized": json.dumps(source.normalized, ensure_ascii=False),
+                "changes": json.dumps(source.changes, ensure_ascii=False),
+                "decision": json.dumps(source.decision, ensure_ascii=False),
+                "now": source.created_at,
+            },
+        )
+    ).all()
+    others = [
+        SourceView(r.system, r.source_id, r.updated_at, r.normalized)
+        for r in rows
+        if r.system is not None
+    ]
+    return rows[0].id, others
 
 
 async def _link_new_source(
@@ -376,27 +623,30 @@ async def _link_new_source(
     source_id: str,
     raw: dict[str, Any],
     digest: str,
-    record: CustomerRecord,
-    result: NormalizationResult,
-    definitions: list[CustomFieldDefinition],
+    prepared: _Prepared,
 ) -> SourceWrite:
-    """Match a new source record against the master; merge, queue for review, or create."""
-    resolution = await matching.resolve(session, settings, record, lock=True)
+    """Match a new source record against the master; merge, queue for review, or create.
+
+    The record's blocking keys are locked (by the caller).
+    """
+    record, result, config = prepared.record, prepared.result, prepared.config
+    resolution = await matching.resolve(session, settings, record, lock=False, keys=prepared.keys)
     decision = resolution.result
     created = decision.decision != Decision.merge or decision.customer_id is None
     outcome = matching.outcome_of(decision.decision)
     if created:
         customer = await new_customer(session, settings, record.kind.value)
     else:
-        customer = await lock_customer(session, uuid.UUID(str(decision.customer_id)))
+        customer = await lock_customer_row(session, uuid.UUID(str(decision.customer_id)))
         # A merge or delete may have committed since the candidates were read: follow a merge
         # to its survivor; a deleted customer takes no new sources.
         while customer.status == "merged" and customer.merged_into_id is not None:
-            customer = await lock_customer(session, customer.merged_into_id)
+            customer = await lock_customer_row(session, customer.merged_into_id)
         if customer.status != CustomerStatus.active.value:
             created, outcome = True, "new_customer"
             customer = await new_customer(session, settings, record.kind.value)
     now = _now()
+    # Written with Core below and never added to the session: the answer shows it.
     source = SourceRecord(
         system=system,
         source_id=source_id,
@@ -410,13 +660,10 @@ async def _link_new_source(
         created_at=now,
         updated_at=now,
     )
-    session.add(source)
-    await session.flush()
-    await matching.index_record(session, source, resolution.keys)
+    source.id, others = await _insert_source(session, source)
     await matching.queue_candidates(session, customer.id, resolution, decision.review)
     MATCH_DECISIONS.labels(outcome).inc()
-    await record_audit(
-        session,
+    entry = audit_record(
         actor,
         action="source_record.created",
         entity_type="source_record",
@@ -425,7 +672,15 @@ async def _link_new_source(
         after={**_source_view(source), "decision": source.decision},
     )
     await recompute_golden(
-        session, settings, actor, customer, definitions=definitions, created=created
+        session,
+        settings,
+        actor,
+        customer,
+        config=config,
+        created=created,
+        sources=[*others, SourceView(system, source_id, now, source.normalized)],
+        audit=[entry],
+        writes=[matching.keys_insert(source.id, customer.id, resolution.keys)],
     )
     return SourceWrite(customer=customer, source=source, created_source=True)
 
@@ -472,6 +727,20 @@ async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> Custom
     if customer is None:
         raise ProblemError("not-found", f"No customer {customer_id}")
     return customer
+
+
+_LOCK_CUSTOMER_ROW = (
+    select(Customer.__table__).where(Customer.__table__.c.id == bindparam("id")).with_for_update()
+)
+
+
+async def lock_customer_row(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    """:func:`lock_customer` for the write path: the row locked and read with Core, the
+    Customer not added to the session (the write path stores it with Core as well)."""
+    row = (await session.execute(_LOCK_CUSTOMER_ROW, {"id": customer_id})).one_or_none()
+    if row is None:
+        raise ProblemError("not-found", f"No customer {customer_id}")
+    return Customer(**row._mapping)
 
 
 def check_if_match(customer: Customer, if_match: str | None, *, required: bool) -> None:
@@ -564,8 +833,8 @@ async def patch_customer(
                 for e in exc.errors()
             ]
         ) from exc
-    definitions = await list_definitions(session)
-    _, normalized = await normalize_payload(session, payload, definitions, derive_rank=False)
+    config = await current_configuration(session)
+    _, normalized = await normalize_payload(session, payload, config, derive_rank=False)
 
     steward = await session.scalar(
         select(SourceRecord)
@@ -607,7 +876,7 @@ async def patch_customer(
         before=before,
         after={**_source_view(steward), "overrides": overrides},
     )
-    await recompute_golden(session, settings, actor, customer, definitions=definitions)
+    await recompute_golden(session, settings, actor, customer, config=config)
     return customer
 
 

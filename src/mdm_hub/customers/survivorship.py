@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 # Fields that travel together: the derived parts follow the source that won the base field.
@@ -47,6 +48,15 @@ class SourceView:
     source_id: str
     updated_at: dt.datetime
     record: Mapping[str, Any]  # a normalized CustomerRecord in JSON form
+
+    @cached_property
+    def completeness(self) -> int:
+        """How many top-level fields have a value (the last tie-breaker of the ranking)."""
+        return _completeness(self.record)
+
+    @cached_property
+    def recency(self) -> float:
+        return self.updated_at.timestamp()
 
 
 @dataclass(frozen=True)
@@ -98,8 +108,8 @@ def _ranked(
         with_value,
         key=lambda s: (
             rules.priority(pointer, s.system),
-            -s.updated_at.timestamp(),
-            -_completeness(s.record),
+            -s.recency,
+            -s.completeness,
             s.system,
             s.source_id,
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.events.models import EVENT_TYPES, CustomerEvent
+from mdm_hub.db import WritePart, write_together
+from mdm_hub.events.models import EVENT_TYPES
 
 _OBJECT_FIELDS = ("billing", "transactions", "classification", "company_profile", "relations")
 
@@ -38,24 +40,43 @@ def customer_payload(customer: Any) -> dict[str, Any]:
     return {**customer.record, **to_jsonable_python(customer.identity())}
 
 
-async def append_event(
-    session: AsyncSession,
-    *,
-    event_type: str,
-    customer: Any,
-    changed: list[str],
-) -> CustomerEvent:
+_INSERT_EVENT = """
+    INSERT INTO customer_events
+        (event_id, type, customer_id, customer_version, changed_fields, payload, occurred_at)
+    VALUES (
+        CAST(:event_id AS uuid), CAST(:type AS text), CAST(:customer_id AS uuid),
+        CAST(:customer_version AS integer), CAST(:changed_fields AS jsonb),
+        CAST(:payload AS jsonb), CAST(:occurred_at AS timestamptz)
+    )
+"""
+
+
+def event_insert(*, event_type: str, customer: Any, changed: list[str]) -> WritePart:
+    """The change event of ``customer`` as it now is, for ``db.write_together``.
+
+    The caller holds the customer's row lock (see ``events.models``: the writers' contract).
+    """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type}")
-    event = CustomerEvent(
-        event_id=uuid.uuid4(),
-        type=event_type,
-        customer_id=customer.id,
-        customer_version=customer.version,
-        changed_fields=changed,
-        payload=customer_payload(customer),
-        occurred_at=dt.datetime.now(dt.UTC),
+    return WritePart(
+        _INSERT_EVENT,
+        {
+            "event_id": uuid.uuid4(),
+            "type": event_type,
+            "customer_id": customer.id,
+            "customer_version": customer.version,
+            "changed_fields": json.dumps(changed, ensure_ascii=False),
+            "payload": json.dumps(customer_payload(customer), ensure_ascii=False),
+            "occurred_at": dt.datetime.now(dt.UTC),
+        },
     )
-    session.add(event)
+
+
+async def append_event(
+    session: AsyncSession, *, event_type: str, customer: Any, changed: list[str]
+) -> None:
+    """Append the change event (after flushing the session's ORM changes, which come first)."""
     await session.flush()
-    return event
+    await write_together(
+        session, event_insert(event_type=event_type, customer=customer, changed=changed)
+    )

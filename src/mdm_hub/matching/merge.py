@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import record_audit
 from mdm_hub.context import Actor
-from mdm_hub.custom_fields.service import list_definitions
+from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
 from mdm_hub.customers.service import (
     bump_version,
@@ -115,7 +115,7 @@ async def merge_customers(
                 f"A steward decided {survivor_id} and {absorbed_id} are different customers",
             )
     survivor = customers[survivor_id]
-    definitions = await list_definitions(session)
+    config = await current_configuration(session)
     survivor_before = dict(survivor.record)
     for absorbed_id in dict.fromkeys(absorbed_ids):
         absorbed = customers[absorbed_id]
@@ -153,7 +153,7 @@ async def merge_customers(
             before=before,
             changed=["/status", "/merged_into_id"],
         )
-    await recompute_golden(session, settings, actor, survivor, definitions=definitions)
+    await recompute_golden(session, settings, actor, survivor, config=config)
     if survivor.record == survivor_before:
         # The golden record did not change but the survivor gained sources: still an event.
         await append_event(session, event_type="customer.updated", customer=survivor, changed=[])
@@ -190,7 +190,7 @@ async def unmerge(
         raise ProblemError("conflict", "An unmerge must leave at least one source record behind")
     moving_ids = sorted(s.id for s in moving)
 
-    definitions = await list_definitions(session)
+    config = await current_configuration(session)
     revived_from = None
     if target_id is None:
         logs = (
@@ -239,9 +239,7 @@ async def unmerge(
     await session.flush()
 
     remaining_before = dict(customer.record)
-    await recompute_golden(
-        session, settings, actor, target, definitions=definitions, created=created
-    )
+    await recompute_golden(session, settings, actor, target, config=config, created=created)
     if not created:
         target_changed = changed_fields((before_target or {}).get("record"), target.record)
         await append_event(
@@ -250,7 +248,7 @@ async def unmerge(
             customer=target,
             changed=target_changed or ["/status"],
         )
-    await recompute_golden(session, settings, actor, customer, definitions=definitions)
+    await recompute_golden(session, settings, actor, customer, config=config)
     await append_event(
         session,
         event_type="customer.unmerged",

@@ -11,8 +11,8 @@ from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.context import CurrentActor
 from mdm_hub.customers.models import Customer
 from mdm_hub.customers.router import EXAMPLE_CORPORATION, customer_out
-from mdm_hub.customers.schemas import CustomerIn, CustomerOut, CustomerRecord
-from mdm_hub.customers.service import etag, normalize_payload
+from mdm_hub.customers.schemas import CustomerIn, CustomerOut
+from mdm_hub.customers.service import etag, match_payload
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -28,7 +28,6 @@ from mdm_hub.matching.schemas import (
     UnmergeRequest,
     UnmergeResult,
 )
-from mdm_hub.matching.service import resolve
 from mdm_hub.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
@@ -48,9 +47,7 @@ async def match(
     principal: CustomersRead,
 ) -> MatchResult:
     """Score a record against the master without writing ("possible duplicate" warnings)."""
-    _, normalized = await normalize_payload(session, payload)
-    record = CustomerRecord.model_validate(normalized)
-    resolution = await resolve(session, request.app.state.settings, record, lock=False)
+    resolution = await match_payload(session, request.app.state.settings, payload)
     result = resolution.result
     return MatchResult(
         decision=result.decision.value,

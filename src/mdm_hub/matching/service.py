@@ -13,13 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import JSON, Text, delete, text, update
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.customers.models import Customer, SourceRecord
+from mdm_hub.custom_fields.service import FINGERPRINT_SQL
+from mdm_hub.customers.models import SourceRecord
 from mdm_hub.customers.schemas import CustomerRecord
-from mdm_hub.db import advisory_xact_locks
+from mdm_hub.db import WritePart, advisory_xact_locks
 from mdm_hub.matching.compare import prepare
 from mdm_hub.matching.config import MatchConfig, load_config
 from mdm_hub.matching.keys import BlockingKey, blocking_keys, usable_keys
@@ -37,12 +38,22 @@ def match_config(settings: Settings) -> MatchConfig:
     return _config(settings.match_config_path)
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An active customer found by a blocking key, as scoring and the explanation need it."""
+
+    id: uuid.UUID
+    customer_code: str
+    name: str
+    record: dict[str, Any]
+
+
 @dataclass
 class Resolution:
     keys: list[BlockingKey]
     frequencies: dict[BlockingKey, int]
     result: DecisionResult
-    candidates: dict[str, Customer]
+    candidates: dict[str, Candidate]
     scored: list[tuple[str, MatchScore]]  # best first
 
     def candidate_view(self, customer_id: str, score: MatchScore) -> dict[str, Any]:
@@ -70,40 +81,107 @@ def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
     return (a, b) if a < b else (b, a)
 
 
-async def key_frequencies(session: AsyncSession, keys: list[BlockingKey]) -> dict[BlockingKey, int]:
-    """How many active customers hold each key value."""
-    if not keys:
-        return {}
-    rows = await session.execute(
-        select(MatchKey.kind, MatchKey.value, func.count(func.distinct(MatchKey.customer_id)))
-        .join(Customer, Customer.id == MatchKey.customer_id)
-        .where(
-            tuple_(MatchKey.kind, MatchKey.value).in_([(k.kind, k.value) for k in keys]),
-            Customer.status == "active",
+# One round trip for the key frequencies and the candidates: ``holders`` are the active
+# customers holding each of the record's keys; a key fetches candidates when :func:`usable_keys`
+# keeps it at frequency 0 (``fetches``: not a frequency-only kind) and no more than
+# ``max_block_size`` customers hold it (usable_keys' block rule, applied here in SQL); the
+# candidates are the first ``max_candidates`` such customers by customer code. Every row carries
+# all frequencies; without candidates there is one row with NULL customer columns.
+_FREQUENCIES_AND_CANDIDATES = """
+    WITH wanted AS (
+        SELECT * FROM unnest(
+            CAST(:kinds AS text[]), CAST(:key_values AS text[]), CAST(:fetches AS boolean[])
+        ) AS w(kind, value, fetches)
+    ),
+    holders AS (
+        SELECT DISTINCT w.kind, w.value, w.fetches, k.customer_id
+        FROM wanted AS w
+        JOIN match_keys AS k ON k.kind = w.kind AND k.value = w.value
+        JOIN customers AS c ON c.id = k.customer_id AND c.status = 'active'
+    ),
+    frequencies AS (
+        SELECT kind, value, fetches, count(*) AS customers
+        FROM holders GROUP BY kind, value, fetches
+    )
+    SELECT f.frequencies, c.id, c.customer_code, c.name, c.record{fingerprint}
+    FROM (
+        SELECT json_agg(json_build_array(kind, value, customers)) AS frequencies
+        FROM frequencies
+    ) AS f
+    LEFT JOIN LATERAL (
+        SELECT id, customer_code, name, record
+        FROM customers
+        WHERE id IN (
+            SELECT h.customer_id
+            FROM holders AS h
+            JOIN frequencies AS q ON q.kind = h.kind AND q.value = h.value
+            WHERE q.fetches AND q.customers <= :max_block_size
         )
-        .group_by(MatchKey.kind, MatchKey.value)
-    )
-    return {BlockingKey(kind, value): count for kind, value, count in rows.all()}
+        ORDER BY customer_code
+        LIMIT :max_candidates
+    ) AS c ON true
+"""
+_COLUMNS = {
+    "frequencies": JSON,
+    "id": UUID(as_uuid=True),
+    "customer_code": Text,
+    "name": Text,
+    "record": JSONB,
+}
+_WITHOUT_FINGERPRINT = text(_FREQUENCIES_AND_CANDIDATES.format(fingerprint="")).columns(**_COLUMNS)
+# The dry run reads the configuration's fingerprint here too (see custom_fields.service).
+_WITH_FINGERPRINT = text(
+    _FREQUENCIES_AND_CANDIDATES.format(fingerprint=f", {FINGERPRINT_SQL} AS fingerprint")
+).columns(**_COLUMNS, fingerprint=Text)
 
 
-async def candidate_customers(
-    session: AsyncSession, keys: list[BlockingKey], limit: int
-) -> list[Customer]:
+def record_keys(record: CustomerRecord, settings: Settings) -> list[BlockingKey]:
+    """The blocking keys of a normalized record (the one place the write path computes them)."""
+    return blocking_keys(record)
+
+
+def key_locks(keys: list[BlockingKey]) -> list[str]:
+    """The advisory lock names of blocking keys (``db.advisory_xact_locks``)."""
+    return [f"match:{k.kind}:{k.value}" for k in keys]
+
+
+async def frequencies_and_candidates(
+    session: AsyncSession,
+    keys: list[BlockingKey],
+    settings: Settings,
+    *,
+    fingerprint: bool = False,
+) -> tuple[dict[BlockingKey, int], list[Candidate], str | None]:
+    """How many active customers hold each key, and the candidates the usable keys find.
+
+    ``fingerprint``: also read the custom-field configuration's fingerprint (else None).
+    """
     if not keys:
-        return []
-    ids = (
-        select(MatchKey.customer_id)
-        .where(tuple_(MatchKey.kind, MatchKey.value).in_([(k.kind, k.value) for k in keys]))
-        .distinct()
-        .subquery()
-    )
-    rows = await session.scalars(
-        select(Customer)
-        .where(Customer.id.in_(select(ids.c.customer_id)), Customer.status == "active")
-        .order_by(Customer.customer_code)
-        .limit(limit)
-    )
-    return list(rows.all())
+        if not fingerprint:
+            return {}, [], None
+        return {}, [], await session.scalar(text(f"SELECT {FINGERPRINT_SQL}"))
+    fetchable = set(usable_keys(keys, None, settings.match_max_block_size))
+    rows = (
+        await session.execute(
+            _WITH_FINGERPRINT if fingerprint else _WITHOUT_FINGERPRINT,
+            {
+                "kinds": [k.kind for k in keys],
+                "key_values": [k.value for k in keys],
+                "fetches": [k in fetchable for k in keys],
+                "max_block_size": settings.match_max_block_size,
+                "max_candidates": settings.match_max_candidates,
+            },
+        )
+    ).all()
+    frequencies = {
+        BlockingKey(kind, value): count for kind, value, count in rows[0].frequencies or ()
+    }
+    candidates = [
+        Candidate(row.id, row.customer_code, row.name, row.record)
+        for row in rows
+        if row.id is not None
+    ]
+    return frequencies, candidates, rows[0].fingerprint if fingerprint else None
 
 
 async def resolve(
@@ -112,23 +190,44 @@ async def resolve(
     record: CustomerRecord,
     *,
     lock: bool,
+    keys: list[BlockingKey] | None = None,
     exclude: set[uuid.UUID] | None = None,
 ) -> Resolution:
     """Score ``record`` against the master and decide merge / review / new.
 
     With ``lock`` the record's blocking keys are locked first (sorted, transaction-scoped), so
-    two writers of the same new customer serialize and the second one sees the first.
+    two writers of the same new customer serialize and the second one sees the first. A
+    writer that locked them itself passes them as ``keys`` (without ``lock``).
     """
-    keys = blocking_keys(record)
+    resolution, _ = await resolve_with_fingerprint(
+        session, settings, record, lock=lock, keys=keys, exclude=exclude
+    )
+    return resolution
+
+
+async def resolve_with_fingerprint(
+    session: AsyncSession,
+    settings: Settings,
+    record: CustomerRecord,
+    *,
+    lock: bool = False,
+    keys: list[BlockingKey] | None = None,
+    exclude: set[uuid.UUID] | None = None,
+    fingerprint: bool = False,
+) -> tuple[Resolution, str | None]:
+    """:func:`resolve`; with ``fingerprint`` also the configuration fingerprint, read in the
+    same statement as the candidates."""
+    if keys is None:
+        keys = record_keys(record, settings)
     if lock:
-        await advisory_xact_locks(session, [f"match:{k.kind}:{k.value}" for k in keys])
-    frequencies = await key_frequencies(session, keys)
-    fetch_by = usable_keys(keys, frequencies, settings.match_max_block_size)
-    customers = await candidate_customers(session, fetch_by, settings.match_max_candidates)
+        await advisory_xact_locks(session, key_locks(keys))
+    frequencies, customers, seen = await frequencies_and_candidates(
+        session, keys, settings, fingerprint=fingerprint
+    )
     config = match_config(settings)
     prepared = prepare(record, config)
     scored: list[tuple[str, MatchScore]] = []
-    by_id: dict[str, Customer] = {}
+    by_id: dict[str, Candidate] = {}
     for customer in customers:
         if exclude and customer.id in exclude:
             continue
@@ -142,7 +241,7 @@ async def resolve(
         review_threshold=settings.match_review_threshold or config.review_threshold,
     )
     scored.sort(key=lambda item: -item[1].probability)
-    return Resolution(keys, frequencies, result, by_id, scored)
+    return Resolution(keys, frequencies, result, by_id, scored), seen
 
 
 async def index_record(
@@ -166,6 +265,32 @@ async def index_record(
             )
             .on_conflict_do_nothing()
         )
+
+
+_INSERT_KEYS = """
+    INSERT INTO match_keys (kind, value, source_record_id, customer_id)
+    SELECT kind, value, CAST(:source_record_id AS bigint), CAST(:customer_id AS uuid)
+    FROM unnest(CAST(:kinds AS text[]), CAST(:key_values AS text[])) AS k(kind, value)
+    ON CONFLICT DO NOTHING
+"""
+
+
+def keys_insert(
+    source_record_id: int, customer_id: uuid.UUID, keys: list[BlockingKey]
+) -> WritePart | None:
+    """The blocking keys of a *new* source record, for ``db.write_together`` (an existing
+    record's keys are replaced with :func:`index_record`)."""
+    if not keys:
+        return None
+    return WritePart(
+        _INSERT_KEYS,
+        {
+            "source_record_id": source_record_id,
+            "customer_id": customer_id,
+            "kinds": [k.kind for k in keys],
+            "key_values": [k.value for k in keys],
+        },
+    )
 
 
 async def move_keys(session: AsyncSession, source_ids: list[int], customer_id: uuid.UUID) -> None:
