@@ -44,7 +44,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -419,7 +419,9 @@ def febrl_payload(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
       (the area that must agree), address_1 → town (compared by Jaro-Winkler ≥ 0.90), street
       number → street. state, postcode and address_2 (a property name, often missing or
       corrupted) are left out: a building that differs would read as "another unit".
-    * FEBRL 4 has no phone numbers; soc_sec_id has no field in the customer schema (unused).
+    * soc_sec_id → the custom field ``soc_sec_id``, which :func:`febrl_setup` defines and
+      declares an identifier in the weights file (as an administrator would for a member number
+      or another system's id). FEBRL 4 has no phone numbers.
     """
     left_out: list[str] = []
     person = {
@@ -450,7 +452,47 @@ def febrl_payload(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     }
     if address:
         payload["addresses"] = [{"purpose": "home", **address}]
+    ssid = _text(row.get("soc_sec_id"))
+    if ssid:
+        payload["custom_fields"] = {"soc_sec_id": ssid}
     return payload, left_out
+
+
+# The identifier declaration an administrator adds to the weights file (docs/matching.md,
+# "Identifiers"): the documented default priors for an identifier, not fitted to FEBRL.
+FEBRL_IDENTIFIER = {
+    "description": "Social security number (custom field soc_sec_id), an identifier.",
+    "compare": "identifier",
+    "custom_field": "soc_sec_id",
+    "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
+    "levels": {
+        "exact": {"m": 0.9, "u": 1e-07},
+        "similar": {"m": 0.05, "u": 0.002},
+        "different": {"m": 0.05, "u": 0.9979999},
+    },
+}
+
+
+def febrl_weights(base: Path | None, folder: Path) -> Path:
+    """The weights file of the FEBRL run: ``base`` (default: the packaged one) + soc_sec_id."""
+    from mdm_hub.matching.config import load_config
+
+    data = load_config(base).to_dict()
+    data["version"] = f"{data['version']}+soc_sec_id"
+    data["kinds"]["person"]["fields"]["soc_sec_id"] = FEBRL_IDENTIFIER
+    path = folder / "weights_febrl.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    load_config(path)  # fail here, not in the app, when the declaration is invalid
+    return path
+
+
+async def febrl_setup(client: httpx.AsyncClient) -> None:
+    """Define the custom field the identifier lives in (through the API, as an admin does)."""
+    response = await client.post(
+        "/v1/custom-fields",
+        json={"key": "soc_sec_id", "label": "Social security number", "type": "string"},
+    )
+    response.raise_for_status()
 
 
 def febrl4_records(seed: int) -> tuple[list[SourceRec], collections.Counter[str]]:
@@ -1099,9 +1141,15 @@ class Report:
 
 
 async def run_dataset(
-    name: str, records: list[SourceRec], left_out: collections.Counter[str], settings: dict
+    name: str,
+    records: list[SourceRec],
+    left_out: collections.Counter[str],
+    settings: dict,
+    setup: Callable[[httpx.AsyncClient], Awaitable[None]] | None = None,
 ) -> Report:
     async with embedded_database() as db, app_client(db.url, **settings) as client:
+        if setup is not None:
+            await setup(client)
         log = await push_records(client, records, progress=name)
         customer_of, review = await read_back(db.dsn)
     # Records the hub rejected count in the true pairs (they can only be missed).
@@ -1215,8 +1263,14 @@ def main() -> None:
     async def run() -> None:
         if args.dataset in ("febrl4", "all"):
             records, left_out = febrl4_records(args.seed)
+            folder = Path(tempfile.mkdtemp(prefix="mdm-bench-weights-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            weights = febrl_weights(args.match_config, folder)
+            print(f"FEBRL 4 weights: {args.match_config or 'packaged default'} + soc_sec_id")
+            febrl_settings = {**settings, "match_config_path": weights}
             print_report(
-                await run_dataset("FEBRL 4", records, left_out, settings), examples=args.examples
+                await run_dataset("FEBRL 4", records, left_out, febrl_settings, febrl_setup),
+                examples=args.examples,
             )
         if args.dataset in ("japan", "all"):
             generator = JapanGenerator(args.seed)

@@ -15,10 +15,11 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from mdm_hub.customers.schemas import (
     AddressPurpose,
@@ -27,7 +28,16 @@ from mdm_hub.customers.schemas import (
     PhoneLineType,
     SiteType,
 )
-from mdm_hub.matching.keys import EMAIL, NAME, PERSON_NAME, PHONE, BlockingKey
+from mdm_hub.matching.keys import (
+    EMAIL,
+    IDENTIFIER,
+    NAME,
+    PERSON_NAME,
+    PHONE,
+    BlockingKey,
+    identifier_key_value,
+    identifier_value,
+)
 
 if TYPE_CHECKING:
     from mdm_hub.matching.config import MatchConfig
@@ -57,6 +67,12 @@ class Level(StrEnum):
     different = "different"
     missing = "missing"
 
+
+# An identifier field (a custom field the weights file declares, see ``IDENTIFIER_COMPARE``):
+# the same value, a value one typing error away (a character changed, added, dropped, or two
+# neighbours swapped), or another value.
+IDENTIFIER_COMPARE = "identifier"
+IDENTIFIER_LEVELS: tuple[str, ...] = (Level.exact.value, Level.similar.value, Level.different.value)
 
 # Plain ``str`` constants for the hot path: hashing a StrEnum member runs Python code.
 L = SimpleNamespace(**{member.name: member.value for member in Level})
@@ -164,6 +180,7 @@ class PreparedRecord:
     emails: frozenset[str]
     email_domains: frozenset[str]
     role_emails: frozenset[str]
+    identifiers: dict[str, str]  # custom field key → comparable value (declared fields only)
 
 
 def _clean(value: str | None) -> str | None:
@@ -250,7 +267,19 @@ def prepare(record: CustomerRecord | PreparedRecord, config: MatchConfig) -> Pre
         emails=frozenset(emails),
         email_domains=frozenset(domains),
         role_emails=frozenset(roles),
+        identifiers=_identifiers(record, config.identifier_fields),
     )
+
+
+def _identifiers(record: CustomerRecord, fields: frozenset[str]) -> dict[str, str]:
+    if not fields or not record.custom_fields:
+        return {}
+    out: dict[str, str] = {}
+    for key in fields:
+        value = identifier_value(record.custom_fields.get(key))
+        if value:
+            out[key] = value
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,16 +381,33 @@ def _address_level(
     x: PreparedAddress, y: PreparedAddress, town_threshold: float
 ) -> tuple[str, str]:
     # Is the area (市区町村) the same? Prefecture alone never counts.
+    area_typo = False
     if x.city and y.city:
         same_area = x.city == y.city and (
             not x.prefecture or not y.prefecture or x.prefecture == y.prefecture
         )
+        if not same_area and not x.prefecture and not y.prefecture:
+            # Neither address could be placed (no prefecture: not a Japanese address the
+            # postal data knows), so the city is free text and may carry a typo. A placed
+            # city is canonical: 府中市 and 豊中市 stay two areas.
+            same_area = area_typo = _jw(x.city, y.city) >= town_threshold
     elif x.postal_code and y.postal_code:
         same_area = x.postal_code == y.postal_code
     else:
         return (L.missing, "")
     if not same_area:
         return (L.different, f"{x.describe()} ≠ {y.describe()}")
+    if area_typo:
+        level, detail = _address_level_in_area(x, y, town_threshold)
+        if level in (L.exact, L.same_site):
+            return (L.similar, f"city {x.city} ~ {y.city}; {detail}")
+        return (level, detail)
+    return _address_level_in_area(x, y, town_threshold)
+
+
+def _address_level_in_area(
+    x: PreparedAddress, y: PreparedAddress, town_threshold: float
+) -> tuple[str, str]:
 
     if x.town and y.town:
         town_equal = x.town == y.town
@@ -386,6 +432,9 @@ def _address_level(
         return (L.other_street, f"{x.town}: {x.street} ≠ {y.street}")
     if town_equal:
         return (L.same_town, f"{x.town or x.postal_code}, street on one side only")
+    if town_score >= town_threshold and not (x.street and y.street):
+        # No street number to tell two sites apart, and the town differs by a typo.
+        return (L.same_town, f"town jaro_winkler={town_score:.2f}, no street on one side")
     return (L.different, f"{x.describe()} ≠ {y.describe()}")
 
 
@@ -474,6 +523,9 @@ def compare_person_name(a: PreparedRecord, b: PreparedRecord, c: MatchConfig) ->
         giv_sim = giv_s >= sim.person_part
         if fam_sim and giv_sim:
             return (L.similar_high, detail, _NONE)
+        # 姓 and 名 entered the wrong way round (one source's form had them reversed).
+        if not fam_sim and _jw(fa, gb) >= sim.person_part and _jw(ga, fb) >= sim.person_part:
+            return (L.similar_high, f"family and given swapped: {fa} {ga} ↔ {fb} {gb}", _NONE)
         if fam_eq and not giv_sim:
             return (L.given_differs, f"{fa}: {ga} ≠ {gb}", _NONE)
         if giv_eq and not fam_sim:
@@ -527,6 +579,29 @@ def compare_birth_date(a: PreparedRecord, b: PreparedRecord, c: MatchConfig) -> 
     return (L.different, f"{x.isoformat()} ≠ {y.isoformat()}", _NONE)
 
 
+@lru_cache(maxsize=64)
+def identifier_comparator(custom_field: str) -> Comparator:
+    """The comparison of one identifier custom field (a member number, another system's id).
+
+    ``exact`` is frequency-adjusted by the ``identifier`` blocking key: a placeholder value
+    (``0000000``) held by many customers weighs little.
+    """
+
+    def compare_identifier(a: PreparedRecord, b: PreparedRecord, c: MatchConfig) -> Outcome:
+        x = a.identifiers.get(custom_field)
+        y = b.identifiers.get(custom_field)
+        if not x or not y:
+            return _MISSING
+        if x == y:
+            return (L.exact, x, (IDENTIFIER, (identifier_key_value(custom_field, x),)))
+        # One typing error, only on values long enough for one error not to be a coincidence.
+        if min(len(x), len(y)) >= 4 and OSA.distance(x, y, score_cutoff=1) <= 1:
+            return (L.similar, f"{x} ~ {y}", _NONE)
+        return (L.different, f"{x} ≠ {y}", _NONE)
+
+    return compare_identifier
+
+
 COMPARATORS: dict[str, dict[str, Comparator]] = {
     "corporation": {
         "corporate_number": compare_corporate_number,
@@ -544,3 +619,10 @@ COMPARATORS: dict[str, dict[str, Comparator]] = {
         "email": compare_email_person,
     },
 }
+
+
+def comparator_for(kind: str, name: str, compare: str = "", custom_field: str = "") -> Comparator:
+    """The comparator of a configured field: a built-in one, or an identifier custom field."""
+    if compare == IDENTIFIER_COMPARE:
+        return identifier_comparator(custom_field)
+    return COMPARATORS[kind][name]

@@ -11,13 +11,14 @@ A :class:`MatchConfig` holds, per customer kind (``corporation``, ``person``):
   share its 代表番号 and ``info@``). Estimation never moves them.
 * term-frequency settings: which blocking-key kind gives the frequency of an agreeing value.
 
-The default configuration is the packaged ``weights_v1.json``; ``load_config()`` caches it.
+The default configuration is the packaged ``weights_v2.json``; ``load_config()`` caches it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,9 +26,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-DEFAULT_CONFIG_PATH = Path(__file__).with_name("weights_v1.json")
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("weights_v2.json")
 
 KINDS = ("corporation", "person")
+# The same pattern custom field keys are defined with (custom_fields/schemas.py).
+_CUSTOM_FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
 class ConfigError(ValueError):
@@ -59,6 +62,10 @@ class FieldModel:
     tf_min_weight: float = 0.0
     """A term-frequency-adjusted agreement never weighs less than this."""
     description: str = ""
+    compare: str = ""
+    """Empty for the built-in fields; ``identifier`` for an identifier custom field."""
+    custom_field: str = ""
+    """For ``compare: identifier``: the custom field's key (values compared and indexed)."""
     weights: Mapping[str, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,12 +91,19 @@ class KindModel:
 
     prior_weight: float = field(init=False, repr=False, compare=False)
     """log2(λ / (1 - λ)): the match weight of two records about which nothing is known."""
+    identifier_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The names of the fields that compare an identifier custom field."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
         if not 0.0 < self.prior < 1.0:
             raise ConfigError(f"prior must be in (0, 1), not {self.prior}")
         object.__setattr__(self, "prior_weight", math.log2(self.prior / (1.0 - self.prior)))
+        object.__setattr__(
+            self,
+            "identifier_fields",
+            tuple(name for name, fm in self.fields.items() if fm.compare == "identifier"),
+        )
 
 
 @dataclass(frozen=True)
@@ -127,9 +141,21 @@ class MatchConfig:
     free_mail_domains: frozenset[str] = frozenset()
     head_office_names: frozenset[str] = frozenset({"本社", "本店"})
     description: str = ""
+    identifier_fields: frozenset[str] = field(init=False, repr=False, compare=False)
+    """The custom-field keys declared as identifiers (any kind): compared and blocked on."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", MappingProxyType(dict(self.kinds)))
+        object.__setattr__(
+            self,
+            "identifier_fields",
+            frozenset(
+                fm.custom_field
+                for km in self.kinds.values()
+                for fm in km.fields.values()
+                if fm.compare == "identifier" and fm.custom_field
+            ),
+        )
         _validate(self)
 
     def kind(self, kind: str) -> KindModel:
@@ -171,6 +197,9 @@ def _field_to_dict(fm: FieldModel) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if fm.description:
         out["description"] = fm.description
+    if fm.compare:
+        out["compare"] = fm.compare
+        out["custom_field"] = fm.custom_field
     if fm.tf_levels:
         out["term_frequency"] = {
             "levels": list(fm.tf_levels),
@@ -199,6 +228,8 @@ def config_from_dict(data: Mapping[str, Any]) -> MatchConfig:
                 fields[name] = FieldModel(
                     name=name,
                     description=fd.get("description", ""),
+                    compare=str(fd.get("compare", "")),
+                    custom_field=str(fd.get("custom_field", "")),
                     levels={
                         level: LevelParams(
                             m=float(ld["m"]),
@@ -234,7 +265,7 @@ def config_from_dict(data: Mapping[str, Any]) -> MatchConfig:
 
 def _validate(config: MatchConfig) -> None:
     # Imported here: compare.py imports this module for the types.
-    from mdm_hub.matching.compare import FIELD_LEVELS
+    from mdm_hub.matching.compare import FIELD_LEVELS, IDENTIFIER_COMPARE, IDENTIFIER_LEVELS
 
     if not config.version:
         raise ConfigError("version is required")
@@ -250,9 +281,21 @@ def _validate(config: MatchConfig) -> None:
             raise ConfigError(f"{kind}: prior must be in (0, 1)")
         known = FIELD_LEVELS[kind]
         for name, fm in km.fields.items():
-            if name not in known:
-                raise ConfigError(f"{kind}: unknown field {name!r} (known: {sorted(known)})")
-            expected = set(known[name])
+            if fm.compare == IDENTIFIER_COMPARE:
+                if name in known:
+                    raise ConfigError(f"{kind}.{name}: the name of a built-in field")
+                if not _CUSTOM_FIELD_KEY.fullmatch(fm.custom_field):
+                    raise ConfigError(f"{kind}.{name}: custom_field must be a custom field key")
+                expected = set(IDENTIFIER_LEVELS)
+            elif fm.compare:
+                raise ConfigError(f"{kind}.{name}: unknown compare {fm.compare!r}")
+            elif name not in known:
+                raise ConfigError(
+                    f"{kind}: unknown field {name!r} (known: {sorted(known)}; an identifier "
+                    'custom field needs "compare": "identifier" and "custom_field")'
+                )
+            else:
+                expected = set(known[name])
             got = set(fm.levels)
             if got != expected:
                 raise ConfigError(

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mdm_hub.customers.schemas import CustomerRecord
-from mdm_hub.matching.compare import COMPARATORS, PreparedRecord, prepare
+from mdm_hub.matching.compare import PreparedRecord, comparator_for, prepare
 from mdm_hub.matching.config import Bounds, FieldModel, KindModel, LevelParams, MatchConfig
 from mdm_hub.matching.model import DISTINCT_RULES, score_pair
 
@@ -148,9 +148,11 @@ def comparison_vector(
     pa, pb = prepare(a, config), prepare(b, config)
     if pa.kind != pb.kind:
         return None
-    comparators = COMPARATORS[pa.kind]
     fields = config.kinds[pa.kind].fields
-    return pa.kind, tuple(comparators[name](pa, pb, config)[0] for name in fields)
+    return pa.kind, tuple(
+        comparator_for(pa.kind, name, fm.compare, fm.custom_field)(pa, pb, config)[0]
+        for name, fm in fields.items()
+    )
 
 
 def count_vectors(pairs: Iterable[Pair], config: MatchConfig) -> dict[str, Counter[Vector]]:
@@ -496,5 +498,7 @@ def _with_params(
             tf_reference_count=fm.tf_reference_count,
             tf_min_weight=fm.tf_min_weight,
             description=fm.description,
+            compare=fm.compare,
+            custom_field=fm.custom_field,
         )
     return KindModel(prior=km.prior, fields=fields)

@@ -11,11 +11,16 @@ building checks), but they are too broad to fetch candidates by; :func:`usable_k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from mdm_hub.customers.schemas import CustomerKind, CustomerRecord
 from mdm_hub.normalize import fold_key
+
+if TYPE_CHECKING:
+    from mdm_hub.matching.config import MatchConfig
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -47,15 +52,29 @@ GIVEN_BIRTH = "given_birth"
 BIRTH_SITE = "birth_site"
 FAMILY_SITE = "family_site"
 GIVEN_SITE = "given_site"
+# 姓 and 名 in either order (one source swapped them), with the birth date.
+NAME_PARTS_BIRTH = "name_parts_birth"
+# Birth date and the area (市区町村) alone: the street written differently, or a move within it.
+BIRTH_CITY = "birth_city"
+# An identifier custom field declared in the weights file (``custom_field|value``).
+IDENTIFIER = "identifier"
 
 FREQUENCY_ONLY_KINDS = frozenset({PERSON_NAME, SITE})
 
 
-def blocking_keys(record: CustomerRecord) -> list[BlockingKey]:
-    """All keys of a normalized record, sorted and without duplicates."""
+def blocking_keys(record: CustomerRecord, config: MatchConfig | None = None) -> list[BlockingKey]:
+    """All keys of a normalized record, sorted and without duplicates.
+
+    With ``config``, the identifier custom fields it declares (``config.identifier_fields``)
+    are keys too: a member number or another system's id finds its record whatever else the
+    sources wrote differently.
+    """
     keys: set[BlockingKey] = set()
     add = keys.add
     is_person = record.kind == CustomerKind.person
+
+    if config is not None:
+        _add_identifier_keys(record, config.identifier_fields, add)
 
     if record.corporate_number:
         add(BlockingKey(CORPORATE_NUMBER, record.corporate_number))
@@ -106,6 +125,13 @@ def _add_person_part_keys(record: CustomerRecord, add: Callable[[BlockingKey], N
             add(BlockingKey(FAMILY_BIRTH, f"{family}|{birth}"))
         if given:
             add(BlockingKey(GIVEN_BIRTH, f"{given}|{birth}"))
+        if family and given:
+            first, second = sorted((family, given))
+            add(BlockingKey(NAME_PARTS_BIRTH, f"{first}|{second}|{birth}"))
+        for address in record.addresses:
+            if address.city:
+                area = f"{address.prefecture or ''}{address.city}"
+                add(BlockingKey(BIRTH_CITY, f"{birth}|{area}"))
     for site in sites:
         if birth:
             add(BlockingKey(BIRTH_SITE, f"{birth}|{site}"))
@@ -113,6 +139,34 @@ def _add_person_part_keys(record: CustomerRecord, add: Callable[[BlockingKey], N
             add(BlockingKey(FAMILY_SITE, f"{family}|{site}"))
         if given:
             add(BlockingKey(GIVEN_SITE, f"{given}|{site}"))
+
+
+def identifier_value(value: Any) -> str | None:
+    """An identifier as compared and indexed: no spaces or hyphens, case folded.
+
+    ``"AB-123 45"`` and ``"ab12345"`` are one member number. Booleans and empty values are not
+    identifiers.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    text = unicodedata.normalize("NFKC", str(value))
+    text = "".join(text.split()).replace("-", "").casefold()
+    return text or None
+
+
+def identifier_key_value(custom_field: str, value: str) -> str:
+    return f"{custom_field}|{value}"
+
+
+def _add_identifier_keys(
+    record: CustomerRecord, fields: Collection[str], add: Callable[[BlockingKey], None]
+) -> None:
+    if not fields or not record.custom_fields:
+        return
+    for field in fields:
+        value = identifier_value(record.custom_fields.get(field))
+        if value:
+            add(BlockingKey(IDENTIFIER, identifier_key_value(field, value)))
 
 
 def usable_keys(

@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from mdm_hub.customers.schemas import CustomerRecord
-from mdm_hub.matching.compare import COMPARATORS, PreparedRecord, prepare
 from mdm_hub.matching.compare import L as _L
+from mdm_hub.matching.compare import PreparedRecord, comparator_for, prepare
 from mdm_hub.matching.config import FieldModel, KindModel, MatchConfig
 from mdm_hub.matching.keys import BlockingKey
 
@@ -148,8 +148,10 @@ def score_pair(
         total += weight
         comparisons.append(_comparison(name, level, weight, detail))
 
+    if kind == "person" and levels.get("name") == _L.given_differs:
+        total = _discount_household(comparisons, total)
     if hard_rule is None:
-        hard_rule = _hard_rule(levels)
+        hard_rule = _hard_rule(levels, km.identifier_fields)
     return _score(
         probability_from_weight(total),
         total,
@@ -169,9 +171,9 @@ def _plan(kind: str, km: KindModel) -> _Plan:
     cached = _plans.get(id(km))
     if cached is not None and cached[0] is km:
         return cached[1]
-    comparators = COMPARATORS[kind]
     plan = [
-        (name, comparators[name], fm.weights, fm.tf_levels, fm) for name, fm in km.fields.items()
+        (name, _comparator(kind, name, fm), fm.weights, fm.tf_levels, fm)
+        for name, fm in km.fields.items()
     ]
     if len(_plans) > 64:
         _plans.clear()
@@ -179,7 +181,32 @@ def _plan(kind: str, km: KindModel) -> _Plan:
     return plan
 
 
-def _hard_rule(levels: Mapping[str, str]) -> str | None:
+# What the members of one household share: their home, its landline, often one mail address.
+# When the given names differ (same family name), agreement on these says "one household", not
+# "one person", so it does not count for the match (a disagreement still counts against).
+HOUSEHOLD_EVIDENCE: Mapping[str, frozenset[str]] = {
+    "address": frozenset(
+        {_L.exact, _L.same_site, _L.similar, _L.other_unit, _L.same_town, _L.other_street}
+    ),
+    "phone": frozenset({_L.exact}),  # a landline; a shared mobile is personal and still counts
+    "email": frozenset({_L.exact}),
+}
+
+
+def _discount_household(comparisons: list[FieldComparison], total: float) -> float:
+    for i, c in enumerate(comparisons):
+        if c.weight > 0 and c.level in HOUSEHOLD_EVIDENCE.get(c.field, ()):
+            total -= c.weight
+            detail = f"{c.detail}; household evidence, not counted (given names differ)"
+            comparisons[i] = _comparison(c.field, c.level, 0.0, detail.lstrip("; "))
+    return total
+
+
+def _comparator(kind: str, name: str, fm: FieldModel) -> Any:
+    return comparator_for(kind, name, fm.compare, fm.custom_field)
+
+
+def _hard_rule(levels: Mapping[str, str], identifier_fields: Sequence[str] = ()) -> str | None:
     corporate_number = levels.get("corporate_number")
     if corporate_number == _L.different:
         return HardRule.different_corporate_number
@@ -188,7 +215,11 @@ def _hard_rule(levels: Mapping[str, str]) -> str | None:
         or levels.get("address") in (_L.different, _L.other_street)
     ):
         return HardRule.same_corporation_different_site
-    if levels.get("birth_date") == _L.different:
+    # A father and son of one name at one address differ only by birth date; a shared
+    # identifier (their member numbers would differ) says the date is the error.
+    if levels.get("birth_date") == _L.different and not any(
+        levels.get(name) == _L.exact for name in identifier_fields
+    ):
         return HardRule.different_birth_date
     return None
 

@@ -136,8 +136,9 @@ _WITH_FINGERPRINT = text(
 
 
 def record_keys(record: CustomerRecord, settings: Settings) -> list[BlockingKey]:
-    """The blocking keys of a normalized record (the one place the write path computes them)."""
-    return blocking_keys(record)
+    """The blocking keys of a normalized record (the one place the write path computes them),
+    with the identifier custom fields the weights file declares."""
+    return blocking_keys(record, match_config(settings))
 
 
 def key_locks(keys: list[BlockingKey]) -> list[str]:

@@ -1,0 +1,125 @@
+"""An identifier custom field declared in the weights file, through the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mdm_hub.app import create_app
+from mdm_hub.auth.dev_issuer import DevIssuer
+from mdm_hub.matching.config import load_config
+from mdm_hub.settings import Settings
+from tests.conftest import auth_headers
+
+MEMBER_NO = {
+    "compare": "identifier",
+    "custom_field": "member_no",
+    "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
+    "levels": {
+        "exact": {"m": 0.9, "u": 1e-07},
+        "similar": {"m": 0.05, "u": 0.002},
+        "different": {"m": 0.05, "u": 0.9979999},
+    },
+}
+HOME = {"purpose": "home", "postal_code": "100-0005", "town": "丸の内", "street": "1-2-3"}
+
+
+def _person(given: str, birth: str, member_no: str | None) -> dict:
+    payload: dict = {
+        "kind": "person",
+        "person_name": {"family_name": "山田", "given_name": given},
+        "birth_date": birth,
+        "addresses": [HOME],
+    }
+    if member_no:
+        payload["custom_fields"] = {"member_no": member_no}
+    return payload
+
+
+@pytest.fixture
+async def hub(
+    database_url: str, test_issuer: DevIssuer, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    data = load_config().to_dict()
+    data["version"] = "v2-member"
+    data["kinds"]["person"]["fields"]["member_no"] = MEMBER_NO
+    weights = tmp_path / "weights_v2-member.json"
+    weights.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    app = create_app(
+        Settings(database_url=database_url, match_config_path=weights), dev_issuer=test_issuer
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://hub.test",
+            headers=auth_headers(test_issuer),
+        ) as client,
+    ):
+        created = await client.post(
+            "/v1/custom-fields", json={"key": "member_no", "label": "会員番号", "type": "string"}
+        )
+        assert created.status_code == 201, created.text
+        yield client
+
+
+async def _put(client: httpx.AsyncClient, system: str, source_id: str, payload: dict) -> dict:
+    response = await client.put(f"/v1/sources/{system}/records/{source_id}", json=payload)
+    assert response.status_code in (200, 201), response.text
+    return response.json()["decision"]
+
+
+async def test_a_shared_member_number_merges_what_names_and_dates_alone_would_not(
+    hub: httpx.AsyncClient,
+) -> None:
+    await _put(hub, "crm", "1", _person("太郎", "1980-05-05", "M-0001"))
+    # The same member with the given name mistyped in billing (without the number: a twin?).
+    merged = await _put(hub, "billing", "1", _person("太朗", "1980-05-05", "m0001"))
+    assert merged["outcome"] == "merged", merged
+    fields = {c["field"]: c for c in merged["candidates"][0]["comparisons"]}
+    assert fields["name"]["level"] == "given_differs"
+    assert fields["member_no"]["level"] == "exact"
+    assert fields["member_no"]["detail"] == "m0001"
+    assert merged["candidates"][0]["config_version"] == "v2-member"
+    # A household member with another member number and birthday: not merged.
+    other = await _put(hub, "crm", "2", _person("花子", "1982-03-03", "M-0002"))
+    assert other["outcome"] == "new_customer", other
+    scored = {c["field"]: c["level"] for c in other["candidates"][0]["comparisons"]}
+    assert scored["member_no"] == "similar"  # numbers issued one after the other
+    assert scored["name"] == "given_differs"
+
+
+async def test_without_the_shared_member_number_the_birth_date_rule_holds(
+    hub: httpx.AsyncClient,
+) -> None:
+    await _put(hub, "crm", "1", _person("太郎", "1980-05-05", "M-0001"))
+    unsure = await _put(hub, "billing", "1", _person("太郎", "1955-01-20", None))
+    assert unsure["outcome"] != "merged"
+    assert unsure["candidates"][0]["hard_rule"] == "different_birth_date"
+
+
+async def test_a_shared_member_number_lifts_the_birth_date_rule(hub: httpx.AsyncClient) -> None:
+    await _put(hub, "crm", "1", _person("太郎", "1980-05-05", "M-0001"))
+    dated = await _put(hub, "sfa", "1", _person("太郎", "1985-05-15", "M0001"))
+    assert dated["outcome"] == "merged", dated
+    assert dated["candidates"][0]["hard_rule"] is None
+
+
+async def test_the_member_number_alone_finds_the_candidate(hub: httpx.AsyncClient) -> None:
+    await _put(hub, "crm", "1", _person("太郎", "1980-05-05", "M-0001"))
+    # Nothing else in common with the stored record: no name, birth date or address key.
+    found = await _put(
+        hub,
+        "billing",
+        "9",
+        {
+            "kind": "person",
+            "person_name": {"family_name": "Yamada", "given_name": "Taro"},
+            "custom_fields": {"member_no": "M-0001"},
+        },
+    )
+    assert [c["customer_id"] for c in found["candidates"]], found
