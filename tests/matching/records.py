@@ -126,3 +126,17 @@ def person(
         + [phone(p, PhoneLineType.mobile) for p in mobiles or []],
         emails=[Email(address=e) for e in emails or []],
     )
+
+
+# An identifier custom field as an administrator declares it in the weights file.
+MEMBER_NO = {
+    "description": "Member number (custom field member_no).",
+    "compare": "identifier",
+    "custom_field": "member_no",
+    "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
+    "levels": {
+        "exact": {"m": 0.9, "u": 1e-07},
+        "similar": {"m": 0.05, "u": 0.002},
+        "different": {"m": 0.05, "u": 0.9979999},
+    },
+}

@@ -14,17 +14,8 @@ from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.matching.config import load_config
 from mdm_hub.settings import Settings
 from tests.conftest import auth_headers
+from tests.matching.records import MEMBER_NO
 
-MEMBER_NO = {
-    "compare": "identifier",
-    "custom_field": "member_no",
-    "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
-    "levels": {
-        "exact": {"m": 0.9, "u": 1e-07},
-        "similar": {"m": 0.05, "u": 0.002},
-        "different": {"m": 0.05, "u": 0.9979999},
-    },
-}
 HOME = {"purpose": "home", "postal_code": "100-0005", "town": "丸の内", "street": "1-2-3"}
 
 

@@ -32,20 +32,9 @@ from mdm_hub.matching.keys import (
 )
 from mdm_hub.matching.model import HardRule, score_pair
 
-from .records import MARUNOUCHI, address, person
+from .records import MARUNOUCHI, MEMBER_NO, address, person
 
 DEFAULT = load_config()
-MEMBER_NO = {
-    "description": "Member number (custom field member_no).",
-    "compare": "identifier",
-    "custom_field": "member_no",
-    "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
-    "levels": {
-        "exact": {"m": 0.9, "u": 1e-07},
-        "similar": {"m": 0.05, "u": 0.002},
-        "different": {"m": 0.05, "u": 0.9979999},
-    },
-}
 BIRTH = dt.date(1980, 5, 5)
 HOME = address(**MARUNOUCHI)
 
