@@ -221,6 +221,33 @@ def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
     return 0
 
 
+def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
+    """Recompute every source record's blocking keys (after a release or a weights change)."""
+    import asyncio
+
+    from mdm_hub.db import create_engine
+    from mdm_hub.matching.reindex import reindex
+    from mdm_hub.matching.service import match_config
+
+    url = resolve_database_url(settings)
+    check_database(url)
+
+    async def run():  # type: ignore[no-untyped-def]
+        engine = create_engine(url, settings)
+        try:
+            return await reindex(
+                engine,
+                match_config(settings),
+                batch_size=batch_size,
+                progress=lambda r: print(f"  {r.source_records:,} source records", flush=True),
+            )
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(run()).summary())
+    return 0
+
+
 def openapi_document() -> dict:
     from mdm_hub.app import create_app
 
@@ -259,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     refit_parser.add_argument("--output", type=Path, required=True, help="new weights file")
     refit_parser.add_argument("--max-pairs", type=int, default=50_000)
+    reindex_parser = commands.add_parser(
+        "matching-reindex",
+        help="recompute every source record's blocking keys (after an upgrade or weights change)",
+    )
+    reindex_parser.add_argument("--batch-size", type=int, default=1000)
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
@@ -286,6 +318,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_migrate(settings)
     if args.command == "matching-refit":
         return cmd_matching_refit(settings, args.output, args.max_pairs)
+    if args.command == "matching-reindex":
+        return cmd_matching_reindex(settings, args.batch_size)
     return cmd_openapi(args.output)
 
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
 from mdm_hub.app import create_app
 from mdm_hub.auth.dev_issuer import DevIssuer
+from mdm_hub.db import create_engine
 from mdm_hub.matching.config import load_config
+from mdm_hub.matching.reindex import reindex
 from mdm_hub.settings import Settings
-from tests.conftest import auth_headers
+from tests.conftest import _asyncpg_dsn, auth_headers
 from tests.matching.records import MEMBER_NO
 
 HOME = {"purpose": "home", "postal_code": "100-0005", "town": "丸の内", "street": "1-2-3"}
@@ -31,15 +38,21 @@ def _person(given: str, birth: str, member_no: str | None) -> dict:
     return payload
 
 
+def _member_weights(folder: Path) -> Path:
+    """The packaged weights with member_no declared an identifier, as an administrator does."""
+    data = load_config().to_dict()
+    data["version"] = "v2-member"
+    data["kinds"]["person"]["fields"]["member_no"] = MEMBER_NO
+    weights = folder / "weights_v2-member.json"
+    weights.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return weights
+
+
 @pytest.fixture
 async def hub(
     database_url: str, test_issuer: DevIssuer, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
-    data = load_config().to_dict()
-    data["version"] = "v2-member"
-    data["kinds"]["person"]["fields"]["member_no"] = MEMBER_NO
-    weights = tmp_path / "weights_v2-member.json"
-    weights.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    weights = _member_weights(tmp_path)
     app = create_app(
         Settings(database_url=database_url, match_config_path=weights), dev_issuer=test_issuer
     )
@@ -114,3 +127,72 @@ async def test_the_member_number_alone_finds_the_candidate(hub: httpx.AsyncClien
         },
     )
     assert [c["customer_id"] for c in found["candidates"]], found
+
+
+async def test_reindex_gives_records_written_before_the_declaration_their_identifier_keys(
+    hub: httpx.AsyncClient, client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    # Written while the packaged weights (no identifier) were in force: no member_no key.
+    await _put(client, "crm", "1", _person("太郎", "1980-05-05", "M-0001"))
+    only_the_number = {
+        "kind": "person",
+        "person_name": {"family_name": "Yamada", "given_name": "Taro"},
+        "custom_fields": {"member_no": "M-0001"},
+    }
+    before = await hub.post("/v1/match", json=only_the_number)
+    assert before.json()["candidates"] == []
+
+    engine = create_engine(database_url, Settings(database_url=database_url))
+    try:
+        result = await reindex(engine, load_config(_member_weights(tmp_path)), batch_size=1)
+    finally:
+        await engine.dispose()
+    assert result.source_records == 1
+    assert result.keys_after == result.keys_before + 1  # the identifier key, nothing else
+
+    after = await hub.post("/v1/match", json=only_the_number)
+    assert [c["comparisons"] for c in after.json()["candidates"]], after.json()
+    fields = {c["field"]: c["level"] for c in after.json()["candidates"][0]["comparisons"]}
+    assert fields["member_no"] == "exact"
+
+
+KEYS = "SELECT kind, value, source_record_id FROM match_keys ORDER BY 1, 2, 3"
+
+
+async def test_reindex_removes_keys_the_rules_no_longer_give(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await _put(client, "crm", "1", _person("太郎", "1980-05-05", None))
+    await _put(client, "crm", "2", _person("花子", "1982-03-03", None))
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        stored = await conn.fetch(KEYS)
+        await conn.execute(
+            "INSERT INTO match_keys (kind, value, source_record_id, customer_id) "
+            "SELECT 'retired_kind', 'x', id, customer_id FROM source_records"
+        )
+        engine = create_engine(database_url, Settings(database_url=database_url))
+        try:
+            result = await reindex(engine, load_config(), batch_size=1)
+        finally:
+            await engine.dispose()
+        assert (result.source_records, result.keys_before) == (2, len(stored) + 2)
+        assert result.keys_after == len(stored)
+        again = await conn.fetch(KEYS)
+        assert again == stored
+    finally:
+        await conn.close()
+
+
+async def test_the_reindex_command(client: httpx.AsyncClient, database_url: str) -> None:
+    await _put(client, "crm", "1", _person("太郎", "1980-05-05", None))
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "mdm_hub.cli", "matching-reindex"],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 source records re-indexed" in done.stdout
