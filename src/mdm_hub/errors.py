@@ -230,17 +230,18 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 _RETRYABLE_SQLSTATES = {"40P01", "40001", "57014", "55P03"}
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (through SQLAlchemy's and the driver's wrappers)."""
     for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
         state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
         if state:
             return str(state)
     orig = getattr(exc, "orig", None)
-    return _sqlstate(orig.__cause__) if orig is not None and orig.__cause__ else None
+    return sqlstate(orig.__cause__) if orig is not None and orig.__cause__ else None
 
 
 async def _handle_database(request: Request, exc: Exception) -> JSONResponse:
-    if _sqlstate(exc) in _RETRYABLE_SQLSTATES:
+    if sqlstate(exc) in _RETRYABLE_SQLSTATES:
         logger.warning("retryable database conflict", extra={"path": request.url.path})
         return problem_response(
             PROBLEM_TYPES["service-unavailable"],

@@ -77,6 +77,17 @@ IDENTIFIER_LEVELS: tuple[str, ...] = (Level.exact.value, Level.similar.value, Le
 # Plain ``str`` constants for the hot path: hashing a StrEnum member runs Python code.
 L = SimpleNamespace(**{member.name: member.value for member in Level})
 
+# The address comparison is the same for both kinds.
+_ADDRESS_LEVELS = (
+    L.exact,
+    L.same_site,
+    L.other_unit,
+    L.similar,
+    L.same_town,
+    L.other_street,
+    L.different,
+)
+
 # The levels each field can produce, in explanation order (``missing`` is implied everywhere).
 FIELD_LEVELS: dict[str, dict[str, tuple[str, ...]]] = {
     "corporation": {
@@ -90,15 +101,7 @@ FIELD_LEVELS: dict[str, dict[str, tuple[str, ...]]] = {
             L.different,
         ),
         "branch": (L.exact, L.one_sided, L.different),
-        "address": (
-            L.exact,
-            L.same_site,
-            L.other_unit,
-            L.similar,
-            L.same_town,
-            L.other_street,
-            L.different,
-        ),
+        "address": _ADDRESS_LEVELS,
         "phone": (L.exact, L.different),
         "email": (L.exact, L.role_exact, L.same_domain, L.different),
     },
@@ -113,15 +116,7 @@ FIELD_LEVELS: dict[str, dict[str, tuple[str, ...]]] = {
             L.different,
         ),
         "birth_date": (L.exact, L.similar, L.different),
-        "address": (
-            L.exact,
-            L.same_site,
-            L.other_unit,
-            L.similar,
-            L.same_town,
-            L.other_street,
-            L.different,
-        ),
+        "address": _ADDRESS_LEVELS,
         "phone": (L.exact_mobile, L.exact, L.different),
         "email": (L.exact, L.different),
     },

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mdm_hub.customers.schemas import CustomerRecord
+from mdm_hub.errors import sqlstate
 from mdm_hub.matching.config import MatchConfig
 from mdm_hub.matching.keys import blocking_keys
 
@@ -41,7 +42,7 @@ _NEW_KEYS = text(
     ON CONFLICT DO NOTHING
     """
 )
-_DEADLOCK = "40P01"
+DEADLOCK_DETECTED = "40P01"
 
 
 @dataclass
@@ -73,7 +74,7 @@ async def reindex(
                 done, last = await _reindex_batch(engine, config, after, batch_size, result)
                 break
             except DBAPIError as exc:  # a merge locked the same rows in another order
-                if _DEADLOCK not in str(exc) or attempt == 2:
+                if sqlstate(exc) != DEADLOCK_DETECTED or attempt == 2:
                     raise
                 logger.warning("deadlock while re-indexing after id %s; retrying", after)
         if done == 0:
@@ -115,5 +116,5 @@ async def _reindex_batch(
     # Counted once the batch is committed (a retried batch is not counted twice).
     result.source_records += len(rows)
     result.keys_before += len(removed)
-    result.keys_after += len(set(zip(kinds, values, source_ids, strict=True)))
+    result.keys_after += len(kinds)  # blocking_keys gives each record's keys once
     return len(rows), rows[-1].id
