@@ -34,8 +34,6 @@ import collections
 import dataclasses
 import datetime as dt
 import json
-import os
-import platform
 import random
 import re
 import shutil
@@ -51,6 +49,7 @@ from typing import Any
 
 import httpx
 import jaconv
+from machine import machine
 
 # --------------------------------------------------------------------------------------------
 # The stack: embedded PostgreSQL + migrations + the real app
@@ -114,23 +113,6 @@ async def app_client(url: str, **settings: Any) -> AsyncIterator[httpx.AsyncClie
             headers={"Authorization": f"Bearer {issuer.mint(subject='bench')}"},
         ) as client:
             yield client
-
-
-def machine() -> dict[str, str]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "load": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
-    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import statistics
-import sys
 import time
+
+from machine import machine
 
 from mdm_hub.customers.schemas import (
     Address,
@@ -166,13 +166,8 @@ def main() -> None:
     latencies.sort()
     p50 = statistics.median(latencies) * 1e3
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1e3
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "unknown"
-    print(f"machine: nproc={os.cpu_count()} cpu={cpu!r} python={sys.version.split()[0]}")
+    info = machine()
+    print(f"machine: nproc={info['nproc']} cpu={info['cpu']!r} python={info['python']}")
     print(f"best of {args.repeat} runs; load average {os.getloadavg()[0]:.2f}")
     print(f"score_pair, plain records:             {plain:10,.0f} pairs/s")
     print(f"score_pair, incoming prepared once:    {per_request:10,.0f} pairs/s")

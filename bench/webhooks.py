@@ -27,7 +27,6 @@ import atexit
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -42,6 +41,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = bool(os.environ.get("BENCH_PROFILE"))  # cProfile the workers into the temp folder
@@ -311,16 +311,9 @@ async def bench(args: argparse.Namespace, tmp: Path, url: str, port: int) -> Non
 
 
 def _machine(args: argparse.Namespace) -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info = machine()
     return (
-        f"machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
+        f"machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, "
         f"workers {args.workers}, customers {args.customers}"
     )
 

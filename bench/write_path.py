@@ -58,7 +58,8 @@ import httpx
 import jaconv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from match_quality import GIVEN_NAMES, SURNAMES, embedded_database, machine
+from machine import machine
+from match_quality import GIVEN_NAMES, SURNAMES, embedded_database
 
 # --------------------------------------------------------------------------------------------
 # Synthetic customers (deterministic by index)
