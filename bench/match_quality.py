@@ -1128,12 +1128,17 @@ async def run_dataset(
     left_out: collections.Counter[str],
     settings: dict,
     setup: Callable[[httpx.AsyncClient], Awaitable[None]] | None = None,
+    refit_to: Path | None = None,
 ) -> Report:
+    """Push the records; with ``refit_to``, then refit the weights on the loaded hub (what
+    ``mdm-hub matching-refit`` does, no labels: no steward has decided anything) into that file."""
     async with embedded_database() as db, app_client(db.url, **settings) as client:
         if setup is not None:
             await setup(client)
         log = await push_records(client, records, progress=name)
         customer_of, review = await read_back(db.dsn)
+        if refit_to is not None:
+            await refit_weights(db.url, settings, refit_to)
     # Records the hub rejected count in the true pairs (they can only be missed).
     entity_of = {(r.system, r.source_id): r.entity for r in records}
     return Report(
@@ -1146,6 +1151,25 @@ async def run_dataset(
         review_candidates=len(review),
         left_out=left_out,
     )
+
+
+async def refit_weights(url: str, settings: dict, output: Path) -> None:
+    from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.matching.refit import collect_pairs, refit, write_weights
+    from mdm_hub.matching.service import match_config
+    from mdm_hub.settings import Settings
+
+    app_settings = Settings(database_url=url, **settings)
+    engine = create_engine(url, app_settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            data = await collect_pairs(session, max_pairs=50_000)
+    finally:
+        await engine.dispose()
+    config = match_config(app_settings)
+    result = await asyncio.to_thread(refit, data, config, f"{config.version}+refit")
+    print(f"\nrefit on the loaded hub (mdm-hub matching-refit):\n{result.summary()}")
+    write_weights(result, output)
 
 
 def print_report(report: Report, *, examples: int) -> None:
@@ -1231,6 +1255,11 @@ def main() -> None:
     parser.add_argument(
         "--match-config", type=Path, default=None, help="a weights file (MDM_MATCH_CONFIG_PATH)"
     )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="after the run, refit the weights on the loaded hub and run again with them",
+    )
     args = parser.parse_args()
     settings: dict[str, Any] = {}
     if args.match_config:
@@ -1242,18 +1271,33 @@ def main() -> None:
     )
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
 
+    folder = Path(tempfile.mkdtemp(prefix="mdm-bench-weights-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
     async def run() -> None:
         if args.dataset in ("febrl4", "all"):
             records, left_out = febrl4_records(args.seed)
-            folder = Path(tempfile.mkdtemp(prefix="mdm-bench-weights-"))
-            atexit.register(shutil.rmtree, folder, ignore_errors=True)
             weights = febrl_weights(args.match_config, folder)
             print(f"FEBRL 4 weights: {args.match_config or 'packaged default'} + soc_sec_id")
             febrl_settings = {**settings, "match_config_path": weights}
+            refitted = folder / "weights_febrl_refit.json" if args.refit else None
             print_report(
-                await run_dataset("FEBRL 4", records, left_out, febrl_settings, febrl_setup),
+                await run_dataset(
+                    "FEBRL 4", records, left_out, febrl_settings, febrl_setup, refit_to=refitted
+                ),
                 examples=args.examples,
             )
+            if refitted is not None:
+                print_report(
+                    await run_dataset(
+                        "FEBRL 4, refit weights",
+                        records,
+                        left_out,
+                        {**settings, "match_config_path": refitted},
+                        febrl_setup,
+                    ),
+                    examples=args.examples,
+                )
         if args.dataset in ("japan", "all"):
             generator = JapanGenerator(args.seed)
             entities = generator.entities(args.size)
@@ -1267,11 +1311,19 @@ def main() -> None:
                 f"{kinds['person']} persons in {len(households)} households "
                 f"({sum(1 for n in households.values() if n > 1)} with several members)"
             )
+            name = f"Japan (generated, seed {args.seed})"
+            refitted = folder / "weights_japan_refit.json" if args.refit else None
             print_report(
-                await run_dataset(f"Japan (generated, seed {args.seed})", records,
-                                  collections.Counter(), settings),
+                await run_dataset(name, records, collections.Counter(), settings,
+                                  refit_to=refitted),
                 examples=args.examples,
             )  # fmt: skip
+            if refitted is not None:
+                print_report(
+                    await run_dataset(f"{name}, refit weights", records, collections.Counter(),
+                                      {**settings, "match_config_path": refitted}),
+                    examples=args.examples,
+                )  # fmt: skip
 
     asyncio.run(run())
 

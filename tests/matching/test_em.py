@@ -203,3 +203,59 @@ def test_evaluate_counts_false_merges() -> None:
     )
     assert ev.precision == 0.5 and ev.recall == 1.0
     assert ev.worst_false_merges[0][0] == 1
+
+
+def _duplicates_and_branches(rng: random.Random) -> tuple[list, list]:
+    companies = _companies(300)
+    duplicates = [(_record(c), _record(c, drop_phone=rng.random() < 0.4)) for c in companies[:200]]
+    branches = [(_record(c), _record(dict(c, addr=dict(UMEDA)))) for c in companies[200:]]
+    return duplicates, branches
+
+
+def test_prior_is_estimated_from_the_size_of_the_master() -> None:
+    # 600 records, 300 candidate pairs of which 200 are duplicates: λ = 200 / (600·599/2).
+    rng = random.Random(5)
+    duplicates, branches = _duplicates_and_branches(rng)
+    config = load_config()
+    result = estimate(duplicates + branches, config, records={"corporation": 600})
+    expected = result.training_match_rate["corporation"] * 300 / (600 * 599 / 2)
+    assert result.training_match_rate["corporation"] == pytest.approx(2 / 3, abs=0.05)
+    assert result.prior_after["corporation"] == pytest.approx(expected, rel=1e-3)
+    assert result.config.kinds["corporation"].prior == result.prior_after["corporation"]
+    assert result.prior_before["corporation"] == config.kinds["corporation"].prior
+    # Persons had no pairs: their prior is kept; without record counts nothing moves.
+    assert result.prior_after["person"] == config.kinds["person"].prior
+    unchanged = estimate(duplicates + branches, config)
+    assert unchanged.prior_after == unchanged.prior_before
+    # A sample of the candidate pairs: λ scales with how many there are in all.
+    sampled = estimate(
+        duplicates + branches,
+        config,
+        records={"corporation": 600},
+        candidate_pairs={"corporation": 3000},
+    )
+    assert sampled.prior_after["corporation"] == pytest.approx(
+        10 * result.prior_after["corporation"], rel=0.05
+    )
+
+
+def test_true_matches_in_the_random_sample_do_not_become_u() -> None:
+    # A random sample of a small master holds a few duplicates; they agree on everything, so
+    # counted as strangers they would make an exact name look common (u near λ).
+    rng = random.Random(9)
+    duplicates, branches = _duplicates_and_branches(rng)
+    companies = _companies(300)
+    strangers = [
+        (_record(a), _record(b))
+        for a, b in (rng.sample(companies, 2) for _ in range(3000))
+        if a["key"] != b["key"]
+    ]
+    config = load_config()
+    clean = estimate(duplicates + branches, config, random_pairs=strangers)
+    dirty = estimate(duplicates + branches, config, random_pairs=strangers + duplicates[:30])
+
+    def u(result, field: str, level: str) -> float:  # type: ignore[no-untyped-def]
+        return result.config.kinds["corporation"].fields[field].levels[level].u
+
+    assert u(dirty, "name", "exact") == pytest.approx(u(clean, "name", "exact"), rel=0.05)
+    assert u(dirty, "phone", "exact") == pytest.approx(u(clean, "phone", "exact"), rel=0.05)

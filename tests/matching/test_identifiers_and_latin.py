@@ -277,3 +277,20 @@ def test_consecutive_member_numbers_of_twins_do_not_merge_them() -> None:
     s = score_pair(member(a, "M0001"), member(b, "M0002"), config=CONFIG)
     assert level(s, "member_no") == Level.similar
     assert s.probability < CONFIG.merge_threshold
+
+
+def test_a_shared_identifier_lifts_the_household_rule() -> None:
+    # Members of a household share the home but not a member number: with the same number the
+    # other given name is the error (a replaced or retyped name), so the home counts again.
+    a = person("山田", "一郎", addresses=[HOME])
+    b = person("山田", "二郎", addresses=[HOME])
+    shared = score_pair(member(a, "M12345"), member(b, "M12345"), config=CONFIG)
+    assert level(shared, "name") == Level.given_differs
+    address_weight = next(c for c in shared.comparisons if c.field == "address")
+    assert address_weight.weight > 10 and "household" not in address_weight.detail
+    for other in (
+        score_pair(a, b, config=CONFIG),
+        score_pair(member(a, "M12345"), member(b, "X99"), config=CONFIG),
+    ):
+        assert next(c.weight for c in other.comparisons if c.field == "address") == 0.0
+        assert other.probability < shared.probability

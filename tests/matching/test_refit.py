@@ -27,10 +27,13 @@ async def test_refit_from_the_hub(client: httpx.AsyncClient, app, tmp_path: Path
     await client.post(f"/v1/match-candidates/{pair['id']}/decision", json={"decision": "distinct"})
 
     async with app.state.sessionmaker() as session:
-        data = await collect_pairs(session, max_pairs=5_000)
+        data = await collect_pairs(session, max_pairs=2_000)
     assert len(data.training) >= 40
-    assert len(data.random) >= 20
+    assert len(data.random) == 2_000, "82 records make 3,321 pairs: a full sample"
+    assert all(a is not b for a, b in data.random)
     assert [same for _, _, same in data.labelled] == [False]
+    assert data.records == {"corporation": 82}
+    assert data.candidate_pairs["corporation"] == len(data.training)
 
     config = load_config()
     result = refit(data, config, version="v2-test")
@@ -42,6 +45,9 @@ async def test_refit_from_the_hub(client: httpx.AsyncClient, app, tmp_path: Path
         assert abs(math.log2(change.m_after / change.m_before)) <= bounds.max_m_shift_bits + 1e-9
         assert abs(math.log2(change.u_after / change.u_before)) <= bounds.max_u_shift_bits + 1e-9
     assert result.after is not None, "checked against the steward's decisions"
+    # ~41 duplicate pairs among 82 records: λ ≈ 41 / (82·81/2), far above the packaged prior.
+    assert 0.005 < result.prior_after["corporation"] < 0.02
+    assert result.config.kinds["corporation"].prior == result.prior_after["corporation"]
 
     output = tmp_path / "weights_v2.json"
     write_weights(result, output)

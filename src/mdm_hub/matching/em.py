@@ -3,8 +3,19 @@
 * ``u`` (P(level | different customers)) is estimated from *random* pairs, which are almost all
   different customers (Splink's ``estimate_u_using_random_sampling``).
 * ``m`` (P(level | same customer)) is estimated by EM on *candidate* pairs (pairs sharing a
-  blocking key), with ``u`` held fixed (Splink's default); the match rate inside the training
-  pairs is estimated along the way and reported, but the configured prior λ is kept.
+  blocking key), with ``u`` held fixed (Splink's default).
+* λ (the prior: P(match) for two records taken at random) is estimated when the caller says how
+  many records of each kind the hub holds: the matches EM expects among all candidate pairs
+  divided by all pairs (Splink's ``estimate_probability_two_random_records_match``, with EM's
+  expectation in place of deterministic rules). It depends on the size of the master — 5,000
+  persons with a duplicate each give λ ≈ 10⁻⁴, a million ≈ 10⁻⁶ — so a fixed prior over-merges
+  a large master and under-merges a small one. The E-step keeps the configured prior: fed back
+  into it, a higher λ makes the hard negatives (sites sharing a 代表番号, households) look like
+  matches, which raises λ again.
+* A random sample holds a few true matches (λ of the pairs); for a level that strangers almost
+  never share (the same member number) those few *are* the count and would put ``u`` near λ.
+  So ``u``, ``m`` and λ are estimated in rounds: each round counts a random pair for ``u`` by
+  its probability of being *no* match under the previous round's model.
 * Every estimate is **bounded**: it may move at most ``max_m_shift_bits`` / ``max_u_shift_bits``
   (factors of two) from the prior; levels marked ``fixed`` never move; a level seen or expected
   fewer than ``min_expected_count`` times keeps its prior (the data cannot say anything about it).
@@ -102,6 +113,8 @@ class EstimationResult:
     random_pairs: dict[str, int]
     training_match_rate: dict[str, float]
     changes: list[ParameterChange]
+    prior_before: dict[str, float] = field(default_factory=dict)
+    prior_after: dict[str, float] = field(default_factory=dict)
     before: Evaluation | None = None
     after: Evaluation | None = None
 
@@ -116,7 +129,8 @@ class EstimationResult:
                 f"{kind}: {self.training_pairs.get(kind, 0)} training pairs, "
                 f"{self.random_pairs.get(kind, 0)} random pairs, "
                 f"{self.iterations[kind]} iterations, converged={self.converged[kind]}, "
-                f"match rate in training pairs={self.training_match_rate[kind]:.4f}"
+                f"match rate in training pairs={self.training_match_rate[kind]:.4f}, "
+                f"prior λ {self.prior_before[kind]:.3g} → {self.prior_after[kind]:.3g}"
             )
         for c in self.changes:
             if c.status == "fixed":
@@ -239,16 +253,17 @@ def _bounded_update(
 
 
 def estimate_u(
-    vectors: Mapping[Vector, int], model: KindModel, bounds: Bounds
+    vectors: Mapping[Vector, float], model: KindModel, bounds: Bounds
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, str]]]:
-    """u per field and level from random pairs (assumed all different customers)."""
+    """u per field and level from random pairs, each counted with its weight (1: surely no
+    match)."""
     u: dict[str, dict[str, float]] = {}
     status: dict[str, dict[str, str]] = {}
     for i, (name, fm) in enumerate(model.fields.items()):
-        counts: Counter[str] = Counter()
+        counts: dict[str, float] = {}
         for vec, n in vectors.items():
             if vec[i] != MISSING:
-                counts[vec[i]] += n
+                counts[vec[i]] = counts.get(vec[i], 0.0) + n
         u[name], status[name] = _bounded_update(
             counts, fm.levels, "u", bounds.max_u_shift_bits, bounds.min_expected_count
         )
@@ -396,6 +411,9 @@ def estimate(
     labelled: Iterable[tuple[CustomerRecord, CustomerRecord, bool]] | None = None,
     fixed_fields: Mapping[str, Sequence[str]] | None = None,
     version: str | None = None,
+    records: Mapping[str, int] | None = None,
+    candidate_pairs: Mapping[str, int] | None = None,
+    max_rounds: int = 5,
 ) -> EstimationResult:
     """Refit ``config`` on the hub's own data and report what changed.
 
@@ -404,7 +422,10 @@ def estimate(
     ``labelled``: known pairs ``(a, b, same)``, to compare old and new before adopting.
     ``fixed_fields``: per kind, fields not to estimate (e.g. the field the training pairs were
     blocked on, whose m the blocking biases — as in Splink).
-    The new config is versioned ``version`` (default ``"<old>+refit"``); ``λ`` is unchanged.
+    ``records``: per kind, how many records the hub holds; given, λ is estimated (omitted: λ
+    keeps its prior). ``candidate_pairs``: per kind, how many candidate pairs the hub holds
+    when ``pairs`` is a sample of them (default: ``pairs`` is all of them).
+    The new config is versioned ``version`` (default ``"<old>+refit"``).
     """
     bounds = bounds or config.bounds
     fixed_fields = fixed_fields or {}
@@ -417,30 +438,48 @@ def estimate(
     iterations: dict[str, int] = {}
     converged: dict[str, bool] = {}
     match_rate: dict[str, float] = {}
+    prior_after: dict[str, float] = {}
     for kind, km in config.kinds.items():
+        vectors = training.get(kind, Counter())
+        population = (records or {}).get(kind, 0)
+        candidates = (candidate_pairs or {}).get(kind, sum(vectors.values()))
+        rounds = max_rounds if randoms.get(kind) or population >= 2 else 1
+        current, prior = km, km.prior
         u_status: dict[str, dict[str, str]] = {}
-        u_model = km
-        if randoms.get(kind):
-            u_new, u_status = estimate_u(randoms[kind], km, bounds)
-            u_model = _with_params(km, u=u_new)
-        fit = fit_m(
-            training.get(kind, Counter()),
-            u_model,
-            bounds,
-            max_iterations=max_iterations,
-            tolerance=tolerance,
-            fixed_fields=fixed_fields.get(kind, ()),
-            prior=km.prior,
-        )
-        new_km = _with_params(u_model, m=fit.m)
-        new_kinds[kind] = new_km
+        for _ in range(rounds):
+            u_model = replace(km, prior=prior)
+            if randoms.get(kind):
+                # Count each random pair for u by its chance of being no match (module doc).
+                unmatched = {
+                    vec: n * (1.0 - _posterior(current, vec)) for vec, n in randoms[kind].items()
+                }
+                u_new, u_status = estimate_u(unmatched, km, bounds)
+                u_model = _with_params(u_model, u=u_new)
+            fit = fit_m(
+                vectors,
+                u_model,
+                bounds,
+                max_iterations=max_iterations,
+                tolerance=tolerance,
+                fixed_fields=fixed_fields.get(kind, ()),
+                prior=km.prior,
+            )
+            previous = current
+            expected_matches = fit.match_rate * candidates
+            if population >= 2 and expected_matches >= bounds.min_expected_count:
+                prior = min(expected_matches / (population * (population - 1) / 2), 0.5)
+            current = _with_params(u_model, m=fit.m, prior=prior)
+            if _max_relative_change(previous, current) < 1e-3:
+                break
+        new_kinds[kind] = current
         iterations[kind], converged[kind], match_rate[kind] = (
             fit.iterations,
             fit.converged,
             fit.match_rate,
         )
+        prior_after[kind] = current.prior
         for name, fm in km.fields.items():
-            nfm = new_km.fields[name]
+            nfm = current.fields[name]
             for level, p in fm.levels.items():
                 q = nfm.levels[level]
                 st_m = fit.status.get(name, {}).get(level, "fixed")
@@ -466,7 +505,28 @@ def estimate(
         changes=changes,
         before=before,
         after=after,
+        prior_before={kind: km.prior for kind, km in config.kinds.items()},
+        prior_after=prior_after,
     )
+
+
+def _posterior(km: KindModel, vector: Vector) -> float:
+    """P(match | comparison vector) under ``km``."""
+    z = math.log(km.prior / (1.0 - km.prior))
+    for level, fm in zip(vector, km.fields.values(), strict=True):
+        if level != MISSING:
+            p = fm.levels[level]
+            z += math.log(p.m / p.u)
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
+def _max_relative_change(a: KindModel, b: KindModel) -> float:
+    changes = [abs(b.prior / a.prior - 1.0)]
+    for name, fm in a.fields.items():
+        for level, p in fm.levels.items():
+            q = b.fields[name].levels[level]
+            changes += [abs(q.m / p.m - 1.0), abs(q.u / p.u - 1.0)]
+    return max(changes)
 
 
 def _combine_status(st_m: str, st_u: str | None) -> str:
@@ -480,6 +540,7 @@ def _with_params(
     *,
     m: Mapping[str, Mapping[str, float]] | None = None,
     u: Mapping[str, Mapping[str, float]] | None = None,
+    prior: float | None = None,
 ) -> KindModel:
     fields: dict[str, FieldModel] = {}
     for name, fm in km.fields.items():
@@ -501,4 +562,4 @@ def _with_params(
             compare=fm.compare,
             custom_field=fm.custom_field,
         )
-    return KindModel(prior=km.prior, fields=fields)
+    return KindModel(prior=km.prior if prior is None else prior, fields=fields)

@@ -148,7 +148,13 @@ def score_pair(
         total += weight
         comparisons.append(_comparison(name, level, weight, detail))
 
-    if kind == "person" and levels.get("name") == _L.given_differs:
+    # Members of one household share home, landline and mail but not an identifier (their
+    # member numbers differ): a shared identifier says the given name is the error.
+    if (
+        kind == "person"
+        and levels.get("name") == _L.given_differs
+        and not any(levels.get(name) == _L.exact for name in km.identifier_fields)
+    ):
         total = _discount_household(comparisons, total)
     if hard_rule is None:
         hard_rule = _hard_rule(levels, km.identifier_fields)

@@ -1,15 +1,17 @@
 """Refit the matching weights on the hub's own data (EM, as Splink does), for an administrator.
 
 Training pairs are source records that share a blocking key (the pairs the hub actually
-scores); random pairs estimate how often fields agree by chance; the pairs stewards decided
-(merged / distinct) are the known pairs the new weights are checked against before anyone
-adopts them. The result is a new weights file; the running hub changes only when an
-administrator points ``MDM_MATCH_CONFIG_PATH`` at it.
+scores); random pairs estimate how often fields agree by chance; the number of records and of
+candidate pairs per kind give the prior λ; the pairs stewards decided (merged / distinct) are
+the known pairs the new weights are checked against before anyone adopts them. The result is a
+new weights file; the running hub changes only when an administrator points
+``MDM_MATCH_CONFIG_PATH`` at it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import text
@@ -28,6 +30,10 @@ class RefitData:
     training: list[Pair]
     random: list[Pair]
     labelled: list[tuple[CustomerRecord, CustomerRecord, bool]]
+    records: dict[str, int] = field(default_factory=dict)
+    """Source records per kind (the population λ is a share of)."""
+    candidate_pairs: dict[str, int] = field(default_factory=dict)
+    """Candidate pairs per kind in the whole hub (``training`` may be a sample of them)."""
 
 
 async def collect_pairs(session: AsyncSession, *, max_pairs: int, seed: float = 0.42) -> RefitData:
@@ -60,7 +66,7 @@ async def collect_pairs(session: AsyncSession, *, max_pairs: int, seed: float = 
         {"limit": 2 * max_pairs},
     )
     records = [CustomerRecord.model_validate(row.normalized) for row in sample]
-    random_pairs = list(zip(records[0::2], records[1::2], strict=False))
+    random_pairs = _random_pairs(records, max_pairs, random.Random(seed))
     decided = await session.execute(
         text(
             """
@@ -76,7 +82,47 @@ async def collect_pairs(session: AsyncSession, *, max_pairs: int, seed: float = 
         (CustomerRecord.model_validate(row.a), CustomerRecord.model_validate(row.b), row.same)
         for row in decided
     ]
-    return RefitData(training, random_pairs, labelled)
+    counts = await session.execute(
+        text(
+            "SELECT normalized->>'kind' AS kind, count(*) AS n FROM source_records "
+            "WHERE system <> '_steward' GROUP BY 1"
+        )
+    )
+    records = {row.kind: row.n for row in counts}
+    pair_counts = await session.execute(
+        text(
+            """
+            SELECT ra.normalized->>'kind' AS kind, count(*) AS n
+            FROM (
+                SELECT DISTINCT a.source_record_id AS a_id, b.source_record_id AS b_id
+                FROM match_keys a
+                JOIN match_keys b
+                  ON a.kind = b.kind AND a.value = b.value
+                 AND a.source_record_id < b.source_record_id
+                WHERE a.kind <> ALL(:frequency_only)
+            ) pairs
+            JOIN source_records ra ON ra.id = pairs.a_id
+            JOIN source_records rb ON rb.id = pairs.b_id
+            WHERE ra.normalized->>'kind' = rb.normalized->>'kind'
+            GROUP BY 1
+            """
+        ),
+        {"frequency_only": sorted(FREQUENCY_ONLY_KINDS)},
+    )
+    candidate_pairs = {row.kind: row.n for row in pair_counts}
+    return RefitData(training, random_pairs, labelled, records, candidate_pairs)
+
+
+def _random_pairs(records: list[CustomerRecord], count: int, rng: random.Random) -> list[Pair]:
+    """``count`` pairs of two different records: a small hub still gives a full sample (its
+    N records make N·(N−1)/2 pairs, not N/2)."""
+    if len(records) < 2:
+        return []
+    pairs = []
+    for _ in range(count):
+        i, j = rng.sample(range(len(records)), 2)
+        pairs.append((records[i], records[j]))
+    return pairs
 
 
 def refit(data: RefitData, config: MatchConfig, version: str) -> EstimationResult:
@@ -86,6 +132,8 @@ def refit(data: RefitData, config: MatchConfig, version: str) -> EstimationResul
         random_pairs=data.random or None,
         labelled=data.labelled or None,
         version=version,
+        records=data.records,
+        candidate_pairs=data.candidate_pairs,
     )
 
 
