@@ -294,3 +294,19 @@ def test_a_shared_identifier_lifts_the_household_rule() -> None:
     ):
         assert next(c.weight for c in other.comparisons if c.field == "address") == 0.0
         assert other.probability < shared.probability
+
+
+def test_household_rule_sees_one_family_through_old_character_forms() -> None:
+    # 髙田 (旧字体) and 高田 are one family name: the pair is given_differs (household evidence
+    # not counted), not "different" with the shared home and landline counted as if one person.
+    a = person("高田", "太郎", addresses=[HOME], phones=["+81650422212"])
+    b = person("髙田", "聡", addresses=[HOME], phones=["+81650422212"])
+    s = score_pair(a, b, config=DEFAULT)
+    assert level(s, "name") == Level.given_differs
+    assert s.probability < DEFAULT.review_threshold
+    assert level(
+        score_pair(person("髙田", "聡"), person("高田", "聡"), config=DEFAULT), "name"
+    ) in (
+        Level.exact,
+        Level.kana_equal,
+    )

@@ -38,6 +38,7 @@ from mdm_hub.matching.keys import (
     identifier_key_value,
     identifier_value,
 )
+from mdm_hub.normalize.text import fold_key, kana_fold
 
 if TYPE_CHECKING:
     from mdm_hub.matching.config import MatchConfig
@@ -252,10 +253,11 @@ def prepare(record: CustomerRecord | PreparedRecord, config: MatchConfig) -> Pre
         site_type=site_type_s,
         is_head_office=is_head,
         is_site=is_site,
-        family=_clean(pn.family_name) if pn else None,
-        given=_clean(pn.given_name) if pn else None,
-        family_kana=_clean(pn.family_name_kana) if pn else None,
-        given_kana=_clean(pn.given_name_kana) if pn else None,
+        # Parts folded like the name key (旧字体, width, case): 髙田 and 高田 are one family.
+        family=_folded(pn.family_name, fold_key) if pn else None,
+        given=_folded(pn.given_name, fold_key) if pn else None,
+        family_kana=_folded(pn.family_name_kana, kana_fold) if pn else None,
+        given_kana=_folded(pn.given_name_kana, kana_fold) if pn else None,
         birth_date=record.birth_date,
         addresses=addresses,
         phones=phones,
@@ -264,6 +266,10 @@ def prepare(record: CustomerRecord | PreparedRecord, config: MatchConfig) -> Pre
         role_emails=frozenset(roles),
         identifiers=_identifiers(record, config.identifier_fields),
     )
+
+
+def _folded(value: str | None, fold: Callable[[str], str]) -> str | None:
+    return (fold(value) or None) if value else None
 
 
 def _identifiers(record: CustomerRecord, fields: frozenset[str]) -> dict[str, str]:
