@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -9,10 +10,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
+import asyncpg
+import orjson
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, TextClause, event, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -54,9 +58,26 @@ def sqlalchemy_url(url: str) -> str:
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
+# A run of 19 digits may be an integer beyond 64 bits, which orjson reads as a float.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def json_loads(text: str) -> Any:
+    """JSON and JSONB values as read from PostgreSQL: orjson (several times faster than the
+    standard library on the records every write reads), exactly :func:`json.loads`'s result
+    (the standard library reads what orjson would read differently or not at all)."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         sqlalchemy_url(url),
+        json_deserializer=json_loads,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_use_lifo=True,  # the busiest connections stay in use; the idle ones age out
@@ -110,6 +131,73 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 
+# --------------------------------------------------------------------------------------------
+# The hot statements, sent to asyncpg directly
+# --------------------------------------------------------------------------------------------
+# The write path's statements skip SQLAlchemy's statement execution (compilation cache lookup,
+# parameter and result processing: ~0.1 ms of CPU per statement, more with many parameters)
+# and go to the asyncpg connection of the session's own transaction. The JSON and JSONB codecs
+# are SQLAlchemy's, set on that connection: parameters are JSON text, results Python values.
+
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@lru_cache(maxsize=512)
+def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``:name`` parameters as asyncpg's ``$n``, and the names in their order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _PARAMETER.sub(number, sql), tuple(names)
+
+
+async def _driver(session: AsyncSession, begin: bool) -> tuple[AsyncConnection, asyncpg.Connection]:
+    connection = await session.connection()
+    fairy = await connection.get_raw_connection()
+    adapted: Any = fairy.dbapi_connection  # SQLAlchemy's AsyncAdapt_asyncpg_connection
+    if begin and adapted._transaction is None:
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+    return connection, fairy.driver_connection  # type: ignore[return-value]
+
+
+async def fetch(
+    session: AsyncSession, sql: str, params: dict[str, Any], *, begin: bool = True
+) -> list[asyncpg.Record]:
+    """Run ``sql`` (``:name`` parameters) on the asyncpg connection of the session's
+    transaction; its rows (``record["column"]``).
+
+    ``begin``: make sure the transaction has started on the server first (SQLAlchemy's adapter
+    sends BEGIN lazily, with the first statement it executes itself). ``begin=False`` runs a
+    lone read without BEGIN and COMMIT when nothing else ran yet (a later statement still
+    begins the transaction). Errors are SQLAlchemy's DBAPIError, as for any other statement
+    (a deadlock's or timeout's SQLSTATE answers 503); a lost connection is invalidated.
+    """
+    query, names = _positional(sql)
+    connection, driver = await _driver(session, begin)
+    try:
+        return await driver.fetch(query, *[params[name] for name in names])
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError.instance(query, params, exc, asyncpg.PostgresError) from exc
+    except (asyncpg.InterfaceError, OSError) as exc:
+        await connection.invalidate(exc)
+        raise DBAPIError.instance(
+            query, params, exc, Exception, connection_invalidated=True
+        ) from exc
+
+
+_ADVISORY_LOCKS = (
+    "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) "
+    "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, position) "
+    "ORDER BY position"
+)
+
+
 async def advisory_xact_locks(session: AsyncSession, keys: list[str]) -> None:
     """Take transaction-scoped advisory locks, in sorted order so that writers never deadlock.
 
@@ -118,14 +206,7 @@ async def advisory_xact_locks(session: AsyncSession, keys: list[str]) -> None:
     ordered = sorted(set(keys))
     if not ordered:
         return
-    await session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) "
-            "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, position) "
-            "ORDER BY position"
-        ),
-        {"keys": ordered},
-    )
+    await fetch(session, _ADVISORY_LOCKS, {"keys": ordered})
 
 
 @dataclass(frozen=True)
@@ -137,15 +218,12 @@ class WritePart:
     params: dict[str, Any]
 
 
-_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
-
-
 @lru_cache(maxsize=256)
-def _together(sqls: tuple[str, ...]) -> TextClause:
+def _together(sqls: tuple[str, ...]) -> str:
     """The parts as one statement: every part but the last a CTE, parameters renamed per part."""
     renamed = [_PARAMETER.sub(rf":p{i}_\1", sql) for i, sql in enumerate(sqls)]
     ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(renamed[:-1]))
-    return text(f"WITH {ctes} {renamed[-1]}" if ctes else renamed[-1])
+    return f"WITH {ctes} {renamed[-1]}" if ctes else renamed[-1]
 
 
 async def write_together(session: AsyncSession, *parts: WritePart | None) -> None:
@@ -164,4 +242,4 @@ async def write_together(session: AsyncSession, *parts: WritePart | None) -> Non
         for i, part in enumerate(present)
         for name, value in part.params.items()
     }
-    await session.execute(_together(tuple(part.sql for part in present)), params)
+    await fetch(session, _together(tuple(part.sql for part in present)), params)

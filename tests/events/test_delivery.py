@@ -179,9 +179,14 @@ async def test_a_retrying_event_holds_back_its_customer_only(
         await put_person(client, 1, emails=[{"address": f"{n}@mail1.example.jp"}])
         await put_person(client, 2, emails=[{"address": f"{n}@mail2.example.jp"}])
 
+    def blocked_attempts() -> list[Received]:
+        return [r for r in receiver.got("hold", ok_only=False) if r.customer_id == blocked["id"]]
+
     await receiver.wait_for("hold", lambda r: [x.version for x in r] == [1, 2, 3, 4])
+    # The writes can all be done before the first retry (0.05 s): wait for one.
+    await receiver.wait_for("hold", lambda _: len(blocked_attempts()) >= 2)
     # Customer 1's first event keeps failing (retrying); its later events were never attempted.
-    attempts = [r for r in receiver.got("hold", ok_only=False) if r.customer_id == blocked["id"]]
+    attempts = blocked_attempts()
     assert len(attempts) >= 2 and {r.version for r in attempts} == {1}
     assert all(r.customer_id == other["id"] for r in receiver.got("hold"))
 

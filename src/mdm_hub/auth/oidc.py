@@ -32,6 +32,10 @@ from mdm_hub.settings import Settings
 logger = logging.getLogger(__name__)
 
 FORBIDDEN_ALGORITHMS = {"none", "HS256", "HS384", "HS512"}
+# Tokens whose signature was verified, kept with the key set that verified them: a client sends
+# the same token with every request until it expires, and the signature check is most of the
+# cost of validating it. Bounded; the oldest entry leaves first.
+VERIFIED_TOKENS_KEPT = 1024
 _KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
 
@@ -83,6 +87,7 @@ class TokenValidator:
     _jwks: _Cached = field(default_factory=_Cached)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _introspected: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _verified: dict[str, tuple[KeySet, str | None, dict[str, Any]]] = field(default_factory=dict)
     jwks_fetches: int = 0
 
     def __post_init__(self) -> None:
@@ -167,7 +172,23 @@ class TokenValidator:
     # -- validation -----------------------------------------------------------------------
 
     async def validate(self, token: str) -> dict[str, Any]:
-        """The token's claims, or TokenError."""
+        """The token's claims, or TokenError.
+
+        A token verified before is not verified again while the key set that verified it is
+        still the current one (a refreshed JWKS verifies every token anew); its claims (expiry,
+        not-before, ...) are checked on every use.
+        """
+        verified = self._verified.get(token)
+        if verified is not None:
+            key_set, kid, claims = verified
+            if await self.keys(kid) is key_set:
+                try:
+                    self.check_claims(claims)
+                except TokenError:
+                    self._verified.pop(token, None)
+                    raise
+                return claims
+            self._verified.pop(token, None)
         if token.count(".") != 2:
             if self.settings.oidc_introspection and self.static_jwks is None:
                 return await self.introspect(token)
@@ -202,6 +223,9 @@ class TokenValidator:
             raise TokenError("invalid signature") from exc
         claims = decoded.claims
         self.check_claims(claims)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (key_set, kid, claims)
         return claims
 
     def check_claims(self, claims: dict[str, Any]) -> None:

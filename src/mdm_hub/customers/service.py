@@ -12,20 +12,14 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import (
-    BigInteger,
-    DateTime,
-    Integer,
     Select,
-    Text,
-    bindparam,
     or_,
     select,
-    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from mdm_hub import db
 from mdm_hub.audit.log import AuditRecord, audit_insert, audit_record, record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import (
@@ -105,7 +99,9 @@ async def normalize_payload(
     when not given). ``derive_rank=False`` keeps a rank given in the payload (a steward's
     manual rank).
     """
-    problems = nul_characters(payload.model_dump(mode="json", exclude_unset=True))
+    given = payload.model_dump(mode="json", exclude_unset=True)
+    # json.dumps escapes every NUL as \u0000: the walk that names the fields runs only then.
+    problems = nul_characters(given) if "\\u0000" in json.dumps(given) else []
     if problems:
         raise validation_problem(problems)
     if config is None:
@@ -383,27 +379,13 @@ def _source_view(source: SourceRecord) -> dict[str, Any]:
 
 
 # The stored record of (system, source_id), if any, and the configuration's fingerprint.
-_EXISTING_SOURCE = text(
-    f"""
+_EXISTING_SOURCE = f"""
     SELECT {FINGERPRINT_SQL} AS fingerprint, s.id, s.customer_id, s.raw_payload,
            s.payload_hash, s.normalized, s.changes, s.decision, s.version, s.created_at,
            s.updated_at
     FROM (SELECT 1) AS one
     LEFT JOIN source_records AS s ON s.system = :system AND s.source_id = :source_id
-    """
-).columns(
-    fingerprint=Text,
-    id=BigInteger,
-    customer_id=UUID(as_uuid=True),
-    raw_payload=JSONB,
-    payload_hash=Text,
-    normalized=JSONB,
-    changes=JSONB,
-    decision=JSONB,
-    version=Integer,
-    created_at=DateTime(timezone=True),
-    updated_at=DateTime(timezone=True),
-)
+"""
 
 
 async def _existing_source(
@@ -411,26 +393,24 @@ async def _existing_source(
 ) -> tuple[SourceRecord | None, str]:
     """The stored record (as read: not added to the session), and the configuration's
     fingerprint, in one statement."""
-    row = (
-        await session.execute(_EXISTING_SOURCE, {"system": system, "source_id": source_id})
-    ).one()
-    if row.id is None:
-        return None, row.fingerprint
+    (row,) = await db.fetch(session, _EXISTING_SOURCE, {"system": system, "source_id": source_id})
+    if row["id"] is None:
+        return None, row["fingerprint"]
     stored = SourceRecord(
-        id=row.id,
+        id=row["id"],
         system=system,
         source_id=source_id,
-        customer_id=row.customer_id,
-        raw_payload=row.raw_payload,
-        payload_hash=row.payload_hash,
-        normalized=row.normalized,
-        changes=row.changes,
-        decision=row.decision,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        customer_id=row["customer_id"],
+        raw_payload=row["raw_payload"],
+        payload_hash=row["payload_hash"],
+        normalized=row["normalized"],
+        changes=row["changes"],
+        decision=row["decision"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
-    return stored, row.fingerprint
+    return stored, row["fingerprint"]
 
 
 @dataclass
@@ -564,8 +544,7 @@ async def match_payload(
 
 # A new source record and, read in the same statement (so after the caller locked the
 # customer), the customer's other source records in id order. Without any, one row of NULLs.
-_INSERT_SOURCE = text(
-    """
+_INSERT_SOURCE = """
     WITH new_source AS (
         INSERT INTO source_records (
             system, source_id, customer_id, raw_payload, payload_hash, normalized, changes,
@@ -581,38 +560,34 @@ _INSERT_SOURCE = text(
     FROM new_source
     LEFT JOIN source_records AS other ON other.customer_id = :customer_id
     ORDER BY other.id
-    """
-).columns(
-    id=BigInteger, system=Text, source_id=Text, updated_at=DateTime(timezone=True), normalized=JSONB
-)
+"""
 
 
 async def _insert_source(
     session: AsyncSession, source: SourceRecord
 ) -> tuple[int, list[SourceView]]:
     """Insert ``source`` (not added to the session); its id and its customer's other sources."""
-    rows = (
-        await session.execute(
-            _INSERT_SOURCE,
-            {
-                "system": source.system,
-                "source_id": source.source_id,
-                "customer_id": source.customer_id,
-                "raw_payload": json.dumps(source.raw_payload, ensure_ascii=False),
-                "payload_hash": source.payload_hash,
-                "normalized": json.dumps(source.normalized, ensure_ascii=False),
-                "changes": json.dumps(source.changes, ensure_ascii=False),
-                "decision": json.dumps(source.decision, ensure_ascii=False),
-                "now": source.created_at,
-            },
-        )
-    ).all()
+    rows = await db.fetch(
+        session,
+        _INSERT_SOURCE,
+        {
+            "system": source.system,
+            "source_id": source.source_id,
+            "customer_id": source.customer_id,
+            "raw_payload": json.dumps(source.raw_payload, ensure_ascii=False),
+            "payload_hash": source.payload_hash,
+            "normalized": json.dumps(source.normalized, ensure_ascii=False),
+            "changes": json.dumps(source.changes, ensure_ascii=False),
+            "decision": json.dumps(source.decision, ensure_ascii=False),
+            "now": source.created_at,
+        },
+    )
     others = [
-        SourceView(r.system, r.source_id, r.updated_at, r.normalized)
+        SourceView(r["system"], r["source_id"], r["updated_at"], r["normalized"])
         for r in rows
-        if r.system is not None
+        if r["system"] is not None
     ]
-    return rows[0].id, others
+    return rows[0]["id"], others
 
 
 async def _link_new_source(
@@ -730,17 +705,18 @@ async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> Custom
 
 
 _LOCK_CUSTOMER_ROW = (
-    select(Customer.__table__).where(Customer.__table__.c.id == bindparam("id")).with_for_update()
+    f"SELECT {', '.join(c.name for c in Customer.__table__.columns)} "
+    "FROM customers WHERE id = :id FOR UPDATE"
 )
 
 
 async def lock_customer_row(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
-    """:func:`lock_customer` for the write path: the row locked and read with Core, the
-    Customer not added to the session (the write path stores it with Core as well)."""
-    row = (await session.execute(_LOCK_CUSTOMER_ROW, {"id": customer_id})).one_or_none()
-    if row is None:
+    """:func:`lock_customer` for the write path: the row locked and read without the ORM, the
+    Customer not added to the session (the write path stores it without the ORM as well)."""
+    rows = await db.fetch(session, _LOCK_CUSTOMER_ROW, {"id": customer_id})
+    if not rows:
         raise ProblemError("not-found", f"No customer {customer_id}")
-    return Customer(**row._mapping)
+    return Customer(**rows[0])
 
 
 def check_if_match(customer: Customer, if_match: str | None, *, required: bool) -> None:

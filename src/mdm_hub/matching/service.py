@@ -13,10 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Text, delete, text, update
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy import delete, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub import db
 from mdm_hub.custom_fields.service import FINGERPRINT_SQL
 from mdm_hub.customers.models import SourceRecord
 from mdm_hub.customers.schemas import CustomerRecord
@@ -121,18 +122,11 @@ _FREQUENCIES_AND_CANDIDATES = """
         LIMIT :max_candidates
     ) AS c ON true
 """
-_COLUMNS = {
-    "frequencies": JSON,
-    "id": UUID(as_uuid=True),
-    "customer_code": Text,
-    "name": Text,
-    "record": JSONB,
-}
-_WITHOUT_FINGERPRINT = text(_FREQUENCIES_AND_CANDIDATES.format(fingerprint="")).columns(**_COLUMNS)
+_WITHOUT_FINGERPRINT = _FREQUENCIES_AND_CANDIDATES.format(fingerprint="")
 # The dry run reads the configuration's fingerprint here too (see custom_fields.service).
-_WITH_FINGERPRINT = text(
-    _FREQUENCIES_AND_CANDIDATES.format(fingerprint=f", {FINGERPRINT_SQL} AS fingerprint")
-).columns(**_COLUMNS, fingerprint=Text)
+_WITH_FINGERPRINT = _FREQUENCIES_AND_CANDIDATES.format(
+    fingerprint=f", {FINGERPRINT_SQL} AS fingerprint"
+)
 
 
 def record_keys(record: CustomerRecord, settings: Settings) -> list[BlockingKey]:
@@ -162,27 +156,28 @@ async def frequencies_and_candidates(
             return {}, [], None
         return {}, [], await session.scalar(text(f"SELECT {FINGERPRINT_SQL}"))
     fetchable = set(usable_keys(keys, None, settings.match_max_block_size))
-    rows = (
-        await session.execute(
-            _WITH_FINGERPRINT if fingerprint else _WITHOUT_FINGERPRINT,
-            {
-                "kinds": [k.kind for k in keys],
-                "key_values": [k.value for k in keys],
-                "fetches": [k in fetchable for k in keys],
-                "max_block_size": settings.match_max_block_size,
-                "max_candidates": settings.match_max_candidates,
-            },
-        )
-    ).all()
+    rows = await db.fetch(
+        session,
+        _WITH_FINGERPRINT if fingerprint else _WITHOUT_FINGERPRINT,
+        {
+            "kinds": [k.kind for k in keys],
+            "key_values": [k.value for k in keys],
+            "fetches": [k in fetchable for k in keys],
+            "max_block_size": settings.match_max_block_size,
+            "max_candidates": settings.match_max_candidates,
+        },
+        # A dry run's one statement needs no BEGIN and COMMIT of its own.
+        begin=not fingerprint,
+    )
     frequencies = {
-        BlockingKey(kind, value): count for kind, value, count in rows[0].frequencies or ()
+        BlockingKey(kind, value): count for kind, value, count in rows[0]["frequencies"] or ()
     }
     candidates = [
-        Candidate(row.id, row.customer_code, row.name, row.record)
+        Candidate(row["id"], row["customer_code"], row["name"], row["record"])
         for row in rows
-        if row.id is not None
+        if row["id"] is not None
     ]
-    return frequencies, candidates, rows[0].fingerprint if fingerprint else None
+    return frequencies, candidates, rows[0]["fingerprint"] if fingerprint else None
 
 
 async def resolve(
