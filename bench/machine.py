@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 
@@ -23,3 +24,13 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "load": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
     }
+
+
+def print_header() -> None:
+    """The machine and the command line, the first two lines of a benchmark's output."""
+    info = machine()
+    print(
+        f"machine: nproc={info['nproc']} cpu={info['cpu']!r} python={info['python']} "
+        f"load={info['load']}"
+    )
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

@@ -49,7 +49,7 @@ from typing import Any
 
 import httpx
 import jaconv
-from machine import machine
+from machine import print_header
 
 # --------------------------------------------------------------------------------------------
 # The stack: embedded PostgreSQL + migrations + the real app
@@ -1264,12 +1264,7 @@ def main() -> None:
     settings: dict[str, Any] = {}
     if args.match_config:
         settings["match_config_path"] = args.match_config.resolve()
-    info = machine()
-    print(
-        f"machine: nproc={info['nproc']} cpu={info['cpu']!r} python={info['python']} "
-        f"load={info['load']}"
-    )
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print_header()
 
     folder = Path(tempfile.mkdtemp(prefix="mdm-bench-weights-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine
+from machine import print_header
 from pydantic import BaseModel, ConfigDict
 from write_path import (
     database,
@@ -40,6 +40,7 @@ from write_path import (
     load_towns,
     postmaster_pid,
     run_phase,
+    start_uvicorn,
     stop_server,
     wait_ready,
 )
@@ -87,20 +88,8 @@ def floor_app() -> Any:
 
 
 def start_floor_server(dsn: str, port: int, workers: int, statements: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "FLOOR_DSN": dsn,
-        "FLOOR_STATEMENTS": str(statements),
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    command = [
-        sys.executable, "-m", "uvicorn", "stack_floor:floor_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    return subprocess.Popen(command, env=env, start_new_session=True)
+    environment = {"FLOOR_DSN": dsn, "FLOOR_STATEMENTS": str(statements)}
+    return start_uvicorn("stack_floor:floor_app", port, workers, environment)
 
 
 def requests(seed: int) -> Any:
@@ -112,12 +101,8 @@ def requests(seed: int) -> Any:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    info = machine()
-    print(
-        f"machine: nproc={info['nproc']} cpu={info['cpu']!r} python={info['python']} "
-        f"load={info['load']}"
-    )
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
+    print_header()
+    print()
     print("| round trips per request | requests | per s | p50 ms | p99 ms | CPU per request |")
     print("|---:|---:|---:|---:|---:|---|")
     async with database(None) as db:

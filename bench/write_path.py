@@ -58,7 +58,7 @@ import httpx
 import jaconv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine
+from machine import print_header
 from match_quality import GIVEN_NAMES, SURNAMES, embedded_database
 
 # --------------------------------------------------------------------------------------------
@@ -481,19 +481,30 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     issuer_dir = Path(tempfile.mkdtemp(prefix="bench-issuer-"))
     issuer = DevIssuer.load_or_create(issuer_dir, DevIssuer.url_for("127.0.0.1", port), "mdm-hub")
     AUTH_HEADERS["Authorization"] = f"Bearer {issuer.mint(subject='bench')}"
-    env = {
-        **os.environ,
+    environment = {
         "DATABASE_URL": url,
         "MDM_LOG_LEVEL": "WARNING",
         "MDM_DB_POOL_SIZE": os.environ.get("MDM_DB_POOL_SIZE", "10"),
         "BENCH_ISSUER_DIR": str(issuer_dir),
         "BENCH_ISSUER": issuer.issuer,
+    }
+    return start_uvicorn("write_path:bench_app", port, workers, environment)
+
+
+def start_uvicorn(
+    factory: str, port: int, workers: int, environment: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """uvicorn serving ``factory`` (a module of bench/) as deployed: uvloop, httptools, no
+    access log, ``workers`` processes; ``environment`` added to this process's."""
+    env = {
+        **os.environ,
+        **environment,
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])
         ),
     }
     command = [
-        sys.executable, "-m", "uvicorn", "write_path:bench_app", "--factory",
+        sys.executable, "-m", "uvicorn", factory, "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
@@ -779,12 +790,7 @@ async def postmaster_pid(dsn: str) -> int:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    info = machine()
-    print(
-        f"machine: nproc={info['nproc']} cpu={info['cpu']!r} python={info['python']} "
-        f"load={info['load']}"
-    )
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print_header()
     async with database(args.database_url) as db:
         if await loaded_customers(db.dsn) == 0:
             print(f"pre-loading {args.size:,} customers ...", file=sys.stderr)
