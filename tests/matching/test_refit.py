@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -53,3 +57,29 @@ async def test_refit_from_the_hub(client: httpx.AsyncClient, app, tmp_path: Path
     write_weights(result, output)
     reloaded = config_from_dict(json.loads(output.read_text(encoding="utf-8")))
     assert reloaded.version == "v2-test"
+
+
+async def test_the_refit_command(
+    client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    for i in range(30):
+        await client.put(f"/v1/sources/crm/records/{i}", json=other_corporation(i))
+        variant = other_corporation(i, name=f"(株)テスト{i:03d}工業")
+        await client.put(f"/v1/sources/billing/records/{i}", json=variant)
+    output = tmp_path / "weights_v9.json"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "mdm_hub.cli", "matching-refit", "--output", str(output),
+         "--max-pairs", "1000"],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "corporation: 30 training pairs, 1000 random pairs" in done.stdout
+    assert "prior λ 1e-05 → " in done.stdout
+    adopted = load_config(output)
+    assert adopted.version == "v9"
+    # 30 duplicate pairs among 60 records: λ ≈ 30 / (60·59/2) ≈ 0.017.
+    assert 0.01 < adopted.kinds["corporation"].prior < 0.025
