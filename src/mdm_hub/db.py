@@ -16,7 +16,6 @@ from fastapi import Depends, Request
 from sqlalchemy import MetaData, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -155,17 +154,6 @@ def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PARAMETER.sub(number, sql), tuple(names)
 
 
-async def _driver(session: AsyncSession, begin: bool) -> tuple[AsyncConnection, asyncpg.Connection]:
-    connection = await session.connection()
-    fairy = await connection.get_raw_connection()
-    adapted: Any = fairy.dbapi_connection  # SQLAlchemy's AsyncAdapt_asyncpg_connection
-    if begin and adapted._transaction is None:
-        async with adapted._execute_mutex:
-            if adapted._transaction is None:
-                await adapted._start_transaction()
-    return connection, fairy.driver_connection  # type: ignore[return-value]
-
-
 async def fetch(
     session: AsyncSession, sql: str, params: dict[str, Any], *, begin: bool = True
 ) -> list[asyncpg.Record]:
@@ -176,18 +164,28 @@ async def fetch(
     sends BEGIN lazily, with the first statement it executes itself). ``begin=False`` runs a
     lone read without BEGIN and COMMIT when nothing else ran yet (a later statement still
     begins the transaction). Errors are SQLAlchemy's DBAPIError, as for any other statement
-    (a deadlock's or timeout's SQLSTATE answers 503); a lost connection is invalidated.
+    (a deadlock's or timeout's SQLSTATE answers 503); a connection found closed is invalidated,
+    so the pool replaces it instead of handing it out again.
     """
     query, names = _positional(sql)
-    connection, driver = await _driver(session, begin)
+    connection = await session.connection()
+    fairy = await connection.get_raw_connection()
+    adapted: Any = fairy.dbapi_connection  # SQLAlchemy's AsyncAdapt_asyncpg_connection
+    driver: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
     try:
+        if begin and adapted._transaction is None:
+            async with adapted._execute_mutex:
+                if adapted._transaction is None:
+                    await adapted._start_transaction()
         return await driver.fetch(query, *[params[name] for name in names])
-    except asyncpg.PostgresError as exc:
-        raise DBAPIError.instance(query, params, exc, asyncpg.PostgresError) from exc
-    except (asyncpg.InterfaceError, OSError) as exc:
-        await connection.invalidate(exc)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, adapted.dbapi.Error) as exc:
+        closed = driver.is_closed() or not isinstance(
+            exc, asyncpg.PostgresError | adapted.dbapi.Error
+        )
+        if closed:
+            await connection.invalidate(exc)
         raise DBAPIError.instance(
-            query, params, exc, Exception, connection_invalidated=True
+            query, params, exc, type(exc), connection_invalidated=closed
         ) from exc
 
 

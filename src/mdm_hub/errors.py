@@ -241,6 +241,15 @@ def sqlstate(exc: BaseException) -> str | None:
 
 
 async def _handle_database(request: Request, exc: Exception) -> JSONResponse:
+    if getattr(exc, "connection_invalidated", False):
+        # The pool has dropped the connection; the transaction never committed.
+        logger.warning("database connection lost", extra={"path": request.url.path})
+        return problem_response(
+            PROBLEM_TYPES["service-unavailable"],
+            detail="The database connection was lost; nothing was written. Retry the request.",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+        )
     if sqlstate(exc) in _RETRYABLE_SQLSTATES:
         logger.warning("retryable database conflict", extra={"path": request.url.path})
         return problem_response(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from mdm_hub import db
 from mdm_hub.settings import Settings
@@ -29,3 +31,54 @@ async def test_a_dead_idle_connection_is_replaced(
             assert await conn.scalar(text("SELECT pg_backend_pid()")) != first
     finally:
         await engine.dispose()
+
+
+async def test_a_connection_that_died_moments_after_use_fails_one_request_only(
+    database_url: str,
+) -> None:
+    # Used moments ago, so the pool does not ping it: the write path's first statement (sent
+    # to asyncpg directly, with the BEGIN it starts) finds it dead, and must invalidate it.
+    engine = db.create_engine(database_url, Settings(database_url=database_url, db_pool_size=1))
+    sessions = db.create_sessionmaker(engine)
+    pid_sql = "SELECT pg_backend_pid() AS pid"
+    try:
+        async with sessions() as session:
+            first = (await db.fetch(session, pid_sql, {}))[0]["pid"]
+            await session.commit()
+        other = await asyncpg.connect(db.sqlalchemy_url(database_url).replace("+asyncpg", ""))
+        try:
+            await other.execute("SELECT pg_terminate_backend($1)", first)
+        finally:
+            await other.close()
+        with pytest.raises(DBAPIError) as failed:
+            async with sessions() as session:
+                await db.fetch(session, pid_sql, {})
+        assert failed.value.connection_invalidated
+        for _ in range(2):
+            async with sessions() as session:
+                assert (await db.fetch(session, pid_sql, {}))[0]["pid"] != first
+                await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def test_a_write_on_a_lost_connection_answers_503_and_the_retry_succeeds(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    body = {"kind": "person", "name": "山田太郎", "birth_date": "1980-05-05"}
+    assert (await client.put("/v1/sources/crm/records/1", json=body)).status_code == 201
+    other = await asyncpg.connect(db.sqlalchemy_url(database_url).replace("+asyncpg", ""))
+    try:  # a server restart: every pooled connection of the app ends at once
+        await other.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await other.close()
+    lost = await client.put("/v1/sources/crm/records/2", json=body)
+    assert lost.status_code == 503, lost.text
+    assert lost.headers["retry-after"] == "1"
+    assert lost.headers["content-type"].startswith("application/problem+json")
+    retried = await client.put("/v1/sources/crm/records/2", json=body)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["decision"]["outcome"] == "merged"
