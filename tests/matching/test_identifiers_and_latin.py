@@ -310,3 +310,23 @@ def test_household_rule_sees_one_family_through_old_character_forms() -> None:
         Level.exact,
         Level.kana_equal,
     )
+
+
+def test_a_placeholder_identifier_lifts_neither_rule() -> None:
+    # 0000000 held by 5,000 customers identifies nobody: household members and a father and
+    # son of one name stay apart even though "their" numbers agree.
+    key = BlockingKey(IDENTIFIER, "member_no|0000000")
+    placeholder = {key: 5000}
+    a = member(person("山田", "一郎", addresses=[HOME], phones=["+81650422212"]), "0000000")
+    b = member(person("山田", "二郎", addresses=[HOME], phones=["+81650422212"]), "0000000")
+    household = score_pair(a, b, config=CONFIG, key_frequencies=placeholder)
+    assert next(c.weight for c in household.comparisons if c.field == "address") == 0.0
+    assert household.probability < CONFIG.review_threshold
+    father = member(person("Smith", "John", birth_date=BIRTH, addresses=[HOME]), "0000000")
+    son = member(
+        person("Smith", "John", birth_date=dt.date(1952, 10, 4), addresses=[HOME]), "0000000"
+    )
+    s = score_pair(father, son, config=CONFIG, key_frequencies=placeholder)
+    assert s.hard_rule == HardRule.different_birth_date
+    # The same number held by this customer alone still lifts both.
+    assert score_pair(father, son, config=CONFIG, key_frequencies={key: 1}).hard_rule is None

@@ -135,29 +135,32 @@ def score_pair(
     total = km.prior_weight
     comparisons: list[FieldComparison] = []
     levels: dict[str, str] = {}
+    # The same identifier, held by no other customer: members of one household, or a father
+    # and son of one name, have different member numbers. A placeholder many customers hold
+    # (0000000) identifies nobody.
+    shared_identifier = False
     for name, compare, weights, tf_levels, fm in _plan(kind, km):
         level, detail, tf = compare(pa, pb, config)
         levels[name] = level
         weight = weights[level]
+        common = False
         if tf is not None and key_frequencies and level in tf_levels:
             kind_, values = tf
             count = min(key_frequencies.get(BlockingKey(kind_, v), 0) for v in values)
             if count > fm.tf_reference_count:
+                common = True
                 weight = fm.tf_weight(level, count)
                 detail = f"{detail} shared_by={count}"
+        if level == _L.exact and fm.compare == "identifier" and not common:
+            shared_identifier = True
         total += weight
         comparisons.append(_comparison(name, level, weight, detail))
 
-    # Members of one household share home, landline and mail but not an identifier (their
-    # member numbers differ): a shared identifier says the given name is the error.
-    if (
-        kind == "person"
-        and levels.get("name") == _L.given_differs
-        and not any(levels.get(name) == _L.exact for name in km.identifier_fields)
-    ):
+    # A shared identifier says the other given name is the error, not another household member.
+    if kind == "person" and levels.get("name") == _L.given_differs and not shared_identifier:
         total = _discount_household(comparisons, total)
     if hard_rule is None:
-        hard_rule = _hard_rule(levels, km.identifier_fields)
+        hard_rule = _hard_rule(levels, shared_identifier)
     return _score(
         probability_from_weight(total),
         total,
@@ -212,7 +215,7 @@ def _comparator(kind: str, name: str, fm: FieldModel) -> Any:
     return comparator_for(kind, name, fm.compare, fm.custom_field)
 
 
-def _hard_rule(levels: Mapping[str, str], identifier_fields: Sequence[str] = ()) -> str | None:
+def _hard_rule(levels: Mapping[str, str], shared_identifier: bool = False) -> str | None:
     corporate_number = levels.get("corporate_number")
     if corporate_number == _L.different:
         return HardRule.different_corporate_number
@@ -223,9 +226,7 @@ def _hard_rule(levels: Mapping[str, str], identifier_fields: Sequence[str] = ())
         return HardRule.same_corporation_different_site
     # A father and son of one name at one address differ only by birth date; a shared
     # identifier (their member numbers would differ) says the date is the error.
-    if levels.get("birth_date") == _L.different and not any(
-        levels.get(name) == _L.exact for name in identifier_fields
-    ):
+    if levels.get("birth_date") == _L.different and not shared_identifier:
         return HardRule.different_birth_date
     return None
 
