@@ -1163,7 +1163,9 @@ async def refit_weights(url: str, settings: dict, output: Path) -> None:
     engine = create_engine(url, app_settings)
     try:
         async with create_sessionmaker(engine)() as session:
-            data = await collect_pairs(session, max_pairs=50_000)
+            data = await collect_pairs(
+                session, max_pairs=50_000, max_block_size=app_settings.match_max_block_size
+            )
     finally:
         await engine.dispose()
     config = match_config(app_settings)

@@ -207,7 +207,9 @@ def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
         engine = create_engine(url, settings)
         try:
             async with create_sessionmaker(engine)() as session:
-                return await collect_pairs(session, max_pairs=max_pairs)
+                return await collect_pairs(
+                    session, max_pairs=max_pairs, max_block_size=settings.match_max_block_size
+                )
         finally:
             await engine.dispose()
 

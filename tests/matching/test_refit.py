@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from mdm_hub.matching.config import config_from_dict, load_config
-from mdm_hub.matching.refit import collect_pairs, refit, write_weights
+from mdm_hub.matching.refit import _random_pairs, collect_pairs, refit, write_weights
 from tests.helpers import corporation, other_corporation
 
 
@@ -83,3 +84,13 @@ async def test_the_refit_command(
     assert adopted.version == "v9"
     # 30 duplicate pairs among 60 records: λ ≈ 30 / (60·59/2) ≈ 0.017.
     assert 0.01 < adopted.kinds["corporation"].prior < 0.025
+
+
+def test_random_pairs_are_distinct_and_all_of_a_small_hub() -> None:
+    records = [corporation(name=f"会社{i}") for i in range(10)]
+    every = _random_pairs(records, 2_000, random.Random(1))
+    assert len(every) == 45  # 10·9/2, each once
+    assert len({(id(a), id(b)) for a, b in every}) == 45
+    some = _random_pairs(records, 20, random.Random(1))
+    assert len({(id(a), id(b)) for a, b in some}) == 20
+    assert all(a is not b for a, b in some)

@@ -88,6 +88,9 @@ class FieldModel:
 class KindModel:
     prior: float
     fields: Mapping[str, FieldModel]
+    estimation_prior: float | None = None
+    """The prior the refit's E-step uses (default ``prior``). A refit that estimates λ keeps the
+    E-step's prior here, so refitting a refit does not feed λ back into its own estimate."""
 
     prior_weight: float = field(init=False, repr=False, compare=False)
     """log2(λ / (1 - λ)): the match weight of two records about which nothing is known."""
@@ -96,8 +99,9 @@ class KindModel:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
-        if not 0.0 < self.prior < 1.0:
-            raise ConfigError(f"prior must be in (0, 1), not {self.prior}")
+        for prior in (self.prior, self.estimation_prior):
+            if prior is not None and not 0.0 < prior < 1.0:
+                raise ConfigError(f"prior must be in (0, 1), not {prior}")
         object.__setattr__(self, "prior_weight", math.log2(self.prior / (1.0 - self.prior)))
         object.__setattr__(
             self,
@@ -179,6 +183,11 @@ class MatchConfig:
             "kinds": {
                 kind: {
                     "prior": km.prior,
+                    **(
+                        {"estimation_prior": km.estimation_prior}
+                        if km.estimation_prior is not None
+                        else {}
+                    ),
                     "fields": {name: _field_to_dict(fm) for name, fm in km.fields.items()},
                 }
                 for kind, km in self.kinds.items()
@@ -243,7 +252,12 @@ def config_from_dict(data: Mapping[str, Any]) -> MatchConfig:
                     tf_reference_count=float(tf.get("reference_count", 1.0)),
                     tf_min_weight=float(tf.get("min_weight", 0.0)),
                 )
-            kinds[kind] = KindModel(prior=float(kd["prior"]), fields=fields)
+            estimation_prior = kd.get("estimation_prior")
+            kinds[kind] = KindModel(
+                prior=float(kd["prior"]),
+                fields=fields,
+                estimation_prior=None if estimation_prior is None else float(estimation_prior),
+            )
         thresholds = data.get("thresholds", {})
         return MatchConfig(
             version=str(data["version"]),

@@ -9,14 +9,17 @@
   divided by all pairs (Splink's ``estimate_probability_two_random_records_match``, with EM's
   expectation in place of deterministic rules). It depends on the size of the master — 5,000
   persons with a duplicate each give λ ≈ 10⁻⁴, a million ≈ 10⁻⁶ — so a fixed prior over-merges
-  a large master and under-merges a small one. The E-step keeps the configured prior: fed back
-  into it, a higher λ makes the hard negatives (sites sharing a 代表番号, households) look like
-  matches, which raises λ again.
+  a large master and under-merges a small one. The E-step keeps the configured prior, and a
+  refit that estimates λ writes that E-step prior into the new file (``estimation_prior``) so
+  the next refit uses it again: fed back into the E-step, a higher λ makes the hard negatives
+  (sites sharing a 代表番号, households) look like matches, which raises λ again. λ has no
+  shift bound (it is a property of the master's size, which may change by orders of magnitude);
+  the summary prints it before → after.
 * A random sample holds a few true matches (λ of the pairs); for a level that strangers almost
   never share (the same member number) those few *are* the count and would put ``u`` near λ.
   So ``u``, ``m`` and λ are estimated in rounds: each round counts a random pair for ``u`` by
   its probability of being *no* match under the previous round's model.
-* Every estimate is **bounded**: it may move at most ``max_m_shift_bits`` / ``max_u_shift_bits``
+* Every m and u is **bounded**: it may move at most ``max_m_shift_bits`` / ``max_u_shift_bits``
   (factors of two) from the prior; levels marked ``fixed`` never move; a level seen or expected
   fewer than ``min_expected_count`` times keeps its prior (the data cannot say anything about it).
 * Before adopting, both configurations are checked against labelled pairs (known duplicates
@@ -445,6 +448,7 @@ def estimate(
         candidates = (candidate_pairs or {}).get(kind, sum(vectors.values()))
         rounds = max_rounds if randoms.get(kind) or population >= 2 else 1
         current, prior = km, km.prior
+        e_step_prior = km.estimation_prior or km.prior
         u_status: dict[str, dict[str, str]] = {}
         for _ in range(rounds):
             u_model = replace(km, prior=prior)
@@ -462,13 +466,15 @@ def estimate(
                 max_iterations=max_iterations,
                 tolerance=tolerance,
                 fixed_fields=fixed_fields.get(kind, ()),
-                prior=km.prior,
+                prior=e_step_prior,
             )
             previous = current
             expected_matches = fit.match_rate * candidates
             if population >= 2 and expected_matches >= bounds.min_expected_count:
                 prior = min(expected_matches / (population * (population - 1) / 2), 0.5)
             current = _with_params(u_model, m=fit.m, prior=prior)
+            if prior != km.prior:
+                current = replace(current, estimation_prior=e_step_prior)
             if _max_relative_change(previous, current) < 1e-3:
                 break
         new_kinds[kind] = current
@@ -562,4 +568,8 @@ def _with_params(
             compare=fm.compare,
             custom_field=fm.custom_field,
         )
-    return KindModel(prior=km.prior if prior is None else prior, fields=fields)
+    return KindModel(
+        prior=km.prior if prior is None else prior,
+        fields=fields,
+        estimation_prior=km.estimation_prior,
+    )

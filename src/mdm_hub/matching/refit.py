@@ -10,6 +10,7 @@ new weights file; the running hub changes only when an administrator points
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,23 +37,56 @@ class RefitData:
     """Candidate pairs per kind in the whole hub (``training`` may be a sample of them)."""
 
 
-async def collect_pairs(session: AsyncSession, *, max_pairs: int, seed: float = 0.42) -> RefitData:
+# The pairs the hub scores: two source records (not the steward's) of one kind that share a
+# fetchable blocking key held by no more than ``max_block_size`` records (the write path's block
+# rule; a 代表番号 with 1,000 holders makes no candidates, so its ~500,000 pairs are no training
+# pairs either). Made once per refit, in its own transaction's temporary table.
+_CANDIDATE_PAIRS = """
+    CREATE TEMPORARY TABLE refit_pairs ON COMMIT DROP AS
+    WITH blocks AS (
+        SELECT k.kind, k.value
+        FROM match_keys AS k
+        WHERE k.kind <> ALL(CAST(:frequency_only AS text[]))
+        GROUP BY k.kind, k.value
+        HAVING count(*) BETWEEN 2 AND :max_block_size
+    )
+    SELECT DISTINCT a.source_record_id AS a_id, b.source_record_id AS b_id,
+           ra.normalized->>'kind' AS record_kind
+    FROM blocks
+    JOIN match_keys AS a ON a.kind = blocks.kind AND a.value = blocks.value
+    JOIN match_keys AS b ON b.kind = blocks.kind AND b.value = blocks.value
+                        AND a.source_record_id < b.source_record_id
+    JOIN source_records AS ra ON ra.id = a.source_record_id AND ra.system <> '_steward'
+    JOIN source_records AS rb ON rb.id = b.source_record_id AND rb.system <> '_steward'
+    WHERE ra.normalized->>'kind' = rb.normalized->>'kind'
+"""
+
+
+async def collect_pairs(
+    session: AsyncSession, *, max_pairs: int, max_block_size: int = 50, seed: float = 0.42
+) -> RefitData:
+    """Training pairs (a random sample of at most ``max_pairs`` candidate pairs), random pairs,
+    the stewards' decisions, and the record and candidate-pair counts per kind (for λ)."""
     await session.execute(text("SELECT setseed(:seed)"), {"seed": seed})
+    await session.execute(text("DROP TABLE IF EXISTS refit_pairs"))
+    await session.execute(
+        text(_CANDIDATE_PAIRS),
+        {"frequency_only": sorted(FREQUENCY_ONLY_KINDS), "max_block_size": max_block_size},
+    )
+    pair_counts = await session.execute(
+        text("SELECT record_kind, count(*) AS n FROM refit_pairs GROUP BY record_kind")
+    )
+    candidate_pairs = {row.record_kind: row.n for row in pair_counts}
     training_rows = await session.execute(
         text(
             """
-            SELECT DISTINCT ON (a.source_record_id, b.source_record_id)
-                   ra.normalized AS a, rb.normalized AS b
-            FROM match_keys a
-            JOIN match_keys b
-              ON a.kind = b.kind AND a.value = b.value AND a.source_record_id < b.source_record_id
-            JOIN source_records ra ON ra.id = a.source_record_id
-            JOIN source_records rb ON rb.id = b.source_record_id
-            WHERE a.kind <> ALL(:frequency_only)
-            LIMIT :limit
+            SELECT ra.normalized AS a, rb.normalized AS b
+            FROM (SELECT a_id, b_id FROM refit_pairs ORDER BY random() LIMIT :limit) AS p
+            JOIN source_records AS ra ON ra.id = p.a_id
+            JOIN source_records AS rb ON rb.id = p.b_id
             """
         ),
-        {"frequency_only": sorted(FREQUENCY_ONLY_KINDS), "limit": max_pairs},
+        {"limit": max_pairs},
     )
     training = [
         (CustomerRecord.model_validate(row.a), CustomerRecord.model_validate(row.b))
@@ -89,40 +123,21 @@ async def collect_pairs(session: AsyncSession, *, max_pairs: int, seed: float = 
         )
     )
     records = {row.kind: row.n for row in counts}
-    pair_counts = await session.execute(
-        text(
-            """
-            SELECT ra.normalized->>'kind' AS kind, count(*) AS n
-            FROM (
-                SELECT DISTINCT a.source_record_id AS a_id, b.source_record_id AS b_id
-                FROM match_keys a
-                JOIN match_keys b
-                  ON a.kind = b.kind AND a.value = b.value
-                 AND a.source_record_id < b.source_record_id
-                WHERE a.kind <> ALL(:frequency_only)
-            ) pairs
-            JOIN source_records ra ON ra.id = pairs.a_id
-            JOIN source_records rb ON rb.id = pairs.b_id
-            WHERE ra.normalized->>'kind' = rb.normalized->>'kind'
-            GROUP BY 1
-            """
-        ),
-        {"frequency_only": sorted(FREQUENCY_ONLY_KINDS)},
-    )
-    candidate_pairs = {row.kind: row.n for row in pair_counts}
     return RefitData(training, random_pairs, labelled, records, candidate_pairs)
 
 
 def _random_pairs(records: list[CustomerRecord], count: int, rng: random.Random) -> list[Pair]:
-    """``count`` pairs of two different records: a small hub still gives a full sample (its
-    N records make N·(N−1)/2 pairs, not N/2)."""
-    if len(records) < 2:
-        return []
-    pairs = []
-    for _ in range(count):
-        i, j = rng.sample(range(len(records)), 2)
-        pairs.append((records[i], records[j]))
-    return pairs
+    """``count`` different pairs of two different records, or every pair when there are no
+    more than that (a small hub's N records make N·(N−1)/2 pairs, not N/2; none is counted
+    twice, so ``min_expected_count`` still means what it says)."""
+    n = len(records)
+    if n * (n - 1) // 2 <= count:
+        return list(itertools.combinations(records, 2))
+    chosen: set[tuple[int, int]] = set()
+    while len(chosen) < count:
+        i, j = rng.sample(range(n), 2)
+        chosen.add((min(i, j), max(i, j)))
+    return [(records[i], records[j]) for i, j in sorted(chosen)]
 
 
 def refit(data: RefitData, config: MatchConfig, version: str) -> EstimationResult:
