@@ -187,7 +187,7 @@ class TokenValidator:
                 except TokenError:
                     self._verified.pop(token, None)
                     raise
-                return claims
+                return dict(claims)  # the kept claims stay as verified
             self._verified.pop(token, None)
         if token.count(".") != 2:
             if self.settings.oidc_introspection and self.static_jwks is None:
@@ -225,7 +225,7 @@ class TokenValidator:
         self.check_claims(claims)
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             self._verified.pop(next(iter(self._verified)))
-        self._verified[token] = (key_set, kid, claims)
+        self._verified[token] = (key_set, kid, dict(claims))
         return claims
 
     def check_claims(self, claims: dict[str, Any]) -> None:
