@@ -174,7 +174,8 @@ async def test_a_retrying_event_holds_back_its_customer_only(
         return (503 if block["on"] and item.customer_id == blocked["id"] else 200), {}
 
     receiver.responders["/hooks/hold"] = refuse_customer_one
-    workers.start(webhook_retry_schedule_seconds=[0] + [0.05] * 40)
+    # Retries every 0.05 s for up to 20 s: the event must not go dead on a slow machine.
+    workers.start(webhook_retry_schedule_seconds=[0] + [0.05] * 400)
     for n in range(3):
         await put_person(client, 1, emails=[{"address": f"{n}@mail1.example.jp"}])
         await put_person(client, 2, emails=[{"address": f"{n}@mail2.example.jp"}])
