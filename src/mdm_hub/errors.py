@@ -243,22 +243,22 @@ def sqlstate(exc: BaseException) -> str | None:
 async def _handle_database(request: Request, exc: Exception) -> JSONResponse:
     if getattr(exc, "connection_invalidated", False):
         # The pool has dropped the connection; the transaction never committed.
-        logger.warning("database connection lost", extra={"path": request.url.path})
-        return problem_response(
-            PROBLEM_TYPES["service-unavailable"],
-            detail="The database connection was lost; nothing was written. Retry the request.",
-            instance=request.url.path,
-            headers={"Retry-After": "1"},
-        )
+        return _retry_later(request, "database connection lost", "The database connection was lost")
     if sqlstate(exc) in _RETRYABLE_SQLSTATES:
-        logger.warning("retryable database conflict", extra={"path": request.url.path})
-        return problem_response(
-            PROBLEM_TYPES["service-unavailable"],
-            detail="A concurrent change got in the way; nothing was written. Retry the request.",
-            instance=request.url.path,
-            headers={"Retry-After": "1"},
+        return _retry_later(
+            request, "retryable database conflict", "A concurrent change got in the way"
         )
     return await _handle_unexpected(request, exc)
+
+
+def _retry_later(request: Request, log_message: str, what: str) -> JSONResponse:
+    logger.warning(log_message, extra={"path": request.url.path})
+    return problem_response(
+        PROBLEM_TYPES["service-unavailable"],
+        detail=f"{what}; nothing was written. Retry the request.",
+        instance=request.url.path,
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
