@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,23 @@ def auth_headers(
     """An Authorization header for a principal with these hub roles and scopes."""
     token = issuer.mint(subject=subject, roles=roles, scopes=scopes, client_id=client_id)
     return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def app_client(
+    settings: Settings, issuer: DevIssuer | None = None, base_url: str = "http://hub.test"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app of its own (other settings than the shared ``app``) with its lifespan, and a
+    client of it: an administrator's when ``issuer`` is given, without credentials otherwise."""
+    application = create_app(settings, dev_issuer=issuer)
+    headers = auth_headers(issuer) if issuer is not None else {}
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url=base_url, headers=headers
+        ) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from mdm_hub.app import create_app
 from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.settings import Settings
-from tests.conftest import _asyncpg_dsn, _recreate_database, auth_headers
+from tests.conftest import _asyncpg_dsn, _recreate_database, app_client
 from tests.helpers import PERSON, corporation, other_corporation
 
 
@@ -49,14 +48,8 @@ async def test_dump_restored_into_a_new_database_serves_the_same_customers(
         check=True,
     )
 
-    app = create_app(Settings(database_url=restored_url), dev_issuer=test_issuer)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=transport, base_url="http://restored.test", headers=auth_headers(test_issuer)
-        ) as restored,
-    ):
+    settings = Settings(database_url=restored_url)
+    async with app_client(settings, test_issuer, base_url="http://restored.test") as restored:
         assert (await restored.get("/readyz")).status_code == 200
         after = (await restored.get("/v1/customers", params={"limit": "100"})).json()["items"]
         assert after == before

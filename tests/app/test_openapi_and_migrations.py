@@ -13,7 +13,7 @@ from mdm_hub.cli import openapi_document
 from mdm_hub.db import sqlalchemy_url
 from mdm_hub.migrate import downgrade, migration_head, upgrade
 from mdm_hub.models import Base
-from tests.conftest import _asyncpg_dsn, _recreate_database
+from tests.conftest import _asyncpg_dsn, _recreate_database, app_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,18 +95,10 @@ async def test_readiness(client) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_readiness_follows_the_schema(server_url: str) -> None:
-    import httpx
-
-    from mdm_hub.app import create_app
     from mdm_hub.settings import Settings
 
     url = await _recreate_database(server_url, "mdm_hub_readiness")
-    app = create_app(Settings(database_url=url))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client,
-    ):
+    async with app_client(Settings(database_url=url)) as client:
         empty = await client.get("/readyz")
         assert empty.status_code == 503
         assert "database unavailable" in empty.json()["detail"]  # no alembic_version yet

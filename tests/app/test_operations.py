@@ -178,24 +178,14 @@ async def test_start_fails_fast_when_migrations_are_behind(
 
 async def test_lock_timeout_is_a_retryable_503_not_a_500(database_url: str, test_issuer) -> None:  # type: ignore[no-untyped-def]
     """A write stuck behind a lock past the statement timeout: 503 + Retry-After, nothing kept."""
-    from mdm_hub.app import create_app
     from mdm_hub.settings import Settings
-    from tests.conftest import auth_headers
+    from tests.conftest import app_client
 
-    app = create_app(
-        Settings(database_url=database_url, db_statement_timeout_ms=300), dev_issuer=test_issuer
-    )
+    settings = Settings(database_url=database_url, db_statement_timeout_ms=300)
     holder = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
         await holder.execute("SELECT pg_advisory_lock(hashtextextended('source:crm:STUCK', 0))")
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://hub.test",
-                headers=auth_headers(test_issuer),
-            ) as client,
-        ):
+        async with app_client(settings, test_issuer) as client:
             stuck = await client.put("/v1/sources/crm/records/STUCK", json=corporation())
             assert stuck.status_code == 503, stuck.text
             assert stuck.headers["retry-after"] == "1"

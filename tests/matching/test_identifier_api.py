@@ -14,13 +14,12 @@ import asyncpg
 import httpx
 import pytest
 
-from mdm_hub.app import create_app
 from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.db import create_engine
 from mdm_hub.matching.config import load_config
 from mdm_hub.matching.reindex import reindex
 from mdm_hub.settings import Settings
-from tests.conftest import _asyncpg_dsn, auth_headers
+from tests.conftest import _asyncpg_dsn, app_client
 from tests.matching.records import MEMBER_NO
 
 HOME = {"purpose": "home", "postal_code": "100-0005", "town": "丸の内", "street": "1-2-3"}
@@ -53,17 +52,8 @@ async def hub(
     database_url: str, test_issuer: DevIssuer, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     weights = _member_weights(tmp_path)
-    app = create_app(
-        Settings(database_url=database_url, match_config_path=weights), dev_issuer=test_issuer
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://hub.test",
-            headers=auth_headers(test_issuer),
-        ) as client,
-    ):
+    settings = Settings(database_url=database_url, match_config_path=weights)
+    async with app_client(settings, test_issuer) as client:
         created = await client.post(
             "/v1/custom-fields", json={"key": "member_no", "label": "会員番号", "type": "string"}
         )
