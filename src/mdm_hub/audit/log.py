@@ -51,27 +51,8 @@ def audit_record(
     )
 
 
-async def record_audit(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    customer_id: uuid.UUID | None = None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
+def record_audit(session: AsyncSession, entry: AuditRecord) -> None:
     """Add an entry to the session (written with its next flush)."""
-    entry = audit_record(
-        actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        customer_id=customer_id,
-        before=before,
-        after=after,
-    )
     session.add(AuditEntry(**vars(entry)))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, Text, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import record_audit
+from mdm_hub.audit.log import audit_record, record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.models import CustomFieldDefinition, RankRuleRow
 from mdm_hub.custom_fields.schemas import CustomFieldCreate, CustomFieldUpdate, RankRules
@@ -147,13 +147,15 @@ async def create_definition(
     definition = CustomFieldDefinition(**body.model_dump(), created_at=now, updated_at=now)
     session.add(definition)
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="custom_field.created",
-        entity_type="custom_field",
-        entity_id=body.key,
-        after=_audit_view(definition),
+        audit_record(
+            actor,
+            action="custom_field.created",
+            entity_type="custom_field",
+            entity_id=body.key,
+            after=_audit_view(definition),
+        ),
     )
     return definition
 
@@ -180,14 +182,16 @@ async def update_definition(
         setattr(definition, name, value)
     definition.updated_at = dt.datetime.now(dt.UTC)
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="custom_field.updated",
-        entity_type="custom_field",
-        entity_id=key,
-        before=before,
-        after=_audit_view(definition),
+        audit_record(
+            actor,
+            action="custom_field.updated",
+            entity_type="custom_field",
+            entity_id=key,
+            before=before,
+            after=_audit_view(definition),
+        ),
     )
     return definition
 
@@ -196,13 +200,15 @@ async def delete_definition(session: AsyncSession, actor: Actor, key: str) -> No
     definition = await get_definition(session, key)
     before = _audit_view(definition)
     await session.delete(definition)
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="custom_field.deleted",
-        entity_type="custom_field",
-        entity_id=key,
-        before=before,
+        audit_record(
+            actor,
+            action="custom_field.deleted",
+            entity_type="custom_field",
+            entity_id=key,
+            before=before,
+        ),
     )
 
 
@@ -302,13 +308,15 @@ async def replace_rank_rules(session: AsyncSession, actor: Actor, body: RankRule
     for rule in body.rules:
         session.add(RankRuleRow(rank=rule.rank, min_amount=rule.min_amount))
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="rank_rules.replaced",
-        entity_type="rank_rules",
-        entity_id="rank_rules",
-        before={"rules": before},
-        after=body.model_dump(),
+        audit_record(
+            actor,
+            action="rank_rules.replaced",
+            entity_type="rank_rules",
+            entity_id="rank_rules",
+            before={"rules": before},
+            after=body.model_dump(),
+        ),
     )
     return RankRules(rules=sorted(body.rules, key=lambda r: -r.min_amount))

@@ -842,15 +842,17 @@ async def patch_customer(
     steward.version += 1
     steward.updated_at = now
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="customer.overridden",
-        entity_type="source_record",
-        entity_id=f"{STEWARD_SYSTEM}/{customer.id}",
-        customer_id=customer.id,
-        before=before,
-        after={**_source_view(steward), "overrides": overrides},
+        audit_record(
+            actor,
+            action="customer.overridden",
+            entity_type="source_record",
+            entity_id=f"{STEWARD_SYSTEM}/{customer.id}",
+            customer_id=customer.id,
+            before=before,
+            after={**_source_view(steward), "overrides": overrides},
+        ),
     )
     await recompute_golden(session, settings, actor, customer, config=config)
     return customer

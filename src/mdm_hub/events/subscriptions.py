@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import record_audit
+from mdm_hub.audit.log import audit_record, record_audit
 from mdm_hub.context import Actor
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.dispatcher import ENDPOINT_MATCHES_SQL, NOTIFY_CHANNEL, QUEUE_UPSERT_SQL
@@ -115,13 +115,15 @@ async def create_endpoint(session: AsyncSession, actor: Actor, body: EndpointIn)
     )
     session.add(endpoint)
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="webhook_endpoint.created",
-        entity_type=ENTITY_TYPE,
-        entity_id=str(endpoint.id),
-        after=_audit_view(endpoint),
+        audit_record(
+            actor,
+            action="webhook_endpoint.created",
+            entity_type=ENTITY_TYPE,
+            entity_id=str(endpoint.id),
+            after=_audit_view(endpoint),
+        ),
     )
     return endpoint
 
@@ -168,14 +170,16 @@ async def update_endpoint(
         return endpoint
     endpoint.updated_at = _now()
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="webhook_endpoint.updated",
-        entity_type=ENTITY_TYPE,
-        entity_id=str(endpoint.id),
-        before=before,
-        after=after,
+        audit_record(
+            actor,
+            action="webhook_endpoint.updated",
+            entity_type=ENTITY_TYPE,
+            entity_id=str(endpoint.id),
+            before=before,
+            after=after,
+        ),
     )
     return endpoint
 
@@ -186,13 +190,15 @@ async def delete_endpoint(session: AsyncSession, actor: Actor, endpoint_id: uuid
     before = _audit_view(endpoint)
     await session.delete(endpoint)
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="webhook_endpoint.deleted",
-        entity_type=ENTITY_TYPE,
-        entity_id=str(endpoint_id),
-        before=before,
+        audit_record(
+            actor,
+            action="webhook_endpoint.deleted",
+            entity_type=ENTITY_TYPE,
+            entity_id=str(endpoint_id),
+            before=before,
+        ),
     )
 
 
@@ -212,13 +218,15 @@ async def rotate_secret(
     endpoint.secret = new_secret()
     endpoint.updated_at = now
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="webhook_endpoint.secret_rotated",
-        entity_type=ENTITY_TYPE,
-        entity_id=str(endpoint.id),
-        after={"previous_secret_expires_at": endpoint.previous_secret_expires_at.isoformat()},
+        audit_record(
+            actor,
+            action="webhook_endpoint.secret_rotated",
+            entity_type=ENTITY_TYPE,
+            entity_id=str(endpoint.id),
+            after={"previous_secret_expires_at": endpoint.previous_secret_expires_at.isoformat()},
+        ),
     )
     return endpoint
 
@@ -308,13 +316,15 @@ async def replay(
         queued = await _replay_events(session, settings, endpoint, body)
     if queued:
         await _notify(session, "replay")
-        await record_audit(
+        record_audit(
             session,
-            actor,
-            action="webhook_endpoint.replayed",
-            entity_type=ENTITY_TYPE,
-            entity_id=str(endpoint.id),
-            after={**body.model_dump(mode="json", exclude_none=True), "queued": queued},
+            audit_record(
+                actor,
+                action="webhook_endpoint.replayed",
+                entity_type=ENTITY_TYPE,
+                entity_id=str(endpoint.id),
+                after={**body.model_dump(mode="json", exclude_none=True), "queued": queued},
+            ),
         )
     return queued
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import record_audit
+from mdm_hub.audit.log import audit_record, record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
@@ -255,19 +255,21 @@ async def unmerge(
         customer=customer,
         changed=changed_fields(remaining_before, customer.record),
     )
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action="customer.unmerged",
-        entity_type="customer",
-        entity_id=str(customer_id),
-        customer_id=customer_id,
-        before={"source_records": [f"{s.system}/{s.source_id}" for s in sources]},
-        after={
-            "moved": [f"{s.system}/{s.source_id}" for s in moving],
-            "to_customer_id": str(target.id),
-            "revived": revived_from is not None,
-        },
+        audit_record(
+            actor,
+            action="customer.unmerged",
+            entity_type="customer",
+            entity_id=str(customer_id),
+            customer_id=customer_id,
+            before={"source_records": [f"{s.system}/{s.source_id}" for s in sources]},
+            after={
+                "moved": [f"{s.system}/{s.source_id}" for s in moving],
+                "to_customer_id": str(target.id),
+                "revived": revived_from is not None,
+            },
+        ),
     )
     return customer, target
 
@@ -303,13 +305,15 @@ async def decide_candidate(
     candidate.decided_at = _now()
     candidate.decided_by = actor.subject
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
-        actor,
-        action=f"match_candidate.{candidate.status}",
-        entity_type="match_candidate",
-        entity_id=str(candidate_id),
-        customer_id=a,
-        after={"customer_a_id": str(a), "customer_b_id": str(b), "decision": decision},
+        audit_record(
+            actor,
+            action=f"match_candidate.{candidate.status}",
+            entity_type="match_candidate",
+            entity_id=str(candidate_id),
+            customer_id=a,
+            after={"customer_a_id": str(a), "customer_b_id": str(b), "decision": decision},
+        ),
     )
     return candidate
