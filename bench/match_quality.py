@@ -440,28 +440,17 @@ def febrl_payload(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return payload, left_out
 
 
-# The identifier declaration an administrator adds to the weights file (docs/matching.md,
-# "Identifiers"): the documented default priors for an identifier, not fitted to FEBRL.
-FEBRL_IDENTIFIER = {
-    "description": "Social security number (custom field soc_sec_id), an identifier.",
-    "compare": "identifier",
-    "custom_field": "soc_sec_id",
-    "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
-    "levels": {
-        "exact": {"m": 0.9, "u": 1e-07},
-        "similar": {"m": 0.05, "u": 0.002},
-        "different": {"m": 0.05, "u": 0.9979999},
-    },
-}
-
-
 def febrl_weights(base: Path | None, folder: Path) -> Path:
     """The weights file of the FEBRL run: ``base`` (default: the packaged one) + soc_sec_id."""
-    from mdm_hub.matching.config import load_config
+    from mdm_hub.matching.config import identifier_declaration, load_config
 
     data = load_config(base).to_dict()
     data["version"] = f"{data['version']}+soc_sec_id"
-    data["kinds"]["person"]["fields"]["soc_sec_id"] = FEBRL_IDENTIFIER
+    # Declared as an administrator does (docs/matching.md, "Identifiers"): the suggested
+    # priors, not fitted to FEBRL.
+    data["kinds"]["person"]["fields"]["soc_sec_id"] = identifier_declaration(
+        "soc_sec_id", "Social security number (custom field soc_sec_id), an identifier."
+    )
     path = folder / "weights_febrl.json"
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     load_config(path)  # fail here, not in the app, when the declaration is invalid

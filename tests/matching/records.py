@@ -17,6 +17,7 @@ from mdm_hub.customers.schemas import (
     Relations,
     SiteType,
 )
+from mdm_hub.matching.config import identifier_declaration
 
 MARUNOUCHI = {
     "postal_code": "1000005",
@@ -129,14 +130,4 @@ def person(
 
 
 # An identifier custom field as an administrator declares it in the weights file.
-MEMBER_NO = {
-    "description": "Member number (custom field member_no).",
-    "compare": "identifier",
-    "custom_field": "member_no",
-    "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
-    "levels": {
-        "exact": {"m": 0.9, "u": 1e-07},
-        "similar": {"m": 0.05, "u": 0.002},
-        "different": {"m": 0.05, "u": 0.9979999},
-    },
-}
+MEMBER_NO = identifier_declaration("member_no", "Member number (custom field member_no).")

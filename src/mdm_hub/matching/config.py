@@ -329,6 +329,23 @@ def _validate(config: MatchConfig) -> None:
                     raise ConfigError(f"{kind}.{name}: term-frequency level {level!r} unknown")
 
 
+def identifier_declaration(custom_field: str, description: str) -> dict[str, Any]:
+    """The weights-file entry that declares a custom field an identifier, with the suggested
+    priors (docs/matching.md, "Identifiers"): exact near-proof and frequency-adjusted, similar
+    weak (numbers issued one after the other), different mildly against."""
+    return {
+        "description": description,
+        "compare": "identifier",
+        "custom_field": custom_field,
+        "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
+        "levels": {
+            "exact": {"m": 0.9, "u": 1e-07},
+            "similar": {"m": 0.05, "u": 0.002},
+            "different": {"m": 0.05, "u": 0.9979999},
+        },
+    }
+
+
 def load_config(path: Path | None = None) -> MatchConfig:
     """Load a matching configuration; without a path, the packaged default (cached)."""
     return _load(str((path or DEFAULT_CONFIG_PATH).resolve()))
