@@ -479,7 +479,10 @@ def test_notes(rendered: dict[str, dict[str, str]]) -> None:
     assert f"kubectl -n {NAMESPACE} logs job/{FULLNAME}-migrate" in minimal
     assert "port-forward service/" in minimal
     assert "database.url was given as a value" in minimal
-    assert "no field encryption key" in minimal
+    assert "No field encryption key is set" in minimal
     production = rendered["production"]["mdm-hub/templates/NOTES.txt"]
     assert "https://mdm.example.co.jp/" in production
-    assert "WARNING" not in production and "NOTE:" not in production
+    assert "NOTE:" not in production and "No field encryption key" not in production
+    # Until field encryption exists, every render says plainly that nothing is encrypted.
+    for notes in (minimal, production):
+        assert "does NOT encrypt anything at rest" in notes
