@@ -19,7 +19,11 @@ import time
 
 from machine import machine
 
-from mdm_hub.customers.schemas import (
+from mdm_hub.matching.compare import prepare
+from mdm_hub.matching.config import load_config
+from mdm_hub.matching.keys import blocking_keys
+from mdm_hub.matching.model import decide, score_pair
+from mdm_hub.record import (
     Address,
     CompanyName,
     CustomerKind,
@@ -29,10 +33,6 @@ from mdm_hub.customers.schemas import (
     Phone,
     PhoneLineType,
 )
-from mdm_hub.matching.compare import prepare
-from mdm_hub.matching.config import load_config
-from mdm_hub.matching.keys import blocking_keys
-from mdm_hub.matching.model import decide, score_pair
 
 TOWNS = [
     ("1000005", "東京都", "千代田区", "丸の内"),

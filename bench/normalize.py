@@ -25,9 +25,9 @@ import time
 import phonenumbers
 from email_validator import validate_email
 
-from mdm_hub.customers.schemas import CustomerIn
 from mdm_hub.normalize import RankRule, normalize_customer
 from mdm_hub.normalize.postal import index
+from mdm_hub.record import CustomerIn
 
 RULES = [RankRule("A", 10_000_000), RankRule("B", 1_000_000), RankRule("C", 0)]
 POSTAL = [

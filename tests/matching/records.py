@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mdm_hub.customers.schemas import (
+from mdm_hub.matching.config import identifier_declaration
+from mdm_hub.record import (
     Address,
     AddressPurpose,
     CompanyName,
@@ -17,7 +18,6 @@ from mdm_hub.customers.schemas import (
     Relations,
     SiteType,
 )
-from mdm_hub.matching.config import identifier_declaration
 
 MARUNOUCHI = {
     "postal_code": "1000005",

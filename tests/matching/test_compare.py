@@ -4,7 +4,6 @@ import datetime as dt
 
 import pytest
 
-from mdm_hub.customers.schemas import AddressPurpose, SiteType
 from mdm_hub.matching.compare import (
     FIELD_LEVELS,
     Level,
@@ -21,6 +20,7 @@ from mdm_hub.matching.compare import (
     prepare,
 )
 from mdm_hub.matching.config import load_config
+from mdm_hub.record import AddressPurpose, SiteType
 
 from .records import MARUNOUCHI, UMEDA, address, corp, person
 

@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from mdm_hub.customers.schemas import CustomerRecord
 from mdm_hub.matching.compare import (
     Level,
     compare_address,
@@ -31,6 +30,7 @@ from mdm_hub.matching.keys import (
     identifier_value,
 )
 from mdm_hub.matching.model import HardRule, score_pair
+from mdm_hub.record import CustomerRecord
 
 from .records import MARUNOUCHI, MEMBER_NO, address, person
 

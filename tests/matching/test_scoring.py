@@ -5,7 +5,6 @@ import math
 
 import pytest
 
-from mdm_hub.customers.schemas import AddressPurpose, SiteType
 from mdm_hub.matching.compare import prepare
 from mdm_hub.matching.config import load_config
 from mdm_hub.matching.keys import BlockingKey
@@ -15,6 +14,7 @@ from mdm_hub.matching.model import (
     probability_from_weight,
     score_pair,
 )
+from mdm_hub.record import AddressPurpose, SiteType
 
 from .records import MARUNOUCHI, UMEDA, address, corp, person
 

@@ -8,11 +8,11 @@ import unicodedata
 import pytest
 from normalize_data import load_csv, load_json
 
-from mdm_hub.customers.schemas import AddressIn
 from mdm_hub.normalize.address import canonical_street, normalize_address, parse_address_line
 from mdm_hub.normalize.base import InvalidValue, Report
 from mdm_hub.normalize.numerals import kanji_to_int
 from mdm_hub.normalize.postal import clean_postal_code, lookup
+from mdm_hub.record import AddressIn
 
 
 @pytest.mark.parametrize(

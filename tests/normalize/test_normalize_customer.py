@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from mdm_hub.customers.schemas import CustomerIn
 from mdm_hub.normalize import (
     NormalizationError,
     RankRule,
@@ -15,6 +14,7 @@ from mdm_hub.normalize import (
     name_key,
     normalize_customer,
 )
+from mdm_hub.record import CustomerIn
 
 RULES = [RankRule("A", 10_000_000), RankRule("B", 1_000_000), RankRule("C", 0)]
 

@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 from normalize_data import load_json
 
-from mdm_hub.customers.schemas import PhoneLineType
 from mdm_hub.normalize import (
     NormalizationError,
     RankRule,
@@ -22,6 +21,7 @@ from mdm_hub.normalize.base import InvalidValue
 from mdm_hub.normalize.corporate_number import check_digit
 from mdm_hub.normalize.dates import parse_date
 from mdm_hub.normalize.phone import parse_phone
+from mdm_hub.record import PhoneLineType
 
 CORPORATE = load_json("corporate_numbers.json")
 

@@ -8,7 +8,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mdm_hub.customers.schemas import CustomerIn, CustomerRecord
 from mdm_hub.normalize import (
     NormalizationError,
     RankRule,
@@ -23,6 +22,7 @@ from mdm_hub.normalize import (
 )
 from mdm_hub.normalize.address import canonical_street
 from mdm_hub.normalize.text import HYPHEN_LIKE
+from mdm_hub.record import CustomerIn, CustomerRecord
 
 PROFILE = settings(
     max_examples=int(os.environ.get("NORMALIZE_EXAMPLES", "150")),

@@ -15,7 +15,6 @@ from mdm_hub.customers import service
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.schemas import (
     ChangeOut,
-    CustomerIn,
     CustomerOut,
     CustomerPage,
     CustomerStatus,
@@ -34,6 +33,7 @@ from mdm_hub.normalize import (
     validate_corporate_number,
 )
 from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["customers"], route_class=IdempotentRoute)

@@ -32,12 +32,7 @@ from mdm_hub.custom_fields.service import (
     validate_custom_values,
 )
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord, customer_code_seq
-from mdm_hub.customers.schemas import (
-    OBJECT_INPUT_FIELDS,
-    CustomerIn,
-    CustomerRecord,
-    CustomerStatus,
-)
+from mdm_hub.customers.schemas import CustomerStatus
 from mdm_hub.customers.survivorship import (
     SCALAR_GROUPS,
     SourceView,
@@ -58,6 +53,7 @@ from mdm_hub.normalize import (
     normalize_customer,
 )
 from mdm_hub.observability.metrics import MATCH_DECISIONS
+from mdm_hub.record import OBJECT_INPUT_FIELDS, CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 
 

@@ -21,13 +21,6 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from mdm_hub.customers.schemas import (
-    AddressPurpose,
-    CustomerKind,
-    CustomerRecord,
-    PhoneLineType,
-    SiteType,
-)
 from mdm_hub.matching.keys import (
     EMAIL,
     IDENTIFIER,
@@ -39,6 +32,7 @@ from mdm_hub.matching.keys import (
     identifier_value,
 )
 from mdm_hub.normalize.text import fold_key, kana_fold
+from mdm_hub.record import AddressPurpose, CustomerKind, CustomerRecord, PhoneLineType, SiteType
 
 if TYPE_CHECKING:
     from mdm_hub.matching.config import MatchConfig

@@ -35,10 +35,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from mdm_hub.customers.schemas import CustomerRecord
 from mdm_hub.matching.compare import PreparedRecord, comparator_for, prepare
 from mdm_hub.matching.config import Bounds, FieldModel, KindModel, LevelParams, MatchConfig
 from mdm_hub.matching.model import DISTINCT_RULES, score_pair
+from mdm_hub.record import CustomerRecord
 
 Vector = tuple[str, ...]
 Pair = tuple[CustomerRecord | PreparedRecord, CustomerRecord | PreparedRecord]

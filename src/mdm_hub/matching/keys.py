@@ -16,8 +16,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mdm_hub.customers.schemas import CustomerKind, CustomerRecord
 from mdm_hub.normalize import fold_key
+from mdm_hub.record import CustomerKind, CustomerRecord
 
 if TYPE_CHECKING:
     from mdm_hub.matching.config import MatchConfig

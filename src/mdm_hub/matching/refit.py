@@ -18,10 +18,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.customers.schemas import CustomerRecord
 from mdm_hub.matching.config import MatchConfig, save_config
 from mdm_hub.matching.em import EstimationResult, estimate
 from mdm_hub.matching.keys import FREQUENCY_ONLY_KINDS
+from mdm_hub.record import CustomerRecord
 
 Pair = tuple[CustomerRecord, CustomerRecord]
 

@@ -18,10 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mdm_hub.customers.schemas import CustomerRecord
 from mdm_hub.errors import sqlstate
 from mdm_hub.matching.config import MatchConfig
 from mdm_hub.matching.keys import blocking_keys
+from mdm_hub.record import CustomerRecord
 
 logger = logging.getLogger(__name__)
 

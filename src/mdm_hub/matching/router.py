@@ -11,7 +11,7 @@ from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.context import CurrentActor
 from mdm_hub.customers.models import Customer
 from mdm_hub.customers.router import EXAMPLE_CORPORATION, customer_out
-from mdm_hub.customers.schemas import CustomerIn, CustomerOut
+from mdm_hub.customers.schemas import CustomerOut
 from mdm_hub.customers.service import etag, match_payload
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
@@ -29,6 +29,7 @@ from mdm_hub.matching.schemas import (
     UnmergeResult,
 )
 from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.record import CustomerIn
 
 router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
 RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from ..customers.schemas import Address, AddressIn, AddressPurpose
+from mdm_hub.record import Address, AddressIn, AddressPurpose
+
 from .base import InvalidValue, Outcome, Report
 from .numerals import KANJI_NUMERAL_CHARS, replace_kanji_numbers
 from .postal import (

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..customers.schemas import CompanyName, LegalFormPosition
+from mdm_hub.record import CompanyName, LegalFormPosition
+
 from .text import fold_key, kana_fold, normalize_kana, normalize_text
 
 # canonical long form → other spellings (after normalize_text: （株） and ㈱ are already "(株)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..customers.schemas import (
+from mdm_hub.record import (
     CustomerIn,
     CustomerKind,
     CustomerRecord,
@@ -25,6 +25,7 @@ from ..customers.schemas import (
     PersonNameIn,
     PhonePurpose,
 )
+
 from .address import address_outcome
 from .base import Change, InvalidValue, NormalizationError, Outcome, RankRule, Report
 from .company import company_kana_key, parse_company_name

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..customers.schemas import PersonName, PersonNameIn
+from mdm_hub.record import PersonName, PersonNameIn
+
 from .text import fold_key, kana_fold, normalize_kana, normalize_text, optional_text
 
 

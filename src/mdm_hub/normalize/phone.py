@@ -14,7 +14,8 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from ..customers.schemas import PhoneLineType
+from mdm_hub.record import PhoneLineType
+
 from .base import InvalidValue
 from .text import normalize_text
 
