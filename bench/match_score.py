@@ -22,7 +22,7 @@ from machine import machine
 from mdm_hub.matching.compare import prepare
 from mdm_hub.matching.config import load_config
 from mdm_hub.matching.keys import blocking_keys
-from mdm_hub.matching.model import decide, score_pair
+from mdm_hub.matching.scoring import decide, score_pair
 from mdm_hub.record import (
     Address,
     CompanyName,

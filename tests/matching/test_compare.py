@@ -5,8 +5,6 @@ import datetime as dt
 import pytest
 
 from mdm_hub.matching.compare import (
-    FIELD_LEVELS,
-    Level,
     compare_address,
     compare_birth_date,
     compare_branch,
@@ -20,6 +18,7 @@ from mdm_hub.matching.compare import (
     prepare,
 )
 from mdm_hub.matching.config import load_config
+from mdm_hub.matching.levels import FIELD_LEVELS, Level
 from mdm_hub.record import AddressPurpose, SiteType
 
 from .records import MARUNOUCHI, UMEDA, address, corp, person

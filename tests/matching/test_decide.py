@@ -1,6 +1,6 @@
 import pytest
 
-from mdm_hub.matching.model import Decision, HardRule, MatchScore, decide, weight_from_probability
+from mdm_hub.matching.scoring import Decision, HardRule, MatchScore, decide, weight_from_probability
 
 MERGE, REVIEW = 0.99, 0.30
 

@@ -8,7 +8,6 @@ import math
 import pytest
 
 from mdm_hub.matching.compare import (
-    Level,
     compare_address,
     compare_person_name,
     identifier_comparator,
@@ -29,7 +28,8 @@ from mdm_hub.matching.keys import (
     blocking_keys,
     identifier_value,
 )
-from mdm_hub.matching.model import HardRule, score_pair
+from mdm_hub.matching.levels import Level
+from mdm_hub.matching.scoring import HardRule, score_pair
 from mdm_hub.record import CustomerRecord
 
 from .records import MARUNOUCHI, MEMBER_NO, address, person

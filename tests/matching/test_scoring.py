@@ -8,7 +8,7 @@ import pytest
 from mdm_hub.matching.compare import prepare
 from mdm_hub.matching.config import load_config
 from mdm_hub.matching.keys import BlockingKey
-from mdm_hub.matching.model import (
+from mdm_hub.matching.scoring import (
     HardRule,
     MatchScore,
     probability_from_weight,

@@ -44,7 +44,7 @@ from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_
 from mdm_hub.events.outbox import changed_fields, event_insert
 from mdm_hub.matching import service as matching
 from mdm_hub.matching.keys import BlockingKey
-from mdm_hub.matching.model import Decision
+from mdm_hub.matching.scoring import Decision
 from mdm_hub.normalize import (
     NormalizationError,
     NormalizationResult,

@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import lru_cache
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -31,6 +29,7 @@ from mdm_hub.matching.keys import (
     identifier_key_value,
     identifier_value,
 )
+from mdm_hub.matching.levels import IDENTIFIER_COMPARE, L
 from mdm_hub.normalize.text import fold_key, kana_fold
 from mdm_hub.record import AddressPurpose, CustomerKind, CustomerRecord, PhoneLineType, SiteType
 
@@ -39,83 +38,6 @@ if TYPE_CHECKING:
 
 _jw = JaroWinkler.normalized_similarity
 
-
-class Level(StrEnum):
-    """Comparison levels. Each field uses a subset (see :data:`FIELD_LEVELS`)."""
-
-    exact = "exact"
-    normalized_equal = "normalized_equal"  # equal once separators (・ space - .) are ignored
-    kana_equal = "kana_equal"  # written differently, read the same (フリガナ agree)
-    similar_high = "similar_high"
-    similar_low = "similar_low"
-    similar = "similar"
-    same_site = "same_site"  # same street address, building/floor missing on one side
-    other_unit = "other_unit"  # same street address, different building/floor/room
-    same_town = "same_town"  # same 町域, street missing on one side
-    other_street = "other_street"  # same 町域, different 番地: another site
-    exact_mobile = "exact_mobile"  # a shared mobile number (personal)
-    role_exact = "role_exact"  # a shared role mailbox (info@, sales@, ...)
-    same_domain = "same_domain"  # same company mail domain
-    family_differs = "family_differs"  # same given name, other family name (marriage)
-    given_differs = "given_differs"  # same family name, other given name (household)
-    one_sided = "one_sided"  # only one record names a site (支店, 営業所, ...)
-    different = "different"
-    missing = "missing"
-
-
-# An identifier field (a custom field the weights file declares, see ``IDENTIFIER_COMPARE``):
-# the same value, a value one typing error away (a character changed, added, dropped, or two
-# neighbours swapped), or another value.
-IDENTIFIER_COMPARE = "identifier"
-IDENTIFIER_LEVELS: tuple[str, ...] = (Level.exact.value, Level.similar.value, Level.different.value)
-
-# Plain ``str`` constants for the hot path: hashing a StrEnum member runs Python code.
-L = SimpleNamespace(**{member.name: member.value for member in Level})
-
-# The address comparison is the same for both kinds.
-_ADDRESS_LEVELS = (
-    L.exact,
-    L.same_site,
-    L.other_unit,
-    L.similar,
-    L.same_town,
-    L.other_street,
-    L.different,
-)
-
-# The levels each field can produce, in explanation order (``missing`` is implied everywhere).
-FIELD_LEVELS: dict[str, dict[str, tuple[str, ...]]] = {
-    "corporation": {
-        "corporate_number": (L.exact, L.different),
-        "name": (
-            L.exact,
-            L.normalized_equal,
-            L.kana_equal,
-            L.similar_high,
-            L.similar_low,
-            L.different,
-        ),
-        "branch": (L.exact, L.one_sided, L.different),
-        "address": _ADDRESS_LEVELS,
-        "phone": (L.exact, L.different),
-        "email": (L.exact, L.role_exact, L.same_domain, L.different),
-    },
-    "person": {
-        "name": (
-            L.exact,
-            L.kana_equal,
-            L.similar_high,
-            L.similar_low,
-            L.family_differs,
-            L.given_differs,
-            L.different,
-        ),
-        "birth_date": (L.exact, L.similar, L.different),
-        "address": _ADDRESS_LEVELS,
-        "phone": (L.exact_mobile, L.exact, L.different),
-        "email": (L.exact, L.different),
-    },
-}
 
 _SEPARATORS = str.maketrans("", "", " 　・･.,，、。'’\"-‐‑–—_/&＆()（）")
 _BILLING, _SHIPPING = AddressPurpose.billing.value, AddressPurpose.shipping.value

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mdm_hub.matching.levels import FIELD_LEVELS, IDENTIFIER_COMPARE, IDENTIFIER_LEVELS
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("weights_v2.json")
 
 KINDS = ("corporation", "person")
@@ -278,9 +280,6 @@ def config_from_dict(data: Mapping[str, Any]) -> MatchConfig:
 
 
 def _validate(config: MatchConfig) -> None:
-    # Imported here: compare.py imports this module for the types.
-    from mdm_hub.matching.compare import FIELD_LEVELS, IDENTIFIER_COMPARE, IDENTIFIER_LEVELS
-
     if not config.version:
         raise ConfigError("version is required")
     if not 0.0 < config.review_threshold <= config.merge_threshold < 1.0:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 
 from mdm_hub.matching.compare import PreparedRecord, comparator_for, prepare
 from mdm_hub.matching.config import Bounds, FieldModel, KindModel, LevelParams, MatchConfig
-from mdm_hub.matching.model import DISTINCT_RULES, score_pair
+from mdm_hub.matching.scoring import DISTINCT_RULES, score_pair
 from mdm_hub.record import CustomerRecord
 
 Vector = tuple[str, ...]

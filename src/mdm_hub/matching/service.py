@@ -24,8 +24,8 @@ from mdm_hub.db import WritePart, advisory_xact_locks
 from mdm_hub.matching.compare import prepare
 from mdm_hub.matching.config import MatchConfig, load_config
 from mdm_hub.matching.keys import BlockingKey, blocking_keys, usable_keys
-from mdm_hub.matching.model import Decision, DecisionResult, MatchScore, decide, score_pair
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey
+from mdm_hub.matching.scoring import Decision, DecisionResult, MatchScore, decide, score_pair
 from mdm_hub.record import CustomerRecord
 from mdm_hub.settings import Settings
 

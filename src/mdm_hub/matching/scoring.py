@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mdm_hub.matching.compare import L as _L
 from mdm_hub.matching.compare import PreparedRecord, comparator_for, prepare
 from mdm_hub.matching.config import FieldModel, KindModel, MatchConfig
 from mdm_hub.matching.keys import BlockingKey
+from mdm_hub.matching.levels import L as _L
 from mdm_hub.record import CustomerRecord
 
 
