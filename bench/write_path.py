@@ -277,7 +277,7 @@ def _init_worker(towns: list[tuple[str, str, str, str]], seed: int) -> None:
 
 def build_rows(chunk: range) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """customers, source_records and match_keys rows for loaded customers ``chunk``."""
-    from mdm_hub.customers.service import canonical_hash
+    from mdm_hub.customers.prepare import canonical_hash
     from mdm_hub.customers.survivorship import SourceView, SurvivorshipRules, compute_golden
     from mdm_hub.matching.keys import blocking_keys
     from mdm_hub.normalize import name_key, normalize_customer

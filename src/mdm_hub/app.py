@@ -27,6 +27,8 @@ from mdm_hub.normalize import postal
 from mdm_hub.observability.metrics import AccessLogMiddleware
 from mdm_hub.observability.metrics import router as metrics_router
 from mdm_hub.settings import Settings, get_settings
+from mdm_hub.sources.router import match_router as source_match_router
+from mdm_hub.sources.router import router as sources_router
 
 DESCRIPTION = """
 mdm-hub keeps one clean definition of each customer (顧客マスタ), fed by CRM, SFA and billing
@@ -90,7 +92,9 @@ def create_app(
     # The API: every route declares its permission (mdm_hub.auth.roles); authenticating first
     # means a request without a valid token never opens a database transaction.
     for api_router in (
+        sources_router,
         customers_router,
+        source_match_router,
         matching_router,
         custom_fields_router,
         audit_router,

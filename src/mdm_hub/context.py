@@ -9,6 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from mdm_hub.settings import Settings
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
@@ -29,3 +31,9 @@ async def _current_actor(request: Request) -> Actor:
 
 
 CurrentActor = Annotated[Actor, Depends(_current_actor)]
+
+
+def settings_of(request: Request) -> Settings:
+    """The application's settings (``create_app`` keeps them on the app)."""
+    settings: Settings = request.app.state.settings
+    return settings

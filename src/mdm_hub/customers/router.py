@@ -1,4 +1,7 @@
-"""HTTP for customers and source records. Handlers parse, call the service, shape the answer."""
+"""HTTP for customers (reads, a steward's edits, the crosswalk) and normalize.
+
+Handlers parse, call the service, shape the answer.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +9,22 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
-from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite
-from mdm_hub.context import CurrentActor
-from mdm_hub.customers import service
-from mdm_hub.customers.models import Customer, SourceRecord
+from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.customers import repository, steward
+from mdm_hub.customers.prepare import normalize_payload
 from mdm_hub.customers.schemas import (
+    EXAMPLE_CORPORATION,
     ChangeOut,
     CustomerOut,
     CustomerPage,
     CustomerStatus,
-    MatchDecision,
     NormalizeResult,
     SourceRecordOut,
-    SourceWriteResult,
 )
+from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -34,21 +36,9 @@ from mdm_hub.normalize import (
 )
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.record import CustomerIn
-from mdm_hub.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["customers"], route_class=IdempotentRoute)
 
-SystemPath = Annotated[
-    str,
-    Path(
-        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
-        description="Source system name (lower case), e.g. crm, sfa, billing",
-        examples=["crm"],
-    ),
-]
-SourceIdPath = Annotated[
-    str, Path(min_length=1, max_length=200, description="The record's id in the source system")
-]
 IfMatch = Annotated[str | None, Header(description="ETag of the version being changed")]
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
@@ -56,111 +46,6 @@ CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     412: PROBLEM_RESPONSES[422],
     428: PROBLEM_RESPONSES[422],
 }
-
-EXAMPLE_CORPORATION = {
-    "kind": "corporation",
-    "name": "(株)ＡＢＣ商事 大阪支店",
-    "name_kana": "ｴｰﾋﾞｰｼｰｼｮｳｼﾞ",
-    "corporate_number": "7000012050002",
-    "addresses": [
-        {
-            "purpose": "head_office",
-            "postal_code": "〒530-0001",
-            "city": "大阪市北区",
-            "town": "梅田",
-            "street": "一丁目2番3号",
-            "building": "梅田ビル5F",
-        }
-    ],
-    "phones": [{"number": "06-1234-5678", "purpose": "main"}],
-    "emails": [{"address": "info@ABC-shoji.example.jp"}],
-    "billing": {"closing_day": "end_of_month", "payment_month_offset": 1, "payment_day": 25},
-    "transactions": {"started_on": "令和2年4月1日", "annual_amount": 12000000},
-}
-
-
-def settings_of(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def customer_out(customer: Customer) -> CustomerOut:
-    return CustomerOut.model_validate(
-        {
-            **disclose(customer.record, customer.id),  # masked without pii:read
-            **customer.identity(),
-            "lineage": customer.lineage,
-        }
-    )
-
-
-def source_out(source: SourceRecord) -> SourceRecordOut:
-    raw_payload, normalized = disclose(
-        [source.raw_payload, source.normalized], source.customer_id, what="source_record"
-    )
-    return SourceRecordOut(
-        system=source.system,
-        source_id=source.source_id,
-        customer_id=source.customer_id,
-        version=source.version,
-        raw_payload=raw_payload,
-        normalized=normalized,
-        changes=[ChangeOut.model_validate(c) for c in source.changes],
-        created_at=source.created_at,
-        updated_at=source.updated_at,
-    )
-
-
-@router.put(
-    "/sources/{system}/records/{source_id}",
-    response_model=SourceWriteResult,
-    responses={**PROBLEM_RESPONSES, 201: {"model": SourceWriteResult, "description": "Created"}},
-    tags=["sources"],
-)
-async def put_source_record(
-    system: SystemPath,
-    source_id: SourceIdPath,
-    payload: Annotated[
-        CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
-    ],
-    request: Request,
-    response: Response,
-    session: DbSession,
-    principal: CustomersWrite,
-    actor: CurrentActor,
-) -> SourceWriteResult:
-    """A source system hands the hub its record (idempotent).
-
-    Validated, normalized, linked to a customer (new, or the one this record already belongs
-    to) and the golden record recomputed, in one transaction. The same body again changes
-    nothing and answers the same body (200; the first write answers 201).
-    """
-    write = await service.put_source_record(
-        session, settings_of(request), actor, system, source_id, payload
-    )
-    response.status_code = status.HTTP_201_CREATED if write.created_source else status.HTTP_200_OK
-    response.headers["ETag"] = service.etag(write.customer)
-    response.headers["Location"] = f"/v1/customers/{write.customer.id}"
-    return SourceWriteResult(
-        customer=customer_out(write.customer),
-        source_record=source_out(write.source),
-        decision=MatchDecision.model_validate(write.source.decision),
-    )
-
-
-@router.get(
-    "/sources/{system}/records/{source_id}",
-    response_model=SourceRecordOut,
-    responses=PROBLEM_RESPONSES,
-    tags=["sources"],
-)
-async def get_source_record(
-    system: SystemPath,
-    source_id: SourceIdPath,
-    session: DbSession,
-    principal: CustomersRead,
-) -> SourceRecordOut:
-    """One source record: as received, as normalized, and the customer it belongs to."""
-    return source_out(await service.get_source_record(session, system, source_id))
 
 
 def _filter_problem(field: str, exc: NormalizationError) -> Exception:
@@ -193,7 +78,7 @@ async def list_customers(
 ) -> CustomerPage:
     """Customers in customer-code order, filtered; follow `next_cursor` for the next page."""
     settings = settings_of(request)
-    filters = service.CustomerFilters(
+    filters = repository.CustomerFilters(
         customer_code=customer_code,
         name_prefix=name_prefix,
         updated_since=updated_since,
@@ -215,7 +100,7 @@ async def list_customers(
     except NormalizationError as exc:
         raise _filter_problem("corporate_number", exc) from exc
     after = decode_cursor(cursor, "cursor", {"code": str})["code"] if cursor else None
-    rows, last = await service.list_customers(
+    rows, last = await repository.list_customers(
         session,
         filters,
         after_code=after,
@@ -235,8 +120,8 @@ async def get_customer(
     principal: CustomersRead,
 ) -> CustomerOut:
     """The golden record, with an ETag for conditional updates."""
-    customer = await service.get_customer(session, customer_id)
-    response.headers["ETag"] = service.etag(customer)
+    customer = await repository.get_customer(session, customer_id)
+    response.headers["ETag"] = steward.etag(customer)
     return customer_out(customer)
 
 
@@ -258,10 +143,10 @@ async def patch_customer(
     if_match: IfMatch = None,
 ) -> CustomerOut:
     """A steward's edit. Needs If-Match; the edit wins over source values until changed."""
-    customer = await service.patch_customer(
+    customer = await steward.patch_customer(
         session, settings_of(request), actor, customer_id, patch, if_match
     )
-    response.headers["ETag"] = service.etag(customer)
+    response.headers["ETag"] = steward.etag(customer)
     return customer_out(customer)
 
 
@@ -278,7 +163,7 @@ async def delete_customer(
     if_match: IfMatch = None,
 ) -> Response:
     """Soft delete: the customer stays readable with status `deleted`."""
-    await service.delete_customer(session, actor, customer_id, if_match)
+    await steward.delete_customer(session, actor, customer_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -293,7 +178,7 @@ async def list_customer_sources(
     principal: CustomersRead,
 ) -> list[SourceRecordOut]:
     """The crosswalk: every source record linked to this customer."""
-    return [source_out(s) for s in await service.list_customer_sources(session, customer_id)]
+    return [source_out(s) for s in await repository.list_customer_sources(session, customer_id)]
 
 
 @router.post(
@@ -307,7 +192,7 @@ async def normalize(
     principal: CustomersRead,
 ) -> NormalizeResult:
     """How the hub would store this payload, and what it changed; nothing is stored."""
-    result, record = await service.normalize_payload(session, payload)
+    result, record = await normalize_payload(session, payload)
     return NormalizeResult(
         record=record,
         changes=[

@@ -100,3 +100,26 @@ class CustomerPage(BaseModel):
 class NormalizeResult(BaseModel):
     record: CustomerRecord
     changes: list[ChangeOut]
+
+
+# The example payload of the API documentation (PUT of a source record, the dry run, normalize).
+EXAMPLE_CORPORATION = {
+    "kind": "corporation",
+    "name": "(株)ＡＢＣ商事 大阪支店",
+    "name_kana": "ｴｰﾋﾞｰｼｰｼｮｳｼﾞ",
+    "corporate_number": "7000012050002",
+    "addresses": [
+        {
+            "purpose": "head_office",
+            "postal_code": "〒530-0001",
+            "city": "大阪市北区",
+            "town": "梅田",
+            "street": "一丁目2番3号",
+            "building": "梅田ビル5F",
+        }
+    ],
+    "phones": [{"number": "06-1234-5678", "purpose": "main"}],
+    "emails": [{"address": "info@ABC-shoji.example.jp"}],
+    "billing": {"closing_day": "end_of_month", "payment_month_offset": 1, "payment_day": 25},
+    "transactions": {"started_on": "令和2年4月1日", "annual_amount": 12000000},
+}

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import CustomersRead, WebhooksManage, WebhooksRead
-from mdm_hub.context import CurrentActor
+from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.events import feed, subscriptions
@@ -32,7 +32,6 @@ from mdm_hub.events.schemas import (
 )
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import decode_cursor, encode_cursor
-from mdm_hub.settings import Settings
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=IdempotentRoute)
 changes_router = APIRouter(prefix="/v1", tags=["changes"], route_class=IdempotentRoute)
@@ -42,10 +41,6 @@ CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: PROBLEM_RESPONSES[422],
 }
 Limit = Annotated[int | None, Query(ge=1, le=500, description="Page size")]
-
-
-def settings_of(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 def endpoint_out(

@@ -18,15 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mdm_hub.audit.log import audit_record, record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import current_configuration
-from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
-from mdm_hub.customers.service import (
+from mdm_hub.customers.golden import (
     bump_version,
     customer_view,
-    lock_customer,
     new_customer,
     recompute_golden,
     record_customer_change,
 )
+from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
+from mdm_hub.customers.repository import lock_customer
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event, changed_fields
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MergeLog

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from mdm_hub.auth.roles import CustomersCurate, CustomersRead
-from mdm_hub.context import CurrentActor
+from mdm_hub.auth.roles import CustomersCurate
+from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.models import Customer
-from mdm_hub.customers.router import EXAMPLE_CORPORATION, customer_out
 from mdm_hub.customers.schemas import CustomerOut
-from mdm_hub.customers.service import etag, match_payload
+from mdm_hub.customers.steward import etag
+from mdm_hub.customers.views import customer_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -23,41 +23,17 @@ from mdm_hub.matching.schemas import (
     CandidateDecision,
     MatchCandidateOut,
     MatchCandidatePage,
-    MatchResult,
     MergeRequest,
     UnmergeRequest,
     UnmergeResult,
 )
 from mdm_hub.pagination import decode_cursor, encode_cursor
-from mdm_hub.record import CustomerIn
 
 router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
     409: PROBLEM_RESPONSES[422],
 }
-
-
-@router.post("/match", response_model=MatchResult, responses=PROBLEM_RESPONSES)
-async def match(
-    payload: Annotated[
-        CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
-    ],
-    request: Request,
-    session: DbSession,
-    principal: CustomersRead,
-) -> MatchResult:
-    """Score a record against the master without writing ("possible duplicate" warnings)."""
-    resolution = await match_payload(session, request.app.state.settings, payload)
-    result = resolution.result
-    return MatchResult(
-        decision=result.decision.value,
-        customer_id=uuid.UUID(result.customer_id) if result.customer_id else None,
-        probability=result.score.probability if result.score else None,
-        reason=result.reason,
-        candidates=[resolution.candidate_view(cid, s) for cid, s in resolution.scored],
-        related_sites=[uuid.UUID(cid) for cid, _ in result.related_sites],
-    )
 
 
 def _candidate_out(
@@ -124,7 +100,7 @@ async def decide_match_candidate(
 ) -> MatchCandidateOut:
     """A steward decides: `merge` the pair (the older customer survives) or `distinct`."""
     candidate = await merge.decide_candidate(
-        session, request.app.state.settings, actor, candidate_id, body.decision
+        session, settings_of(request), actor, candidate_id, body.decision
     )
     customers = {
         c.id: c
@@ -148,7 +124,7 @@ async def merge_customers(
 ) -> CustomerOut:
     """Merge other customers into this one. Their ids stay resolvable (status `merged`)."""
     survivor = await merge.merge_customers(
-        session, request.app.state.settings, actor, customer_id, body.customer_ids
+        session, settings_of(request), actor, customer_id, body.customer_ids
     )
     response.headers["ETag"] = etag(survivor)
     return customer_out(survivor)
@@ -166,7 +142,7 @@ async def unmerge_customer(
     """Move source records out: back to the customer a merge took them from, or elsewhere."""
     remaining, target = await merge.unmerge(
         session,
-        request.app.state.settings,
+        settings_of(request),
         actor,
         customer_id,
         [(ref.system, ref.source_id) for ref in body.source_records],

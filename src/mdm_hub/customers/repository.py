@@ -1,0 +1,178 @@
+"""The SQL of customers and source records: reads, row locks, the golden record's UPDATE, lists.
+
+Hot statements (the write path's) go to asyncpg through :func:`mdm_hub.db.fetch`; the rest
+through the ORM, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from mdm_hub import db
+from mdm_hub.customers.models import Customer, SourceRecord, customer_code_seq
+from mdm_hub.customers.schemas import CustomerStatus
+from mdm_hub.customers.survivorship import SourceView
+from mdm_hub.db import WritePart
+from mdm_hub.errors import ProblemError
+from mdm_hub.normalize import name_key
+
+
+async def get_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise ProblemError("not-found", f"No customer {customer_id}")
+    return customer
+
+
+async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    customer = await session.get(
+        Customer, customer_id, with_for_update=True, populate_existing=True
+    )
+    if customer is None:
+        raise ProblemError("not-found", f"No customer {customer_id}")
+    return customer
+
+
+_LOCK_CUSTOMER_ROW = (
+    f"SELECT {', '.join(c.name for c in Customer.__table__.columns)} "
+    "FROM customers WHERE id = :id FOR UPDATE"
+)
+
+
+async def lock_customer_row(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    """:func:`lock_customer` for the write path: the row locked and read without the ORM, the
+    Customer not added to the session (the write path stores it without the ORM as well)."""
+    rows = await db.fetch(session, _LOCK_CUSTOMER_ROW, {"id": customer_id})
+    if not rows:
+        raise ProblemError("not-found", f"No customer {customer_id}")
+    return Customer(**rows[0])
+
+
+async def customer_sources(session: AsyncSession, customer_id: uuid.UUID) -> list[SourceView]:
+    rows = await session.scalars(
+        select(SourceRecord)
+        .where(SourceRecord.customer_id == customer_id)
+        .order_by(SourceRecord.id)
+    )
+    return [SourceView(r.system, r.source_id, r.updated_at, r.normalized) for r in rows.all()]
+
+
+_UPDATE_GOLDEN = """
+    UPDATE customers SET
+        record = CAST(:record AS jsonb), lineage = CAST(:lineage AS jsonb),
+        kind = CAST(:kind AS text), name = CAST(:name AS text),
+        name_key = CAST(:name_key AS text), name_kana = CAST(:name_kana AS text),
+        corporate_number = CAST(:corporate_number AS text),
+        phones = CAST(:phones AS text[]), emails = CAST(:emails AS text[]),
+        version = CAST(:version AS integer), updated_at = CAST(:updated_at AS timestamptz)
+    WHERE id = CAST(:id AS uuid)
+"""
+
+
+def store_golden(customer: Customer, columns: dict[str, Any]) -> WritePart:
+    """Set ``columns`` on the customer as stored, and the UPDATE that stores them.
+
+    The ORM sees the values as already written (so it never writes them a second time); the
+    UPDATE runs in the statement that writes the change's audit entry and event.
+    """
+    for name, value in columns.items():
+        set_committed_value(customer, name, value)
+    return WritePart(
+        _UPDATE_GOLDEN,
+        {
+            **columns,
+            "record": json.dumps(columns["record"], ensure_ascii=False),
+            "lineage": json.dumps(columns["lineage"], ensure_ascii=False),
+            "id": customer.id,
+        },
+    )
+
+
+async def get_source_record(session: AsyncSession, system: str, source_id: str) -> SourceRecord:
+    source = await session.scalar(
+        select(SourceRecord).where(
+            SourceRecord.system == system, SourceRecord.source_id == source_id
+        )
+    )
+    if source is None:
+        raise ProblemError("not-found", f"No record {source_id!r} from source {system!r}")
+    return source
+
+
+async def list_customer_sources(
+    session: AsyncSession, customer_id: uuid.UUID
+) -> list[SourceRecord]:
+    await get_customer(session, customer_id)
+    rows = await session.scalars(
+        select(SourceRecord)
+        .where(SourceRecord.customer_id == customer_id)
+        .order_by(SourceRecord.id)
+    )
+    return list(rows.all())
+
+
+@dataclass
+class CustomerFilters:
+    customer_code: str | None = None
+    name_prefix: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    corporate_number: str | None = None
+    statuses: tuple[str, ...] = (CustomerStatus.active.value,)
+    updated_since: dt.datetime | None = None
+
+
+def customer_query(filters: CustomerFilters) -> Select[tuple[Customer]]:
+    query = select(Customer).where(Customer.status.in_(filters.statuses))
+    if filters.customer_code is not None:
+        query = query.where(Customer.customer_code == filters.customer_code)
+    if filters.name_prefix:
+        prefix = _like_prefix(filters.name_prefix)
+        key = _like_prefix(name_key(filters.name_prefix))
+        query = query.where(
+            or_(
+                Customer.name.like(prefix, escape="\\"),
+                Customer.name_key.like(key, escape="\\"),
+                Customer.name_kana.like(prefix, escape="\\"),
+            )
+        )
+    if filters.phone is not None:
+        query = query.where(Customer.phones.contains([filters.phone]))
+    if filters.email is not None:
+        query = query.where(Customer.emails.contains([filters.email]))
+    if filters.corporate_number is not None:
+        query = query.where(Customer.corporate_number == filters.corporate_number)
+    if filters.updated_since is not None:
+        query = query.where(Customer.updated_at >= filters.updated_since)
+    return query
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
+
+
+async def list_customers(
+    session: AsyncSession, filters: CustomerFilters, *, after_code: str | None, limit: int
+) -> tuple[list[Customer], str | None]:
+    """A page of customers ordered by customer code; returns the last code when more follow."""
+    query = customer_query(filters).order_by(Customer.customer_code).limit(limit + 1)
+    if after_code is not None:
+        query = query.where(Customer.customer_code > after_code)
+    rows = list((await session.scalars(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].customer_code if more else None
+
+
+async def next_customer_code(session: AsyncSession, prefix: str) -> str:
+    number = await session.scalar(select(customer_code_seq.next_value()))
+    return f"{prefix}{number:08d}"

@@ -1,0 +1,193 @@
+"""A steward's edits of a customer: PATCH (merge patch, kept as the steward's own source) and
+soft delete, with If-Match."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.context import Actor
+from mdm_hub.custom_fields.service import current_configuration
+from mdm_hub.customers.golden import (
+    bump_version,
+    customer_view,
+    now,
+    recompute_golden,
+    record_customer_change,
+)
+from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
+from mdm_hub.customers.prepare import canonical_hash, normalize_payload
+from mdm_hub.customers.repository import lock_customer
+from mdm_hub.customers.schemas import CustomerStatus
+from mdm_hub.customers.survivorship import SCALAR_GROUPS
+from mdm_hub.customers.views import source_view
+from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem
+from mdm_hub.normalize import as_input
+from mdm_hub.record import OBJECT_INPUT_FIELDS, CustomerIn, CustomerRecord
+from mdm_hub.settings import Settings
+
+
+def etag(customer: Customer) -> str:
+    return f'"{customer.version}"'
+
+
+def check_if_match(customer: Customer, if_match: str | None, *, required: bool) -> None:
+    if if_match is None:
+        if required:
+            raise ProblemError(
+                "precondition-required",
+                "Send If-Match with the ETag from GET /v1/customers/{id}",
+                headers={"ETag": etag(customer)},
+            )
+        return
+    candidates = [tag.strip().removeprefix("W/") for tag in if_match.split(",")]
+    if "*" not in candidates and etag(customer) not in candidates:
+        raise ProblemError(
+            "precondition-failed",
+            f"The customer is at version {customer.version}; If-Match was {if_match}",
+            headers={"ETag": etag(customer)},
+        )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _override_pointers(
+    patch: dict[str, Any], normalized: dict[str, Any], current: dict[str, Any]
+) -> dict[str, Any]:
+    """The fields a steward's patch sets, with their normalized values (pointer → value)."""
+    overrides: dict[str, Any] = {}
+    for key, value in patch.items():
+        if key in SCALAR_GROUPS or key == "person_name":
+            group = SCALAR_GROUPS["name" if key == "person_name" else key]
+            for member in group:
+                overrides[f"/{member}"] = normalized.get(member)
+        elif key in OBJECT_INPUT_FIELDS or key == "custom_fields":
+            if key in OBJECT_INPUT_FIELDS:
+                leaves = list(OBJECT_INPUT_FIELDS[key].model_fields)
+            else:
+                leaves = list(current.get("custom_fields") or {})
+            if isinstance(value, dict):
+                leaves = list(value)
+            for leaf in leaves:
+                overrides[f"/{key}/{leaf}"] = (normalized.get(key) or {}).get(leaf)
+        else:
+            overrides[f"/{key}"] = normalized.get(key)
+    return overrides
+
+
+async def patch_customer(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    patch: dict[str, Any],
+    if_match: str | None,
+) -> Customer:
+    """A steward's edit: kept as the steward's own source, so survivorship lets it win."""
+    customer = await lock_customer(session, customer_id)
+    check_if_match(customer, if_match, required=True)
+    if customer.status != CustomerStatus.active.value:
+        raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
+    for forbidden in ("id", "customer_code", "status", "version"):
+        if forbidden in patch:
+            raise validation_problem(
+                [
+                    FieldProblem(
+                        field=json_pointer([forbidden]),
+                        code="read_only",
+                        message=f"{forbidden} cannot be changed with PATCH",
+                    )
+                ]
+            )
+    current = as_input(CustomerRecord.model_validate(customer.record))
+    merged = merge_patch(current.model_dump(mode="json", exclude_none=True), patch)
+    try:
+        payload = CustomerIn.model_validate(merged)
+    except ValidationError as exc:
+        raise validation_problem(
+            [
+                FieldProblem(field=json_pointer(e["loc"]), code=e["type"], message=e["msg"])
+                for e in exc.errors()
+            ]
+        ) from exc
+    config = await current_configuration(session)
+    _, normalized = await normalize_payload(session, payload, config, derive_rank=False)
+
+    steward = await session.scalar(
+        select(SourceRecord)
+        .where(SourceRecord.system == STEWARD_SYSTEM, SourceRecord.source_id == str(customer.id))
+        .with_for_update()
+    )
+    edited_at = now()
+    if steward is None:
+        steward = SourceRecord(
+            system=STEWARD_SYSTEM,
+            source_id=str(customer.id),
+            customer_id=customer.id,
+            raw_payload={},
+            payload_hash="",
+            normalized={"overrides": {}},
+            changes=[],
+            decision={},
+            version=0,
+            created_at=edited_at,
+            updated_at=edited_at,
+        )
+        session.add(steward)
+    before = source_view(steward) if steward.version else None
+    steward.raw_payload = merge_patch(steward.raw_payload, patch) if patch else steward.raw_payload
+    steward.payload_hash = canonical_hash(steward.raw_payload)
+    overrides = dict(steward.normalized.get("overrides", {}))
+    overrides.update(_override_pointers(patch, normalized, customer.record))
+    steward.normalized = {"overrides": overrides}
+    steward.version += 1
+    steward.updated_at = edited_at
+    await session.flush()
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action="customer.overridden",
+            entity_type="source_record",
+            entity_id=f"{STEWARD_SYSTEM}/{customer.id}",
+            customer_id=customer.id,
+            before=before,
+            after={**source_view(steward), "overrides": overrides},
+        ),
+    )
+    await recompute_golden(session, settings, actor, customer, config=config)
+    return customer
+
+
+async def delete_customer(
+    session: AsyncSession, actor: Actor, customer_id: uuid.UUID, if_match: str | None
+) -> None:
+    """Soft delete: the customer stays readable with status ``deleted``."""
+    customer = await lock_customer(session, customer_id)
+    check_if_match(customer, if_match, required=False)
+    if customer.status == CustomerStatus.deleted.value:
+        return
+    if customer.status != CustomerStatus.active.value:
+        raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
+    before = customer_view(customer)
+    customer.status = CustomerStatus.deleted.value
+    bump_version(customer)
+    await record_customer_change(
+        session, actor, customer, action="customer.deleted", before=before, changed=["/status"]
+    )

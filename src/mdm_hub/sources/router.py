@@ -1,0 +1,118 @@
+"""Step 1 of the write path: the HTTP of source records (PUT, GET) and of the dry run (POST
+/v1/match). Handlers parse, call the service, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Request, Response, status
+
+from mdm_hub.auth.roles import CustomersRead, CustomersWrite
+from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.customers.repository import get_source_record as read_source_record
+from mdm_hub.customers.schemas import (
+    EXAMPLE_CORPORATION,
+    MatchDecision,
+    SourceRecordOut,
+    SourceWriteResult,
+)
+from mdm_hub.customers.steward import etag
+from mdm_hub.customers.views import customer_out, source_out
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.matching.schemas import MatchResult
+from mdm_hub.record import CustomerIn
+from mdm_hub.sources import service
+
+# The source routes are tagged as they were when they lived with the customers' routes.
+router = APIRouter(prefix="/v1", tags=["customers"], route_class=IdempotentRoute)
+match_router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
+
+SystemPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="Source system name (lower case), e.g. crm, sfa, billing",
+        examples=["crm"],
+    ),
+]
+SourceIdPath = Annotated[
+    str, Path(min_length=1, max_length=200, description="The record's id in the source system")
+]
+
+
+@router.put(
+    "/sources/{system}/records/{source_id}",
+    response_model=SourceWriteResult,
+    responses={**PROBLEM_RESPONSES, 201: {"model": SourceWriteResult, "description": "Created"}},
+    tags=["sources"],
+)
+async def put_source_record(
+    system: SystemPath,
+    source_id: SourceIdPath,
+    payload: Annotated[
+        CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
+    ],
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CustomersWrite,
+    actor: CurrentActor,
+) -> SourceWriteResult:
+    """A source system hands the hub its record (idempotent).
+
+    Validated, normalized, linked to a customer (new, or the one this record already belongs
+    to) and the golden record recomputed, in one transaction. The same body again changes
+    nothing and answers the same body (200; the first write answers 201).
+    """
+    write = await service.put_source_record(
+        session, settings_of(request), actor, system, source_id, payload
+    )
+    response.status_code = status.HTTP_201_CREATED if write.created_source else status.HTTP_200_OK
+    response.headers["ETag"] = etag(write.customer)
+    response.headers["Location"] = f"/v1/customers/{write.customer.id}"
+    return SourceWriteResult(
+        customer=customer_out(write.customer),
+        source_record=source_out(write.source),
+        decision=MatchDecision.model_validate(write.source.decision),
+    )
+
+
+@router.get(
+    "/sources/{system}/records/{source_id}",
+    response_model=SourceRecordOut,
+    responses=PROBLEM_RESPONSES,
+    tags=["sources"],
+)
+async def get_source_record(
+    system: SystemPath,
+    source_id: SourceIdPath,
+    session: DbSession,
+    principal: CustomersRead,
+) -> SourceRecordOut:
+    """One source record: as received, as normalized, and the customer it belongs to."""
+    return source_out(await read_source_record(session, system, source_id))
+
+
+@match_router.post("/match", response_model=MatchResult, responses=PROBLEM_RESPONSES)
+async def match(
+    payload: Annotated[
+        CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
+    ],
+    request: Request,
+    session: DbSession,
+    principal: CustomersRead,
+) -> MatchResult:
+    """Score a record against the master without writing ("possible duplicate" warnings)."""
+    resolution = await service.match_payload(session, settings_of(request), payload)
+    result = resolution.result
+    return MatchResult(
+        decision=result.decision.value,
+        customer_id=uuid.UUID(result.customer_id) if result.customer_id else None,
+        probability=result.score.probability if result.score else None,
+        reason=result.reason,
+        candidates=[resolution.candidate_view(cid, s) for cid, s in resolution.scored],
+        related_sites=[uuid.UUID(cid) for cid, _ in result.related_sites],
+    )

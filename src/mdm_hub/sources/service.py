@@ -1,0 +1,113 @@
+"""The source write path, step by step (see the package's docstring), and the dry run.
+
+Services never commit: the request's session does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.context import Actor
+from mdm_hub.custom_fields.service import (
+    cached_configuration,
+    configuration_for,
+    current_configuration,
+)
+from mdm_hub.customers.models import Customer, SourceRecord
+from mdm_hub.customers.prepare import canonical_hash, normalize_payload
+from mdm_hub.customers.repository import lock_customer
+from mdm_hub.errors import ProblemError
+from mdm_hub.matching import service as matching
+from mdm_hub.record import CustomerIn, CustomerRecord
+from mdm_hub.settings import Settings
+from mdm_hub.sources import repository
+from mdm_hub.sources.decide import link_target, resolve_batch
+from mdm_hub.sources.locks import lock_batch, lock_keys
+from mdm_hub.sources.prepare import Prepared, prepare
+from mdm_hub.sources.store import store_changed_source, store_new_source
+
+
+@dataclass
+class SourceWrite:
+    customer: Customer
+    source: SourceRecord
+    created_source: bool
+
+
+async def put_source_record(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    source_id: str,
+    payload: CustomerIn,
+) -> SourceWrite:
+    """Store a source system's record: validate, normalize, link to a customer, recompute."""
+    raw = payload.model_dump(mode="json", exclude_unset=True)
+    digest = canonical_hash(raw)
+    # Prepared first, with the configuration this process last read (compared below with the
+    # transaction's), so that the record's blocking keys and the source record's own key are
+    # locked in one statement. A payload with problems is still answered as a replay when it
+    # is one: its problems are raised after that check.
+    config = cached_configuration() or await current_configuration(session)
+    (prepared,) = await prepare(session, settings, [payload], config)
+    locked = prepared.keys if isinstance(prepared, Prepared) else []
+    await lock_batch(session, [(system, source_id)], locked)
+    # Not locked here: the advisory lock serializes writers of this source record, and the row
+    # is locked below only after its customer (the order merges use: no deadlock).
+    existing, fingerprint = await repository.existing_source(session, system, source_id)
+    if existing is not None and existing.payload_hash == digest:
+        customer = await session.get_one(Customer, existing.customer_id)
+        return SourceWrite(customer=customer, source=existing, created_source=False)
+    if fingerprint != config.fingerprint:  # changed since this process last read it
+        config = await configuration_for(session, fingerprint)
+        (prepared,) = await prepare(session, settings, [payload], config)
+        if isinstance(prepared, Prepared):
+            # Out of the usual order, so a deadlock is possible (it answers 503: try again),
+            # but only when the change of configuration changed the record's keys.
+            await lock_keys(session, [k for k in prepared.keys if k not in locked])
+    if isinstance(prepared, ProblemError):
+        raise prepared
+    if existing is None:
+        (resolution,) = await resolve_batch(session, settings, [prepared])
+        link = await link_target(session, settings, prepared, resolution)
+        source = await store_new_source(
+            session, settings, actor, system, source_id, raw, digest, prepared, resolution, link
+        )
+        return SourceWrite(customer=link.customer, source=source, created_source=True)
+
+    customer = await lock_customer(session, existing.customer_id)
+    existing = await session.get_one(
+        SourceRecord, existing.id, with_for_update=True, populate_existing=True
+    )
+    if existing.customer_id != customer.id:  # a merge or unmerge moved it meanwhile
+        customer = await lock_customer(session, existing.customer_id)
+    await store_changed_source(session, settings, actor, customer, existing, raw, digest, prepared)
+    return SourceWrite(customer=customer, source=existing, created_source=False)
+
+
+async def match_payload(
+    session: AsyncSession, settings: Settings, payload: CustomerIn
+) -> matching.Resolution:
+    """The dry run (``POST /v1/match``): prepare and decide, without locks or writes.
+
+    Uses the configuration this process last read and checks its fingerprint in the statement
+    that reads the candidates: one statement while the configuration is unchanged. Otherwise,
+    or when the payload has problems (to be sure they are not the stale configuration's), it
+    runs again with the transaction's configuration.
+    """
+    config = cached_configuration()
+    if config is not None:
+        (prepared,) = await prepare(session, settings, [payload], config)
+        if isinstance(prepared, Prepared):
+            resolution, fingerprint = await matching.resolve_with_fingerprint(
+                session, settings, prepared.record, keys=prepared.keys, fingerprint=True
+            )
+            if fingerprint == config.fingerprint:
+                return resolution
+    _, normalized = await normalize_payload(session, payload, await current_configuration(session))
+    return await matching.resolve(
+        session, settings, CustomerRecord.model_validate(normalized), lock=False
+    )
