@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy import MetaData, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -154,34 +155,41 @@ def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PARAMETER.sub(number, sql), tuple(names)
 
 
-async def fetch(
-    session: AsyncSession, sql: str, params: dict[str, Any], *, begin: bool = True
-) -> list[asyncpg.Record]:
-    """Run ``sql`` (``:name`` parameters) on the asyncpg connection of the session's
-    transaction; its rows (``record["column"]``).
-
-    ``begin``: make sure the transaction has started on the server first (SQLAlchemy's adapter
-    sends BEGIN lazily, with the first statement it executes itself). ``begin=False`` runs a
-    lone read without BEGIN and COMMIT when nothing else ran yet (a later statement still
-    begins the transaction). Errors are SQLAlchemy's DBAPIError, as for any other statement
-    (a deadlock's or timeout's SQLSTATE answers 503); a connection found closed is invalidated,
-    so the pool replaces it instead of handing it out again.
-    """
-    query, names = _positional(sql)
+async def driver_connection(session: AsyncSession) -> tuple[AsyncConnection, asyncpg.Connection]:
+    """The session's SQLAlchemy connection and the asyncpg connection under it, reached through
+    SQLAlchemy's public API (``AsyncConnection.get_raw_connection`` → ``driver_connection``):
+    what runs on it is part of the session's transaction."""
     connection = await session.connection()
     fairy = await connection.get_raw_connection()
-    adapted: Any = fairy.dbapi_connection  # SQLAlchemy's AsyncAdapt_asyncpg_connection
     driver: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
+    return connection, driver
+
+
+async def fetch(
+    session: AsyncSession, sql: str, params: dict[str, Any], *, begin: bool = True
+) -> Sequence[Mapping[str, Any]]:
+    """Run ``sql`` (``:name`` parameters) on the asyncpg connection of the session's
+    transaction; its rows (``row["column"]``).
+
+    ``begin``: make sure the transaction has started on the server first. SQLAlchemy's adapter
+    sends BEGIN lazily, with the first statement it executes itself, so a statement that would
+    be the transaction's first runs through SQLAlchemy (``exec_driver_sql``: the same prepared
+    statement on the same connection, one round trip after BEGIN); later ones go to asyncpg
+    directly. ``begin=False`` runs a lone read without BEGIN and COMMIT when nothing else ran
+    yet (a later statement still begins the transaction). Errors are SQLAlchemy's DBAPIError,
+    as for any other statement (a deadlock's or timeout's SQLSTATE answers 503); a connection
+    found closed is invalidated, so the pool replaces it instead of handing it out again.
+    """
+    query, names = _positional(sql)
+    values = tuple(params[name] for name in names)
+    connection, driver = await driver_connection(session)
+    if begin and not driver.is_in_transaction():
+        result = await connection.exec_driver_sql(query, values)
+        return result.mappings().all()
     try:
-        if begin and adapted._transaction is None:
-            async with adapted._execute_mutex:
-                if adapted._transaction is None:
-                    await adapted._start_transaction()
-        return await driver.fetch(query, *[params[name] for name in names])
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, adapted.dbapi.Error) as exc:
-        closed = driver.is_closed() or not isinstance(
-            exc, asyncpg.PostgresError | adapted.dbapi.Error
-        )
+        return await driver.fetch(query, *values)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        closed = driver.is_closed() or not isinstance(exc, asyncpg.PostgresError)
         if closed:
             await connection.invalidate(exc)
         raise DBAPIError.instance(
