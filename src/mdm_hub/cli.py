@@ -174,7 +174,7 @@ def cmd_worker(settings: Settings) -> int:
     """Deliver webhooks until SIGTERM/SIGINT (then finish or release in-flight deliveries)."""
     import asyncio
 
-    from mdm_hub.events.dispatcher import run_worker
+    from mdm_hub.events.worker import run_worker
     from mdm_hub.migrate import upgrade
 
     url = resolve_database_url(settings)

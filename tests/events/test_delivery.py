@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from mdm_hub.events.dispatcher import prune
+from mdm_hub.events.retention import prune
 from tests.events.conftest import (
     Workers,
     by_customer,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import asyncpg
 import httpx
 
-from mdm_hub.events.dispatcher import prune
+from mdm_hub.events.retention import prune
 from mdm_hub.settings import Settings
 from tests.conftest import _asyncpg_dsn
 from tests.helpers import other_corporation

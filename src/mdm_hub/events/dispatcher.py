@@ -1,4 +1,7 @@
-"""The webhook worker (`mdm-hub worker`): fan-out, claims, delivery, retries, pruning.
+"""The webhook dispatcher: fan-out, claims, delivery, retries (and, periodically, retention).
+
+The process entry of `mdm-hub worker` and its health/metrics server are in ``worker``; what
+retention deletes is in ``retention``.
 
 How events become HTTP requests (docs/webhooks.md has the long version):
 
@@ -30,16 +33,15 @@ import contextlib
 import datetime as dt
 import logging
 import random
-import signal
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mdm_hub.auth.masking import webhook_customer_json
+from mdm_hub.events import retention
 from mdm_hub.events.models import xid8_param
 from mdm_hub.events.signing import (
     THROTTLE_STATUSES,
@@ -48,7 +50,6 @@ from mdm_hub.events.signing import (
     active_secrets,
     event_body,
 )
-from mdm_hub.idempotency.service import prune as prune_idempotency_keys
 from mdm_hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -496,7 +497,7 @@ class Dispatcher:
 
     async def prune(self) -> int:
         """Delete finished deliveries (and their attempts) past retention; idle queue rows."""
-        return await prune(self.engine, self.settings)
+        return await retention.prune(self.engine, self.settings)
 
     # ---------------------------------------------------------------------------------------
     # The loop
@@ -667,92 +668,3 @@ class Dispatcher:
             await raw.driver_connection.remove_listener(NOTIFY_CHANNEL, self._listener)
         with contextlib.suppress(Exception):
             await conn.close()
-
-
-async def prune(engine: AsyncEngine, settings: Settings) -> int:
-    """Retention: delivered (and failed test) deliveries after ``webhook_retention_days``,
-    dead letters after ``webhook_dead_letter_retention_days``; attempts go with them; stored
-    Idempotency-Key answers after ``idempotency_key_ttl_hours``."""
-    deleted = 0
-    async with engine.begin() as conn:
-        for statuses, days in (
-            (["delivered", "failed"], settings.webhook_retention_days),
-            (["dead"], settings.webhook_dead_letter_retention_days),
-        ):
-            result = await conn.execute(
-                text(
-                    """
-                    DELETE FROM webhook_deliveries WHERE id IN (
-                        SELECT id FROM webhook_deliveries
-                        WHERE status <> 'pending' AND status = ANY(CAST(:statuses AS text[]))
-                          AND finished_at < now() - make_interval(secs => :seconds)
-                        LIMIT 10000)
-                    """
-                ),
-                {"statuses": statuses, "seconds": days * 86400},
-            )
-            deleted += result.rowcount
-        await conn.execute(
-            text(
-                """
-                DELETE FROM webhook_queues
-                WHERE next_attempt_at IS NULL AND leased_until IS NULL
-                  AND updated_at < now() - make_interval(secs => :seconds)
-                """
-            ),
-            {"seconds": settings.webhook_retention_days * 86400},
-        )
-        # The worker is the hub's one periodic job, so it also forgets old idempotency answers.
-        await prune_idempotency_keys(conn, dt.timedelta(hours=settings.idempotency_key_ttl_hours))
-    return deleted
-
-
-async def run_worker(settings: Settings) -> None:
-    """`mdm-hub worker`: run until SIGTERM or SIGINT, then stop cleanly."""
-    from mdm_hub.db import create_engine
-
-    assert settings.database_url
-    engine = create_engine(settings.database_url, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    logger.info("webhook worker started")
-    http = await start_worker_http(engine, settings.worker_http_port, stop)
-    try:
-        await Dispatcher(engine, settings).run(stop)
-    finally:
-        if http is not None:
-            await http.cleanup()
-        await engine.dispose()
-    logger.info("webhook worker stopped")
-
-
-async def start_worker_http(
-    engine: AsyncEngine, port: int | None, stop: asyncio.Event
-) -> web.AppRunner | None:
-    """/healthz (200 until shutdown begins) and /metrics for a worker pod, when a port is set."""
-    if port is None:
-        return None
-    from mdm_hub.observability.metrics import CONTENT_TYPE_LATEST, exposition, refresh_gauges
-
-    async def healthz(request: web.Request) -> web.Response:
-        if stop.is_set():
-            return web.json_response({"status": "stopping"}, status=503)
-        return web.json_response({"status": "ok"})
-
-    async def metrics(request: web.Request) -> web.Response:
-        try:
-            await refresh_gauges(engine)
-        except Exception:  # process metrics still matter when the database does not answer
-            logger.warning("metrics: database gauges unavailable", exc_info=True)
-        return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host="0.0.0.0", port=port).start()
-    logger.info("worker health and metrics on port %s", port)
-    return runner
