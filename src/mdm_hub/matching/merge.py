@@ -30,7 +30,7 @@ from mdm_hub.customers.repository import lock_customer
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event, changed_fields
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MergeLog
-from mdm_hub.matching.service import are_distinct, move_keys
+from mdm_hub.matching.repository import are_distinct, move_keys
 from mdm_hub.settings import Settings
 
 

@@ -15,6 +15,7 @@ from mdm_hub.customers.prepare import changes_json
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.customers.views import source_view
 from mdm_hub.matching import service as matching
+from mdm_hub.matching.repository import index_record, keys_insert
 from mdm_hub.observability.metrics import MATCH_DECISIONS
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
@@ -72,7 +73,7 @@ async def store_new_source(
         created=link.created,
         sources=[*others, SourceView(system, source_id, stored_at, source.normalized)],
         audit=[entry],
-        writes=[matching.keys_insert(source.id, customer.id, resolution.keys)],
+        writes=[keys_insert(source.id, customer.id, resolution.keys)],
     )
     return source
 
@@ -103,7 +104,7 @@ async def store_changed_source(
     }
     existing.version += 1
     existing.updated_at = now()
-    await matching.index_record(session, existing, prepared.keys)  # autoflushes the row first
+    await index_record(session, existing, prepared.keys)  # autoflushes the row first
     entry = audit_record(
         actor,
         action="source_record.updated",
