@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from mdm_hub.record import OBJECT_FIELDS
+
 # Fields that travel together: the derived parts follow the source that won the base field.
 SCALAR_GROUPS: dict[str, tuple[str, ...]] = {
     "kind": ("kind",),
@@ -27,7 +29,6 @@ SCALAR_GROUPS: dict[str, tuple[str, ...]] = {
     "invoice_registration_number": ("invoice_registration_number",),
     "birth_date": ("birth_date",),
 }
-OBJECT_FIELDS = ("billing", "transactions", "classification", "company_profile", "relations")
 
 
 def _address_identity(item: Mapping[str, Any]) -> Any:

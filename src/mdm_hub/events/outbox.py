@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.db import WritePart, write_together
 from mdm_hub.events.models import EVENT_TYPES
-
-_OBJECT_FIELDS = ("billing", "transactions", "classification", "company_profile", "relations")
+from mdm_hub.record import OBJECT_FIELDS
 
 
 def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[str]:
@@ -25,7 +24,7 @@ def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
         old, new = before.get(key), after.get(key)
         if old == new:
             continue
-        if key in (*_OBJECT_FIELDS, "custom_fields") and isinstance(old or {}, dict):
+        if key in (*OBJECT_FIELDS, "custom_fields") and isinstance(old or {}, dict):
             old_obj, new_obj = old or {}, new or {}
             for leaf in sorted(set(old_obj) | set(new_obj)):
                 if old_obj.get(leaf) != new_obj.get(leaf):

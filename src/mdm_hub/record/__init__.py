@@ -6,6 +6,7 @@ matching, customers and events import it; it imports nothing of the hub.
 """
 
 from mdm_hub.record.schemas import (
+    OBJECT_FIELDS,
     OBJECT_INPUT_FIELDS,
     Address,
     AddressIn,
@@ -42,6 +43,7 @@ from mdm_hub.record.schemas import (
 )
 
 __all__ = [
+    "OBJECT_FIELDS",
     "OBJECT_INPUT_FIELDS",
     "Address",
     "AddressIn",

@@ -354,3 +354,5 @@ OBJECT_INPUT_FIELDS: dict[str, type[InputModel]] = {
     "company_profile": CompanyProfileIn,
     "relations": RelationsIn,
 }
+# The record's fields that are objects (a dict of leaves), in the record's order.
+OBJECT_FIELDS: tuple[str, ...] = tuple(OBJECT_INPUT_FIELDS)
