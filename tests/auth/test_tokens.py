@@ -184,9 +184,11 @@ async def test_unknown_kid_and_the_refresh_rate_limit(
     before = validator.jwks_fetches
     await _rejected(hub, forged(idp, key=rogue), "unknown signing key")
     assert validator.jwks_fetches == before + 1, "an unknown kid refetches the JWKS"
-    for _ in range(20):  # a flood of unknown kids: no more fetches within the interval
+    started = time.monotonic()
+    for _ in range(20):  # a flood of unknown kids: at most one fetch per interval (0.5 s)
         await _rejected(hub, forged(idp, key=rogue), "unknown signing key")
-    assert validator.jwks_fetches == before + 1
+    intervals = int((time.monotonic() - started) / 0.5)  # > 0 only on a very loaded machine
+    assert before + 1 <= validator.jwks_fetches <= before + 1 + intervals
     # The rogue key under a kid the IdP does publish: the signature check fails.
     await _rejected(
         hub, forged(idp, key=rogue, header={"kid": idp.signing_key.kid}), "invalid signature"
