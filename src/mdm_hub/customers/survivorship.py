@@ -4,7 +4,8 @@ Pure functions. Per field (a JSON pointer such as ``/name`` or ``/billing/closin
 1. a steward override wins, even when it sets the field to nothing;
 2. otherwise the sources that have a value are ranked by the configured source priority for
    that field (longest matching pointer prefix), then by most recent update, then by the most
-   complete record; the first one wins;
+   complete record, then by system and source id; the first one wins, and its lineage names
+   the step that decided (source_priority, most_recent, most_complete, source_order);
 3. lists (addresses, phones, emails, contacts) are the union of all sources' items in that
    order, without repeating an item that another source already gave.
 Every golden field records where it came from (its lineage).
@@ -122,11 +123,17 @@ def _origin(source: SourceView, rule: str) -> dict[str, Any]:
 
 
 def _rule_name(ranked: Sequence[SourceView], pointer: str, rules: SurvivorshipRules) -> str:
-    if len(ranked) > 1 and rules.priority(pointer, ranked[0].system) < rules.priority(
-        pointer, ranked[1].system
-    ):
+    """The step of the ranking that put the winner before the runner-up."""
+    if len(ranked) == 1:
+        return "only_source"
+    first, second = ranked[0], ranked[1]
+    if rules.priority(pointer, first.system) < rules.priority(pointer, second.system):
         return "source_priority"
-    return "most_recent" if len(ranked) > 1 else "only_source"
+    if first.recency != second.recency:
+        return "most_recent"
+    if first.completeness != second.completeness:
+        return "most_complete"
+    return "source_order"
 
 
 def compute_golden(
