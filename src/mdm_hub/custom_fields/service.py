@@ -15,11 +15,13 @@ time to live. The write path reads the fingerprint in a statement it runs anyway
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, Text, delete, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import audit_record, record_audit
@@ -146,7 +148,10 @@ async def create_definition(
     now = dt.datetime.now(dt.UTC)
     definition = CustomFieldDefinition(**body.model_dump(), created_at=now, updated_at=now)
     session.add(definition)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # created by a concurrent request since the check above
+        raise ProblemError("conflict", f"Custom field {body.key!r} already exists") from exc
     record_audit(
         session,
         audit_record(
@@ -274,6 +279,8 @@ def _coerce(value: Any, definition: FieldDefinition) -> Any:
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError("Expected a number")
+        if not math.isfinite(value):  # NaN, Infinity: Python's JSON reader accepts them
+            raise ValueError("Expected a finite number")
         return value
     if kind == "boolean":
         if not isinstance(value, bool):
@@ -303,6 +310,9 @@ async def replace_rank_rules(session: AsyncSession, actor: Actor, body: RankRule
         raise validation_problem(
             [FieldProblem(field="/rules", code="duplicate_rank", message="Each rank once")]
         )
+    # Concurrent replacements one after the other (each deletes what the previous inserted),
+    # not interleaved into duplicate ranks; reads of the rules are not blocked.
+    await session.execute(text("LOCK TABLE rank_rules IN SHARE ROW EXCLUSIVE MODE"))
     before = [{"rank": r.rank, "min_amount": r.min_amount} for r in await load_rank_rules(session)]
     await session.execute(delete(RankRuleRow))
     for rule in body.rules:
