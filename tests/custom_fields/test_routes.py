@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
 from collections.abc import Callable
@@ -145,7 +146,10 @@ async def test_patch_changes_only_what_it_names(client: httpx.AsyncClient) -> No
     assert patched.status_code == 200, patched.text
     body = patched.json()
     assert (body["label"], body["allowed_values"], body["required"]) == ("区分", ["a", "b"], True)
-    assert body["created_at"] == created["created_at"] < body["updated_at"]
+    assert body["created_at"] == created["created_at"]
+    assert dt.datetime.fromisoformat(body["updated_at"]) > dt.datetime.fromisoformat(
+        created["updated_at"]
+    )
     # null leaves label and requiredness alone but clears the description
     cleared = await client.patch(
         "/v1/custom-fields/tier", json={"label": None, "required": None, "description": None}
