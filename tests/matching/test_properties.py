@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mdm_hub.customers.schemas import CustomerIn, CustomerRecord
 from mdm_hub.matching.config import load_config
 from mdm_hub.matching.keys import blocking_keys
-from mdm_hub.matching.model import score_pair
+from mdm_hub.matching.scoring import score_pair
 from mdm_hub.normalize import normalize_customer
+from mdm_hub.record import CustomerIn, CustomerRecord
 from tests.helpers import other_corporation
 
 CONFIG = load_config()
