@@ -21,11 +21,14 @@ from mdm_hub.errors import install_error_handlers
 from mdm_hub.events.router import changes_router
 from mdm_hub.events.router import router as webhooks_router
 from mdm_hub.health import router as health_router
+from mdm_hub.housekeeping import PERIODIC_JOBS
 from mdm_hub.matching.router import router as matching_router
 from mdm_hub.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from mdm_hub.normalize import postal
 from mdm_hub.observability.metrics import AccessLogMiddleware
 from mdm_hub.observability.metrics import router as metrics_router
+from mdm_hub.privacy.access_log import record_pii_reads
+from mdm_hub.privacy.router import router as privacy_router
 from mdm_hub.settings import Settings, get_settings
 from mdm_hub.sources.router import match_router as source_match_router
 from mdm_hub.sources.router import router as sources_router
@@ -63,7 +66,9 @@ def create_app(
         if run_worker:
             from mdm_hub.events.dispatcher import Dispatcher
 
-            worker = asyncio.create_task(Dispatcher(engine, settings).run(worker_stop))
+            worker = asyncio.create_task(
+                Dispatcher(engine, settings, housekeeping=PERIODIC_JOBS).run(worker_stop)
+            )
         try:
             yield
         finally:
@@ -100,6 +105,12 @@ def create_app(
         audit_router,
         webhooks_router,
         changes_router,
+        privacy_router,
     ):
-        app.include_router(api_router, dependencies=[Depends(authenticate)])
+        # After authentication: the unmasked reads of personal data a request made are kept
+        # in the access log (mdm_hub.privacy.access_log), in the request's transaction.
+        app.include_router(
+            api_router,
+            dependencies=[Depends(authenticate), Depends(record_pii_reads, scope="function")],
+        )
     return app

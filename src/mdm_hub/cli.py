@@ -175,6 +175,7 @@ def cmd_worker(settings: Settings) -> int:
     import asyncio
 
     from mdm_hub.events.worker import run_worker
+    from mdm_hub.housekeeping import PERIODIC_JOBS
     from mdm_hub.migrate import upgrade
 
     url = resolve_database_url(settings)
@@ -188,7 +189,7 @@ def cmd_worker(settings: Settings) -> int:
     except ImportError:
         loop_factory = None
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(run_worker(settings.model_copy(update={"database_url": url})))
+        runner.run(run_worker(settings.model_copy(update={"database_url": url}), PERIODIC_JOBS))
     return 0
 
 

@@ -14,20 +14,26 @@ from mdm_hub.events.models import (
 )
 from mdm_hub.idempotency.models import IdempotencyRecord
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
+from mdm_hub.privacy.models import AccessLogEntry, Erasure, HeldWrite, PrivacyKey, Suppression
 
 __all__ = [
+    "AccessLogEntry",
     "AuditEntry",
     "Base",
     "CustomFieldDefinition",
     "Customer",
     "CustomerEvent",
     "DistinctPair",
+    "Erasure",
+    "HeldWrite",
     "IdempotencyRecord",
     "MatchCandidate",
     "MatchKey",
     "MergeLog",
+    "PrivacyKey",
     "RankRuleRow",
     "SourceRecord",
+    "Suppression",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

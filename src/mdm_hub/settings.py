@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -204,6 +204,24 @@ class Settings(BaseSettings):
         default=False,
         description="Webhook payloads carry persons' phones, emails, addresses and birth date "
         "unmasked (default: masked, as for principals without pii:read)",
+    )
+    privacy_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the keyed hashes that recognise an erased person's later writes "
+        "(default: a random key the hub keeps in its database)",
+    )
+    access_log_retention_days: float = Field(
+        default=365, description="How long the log of unmasked reads of personal data is kept"
+    )
+    audit_payload_retention_days: float | None = Field(
+        default=None,
+        description="After this many days an audit entry keeps who/what/when but not its "
+        "before/after (default: kept)",
+    )
+    event_payload_retention_days: float | None = Field(
+        default=None,
+        description="After this many days a delivered change event keeps its type and customer "
+        "but not the customer's data (default: kept; the change feed then serves the stub)",
     )
 
 

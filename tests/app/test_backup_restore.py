@@ -34,6 +34,10 @@ async def test_dump_restored_into_a_new_database_serves_the_same_customers(
     await client.put("/v1/sources/sfa/records/p", json=PERSON)
     before = (await client.get("/v1/customers", params={"limit": "100"})).json()["items"]
     audit_before = (await client.get("/v1/audit", params={"limit": "500"})).json()["items"]
+    crosswalk_before = {
+        c["id"]: (await client.get(f"/v1/customers/{c['id']}/sources")).json() for c in before
+    }
+    changes_before = (await client.get("/v1/changes", params={"limit": "500"})).json()["items"]
 
     dump = tmp_path / "mdm_hub.dump"
     await asyncio.to_thread(
@@ -55,6 +59,10 @@ async def test_dump_restored_into_a_new_database_serves_the_same_customers(
         assert after == before
         audit_after = (await restored.get("/v1/audit", params={"limit": "500"})).json()["items"]
         assert audit_after == audit_before
+        for customer_id, sources in crosswalk_before.items():
+            assert (await restored.get(f"/v1/customers/{customer_id}/sources")).json() == sources
+        changes = await restored.get("/v1/changes", params={"limit": "500"})
+        assert changes.json()["items"] == changes_before
         # The restored hub keeps working: sequences were restored too.
         created = await restored.put("/v1/sources/crm/records/new", json=other_corporation(50))
         assert created.status_code == 201

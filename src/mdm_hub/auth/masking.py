@@ -17,12 +17,15 @@ import copy
 import json
 import logging
 import re
+from contextvars import ContextVar
 from typing import Any
 
 from mdm_hub.auth.authn import principal_var
 from mdm_hub.auth.roles import Permission
 
 access_log = logging.getLogger("mdm_hub.pii_access")
+# The unmasked reads of the current request, kept by mdm_hub.privacy.access_log in its table.
+pii_reads_var: ContextVar[list[dict[str, Any]] | None] = ContextVar("pii_reads", default=None)
 
 MASK = "***"
 _ADDRESS_KEPT = ("purpose", "prefecture", "city")
@@ -134,16 +137,17 @@ def disclose(value: Any, customer_id: Any, *, what: str = "customer") -> Any:
         return mask_nested(value)
     fields = sorted({f for r in _records(value) for f in sensitive_fields(r)})
     if fields:
-        access_log.info(
-            "pii read",
-            extra={
-                "subject": principal.subject,
-                "client_id": principal.client_id,
-                "customer_id": str(customer_id) if customer_id else None,
-                "what": what,
-                "fields": fields,
-            },
-        )
+        read = {
+            "subject": principal.subject,
+            "client_id": principal.client_id,
+            "customer_id": str(customer_id) if customer_id else None,
+            "what": what,
+            "fields": fields,
+        }
+        access_log.info("pii read", extra=read)
+        reads = pii_reads_var.get()
+        if reads is not None:
+            reads.append({**read, "request_id": principal.request_id})
     return value
 
 

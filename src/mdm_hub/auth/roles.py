@@ -28,6 +28,7 @@ class Permission(StrEnum):
     webhooks_read = "webhooks:read"  # endpoints and the delivery log
     webhooks_manage = "webhooks:manage"  # subscribe, change, rotate, replay, test
     audit_read = "audit:read"  # the audit log
+    privacy_manage = "privacy:manage"  # erasure, disclosure, the access log, held writes
 
 
 P = Permission
@@ -223,6 +224,7 @@ ConfigManage = Annotated[Principal, Depends(require(P.config_manage))]
 WebhooksRead = Annotated[Principal, Depends(require(P.webhooks_read))]
 WebhooksManage = Annotated[Principal, Depends(require(P.webhooks_manage))]
 AuditRead = Annotated[Principal, Depends(require(P.audit_read))]
+PrivacyManage = Annotated[Principal, Depends(require(P.privacy_manage))]
 
 
 def declared_permission(dependant: Any) -> str | None:

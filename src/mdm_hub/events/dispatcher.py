@@ -34,6 +34,7 @@ import datetime as dt
 import logging
 import random
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,6 +196,11 @@ def decide(settings: Settings, claim: Claim, result: AttemptResult) -> Outcome:
     return Outcome(claim, result, "pending", "retrying", delay)
 
 
+# A periodic job of another feature (privacy retention, …), run with the worker's pruning. The
+# frame (app.py, cli.py) hands them in, so that events needs no feature above it.
+Housekeeping = Callable[[AsyncEngine, Settings], Awaitable[object]]
+
+
 class Dispatcher:
     """One worker. Several may run at once, in one process or many."""
 
@@ -204,6 +210,7 @@ class Dispatcher:
         settings: Settings,
         *,
         sender: Sender | None = None,
+        housekeeping: Sequence[Housekeeping] = (),
     ) -> None:
         if settings.worker_lease_seconds <= settings.webhook_timeout_seconds:
             raise ValueError(
@@ -219,6 +226,7 @@ class Dispatcher:
         self._results: asyncio.Queue[Outcome | None] = asyncio.Queue()
         self._listener: Any = None
         self._listen_conn: AsyncConnection | None = None
+        self._housekeeping = tuple(housekeeping)
         self._next_prune = 0.0
         self._next_fan_out = 0.0
         self._fan_out_hint = True
@@ -496,8 +504,13 @@ class Dispatcher:
     # ---------------------------------------------------------------------------------------
 
     async def prune(self) -> int:
-        """Delete finished deliveries (and their attempts) past retention; idle queue rows."""
-        return await retention.prune(self.engine, self.settings)
+        """Delete finished deliveries (and their attempts) past retention; idle queue rows;
+        then the other features' periodic jobs (``housekeeping``), each in its own
+        transaction."""
+        deleted = await retention.prune(self.engine, self.settings)
+        for job in self._housekeeping:
+            await job(self.engine, self.settings)
+        return deleted
 
     # ---------------------------------------------------------------------------------------
     # The loop

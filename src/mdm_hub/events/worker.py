@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mdm_hub.events.dispatcher import Dispatcher
+from mdm_hub.events.dispatcher import Dispatcher, Housekeeping
 from mdm_hub.settings import Settings
 
 # The dispatcher's logger: the worker's lines read as they did before the split.
 logger = logging.getLogger("mdm_hub.events.dispatcher")
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, housekeeping: Sequence[Housekeeping] = ()) -> None:
     """`mdm-hub worker`: run until SIGTERM or SIGINT, then stop cleanly."""
     from mdm_hub.db import create_engine
 
@@ -30,7 +31,7 @@ async def run_worker(settings: Settings) -> None:
     logger.info("webhook worker started")
     http = await start_worker_http(engine, settings.worker_http_port, stop)
     try:
-        await Dispatcher(engine, settings).run(stop)
+        await Dispatcher(engine, settings, housekeeping=housekeeping).run(stop)
     finally:
         if http is not None:
             await http.cleanup()

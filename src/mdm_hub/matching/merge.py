@@ -170,6 +170,10 @@ async def unmerge(
 ) -> tuple[Customer, Customer]:
     """Move source records out of ``customer_id``; return (remaining, target)."""
     customer = await lock_customer(session, customer_id)
+    if customer.status == "erased":
+        raise ProblemError(
+            "conflict", f"Customer {customer_id} was erased: nothing is left to restore"
+        )
     if customer.status != "active":
         raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
     sources = await _source_rows(session, customer_id)

@@ -7,8 +7,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Request, Response, status
+from fastapi.responses import JSONResponse
 
-from mdm_hub.auth.roles import CustomersRead, CustomersWrite
+from mdm_hub.auth.roles import CustomersRead, CustomersWrite, PrivacyManage
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.repository import get_source_record as read_source_record
 from mdm_hub.customers.schemas import (
@@ -23,6 +24,8 @@ from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.matching.schemas import MatchResult
+from mdm_hub.privacy.schemas import HeldWriteOut
+from mdm_hub.privacy.service import WriteHeld, decide_held_write
 from mdm_hub.record import CustomerIn
 from mdm_hub.sources import service
 
@@ -46,7 +49,15 @@ SourceIdPath = Annotated[
 @router.put(
     "/sources/{system}/records/{source_id}",
     response_model=SourceWriteResult,
-    responses={**PROBLEM_RESPONSES, 201: {"model": SourceWriteResult, "description": "Created"}},
+    responses={
+        **PROBLEM_RESPONSES,
+        201: {"model": SourceWriteResult, "description": "Created"},
+        202: {
+            "model": HeldWriteOut,
+            "description": "Held: the record carries an erased person's identifying values; "
+            "a 管理者 releases or rejects it (docs/privacy.md)",
+        },
+    },
     tags=["sources"],
 )
 async def put_source_record(
@@ -67,9 +78,15 @@ async def put_source_record(
     to) and the golden record recomputed, in one transaction. The same body again changes
     nothing and answers the same body (200; the first write answers 201).
     """
-    write = await service.put_source_record(
-        session, settings_of(request), actor, system, source_id, payload
-    )
+    try:
+        write = await service.put_source_record(
+            session, settings_of(request), actor, system, source_id, payload
+        )
+    except WriteHeld as held:  # stored as a held write; this transaction commits it
+        return JSONResponse(  # type: ignore[return-value]  # the documented 202 answer
+            HeldWriteOut.model_validate(held.held).model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+        )
     response.status_code = status.HTTP_201_CREATED if write.created_source else status.HTTP_200_OK
     response.headers["ETag"] = etag(write.customer)
     response.headers["Location"] = f"/v1/customers/{write.customer.id}"
@@ -115,4 +132,36 @@ async def match(
         reason=result.reason,
         candidates=[resolution.candidate_view(cid, s) for cid, s in resolution.scored],
         related_sites=[uuid.UUID(cid) for cid, _ in result.related_sites],
+    )
+
+
+@router.post(
+    "/privacy/held-writes/{held_id}/release",
+    response_model=SourceWriteResult,
+    responses=PROBLEM_RESPONSES,
+    tags=["privacy"],
+)
+async def release_held_write(
+    held_id: int,
+    request: Request,
+    session: DbSession,
+    principal: PrivacyManage,
+    actor: CurrentActor,
+) -> SourceWriteResult:
+    """Write a held record after all (a 管理者 confirmed it is not the erased person, or the
+    person came back): it goes through the write path like the source's own PUT."""
+    held = await decide_held_write(session, actor, held_id, "released")
+    write = await service.put_source_record(
+        session,
+        settings_of(request),
+        actor,
+        held["system"],
+        held["source_id"],
+        CustomerIn.model_validate(held["payload"]),
+        hold_erased=False,
+    )
+    return SourceWriteResult(
+        customer=customer_out(write.customer),
+        source_record=source_out(write.source),
+        decision=MatchDecision.model_validate(write.source.decision),
     )

@@ -20,6 +20,7 @@ from mdm_hub.customers.prepare import canonical_hash, normalize_payload
 from mdm_hub.customers.repository import lock_customer
 from mdm_hub.errors import ProblemError
 from mdm_hub.matching import service as matching
+from mdm_hub.privacy.service import hold_if_erased
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
@@ -43,8 +44,13 @@ async def put_source_record(
     system: str,
     source_id: str,
     payload: CustomerIn,
+    *,
+    hold_erased: bool = True,
 ) -> SourceWrite:
-    """Store a source system's record: validate, normalize, link to a customer, recompute."""
+    """Store a source system's record: validate, normalize, link to a customer, recompute.
+
+    ``hold_erased``: a person record carrying an erased person's identifying values is held
+    (privacy.service.WriteHeld) instead of written; False when a 管理者 released it."""
     raw = payload.model_dump(mode="json", exclude_unset=True)
     digest = canonical_hash(raw)
     # Prepared first, with the configuration this process last read (compared below with the
@@ -70,6 +76,8 @@ async def put_source_record(
             await lock_keys(session, [k for k in prepared.keys if k not in locked])
     if isinstance(prepared, ProblemError):
         raise prepared
+    if hold_erased:
+        await hold_if_erased(session, settings, actor, system, source_id, raw, prepared.normalized)
     if existing is None:
         (resolution,) = await resolve_batch(session, settings, [prepared])
         link = await link_target(session, settings, prepared, resolution)

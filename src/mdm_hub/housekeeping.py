@@ -1,0 +1,10 @@
+"""The periodic jobs of features other than webhooks, run by every worker with its pruning
+(``events.dispatcher.Dispatcher(housekeeping=...)``): the frame wires them, so that the
+events feature needs none of the features above it."""
+
+from __future__ import annotations
+
+from mdm_hub.events.dispatcher import Housekeeping
+from mdm_hub.privacy.retention import apply_retention
+
+PERIODIC_JOBS: tuple[Housekeeping, ...] = (apply_retention,)

@@ -1,0 +1,108 @@
+"""Tables of privacy: erasure tombstones, suppressions, held writes and the access log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, LargeBinary, Text, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mdm_hub.db import Base
+
+
+class Erasure(Base):
+    """The tombstone of an erasure: who erased which customer, when and why; no personal data."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id"), index=True
+    )
+    customer_code: Mapped[str] = mapped_column(Text)
+    erased_customer_ids: Mapped[list[str]] = mapped_column(JSONB)
+    source_ids: Mapped[list[str]] = mapped_column(JSONB)
+    reason: Mapped[str] = mapped_column(Text)
+    erased_by: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    erased_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Suppression(Base):
+    """A keyed hash of one identifying value of an erased person: a later write that carries
+    it is held for an administrator instead of silently re-creating the person."""
+
+    __tablename__ = "suppressions"
+
+    digest: Mapped[str] = mapped_column(Text, primary_key=True)
+    erasure_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("erasures.id"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(Text)  # phone | email | name_birth_date
+
+
+class HeldWrite(Base):
+    """A source write that matched a suppression, waiting for an administrator's decision."""
+
+    __tablename__ = "held_writes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    erasure_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("erasures.id"))
+    system: Mapped[str] = mapped_column(Text)
+    source_id: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    matched: Mapped[list[str]] = mapped_column(JSONB)  # kinds of the values that matched
+    status: Mapped[str] = mapped_column(Text, default="held")  # held | released | rejected
+    held_by: Mapped[str] = mapped_column(Text)
+    held_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (
+        Index("ix_held_writes_status_id", "status", "id"),
+        # One waiting write per source record: a source retrying updates it.
+        Index(
+            "uq_held_writes_waiting",
+            "system",
+            "source_id",
+            unique=True,
+            postgresql_where="status = 'held'",
+        ),
+    )
+
+
+class AccessLogEntry(Base):
+    """One answer that carried a person's unmasked personal data."""
+
+    __tablename__ = "pii_access_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    accessed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+    subject: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    fields: Mapped[list[str]] = mapped_column(JSONB)
+    what: Mapped[str] = mapped_column(Text)
+    endpoint: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_pii_access_log_customer_id", "customer_id", "id"),
+        Index("ix_pii_access_log_subject", "subject", "id"),
+    )
+
+
+class PrivacyKey(Base):
+    """The key of the suppression hashes when none is configured (MDM_PRIVACY_HASH_KEY)."""
+
+    __tablename__ = "privacy_keys"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,371 @@
+"""The SQL of privacy: erasure across every table that holds a person's data, disclosure reads,
+held writes and the access log. Set-based statements on the tables by name, so that this
+feature needs no other feature's code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+ERASED_NAME = "（消去済み）"
+
+_ABSORBED = """
+    WITH RECURSIVE absorbed(id) AS (
+        SELECT CAST(:id AS uuid)
+        UNION
+        SELECT c.id FROM customers c JOIN absorbed a ON c.merged_into_id = a.id
+    )
+    SELECT id FROM absorbed
+"""
+
+
+async def _rows(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
+    return list((await session.execute(text(sql), params)).mappings().all())
+
+
+async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
+    rows = await _rows(
+        session,
+        "SELECT id, customer_code, kind, status, version, record FROM customers "
+        "WHERE id = :id FOR UPDATE",
+        {"id": customer_id},
+    )
+    return dict(rows[0]) if rows else None
+
+
+async def customers_behind(session: AsyncSession, customer_id: uuid.UUID) -> list[uuid.UUID]:
+    """The customer and every customer merged into it (directly or through others), locked."""
+    ids = [r["id"] for r in await _rows(session, _ABSORBED, {"id": customer_id})]
+    await session.execute(
+        text("SELECT id FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": ids}
+    )
+    return ids
+
+
+async def source_records_of(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
+    return await _rows(
+        session,
+        "SELECT id, system, source_id, customer_id, raw_payload, normalized, version, "
+        "created_at, updated_at FROM source_records WHERE customer_id = ANY(:ids) "
+        "ORDER BY system, source_id FOR UPDATE",
+        {"ids": list(ids)},
+    )
+
+
+async def customer_records(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
+    return await _rows(
+        session, "SELECT id, record FROM customers WHERE id = ANY(:ids)", {"ids": list(ids)}
+    )
+
+
+async def insert_erasure(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID,
+    customer_code: str,
+    erased_ids: Sequence[uuid.UUID],
+    source_ids: Sequence[str],
+    reason: str,
+    erased_by: str,
+    request_id: str | None,
+) -> dict[str, Any]:
+    rows = await _rows(
+        session,
+        "INSERT INTO erasures (id, customer_id, customer_code, erased_customer_ids, source_ids, "
+        "reason, erased_by, request_id) VALUES (:id, :customer_id, :code, "
+        "CAST(:erased AS jsonb), CAST(:sources AS jsonb), :reason, :by, :request_id) "
+        "RETURNING id, customer_id, customer_code, erased_customer_ids, source_ids, reason, "
+        "erased_by, request_id, erased_at",
+        {
+            "id": uuid.uuid4(),
+            "customer_id": customer_id,
+            "code": customer_code,
+            "erased": json.dumps([str(i) for i in erased_ids]),
+            "sources": json.dumps(list(source_ids), ensure_ascii=False),
+            "reason": reason,
+            "by": erased_by,
+            "request_id": request_id,
+        },
+    )
+    return dict(rows[0])
+
+
+async def insert_suppressions(
+    session: AsyncSession, erasure_id: uuid.UUID, hashed: Sequence[tuple[str, str]]
+) -> None:
+    if not hashed:
+        return
+    await session.execute(
+        text(
+            "INSERT INTO suppressions (digest, erasure_id, kind) "
+            "SELECT d, :erasure_id, k FROM unnest(CAST(:digests AS text[]), "
+            "CAST(:kinds AS text[])) AS s(d, k) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "erasure_id": erasure_id,
+            "digests": [d for _, d in hashed],
+            "kinds": [k for k, _ in hashed],
+        },
+    )
+
+
+async def remove_person_data(
+    session: AsyncSession, ids: Sequence[uuid.UUID], stub: dict[str, Any]
+) -> None:
+    """Remove the data of these customers from every table that holds it; ``stub`` becomes
+    their golden record and the payload of their past change events."""
+    params: dict[str, Any] = {"ids": list(ids)}
+    for sql in (
+        "DELETE FROM match_keys WHERE customer_id = ANY(:ids)",
+        "DELETE FROM match_candidates WHERE customer_a_id = ANY(:ids) OR customer_b_id = ANY(:ids)",
+        "DELETE FROM merge_log WHERE survivor_id = ANY(:ids) OR absorbed_id = ANY(:ids)",
+        "DELETE FROM source_records WHERE customer_id = ANY(:ids)",
+        "UPDATE audit_log SET before = NULL, after = NULL "
+        "WHERE customer_id = ANY(:ids) AND (before IS NOT NULL OR after IS NOT NULL)",
+        # Stored answers of POSTs (a dry-run match, a merge) may quote the person.
+        "DELETE FROM idempotency_keys k WHERE EXISTS (SELECT 1 FROM unnest(CAST(:texts AS "
+        "text[])) AS t(id) WHERE position(convert_to(t.id, 'UTF8') IN k.body) > 0)",
+    ):
+        await session.execute(text(sql), {**params, "texts": [str(i) for i in ids]})
+    await session.execute(
+        text(
+            "UPDATE customer_events SET payload = jsonb_build_object('id', customer_id, "
+            "'status', 'erased') || CAST(:stub AS jsonb) WHERE customer_id = ANY(:ids)"
+        ),
+        {**params, "stub": json.dumps(stub, ensure_ascii=False)},
+    )
+    await session.execute(
+        text(
+            "UPDATE customers SET record = CAST(:stub AS jsonb), name = :name, name_key = '', "
+            "name_kana = NULL, corporate_number = NULL, phones = '{}', emails = '{}', "
+            "lineage = '{}', status = 'erased', version = version + 1, updated_at = now() "
+            "WHERE id = ANY(:ids)"
+        ),
+        {**params, "stub": json.dumps(stub, ensure_ascii=False), "name": ERASED_NAME},
+    )
+
+
+async def erasure_of(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
+    rows = await _rows(
+        session,
+        "SELECT id, customer_id, customer_code, erased_customer_ids, source_ids, reason, "
+        "erased_by, request_id, erased_at FROM erasures WHERE customer_id = :id "
+        "OR erased_customer_ids ? CAST(:id AS text) ORDER BY erased_at DESC LIMIT 1",
+        {"id": customer_id},
+    )
+    return dict(rows[0]) if rows else None
+
+
+# --- disclosure ------------------------------------------------------------------------------
+
+
+async def audit_entries(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
+    return await _rows(
+        session,
+        "SELECT id, occurred_at, actor, action, entity_type, entity_id, request_id, before, "
+        "after FROM audit_log WHERE customer_id = ANY(:ids) ORDER BY id",
+        {"ids": list(ids)},
+    )
+
+
+async def events_of(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
+    return await _rows(
+        session,
+        "SELECT seq, event_id, type, customer_version, changed_fields, occurred_at "
+        "FROM customer_events WHERE customer_id = ANY(:ids) ORDER BY seq",
+        {"ids": list(ids)},
+    )
+
+
+async def recipients_of(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
+    """Per webhook endpoint: how many of the customer's events it received, first and last."""
+    return await _rows(
+        session,
+        "SELECT e.id AS endpoint_id, e.url, count(*) AS delivered, "
+        "min(d.finished_at) AS first_delivered_at, max(d.finished_at) AS last_delivered_at "
+        "FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
+        "WHERE d.customer_id = ANY(:ids) AND d.status = 'delivered' "
+        "GROUP BY e.id, e.url ORDER BY e.url",
+        {"ids": list(ids)},
+    )
+
+
+# --- held writes -----------------------------------------------------------------------------
+
+
+async def insert_held_write(
+    session: AsyncSession,
+    *,
+    erasure_id: str,
+    system: str,
+    source_id: str,
+    payload: dict[str, Any],
+    matched: list[str],
+    held_by: str,
+) -> dict[str, Any]:
+    rows = await _rows(
+        session,
+        "INSERT INTO held_writes (erasure_id, system, source_id, payload, matched, status, "
+        "held_by) VALUES (CAST(:erasure_id AS uuid), :system, :source_id, "
+        "CAST(:payload AS jsonb), CAST(:matched AS jsonb), 'held', :held_by) "
+        "ON CONFLICT (system, source_id) WHERE status = 'held' DO UPDATE SET "
+        "erasure_id = EXCLUDED.erasure_id, payload = EXCLUDED.payload, "
+        "matched = EXCLUDED.matched, held_by = EXCLUDED.held_by, held_at = now() RETURNING *",
+        {
+            "erasure_id": erasure_id,
+            "system": system,
+            "source_id": source_id,
+            "payload": json.dumps(payload, ensure_ascii=False),
+            "matched": json.dumps(matched),
+            "held_by": held_by,
+        },
+    )
+    return dict(rows[0])
+
+
+async def held_writes(
+    session: AsyncSession, *, status: str | None, after_id: int, limit: int
+) -> list[dict[str, Any]]:
+    rows = await _rows(
+        session,
+        "SELECT * FROM held_writes WHERE (CAST(:status AS text) IS NULL OR status = :status) "
+        "AND id > :after ORDER BY id LIMIT :limit",
+        {"status": status, "after": after_id, "limit": limit},
+    )
+    return [dict(r) for r in rows]
+
+
+async def lock_held_write(session: AsyncSession, held_id: int) -> dict[str, Any] | None:
+    rows = await _rows(
+        session, "SELECT * FROM held_writes WHERE id = :id FOR UPDATE", {"id": held_id}
+    )
+    return dict(rows[0]) if rows else None
+
+
+async def decide_held_write(
+    session: AsyncSession, held_id: int, status: str, decided_by: str
+) -> dict[str, Any]:
+    rows = await _rows(
+        session,
+        "UPDATE held_writes SET status = :status, decided_by = :by, decided_at = now(), "
+        "payload = CASE WHEN :status = 'rejected' THEN '{}'::jsonb ELSE payload END "
+        "WHERE id = :id RETURNING *",
+        {"id": held_id, "status": status, "by": decided_by},
+    )
+    return dict(rows[0])
+
+
+# --- access log and retention ----------------------------------------------------------------
+
+
+async def insert_access_entries(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
+    if not entries:
+        return
+    await session.execute(
+        text(
+            "INSERT INTO pii_access_log (subject, client_id, request_id, customer_id, fields, "
+            "what, endpoint) SELECT * FROM unnest(CAST(:subject AS text[]), "
+            "CAST(:client_id AS text[]), CAST(:request_id AS text[]), "
+            "CAST(:customer_id AS uuid[]), CAST(:fields AS jsonb[]), CAST(:what AS text[]), "
+            "CAST(:endpoint AS text[]))"
+        ),
+        {
+            "subject": [e["subject"] for e in entries],
+            "client_id": [e["client_id"] for e in entries],
+            "request_id": [e["request_id"] for e in entries],
+            "customer_id": [e["customer_id"] for e in entries],
+            "fields": [json.dumps(e["fields"]) for e in entries],
+            "what": [e["what"] for e in entries],
+            "endpoint": [e["endpoint"] for e in entries],
+        },
+    )
+
+
+async def access_entries(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID | None,
+    subject: str | None,
+    since: dt.datetime | None,
+    before_id: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    rows = await _rows(
+        session,
+        "SELECT id, accessed_at, subject, client_id, request_id, customer_id, fields, what, "
+        "endpoint FROM pii_access_log WHERE (CAST(:customer_id AS uuid) IS NULL OR "
+        "customer_id = :customer_id) AND (CAST(:subject AS text) IS NULL OR subject = :subject) "
+        "AND (CAST(:since AS timestamptz) IS NULL OR accessed_at >= :since) "
+        "AND (CAST(:before AS bigint) IS NULL OR id < :before) ORDER BY id DESC LIMIT :limit",
+        {
+            "customer_id": customer_id,
+            "subject": subject,
+            "since": since,
+            "before": before_id,
+            "limit": limit,
+        },
+    )
+    return [dict(r) for r in rows]
+
+
+async def prune(session: AsyncSession, *, older_than: dt.datetime) -> int:
+    result = await session.execute(
+        text("DELETE FROM pii_access_log WHERE accessed_at < :cutoff"), {"cutoff": older_than}
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult of a DML
+
+
+async def clear_audit_payloads(session: AsyncSession, *, older_than: dt.datetime) -> int:
+    result = await session.execute(
+        text(
+            "UPDATE audit_log SET before = NULL, after = NULL WHERE occurred_at < :cutoff "
+            "AND (before IS NOT NULL OR after IS NOT NULL)"
+        ),
+        {"cutoff": older_than},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def clear_event_payloads(session: AsyncSession, *, older_than: dt.datetime) -> int:
+    """Stub the payload of events every endpoint has been handed and that are old enough."""
+    result = await session.execute(
+        text(
+            "UPDATE customer_events ev SET payload = jsonb_build_object('id', ev.customer_id, "
+            "'payload_removed', true) WHERE ev.occurred_at < :cutoff "
+            "AND NOT (ev.payload ? 'payload_removed') "
+            "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = ev.seq "
+            "AND d.status NOT IN ('delivered', 'dead'))"
+        ),
+        {"cutoff": older_than},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def customer_document(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
+    """The customer as GET /v1/customers/{id} shows it (record, identity, lineage)."""
+    rows = await _rows(
+        session,
+        "SELECT id, customer_code, status, version, merged_into_id, created_at, updated_at, "
+        "record, lineage FROM customers WHERE id = :id",
+        {"id": customer_id},
+    )
+    if not rows:
+        return None
+    row = dict(rows[0])
+    return {**row.pop("record"), **row}
+
+
+async def source_documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
+    rows = await _rows(
+        session,
+        "SELECT system, source_id, customer_id, version, raw_payload, normalized, created_at, "
+        "updated_at FROM source_records WHERE customer_id = ANY(:ids) ORDER BY system, source_id",
+        {"ids": list(ids)},
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,139 @@
+"""HTTP for privacy: erasure, disclosure, held writes and the access log (管理者 only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from mdm_hub.auth.masking import disclose
+from mdm_hub.auth.roles import PrivacyManage
+from mdm_hub.context import CurrentActor
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.privacy import repository, service
+from mdm_hub.privacy.schemas import (
+    AccessLogEntryOut,
+    AccessLogPage,
+    DisclosureOut,
+    ErasureIn,
+    ErasureOut,
+    HeldWriteOut,
+    HeldWritePage,
+)
+from mdm_hub.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["privacy"], route_class=IdempotentRoute)
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+@router.post(
+    "/customers/{customer_id}/erase", response_model=ErasureOut, responses=PROBLEM_RESPONSES
+)
+async def erase_customer(
+    customer_id: uuid.UUID,
+    body: ErasureIn,
+    request: Request,
+    session: DbSession,
+    principal: PrivacyManage,
+    actor: CurrentActor,
+) -> ErasureOut:
+    """Erase a person on request (利用停止・消去): their data leaves the golden record, every
+    source record (of customers merged into it too), blocking keys, review candidates, audit
+    before/after and event payloads. A tombstone stays; `customer.erased` goes to every
+    subscriber; later writes carrying the person's phone, e-mail or name with birth date are
+    held for a 管理者 (`/v1/privacy/held-writes`)."""
+    erasure = await service.erase_customer(
+        session, _settings(request), actor, customer_id, body.reason
+    )
+    return ErasureOut.model_validate(erasure)
+
+
+@router.get(
+    "/customers/{customer_id}/erasure", response_model=ErasureOut, responses=PROBLEM_RESPONSES
+)
+async def get_erasure(
+    customer_id: uuid.UUID, session: DbSession, principal: PrivacyManage
+) -> ErasureOut:
+    """The tombstone of an erased customer: who erased it, when, why, which source ids."""
+    return ErasureOut.model_validate(await service.tombstone(session, customer_id))
+
+
+@router.get(
+    "/customers/{customer_id}/disclosure",
+    response_model=DisclosureOut,
+    responses=PROBLEM_RESPONSES,
+)
+async def get_disclosure(
+    customer_id: uuid.UUID, session: DbSession, principal: PrivacyManage
+) -> DisclosureOut:
+    """Everything the hub holds about the person (開示請求): golden record, source records with
+    their systems, history, and which downstream systems received it. Logged as an access."""
+    document = await service.disclosure(session, customer_id)
+    document["customer"] = disclose(document["customer"], customer_id, what="disclosure")
+    return DisclosureOut.model_validate(document)
+
+
+@router.get("/privacy/held-writes", response_model=HeldWritePage, responses=PROBLEM_RESPONSES)
+async def list_held_writes(
+    session: DbSession,
+    principal: PrivacyManage,
+    status: Literal["held", "released", "rejected"] | None = "held",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> HeldWritePage:
+    """Source writes held because they carried an erased person's identifying values."""
+    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else 0
+    rows = await repository.held_writes(session, status=status, after_id=after, limit=limit + 1)
+    next_cursor = encode_cursor({"id": rows[limit - 1]["id"]}) if len(rows) > limit else None
+    return HeldWritePage(
+        items=[HeldWriteOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
+    )
+
+
+@router.post(
+    "/privacy/held-writes/{held_id}/reject",
+    response_model=HeldWriteOut,
+    responses=PROBLEM_RESPONSES,
+)
+async def reject_held_write(
+    held_id: int, session: DbSession, principal: PrivacyManage, actor: CurrentActor
+) -> HeldWriteOut:
+    """Drop a held write: the person stays erased and the write's data is discarded."""
+    return HeldWriteOut.model_validate(
+        await service.decide_held_write(session, actor, held_id, "rejected")
+    )
+
+
+@router.get("/access-log", response_model=AccessLogPage, responses=PROBLEM_RESPONSES)
+async def list_access_log(
+    session: DbSession,
+    principal: PrivacyManage,
+    customer_id: uuid.UUID | None = None,
+    subject: str | None = None,
+    since: dt.datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AccessLogPage:
+    """Who saw a person's unmasked data, newest first: subject, client, request id, customer,
+    fields and endpoint. Reads by masked roles are not logged (they saw nothing personal)."""
+    before = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
+    rows = await repository.access_entries(
+        session,
+        customer_id=customer_id,
+        subject=subject,
+        since=since,
+        before_id=before,
+        limit=limit + 1,
+    )
+    next_cursor = encode_cursor({"id": rows[limit - 1]["id"]}) if len(rows) > limit else None
+    return AccessLogPage(
+        items=[AccessLogEntryOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
+    )

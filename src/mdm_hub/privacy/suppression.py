@@ -1,0 +1,103 @@
+"""Keyed hashes of a person's identifying values, and the check that holds a write of an
+erased person.
+
+The hashes are HMAC-SHA256 under ``MDM_PRIVACY_HASH_KEY`` (or, when unset, a random key the
+hub keeps in ``privacy_keys``): a suppression entry identifies a returning person without
+keeping the person's data, and the table alone cannot be reversed by hashing guesses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.settings import Settings
+
+_KEY_NAME = "suppression"
+_cached_keys: dict[str, bytes] = {}
+
+
+def identifying_values(normalized: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(kind, value) of what identifies a person in a normalized record: each phone (E.164),
+    each e-mail address, and the name together with the birth date."""
+    values: list[tuple[str, str]] = []
+    for phone in normalized.get("phones") or []:
+        if isinstance(phone, dict) and phone.get("e164"):
+            values.append(("phone", str(phone["e164"])))
+    for email in normalized.get("emails") or []:
+        if isinstance(email, dict) and email.get("address"):
+            values.append(("email", str(email["address"]).lower()))
+    name = "".join(str(normalized.get("name") or "").split())
+    if name and normalized.get("birth_date"):
+        values.append(("name_birth_date", f"{name}|{normalized['birth_date']}"))
+    return values
+
+
+def digest(key: bytes, kind: str, value: str) -> str:
+    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+async def hash_key(session: AsyncSession, settings: Settings) -> bytes:
+    """The suppression key: the configured one, else the hub's own (made on first use)."""
+    if settings.privacy_hash_key:
+        return settings.privacy_hash_key.get_secret_value().encode()
+    cached = _cached_keys.get(settings.database_url or "")
+    if cached is not None:
+        return cached
+    await session.execute(
+        text("INSERT INTO privacy_keys (name, key) VALUES (:name, :key) ON CONFLICT DO NOTHING"),
+        {"name": _KEY_NAME, "key": secrets.token_bytes(32)},
+    )
+    key = bytes(
+        (
+            await session.execute(
+                text("SELECT key FROM privacy_keys WHERE name = :name"), {"name": _KEY_NAME}
+            )
+        ).scalar_one()
+    )
+    _cached_keys[settings.database_url or ""] = key
+    return key
+
+
+async def digests(
+    session: AsyncSession, settings: Settings, normalized: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """(kind, digest) of the record's identifying values."""
+    values = identifying_values(normalized)
+    if not values:
+        return []
+    key = await hash_key(session, settings)
+    return [(kind, digest(key, kind, value)) for kind, value in values]
+
+
+async def matching_erasure(
+    session: AsyncSession, settings: Settings, normalized: Mapping[str, Any]
+) -> tuple[str, list[str]] | None:
+    """The erasure (id, matched kinds) whose suppressions this person record hits, if any.
+
+    Only persons are erased, so only persons are checked: a corporation's write costs nothing.
+    """
+    if normalized.get("kind") != "person":
+        return None
+    hashed = await digests(session, settings, normalized)
+    if not hashed:
+        return None
+    rows = (
+        await session.execute(
+            text(
+                "SELECT erasure_id::text AS erasure_id, kind FROM suppressions "
+                "WHERE digest = ANY(CAST(:digests AS text[])) ORDER BY erasure_id, kind"
+            ),
+            {"digests": [d for _, d in hashed]},
+        )
+    ).all()
+    if not rows:
+        return None
+    erasure_id = rows[0].erasure_id
+    return erasure_id, sorted({r.kind for r in rows if r.erasure_id == erasure_id})
