@@ -22,6 +22,8 @@ from mdm_hub.events.router import changes_router
 from mdm_hub.events.router import router as webhooks_router
 from mdm_hub.health import router as health_router
 from mdm_hub.housekeeping import PERIODIC_JOBS
+from mdm_hub.imports.router import batch_router as import_batch_router
+from mdm_hub.imports.router import router as imports_router
 from mdm_hub.matching.router import router as matching_router
 from mdm_hub.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from mdm_hub.normalize import postal
@@ -63,11 +65,18 @@ def create_app(
         await asyncio.to_thread(postal.index)
         worker_stop = asyncio.Event()
         worker: asyncio.Task[None] | None = None
+        importer: asyncio.Task[None] | None = None
         if run_worker:
             from mdm_hub.events.dispatcher import Dispatcher
+            from mdm_hub.imports.service import Runner
 
             worker = asyncio.create_task(
                 Dispatcher(engine, settings, housekeeping=PERIODIC_JOBS).run(worker_stop)
+            )
+            importer = asyncio.create_task(
+                Runner(app.state.sessionmaker, settings, settings.import_batch_size).run(
+                    worker_stop
+                )
             )
         try:
             yield
@@ -77,6 +86,9 @@ def create_app(
                 worker_stop.set()
                 with contextlib.suppress(Exception):
                     await worker
+            if importer is not None:
+                with contextlib.suppress(Exception):
+                    await importer
             await engine.dispose()
 
     app = FastAPI(
@@ -89,7 +101,14 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     install_auth(app, settings, dev_issuer)  # session cookie middleware and /auth routes
-    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        upload_paths=frozenset({"/v1/imports"}),
+        upload_max_bytes=settings.import_max_file_bytes,
+        large_suffixes=("/records/batch",),
+        large_max_bytes=max(settings.max_body_bytes, 16 * 1024 * 1024),
+    )
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
@@ -106,6 +125,8 @@ def create_app(
         webhooks_router,
         changes_router,
         privacy_router,
+        import_batch_router,
+        imports_router,
     ):
         # After authentication: the unmasked reads of personal data a request made are kept
         # in the access log (mdm_hub.privacy.access_log), in the request's transaction.

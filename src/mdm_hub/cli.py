@@ -1,4 +1,4 @@
-"""`mdm-hub serve | worker | migrate | openapi | matching-refit | dev-token`."""
+"""`mdm-hub serve | worker | import | migrate | openapi | matching-refit | dev-token`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from mdm_hub.observability.logs import configure_logging
 from mdm_hub.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from mdm_hub.auth.dev_issuer import DevIssuer
 
 logger = logging.getLogger("mdm_hub")
@@ -188,9 +192,24 @@ def cmd_worker(settings: Settings) -> int:
         loop_factory = uvloop.new_event_loop
     except ImportError:
         loop_factory = None
+    settings = settings.model_copy(update={"database_url": url})
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(run_worker(settings.model_copy(update={"database_url": url}), PERIODIC_JOBS))
+        runner.run(
+            run_worker(
+                settings,
+                PERIODIC_JOBS,
+                also=lambda engine, stop: _import_jobs(engine, stop, settings),
+            )
+        )
     return 0
+
+
+async def _import_jobs(engine: AsyncEngine, stop: asyncio.Event, settings: Settings) -> None:
+    """Import jobs, beside the webhook deliveries of `mdm-hub worker`."""
+    from mdm_hub.db import create_sessionmaker
+    from mdm_hub.imports.service import Runner
+
+    await Runner(create_sessionmaker(engine), settings, settings.import_batch_size).run(stop)
 
 
 def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
@@ -251,6 +270,52 @@ def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import a CSV/TSV/xlsx file (or the generated sample) through the write path."""
+    import asyncio
+    import tempfile
+
+    from mdm_hub.imports.cli import import_options, run_import, summary
+    from mdm_hub.imports.mapping import MappingFileError, load_mapping
+    from mdm_hub.imports.reader import _normalized_encoding
+    from mdm_hub.migrate import upgrade
+
+    files: list[tuple[Path, str]] = []
+    if args.sample:
+        from mdm_hub.imports.sample import write_sample
+
+        folder = Path(tempfile.mkdtemp(prefix="mdm-sample-"))
+        files = write_sample(folder, customers=args.sample_size)
+    elif args.file is None or args.system is None:
+        print("mdm-hub import: give FILE and --system (or --sample)", file=sys.stderr)
+        return 2
+    else:
+        if not args.file.is_file():
+            print(f"mdm-hub import: no file {args.file}", file=sys.stderr)
+            return 2
+        files = [(args.file, args.system)]
+    try:
+        mapping = load_mapping(args.mapping) if args.mapping else None
+        if args.encoding:
+            _normalized_encoding(args.encoding)
+    except (MappingFileError, ValueError) as exc:
+        print(f"mdm-hub import: {exc}", file=sys.stderr)
+        return 2
+    url = resolve_database_url(settings)
+    if not settings.database_url:
+        upgrade(url)
+    check_database(url)
+    status = 0
+    for path, system in files:
+        options = import_options(
+            path, system, mapping, args.encoding, args.sheet, args.kind, args.dry_run
+        )
+        job = asyncio.run(run_import(url, settings, path, options, batch_size=args.batch_size))
+        print(summary(job))
+        status = status or (0 if job.status == "done" else 1)
+    return status
+
+
 def openapi_document() -> dict:
     from mdm_hub.app import create_app
 
@@ -273,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API (starts an embedded DB if needed)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    commands.add_parser("worker", help="deliver webhooks (several may run at once)")
+    commands.add_parser(
+        "worker", help="deliver webhooks and run import jobs (several may run at once)"
+    )
     dev_token = commands.add_parser(
         "dev-token", help="print a token of the built-in development issuer (no IdP, loopback)"
     )
@@ -294,6 +361,21 @@ def main(argv: list[str] | None = None) -> int:
         help="recompute every source record's blocking keys (after an upgrade or weights change)",
     )
     reindex_parser.add_argument("--batch-size", type=int, default=1000)
+    importer = commands.add_parser(
+        "import", help="import customers from a CSV, TSV or Excel file (resumable)"
+    )
+    importer.add_argument("file", type=Path, nargs="?", help="the file (.csv, .tsv, .xlsx)")
+    importer.add_argument("--system", help="the source system the rows come from, e.g. crm")
+    importer.add_argument("--mapping", type=Path, help="column mapping (YAML or JSON)")
+    importer.add_argument("--encoding", help="text encoding (default: detected), e.g. cp932")
+    importer.add_argument("--sheet", help="Excel sheet name or number (default: the first)")
+    importer.add_argument("--kind", choices=["corporation", "person"], help="for every row")
+    importer.add_argument("--dry-run", action="store_true", help="preview; write nothing")
+    importer.add_argument("--batch-size", type=int, default=None, help="rows per transaction")
+    importer.add_argument(
+        "--sample", action="store_true", help="import generated sample customers (two systems)"
+    )
+    importer.add_argument("--sample-size", type=int, default=5000, help=argparse.SUPPRESS)
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
@@ -323,6 +405,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_matching_refit(settings, args.output, args.max_pairs)
     if args.command == "matching-reindex":
         return cmd_matching_reindex(settings, args.batch_size)
+    if args.command == "import":
+        if args.batch_size is None:
+            args.batch_size = settings.import_batch_size
+        return cmd_import(settings, args)
     return cmd_openapi(args.output)
 
 

@@ -53,9 +53,25 @@ class RequestIdMiddleware:
 class BodyGuardMiddleware:
     """413 for bodies over the limit, 415 for bodies that are not JSON, before any handler."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        *,
+        upload_paths: frozenset[str] = frozenset(),
+        upload_max_bytes: int = 0,
+        large_suffixes: tuple[str, ...] = (),
+        large_max_bytes: int = 0,
+    ) -> None:
+        """``upload_paths``: multipart/form-data accepted there, streamed (never buffered),
+        up to ``upload_max_bytes``; paths ending in ``large_suffixes`` (batch endpoints) take
+        JSON bodies up to ``large_max_bytes``."""
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.upload_paths = upload_paths
+        self.upload_max_bytes = upload_max_bytes
+        self.large_suffixes = large_suffixes
+        self.large_max_bytes = large_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,8 +85,15 @@ class BodyGuardMiddleware:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._reject(scope, receive, send, "payload-too-large", path)
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if path in self.upload_paths and content_type == "multipart/form-data":
+            await self._stream_upload(scope, receive, send, declared, path)
+            return
+        limit = self.max_body_bytes
+        if self.large_suffixes and path.endswith(self.large_suffixes):
+            limit = max(limit, self.large_max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, receive, send, "payload-too-large", path, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -81,13 +104,12 @@ class BodyGuardMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._reject(scope, receive, send, "payload-too-large", path)
+            if size > limit:
+                await self._reject(scope, receive, send, "payload-too-large", path, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         is_json = content_type == "application/json" or content_type.endswith("+json")
         if body and not is_json:
             await self._reject(scope, receive, send, "unsupported-media-type", path)
@@ -104,12 +126,39 @@ class BodyGuardMiddleware:
 
         await self.app(scope, replay, send)
 
+    async def _stream_upload(
+        self, scope: Scope, receive: Receive, send: Send, declared: str | None, path: str
+    ) -> None:
+        """A file upload passes through as it arrives; over the limit, the app sees the
+        client disconnect (a declared length over the limit gets 413 at once)."""
+        limit = self.upload_max_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, receive, send, "payload-too-large", path, limit)
+            return
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:
+                return {"type": "http.disconnect"}
+            return message
+
+        await self.app(scope, counted, send)
+
     async def _reject(
-        self, scope: Scope, receive: Receive, send: Send, slug: str, path: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        slug: str,
+        path: str,
+        limit: int | None = None,
     ) -> None:
         problem = PROBLEM_TYPES[slug]
         detail = {
-            "payload-too-large": f"Bodies are limited to {self.max_body_bytes} bytes",
+            "payload-too-large": f"Bodies are limited to {limit or self.max_body_bytes} bytes",
             "bad-request": "NUL characters are not allowed in paths or query strings",
         }.get(slug, "Send the body as application/json (or application/merge-patch+json for PATCH)")
         response = problem_response(problem, detail=detail, instance=path)

@@ -13,6 +13,13 @@ from mdm_hub.events.models import (
     WebhookQueue,
 )
 from mdm_hub.idempotency.models import IdempotencyRecord
+from mdm_hub.imports.models import (
+    ImportFileChunk,
+    ImportJob,
+    ImportMapping,
+    ImportPartition,
+    ImportRow,
+)
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 from mdm_hub.privacy.models import AccessLogEntry, Erasure, HeldWrite, PrivacyKey, Suppression
 
@@ -27,6 +34,11 @@ __all__ = [
     "Erasure",
     "HeldWrite",
     "IdempotencyRecord",
+    "ImportFileChunk",
+    "ImportJob",
+    "ImportMapping",
+    "ImportPartition",
+    "ImportRow",
     "MatchCandidate",
     "MatchKey",
     "MergeLog",

@@ -99,6 +99,17 @@ class Settings(BaseSettings):
         default=60, description="A claimed delivery is retried by another worker after this"
     )
     worker_prune_interval_seconds: float = 300
+    import_lease_seconds: float = Field(
+        default=60,
+        description="An import partition (or staging) whose worker stopped renewing its lease "
+        "is taken over by another worker after this",
+    )
+    import_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Rows per import transaction (checkpoint)"
+    )
+    import_max_file_bytes: int = Field(
+        default=2 * 1024**3, description="The largest file POST /v1/imports accepts"
+    )
     worker_http_port: int | None = Field(
         default=None,
         description="When set, `mdm-hub worker` serves /healthz and /metrics on this port "

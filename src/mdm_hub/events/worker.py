@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,8 +18,13 @@ from mdm_hub.settings import Settings
 logger = logging.getLogger("mdm_hub.events.dispatcher")
 
 
-async def run_worker(settings: Settings, housekeeping: Sequence[Housekeeping] = ()) -> None:
-    """`mdm-hub worker`: run until SIGTERM or SIGINT, then stop cleanly."""
+async def run_worker(
+    settings: Settings,
+    housekeeping: Sequence[Housekeeping] = (),
+    also: Callable[[AsyncEngine, asyncio.Event], Awaitable[None]] | None = None,
+) -> None:
+    """`mdm-hub worker`: run until SIGTERM or SIGINT, then stop cleanly. ``also``: other work
+    run beside the deliveries until the same stop (the import jobs)."""
     from mdm_hub.db import create_engine
 
     assert settings.database_url
@@ -31,7 +36,11 @@ async def run_worker(settings: Settings, housekeeping: Sequence[Housekeeping] = 
     logger.info("webhook worker started")
     http = await start_worker_http(engine, settings.worker_http_port, stop)
     try:
-        await Dispatcher(engine, settings, housekeeping=housekeeping).run(stop)
+        dispatcher = Dispatcher(engine, settings, housekeeping=housekeeping)
+        if also is None:
+            await dispatcher.run(stop)
+        else:
+            await asyncio.gather(dispatcher.run(stop), also(engine, stop))
     finally:
         if http is not None:
             await http.cleanup()

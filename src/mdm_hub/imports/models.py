@@ -1,0 +1,107 @@
+"""Import jobs: the uploaded file, its rows and their partitions, and mappings per system."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mdm_hub.db import Base
+
+
+class ImportJob(Base):
+    __tablename__ = "import_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    system: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(Text)
+    # queued → staging → running → done | failed | cancelled
+    status: Mapped[str] = mapped_column(Text)
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB)  # encoding, sheet, kind, mapping
+    file_sha256: Mapped[str] = mapped_column(Text)
+    file_bytes: Mapped[int] = mapped_column(Integer)
+    detected: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    rows_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rows_done: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict[str, int]] = mapped_column(JSONB)
+    leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_import_jobs_status", "status"),)
+
+
+class ImportFileChunk(Base):
+    """The uploaded file in 1 MiB pieces (streamed in and out: never whole in memory)."""
+
+    __tablename__ = "import_file_chunks"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImportRow(Base):
+    __tablename__ = "import_rows"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partition: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    status: Mapped[str] = mapped_column(Text)  # pending | done
+    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    customer_code: Mapped[str | None] = mapped_column(Text, nullable=True)
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_import_rows_job_id_partition", "job_id", "partition", "line"),)
+
+
+class ImportPartition(Base):
+    """Rows that share no blocking key with any other partition's: a worker's unit of work."""
+
+    __tablename__ = "import_partitions"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text)  # pending | done
+    worker: Mapped[str | None] = mapped_column(Text, nullable=True)
+    leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ImportMapping(Base):
+    """The mapping file last used for a source system (used again when none is given)."""
+
+    __tablename__ = "import_mappings"
+
+    system: Mapped[str] = mapped_column(Text, primary_key=True)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

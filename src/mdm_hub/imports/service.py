@@ -1,0 +1,533 @@
+"""Import jobs: create (file stored in the database), stage (read, map, validate, partition),
+run (partitions claimed by any number of workers, in checkpointed batches), report.
+
+Determinism: rows that share a blocking key (or a source id) are in one partition, and a
+partition's rows are written in file order through the single write path, each batch in one
+transaction that also marks its rows done. So a row is stored exactly once whatever crashes,
+and the customers do not depend on the batch size or on how many workers ran (partitions share
+no key, so their order does not matter for rows of the file among themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from mdm_hub.context import Actor
+from mdm_hub.errors import ProblemError
+from mdm_hub.imports import repository as repo
+from mdm_hub.imports import writer
+from mdm_hub.imports.mapping import (
+    HeaderMapping,
+    MappingFile,
+    MappingFileError,
+    RowProblem,
+    column_of,
+    map_header,
+    map_row,
+    mapping_from_json,
+)
+from mdm_hub.imports.models import ImportJob
+from mdm_hub.imports.reader import FileProblem, file_format, read_rows
+from mdm_hub.settings import Settings
+
+logger = logging.getLogger("mdm_hub.imports")
+
+CHUNK_BYTES = 1024 * 1024
+STAGE_BATCH = 1000
+PARTITION_ROWS = 2000  # rows per partition, about (components are never split)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    system: str
+    filename: str
+    encoding: str | None = None
+    sheet: str | None = None
+    kind: str | None = None
+    mapping: MappingFile | None = None
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "encoding": self.encoding,
+            "sheet": self.sheet,
+            "kind": self.kind,
+            "mapping": self.mapping.to_json() if self.mapping else None,
+        }
+
+
+async def create_job(
+    session: AsyncSession, actor: Actor, options: ImportOptions, stream: IO[bytes]
+) -> ImportJob:
+    """A queued job with its file, streamed into the database in 1 MiB pieces."""
+    job = ImportJob(
+        id=uuid.uuid4(),
+        system=options.system,
+        filename=options.filename,
+        status="queued",
+        dry_run=options.dry_run,
+        options=options.to_json(),
+        file_sha256="",
+        file_bytes=0,
+        rows_done=0,
+        counts=repo.empty_counts(),
+        created_by=actor.subject,
+    )
+    session.add(job)
+    await session.flush()
+    digest, size, seq = hashlib.sha256(), 0, 0
+    while data := stream.read(CHUNK_BYTES):
+        digest.update(data)
+        size += len(data)
+        await repo.add_chunk(session, job.id, seq, data)
+        seq += 1
+    if size == 0:
+        raise ProblemError("validation-error", "The file is empty")
+    job.file_sha256, job.file_bytes = digest.hexdigest(), size
+    if options.mapping is not None and not options.dry_run:
+        await repo.save_mapping(session, options.system, options.mapping.to_json())
+    await session.flush()
+    return job
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
+    job = await session.get(ImportJob, job_id, populate_existing=True)
+    if job is None:
+        raise ProblemError("not-found", f"No import {job_id}")
+    return job
+
+
+async def cancel_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
+    """Stop a job: no further batch starts (rows already written stay written)."""
+    job = await get_job(session, job_id)
+    if job.status in ("done", "failed", "cancelled"):
+        raise ProblemError("conflict", f"Import {job_id} is already {job.status}")
+    job.status = "cancelled"
+    job.finished_at = dt.datetime.now(dt.UTC)
+    await session.flush()
+    await repo.drop_chunks(session, job_id)
+    return job
+
+
+# --------------------------------------------------------------------------------------------
+# Staging
+# --------------------------------------------------------------------------------------------
+
+
+class _Components:
+    """Union–find over rows: rows sharing a key end with the same root (the first row)."""
+
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+        self.owner: dict[int, int] = {}  # hash of a key → a row holding it
+
+    def add(self, keys: list[str]) -> int:
+        row = len(self.parent)
+        self.parent.append(row)
+        for key in keys:
+            other = self.owner.setdefault(hash(key), row)
+            if other != row:
+                self._union(row, other)
+        return row
+
+    def find(self, row: int) -> int:
+        root = row
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[row] != root:
+            self.parent[row], row = root, self.parent[row]
+        return root
+
+    def _union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+async def _file_copy(session: AsyncSession, job: ImportJob) -> Path:
+    """The job's file in a temporary file (the readers need a path)."""
+    suffix = Path(job.filename).suffix
+    handle, name = tempfile.mkstemp(prefix="mdm-import-", suffix=suffix)
+    with os.fdopen(handle, "wb") as out:
+        async for data in repo.chunks(session, job.id):
+            out.write(data)
+    return Path(name)
+
+
+def _problems_json(problems: list[RowProblem]) -> list[dict[str, str]]:
+    return [p.to_json() for p in problems]
+
+
+async def stage_job(
+    session: AsyncSession,
+    settings: Settings,
+    job: ImportJob,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Read the job's file row by row: map, validate, normalize (for the keys), store the rows
+    and their partitions. One transaction (the caller's): a crash leaves nothing half-staged."""
+    await repo.clear_staged(session, job.id)
+    options = job.options
+    path = await _file_copy(session, job)
+    try:
+        fmt = file_format(
+            path, encoding=options.get("encoding"), sheet=options.get("sheet"), name=job.filename
+        )
+        config = await writer.configuration(session)
+        mapping_json = options.get("mapping") or await repo.saved_mapping(session, job.system)
+        mapping = mapping_from_json(mapping_json) if mapping_json else None
+        custom = {d.key: d.label for d in config.definitions}
+        header: HeaderMapping | None = None
+        components = _Components()
+        lines: list[int] = []
+        batch: list[dict[str, Any]] = []
+        rejected = total = 0
+        for row in read_rows(path, fmt):
+            if header is None:
+                header = map_header(
+                    row.values, mapping=mapping, custom_fields=custom, kind=options.get("kind")
+                )
+                if not any(c.target == "name" for c in header.columns) and not any(
+                    c.target in ("family_name", "given_name") for c in header.columns
+                ):
+                    raise FileProblem(
+                        "no_name_column",
+                        "No column holds the customer's name (会社名, 取引先名, 顧客名, 氏名, "
+                        "name...): give a mapping",
+                    )
+                continue
+            total += 1
+            staged = await _stage_row(session, settings, config, header, row.line, row.values)
+            if staged["status"] == "pending":
+                components.add([f"source:{staged['source_id']}", *staged.pop("keys")])
+                lines.append(row.line)
+            else:
+                staged.pop("keys")
+                rejected += 1
+            batch.append(staged)
+            if len(batch) >= STAGE_BATCH:
+                await repo.insert_rows(session, job.id, batch)
+                batch.clear()
+                if progress is not None:
+                    progress(total)
+        await repo.insert_rows(session, job.id, batch)
+        if header is None:
+            raise FileProblem("no_header", "The file has no header row")
+        sizes = await _partition(session, job.id, lines, components)
+        job.detected = {
+            "format": fmt.kind,
+            "encoding": fmt.encoding,
+            "sheet": fmt.sheet,
+            **header.to_json(),
+        }
+        job.rows_total = total
+        job.status = "running" if sizes else "done"
+        job.leased_until = None
+        if not sizes:
+            job.finished_at = dt.datetime.now(dt.UTC)
+        if rejected:
+            await session.flush()
+            await repo.add_counts(session, job.id, {"rejected": rejected}, rejected)
+            await session.refresh(job)
+        await session.flush()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _partition(
+    session: AsyncSession, job_id: uuid.UUID, lines: list[int], components: _Components
+) -> dict[int, int]:
+    count = max(1, -(-len(lines) // PARTITION_ROWS))
+    sizes: dict[int, int] = {}
+    partitions: list[int] = []
+    for index in range(len(lines)):
+        partition = components.find(index) % count
+        partitions.append(partition)
+        sizes[partition] = sizes.get(partition, 0) + 1
+    for start in range(0, len(lines), 10_000):
+        await repo.set_partitions(
+            session, job_id, lines[start : start + 10_000], partitions[start : start + 10_000]
+        )
+    await repo.insert_partitions(session, job_id, dict(sorted(sizes.items())))
+    return sizes
+
+
+async def _stage_row(
+    session: AsyncSession,
+    settings: Settings,
+    config: Any,
+    header: HeaderMapping,
+    line: int,
+    values: list[str],
+) -> dict[str, Any]:
+    mapped = map_row(line, values, header)
+    staged: dict[str, Any] = {
+        "line": line,
+        "source_id": mapped.source_id,
+        "payload": mapped.payload,
+        "status": "pending",
+        "outcome": None,
+        "problems": [],
+        "keys": [],
+    }
+    problems = list(mapped.problems)
+    if mapped.source_id is not None and len(mapped.source_id) > 200:
+        problems.append(RowProblem("", "source_id_too_long", "The id is over 200 characters"))
+    if not problems:
+        validated = writer.validate_payload(mapped.payload)
+        if isinstance(validated, list):
+            problems = [
+                RowProblem(column_of(p.field, mapped.pointers), p.code, p.message)
+                for p in validated
+            ]
+        else:
+            keys = await writer.prepare_keys(session, settings, validated, config)
+            if keys and not isinstance(keys[0], str):
+                problems = [
+                    RowProblem(column_of(p.field, mapped.pointers), p.code, p.message)
+                    for p in keys  # type: ignore[union-attr]
+                ]
+            else:
+                staged["keys"] = keys
+    if problems:
+        staged.update(status="done", outcome="rejected", problems=_problems_json(problems))
+    return staged
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Runner:
+    """Stages queued jobs and writes claimed partitions; any number may run at once."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    batch_size: int = 500
+    job_id: uuid.UUID | None = None  # only this job (the CLI), else every job
+    on_progress: Callable[[uuid.UUID], Awaitable[None]] | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or worker_name()
+
+    @property
+    def lease(self) -> float:
+        return self.settings.import_lease_seconds
+
+    async def run_once(self) -> bool:
+        """One unit of work (a staging or a partition); False when there was none."""
+        async with self.sessionmaker() as session, session.begin():
+            job = await repo.claim_job_to_stage(session, self.lease, self.job_id)
+        if job is not None:
+            await self._stage(job)
+            return True
+        async with self.sessionmaker() as session, session.begin():
+            claimed = await repo.claim_partition(session, self.name, self.lease, self.job_id)
+        if claimed is None:
+            return False
+        job_id, partition = claimed
+        async with self.sessionmaker() as session:
+            job = await get_job(session, job_id)
+        if job.dry_run:
+            await self._dry_run_partition(job, partition)
+        else:
+            await self._write_partition(job, partition)
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                worked = await self.run_once()
+            except Exception:
+                logger.exception("import worker: a unit of work failed; retrying later")
+                worked = False
+            if not worked:
+                with _suppress_timeout():
+                    await asyncio.wait_for(stop.wait(), self.settings.worker_poll_interval_seconds)
+
+    async def run_until_idle(self) -> None:
+        while await self.run_once():
+            pass
+
+    async def _stage(self, claimed: ImportJob) -> None:
+        job_id = claimed.id
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                job = await get_job(session, job_id)
+                await stage_job(session, self.settings, job)
+        except (FileProblem, MappingFileError) as exc:
+            code = exc.code if isinstance(exc, FileProblem) else "invalid_mapping"
+            async with self.sessionmaker() as session, session.begin():
+                failed = await get_job(session, job_id)
+                failed.status = "failed"
+                failed.error = {"code": code, "message": str(exc)}
+                failed.finished_at = dt.datetime.now(dt.UTC)
+                await repo.drop_chunks(session, job_id)
+        if self.on_progress is not None:
+            await self.on_progress(job_id)
+
+    def _actor(self, job: ImportJob) -> Actor:
+        return Actor(subject=job.created_by, request_id=f"import-{job.id}")
+
+    async def _write_partition(self, job: ImportJob, partition: int) -> None:
+        actor = self._actor(job)
+        while True:
+            async with self.sessionmaker() as session, session.begin():
+                if not await repo.renew_lease(session, job.id, partition, self.name, self.lease):
+                    return  # cancelled, or another worker took it over
+                rows = await repo.pending_rows(session, job.id, partition, self.batch_size)
+                if not rows:
+                    await repo.finish_partition(session, job.id, partition)
+                    return
+                results = []
+                for line, source_id, payload in rows:
+                    results.append(
+                        await _write(
+                            session, self.settings, actor, job.system, line, source_id, payload
+                        )
+                    )
+                await repo.record_results(session, job.id, results)
+            if self.on_progress is not None:
+                await self.on_progress(job.id)
+
+    async def _dry_run_partition(self, job: ImportJob, partition: int) -> None:
+        """The partition written in one transaction that is rolled back; only the outcomes
+        are kept (customer codes only of customers that existed before)."""
+        results: list[dict[str, Any]] = []
+        async with self.sessionmaker() as session:
+            await session.begin()
+            try:
+                if not await repo.renew_lease(session, job.id, partition, self.name, self.lease):
+                    return
+                rows = await repo.pending_rows(session, job.id, partition, None)
+                created: set[str] = set()
+                for line, source_id, payload in rows:
+                    result = await _write(
+                        session,
+                        self.settings,
+                        Actor("dry-run"),
+                        job.system,
+                        line,
+                        source_id,
+                        payload,
+                    )
+                    code = result["customer_code"]
+                    if result["outcome"] == "new_customer":
+                        created.add(code)
+                    if code in created:
+                        result["customer_code"] = None
+                    results.append(result)
+            finally:
+                await session.rollback()
+        async with self.sessionmaker() as session, session.begin():
+            if not await repo.renew_lease(session, job.id, partition, self.name, self.lease):
+                return
+            await repo.record_results(session, job.id, results)
+            await repo.finish_partition(session, job.id, partition)
+        if self.on_progress is not None:
+            await self.on_progress(job.id)
+
+
+class _suppress_timeout:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, value: object, tb: object) -> bool:
+        return kind is TimeoutError
+
+
+async def _write(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    line: int,
+    source_id: str,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    validated = writer.validate_payload(payload)
+    problems: list[dict[str, str]] = []
+    if isinstance(validated, list):  # staged before a schema change: refused like a PUT
+        return {
+            "line": line,
+            "outcome": "rejected",
+            "customer_code": None,
+            "problems": [{"column": "", "code": p.code, "message": p.message} for p in validated],
+        }
+    result = await writer.write_row(session, settings, actor, system, source_id, validated)
+    if result.problem is not None:
+        errors = result.problem.errors or []
+        problems = [{"column": p.field, "code": p.code, "message": p.message} for p in errors]
+        if not problems:
+            problems = [
+                {
+                    "column": "",
+                    "code": result.problem.problem_type.slug,
+                    "message": str(result.problem),
+                }
+            ]
+    return {
+        "line": line,
+        "outcome": result.outcome,
+        "customer_code": result.customer.customer_code if result.customer else None,
+        "problems": problems,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+
+REPORT_HEADER = ["line", "source_id", "outcome", "customer_code", "problems"]
+
+
+async def report_csv(session: AsyncSession, job_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """Every row: line, source id, outcome, customer code, problem codes (``column:code``,
+    ``;``-separated); UTF-8 with a BOM so that Excel opens it as UTF-8."""
+    await get_job(session, job_id)
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\r\n")
+    out.writerow(REPORT_HEADER)
+    yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    after = 0
+    while True:
+        rows = await repo.report_rows(session, job_id, after, 5000)
+        if not rows:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+        for line, source_id, outcome, code, problems in rows:
+            codes = ";".join(
+                f"{p['column']}:{p['code']}" if p.get("column") else p["code"] for p in problems
+            )
+            out.writerow([line, source_id or "", outcome or "pending", code or "", codes])
+        yield buffer.getvalue().encode("utf-8")
+        after = rows[-1][0]
+
+
+def job_engine_runner(engine: AsyncEngine, settings: Settings) -> Runner:
+    from mdm_hub.db import create_sessionmaker
+
+    return Runner(create_sessionmaker(engine), settings)

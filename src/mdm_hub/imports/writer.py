@@ -1,0 +1,97 @@
+"""The one place imports meet the write path (customers.service).
+
+Every row goes through exactly what ``PUT /v1/sources/{system}/records/{source_id}`` runs —
+normalize, keys and locks, candidates, decision, store, audit, change event — inside a
+savepoint, so a row that fails leaves nothing behind and the rows around it still count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.context import Actor
+from mdm_hub.custom_fields.service import Configuration, current_configuration
+from mdm_hub.customers import service as customers
+from mdm_hub.customers.models import Customer, SourceRecord
+from mdm_hub.customers.schemas import CustomerIn, CustomerRecord
+from mdm_hub.errors import FieldProblem, ProblemError, json_pointer
+from mdm_hub.matching import service as matching
+from mdm_hub.settings import Settings
+
+Outcome = str  # new_customer | merged | review | updated | unchanged | rejected
+
+
+@dataclass
+class RowWrite:
+    outcome: Outcome
+    created: bool  # a new source record (PUT's 201)
+    customer: Customer | None = None
+    source: SourceRecord | None = None
+    problem: ProblemError | None = None
+
+
+def validate_payload(payload: dict[str, Any]) -> CustomerIn | list[FieldProblem]:
+    """The body as the PUT endpoint validates it, or its problems (field pointers)."""
+    try:
+        return CustomerIn.model_validate(payload)
+    except ValidationError as exc:
+        return [
+            FieldProblem(field=json_pointer(e["loc"]), code=e["type"], message=e["msg"])
+            for e in exc.errors()
+        ]
+
+
+async def configuration(session: AsyncSession) -> Configuration:
+    return await current_configuration(session)
+
+
+async def prepare_keys(
+    session: AsyncSession, settings: Settings, payload: CustomerIn, config: Configuration
+) -> list[str] | list[FieldProblem]:
+    """The row's blocking keys as the write path computes them (``kind:value``), or the
+    normalization and custom-field problems that would make the PUT answer 422."""
+    try:
+        _, normalized = await customers.normalize_payload(session, payload, config)
+    except ProblemError as problem:
+        return list(problem.errors or [])
+    keys = matching.record_keys(CustomerRecord.model_validate(normalized), settings)
+    return sorted({f"{k.kind}:{k.value}" for k in keys})
+
+
+async def write_row(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    source_id: str,
+    payload: CustomerIn,
+) -> RowWrite:
+    """The PUT of one row, in a savepoint of the caller's transaction."""
+    try:
+        async with session.begin_nested():
+            write = await customers.put_source_record(
+                session, settings, actor, system, source_id, payload
+            )
+    except ProblemError as problem:
+        return RowWrite("rejected", False, problem=problem)
+    if write.created_source:
+        outcome = str(write.source.decision.get("outcome", "new_customer"))
+    elif inspect(write.source).transient:
+        # A replay (the same body again): put_source_record answers with the stored record as
+        # read, never attached to the session; an update hands back the row it changed.
+        outcome = "unchanged"
+    else:
+        outcome = "updated"
+    return RowWrite(outcome, write.created_source, write.customer, write.source)
+
+
+async def dry_run_row(
+    session: AsyncSession, settings: Settings, system: str, source_id: str, payload: CustomerIn
+) -> RowWrite:
+    """What the PUT would decide, written in a savepoint the caller rolls back."""
+    return await write_row(session, settings, Actor(subject="dry-run"), system, source_id, payload)
