@@ -1,0 +1,143 @@
+"""The batch endpoint, and `mdm-hub import` as a process: progress, summary, kill -9 and
+resume with no row lost or stored twice."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.helpers import CORPORATION, PERSON
+from tests.imports.files import rows, text_file
+
+
+async def test_batch_items_answer_like_puts(client: httpx.AsyncClient) -> None:
+    twin = copy.deepcopy(CORPORATION)
+    twin["name"] = "(株)ＡＢＣ商事"
+    items = [
+        {"source_id": "A-1", "record": CORPORATION},
+        {"source_id": "A-2", "record": {"kind": "corporation", "phones": "not a list"}},
+        {"source_id": "A-3", "record": twin},
+        {"source_id": "A-4", "record": {**PERSON, "phones": [{"number": "12"}]}},
+        {"source_id": "A-5", "record": PERSON},
+        {"source_id": "A-1", "record": CORPORATION},
+    ]
+    answer = await client.post("/v1/sources/crm/records/batch", json={"items": items})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["items"]
+    assert [r["status"] for r in results] == [201, 422, 201, 422, 201, 200]
+    assert results[1]["problem"]["errors"][0]["field"] == "/phones"
+    assert results[3]["problem"]["errors"][0]["field"].startswith("/phones/0")
+    assert results[2]["decision"]["outcome"] == "merged"
+    assert results[2]["customer"]["id"] == results[0]["customer"]["id"]
+    assert results[5]["customer"]["id"] == results[0]["customer"]["id"]
+    # Each stored item is there as a PUT would have stored it; the bad ones left nothing.
+    assert (await client.get("/v1/sources/crm/records/A-3")).status_code == 200
+    assert (await client.get("/v1/sources/crm/records/A-4")).status_code == 404
+    too_many = await client.post(
+        "/v1/sources/crm/records/batch",
+        json={"items": [{"source_id": str(i), "record": PERSON} for i in range(1001)]},
+    )
+    assert too_many.status_code == 422
+
+
+def _cli(database_url: str, *args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mdm_hub.cli", "import", *args],
+        env={**os.environ, "DATABASE_URL": database_url, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def _fetch(database_url: str, sql: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        return await conn.fetch(sql)
+    finally:
+        await conn.close()
+
+
+async def test_kill_9_and_resume(database_url: str, tmp_path: Path) -> None:
+    path = text_file(tmp_path / "big.csv", "cp932", rows(400))
+    # Batches of 5 rows, so the kill lands between checkpoints.
+    worker = _cli(
+        database_url,
+        str(path),
+        "--system",
+        "crm",
+        "--batch-size",
+        "5",
+        MDM_IMPORT_LEASE_SECONDS="2",
+    )
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline:
+        found = await _fetch(
+            database_url, "SELECT coalesce(max(rows_done), 0) AS n FROM import_jobs"
+        )
+        done = found[0]["n"]
+        if done >= 60:
+            break
+        time.sleep(0.2)
+    assert worker.poll() is None, worker.communicate()
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    interrupted = await _fetch(database_url, "SELECT status, rows_done FROM import_jobs")
+    assert interrupted[0]["status"] == "running" and 60 <= interrupted[0]["rows_done"] < 400
+    time.sleep(2.5)  # the dead worker's lease runs out
+    again = _cli(database_url, str(path), "--system", "crm", MDM_IMPORT_LEASE_SECONDS="2")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert "resuming import" in err
+    assert "new_customer" in out and "merged" in out
+    jobs = await _fetch(database_url, "SELECT status, rows_done, counts FROM import_jobs")
+    assert len(jobs) == 1 and jobs[0]["status"] == "done" and jobs[0]["rows_done"] == 400
+    per_row = await _fetch(
+        database_url,
+        "SELECT count(*) FILTER (WHERE status = 'done') AS done, count(*) AS total FROM import_rows",
+    )
+    assert per_row[0]["done"] == per_row[0]["total"] == 400
+    stored = await _fetch(
+        database_url,
+        "SELECT count(*) AS n, count(DISTINCT source_id) AS d FROM source_records",
+    )
+    assert stored[0]["n"] == stored[0]["d"] == 399  # every good row once (one is rejected)
+    events = await _fetch(
+        database_url,
+        "SELECT count(*) FILTER (WHERE type = 'customer.created') AS created, "
+        "count(DISTINCT customer_id) AS customers FROM customer_events",
+    )
+    assert events[0]["created"] == events[0]["customers"]  # no customer created twice
+    audit = await _fetch(
+        database_url,
+        "SELECT count(*) AS n FROM audit_log WHERE action = 'source_record.created'",
+    )
+    assert audit[0]["n"] == 399
+
+
+async def test_cli_sample_and_bad_arguments(database_url: str, tmp_path: Path) -> None:
+    bad = _cli(database_url, str(tmp_path / "none.csv"), "--system", "crm")
+    _, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and "no file" in err
+    sample = _cli(database_url, "--sample", "--sample-size", "300")
+    out, err = sample.communicate(timeout=300)
+    assert sample.returncode == 0, err
+    assert out.count(": done") == 2  # two systems
+    assert "rows/s" in err
+    counts = await _fetch(
+        database_url,
+        "SELECT count(DISTINCT system) AS systems, count(*) AS sources, "
+        "count(DISTINCT customer_id) AS customers FROM source_records",
+    )
+    assert counts[0]["systems"] == 2
+    assert counts[0]["customers"] < counts[0]["sources"]  # duplicates merged across systems
