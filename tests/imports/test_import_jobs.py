@@ -191,3 +191,21 @@ async def test_roles(client_as: Any, tmp_path: Path) -> None:
     async with client_as(roles=["data_entry"]) as entry:
         job = await _upload(entry, path)
         assert (await entry.get(f"/v1/imports/{job['id']}")).status_code == 200
+
+
+async def test_cancel_while_staging_stays_cancelled(
+    client: httpx.AsyncClient, app: Any, tmp_path: Path
+) -> None:
+    from mdm_hub.imports import repository
+
+    job = await _upload(client, text_file(tmp_path / "a.csv", "utf-8", rows(10)))
+    runner = Runner(app.state.sessionmaker, app.state.settings)
+    async with app.state.sessionmaker() as session, session.begin():
+        claimed = await repository.claim_job_to_stage(session, 60)
+    assert claimed is not None and claimed.status == "staging"
+    assert (await client.post(f"/v1/imports/{job['id']}/cancel")).status_code == 200
+    await runner._stage(claimed)
+    after = (await client.get(f"/v1/imports/{job['id']}")).json()
+    assert after["status"] == "cancelled"
+    await _run(app)
+    assert (await client.get("/v1/customers")).json()["items"] == []

@@ -73,6 +73,16 @@ async def claim_job_to_stage(
     return await session.get(ImportJob, row, populate_existing=True)
 
 
+async def renew_staging(session: AsyncSession, job_id: uuid.UUID, lease_seconds: float) -> None:
+    await session.execute(
+        text(
+            "UPDATE import_jobs SET leased_until = now() + make_interval(secs => :lease) "
+            "WHERE id = :job AND status = 'staging'"
+        ),
+        {"job": job_id, "lease": lease_seconds},
+    )
+
+
 async def clear_staged(session: AsyncSession, job_id: uuid.UUID) -> None:
     """What an interrupted staging left (its transaction rolled back: normally nothing)."""
     await session.execute(text("DELETE FROM import_rows WHERE job_id = :job"), {"job": job_id})

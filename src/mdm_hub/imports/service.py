@@ -177,7 +177,7 @@ async def stage_job(
     session: AsyncSession,
     settings: Settings,
     job: ImportJob,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
     """Read the job's file row by row: map, validate, normalize (for the keys), store the rows
     and their partitions. One transaction (the caller's): a crash leaves nothing half-staged."""
@@ -224,11 +224,14 @@ async def stage_job(
                 await repo.insert_rows(session, job.id, batch)
                 batch.clear()
                 if progress is not None:
-                    progress(total)
+                    await progress(total)
         await repo.insert_rows(session, job.id, batch)
         if header is None:
             raise FileProblem("no_header", "The file has no header row")
         sizes = await _partition(session, job.id, lines, components)
+        await session.refresh(job, with_for_update=True)
+        if job.status != "staging":  # cancelled meanwhile: it stays cancelled
+            return
         job.detected = {
             "format": fmt.kind,
             "encoding": fmt.encoding,
@@ -376,17 +379,29 @@ class Runner:
         try:
             async with self.sessionmaker() as session, session.begin():
                 job = await get_job(session, job_id)
-                await stage_job(session, self.settings, job)
+                await stage_job(session, self.settings, job, self._renew_staging(job_id))
         except (FileProblem, MappingFileError) as exc:
             code = exc.code if isinstance(exc, FileProblem) else "invalid_mapping"
             async with self.sessionmaker() as session, session.begin():
                 failed = await get_job(session, job_id)
+                await session.refresh(failed, with_for_update=True)
+                if failed.status != "staging":  # cancelled meanwhile (its file is gone)
+                    return
                 failed.status = "failed"
                 failed.error = {"code": code, "message": str(exc)}
                 failed.finished_at = dt.datetime.now(dt.UTC)
                 await repo.drop_chunks(session, job_id)
         if self.on_progress is not None:
             await self.on_progress(job_id)
+
+    def _renew_staging(self, job_id: uuid.UUID) -> Callable[[int], Awaitable[None]]:
+        """Keep the staging lease while reading a long file (in a transaction of its own)."""
+
+        async def renew(rows: int) -> None:
+            async with self.sessionmaker() as session, session.begin():
+                await repo.renew_staging(session, job_id, self.lease)
+
+        return renew
 
     def _actor(self, job: ImportJob) -> Actor:
         return Actor(subject=job.created_by, request_id=f"import-{job.id}")
