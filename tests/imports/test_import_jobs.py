@@ -209,3 +209,35 @@ async def test_cancel_while_staging_stays_cancelled(
     assert after["status"] == "cancelled"
     await _run(app)
     assert (await client.get("/v1/customers")).json()["items"] == []
+
+
+async def test_a_row_refused_at_write_time_leaves_nothing_half_written(
+    client: httpx.AsyncClient, app: Any, tmp_path: Path, database_url: str
+) -> None:
+    """Rows pass staging; then a required custom field appears, so every write fails after
+    its source record was inserted (the golden record lacks the field). Batches run without
+    savepoints are rolled back and written again row by row in savepoints: every row is
+    rejected with its problem, and nothing of any row stays."""
+    job = await _upload(client, text_file(tmp_path / "a.csv", "utf-8", rows(8)))
+    runner = Runner(app.state.sessionmaker, app.state.settings, batch_size=3)
+    assert await runner.run_once()  # staged
+    staged = (await client.get(f"/v1/imports/{job['id']}")).json()
+    assert staged["status"] == "running" and staged["rows_done"] == 1  # the bad TEL row
+    created = await client.post(
+        "/v1/custom-fields",
+        json={"key": "credit_limit", "label": "与信限度額", "type": "integer", "required": True},
+    )
+    assert created.status_code == 201, created.text
+    await runner.run_until_idle()
+    done = (await client.get(f"/v1/imports/{job['id']}")).json()
+    assert done["status"] == "done" and done["counts"]["rejected"] == 8
+    report = await _report(client, job["id"])
+    assert {r["problems"] for r in report if r["line"] != "7"} == {
+        "/custom_fields/credit_limit:missing"
+    }
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        for table in ("source_records", "customers", "match_keys", "customer_events"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+    finally:
+        await conn.close()

@@ -114,6 +114,18 @@ BILLING_HEADER = [
     "最終取引日",
 ]
 WAREKI = [("令和", 2019), ("平成", 1989)]
+# Area codes in use (2 digits: 4+4 digits follow; 3 digits: 3+4).
+AREAS = ["03", "06", "011", "022", "045", "052", "075", "078", "082", "092", "048", "043"]
+
+
+def _phone(rng: random.Random, mobile: bool) -> str:
+    if mobile:
+        prefix = rng.choice(["090", "080", "070"])
+        return f"{prefix}-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
+    area = rng.choice(AREAS)
+    if len(area) == 2:
+        return f"{area}-{rng.randint(2000, 9999)}-{rng.randint(1000, 9999)}"
+    return f"{area}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
 
 
 class _Entities:
@@ -144,13 +156,7 @@ class _Entities:
         code, pref, city, town = rng.choice(self.places)
         chome, ban, go = rng.randint(1, 5), rng.randint(1, 30), rng.randint(1, 20)
         person = rng.random() < 0.3
-        phone = self._unique(
-            lambda: (
-                f"0{rng.randint(3, 99)}-{rng.randint(100, 9999)}-{rng.randint(1000, 9999)}"
-                if not person
-                else f"090-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
-            )
-        )
+        phone = self._unique(lambda: _phone(rng, person))
         if person:
             (fam, fam_k), (giv, giv_k) = rng.choice(FAMILY), rng.choice(GIVEN)
             name, kana = f"{fam} {giv}", f"{fam_k} {giv_k}"
@@ -163,7 +169,7 @@ class _Entities:
             kana = f"{stem_k}{trade_k}"
             email = f"info{index}@{jaconv.kata2hira(stem_k) and 'corp'}{index}.example.co.jp"
         start = rng.choice(WAREKI)
-        year = rng.randint(1, 6) if start[0] == "令和" else rng.randint(5, 30)
+        year = rng.randint(2, 6) if start[0] == "令和" else rng.randint(5, 30)
         return {
             "kind": "個人" if person else "法人",
             "name": name,

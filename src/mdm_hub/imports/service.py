@@ -407,25 +407,47 @@ class Runner:
         return Actor(subject=job.created_by, request_id=f"import-{job.id}")
 
     async def _write_partition(self, job: ImportJob, partition: int) -> None:
-        actor = self._actor(job)
+        savepoints = False  # rows were validated when staged: savepoints only once one fails
         while True:
-            async with self.sessionmaker() as session, session.begin():
-                if not await repo.renew_lease(session, job.id, partition, self.name, self.lease):
-                    return  # cancelled, or another worker took it over
-                rows = await repo.pending_rows(session, job.id, partition, self.batch_size)
-                if not rows:
-                    await repo.finish_partition(session, job.id, partition)
-                    return
-                results = []
-                for line, source_id, payload in rows:
-                    results.append(
-                        await _write(
-                            session, self.settings, actor, job.system, line, source_id, payload
-                        )
-                    )
-                await repo.record_results(session, job.id, results)
+            try:
+                more = await self._write_batch(job, partition, savepoints=savepoints)
+            except _RowRefused:
+                savepoints = True  # the batch was rolled back: again, each row in a savepoint
+                continue
+            savepoints = False
             if self.on_progress is not None:
                 await self.on_progress(job.id)
+            if not more:
+                return
+
+    async def _write_batch(self, job: ImportJob, partition: int, *, savepoints: bool) -> bool:
+        """One batch in one transaction, rows marked done in it; False when the partition is
+        finished (or no longer ours)."""
+        actor = self._actor(job)
+        async with self.sessionmaker() as session, session.begin():
+            if not await repo.renew_lease(session, job.id, partition, self.name, self.lease):
+                return False  # cancelled, or another worker took it over
+            rows = await repo.pending_rows(session, job.id, partition, self.batch_size)
+            if not rows:
+                await repo.finish_partition(session, job.id, partition)
+                return False
+            results = []
+            for line, source_id, payload in rows:
+                result = await _write(
+                    session,
+                    self.settings,
+                    actor,
+                    job.system,
+                    line,
+                    source_id,
+                    payload,
+                    savepoint=savepoints,
+                )
+                if result["outcome"] == "rejected" and not savepoints:
+                    raise _RowRefused  # rolls the batch back: nothing of it stays
+                results.append(result)
+            await repo.record_results(session, job.id, results)
+        return True
 
     async def _dry_run_partition(self, job: ImportJob, partition: int) -> None:
         """The partition written in one transaction that is rolled back; only the outcomes
@@ -465,6 +487,10 @@ class Runner:
             await self.on_progress(job.id)
 
 
+class _RowRefused(Exception):
+    """A row failed in a batch written without savepoints."""
+
+
 class _suppress_timeout:
     def __enter__(self) -> None:
         return None
@@ -481,6 +507,8 @@ async def _write(
     line: int,
     source_id: str,
     payload: dict[str, Any],
+    *,
+    savepoint: bool = True,
 ) -> dict[str, Any]:
     validated = writer.validate_payload(payload)
     problems: list[dict[str, str]] = []
@@ -491,7 +519,9 @@ async def _write(
             "customer_code": None,
             "problems": [{"column": "", "code": p.code, "message": p.message} for p in validated],
         }
-    result = await writer.write_row(session, settings, actor, system, source_id, validated)
+    result = await writer.write_row(
+        session, settings, actor, system, source_id, validated, savepoint=savepoint
+    )
     if result.problem is not None:
         errors = result.problem.errors or []
         problems = [{"column": p.field, "code": p.code, "message": p.message} for p in errors]

@@ -70,10 +70,22 @@ async def write_row(
     system: str,
     source_id: str,
     payload: CustomerIn,
+    *,
+    savepoint: bool = True,
 ) -> RowWrite:
-    """The PUT of one row, in a savepoint of the caller's transaction."""
+    """The PUT of one row, in a savepoint of the caller's transaction.
+
+    ``savepoint=False`` saves the savepoint's two round trips for rows expected to pass (the
+    import validated them when staging): a row refused then may have written part of itself,
+    so the caller must roll its whole transaction back (and write the batch again with
+    savepoints)."""
     try:
-        async with session.begin_nested():
+        if savepoint:
+            async with session.begin_nested():
+                write = await customers.put_source_record(
+                    session, settings, actor, system, source_id, payload
+                )
+        else:
             write = await customers.put_source_record(
                 session, settings, actor, system, source_id, payload
             )
