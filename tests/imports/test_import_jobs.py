@@ -241,3 +241,23 @@ async def test_a_row_refused_at_write_time_leaves_nothing_half_written(
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     finally:
         await conn.close()
+
+
+async def test_upload_with_idempotency_key_starts_one_job(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    path = text_file(tmp_path / "a.csv", "utf-8", rows(3))
+    answers = []
+    for _ in range(2):
+        with path.open("rb") as f:
+            answers.append(
+                await client.post(
+                    "/v1/imports",
+                    files={"file": ("a.csv", f)},
+                    data={"system": "crm"},
+                    headers={"Idempotency-Key": "upload-1"},
+                )
+            )
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    assert answers[1].headers.get("Idempotent-Replayed") == "true"

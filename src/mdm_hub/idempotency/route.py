@@ -47,6 +47,19 @@ async def _idempotency_key_header(
     return idempotency_key
 
 
+async def _content(request: Request) -> bytes:
+    """The body as fingerprinted: a multipart body without its boundary, which every client
+    draws at random for each request (a retried upload is the same content)."""
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/"):
+        for parameter in content_type.split(";")[1:]:
+            name, _, value = parameter.strip().partition("=")
+            if name.lower() == "boundary" and value.strip('"'):
+                return body.replace(value.strip('"').encode("latin-1"), b"")
+    return body
+
+
 class IdempotentRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if "POST" in {m.upper() for m in kwargs.get("methods") or ()}:
@@ -69,7 +82,7 @@ class IdempotentRoute(APIRoute):
             claim = Claim(
                 key=key,
                 fingerprint=fingerprint(
-                    request.method, request.url.path, request.url.query, await request.body()
+                    request.method, request.url.path, request.url.query, await _content(request)
                 ),
                 method=request.method,
                 path=request.url.path,

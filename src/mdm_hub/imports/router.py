@@ -33,7 +33,8 @@ from mdm_hub.imports.schemas import (
     ImportJobOut,
 )
 
-router = APIRouter(prefix="/v1", tags=["imports"])
+# POSTs honour Idempotency-Key; an upload sent with one is read whole to fingerprint it.
+router = APIRouter(prefix="/v1", tags=["imports"], route_class=IdempotentRoute)
 batch_router = APIRouter(prefix="/v1", tags=["sources"], route_class=IdempotentRoute)
 
 JobId = Annotated[uuid.UUID, Path(description="The import job's id")]
