@@ -3,6 +3,7 @@ resume with no row lost or stored twice."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import signal
@@ -10,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -88,13 +88,13 @@ async def test_kill_9_and_resume(database_url: str, tmp_path: Path) -> None:
         done = found[0]["n"]
         if done >= 60:
             break
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     assert worker.poll() is None, worker.communicate()
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     interrupted = await _fetch(database_url, "SELECT status, rows_done FROM import_jobs")
     assert interrupted[0]["status"] == "running" and 60 <= interrupted[0]["rows_done"] < 400
-    time.sleep(2.5)  # the dead worker's lease runs out
+    await asyncio.sleep(2.5)  # the dead worker's lease runs out
     again = _cli(database_url, str(path), "--system", "crm", MDM_IMPORT_LEASE_SECONDS="2")
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
@@ -104,7 +104,8 @@ async def test_kill_9_and_resume(database_url: str, tmp_path: Path) -> None:
     assert len(jobs) == 1 and jobs[0]["status"] == "done" and jobs[0]["rows_done"] == 400
     per_row = await _fetch(
         database_url,
-        "SELECT count(*) FILTER (WHERE status = 'done') AS done, count(*) AS total FROM import_rows",
+        "SELECT count(*) FILTER (WHERE status = 'done') AS done, count(*) AS total "
+        "FROM import_rows",
     )
     assert per_row[0]["done"] == per_row[0]["total"] == 400
     stored = await _fetch(
