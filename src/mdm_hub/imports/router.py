@@ -10,9 +10,9 @@ from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile, 
 from fastapi.responses import StreamingResponse
 
 from mdm_hub.auth.roles import CustomersWrite
-from mdm_hub.context import CurrentActor
-from mdm_hub.customers.router import SystemPath, customer_out, settings_of, source_out
+from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.schemas import MatchDecision
+from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import (
     PROBLEM_RESPONSES,
@@ -32,6 +32,7 @@ from mdm_hub.imports.schemas import (
     ImportCounts,
     ImportJobOut,
 )
+from mdm_hub.sources.router import SystemPath
 
 # POSTs honour Idempotency-Key; an upload sent with one is read whole to fingerprint it.
 router = APIRouter(prefix="/v1", tags=["imports"], route_class=IdempotentRoute)

@@ -1,4 +1,4 @@
-"""The one place imports meet the write path (customers.service).
+"""The one place imports meet the write path (mdm_hub.sources).
 
 Every row goes through exactly what ``PUT /v1/sources/{system}/records/{source_id}`` runs —
 normalize, keys and locks, candidates, decision, store, audit, change event — inside a
@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration, current_configuration
-from mdm_hub.customers import service as customers
 from mdm_hub.customers.models import Customer, SourceRecord
-from mdm_hub.customers.schemas import CustomerIn, CustomerRecord
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer
-from mdm_hub.matching import service as matching
+from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
+from mdm_hub.sources import service as sources
+from mdm_hub.sources.prepare import Prepared, prepare
 
 Outcome = str  # new_customer | merged | review | updated | unchanged | rejected
 
@@ -55,12 +55,10 @@ async def prepare_keys(
 ) -> list[str] | list[FieldProblem]:
     """The row's blocking keys as the write path computes them (``kind:value``), or the
     normalization and custom-field problems that would make the PUT answer 422."""
-    try:
-        _, normalized = await customers.normalize_payload(session, payload, config)
-    except ProblemError as problem:
-        return list(problem.errors or [])
-    keys = matching.record_keys(CustomerRecord.model_validate(normalized), settings)
-    return sorted({f"{k.kind}:{k.value}" for k in keys})
+    (prepared,) = await prepare(session, settings, [payload], config)
+    if not isinstance(prepared, Prepared):
+        return list(prepared.errors or [])
+    return sorted({f"{k.kind}:{k.value}" for k in prepared.keys})
 
 
 async def write_row(
@@ -82,11 +80,11 @@ async def write_row(
     try:
         if savepoint:
             async with session.begin_nested():
-                write = await customers.put_source_record(
+                write = await sources.put_source_record(
                     session, settings, actor, system, source_id, payload
                 )
         else:
-            write = await customers.put_source_record(
+            write = await sources.put_source_record(
                 session, settings, actor, system, source_id, payload
             )
     except ProblemError as problem:
