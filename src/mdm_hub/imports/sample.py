@@ -12,9 +12,8 @@ from __future__ import annotations
 import csv
 import random
 import sqlite3
+import unicodedata
 from pathlib import Path
-
-import jaconv
 
 STEMS = [
     ("山田", "ヤマダ"),
@@ -167,7 +166,7 @@ class _Entities:
                 lambda: f"株式会社{stem}{trade}{rng.choice(['', '', str(rng.randint(1, 99))])}"
             )
             kana = f"{stem_k}{trade_k}"
-            email = f"info{index}@{jaconv.kata2hira(stem_k) and 'corp'}{index}.example.co.jp"
+            email = f"info{index}@{'corp'}{index}.example.co.jp"
         start = rng.choice(WAREKI)
         year = rng.randint(2, 6) if start[0] == "令和" else rng.randint(5, 30)
         return {
@@ -199,18 +198,14 @@ def _vary(rng: random.Random, e: dict[str, str]) -> dict[str, str]:
                 v["name"].replace("株式会社", "(株)"),
                 v["name"].replace("株式会社", "㈱"),
                 v["name"].replace("株式会社", "") + " 株式会社",
-                jaconv.h2z(v["name"], ascii=True, digit=True),
+                _wide(v["name"]),
             ]
         )
     else:
         v["name"] = v["name"].replace(" ", rng.choice(["", "　", " "]))
-    v["kana"] = rng.choice(
-        [v["kana"], jaconv.z2h(v["kana"], kana=True), jaconv.kata2hira(v["kana"])]
-    )
+    v["kana"] = rng.choice([v["kana"], _half_kana(v["kana"]), _hiragana(v["kana"])])
     digits = v["phone"].replace("-", "")
-    v["phone"] = rng.choice(
-        [v["phone"], digits, f"+81 {digits[1:]}", jaconv.h2z(v["phone"], digit=True, ascii=True)]
-    )
+    v["phone"] = rng.choice([v["phone"], digits, f"+81 {digits[1:]}", _wide(v["phone"])])
     v["postal"] = rng.choice(
         [
             f"{v['postal'][:3]}-{v['postal'][3:]}",
@@ -223,12 +218,42 @@ def _vary(rng: random.Random, e: dict[str, str]) -> dict[str, str]:
         [
             street,
             street.replace("丁目", "-").replace("番", "-").replace("号", ""),
-            jaconv.h2z(street, digit=True),
+            _wide(street),
         ]
     )
     if rng.random() < 0.3:
         v["email"] = v["email"].upper()
     return v
+
+
+def _wide(text: str) -> str:
+    """ASCII letters, digits and signs as their full-width forms (ＡＢＣ, ０３)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def _hiragana(text: str) -> str:
+    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+
+
+def _half_width_table() -> dict[str, str]:
+    """Full-width katakana → half-width (ガ → ｶﾞ), from Unicode's own compatibility mapping."""
+    table: dict[str, str] = {}
+    halves = [chr(c) for c in range(0xFF61, 0xFFA0)]
+    for half in halves:
+        table.setdefault(unicodedata.normalize("NFKC", half), half)
+    for half in halves:
+        for mark in ("ﾞ", "ﾟ"):
+            full = unicodedata.normalize("NFKC", half + mark)
+            if len(full) == 1:
+                table.setdefault(full, half + mark)
+    return table
+
+
+_HALF = _half_width_table()
+
+
+def _half_kana(text: str) -> str:
+    return "".join(_HALF.get(c, c) for c in text)
 
 
 def _one_line(v: dict[str, str]) -> str:
