@@ -142,3 +142,34 @@ async def test_cli_sample_and_bad_arguments(database_url: str, tmp_path: Path) -
     )
     assert counts[0]["systems"] == 2
     assert counts[0]["customers"] < counts[0]["sources"]  # duplicates merged across systems
+
+
+async def test_batch_item_of_an_erased_person_is_held_and_kept(client: httpx.AsyncClient) -> None:
+    """A batch item carrying an erased person's values answers 202 like the PUT, and the held
+    write stays (its savepoint is released, not rolled back) beside the other items."""
+    first = await client.put("/v1/sources/crm/records/P-1", json=PERSON)
+    customer_id = first.json()["customer"]["id"]
+    erased = await client.post(f"/v1/customers/{customer_id}/erase", json={"reason": "請求"})
+    assert erased.status_code == 200, erased.text
+    stranger = {
+        **PERSON,
+        "person_name": {"family_name": "佐藤", "given_name": "花子"},
+        "phones": [{"number": "080-2222-3333"}],
+        "emails": [],
+        "birth_date": None,
+    }
+    answer = await client.post(
+        "/v1/sources/crm/records/batch",
+        json={
+            "items": [
+                {"source_id": "P-2", "record": {**PERSON, "emails": [], "birth_date": None}},
+                {"source_id": "P-3", "record": stranger},
+            ]
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["items"]
+    assert [r["status"] for r in results] == [202, 201]
+    assert results[0]["held"]["status"] == "held"
+    waiting = (await client.get("/v1/privacy/held-writes")).json()["items"]
+    assert [w["id"] for w in waiting] == [results[0]["held"]["id"]]

@@ -23,7 +23,7 @@ from mdm_hub.imports.models import ImportJob
 from mdm_hub.settings import Settings
 
 FINISHED = ("done", "failed", "cancelled")
-SHOWN = ("new_customer", "merged", "review", "updated", "unchanged", "rejected")
+SHOWN = ("new_customer", "merged", "review", "updated", "unchanged", "held", "rejected")
 
 
 def file_sha256(path: Path) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.imports.models import ImportJob
 
-OUTCOMES = ("new_customer", "merged", "review", "updated", "unchanged", "rejected")
+OUTCOMES = ("new_customer", "merged", "review", "updated", "unchanged", "held", "rejected")
 
 
 def empty_counts() -> dict[str, int]:

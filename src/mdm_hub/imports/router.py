@@ -201,6 +201,9 @@ async def put_source_records(
             results.append(_problem_item(item.source_id, validation_problem(validated)))
             continue
         write = await writer.write_row(session, settings, actor, system, item.source_id, validated)
+        if write.outcome == "held":
+            results.append(BatchItemResult(source_id=item.source_id, status=202, held=write.held))
+            continue
         if write.problem is not None or write.customer is None or write.source is None:
             results.append(_problem_item(item.source_id, write.problem))
             continue

@@ -18,6 +18,9 @@ class ImportCounts(BaseModel):
     review: int = 0
     updated: int = 0
     unchanged: int = Field(default=0, description="Already stored with the same content")
+    held: int = Field(
+        default=0, description="Held as an erased person's record, for a 管理者 to release"
+    )
     rejected: int = 0
 
 
@@ -54,11 +57,14 @@ class BatchIn(BaseModel):
 
 class BatchItemResult(BaseModel):
     source_id: str
-    status: int = Field(description="What a PUT of this item answers: 201, 200 or 422")
+    status: int = Field(description="What a PUT of this item answers: 201, 200, 202 or 422")
     customer: CustomerOut | None = None
     source_record: SourceRecordOut | None = None
     decision: MatchDecision | None = None
     problem: Problem | None = None
+    held: dict[str, Any] | None = Field(
+        default=None, description="202: held as an erased person's record (as a PUT answers)"
+    )
 
 
 class BatchOut(BaseModel):

@@ -18,12 +18,13 @@ from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration, current_configuration
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer
+from mdm_hub.privacy.service import WriteHeld
 from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 from mdm_hub.sources import service as sources
 from mdm_hub.sources.prepare import Prepared, prepare
 
-Outcome = str  # new_customer | merged | review | updated | unchanged | rejected
+Outcome = str  # new_customer | merged | review | updated | unchanged | held | rejected
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RowWrite:
     customer: Customer | None = None
     source: SourceRecord | None = None
     problem: ProblemError | None = None
+    held: dict[str, Any] | None = None  # a person record held as an erased person's (privacy)
 
 
 def validate_payload(payload: dict[str, Any]) -> CustomerIn | list[FieldProblem]:
@@ -77,18 +79,28 @@ async def write_row(
     import validated them when staging): a row refused then may have written part of itself,
     so the caller must roll its whole transaction back (and write the batch again with
     savepoints)."""
+    held: WriteHeld | None = None
+
+    async def put() -> sources.SourceWrite | None:
+        nonlocal held
+        try:
+            return await sources.put_source_record(
+                session, settings, actor, system, source_id, payload
+            )
+        except WriteHeld as exc:  # stored as a held write: kept, as a PUT's 202 keeps it
+            held = exc
+            return None
+
     try:
         if savepoint:
             async with session.begin_nested():
-                write = await sources.put_source_record(
-                    session, settings, actor, system, source_id, payload
-                )
+                write = await put()
         else:
-            write = await sources.put_source_record(
-                session, settings, actor, system, source_id, payload
-            )
+            write = await put()
     except ProblemError as problem:
         return RowWrite("rejected", False, problem=problem)
+    if write is None:
+        return RowWrite("held", False, held=held.held if held is not None else None)
     if write.created_source:
         outcome = str(write.source.decision.get("outcome", "new_customer"))
     elif inspect(write.source).transient:
