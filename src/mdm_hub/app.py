@@ -14,6 +14,7 @@ from mdm_hub.audit.router import router as audit_router
 from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.auth.roles import authenticate
 from mdm_hub.auth.setup import install_auth, swagger_ui_init_oauth
+from mdm_hub.console.setup import install_console
 from mdm_hub.custom_fields.router import router as custom_fields_router
 from mdm_hub.customers.router import router as customers_router
 from mdm_hub.db import create_engine, create_sessionmaker
@@ -113,4 +114,5 @@ def create_app(
             api_router,
             dependencies=[Depends(authenticate), Depends(record_pii_reads, scope="function")],
         )
+    install_console(app)  # the steward console at /console (mdm_hub.console)
     return app
