@@ -92,6 +92,7 @@ async def test_merge_a_review_candidate_with_the_keyboard(hub: Hub, console: Any
         await expect(c.page.locator("table.compare tr[data-level]").first).to_be_visible()
         await expect(c.page.locator("svg.waterfall rect.bar.total")).to_have_count(1)
         await expect(c.page.locator(".reason")).to_contain_text("自動統合の基準")
+        await c.shot("review_pair")  # the README's screenshot (docs/console-review.png)
         await c.page.locator("#comment").fill("同じ会社（電話で確認）")
         await c.page.locator("h1").click()  # focus off the text box: keys are shortcuts again
         await c.page.keyboard.press("y")
@@ -114,8 +115,10 @@ async def test_merge_a_review_candidate_with_the_keyboard(hub: Hub, console: Any
 async def test_mark_distinct_and_it_is_never_proposed_again(hub: Hub, console: Any) -> None:
     async with hub.api() as api:
         _, _, pair = await _review_pair(api)
-        c = await console("steward")
+        c = await console("steward", width=375)  # a glance from a phone
         await c.goto(f"/console/review/{pair['id']}")
+        assert await c.page.evaluate("document.documentElement.scrollWidth") <= 375
+        await c.shot("review_pair_375")
         await c.page.keyboard.press("n")
         await expect(c.page.locator("#messages")).to_contain_text("別人・別会社として記録しました")
         # The same records again: the pair is not queued again.

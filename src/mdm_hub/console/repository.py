@@ -86,6 +86,13 @@ async def queue_counts(session: AsyncSession) -> dict[str, int]:
     return {"waiting": waiting, "decided": sum(counts.values())}
 
 
+async def customers_by_id(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Customer).where(Customer.id.in_(ids)))
+    return {c.id: c for c in rows.all()}
+
+
 async def source_systems(session: AsyncSession) -> list[str]:
     rows = await session.scalars(
         select(SourceRecord.system).where(SourceRecord.system != "_steward").distinct().limit(50)

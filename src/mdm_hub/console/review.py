@@ -46,7 +46,9 @@ async def queue(
         after = (position["p"], position["id"])
     rows, last = await repository.queue_page(session, filters, after, PAGE_SIZE)
     ids = {c.customer_a_id for c in rows} | {c.customer_b_id for c in rows}
-    people = {i: customer_out(await customers.get_customer(session, i)) for i in ids}
+    people = {
+        i: customer_out(c) for i, c in (await repository.customers_by_id(session, ids)).items()
+    }
     filter_values = {"kind": kind, "source": source, "band": band, "age": age}
     return render(
         request,
