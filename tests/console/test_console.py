@@ -215,6 +215,7 @@ async def test_a_viewer_sees_masked_values_and_no_buttons(hub: Hub, console: Any
         await expect(golden).not_to_contain_text("090-1234-5678")
         await expect(c.page.locator("main button")).to_have_count(0)
         await expect(c.page.locator("form.edit")).to_have_count(0)
+        await expect(c.page.locator("main")).not_to_contain_text("履歴")  # no audit:read
         # And the server refuses the action the page did not offer.
         csrf = next(x["value"] for x in await c.page.context.cookies() if x["name"] == "mdm_csrf")
         refused = await c.page.request.post(
@@ -269,3 +270,9 @@ async def test_replay_a_dead_letter(hub: Hub, console: Any, receiver: Receiver) 
         assert got[0].payload["type"] == "customer.created"
         await c.page.reload()
         await expect(c.page.locator("#dead-count")).to_have_text("0")
+        # Secret rotation shows the new secret once; a test ping is signed with both.
+        await c.page.get_by_role("button", name="署名シークレットを更新").click()
+        await expect(c.page.locator("#messages code.secret")).to_contain_text("whsec_")
+        await c.page.get_by_role("button", name="テスト送信").click()
+        await expect(c.page.locator("#messages")).to_contain_text("テスト送信の結果: delivered")
+        assert not receiver.unverified

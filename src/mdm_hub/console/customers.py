@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from mdm_hub.auth.masking import disclose
-from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite
+from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite, Permission
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import RECORD_FIELDS, diff, pointer_value, show
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, lang_of, query_string, render
+from mdm_hub.console.web import PREFIX, form_data, lang_of, principal_of, query_string, render
 from mdm_hub.context import CurrentActor
 from mdm_hub.customers import repository as customers
 from mdm_hub.customers.models import STEWARD_SYSTEM
@@ -118,7 +118,10 @@ async def _detail_context(
     record = out.model_dump(mode="json")
     sources = [source_out(s) for s in await customers.list_customer_sources(session, customer_id)]
     history = []
-    for entry in await repository.customer_history(session, customer_id):
+    principal = principal_of(request)
+    # The history is the audit log: shown with audit:read only, as GET /v1/audit requires.
+    can_audit = principal is not None and principal.can(Permission.audit_read)
+    for entry in await repository.customer_history(session, customer_id) if can_audit else []:
         before = disclose(entry.before, customer_id, what="audit")
         after = disclose(entry.after, customer_id, what="audit")
         history.append({"entry": entry, "changes": diff(before, after)})
@@ -142,6 +145,7 @@ async def _detail_context(
         "sources": sources,
         "can_unmerge": len(movable) > 1 and customer.status == "active",
         "history": history,
+        "can_audit": can_audit,
         "duplicates": duplicates,
         "merged_away": await repository.merged_away(session, customer_id),
         "edit": _edit_values(record),

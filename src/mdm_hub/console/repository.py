@@ -31,7 +31,7 @@ class QueueFilters:
     age: str | None = None
 
 
-def _queue_query(filters: QueueFilters) -> Select[tuple[MatchCandidate]]:
+def _queue_query(filters: QueueFilters) -> Select[MatchCandidate]:
     query = select(MatchCandidate).where(MatchCandidate.status == "pending")
     if filters.kind:
         query = query.where(

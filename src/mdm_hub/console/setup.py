@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
@@ -18,6 +20,7 @@ from mdm_hub.errors import ProblemError
 from mdm_hub.privacy.access_log import record_pii_reads
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
+AnyHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 # Pages: script and styles only from the hub itself, nothing inline, no framing.
 CONTENT_SECURITY_POLICY = (
@@ -46,10 +49,11 @@ def console_error(request: Request, status: int, message_key: str, detail: str |
     return render(request, "error.html", context, status_code=status)
 
 
-def _wrap(api_handler: Handler) -> Handler:
+def _wrap(api_handler: AnyHandler) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
         if not _is_console(request):
-            return await api_handler(request, exc)
+            answer = api_handler(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
         status = getattr(exc, "status_code", 500)
         if isinstance(exc, ProblemError):
             status = exc.problem_type.status
