@@ -62,7 +62,9 @@ class Hub:
         )
 
 
-@pytest.fixture(scope="session")
+# Module scope: the hub runs a webhook worker on the shared test database, which must be gone
+# before other test modules (tests/events) run workers of their own.
+@pytest.fixture(scope="module")
 def hub(database_url: str) -> Iterator[Hub]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -90,7 +92,8 @@ def hub(database_url: str) -> Iterator[Hub]:
         time.sleep(0.05)
     yield Hub(base, issuer)
     server.should_exit = True
-    thread.join(timeout=30)
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the hub did not stop"
 
 
 @pytest.fixture(scope="session")
