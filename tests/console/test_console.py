@@ -224,6 +224,17 @@ async def test_a_viewer_sees_masked_values_and_no_buttons(hub: Hub, console: Any
             headers={"X-CSRF-Token": csrf},
         )
         assert refused.status == 403
+        # A steward sees the phone, and that read is in the access log (privacy), as for the API.
+        steward = await console("steward")
+        await steward.goto(f"/console/customers/{person['id']}")
+        await expect(steward.page.locator("table.golden")).to_contain_text("1234-5678")
+        await expect(steward.page.locator("table.golden")).not_to_contain_text("***")
+        log = (await api.get("/v1/access-log", params={"customer_id": person["id"]})).json()
+        assert any(
+            e["endpoint"] == "GET /console/customers/{customer_id}"
+            and e["subject"] == "dev-steward"
+            for e in log["items"]
+        ), log
 
 
 async def test_a_post_without_the_csrf_token_is_refused(hub: Hub, console: Any) -> None:
