@@ -6,7 +6,7 @@ from typing import Any
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.customers.models import Customer, SourceRecord
-from mdm_hub.customers.schemas import ChangeOut, CustomerOut, SourceRecordOut
+from mdm_hub.customers.schemas import NormalizationChange, CustomerOut, SourceRecordOut
 
 
 def customer_out(customer: Customer) -> CustomerOut:
@@ -30,7 +30,7 @@ def source_out(source: SourceRecord) -> SourceRecordOut:
         version=source.version,
         raw_payload=raw_payload,
         normalized=normalized,
-        changes=[ChangeOut.model_validate(c) for c in source.changes],
+        changes=[NormalizationChange.model_validate(c) for c in source.changes],
         created_at=source.created_at,
         updated_at=source.updated_at,
     )

@@ -265,7 +265,7 @@ class ChangeData(BaseModel):
     )
 
 
-class ChangeOut(BaseModel):
+class Change(BaseModel):
     """One change: the same JSON a webhook carries (Standard Webhooks payload)."""
 
     type: EventType
@@ -298,7 +298,7 @@ class ChangePage(BaseModel):
         }
     )
 
-    items: list[ChangeOut]
+    items: list[Change]
     next_cursor: str = Field(
         description="Pass as `after` next time, also when `items` is empty; it never skips a "
         "change committed later"

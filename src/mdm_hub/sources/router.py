@@ -30,7 +30,7 @@ from mdm_hub.record import CustomerIn
 from mdm_hub.sources import service
 
 # The source routes are tagged as they were when they lived with the customers' routes.
-router = APIRouter(prefix="/v1", tags=["customers"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["sources"], route_class=IdempotentRoute)
 match_router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
 
 SystemPath = Annotated[
@@ -58,7 +58,6 @@ SourceIdPath = Annotated[
             "a 管理者 releases or rejects it (docs/privacy.md)",
         },
     },
-    tags=["sources"],
 )
 async def put_source_record(
     system: SystemPath,
@@ -101,7 +100,6 @@ async def put_source_record(
     "/sources/{system}/records/{source_id}",
     response_model=SourceRecordOut,
     responses=PROBLEM_RESPONSES,
-    tags=["sources"],
 )
 async def get_source_record(
     system: SystemPath,
