@@ -17,10 +17,10 @@ from mdm_hub.customers import repository, steward
 from mdm_hub.customers.prepare import normalize_payload
 from mdm_hub.customers.schemas import (
     EXAMPLE_CORPORATION,
-    NormalizationChange,
     CustomerOut,
     CustomerPage,
     CustomerStatus,
+    NormalizationChange,
     NormalizeResult,
     SourceRecordOut,
 )

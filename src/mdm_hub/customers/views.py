@@ -6,7 +6,7 @@ from typing import Any
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.customers.models import Customer, SourceRecord
-from mdm_hub.customers.schemas import NormalizationChange, CustomerOut, SourceRecordOut
+from mdm_hub.customers.schemas import CustomerOut, NormalizationChange, SourceRecordOut
 
 
 def customer_out(customer: Customer) -> CustomerOut:

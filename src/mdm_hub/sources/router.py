@@ -28,6 +28,7 @@ from mdm_hub.privacy.schemas import HeldWriteOut
 from mdm_hub.privacy.service import WriteHeld, decide_held_write
 from mdm_hub.record import CustomerIn
 from mdm_hub.sources import service
+from mdm_hub.types import SourceIdPath
 
 # The source routes are tagged as they were when they lived with the customers' routes.
 router = APIRouter(prefix="/v1", tags=["sources"], route_class=IdempotentRoute)
@@ -40,9 +41,6 @@ SystemPath = Annotated[
         description="Source system name (lower case), e.g. crm, sfa, billing",
         examples=["crm"],
     ),
-]
-SourceIdPath = Annotated[
-    str, Path(min_length=1, max_length=200, description="The record's id in the source system")
 ]
 
 
