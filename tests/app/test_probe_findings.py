@@ -3,6 +3,7 @@ that collide or carry control characters. Each answer is a 4xx problem naming th
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -109,3 +110,53 @@ def test_the_source_id_rule_is_in_the_openapi_document() -> None:
     (parameter,) = [p for p in operation["parameters"] if p["name"] == "source_id"]
     assert parameter["schema"]["pattern"] == SOURCE_ID_PATTERN
     assert "400" in operation["responses"]
+
+
+async def test_a_database_error_logs_no_parameters_secrets_or_personal_data(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """The traceback of an unhandled database error printed the statement's parameters, a
+    fresh whsec_ secret among them; PostgreSQL's own DETAIL quotes values too."""
+    import asyncpg
+
+    from mdm_hub.observability.logs import JsonFormatter, SafeTextFormatter
+    from tests.conftest import _asyncpg_dsn
+
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    await conn.execute(
+        """
+        CREATE FUNCTION refuse_endpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION 'refused %', NEW.description USING DETAIL = 'secret ' || NEW.secret;
+        END $$;
+        CREATE TRIGGER refuse_endpoint BEFORE INSERT ON webhook_endpoints
+          FOR EACH ROW EXECUTE FUNCTION refuse_endpoint();
+        """
+    )
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(level=logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        answer = await client.post(
+            "/v1/webhooks/endpoints",
+            json={"url": "https://hooks.example.jp/h?token=tok-4711", "description": "山田太郎様"},
+        )
+    finally:
+        root.removeHandler(handler)
+        await conn.execute(
+            "DROP TRIGGER refuse_endpoint ON webhook_endpoints; DROP FUNCTION refuse_endpoint()"
+        )
+        await conn.close()
+    assert _problem(answer, 500)["type"] == "/problems/internal-error"
+    assert any(r.exc_info for r in records), "the error was not logged"
+    for formatter in (JsonFormatter(), SafeTextFormatter("%(message)s")):
+        text = "\n".join(formatter.format(r) for r in records)
+        assert "Traceback" in text and "sqlstate=P0001" in text
+        for leaked in ("whsec_", "tok-4711", "山田太郎", "hooks.example.jp"):
+            assert leaked not in text, f"{leaked} in the log:\n{text}"
