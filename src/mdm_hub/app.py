@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,6 +34,8 @@ from mdm_hub.privacy.router import router as privacy_router
 from mdm_hub.settings import Settings, get_settings
 from mdm_hub.sources.router import match_router as source_match_router
 from mdm_hub.sources.router import router as sources_router
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """
 mdm-hub keeps one clean definition of each customer (顧客マスタ), fed by CRM, SFA and billing
@@ -88,7 +90,8 @@ def create_app(
             from mdm_hub.events.dispatcher import Dispatcher
 
             worker = asyncio.create_task(
-                Dispatcher(engine, settings, housekeeping=PERIODIC_JOBS).run(worker_stop)
+                Dispatcher(engine, settings, housekeeping=PERIODIC_JOBS).run(worker_stop),
+                name="in-process webhook worker",
             )
         try:
             yield
@@ -96,8 +99,10 @@ def create_app(
             app.state.shutting_down = True
             if worker is not None:
                 worker_stop.set()
-                with contextlib.suppress(Exception):
+                try:
                     await worker
+                except Exception:
+                    logger.exception("task %s failed; stopping anyway", worker.get_name())
             await engine.dispose()
 
     app = FastAPI(
