@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from mdm_hub.auth.masking import disclose_explanation
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.models import Customer
@@ -46,7 +47,7 @@ def _candidate_out(
         probability=candidate.probability,
         match_weight=candidate.match_weight,
         reason=candidate.reason,
-        explanation=candidate.explanation,
+        explanation=disclose_explanation(candidate.explanation),
         created_at=candidate.created_at,
         decided_at=candidate.decided_at,
         decided_by=candidate.decided_by,

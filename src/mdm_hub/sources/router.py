@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from mdm_hub.auth.masking import disclose_explanation
 from mdm_hub.auth.roles import CustomersRead, CustomersWrite, PrivacyManage
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.repository import get_source_record as read_source_record
@@ -90,7 +91,7 @@ async def put_source_record(
     return SourceWriteResult(
         customer=customer_out(write.customer),
         source_record=source_out(write.source),
-        decision=MatchDecision.model_validate(write.source.decision),
+        decision=MatchDecision.model_validate(disclose_explanation(write.source.decision)),
     )
 
 
@@ -126,7 +127,9 @@ async def match(
         customer_id=uuid.UUID(result.customer_id) if result.customer_id else None,
         probability=result.score.probability if result.score else None,
         reason=result.reason,
-        candidates=[resolution.candidate_view(cid, s) for cid, s in resolution.scored],
+        candidates=disclose_explanation(
+            [resolution.candidate_view(cid, s) for cid, s in resolution.scored]
+        ),
         related_sites=[uuid.UUID(cid) for cid, _ in result.related_sites],
     )
 
