@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -36,9 +32,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from mdm_hub.app import create_app
 from mdm_hub.auth.dev_issuer import DevIssuer
-from mdm_hub.settings import Settings
 from tests.app.test_serve import _free_port
 from tests.conftest import _asyncpg_dsn, auth_headers
 from tests.helpers import PERSON, corporation
@@ -68,25 +62,6 @@ CHECKS = [
     content_type_conformance,
     problem_json_on_errors,
 ]
-
-
-@pytest.fixture
-def live_hub(database_url: str, test_issuer: DevIssuer) -> Iterator[str]:
-    """The app served by uvicorn on 127.0.0.1 in a thread of its own (its own event loop)."""
-    port = _free_port()
-    app = create_app(Settings(database_url=database_url), dev_issuer=test_issuer)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
 
 
 def _truncate(database_url: str) -> None:
