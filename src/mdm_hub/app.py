@@ -53,6 +53,7 @@ OPENAPI_TAGS = [
     {"name": "changes", "description": "The change feed, for systems that pull."},
     {"name": "webhooks", "description": "Webhook endpoints, the delivery log, replay."},
     {"name": "audit", "description": "The audit log."},
+    {"name": "privacy", "description": "Erasure, held writes, disclosure, the access log."},
     {"name": "auth", "description": "The console's sign-in session."},
     {"name": "operations", "description": "Probes and the problem-type documents."},
 ]

@@ -29,10 +29,10 @@ from mdm_hub.privacy.schemas import HeldWriteOut
 from mdm_hub.privacy.service import WriteHeld, decide_held_write
 from mdm_hub.record import CustomerIn
 from mdm_hub.sources import service
-from mdm_hub.types import SourceIdPath
+from mdm_hub.types import Id, SourceIdPath
 
 # The source routes are tagged as they were when they lived with the customers' routes.
-router = APIRouter(prefix="/v1", tags=["sources"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
 match_router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
 
 SystemPath = Annotated[
@@ -47,6 +47,7 @@ SystemPath = Annotated[
 
 @router.put(
     "/sources/{system}/records/{source_id}",
+    tags=["sources"],
     response_model=SourceWriteResult,
     responses={
         **PROBLEM_RESPONSES,
@@ -97,6 +98,7 @@ async def put_source_record(
 
 @router.get(
     "/sources/{system}/records/{source_id}",
+    tags=["sources"],
     response_model=SourceRecordOut,
     responses=PROBLEM_RESPONSES,
 )
@@ -141,7 +143,7 @@ async def match(
     tags=["privacy"],
 )
 async def release_held_write(
-    held_id: int,
+    held_id: Id,
     request: Request,
     session: DbSession,
     principal: PrivacyManage,
