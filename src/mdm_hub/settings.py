@@ -99,6 +99,20 @@ class Settings(BaseSettings):
         default=60, description="A claimed delivery is retried by another worker after this"
     )
     worker_prune_interval_seconds: float = 300
+    quality_stale_days: int = Field(
+        default=365, ge=1, description="KPI freshness: a customer not updated for this long"
+    )
+    quality_no_transaction_days: int = Field(
+        default=365,
+        ge=1,
+        description="KPI freshness: a customer whose 最終取引日 is older than this",
+    )
+    quality_window_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        description="KPI window for merges per 1,000 writes and writes per day",
+    )
     worker_http_port: int | None = Field(
         default=None,
         description="When set, `mdm-hub worker` serves /healthz and /metrics on this port "

@@ -7,6 +7,7 @@ from typing import Any
 from mdm_hub.auth.masking import disclose
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.schemas import ChangeOut, CustomerOut, SourceRecordOut
+from mdm_hub.quality.service import findings_out
 
 
 def customer_out(customer: Customer) -> CustomerOut:
@@ -31,6 +32,7 @@ def source_out(source: SourceRecord) -> SourceRecordOut:
         raw_payload=raw_payload,
         normalized=normalized,
         changes=[ChangeOut.model_validate(c) for c in source.changes],
+        findings=findings_out(source.findings or [], source.normalized.get("kind")),
         created_at=source.created_at,
         updated_at=source.updated_at,
     )
