@@ -22,6 +22,7 @@ from mdm_hub.db import create_engine, create_sessionmaker
 from mdm_hub.errors import install_error_handlers
 from mdm_hub.events.router import changes_router
 from mdm_hub.events.router import router as webhooks_router
+from mdm_hub.governance.router import router as governance_router
 from mdm_hub.health import router as health_router
 from mdm_hub.housekeeping import PERIODIC_JOBS
 from mdm_hub.imports.router import batch_router as import_batch_router
@@ -33,6 +34,7 @@ from mdm_hub.observability.metrics import AccessLogMiddleware
 from mdm_hub.observability.metrics import router as metrics_router
 from mdm_hub.privacy.access_log import record_pii_reads
 from mdm_hub.privacy.router import router as privacy_router
+from mdm_hub.quality.router import router as quality_router
 from mdm_hub.settings import Settings, get_settings
 from mdm_hub.sources.router import match_router as source_match_router
 from mdm_hub.sources.router import router as sources_router
@@ -159,6 +161,8 @@ def create_app(
         privacy_router,
         import_batch_router,
         imports_router,
+        quality_router,
+        governance_router,
     ):
         # After authentication: the unmasked reads of personal data a request made are kept
         # in the access log (mdm_hub.privacy.access_log), in the request's transaction.

@@ -6,5 +6,6 @@ from __future__ import annotations
 
 from mdm_hub.events.dispatcher import Housekeeping
 from mdm_hub.privacy.retention import apply_retention
+from mdm_hub.quality.kpis import daily_snapshot_job
 
-PERIODIC_JOBS: tuple[Housekeeping, ...] = (apply_retention,)
+PERIODIC_JOBS: tuple[Housekeeping, ...] = (apply_retention, daily_snapshot_job)

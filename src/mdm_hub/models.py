@@ -12,6 +12,7 @@ from mdm_hub.events.models import (
     WebhookFanoutCursor,
     WebhookQueue,
 )
+from mdm_hub.governance.models import ChangeRequest, ProtectedField
 from mdm_hub.idempotency.models import IdempotencyRecord
 from mdm_hub.imports.models import (
     ImportFileChunk,
@@ -22,11 +23,19 @@ from mdm_hub.imports.models import (
 )
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 from mdm_hub.privacy.models import AccessLogEntry, Erasure, HeldWrite, PrivacyKey, Suppression
+from mdm_hub.quality.models import (
+    QualityCount,
+    QualityCountDelta,
+    QualityFinding,
+    QualityKpiSnapshot,
+    QualityRulePolicy,
+)
 
 __all__ = [
     "AccessLogEntry",
     "AuditEntry",
     "Base",
+    "ChangeRequest",
     "CustomFieldDefinition",
     "Customer",
     "CustomerEvent",
@@ -43,6 +52,12 @@ __all__ = [
     "MatchKey",
     "MergeLog",
     "PrivacyKey",
+    "ProtectedField",
+    "QualityCount",
+    "QualityCountDelta",
+    "QualityFinding",
+    "QualityKpiSnapshot",
+    "QualityRulePolicy",
     "RankRuleRow",
     "SourceRecord",
     "Suppression",

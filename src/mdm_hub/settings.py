@@ -110,6 +110,20 @@ class Settings(BaseSettings):
     import_max_file_bytes: int = Field(
         default=2 * 1024**3, description="The largest file POST /v1/imports accepts"
     )
+    quality_stale_days: int = Field(
+        default=365, ge=1, description="KPI freshness: a customer not updated for this long"
+    )
+    quality_no_transaction_days: int = Field(
+        default=365,
+        ge=1,
+        description="KPI freshness: a customer whose 最終取引日 is older than this",
+    )
+    quality_window_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        description="KPI window for merges per 1,000 writes and writes per day",
+    )
     worker_http_port: int | None = Field(
         default=None,
         description="When set, `mdm-hub worker` serves /healthz and /metrics on this port "

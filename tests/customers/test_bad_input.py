@@ -68,7 +68,7 @@ async def test_schema_errors_name_the_field(
 
 async def test_normalization_errors_name_every_field(client: httpx.AsyncClient) -> None:
     payload = corporation(
-        corporate_number="7000012050003",
+        corporate_number="70000120500",  # 11 digits; a failing check digit is only flagged
         phones=[{"number": "03-1234-5678"}, {"number": "not a phone"}],
         emails=[{"address": "nobody@"}],
     )

@@ -78,6 +78,7 @@ def test_every_error_is_reported_with_its_pointer() -> None:
     payload = CustomerIn.model_validate(
         {
             "kind": "corporation",
+            # A failing check digit and a@b are plausibility findings, not errors (issue 18).
             "corporate_number": "1234567890123",
             "invoice_registration_number": "T123",
             "birth_date": "2023-02-30",
@@ -96,14 +97,12 @@ def test_every_error_is_reported_with_its_pointer() -> None:
         normalize_customer(payload)
     assert {(e.field, e.code) for e in info.value.errors} == {
         ("/name", "required"),
-        ("/corporate_number", "corporate_number_check_digit_mismatch"),
         ("/invoice_registration_number", "invalid_invoice_registration_number"),
         ("/birth_date", "invalid_date"),
         ("/addresses/0/postal_code", "invalid_postal_code"),
         ("/phones/1/number", "invalid_phone_number"),
         ("/emails/0/address", "invalid_email"),
         ("/contacts/0/phones/0/number", "invalid_phone_number"),
-        ("/contacts/0/emails/0/address", "invalid_email"),
         ("/contacts/1/name", "required"),
         ("/transactions/started_on", "invalid_date"),
         ("/transactions/last_transaction_on", "invalid_date"),

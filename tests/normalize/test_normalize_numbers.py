@@ -20,6 +20,7 @@ from mdm_hub.normalize import (
 from mdm_hub.normalize.base import InvalidValue
 from mdm_hub.normalize.corporate_number import check_digit
 from mdm_hub.normalize.dates import parse_date
+from mdm_hub.normalize.email import check_email
 from mdm_hub.normalize.phone import parse_phone
 from mdm_hub.record import PhoneLineType
 
@@ -132,11 +133,25 @@ def test_phone_extension(raw: str, extension: str) -> None:
     assert (parsed.e164, parsed.extension) == ("+81312345678", extension)
 
 
-@pytest.mark.parametrize("raw", ["12", "0312345", "abc", "", "03-1234-56789012", "+999 1234"])
+@pytest.mark.parametrize("raw", ["12", "0312345", "abc", "", "+999 1234"])
 def test_invalid_phones(raw: str) -> None:
     with pytest.raises(NormalizationError) as info:
         phone_e164(raw)
     assert info.value.errors[0].code == "invalid_phone_number"
+
+
+@pytest.mark.parametrize(
+    ("raw", "number", "e164"),
+    [
+        ("03-1234-56789012", "03-1234-56789012", "+813123456789012"),
+        ("03-0000-0000", "03-0000-0000", "+81300000000"),  # not an allocated range
+    ],
+)
+def test_unallocated_phones_are_kept_as_written(raw: str, number: str, e164: str) -> None:
+    parsed = parse_phone(raw)
+    assert (parsed.valid, parsed.number, parsed.e164) == (False, number, e164)
+    assert parsed.line_type == PhoneLineType.other
+    assert parse_phone("03-1234-5678").valid
 
 
 # --- email -------------------------------------------------------------------------------------
@@ -159,12 +174,29 @@ def test_emails(raw: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["taro", "taro@", "@example.jp", "a..b@example.jp", "taro@localhost", ""]
+    "raw", ["taro", "taro@", "@example.jp", "a..b@example.jp", "a..b@localhost", "x@a_b.jp", ""]
 )
 def test_invalid_emails(raw: str) -> None:
     with pytest.raises(NormalizationError) as info:
         normalize_email_address(raw)
     assert info.value.errors[0].code == "invalid_email"
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("taro@localhost", "taro@localhost"),
+        ("a@b", "a@b"),
+        ("Taro@Example.INVALID", "Taro@example.invalid"),
+        ("x@foo.123", "x@foo.123"),
+    ],
+)
+def test_emails_whose_domain_cannot_exist_are_kept_with_the_reason(raw: str, stored: str) -> None:
+    address, problem = check_email(raw)
+    assert address == stored
+    assert problem
+    assert normalize_email_address(raw) == stored
+    assert check_email("taro@example.co.jp") == ("taro@example.co.jp", None)
 
 
 # --- dates -------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import JSON, Text, delete, select, text
@@ -70,6 +71,9 @@ class Configuration:
     fingerprint: str
     definitions: tuple[FieldDefinition, ...]
     rank_rules: tuple[RankRule, ...]  # highest threshold first
+    # Quality rule → policy set by an administrator (quality/rules.py; the rest: defaults).
+    # Kept here because every write applies them, like the rank rules.
+    quality_policies: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 # A scalar SQL expression: changes whenever a definition or a rank rule is added, changed or
@@ -78,7 +82,9 @@ FINGERPRINT_SQL = (
     "(SELECT md5("
     "coalesce((SELECT string_agg(d::text, '|' ORDER BY d.key) "
     "FROM custom_field_definitions AS d), '') || '#' || "
-    "coalesce((SELECT string_agg(r::text, '|' ORDER BY r.rank) FROM rank_rules AS r), '')))"
+    "coalesce((SELECT string_agg(r::text, '|' ORDER BY r.rank) FROM rank_rules AS r), '') "
+    "|| '#' || coalesce((SELECT string_agg(q.rule || '=' || q.policy, '|' ORDER BY q.rule) "
+    "FROM quality_rule_policies AS q), '')))"
 )
 _LOAD_CONFIGURATION = text(
     f"SELECT {FINGERPRINT_SQL} AS fingerprint, "
@@ -86,8 +92,9 @@ _LOAD_CONFIGURATION = text(
     "'required', required, 'allowed_values', allowed_values) ORDER BY key) "
     "FROM custom_field_definitions) AS definitions, "
     "(SELECT json_agg(json_build_object('rank', rank, 'min_amount', min_amount) "
-    "ORDER BY min_amount DESC, rank) FROM rank_rules) AS rank_rules"
-).columns(fingerprint=Text, definitions=JSON, rank_rules=JSON)
+    "ORDER BY min_amount DESC, rank) FROM rank_rules) AS rank_rules, "
+    "(SELECT json_object_agg(rule, policy) FROM quality_rule_policies) AS quality_policies"
+).columns(fingerprint=Text, definitions=JSON, rank_rules=JSON, quality_policies=JSON)
 _READ_FINGERPRINT = text(f"SELECT {FINGERPRINT_SQL}")
 
 # The configuration last loaded by this process. Never used without checking its fingerprint
@@ -118,11 +125,12 @@ async def load_configuration(session: AsyncSession) -> Configuration:
     """Read both tables and their fingerprint in one statement (one snapshot), and keep them."""
     global _latest
     row = (await session.execute(_LOAD_CONFIGURATION)).one()
-    fingerprint, definitions, rules = row
+    fingerprint, definitions, rules, policies = row
     loaded = Configuration(
         fingerprint=fingerprint,
         definitions=tuple(FieldDefinition(**d) for d in definitions or ()),
         rank_rules=tuple(RankRule(**r) for r in rules or ()),
+        quality_policies=MappingProxyType(dict(policies or {})),
     )
     _latest = loaded
     return loaded

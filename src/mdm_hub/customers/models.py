@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -50,6 +52,13 @@ class Customer(Base):
     emails: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     record: Mapped[dict[str, Any]] = mapped_column(JSONB)
     lineage: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # 最終取引日, kept by PostgreSQL for the quality KPIs (an index-only range count; an index
+    # on the expression itself cannot be read without the table). Never written by the hub.
+    last_transaction_on: Mapped[str | None] = mapped_column(
+        Text,
+        Computed("record #>> '{transactions,last_transaction_on}'", persisted=True),
+        nullable=True,
+    )
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -65,6 +74,19 @@ class Customer(Base):
         Index("ix_customers_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}),
         Index("ix_customers_name", "name", postgresql_ops={"name": "text_pattern_ops"}),
         Index("ix_customers_status_code", "status", "customer_code"),
+        # Quality KPIs (freshness; migration 0008): counted by index-only range scans.
+        Index(
+            "ix_customers_active_kind_updated_at",
+            "kind",
+            "updated_at",
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index(
+            "ix_customers_active_kind_last_transaction",
+            "kind",
+            "last_transaction_on",
+            postgresql_where=text("status = 'active'"),
+        ),
     )
 
     def identity(self) -> dict[str, Any]:
@@ -95,6 +117,8 @@ class SourceRecord(Base):
     payload_hash: Mapped[str] = mapped_column(Text)
     normalized: Mapped[dict[str, Any]] = mapped_column(JSONB)
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # Plausibility findings of this version (see quality/rules.py); listed in quality_findings.
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     decision: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from mdm_hub.custom_fields.service import (
 )
 from mdm_hub.errors import FieldProblem, json_pointer, validation_problem
 from mdm_hub.normalize import NormalizationError, NormalizationResult, normalize_customer
+from mdm_hub.quality.rules import assess
 from mdm_hub.record import CustomerIn
 
 
@@ -26,14 +28,24 @@ def canonical_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
+@dataclass
+class Normalized:
+    result: NormalizationResult
+    record: dict[str, Any]  # the normalized record (JSON), custom fields validated
+    findings: list[dict[str, Any]]  # quality findings to store (rules set to flag)
+
+
 async def normalize_payload(
     session: AsyncSession,
     payload: CustomerIn,
     config: Configuration | None = None,
     *,
     derive_rank: bool = True,
-) -> tuple[NormalizationResult, dict[str, Any]]:
+) -> Normalized:
     """Normalize a payload and validate its custom fields; 422 with every bad field.
+
+    Plausibility findings (quality/rules.py) are returned, or refused with the structural
+    errors when an administrator set their rule to ``reject``.
 
     ``config``: the custom field definitions and rank rules this transaction read (read here
     when not given). ``derive_rank=False`` keeps a rank given in the payload (a steward's
@@ -55,13 +67,22 @@ async def normalize_payload(
         problems.extend(
             FieldProblem(field=e.field, code=e.code, message=e.message) for e in exc.errors
         )
+    findings: list[dict[str, Any]] = []
+    if result is not None:
+        # quality (issue 18): the one place the write path sorts findings by their policies.
+        assessment = assess(result.changes, given, config.quality_policies)
+        findings = assessment.findings
+        problems.extend(
+            FieldProblem(field=f["field"], code=f["rule"], message=f["message"])
+            for f in assessment.rejected
+        )
     custom, custom_problems = validate_custom_values(payload.custom_fields, definitions)
     problems.extend(custom_problems)
     if problems or result is None:
         raise validation_problem(problems)
     record = result.record.model_dump(mode="json")
     record["custom_fields"] = custom
-    return result, record
+    return Normalized(result, record, findings)
 
 
 def nul_characters(value: Any, path: tuple[Any, ...] = ()) -> list[FieldProblem]:

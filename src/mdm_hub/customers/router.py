@@ -10,10 +10,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite
+from mdm_hub.auth.roles import ConfigManage, CustomersCurate, CustomersRead, CustomersWrite
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers import repository, steward
+from mdm_hub.customers.models import Customer
 from mdm_hub.customers.prepare import normalize_payload
 from mdm_hub.customers.schemas import (
     EXAMPLE_CORPORATION,
@@ -26,15 +29,19 @@ from mdm_hub.customers.schemas import (
 )
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
+from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, ProblemError, validation_problem
+from mdm_hub.governance import service as governance
+from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.normalize import (
     NormalizationError,
+    corporate_number_lookup,
     normalize_email_address,
     phone_e164,
-    validate_corporate_number,
 )
 from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.quality import service as quality
+from mdm_hub.quality.schemas import CustomerFindingOut
 from mdm_hub.record import CustomerIn
 
 router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
@@ -97,7 +104,8 @@ async def list_customers(
         raise _filter_problem("email", exc) from exc
     try:
         if corporate_number is not None:
-            filters.corporate_number = validate_corporate_number(corporate_number)
+            # Not check-digit verified: a stored 法人番号 with a finding can be looked up too.
+            filters.corporate_number = corporate_number_lookup(corporate_number)
     except NormalizationError as exc:
         raise _filter_problem("corporate_number", exc) from exc
     after = decode_cursor(cursor, "cursor", {"code": str})["code"] if cursor else None
@@ -128,13 +136,24 @@ async def get_customer(
     """The golden record, with an ETag for conditional updates."""
     customer = await repository.get_customer(session, customer_id)
     response.headers["ETag"] = steward.etag(customer)
-    return customer_out(customer)
+    return await customer_detail(session, customer)
+
+
+async def customer_detail(session: AsyncSession, customer: Customer) -> CustomerOut:
+    """One customer with the quality findings of its source records."""
+    out = customer_out(customer)
+    rows = await quality.customer_findings(session, customer.id, customer.kind)
+    out.findings = [CustomerFindingOut.model_validate(r) for r in rows]
+    return out
 
 
 @router.patch(
     "/customers/{customer_id}",
     response_model=CustomerOut,
-    responses=CONFLICT_RESPONSES,
+    responses={
+        **CONFLICT_RESPONSES,
+        202: {"model": ChangeRequestOut, "description": "A change request waits for approval"},
+    },
     tags=CUSTOMERS,
 )
 async def patch_customer(
@@ -152,13 +171,72 @@ async def patch_customer(
     principal: CustomersWrite,
     actor: CurrentActor,
     if_match: IfMatch = None,
-) -> CustomerOut:
-    """A steward's edit. Needs If-Match; the edit wins over source values until changed."""
+    reason: Annotated[
+        str | None,
+        Query(max_length=2000, description="Why: kept with the change request, if one is made"),
+    ] = None,
+) -> CustomerOut | JSONResponse:
+    """A steward's edit. Needs If-Match; the edit wins over source values until changed.
+
+    When the patch touches a protected field (GET /v1/protected-fields), nothing changes yet:
+    the answer is 202 with the change request that waits for another 管理者's approval.
+    """
+    # governance (issue 18): the one place where a steward's edit may become a change request.
+    protected = governance.touched(patch, await governance.list_protected(session))
+    if protected:
+        locked = await repository.lock_customer(session, customer_id)
+        steward.check_if_match(locked, if_match, required=True)
+        if locked.status != CustomerStatus.active.value:
+            raise ProblemError("conflict", f"Customer {customer_id} is {locked.status}")
+        change = await governance.request_change(
+            session, actor, locked.id, locked.record, patch, reason, protected
+        )
+        return JSONResponse(
+            governance.change_request_out(change).model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={
+                "Location": f"/v1/change-requests/{change.id}",
+                "ETag": governance.etag(change),
+            },
+        )
     customer = await steward.patch_customer(
         session, settings_of(request), actor, customer_id, patch, if_match
     )
     response.headers["ETag"] = steward.etag(customer)
-    return customer_out(customer)
+    return await customer_detail(session, customer)
+
+
+@router.post(
+    "/change-requests/{request_id}/decision",
+    response_model=ChangeRequestOut,
+    responses=CONFLICT_RESPONSES,
+    tags=["governance"],
+)
+async def decide_change_request(
+    request_id: int,
+    body: DecisionIn,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: ConfigManage,
+    actor: CurrentActor,
+    if_match: Annotated[str | None, Header()] = None,
+) -> ChangeRequestOut:
+    """Approve (the change applies as the approver's edit, audited, with its event) or reject
+    (nothing changes) a change request.
+
+    Four eyes: the requester cannot decide. Needs If-Match (the request's ETag), so two
+    approvers cannot both apply it; honours Idempotency-Key. (Here rather than in governance's
+    router: approving applies a steward's edit, and governance imports no customers module.)
+    """
+    settings = settings_of(request)
+
+    async def apply(customer_id: uuid.UUID, patch: dict[str, Any]) -> None:
+        await steward.patch_customer(session, settings, actor, customer_id, patch, "*")
+
+    change = await governance.decide(session, actor, request_id, body, if_match, apply)
+    response.headers["ETag"] = governance.etag(change)
+    return governance.change_request_out(change)
 
 
 @router.delete(
@@ -205,11 +283,12 @@ async def normalize(
     principal: CustomersRead,
 ) -> NormalizeResult:
     """How the hub would store this payload, and what it changed; nothing is stored."""
-    result, record = await normalize_payload(session, payload)
+    done = await normalize_payload(session, payload)
     return NormalizeResult(
-        record=record,
+        record=done.record,
+        findings=quality.findings_out(done.findings, payload.kind.value),
         changes=[
             NormalizationChange(field=c.field, code=c.code, message=c.message, severity=c.severity)
-            for c in result.changes
+            for c in done.result.changes
         ],
     )

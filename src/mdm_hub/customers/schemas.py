@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mdm_hub.quality.schemas import CustomerFindingOut, FindingOut
 from mdm_hub.record import CustomerRecord
 
 
@@ -45,6 +46,11 @@ class CustomerOut(CustomerRecord):
     lineage: dict[str, FieldOrigin] = Field(
         default_factory=dict, description="Field pointer → the source its value came from"
     )
+    findings: list[CustomerFindingOut] | None = Field(
+        default=None,
+        description="Plausibility findings of the customer's source records (in the answers "
+        "about one customer; null in lists)",
+    )
 
 
 class NormalizationChange(BaseModel):
@@ -64,6 +70,10 @@ class SourceRecordOut(BaseModel):
     raw_payload: dict[str, Any] = Field(description="The record exactly as the source sent it")
     normalized: dict[str, Any] = Field(description="The record as the hub normalized it")
     changes: list[NormalizationChange] = Field(description="What normalization changed or flagged")
+    findings: list[FindingOut] = Field(
+        default_factory=list,
+        description="Plausibility findings of this version: values kept as written, marked",
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -92,6 +102,10 @@ class SourceWriteResult(BaseModel):
     customer: CustomerOut
     source_record: SourceRecordOut
     decision: MatchDecision
+    findings: list[FindingOut] = Field(
+        default_factory=list,
+        description="What the hub doubts in this record: stored and flagged, not refused",
+    )
 
 
 class CustomerPage(BaseModel):
@@ -102,6 +116,9 @@ class CustomerPage(BaseModel):
 class NormalizeResult(BaseModel):
     record: CustomerRecord
     changes: list[NormalizationChange]
+    findings: list[FindingOut] = Field(
+        default_factory=list, description="The findings a write would store"
+    )
 
 
 # The example payload of the API documentation (PUT of a source record, the dry run, normalize).

@@ -28,6 +28,7 @@ from mdm_hub.customers.survivorship import SCALAR_GROUPS
 from mdm_hub.customers.views import source_view
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem
 from mdm_hub.normalize import as_input
+from mdm_hub.quality.repository import findings_writes
 from mdm_hub.record import OBJECT_INPUT_FIELDS, CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 
@@ -127,7 +128,10 @@ async def patch_customer(
             ]
         ) from exc
     config = await current_configuration(session)
-    _, normalized = await normalize_payload(session, payload, config, derive_rank=False)
+    done = await normalize_payload(session, payload, config, derive_rank=False)
+    normalized = done.record
+    # quality (issue 18): the findings of the values this edit sets (the rest are its sources').
+    findings = [f for f in done.findings if f["field"].split("/")[1] in patch]
 
     steward = await session.scalar(
         select(SourceRecord)
@@ -144,6 +148,7 @@ async def patch_customer(
             payload_hash="",
             normalized={"overrides": {}},
             changes=[],
+            findings=[],
             decision={},
             version=0,
             created_at=edited_at,
@@ -158,6 +163,7 @@ async def patch_customer(
     steward.normalized = {"overrides": overrides}
     steward.version += 1
     steward.updated_at = edited_at
+    steward.findings = findings
     await session.flush()
     record_audit(
         session,
@@ -171,7 +177,14 @@ async def patch_customer(
             after={**source_view(steward), "overrides": overrides},
         ),
     )
-    await recompute_golden(session, settings, actor, customer, config=config)
+    await recompute_golden(
+        session,
+        settings,
+        actor,
+        customer,
+        config=config,
+        writes=findings_writes(steward.id, STEWARD_SYSTEM, findings, replace=True),
+    )
     return customer
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from mdm_hub.auth.masking import disclose, disclose_changes
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.schemas import CustomerOut, NormalizationChange, SourceRecordOut
+from mdm_hub.quality.service import findings_out
 
 
 def customer_out(customer: Customer) -> CustomerOut:
@@ -34,6 +35,7 @@ def source_out(source: SourceRecord) -> SourceRecordOut:
             NormalizationChange.model_validate(c)
             for c in disclose_changes(source.changes, source.normalized.get("kind"))
         ],
+        findings=findings_out(source.findings or [], source.normalized.get("kind")),
         created_at=source.created_at,
         updated_at=source.updated_at,
     )

@@ -34,7 +34,7 @@ async def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     logger.info("webhook worker started")
-    http = await start_worker_http(engine, settings.worker_http_port, stop)
+    http = await start_worker_http(engine, settings.worker_http_port, stop, settings)
     try:
         dispatcher = Dispatcher(engine, settings, housekeeping=housekeeping)
         if also is None:
@@ -49,7 +49,7 @@ async def run_worker(
 
 
 async def start_worker_http(
-    engine: AsyncEngine, port: int | None, stop: asyncio.Event
+    engine: AsyncEngine, port: int | None, stop: asyncio.Event, settings: Settings | None = None
 ) -> web.AppRunner | None:
     """/healthz (200 until shutdown begins) and /metrics for a worker pod, when a port is set."""
     if port is None:
@@ -63,7 +63,7 @@ async def start_worker_http(
 
     async def metrics(request: web.Request) -> web.Response:
         try:
-            await refresh_gauges(engine)
+            await refresh_gauges(engine, settings)
         except Exception:  # process metrics still matter when the database does not answer
             logger.warning("metrics: database gauges unavailable", exc_info=True)
         return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})

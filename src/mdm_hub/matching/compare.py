@@ -30,6 +30,7 @@ from mdm_hub.matching.keys import (
     identifier_value,
 )
 from mdm_hub.matching.levels import IDENTIFIER_COMPARE, L
+from mdm_hub.normalize.corporate_number import is_valid_corporate_number
 from mdm_hub.normalize.text import fold_key, kana_fold
 from mdm_hub.record import AddressPurpose, CustomerKind, CustomerRecord, PhoneLineType, SiteType
 
@@ -161,7 +162,10 @@ def prepare(record: CustomerRecord | PreparedRecord, config: MatchConfig) -> Pre
     return PreparedRecord(
         record=record,
         kind=kind,
-        corporate_number=record.corporate_number or None,
+        # A failing check digit: neither evidence for nor against (a quality finding).
+        corporate_number=record.corporate_number
+        if record.corporate_number and is_valid_corporate_number(record.corporate_number)
+        else None,
         name_key=name_key,
         name_compact=name_key.translate(_SEPARATORS).casefold() if name_key else None,
         kana_key=_clean(record.kana_key),

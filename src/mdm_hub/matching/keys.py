@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mdm_hub.normalize import fold_key
+from mdm_hub.normalize.corporate_number import is_valid_corporate_number
 from mdm_hub.record import CustomerKind, CustomerRecord
 
 if TYPE_CHECKING:
@@ -76,7 +77,9 @@ def blocking_keys(record: CustomerRecord, config: MatchConfig | None = None) -> 
     if config is not None:
         _add_identifier_keys(record, config.identifier_fields, add)
 
-    if record.corporate_number:
+    # A 法人番号 whose check digit fails is kept on the record (a quality finding) but never
+    # brings two companies together.
+    if record.corporate_number and is_valid_corporate_number(record.corporate_number):
         add(BlockingKey(CORPORATE_NUMBER, record.corporate_number))
     for phone in record.phones:
         if phone.e164:

@@ -8,6 +8,7 @@ package exports what the rest of the hub uses.
 from .base import Change, FieldError, NormalizationError, RankRule
 from .company import company_kana_key, company_name_key, parse_company_name
 from .corporate_number import (
+    corporate_number_lookup,
     validate_corporate_number,
     validate_invoice_registration_number,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "RankRule",
     "as_input",
     "check_rank_rules",
+    "corporate_number_lookup",
     "derive_rank",
     "fold_key",
     "kana_fold",

@@ -33,11 +33,25 @@ def is_valid_corporate_number(digits: str) -> bool:
     )
 
 
-def clean_corporate_number(text: str) -> str:
-    """Width, spaces and hyphens removed; raises InvalidValue unless a valid 法人番号."""
+def corporate_number_digits(text: str) -> str:
+    """Width, spaces and hyphens removed; raises InvalidValue unless 13 digits (the check digit
+    is not verified: a failing one is a plausibility finding, not malformed input)."""
     digits = _SEPARATORS.sub("", normalize_text(text))
     if _THIRTEEN_DIGITS.fullmatch(digits) is None:
         raise InvalidValue("invalid_corporate_number", f"法人番号 must be 13 digits, got {text!r}")
+    return digits
+
+
+def check_digit_problem(digits: str) -> str | None:
+    """Why the check digit of 13 digits fails, or None when it holds."""
+    if int(digits[0]) == check_digit(digits[1:]):
+        return None
+    return f"check digit {digits[0]} should be {check_digit(digits[1:])}"
+
+
+def clean_corporate_number(text: str) -> str:
+    """Width, spaces and hyphens removed; raises InvalidValue unless a valid 法人番号."""
+    digits = corporate_number_digits(text)
     if int(digits[0]) != check_digit(digits[1:]):
         raise InvalidValue(
             "corporate_number_check_digit_mismatch",
@@ -54,8 +68,9 @@ def validate_corporate_number(text: str) -> str:
         raise exc.as_error() from None
 
 
-def clean_invoice_number(text: str) -> tuple[str, bool]:
-    """("T" + 13 digits, whether the "T" was added); raises InvalidValue when invalid."""
+def invoice_number_form(text: str) -> tuple[str, bool]:
+    """("T" + 13 digits, whether the "T" was added); raises InvalidValue unless of that form
+    (the check digit is not verified)."""
     cleaned = _SEPARATORS.sub("", normalize_text(text)).upper()
     added = False
     if _THIRTEEN_DIGITS.fullmatch(cleaned):
@@ -65,6 +80,21 @@ def clean_invoice_number(text: str) -> tuple[str, bool]:
             "invalid_invoice_registration_number",
             f"インボイス登録番号 must be T followed by 13 digits, got {text!r}",
         )
+    return cleaned, added
+
+
+def corporate_number_lookup(text: str) -> str:
+    """13 digits after cleanup, check digit not verified (to look up stored numbers, also one
+    kept with a finding); raises NormalizationError."""
+    try:
+        return corporate_number_digits(text)
+    except InvalidValue as exc:
+        raise exc.as_error() from None
+
+
+def clean_invoice_number(text: str) -> tuple[str, bool]:
+    """("T" + 13 digits, whether the "T" was added); raises InvalidValue when invalid."""
+    cleaned, added = invoice_number_form(text)
     digits = cleaned[1:]
     if int(digits[0]) != check_digit(digits[1:]):
         raise InvalidValue(
@@ -86,8 +116,12 @@ def validate_invoice_registration_number(text: str) -> str:
 __all__ = [
     "NormalizationError",
     "check_digit",
+    "check_digit_problem",
     "clean_corporate_number",
     "clean_invoice_number",
+    "corporate_number_digits",
+    "corporate_number_lookup",
+    "invoice_number_form",
     "is_valid_corporate_number",
     "validate_corporate_number",
     "validate_invoice_registration_number",

@@ -11,11 +11,13 @@ re-sending its records), so most fields cost a dictionary lookup.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mdm_hub.record import (
     CustomerIn,
@@ -29,15 +31,16 @@ from mdm_hub.record import (
 from .address import address_outcome
 from .base import Change, InvalidValue, NormalizationError, Outcome, RankRule, Report
 from .company import company_kana_key, parse_company_name
-from .corporate_number import clean_corporate_number, clean_invoice_number
+from .corporate_number import check_digit_problem, corporate_number_digits, invoice_number_form
 from .dates import parse_date
-from .email import clean_email
+from .email import check_email
 from .person import parse_person_name
 from .phone import normalize_extension, parse_phone
 from .rank import derive_rank
 from .text import fold_key, kana_fold, normalize_kana, normalize_text
 
 _CACHE = 65536
+_JAPAN = ZoneInfo("Asia/Tokyo")
 
 
 @dataclass
@@ -78,6 +81,7 @@ def normalize_customer(
     )
     if payload.birth_date is not None:
         record["birth_date"] = apply(_date(payload.birth_date, "/birth_date"))
+        _check_not_future(record["birth_date"], "/birth_date", "生年月日", report)
     if payload.addresses:
         record["addresses"] = [
             apply(address_outcome(a, f"/addresses/{i}")) for i, a in enumerate(payload.addresses)
@@ -117,6 +121,12 @@ def normalize_customer(
                 _date(profile.established_on, "/company_profile/established_on")
             ),
         }
+        _check_not_future(
+            record["company_profile"]["established_on"],
+            "/company_profile/established_on",
+            "設立日",
+            report,
+        )
     if (relations := payload.relations) is not None:
         record["relations"] = {
             "site_type": relations.site_type,
@@ -187,6 +197,12 @@ def _date(value: str | None, pointer: str) -> Outcome:
     if parsed.warning:
         report.warn(pointer, "era_date_out_of_range", parsed.warning)
     return report.outcome(parsed.value)
+
+
+def _check_not_future(value: dt.date | None, pointer: str, label: str, report: Report) -> None:
+    # Not inside the cached _date: "today" moves.
+    if value is not None and value > dt.datetime.now(_JAPAN).date():
+        report.warn(pointer, "date_in_future", f"{label} {value} is in the future")
 
 
 # --- names ------------------------------------------------------------------------------------
@@ -285,10 +301,16 @@ def _numbers(
     corporate = invoice = None
     if corporate_number is not None and normalize_text(corporate_number):
         try:
-            corporate = clean_corporate_number(corporate_number)
+            corporate = corporate_number_digits(corporate_number)
         except InvalidValue as exc:
             report.error("/corporate_number", exc.code, exc.message)
         else:
+            if problem := check_digit_problem(corporate):
+                report.warn(
+                    "/corporate_number",
+                    "corporate_number_check_digit_mismatch",
+                    f"法人番号 {corporate}: {problem}; kept as written, not used for matching",
+                )
             if corporate != corporate_number:
                 report.change(
                     "/corporate_number", "text_normalized", f"{corporate_number!r} → {corporate}"
@@ -302,10 +324,16 @@ def _numbers(
     pointer = "/invoice_registration_number"
     if invoice_number is not None and normalize_text(invoice_number):
         try:
-            invoice, added = clean_invoice_number(invoice_number)
+            invoice, added = invoice_number_form(invoice_number)
         except InvalidValue as exc:
             report.error(pointer, exc.code, exc.message)
         else:
+            if problem := check_digit_problem(invoice[1:]):
+                report.warn(
+                    pointer,
+                    "invoice_registration_number_check_digit_mismatch",
+                    f"インボイス登録番号 {invoice}: {problem}; kept as written",
+                )
             if added:
                 report.change(
                     pointer, "invoice_number_prefix_added", f"{invoice_number!r} → {invoice}"
@@ -357,7 +385,13 @@ def _phone(number: str, purpose: PhonePurpose, extension: str | None, pointer: s
     except InvalidValue as exc:
         report.error(f"{pointer}/number", exc.code, exc.message)
         return report.outcome(None)
-    if parsed.number != number:
+    if not parsed.valid:
+        report.warn(
+            f"{pointer}/number",
+            "phone_number_not_valid",
+            f"{number!r} is not in an allocated range of numbers; kept as written",
+        )
+    elif parsed.number != number:
         report.change(f"{pointer}/number", "phone_normalized", f"{number!r} → {parsed.number}")
     if extension is None and parsed.extension:
         report.change(f"{pointer}/extension", "phone_extension_split", f"内線 {parsed.extension}")
@@ -385,10 +419,16 @@ def _phones(items: Sequence[Any], pointer: str, report: Report) -> list[dict[str
 def _email(address: str, purpose: EmailPurpose, pointer: str) -> Outcome:
     report = Report()
     try:
-        cleaned = clean_email(address)
+        cleaned, problem = check_email(address)
     except InvalidValue as exc:
         report.error(f"{pointer}/address", exc.code, exc.message)
         return report.outcome(None)
+    if problem is not None:
+        report.warn(
+            f"{pointer}/address",
+            "email_domain_not_deliverable",
+            f"{cleaned}: the domain cannot exist ({problem})",
+        )
     if cleaned != address:
         report.change(f"{pointer}/address", "email_normalized", f"{address!r} → {cleaned}")
     return report.outcome({"address": cleaned, "purpose": purpose})

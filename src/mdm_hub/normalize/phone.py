@@ -29,6 +29,11 @@ _LINE_TYPES = {
     PhoneNumberType.VOIP: PhoneLineType.voip,
 }
 
+_POSSIBLE = (
+    phonenumbers.ValidationResult.IS_POSSIBLE,
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+)
+
 # "03-1234-5678 内線123", "… ext. 12", "… x12", "… #12"
 _EXTENSION = re.compile(r"\s*(?:内線|ext\.?|x|#)\s*(\d{1,10})\s*$", re.IGNORECASE)
 _EXTENSION_PREFIX = re.compile(r"^(?:内線|ext\.?|x|#)\s*", re.IGNORECASE)
@@ -41,6 +46,9 @@ class ParsedPhone:
     e164: str
     line_type: PhoneLineType
     extension: str | None
+    # False for a number of a possible length that lies outside the allocated ranges: kept as
+    # written (a plausibility finding, phone_number_not_valid), not refused.
+    valid: bool = True
 
 
 def split_extension(text: str) -> tuple[str, str | None]:
@@ -59,7 +67,12 @@ def normalize_extension(text: str | None) -> str | None:
 
 @lru_cache(maxsize=65536)
 def parse_phone(text: str) -> ParsedPhone:
-    """Parse one phone number as written; raises InvalidValue when it is not a valid number."""
+    """Parse one phone number as written.
+
+    Raises InvalidValue when it is not a phone number at all (not digits, impossible length,
+    unknown country code); a number of a possible length outside the allocated ranges is
+    returned with ``valid=False`` and its digits as written.
+    """
     cleaned = _LABEL.sub("", normalize_text(text))
     cleaned, extension = split_extension(cleaned)
     try:
@@ -70,9 +83,17 @@ def parse_phone(text: str) -> ParsedPhone:
     # a second walk through the metadata (is_valid_number).
     number_type = phonenumbers.number_type(parsed)
     if number_type == PhoneNumberType.UNKNOWN:
-        raise InvalidValue(
-            "invalid_phone_number",
-            f"{text!r} is not a valid phone number (region {REGION} unless it starts with +)",
+        if phonenumbers.is_possible_number_with_reason(parsed) not in _POSSIBLE:
+            raise InvalidValue(
+                "invalid_phone_number",
+                f"{text!r} is not a phone number (region {REGION} unless it starts with +)",
+            )
+        return ParsedPhone(
+            number=cleaned.strip(),
+            e164=phonenumbers.format_number(parsed, PhoneNumberFormat.E164),
+            line_type=PhoneLineType.other,
+            extension=extension or parsed.extension or None,
+            valid=False,
         )
     display_format = (
         PhoneNumberFormat.NATIONAL if parsed.country_code == 81 else PhoneNumberFormat.INTERNATIONAL

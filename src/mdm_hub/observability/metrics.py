@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -15,10 +16,11 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdm_hub.auth.roles import Public
+from mdm_hub.settings import Settings
 
 logger = logging.getLogger("mdm_hub.access")
 
@@ -56,6 +58,83 @@ POOL_IN_USE = Gauge(
     "mdm_db_pool_connections_in_use", "Database connections checked out", registry=REGISTRY
 )
 POOL_SIZE = Gauge("mdm_db_pool_size", "Database pool size (persistent)", registry=REGISTRY)
+
+# Quality KPIs (quality/kpis.py; the same figures as GET /v1/quality/kpis).
+QUALITY_COMPLETENESS = Gauge(
+    "mdm_quality_completeness_ratio",
+    "Share of active customers with the field filled",
+    ["kind", "field"],
+    registry=REGISTRY,
+)
+QUALITY_ERROR_RATE = Gauge(
+    "mdm_quality_error_rate_ratio",
+    'Share of source records with a finding of the rule (rule="any": any finding)',
+    ["system", "rule"],
+    registry=REGISTRY,
+)
+QUALITY_MERGES_PER_1000_WRITES = Gauge(
+    "mdm_quality_merges_per_1000_writes",
+    'Merges per 1,000 source record writes in the KPI window (system="all": every merge)',
+    ["system"],
+    registry=REGISTRY,
+)
+QUALITY_MERGED_AWAY = Gauge(
+    "mdm_quality_customers_merged_away", "Customers merged into another", registry=REGISTRY
+)
+QUALITY_STALE = Gauge(
+    "mdm_quality_customers_not_updated",
+    "Active customers not updated for MDM_QUALITY_STALE_DAYS",
+    ["kind"],
+    registry=REGISTRY,
+)
+QUALITY_NO_TRANSACTION = Gauge(
+    "mdm_quality_customers_no_transaction",
+    "Active customers whose 最終取引日 is older than MDM_QUALITY_NO_TRANSACTION_DAYS",
+    ["kind"],
+    registry=REGISTRY,
+)
+QUALITY_WRITES_PER_DAY = Gauge(
+    "mdm_quality_writes_per_day",
+    "Source record writes per day in the KPI window, by source system",
+    ["system"],
+    registry=REGISTRY,
+)
+
+
+def set_quality_gauges(figures: dict[str, Any]) -> None:
+    """Set the quality gauges from a KPI document (quality.kpis.compute)."""
+    for gauge in (
+        QUALITY_COMPLETENESS,
+        QUALITY_ERROR_RATE,
+        QUALITY_MERGES_PER_1000_WRITES,
+        QUALITY_STALE,
+        QUALITY_NO_TRANSACTION,
+        QUALITY_WRITES_PER_DAY,
+    ):
+        gauge.clear()
+    for kind, fields in figures["completeness"].items():
+        for field, value in fields.items():
+            if value["share"] is not None:
+                QUALITY_COMPLETENESS.labels(kind, field).set(value["share"])
+    error_rate = figures["error_rate"]
+    for system, rate in [("all", error_rate["all"]), *error_rate["by_system"].items()]:
+        if rate["share"] is not None:
+            QUALITY_ERROR_RATE.labels(system, "any").set(rate["share"])
+        for rule, by_rule in rate["by_rule"].items():
+            if by_rule["share"] is not None:
+                QUALITY_ERROR_RATE.labels(system, rule).set(by_rule["share"])
+    duplicates = figures["duplicates"]
+    if duplicates["merges_per_1000_writes"] is not None:
+        QUALITY_MERGES_PER_1000_WRITES.labels("all").set(duplicates["merges_per_1000_writes"])
+    for system, by_system in duplicates["by_system"].items():
+        if by_system["merges_per_1000_writes"] is not None:
+            QUALITY_MERGES_PER_1000_WRITES.labels(system).set(by_system["merges_per_1000_writes"])
+    QUALITY_MERGED_AWAY.set(duplicates["merged_away"])
+    for kind, freshness in figures["freshness"].items():
+        QUALITY_STALE.labels(kind).set(freshness["not_updated"])
+        QUALITY_NO_TRANSACTION.labels(kind).set(freshness["no_transaction"])
+    for system, frequency in figures["update_frequency"].items():
+        QUALITY_WRITES_PER_DAY.labels(system).set(frequency["writes_per_day"])
 
 
 class AccessLogMiddleware:
@@ -105,8 +184,9 @@ class AccessLogMiddleware:
 router = APIRouter(tags=["operations"], dependencies=[Public])  # scraped without token
 
 
-async def refresh_gauges(engine: AsyncEngine) -> None:
-    """Set the gauges that come from the database (and this process's pool)."""
+async def refresh_gauges(engine: AsyncEngine, settings: Settings | None = None) -> None:
+    """Set the gauges that come from the database (and this process's pool); with
+    ``settings``, the quality KPIs too."""
     pool = engine.pool
     POOL_SIZE.set(pool.size())  # type: ignore[attr-defined]
     POOL_IN_USE.set(pool.checkedout())  # type: ignore[attr-defined]
@@ -143,13 +223,19 @@ async def refresh_gauges(engine: AsyncEngine) -> None:
         )
         for endpoint_id, status, count in rows:
             DELIVERIES.labels(str(endpoint_id), status).set(count)
+    if settings is not None:
+        # Imported here: the frame's metrics read a feature's figures, not the other way round.
+        from mdm_hub.quality.kpis import compute
+
+        async with AsyncSession(engine) as session:
+            set_quality_gauges(await compute(session, settings))
 
 
 @router.get("/metrics", response_class=Response, include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """Prometheus exposition format."""
     try:
-        await refresh_gauges(request.app.state.engine)
+        await refresh_gauges(request.app.state.engine, request.app.state.settings)
     except Exception:  # the process metrics still matter when the database does not answer
         logger.warning("metrics: database gauges unavailable", exc_info=True)
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -28,6 +28,7 @@ class Prepared:
     normalized: dict[str, Any]
     record: CustomerRecord
     keys: list[BlockingKey]
+    findings: list[dict[str, Any]]  # quality findings (issue 18) to store with the record
 
 
 async def prepare(
@@ -40,11 +41,11 @@ async def prepare(
     prepared: list[Prepared | ProblemError] = []
     for payload in payloads:
         try:
-            result, normalized = await normalize_payload(session, payload, config)
+            done = await normalize_payload(session, payload, config)
         except ProblemError as problem:
             prepared.append(problem)
             continue
-        record = CustomerRecord.model_validate(normalized)
+        record = CustomerRecord.model_validate(done.record)
         keys = matching.record_keys(record, settings)
-        prepared.append(Prepared(config, result, normalized, record, keys))
+        prepared.append(Prepared(config, done.result, done.record, record, keys, done.findings))
     return prepared

@@ -15,8 +15,8 @@ from mdm_hub.customers.survivorship import SourceView
 # The stored record of (system, source_id), if any, and the configuration's fingerprint.
 _EXISTING_SOURCE = f"""
     SELECT {FINGERPRINT_SQL} AS fingerprint, s.id, s.customer_id, s.raw_payload,
-           s.payload_hash, s.normalized, s.changes, s.decision, s.version, s.created_at,
-           s.updated_at
+           s.payload_hash, s.normalized, s.changes, s.findings, s.decision, s.version,
+           s.created_at, s.updated_at
     FROM (SELECT 1) AS one
     LEFT JOIN source_records AS s ON s.system = :system AND s.source_id = :source_id
 """
@@ -39,6 +39,7 @@ async def existing_source(
         payload_hash=row["payload_hash"],
         normalized=row["normalized"],
         changes=row["changes"],
+        findings=row["findings"],
         decision=row["decision"],
         version=row["version"],
         created_at=row["created_at"],
@@ -53,11 +54,11 @@ _INSERT_SOURCE = """
     WITH new_source AS (
         INSERT INTO source_records (
             system, source_id, customer_id, raw_payload, payload_hash, normalized, changes,
-            decision, version, created_at, updated_at
+            findings, decision, version, created_at, updated_at
         ) VALUES (
             :system, :source_id, :customer_id, CAST(:raw_payload AS jsonb), :payload_hash,
-            CAST(:normalized AS jsonb), CAST(:changes AS jsonb), CAST(:decision AS jsonb), 1,
-            :now, :now
+            CAST(:normalized AS jsonb), CAST(:changes AS jsonb), CAST(:findings AS jsonb),
+            CAST(:decision AS jsonb), 1, :now, :now
         )
         RETURNING id
     )
@@ -83,6 +84,7 @@ async def insert_source(
             "payload_hash": source.payload_hash,
             "normalized": json.dumps(source.normalized, ensure_ascii=False),
             "changes": json.dumps(source.changes, ensure_ascii=False),
+            "findings": json.dumps(source.findings, ensure_ascii=False),
             "decision": json.dumps(source.decision, ensure_ascii=False),
             "now": source.created_at,
         },

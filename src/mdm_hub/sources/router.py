@@ -89,10 +89,12 @@ async def put_source_record(
     response.status_code = status.HTTP_201_CREATED if write.created_source else status.HTTP_200_OK
     response.headers["ETag"] = etag(write.customer)
     response.headers["Location"] = f"/v1/customers/{write.customer.id}"
+    source = source_out(write.source)
     return SourceWriteResult(
         customer=customer_out(write.customer),
-        source_record=source_out(write.source),
+        source_record=source,
         decision=MatchDecision.model_validate(disclose_explanation(write.source.decision)),
+        findings=source.findings,
     )
 
 

@@ -115,7 +115,9 @@ async def match_payload(
             )
             if fingerprint == config.fingerprint:
                 return resolution
-    _, normalized = await normalize_payload(session, payload, await current_configuration(session))
+    normalized = (
+        await normalize_payload(session, payload, await current_configuration(session))
+    ).record
     return await matching.resolve(
         session, settings, CustomerRecord.model_validate(normalized), lock=False
     )

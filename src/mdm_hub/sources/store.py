@@ -17,6 +17,7 @@ from mdm_hub.customers.views import source_view
 from mdm_hub.matching import service as matching
 from mdm_hub.matching.repository import index_record, keys_insert
 from mdm_hub.observability.metrics import MATCH_DECISIONS
+from mdm_hub.quality.repository import findings_writes
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
 from mdm_hub.sources.decide import Link
@@ -48,6 +49,7 @@ async def store_new_source(
         payload_hash=digest,
         normalized=prepared.record.model_dump(mode="json"),
         changes=changes_json(prepared.result),
+        findings=prepared.findings,
         decision=resolution.decision_json(link.outcome, customer.id),
         version=1,
         created_at=stored_at,
@@ -73,7 +75,10 @@ async def store_new_source(
         created=link.created,
         sources=[*others, SourceView(system, source_id, stored_at, source.normalized)],
         audit=[entry],
-        writes=[keys_insert(source.id, customer.id, resolution.keys)],
+        writes=[
+            keys_insert(source.id, customer.id, resolution.keys),
+            *findings_writes(source.id, system, prepared.findings, replace=False),
+        ],
     )
     return source
 
@@ -95,6 +100,7 @@ async def store_changed_source(
     existing.payload_hash = digest
     existing.normalized = prepared.normalized
     existing.changes = changes_json(prepared.result)
+    existing.findings = prepared.findings
     existing.decision = {
         "outcome": "unchanged_link",
         "customer_id": str(existing.customer_id),
@@ -115,5 +121,11 @@ async def store_changed_source(
         after=source_view(existing),
     )
     await recompute_golden(
-        session, settings, actor, customer, config=prepared.config, audit=[entry]
+        session,
+        settings,
+        actor,
+        customer,
+        config=prepared.config,
+        audit=[entry],
+        writes=findings_writes(existing.id, existing.system, prepared.findings, replace=True),
     )

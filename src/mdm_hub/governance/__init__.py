@@ -1,0 +1,1 @@
+"""Governance: protected fields and change requests (承認フロー)."""

@@ -1,0 +1,61 @@
+"""Protected fields and the change requests that wait for a second 管理者."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mdm_hub.db import Base
+
+CHANGE_REQUEST_STATUSES = ("pending", "approved", "rejected")
+
+
+class ProtectedField(Base):
+    """A field (JSON pointer into the customer record) whose changes need approval."""
+
+    __tablename__ = "protected_fields"
+
+    pointer: Mapped[str] = mapped_column(Text, primary_key=True)
+    steward_edits: Mapped[bool] = mapped_column(Boolean, default=True)
+    systems: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ChangeRequest(Base):
+    __tablename__ = "change_requests"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    status: Mapped[str] = mapped_column(Text, default="pending")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    patch: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {CHANGE_REQUEST_STATUSES!r}", name="status"),
+        Index("ix_change_requests_status_id", "status", "id"),
+        Index("ix_change_requests_customer_id", "customer_id"),
+    )

@@ -1,0 +1,80 @@
+"""/v1/protected-fields and /v1/change-requests (承認フロー)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersCurate
+from mdm_hub.context import CurrentActor
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.governance import service
+from mdm_hub.governance.schemas import (
+    ChangeRequestOut,
+    ChangeRequestPage,
+    ProtectedFieldIn,
+    ProtectedFields,
+)
+from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["governance"], route_class=IdempotentRoute)
+
+
+@router.get("/protected-fields", response_model=list[ProtectedFieldIn], responses=PROBLEM_RESPONSES)
+async def list_protected_fields(
+    session: DbSession, principal: ConfigRead
+) -> list[ProtectedFieldIn]:
+    """The fields whose changes need a second 管理者's approval."""
+    fields = await service.list_protected(session)
+    return [ProtectedFieldIn.model_validate(f) for f in service.protected_view(fields)]
+
+
+@router.put("/protected-fields", response_model=list[ProtectedFieldIn], responses=PROBLEM_RESPONSES)
+async def replace_protected_fields(
+    body: ProtectedFields, session: DbSession, principal: ConfigManage, actor: CurrentActor
+) -> list[ProtectedFieldIn]:
+    """Replace the protected fields (audited). Pending change requests stay as they are."""
+    fields = await service.replace_protected(session, actor, body)
+    return [ProtectedFieldIn.model_validate(f) for f in service.protected_view(fields)]
+
+
+@router.get("/change-requests", response_model=ChangeRequestPage, responses=PROBLEM_RESPONSES)
+async def list_change_requests(
+    request: Request,
+    session: DbSession,
+    principal: CustomersCurate,
+    status: Literal["pending", "approved", "rejected"] | None = "pending",
+    customer_id: uuid.UUID | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+) -> ChangeRequestPage:
+    """Change requests, oldest first (default: those waiting); follow `next_cursor`."""
+    settings = request.app.state.settings
+    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
+    rows, last = await service.list_requests(
+        session,
+        status=status,
+        customer_id=customer_id,
+        after_id=after,
+        limit=min(limit or settings.default_page_size, settings.max_page_size),
+    )
+    return ChangeRequestPage(
+        items=[service.change_request_out(r) for r in rows],
+        next_cursor=encode_cursor({"id": last}) if last else None,
+    )
+
+
+@router.get(
+    "/change-requests/{request_id}", response_model=ChangeRequestOut, responses=PROBLEM_RESPONSES
+)
+async def get_change_request(
+    request_id: int, response: Response, session: DbSession, principal: CustomersCurate
+) -> ChangeRequestOut:
+    """One change request, with its ETag (for the decision's If-Match)."""
+    change = await service.get_request(session, request_id)
+    response.headers["ETag"] = service.etag(change)
+    return service.change_request_out(change)

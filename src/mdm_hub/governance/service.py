@@ -1,0 +1,245 @@
+"""Protected fields and change requests (承認フロー). Services never commit.
+
+A steward's edit (PATCH) that touches a protected field becomes a change request instead of a
+change: the whole patch waits, with who asked, when, the before/after of each field and a
+reason. An administrator other than the requester approves it (the patch is then applied as
+the approver's edit, with its audit entry and event) or rejects it (nothing changes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.auth.authn import principal_var
+from mdm_hub.auth.masking import MASK
+from mdm_hub.auth.roles import Permission
+from mdm_hub.context import Actor
+from mdm_hub.errors import ProblemError
+from mdm_hub.governance.models import ChangeRequest, ProtectedField
+from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn, ProtectedFields
+
+
+def _actor_name(actor: Actor) -> str:
+    return actor.subject if actor.client_id is None else f"{actor.subject} ({actor.client_id})"
+
+
+async def list_protected(session: AsyncSession) -> list[ProtectedField]:
+    rows = await session.scalars(select(ProtectedField).order_by(ProtectedField.pointer))
+    return list(rows.all())
+
+
+def protected_view(fields: list[ProtectedField]) -> list[dict[str, Any]]:
+    return [
+        {"pointer": f.pointer, "steward_edits": f.steward_edits, "systems": list(f.systems)}
+        for f in fields
+    ]
+
+
+async def replace_protected(
+    session: AsyncSession, actor: Actor, body: ProtectedFields
+) -> list[ProtectedField]:
+    before = protected_view(await list_protected(session))
+    await session.execute(delete(ProtectedField))
+    seen: set[str] = set()
+    for field in body.fields:
+        if field.pointer in seen:
+            continue
+        seen.add(field.pointer)
+        session.add(
+            ProtectedField(
+                pointer=field.pointer,
+                steward_edits=field.steward_edits,
+                systems=sorted(set(field.systems)),
+            )
+        )
+    await session.flush()
+    after = await list_protected(session)
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action="protected_fields.replaced",
+            entity_type="protected_fields",
+            entity_id="protected_fields",
+            before={"fields": before},
+            after={"fields": protected_view(after)},
+        ),
+    )
+    return after
+
+
+def touched(patch: dict[str, Any], fields: list[ProtectedField]) -> list[str]:
+    """The protected pointers (that apply to steward edits) a merge patch changes."""
+    found = []
+    for field in fields:
+        if not field.steward_edits:
+            continue
+        top, *rest = field.pointer.split("/")[1:]
+        if top not in patch and not (top == "name" and "person_name" in patch):
+            continue
+        value = patch.get(top)
+        if rest and isinstance(value, dict) and rest[0] not in value:
+            continue
+        found.append(field.pointer)
+    return found
+
+
+async def request_change(
+    session: AsyncSession,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    record: dict[str, Any],
+    patch: dict[str, Any],
+    reason: str | None,
+    protected: list[str],
+) -> ChangeRequest:
+    """Keep a steward's patch as a change request (the caller locked the customer, whose
+    golden ``record`` gives the values before, and checked If-Match as for the edit)."""
+    changes = [
+        {"field": f"/{key}", "before": record.get(key), "after": value}
+        for key, value in patch.items()
+    ]
+    request = ChangeRequest(
+        customer_id=customer_id,
+        status="pending",
+        version=1,
+        patch=patch,
+        changes=changes,
+        reason=reason,
+        requested_by=_actor_name(actor),
+        requested_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(request)
+    await session.flush()
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action="change_request.created",
+            entity_type="change_request",
+            entity_id=str(request.id),
+            customer_id=customer_id,
+            after={**_view(request), "protected": protected},
+        ),
+    )
+    return request
+
+
+def _view(request: ChangeRequest) -> dict[str, Any]:
+    return ChangeRequestOut.model_validate(request, from_attributes=True).model_dump(mode="json")
+
+
+def etag(request: ChangeRequest) -> str:
+    return f'"{request.version}"'
+
+
+async def get_request(session: AsyncSession, request_id: int) -> ChangeRequest:
+    request = await session.get(ChangeRequest, request_id)
+    if request is None:
+        raise ProblemError("not-found", f"No change request {request_id}")
+    return request
+
+
+async def decide(
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    body: DecisionIn,
+    if_match: str | None,
+    apply: Callable[[uuid.UUID, dict[str, Any]], Awaitable[None]],
+) -> ChangeRequest:
+    """Approve (``apply`` the patch: the customers feature's steward edit) or reject a pending
+    change request; four eyes, If-Match."""
+    request = await session.get(
+        ChangeRequest, request_id, with_for_update=True, populate_existing=True
+    )
+    if request is None:
+        raise ProblemError("not-found", f"No change request {request_id}")
+    if if_match is None:
+        raise ProblemError(
+            "precondition-required",
+            "Send If-Match with the ETag from GET /v1/change-requests/{id}",
+            headers={"ETag": etag(request)},
+        )
+    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    if etag(request) not in tags:
+        raise ProblemError(
+            "precondition-failed",
+            f"The change request is at version {request.version}; If-Match was {if_match}",
+            headers={"ETag": etag(request)},
+        )
+    if request.status != "pending":
+        raise ProblemError("conflict", f"Change request {request_id} is {request.status}")
+    if _actor_name(actor) == request.requested_by:
+        raise ProblemError(
+            "forbidden",
+            "Four eyes: a change request is decided by someone other than its requester",
+        )
+    before = _view(request)
+    if body.decision == "approve":
+        # The patch as the approver's edit: its own audit entry and change event.
+        await apply(request.customer_id, request.patch)
+    request.status = "approved" if body.decision == "approve" else "rejected"
+    request.version += 1
+    request.decided_by = _actor_name(actor)
+    request.decided_at = dt.datetime.now(dt.UTC)
+    request.comment = body.comment
+    await session.flush()
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action=f"change_request.{request.status}",
+            entity_type="change_request",
+            entity_id=str(request.id),
+            customer_id=request.customer_id,
+            before=before,
+            after=_view(request),
+        ),
+    )
+    return request
+
+
+async def list_requests(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    customer_id: uuid.UUID | None,
+    after_id: int | None,
+    limit: int,
+) -> tuple[list[ChangeRequest], int | None]:
+    query = select(ChangeRequest).order_by(ChangeRequest.id).limit(limit + 1)
+    if status is not None:
+        query = query.where(ChangeRequest.status == status)
+    if customer_id is not None:
+        query = query.where(ChangeRequest.customer_id == customer_id)
+    if after_id is not None:
+        query = query.where(ChangeRequest.id > after_id)
+    rows = list((await session.scalars(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].id if more else None
+
+
+# Personal data in a patch (see auth/masking.py), hidden without pii:read.
+_PERSONAL = ("phones", "emails", "addresses", "birth_date", "contacts")
+
+
+def change_request_out(request: ChangeRequest) -> ChangeRequestOut:
+    out = ChangeRequestOut.model_validate(request, from_attributes=True)
+    principal = principal_var.get()
+    if principal is not None and principal.can(Permission.pii_read):
+        return out
+    patch: dict[str, Any] = {k: (MASK if k in _PERSONAL else v) for k, v in out.patch.items()}
+    for change in out.changes:
+        if change.field.lstrip("/") in _PERSONAL:
+            change.before = MASK if change.before is not None else None
+            change.after = MASK if change.after is not None else None
+    return out.model_copy(update={"patch": patch})

@@ -1,0 +1,1 @@
+"""Data quality: plausibility findings (accept and flag), their policies, and the KPIs."""

@@ -1,0 +1,208 @@
+"""The quality KPIs: computed from trigger-kept counts and bounded index scans, never a scan of
+the master (see docs/quality.md and bench/quality_kpis.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from mdm_hub.quality import repository
+from mdm_hub.quality.rules import RULES
+from mdm_hub.settings import Settings
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+KINDS = ("corporation", "person")
+FIELDS = (
+    "corporate_number",
+    "invoice_registration_number",
+    "phone",
+    "email",
+    "address",
+    "address_with_postal_code",
+    "name_kana",
+    "industry",
+    "rank",
+    "last_transaction_on",
+    "birth_date",
+)
+
+
+def today() -> dt.date:
+    return dt.datetime.now(JAPAN).date()
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
+    """Every KPI now, as one JSON document (the shape of ``GET /v1/quality/kpis``)."""
+    now = dt.datetime.now(dt.UTC)
+    day = today()
+    window_start = day - dt.timedelta(days=settings.quality_window_days - 1)
+    counts = await repository.counts(session)
+    daily = await repository.daily_counts(session, window_start)
+    stale = await repository.not_updated_since(
+        session, now - dt.timedelta(days=settings.quality_stale_days)
+    )
+    no_tx = await repository.no_transaction_since(
+        session, day - dt.timedelta(days=settings.quality_no_transaction_days)
+    )
+    waiting = await repository.candidates_waiting(session)
+
+    def count(scope: str, metric: str) -> int:
+        return counts.get((scope, metric), 0)
+
+    customers: dict[str, dict[str, int]] = {}
+    completeness: dict[str, dict[str, Any]] = {}
+    freshness: dict[str, dict[str, Any]] = {}
+    for scope_name, scope in [("all", "all"), *((k, f"kind:{k}") for k in KINDS)]:
+        statuses = {
+            metric.removeprefix("status:"): value
+            for (s, metric), value in counts.items()
+            if s == scope and metric.startswith("status:") and value
+        }
+        customers[scope_name] = statuses
+        active = statuses.get("active", 0)
+        completeness[scope_name] = {
+            f: {
+                "filled": count(scope, f"filled:{f}"),
+                "share": _share(count(scope, f"filled:{f}"), active),
+            }
+            for f in FIELDS
+        }
+        not_updated = sum(stale.values()) if scope_name == "all" else stale.get(scope_name, 0)
+        old_tx = sum(no_tx.values()) if scope_name == "all" else no_tx.get(scope_name, 0)
+        without_tx = active - count(scope, "filled:last_transaction_on")
+        freshness[scope_name] = {
+            "active": active,
+            "not_updated": not_updated,
+            "not_updated_share": _share(not_updated, active),
+            "no_transaction": old_tx,
+            "no_transaction_share": _share(old_tx, active),
+            "no_transaction_date": without_tx,
+        }
+
+    systems = sorted(
+        {s.removeprefix("system:") for (s, _) in counts if s.startswith("system:")}
+        | {system for _, system, _, _ in daily if system}
+    )
+    error_rate: dict[str, Any] = {}
+    total_records = total_flagged = 0
+    total_by_rule: dict[str, int] = defaultdict(int)
+    for system in systems:
+        scope = f"system:{system}"
+        records = count(scope, "source_records")
+        flagged = count(scope, "findings")
+        by_rule = {
+            rule: count(scope, f"finding:{rule}")
+            for rule in RULES
+            if count(scope, f"finding:{rule}")
+        }
+        total_records += records
+        total_flagged += flagged
+        for rule, n in by_rule.items():
+            total_by_rule[rule] += n
+        error_rate[system] = {
+            "records": records,
+            "records_with_findings": flagged,
+            "share": _share(flagged, records),
+            "by_rule": {r: {"records": n, "share": _share(n, records)} for r, n in by_rule.items()},
+        }
+    error_rate_all = {
+        "records": total_records,
+        "records_with_findings": total_flagged,
+        "share": _share(total_flagged, total_records),
+        "by_rule": {
+            r: {"records": n, "share": _share(n, total_records)}
+            for r, n in sorted(total_by_rule.items())
+        },
+    }
+
+    per_system: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for d, system, metric, value in daily:
+        per_system[system][metric] += value
+        if metric == "writes":
+            per_day[system][d.isoformat()] += value
+    writes = sum(v["writes"] for s, v in per_system.items() if s)
+    auto_merges = sum(v["merged"] for s, v in per_system.items() if s)
+    steward_merges = per_system.get("", {}).get("steward_merges", 0)
+    merges = auto_merges + steward_merges
+    duplicates = {
+        "candidates_waiting": waiting,
+        "merged_away": count("all", "status:merged"),
+        "writes": writes,
+        "merges": merges,
+        "merges_at_write": auto_merges,
+        "steward_merges": steward_merges,
+        "merges_per_1000_writes": round(merges * 1000 / writes, 3) if writes else None,
+        "by_system": {
+            s: {
+                "writes": v["writes"],
+                "merges_at_write": v["merged"],
+                "merges_per_1000_writes": round(v["merged"] * 1000 / v["writes"], 3)
+                if v["writes"]
+                else None,
+            }
+            for s, v in sorted(per_system.items())
+            if s
+        },
+    }
+    update_frequency = {
+        s: {
+            "writes": v["writes"],
+            "writes_per_day": round(v["writes"] / settings.quality_window_days, 3),
+            "created": v["new_customer"],
+            "by_day": dict(sorted(per_day[s].items())),
+        }
+        for s, v in sorted(per_system.items())
+        if s
+    }
+    return {
+        "computed_at": now.isoformat(),
+        "day": day.isoformat(),
+        "parameters": {
+            "stale_days": settings.quality_stale_days,
+            "no_transaction_days": settings.quality_no_transaction_days,
+            "window_days": settings.quality_window_days,
+        },
+        "customers": customers,
+        "completeness": completeness,
+        "error_rate": {"all": error_rate_all, "by_system": error_rate},
+        "duplicates": duplicates,
+        "freshness": freshness,
+        "update_frequency": update_frequency,
+    }
+
+
+async def snapshot(session: AsyncSession, settings: Settings) -> dict[str, Any]:
+    """Fold the counts, compute the KPIs and keep them as today's row of the history."""
+    await repository.fold_deltas(session)
+    figures = await compute(session, settings)
+    await repository.save_snapshot(session, dt.date.fromisoformat(figures["day"]), figures)
+    return figures
+
+
+async def daily_snapshot(session: AsyncSession, settings: Settings) -> bool:
+    """The worker's daily job: today's snapshot unless one exists. True if it took one."""
+    await repository.fold_deltas(session)
+    if await repository.has_snapshot(session, today()):
+        return False
+    await snapshot(session, settings)
+    return True
+
+
+async def daily_snapshot_job(engine: AsyncEngine, settings: Settings) -> bool:
+    """The worker's periodic job (mdm_hub.housekeeping): fold the counts, and take today's
+    snapshot unless one exists, in a transaction of its own. True if it took one."""
+    async with AsyncSession(engine) as session, session.begin():
+        return await daily_snapshot(session, settings)
+
+
+async def history(session: AsyncSession, since: dt.date, until: dt.date) -> list[dict[str, Any]]:
+    return await repository.snapshots(session, since, until)

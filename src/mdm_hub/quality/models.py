@@ -1,0 +1,103 @@
+"""Quality tables: rule policies, the findings of each source record, the daily KPI history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mdm_hub.db import Base
+
+
+class QualityRulePolicy(Base):
+    """An administrator's policy for one rule; a rule without a row keeps its default."""
+
+    __tablename__ = "quality_rule_policies"
+
+    rule: Mapped[str] = mapped_column(Text, primary_key=True)
+    policy: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (CheckConstraint("policy IN ('reject', 'flag', 'ignore')", name="policy"),)
+
+
+class QualityFinding(Base):
+    """One finding of one source record's current version (replaced when the record changes).
+
+    The customer is read through the source record, so merges and unmerges need no update here.
+    """
+
+    __tablename__ = "quality_findings"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    source_record_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("source_records.id", ondelete="CASCADE")
+    )
+    system: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(Text)
+    field: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        Index("ix_quality_findings_source_record_id", "source_record_id"),
+        Index("ix_quality_findings_rule_id", "rule", "id"),
+        Index("ix_quality_findings_system_id", "system", "id"),
+    )
+
+
+class QualityKpiSnapshot(Base):
+    """The KPIs as computed on one day (the last computation of the day wins)."""
+
+    __tablename__ = "quality_kpi_snapshots"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class QualityCount(Base):
+    """Counts kept by triggers (migration 0008), so that the KPIs never scan the master.
+
+    ``scope``: ``all``, ``kind:<kind>``, ``system:<system>`` or, per day (Japan time) and
+    source system, ``daily:<YYYY-MM-DD>:<system>``. ``metric``: for example ``status:active``,
+    ``filled:phone``, ``source_records``, ``finding:<rule>``, ``writes``, ``merged``. A count is
+    its row here plus the rows in ``quality_count_deltas`` the worker has not folded in yet.
+    """
+
+    __tablename__ = "quality_counts"
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    metric: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class QualityCountDelta(Base):
+    """What one statement changed in the counts: inserted only, so writers never wait for each
+    other (no row is updated on the write path); folded into ``quality_counts`` by the worker."""
+
+    __tablename__ = "quality_count_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(Text)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_quality_count_deltas_scope_metric", "scope", "metric"),)

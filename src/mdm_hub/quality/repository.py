@@ -1,0 +1,250 @@
+"""The quality tables' SQL: findings (written by the write path), policies, KPI snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub import db
+from mdm_hub.db import WritePart
+
+_DELETE_FINDINGS = "DELETE FROM quality_findings WHERE source_record_id = :source_record_id"
+_INSERT_FINDINGS = """
+    INSERT INTO quality_findings (source_record_id, system, rule, field, message, value)
+    SELECT :source_record_id, :system, f.rule, f.field, f.message, f.value
+    FROM jsonb_to_recordset(CAST(:findings AS jsonb))
+        AS f(rule text, field text, message text, value jsonb)
+"""
+
+
+def findings_writes(
+    source_record_id: int, system: str, findings: list[dict[str, Any]], *, replace: bool
+) -> list[WritePart]:
+    """The writes that make ``quality_findings`` list exactly ``findings`` for a source record
+    (parts for :func:`mdm_hub.db.write_together`: the delete sees the rows before the insert)."""
+    parts = []
+    if replace:
+        parts.append(WritePart(_DELETE_FINDINGS, {"source_record_id": source_record_id}))
+    if findings:
+        parts.append(
+            WritePart(
+                _INSERT_FINDINGS,
+                {
+                    "source_record_id": source_record_id,
+                    "system": system,
+                    "findings": json.dumps(findings, ensure_ascii=False),
+                },
+            )
+        )
+    return parts
+
+
+_FINDING_COLUMNS = """
+    f.id, f.rule, f.field, f.message, f.value, f.system, f.created_at, s.source_id,
+    s.customer_id, c.kind
+"""
+
+
+async def list_findings(
+    session: AsyncSession,
+    *,
+    rule: str | None,
+    field: str | None,
+    system: str | None,
+    customer_id: uuid.UUID | None,
+    after_id: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A page of findings in id order (one more than ``limit`` when more follow)."""
+    where = ["f.id > :after_id"]
+    params: dict[str, Any] = {"after_id": after_id or 0, "limit": limit + 1}
+    if rule is not None:
+        where.append("f.rule = :rule")
+        params["rule"] = rule
+    if field is not None:
+        # /phones matches /phones/0/number: a pointer names its subtree.
+        where.append("(f.field = :field OR left(f.field, length(:field) + 1) = :field || '/')")
+        params["field"] = field
+    if system is not None:
+        where.append("f.system = :system")
+        params["system"] = system
+    if customer_id is not None:
+        where.append("s.customer_id = :customer_id")
+        params["customer_id"] = customer_id
+    sql = f"""
+        SELECT {_FINDING_COLUMNS}
+        FROM quality_findings AS f
+        JOIN source_records AS s ON s.id = f.source_record_id
+        JOIN customers AS c ON c.id = s.customer_id
+        WHERE {" AND ".join(where)}
+        ORDER BY f.id
+        LIMIT :limit
+    """
+    return [dict(r) for r in await db.fetch(session, sql, params)]
+
+
+async def customer_findings(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        session,
+        """
+        SELECT f.rule, f.field, f.message, f.value, f.system, s.source_id
+        FROM source_records AS s
+        JOIN quality_findings AS f ON f.source_record_id = s.id
+        WHERE s.customer_id = :customer_id
+        ORDER BY f.id
+        """,
+        {"customer_id": customer_id},
+    )
+    return [dict(r) for r in rows]
+
+
+async def policy_overrides(session: AsyncSession) -> dict[str, tuple[str, dt.datetime]]:
+    rows = await db.fetch(
+        session, "SELECT rule, policy, updated_at FROM quality_rule_policies ORDER BY rule", {}
+    )
+    return {r["rule"]: (r["policy"], r["updated_at"]) for r in rows}
+
+
+async def set_policy(session: AsyncSession, rule: str, policy: str) -> dt.datetime:
+    rows = await db.fetch(
+        session,
+        """
+        INSERT INTO quality_rule_policies (rule, policy, updated_at)
+        VALUES (:rule, :policy, now())
+        ON CONFLICT (rule) DO UPDATE SET policy = EXCLUDED.policy, updated_at = now()
+        RETURNING updated_at
+        """,
+        {"rule": rule, "policy": policy},
+    )
+    updated_at: dt.datetime = rows[0]["updated_at"]
+    return updated_at
+
+
+# --- counts and KPIs -------------------------------------------------------------------------
+
+_COUNTS = """
+    SELECT scope, metric, sum(value)::bigint AS value FROM (
+        SELECT scope, metric, value FROM quality_counts
+        WHERE left(scope, 6) <> 'daily:'
+        UNION ALL
+        SELECT scope, metric, value FROM quality_count_deltas
+        WHERE left(scope, 6) <> 'daily:'
+    ) AS counts
+    GROUP BY scope, metric
+"""
+_DAILY = """
+    SELECT scope, metric, sum(value)::bigint AS value FROM (
+        SELECT scope, metric, value FROM quality_counts
+        WHERE left(scope, 6) = 'daily:' AND substr(scope, 7, 10) >= :since
+        UNION ALL
+        SELECT scope, metric, value FROM quality_count_deltas
+        WHERE left(scope, 6) = 'daily:' AND substr(scope, 7, 10) >= :since
+    ) AS counts
+    GROUP BY scope, metric
+"""
+
+
+async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Every count that is not per day: (scope, metric) → value."""
+    return {(r["scope"], r["metric"]): r["value"] for r in await db.fetch(session, _COUNTS, {})}
+
+
+async def daily_counts(
+    session: AsyncSession, since: dt.date
+) -> list[tuple[dt.date, str, str, int]]:
+    """(day, system, metric, value) for every day from ``since`` on."""
+    rows = await db.fetch(session, _DAILY, {"since": since.isoformat()})
+    out = []
+    for r in rows:
+        day, system = r["scope"][len("daily:") :].split(":", 1)
+        out.append((dt.date.fromisoformat(day), system, r["metric"], r["value"]))
+    return out
+
+
+async def fold_deltas(session: AsyncSession) -> None:
+    """Fold the deltas into the counts (one folder at a time; writers are never blocked)."""
+    await db.fetch(session, "SELECT pg_advisory_xact_lock(hashtext('quality_fold_deltas'))", {})
+    await db.fetch(
+        session,
+        """
+        WITH moved AS (DELETE FROM quality_count_deltas RETURNING scope, metric, value)
+        INSERT INTO quality_counts (scope, metric, value)
+        SELECT scope, metric, sum(value) FROM moved GROUP BY scope, metric
+        ON CONFLICT (scope, metric) DO UPDATE SET value = quality_counts.value + EXCLUDED.value
+        """,
+        {},
+    )
+
+
+async def not_updated_since(session: AsyncSession, cutoff: dt.datetime) -> dict[str, int]:
+    """Active customers per kind not updated since ``cutoff`` (index-only range scans)."""
+    rows = await db.fetch(
+        session,
+        """
+        SELECT k.kind, (SELECT count(*) FROM customers AS c
+                        WHERE c.status = 'active' AND c.kind = k.kind AND c.updated_at < :cutoff)
+               AS n
+        FROM (VALUES ('corporation'), ('person')) AS k (kind)
+        """,
+        {"cutoff": cutoff},
+    )
+    return {r["kind"]: r["n"] for r in rows}
+
+
+async def no_transaction_since(session: AsyncSession, cutoff: dt.date) -> dict[str, int]:
+    """Active customers per kind whose 最終取引日 is before ``cutoff``."""
+    rows = await db.fetch(
+        session,
+        """
+        SELECT k.kind, (SELECT count(*) FROM customers AS c
+                        WHERE c.status = 'active' AND c.kind = k.kind
+                          AND c.last_transaction_on < :cutoff)
+               AS n
+        FROM (VALUES ('corporation'), ('person')) AS k (kind)
+        """,
+        {"cutoff": cutoff.isoformat()},
+    )
+    return {r["kind"]: r["n"] for r in rows}
+
+
+async def candidates_waiting(session: AsyncSession) -> int:
+    rows = await db.fetch(
+        session, "SELECT count(*) AS n FROM match_candidates WHERE status = 'pending'", {}
+    )
+    n: int = rows[0]["n"]
+    return n
+
+
+async def save_snapshot(session: AsyncSession, day: dt.date, figures: dict[str, Any]) -> None:
+    await db.fetch(
+        session,
+        """
+        INSERT INTO quality_kpi_snapshots (day, computed_at, figures)
+        VALUES (:day, now(), CAST(:figures AS jsonb))
+        ON CONFLICT (day) DO UPDATE SET computed_at = now(), figures = EXCLUDED.figures
+        """,
+        {"day": day, "figures": json.dumps(figures, ensure_ascii=False)},
+    )
+
+
+async def has_snapshot(session: AsyncSession, day: dt.date) -> bool:
+    rows = await db.fetch(
+        session, "SELECT 1 FROM quality_kpi_snapshots WHERE day = :day", {"day": day}
+    )
+    return bool(rows)
+
+
+async def snapshots(session: AsyncSession, since: dt.date, until: dt.date) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        session,
+        """
+        SELECT day, computed_at, figures FROM quality_kpi_snapshots
+        WHERE day >= :since AND day <= :until ORDER BY day
+        """,
+        {"since": since, "until": until},
+    )
+    return [dict(r) for r in rows]

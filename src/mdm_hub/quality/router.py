@@ -1,0 +1,121 @@
+"""/v1/quality: the plausibility rules and their policies, the findings, the KPIs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersRead
+from mdm_hub.context import CurrentActor
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
+from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.quality import kpis, service
+from mdm_hub.quality.schemas import (
+    FindingPage,
+    KpiHistory,
+    KpiHistoryItem,
+    KpisOut,
+    RuleOut,
+    RulePolicyIn,
+)
+
+router = APIRouter(prefix="/v1/quality", tags=["quality"], route_class=IdempotentRoute)
+RulePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+@router.get("/rules", response_model=list[RuleOut], responses=PROBLEM_RESPONSES)
+async def list_rules(session: DbSession, principal: ConfigRead) -> list[RuleOut]:
+    """Every plausibility rule with its default and the policy in force."""
+    return await service.list_rules(session)
+
+
+@router.put("/rules/{rule}", response_model=RuleOut, responses=PROBLEM_RESPONSES)
+async def set_rule_policy(
+    rule: RulePath,
+    body: RulePolicyIn,
+    session: DbSession,
+    principal: ConfigManage,
+    actor: CurrentActor,
+) -> RuleOut:
+    """Set a rule's policy (reject | flag | ignore) for every later write; audited.
+
+    Stored records keep the findings they were written with until they are written again.
+    """
+    return await service.set_rule_policy(session, actor, rule, body.policy)
+
+
+@router.get("/findings", response_model=FindingPage, responses=PROBLEM_RESPONSES)
+async def list_findings(
+    request: Request,
+    session: DbSession,
+    principal: CustomersRead,
+    rule: Annotated[str | None, Query(max_length=100)] = None,
+    field: Annotated[
+        str | None,
+        Query(max_length=200, description="JSON pointer; /phones also matches /phones/0/number"),
+    ] = None,
+    system: Annotated[str | None, Query(max_length=100, description="Source system")] = None,
+    customer_id: uuid.UUID | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+) -> FindingPage:
+    """The findings of the source records as they are now, oldest first; follow `next_cursor`."""
+    settings = request.app.state.settings
+    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
+    items, last = await service.list_findings(
+        session,
+        rule=rule,
+        field=field,
+        system=system,
+        customer_id=customer_id,
+        after_id=after,
+        limit=min(limit or settings.default_page_size, settings.max_page_size),
+    )
+    return FindingPage(items=items, next_cursor=encode_cursor({"id": last}) if last else None)
+
+
+@router.get("/kpis", response_model=KpisOut, responses=PROBLEM_RESPONSES)
+async def get_kpis(request: Request, session: DbSession, principal: CustomersRead) -> KpisOut:
+    """The quality KPIs now, per kind and per source system."""
+    return KpisOut.model_validate(await kpis.compute(session, request.app.state.settings))
+
+
+@router.get("/kpis/history", response_model=KpiHistory, responses=PROBLEM_RESPONSES)
+async def get_kpi_history(
+    session: DbSession,
+    principal: CustomersRead,
+    since: Annotated[dt.date | None, Query(description="First day; default: 90 days ago")] = None,
+    until: Annotated[dt.date | None, Query(description="Last day; default: today")] = None,
+) -> KpiHistory:
+    """The daily KPI snapshots the worker keeps (and those taken on demand), oldest first."""
+    last = until or kpis.today()
+    first = since or last - dt.timedelta(days=89)
+    if first > last:
+        raise validation_problem(
+            [
+                FieldProblem(
+                    field="since", location="query", code="after_until", message="since > until"
+                )
+            ]
+        )
+    rows = await kpis.history(session, first, min(last, first + dt.timedelta(days=3660)))
+    return KpiHistory(
+        items=[
+            KpiHistoryItem(day=r["day"], computed_at=r["computed_at"], kpis=r["figures"])
+            for r in rows
+        ]
+    )
+
+
+@router.post("/kpis/snapshots", response_model=KpisOut, responses=PROBLEM_RESPONSES)
+async def take_kpi_snapshot(
+    request: Request, session: DbSession, principal: ConfigManage
+) -> KpisOut:
+    """Compute the KPIs now and keep them as today's entry of the history (the worker does
+    this once a day by itself)."""
+    return KpisOut.model_validate(await kpis.snapshot(session, request.app.state.settings))

@@ -1,0 +1,97 @@
+"""Quality API shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mdm_hub.quality.rules import Policy
+
+
+class FindingOut(BaseModel):
+    """One plausibility finding: the value is kept as written, marked with the rule it breaks."""
+
+    rule: str = Field(examples=["phone_number_not_valid"])
+    field: str = Field(examples=["/phones/0/number"], description="JSON pointer into the input")
+    message: str
+    value: Any = Field(default=None, description="The value as the source wrote it")
+
+
+class CustomerFindingOut(FindingOut):
+    system: str = Field(examples=["crm"])
+    source_id: str
+
+
+class FindingListItem(FindingOut):
+    id: int
+    system: str = Field(examples=["crm"])
+    source_id: str
+    customer_id: uuid.UUID
+    created_at: dt.datetime
+
+
+class FindingPage(BaseModel):
+    items: list[FindingListItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end")
+
+
+class RuleOut(BaseModel):
+    rule: str
+    description: str
+    default_policy: Policy
+    policy: Policy = Field(description="The policy in force")
+    updated_at: dt.datetime | None = Field(
+        default=None, description="When an administrator last set it; null: the default"
+    )
+
+
+class RulePolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Policy = Field(
+        description="reject: refuse the write (422); flag: store it as a finding; ignore: neither"
+    )
+
+
+class KpisOut(BaseModel):
+    """The quality KPIs at one moment (see docs/quality.md for each figure)."""
+
+    computed_at: dt.datetime
+    day: dt.date = Field(description="The day (Japan time) the figures belong to")
+    parameters: dict[str, int] = Field(
+        description="stale_days, no_transaction_days, window_days (settings)"
+    )
+    customers: dict[str, dict[str, int]] = Field(
+        description="all / corporation / person → status → customers"
+    )
+    completeness: dict[str, dict[str, dict[str, Any]]] = Field(
+        description="all / corporation / person → field → filled, share of active customers"
+    )
+    error_rate: dict[str, Any] = Field(
+        description="all and by_system: source records, records with findings, share, by_rule"
+    )
+    duplicates: dict[str, Any] = Field(
+        description="candidates_waiting, merged_away, merges per 1,000 writes in the window"
+    )
+    freshness: dict[str, dict[str, Any]] = Field(
+        description="all / corporation / person → not updated for stale_days, no transaction "
+        "for no_transaction_days, no 最終取引日 at all"
+    )
+    update_frequency: dict[str, dict[str, Any]] = Field(
+        description="source system → writes in the window, per day, new customers"
+    )
+
+
+class KpiHistoryItem(BaseModel):
+    day: dt.date
+    computed_at: dt.datetime
+    kpis: KpisOut
+
+
+class KpiHistory(BaseModel):
+    items: list[KpiHistoryItem] = Field(
+        description="One entry per day with a snapshot, oldest first"
+    )
