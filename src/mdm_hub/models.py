@@ -15,6 +15,14 @@ from mdm_hub.events.models import (
 from mdm_hub.idempotency.models import IdempotencyRecord
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 from mdm_hub.privacy.models import AccessLogEntry, Erasure, HeldWrite, PrivacyKey, Suppression
+from mdm_hub.registry.models import (
+    InvoiceRegistration,
+    InvoiceRegistrationHistory,
+    NtaCorporation,
+    NtaCorporationHistory,
+    RegistryImport,
+    RegistryImportReject,
+)
 
 __all__ = [
     "AccessLogEntry",
@@ -27,11 +35,17 @@ __all__ = [
     "Erasure",
     "HeldWrite",
     "IdempotencyRecord",
+    "InvoiceRegistration",
+    "InvoiceRegistrationHistory",
     "MatchCandidate",
     "MatchKey",
     "MergeLog",
+    "NtaCorporation",
+    "NtaCorporationHistory",
     "PrivacyKey",
     "RankRuleRow",
+    "RegistryImport",
+    "RegistryImportReject",
     "SourceRecord",
     "Suppression",
     "WebhookAttempt",
