@@ -21,6 +21,7 @@ from mdm_hub.errors import install_error_handlers
 from mdm_hub.events.router import changes_router
 from mdm_hub.events.router import router as webhooks_router
 from mdm_hub.health import router as health_router
+from mdm_hub.hierarchy.router import router as hierarchy_router
 from mdm_hub.housekeeping import PERIODIC_JOBS
 from mdm_hub.matching.router import router as matching_router
 from mdm_hub.middleware import BodyGuardMiddleware, RequestIdMiddleware
@@ -100,6 +101,7 @@ def create_app(
         sources_router,
         customers_router,
         source_match_router,
+        hierarchy_router,
         matching_router,
         custom_fields_router,
         audit_router,

@@ -12,6 +12,7 @@ from mdm_hub.events.models import (
     WebhookFanoutCursor,
     WebhookQueue,
 )
+from mdm_hub.hierarchy.models import CustomerRelation
 from mdm_hub.idempotency.models import IdempotencyRecord
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 from mdm_hub.privacy.models import AccessLogEntry, Erasure, HeldWrite, PrivacyKey, Suppression
@@ -31,6 +32,7 @@ __all__ = [
     "CustomFieldDefinition",
     "Customer",
     "CustomerEvent",
+    "CustomerRelation",
     "DistinctPair",
     "Erasure",
     "HeldWrite",

@@ -50,6 +50,7 @@ EVENT_TYPES = (
     "customer.merged",
     "customer.unmerged",
     "customer.erased",
+    "customer.relation_changed",
 )
 
 

@@ -18,6 +18,7 @@ EventType = Literal[
     "customer.merged",
     "customer.unmerged",
     "customer.erased",
+    "customer.relation_changed",
 ]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 

@@ -1,4 +1,5 @@
-"""registry: the NTA 法人番号 and インボイス data as published, with history and import checkpoints
+"""registry and hierarchy: the NTA 法人番号 and インボイス data as published (with history and
+import checkpoints); links between customers (site → corporation, corporation → group parent)
 
 Revision ID: 0009
 Revises: 0010
@@ -188,8 +189,47 @@ def upgrade() -> None:
         ),
     )
 
+    op.create_table(
+        "customer_relations",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("child_id", sa.UUID(), nullable=False),
+        sa.Column("parent_id", sa.UUID(), nullable=False),
+        sa.Column("axis", sa.Text(), nullable=False),
+        sa.Column("relation_type", sa.Text(), nullable=False),
+        _date("valid_from"),
+        _date("valid_to"),
+        sa.Column("set_by", sa.Text(), nullable=False),
+        _now("created_at"),
+        _now("updated_at"),
+        sa.CheckConstraint("axis IN ('site', 'group')", name=op.f("ck_customer_relations_axis")),
+        sa.CheckConstraint(
+            "relation_type IN ('site', 'subsidiary', 'affiliate')",
+            name=op.f("ck_customer_relations_relation_type"),
+        ),
+        sa.CheckConstraint(
+            "(axis = 'site') = (relation_type = 'site')",
+            name=op.f("ck_customer_relations_type_fits_axis"),
+        ),
+        sa.CheckConstraint("child_id <> parent_id", name=op.f("ck_customer_relations_not_self")),
+        sa.CheckConstraint(
+            "valid_to IS NULL OR valid_from IS NULL OR valid_from <= valid_to",
+            name=op.f("ck_customer_relations_dates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["child_id"], ["customers.id"], name=op.f("fk_customer_relations_child_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["customers.id"], name=op.f("fk_customer_relations_parent_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_relations")),
+        sa.UniqueConstraint("child_id", "axis", name=op.f("uq_customer_relations_child_id_axis")),
+    )
+    op.create_index("ix_customer_relations_parent", "customer_relations", ["parent_id", "axis"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_customer_relations_parent", table_name="customer_relations")
+    op.drop_table("customer_relations")
     op.drop_table("invoice_registration_history")
     op.drop_index("ix_invoice_registrations_corporate_number", table_name="invoice_registrations")
     op.drop_table("invoice_registrations")
