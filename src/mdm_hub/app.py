@@ -30,6 +30,7 @@ from mdm_hub.observability.metrics import AccessLogMiddleware
 from mdm_hub.observability.metrics import router as metrics_router
 from mdm_hub.privacy.access_log import record_pii_reads
 from mdm_hub.privacy.router import router as privacy_router
+from mdm_hub.registry.router import router as registry_router
 from mdm_hub.settings import Settings, get_settings
 from mdm_hub.sources.router import match_router as source_match_router
 from mdm_hub.sources.router import router as sources_router
@@ -102,6 +103,7 @@ def create_app(
         customers_router,
         source_match_router,
         hierarchy_router,
+        registry_router,
         matching_router,
         custom_fields_router,
         audit_router,

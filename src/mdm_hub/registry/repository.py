@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.registry.layouts import ParsedRow, RowError
 
@@ -297,3 +299,30 @@ async def totals(conn: asyncpg.Connection, import_id: int) -> asyncpg.Record:
     )
     assert row is not None
     return row
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the registry for a customer (API, request session)
+# --------------------------------------------------------------------------------------------
+
+_NTA_ROW = (
+    "SELECT corporate_number, process, update_date, change_date, name, furigana, kind,"
+    " prefecture_name, city_name, street_number, post_code, address_outside, close_date,"
+    " close_cause, successor_corporate_number, en_name, deleted"
+    " FROM nta_corporations WHERE corporate_number = :n"
+)
+_INVOICE_ROW = (
+    "SELECT registration_number, status, process, registration_date, update_date,"
+    " expire_date, disposal_date, name FROM invoice_registrations"
+    " WHERE registration_number = :n"
+)
+
+
+async def nta_row(session: AsyncSession, corporate_number: str) -> dict[str, Any] | None:
+    row = (await session.execute(text(_NTA_ROW), {"n": corporate_number})).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def invoice_row(session: AsyncSession, registration_number: str) -> dict[str, Any] | None:
+    row = (await session.execute(text(_INVOICE_ROW), {"n": registration_number})).first()
+    return dict(row._mapping) if row is not None else None
