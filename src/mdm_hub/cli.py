@@ -277,18 +277,27 @@ def cmd_registry_import(
             flush=True,
         )
 
+    # A folder: every .zip and .csv in it, in name order (dated names sort by date); files
+    # imported before are recognised by their checkpoint and skipped.
+    paths = (
+        sorted(p for p in path.iterdir() if p.suffix.lower() in (".zip", ".csv"))
+        if path.is_dir()
+        else [path]
+    )
+    results = []
     try:
-        results = asyncio.run(
-            import_file(
-                dsn,
-                path,
-                kind,
-                encoding=encoding,
-                batch_size=batch_size,
-                restart=restart,
-                progress=report,
+        for one in paths:
+            results += asyncio.run(
+                import_file(
+                    dsn,
+                    one,
+                    kind,
+                    encoding=encoding,
+                    batch_size=batch_size,
+                    restart=restart,
+                    progress=report,
+                )
             )
-        )
     except RegistryFileError as exc:
         print(f"mdm-hub {kind} import: {exc}", file=sys.stderr)
         return 1
@@ -367,7 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         registry_import = registry.add_parser(
             "import", help="import a downloaded file (streams; run again to resume)"
         )
-        registry_import.add_argument("file", type=Path)
+        registry_import.add_argument(
+            "file", type=Path, help="a downloaded zip or CSV, or a folder of them (name order)"
+        )
         registry_import.add_argument(
             "--encoding", help="utf-8 or shift_jis (default: judged from the file)"
         )

@@ -272,3 +272,40 @@ async def test_invoice_import_keeps_status_and_dates(database_url: str, tmp_path
         database_url, "SELECT row_number, fields FROM registry_import_rejects ORDER BY row_number"
     )
     assert [(r["row_number"], len(r["fields"])) for r in stored] == [(5, 0), (6, 20)]
+
+
+async def test_a_folder_imports_its_new_files_in_name_order(
+    database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "nta"
+    folder.mkdir()
+    write_zip(folder / "00_zenkoku_all_20261130.zip", "all.csv", [nta_row(1, A, name="旧株式会社")])
+    write_csv(
+        folder / "diff_20261201.csv",
+        [nta_row(1, A, "11", name="新株式会社", update_date="2026-12-01")],
+    )
+    (folder / "readme.txt").write_text("not a registry file")
+    done = await run_cli(database_url, "nta", "import", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert "all.csv (utf-8-sig): 1 rows read" in done.stdout
+    assert "diff_20261201.csv (utf-8-sig): 1 rows read" in done.stdout
+    [row] = await fetch(database_url, "SELECT name FROM nta_corporations")
+    assert row["name"] == "新株式会社"
+
+    write_csv(
+        folder / "diff_20261202.csv",
+        [
+            nta_row(
+                1,
+                A,
+                "12",
+                name="新株式会社",
+                street_number="大手町１－１",
+                update_date="2026-12-02",
+            )
+        ],
+    )
+    again = await run_cli(database_url, "nta", "import", str(folder))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already imported") == 2
+    assert "diff_20261202.csv (utf-8-sig): 1 rows read, 1 imported" in again.stdout
