@@ -112,7 +112,9 @@ async def test_group_with_sites_hierarchy_and_rollup(client: httpx.AsyncClient) 
     # Events in the change feed, one per link set.
     changes = (await client.get("/v1/changes?limit=100")).json()["items"]
     relation_events = [c for c in changes if c["type"] == "customer.relation_changed"]
-    assert sorted(c["data"]["customer_id"] for c in relation_events) == sorted([mid, low, branch, low_site])
+    assert sorted(c["data"]["customer_id"] for c in relation_events) == sorted(
+        [mid, low, branch, low_site]
+    )
     assert {tuple(c["data"]["changed_fields"]) for c in relation_events} == {
         ("/hierarchy/group",),
         ("/hierarchy/site",),
