@@ -56,3 +56,47 @@ async def test_a_customer_sees_its_registry_rows(
 
     missing = await client.get("/v1/customers/00000000-0000-0000-0000-000000000000/registry")
     assert missing.status_code == 404
+
+
+async def test_billing_learns_when_a_registration_ends(
+    client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    dsn = sqlalchemy_url(database_url).replace("postgresql+asyncpg://", "postgresql://")
+    created = await client.put("/v1/sources/crm/records/C-1", json=CORPORATION)
+    customer_id = created.json()["customer"]["id"]
+    version = created.json()["customer"]["version"]
+
+    async def ended_events() -> list[dict[str, object]]:
+        items = (await client.get("/v1/changes?limit=100")).json()["items"]
+        return [c for c in items if c["type"] == "customer.invoice_registration_ended"]
+
+    registered = write_csv(tmp_path / "all.csv", [invoice_row(1, "T" + NUMBER)])
+    await import_file(dsn, registered, "invoice")
+    assert await ended_events() == []
+
+    revoked = write_csv(
+        tmp_path / "diff.csv",
+        [invoice_row(1, "T" + NUMBER, "04", disposal_date="2026-12-01", update_date="2026-12-02")],
+    )
+    await import_file(dsn, revoked, "invoice")
+    [event] = await ended_events()
+    data = event["data"]
+    assert isinstance(data, dict)
+    assert data["customer_id"] == customer_id
+    assert data["changed_fields"] == ["/invoice_registration"]
+    assert data["customer_version"] == version + 1
+    assert data["customer"]["name"] == created.json()["customer"]["name"]
+    customer = (await client.get(f"/v1/customers/{customer_id}")).json()
+    assert customer["version"] == version + 1
+    registry = (await client.get(f"/v1/customers/{customer_id}/registry")).json()
+    assert registry["invoice_status"] == "revoked"
+    audit = (await client.get(f"/v1/audit?customer_id={customer_id}")).json()
+    assert any(e["action"] == "customer.invoice_registration_ended" for e in audit["items"])
+
+    # The same news again (or a registration never seen registered) is no news.
+    again = write_csv(
+        tmp_path / "diff2.csv",
+        [invoice_row(1, "T" + NUMBER, "04", disposal_date="2026-12-01", update_date="2026-12-03")],
+    )
+    await import_file(dsn, again, "invoice")
+    assert len(await ended_events()) == 1

@@ -51,6 +51,7 @@ EVENT_TYPES = (
     "customer.unmerged",
     "customer.erased",
     "customer.relation_changed",
+    "customer.invoice_registration_ended",
 )
 
 

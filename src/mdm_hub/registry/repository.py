@@ -8,11 +8,14 @@ all.
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_jsonable_python
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -208,7 +211,12 @@ async def write_batch(
                 stage, records=[_stage_record(layout, row) for row in rows], columns=stage_columns
             )
             await conn.execute(_history_sql(layout), import_id)
-            await conn.execute(_current_sql(layout, current), import_id)
+            if layout is INVOICE:
+                ended = await conn.fetch(_invoice_ended_sql(current), import_id)
+                if ended:
+                    await _registrations_ended(conn, ended)
+            else:
+                await conn.execute(_current_sql(layout, current), import_id)
             await conn.execute(_deleted_sql(layout), import_id)
         if rejects:
             await conn.copy_records_to_table(
@@ -259,6 +267,88 @@ def _current_sql(layout: Layout, current: list[str]) -> str:
         f" ON CONFLICT ({layout.key}) DO UPDATE SET {updates}{deleted_update},"
         f" import_id = EXCLUDED.import_id, updated_at = now()"
         f" WHERE EXCLUDED.update_date >= {layout.current}.update_date"
+    )
+
+
+def _invoice_ended_sql(current: list[str]) -> str:
+    """The インボイス upsert, answering the registrations it moved from registered to expired
+    or revoked (``old`` reads the table as it was before the statement)."""
+    return (
+        "WITH old AS (SELECT registration_number, status FROM invoice_registrations"
+        f" WHERE registration_number IN (SELECT registration_number FROM {_stage(INVOICE)})),"
+        f" up AS ({_current_sql(INVOICE, current)}"
+        " RETURNING registration_number, status, corporate_number)"
+        " SELECT up.registration_number, up.status, up.corporate_number"
+        " FROM up JOIN old USING (registration_number)"
+        " WHERE old.status = 'registered' AND up.status IN ('expired', 'revoked')"
+    )
+
+
+ENDED_EVENT = "customer.invoice_registration_ended"
+
+_ENDED_CUSTOMERS = """
+UPDATE customers c SET version = c.version + 1, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[]) AS e(registration_number, status, corporate_number)
+WHERE c.status = 'active' AND c.corporate_number = e.corporate_number
+  AND COALESCE(c.record ->> 'invoice_registration_number', 'T' || c.corporate_number)
+      = e.registration_number
+RETURNING c.id, c.customer_code, c.status, c.version, c.merged_into_id, c.created_at,
+          c.updated_at, c.record::text AS record, e.registration_number, e.status AS ended_as
+"""
+
+_ENDED_EVENTS = """
+INSERT INTO customer_events
+    (event_id, type, customer_id, customer_version, changed_fields, payload, occurred_at)
+SELECT gen_random_uuid(), $1, id, version, '["/invoice_registration"]'::jsonb, payload::jsonb,
+       now()
+FROM unnest($2::uuid[], $3::int[], $4::text[]) AS e(id, version, payload)
+"""
+
+_ENDED_AUDIT = """
+INSERT INTO audit_log (actor, action, entity_type, entity_id, customer_id, before, after)
+SELECT 'mdm-hub invoice import', $1, 'customer', id::text, id, NULL, after::jsonb
+FROM unnest($2::uuid[], $3::text[]) AS e(id, after)
+"""
+
+
+async def _registrations_ended(conn: asyncpg.Connection, ended: Sequence[asyncpg.Record]) -> None:
+    """Customers whose インボイス registration (their T-number, else T + their 法人番号) the
+    hub saw registered and now sees expired or revoked: a version, an audit entry and a
+    ``customer.invoice_registration_ended`` event each, in the batch's transaction (the UPDATE
+    holds their row locks, as the outbox's writers must)."""
+    rows = await conn.fetch(
+        _ENDED_CUSTOMERS,
+        [e["registration_number"] for e in ended],
+        [e["status"] for e in ended],
+        [e["corporate_number"] for e in ended],
+    )
+    if not rows:
+        return
+    payloads = []
+    for row in rows:
+        identity = {
+            "id": row["id"],
+            "customer_code": row["customer_code"],
+            "status": row["status"],
+            "version": row["version"],
+            "merged_into_id": row["merged_into_id"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+        }
+        payload = {**json.loads(row["record"]), **to_jsonable_python(identity)}
+        payloads.append(json.dumps(payload, ensure_ascii=False))
+    ids: list[uuid.UUID] = [row["id"] for row in rows]
+    await conn.execute(_ENDED_EVENTS, ENDED_EVENT, ids, [row["version"] for row in rows], payloads)
+    await conn.execute(
+        _ENDED_AUDIT,
+        ENDED_EVENT,
+        ids,
+        [
+            json.dumps(
+                {"registration_number": row["registration_number"], "status": row["ended_as"]}
+            )
+            for row in rows
+        ],
     )
 
 
