@@ -2,7 +2,7 @@
 import checkpoints); links between customers (site → corporation, corporation → group parent)
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0006
 Create Date: 2026-12-06 06:10:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0009"
-down_revision: str | None = "0010"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
