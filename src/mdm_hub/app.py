@@ -24,6 +24,7 @@ from mdm_hub.events.router import changes_router
 from mdm_hub.events.router import router as webhooks_router
 from mdm_hub.governance.router import router as governance_router
 from mdm_hub.health import router as health_router
+from mdm_hub.hierarchy.router import router as hierarchy_router
 from mdm_hub.housekeeping import PERIODIC_JOBS
 from mdm_hub.imports.router import batch_router as import_batch_router
 from mdm_hub.imports.router import router as imports_router
@@ -35,6 +36,7 @@ from mdm_hub.observability.metrics import router as metrics_router
 from mdm_hub.privacy.access_log import record_pii_reads
 from mdm_hub.privacy.router import router as privacy_router
 from mdm_hub.quality.router import router as quality_router
+from mdm_hub.registry.router import router as registry_router
 from mdm_hub.settings import Settings, get_settings
 from mdm_hub.sources.router import match_router as source_match_router
 from mdm_hub.sources.router import router as sources_router
@@ -153,6 +155,8 @@ def create_app(
         sources_router,
         customers_router,
         source_match_router,
+        hierarchy_router,
+        registry_router,
         matching_router,
         custom_fields_router,
         audit_router,

@@ -1,4 +1,5 @@
-"""`mdm-hub serve | worker | import | migrate | openapi | matching-refit | dev-token`."""
+"""`mdm-hub serve | worker | import | migrate | openapi | matching-refit | dev-token | nta |
+invoice`."""
 
 from __future__ import annotations
 
@@ -316,6 +317,80 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_registry_import(
+    settings: Settings,
+    kind: str,
+    path: Path,
+    encoding: str | None,
+    batch_size: int,
+    restart: bool,
+) -> int:
+    """Import a published 法人番号 or インボイス file into the registry (resumable)."""
+    import asyncio
+
+    from mdm_hub.db import sqlalchemy_url
+    from mdm_hub.registry.importer import Progress, RegistryFileError, import_file
+
+    url = resolve_database_url(settings)
+    check_database(url)
+    dsn = sqlalchemy_url(url).replace("postgresql+asyncpg://", "postgresql://")
+
+    def report(state: Progress) -> None:
+        print(
+            f"  {state.member}: row {state.rows_read:,} ({state.rows_imported:,} imported, "
+            f"{state.rows_rejected:,} rejected this run; {state.rate():,.0f} rows/s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    # A folder: every .zip and .csv in it, in name order (dated names sort by date); files
+    # imported before are recognised by their checkpoint and skipped.
+    paths = (
+        sorted(p for p in path.iterdir() if p.suffix.lower() in (".zip", ".csv"))
+        if path.is_dir()
+        else [path]
+    )
+    results = []
+    try:
+        for one in paths:
+            results += asyncio.run(
+                import_file(
+                    dsn,
+                    one,
+                    kind,
+                    encoding=encoding,
+                    batch_size=batch_size,
+                    restart=restart,
+                    progress=report,
+                )
+            )
+    except RegistryFileError as exc:
+        print(f"mdm-hub {kind} import: {exc}", file=sys.stderr)
+        return 1
+    busy = False
+    for result in results:
+        if result.state == "busy":
+            busy = True
+            print(f"{result.member}: another process is importing this file now; nothing done")
+            continue
+        if result.state == "already_imported":
+            print(
+                f"{result.member}: already imported ({result.rows_imported:,} rows, "
+                f"{result.rows_rejected:,} rejected); --restart to import it again"
+            )
+            continue
+        resumed = f", resumed after row {result.resumed_at:,}" if result.resumed_at else ""
+        print(
+            f"{result.member} ({result.encoding}{resumed}): {result.rows_read:,} rows read, "
+            f"{result.rows_imported:,} imported, {result.rows_rejected:,} rejected"
+        )
+        for error in result.first_rejects:
+            print(f"  rejected row {error.row_number}: {error.reason}")
+        if result.rows_rejected > len(result.first_rejects):
+            print("  (every rejected row is in the table registry_import_rejects)")
+    return 3 if busy else 0
+
+
 def openapi_document() -> dict:
     from mdm_hub.app import create_app
 
@@ -376,6 +451,24 @@ def main(argv: list[str] | None = None) -> int:
         "--sample", action="store_true", help="import generated sample customers (two systems)"
     )
     importer.add_argument("--sample-size", type=int, default=5000, help=argparse.SUPPRESS)
+    for kind, what in (
+        ("nta", "the NTA 法人番号 registry (基本3情報 CSV: 全件 or 差分, zip or CSV)"),
+        ("invoice", "the インボイス registry (適格請求書発行事業者 法人 CSV, zip or CSV)"),
+    ):
+        registry = commands.add_parser(kind, help=what).add_subparsers(dest="action", required=True)
+        registry_import = registry.add_parser(
+            "import", help="import a downloaded file (streams; run again to resume)"
+        )
+        registry_import.add_argument(
+            "file", type=Path, help="a downloaded zip or CSV, or a folder of them (name order)"
+        )
+        registry_import.add_argument(
+            "--encoding", help="utf-8 or shift_jis (default: judged from the file)"
+        )
+        registry_import.add_argument("--batch-size", type=int, default=5000)
+        registry_import.add_argument(
+            "--restart", action="store_true", help="import from the first row again"
+        )
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
@@ -409,6 +502,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.batch_size is None:
             args.batch_size = settings.import_batch_size
         return cmd_import(settings, args)
+    if args.command in ("nta", "invoice"):
+        return cmd_registry_import(
+            settings, args.command, args.file, args.encoding, args.batch_size, args.restart
+        )
     return cmd_openapi(args.output)
 
 

@@ -13,6 +13,7 @@ from mdm_hub.events.models import (
     WebhookQueue,
 )
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
+from mdm_hub.hierarchy.models import CustomerRelation
 from mdm_hub.idempotency.models import IdempotencyRecord
 from mdm_hub.imports.models import (
     ImportFileChunk,
@@ -30,6 +31,14 @@ from mdm_hub.quality.models import (
     QualityKpiSnapshot,
     QualityRulePolicy,
 )
+from mdm_hub.registry.models import (
+    InvoiceRegistration,
+    InvoiceRegistrationHistory,
+    NtaCorporation,
+    NtaCorporationHistory,
+    RegistryImport,
+    RegistryImportReject,
+)
 
 __all__ = [
     "AccessLogEntry",
@@ -39,6 +48,7 @@ __all__ = [
     "CustomFieldDefinition",
     "Customer",
     "CustomerEvent",
+    "CustomerRelation",
     "DistinctPair",
     "Erasure",
     "HeldWrite",
@@ -48,9 +58,13 @@ __all__ = [
     "ImportMapping",
     "ImportPartition",
     "ImportRow",
+    "InvoiceRegistration",
+    "InvoiceRegistrationHistory",
     "MatchCandidate",
     "MatchKey",
     "MergeLog",
+    "NtaCorporation",
+    "NtaCorporationHistory",
     "PrivacyKey",
     "ProtectedField",
     "QualityCount",
@@ -59,6 +73,8 @@ __all__ = [
     "QualityKpiSnapshot",
     "QualityRulePolicy",
     "RankRuleRow",
+    "RegistryImport",
+    "RegistryImportReject",
     "SourceRecord",
     "Suppression",
     "WebhookAttempt",

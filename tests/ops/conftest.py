@@ -61,6 +61,7 @@ ALL_OPTIONS_OVERLAY: dict[str, Any] = {
         }
     },
     "commonLabels": {"cost-center": "crm-platform"},
+    "registryImport": {"enabled": True, "existingClaim": "nta-downloads"},
 }
 
 VALUE_SETS: dict[str, dict[str, Any]] = {

@@ -126,6 +126,8 @@ def test_renders_what_each_value_set_promises(objects: dict[str, list[dict[str, 
         ("Secret", f"{FULLNAME}-migrate"),
         ("NetworkPolicy", f"{FULLNAME}-worker"),
         ("PodMonitor", f"{FULLNAME}-worker"),
+        ("CronJob", f"{FULLNAME}-nta-import"),
+        ("CronJob", f"{FULLNAME}-invoice-import"),
     }
     for obj in objects["all-options"]:
         assert obj["metadata"]["namespace"] == NAMESPACE
@@ -486,3 +488,41 @@ def test_notes(rendered: dict[str, dict[str, str]]) -> None:
     # Until field encryption exists, every render says plainly that nothing is encrypted.
     for notes in (minimal, production):
         assert "does NOT encrypt anything at rest" in notes
+
+
+def test_registry_import_cronjobs(objects: dict[str, list[dict[str, Any]]]) -> None:
+    """Off by default; when on, one CronJob per registry on the downloads volume (read-only)."""
+    assert not any(o["kind"] == "CronJob" for o in objects["production"])
+    cronjobs = {o["metadata"]["name"]: o for o in objects["all-options"] if o["kind"] == "CronJob"}
+    assert set(cronjobs) == {f"{FULLNAME}-nta-import", f"{FULLNAME}-invoice-import"}
+    nta = cronjobs[f"{FULLNAME}-nta-import"]
+    assert nta["spec"]["schedule"] == "30 6 * * 1-5"
+    assert nta["spec"]["timeZone"] == "Asia/Tokyo"
+    assert nta["spec"]["concurrencyPolicy"] == "Forbid"
+    spec = nta["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    assert container["args"] == ["nta", "import", "/imports/nta"]
+    assert "DATABASE_URL" in env_of(container)
+    assert {"name": "imports", "mountPath": "/imports", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["imports"]["persistentVolumeClaim"]["claimName"] == "nta-downloads"
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+    only_nta = manifests(
+        render(
+            deep_merge(
+                VALUE_SETS["production"],
+                {"registryImport": {"enabled": True, "existingClaim": "x", "invoiceFolder": ""}},
+            )
+        )
+    )
+    assert [o["metadata"]["name"] for o in only_nta if o["kind"] == "CronJob"] == [
+        f"{FULLNAME}-nta-import"
+    ]
+    with pytest.raises(helm.HelmError) as failure:
+        render(deep_merge(VALUE_SETS["production"], {"registryImport": {"enabled": True}}))
+    assert "registryImport.existingClaim" in str(failure.value)

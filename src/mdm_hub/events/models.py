@@ -50,6 +50,8 @@ EVENT_TYPES = (
     "customer.merged",
     "customer.unmerged",
     "customer.erased",
+    "customer.relation_changed",
+    "customer.invoice_registration_ended",
 )
 
 

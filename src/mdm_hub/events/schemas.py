@@ -19,6 +19,8 @@ EventType = Literal[
     "customer.merged",
     "customer.unmerged",
     "customer.erased",
+    "customer.relation_changed",
+    "customer.invoice_registration_ended",
 ]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 

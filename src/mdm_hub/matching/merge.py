@@ -29,6 +29,7 @@ from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
 from mdm_hub.customers.repository import lock_customer
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event, changed_fields
+from mdm_hub.hierarchy.repository import carry_links
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MergeLog
 from mdm_hub.matching.repository import are_distinct, move_keys
 from mdm_hub.settings import Settings
@@ -143,6 +144,7 @@ async def merge_customers(
                 merged_by=actor.subject,
             )
         )
+        await carry_links(session, absorbed_id, survivor_id)
         await _close_candidates(session, survivor_id, absorbed_id, "merged", actor)
         await _supersede_candidates_of(session, absorbed_id, actor)
         await record_customer_change(

@@ -1,0 +1,176 @@
+"""GET /v1/customers/{id}/hierarchy and /rollup on a group of 1,000 companies × 10 sites.
+
+    .venv/bin/python bench/hierarchy.py --companies 1000 --sites 10 --requests 50
+
+The group is a tree (fan-out 10 under the top company); every company has its sites. Requests
+go through the whole app (authentication, session, JSON) in process; the figures are the time
+of each answer. Uses DATABASE_URL when set, else an embedded PostgreSQL in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import print_header
+
+from mdm_hub.app import create_app
+from mdm_hub.auth.dev_issuer import DevIssuer
+from mdm_hub.db import sqlalchemy_url
+from mdm_hub.migrate import upgrade
+from mdm_hub.settings import Settings
+
+ISSUER = "http://hub.bench/dev-issuer"
+
+
+async def load(dsn: str, companies: int, sites: int) -> tuple[uuid.UUID, uuid.UUID]:
+    """The group: company 0 on top, company i under company (i - 1) // 10; the sites."""
+    ids = [uuid.uuid4() for _ in range(companies)]
+    customers = []
+    relations = []
+    code = 0
+    for i, cid in enumerate(ids):
+        code += 1
+        record = {"kind": "corporation", "transactions": {"annual_amount": 1000 + i}}
+        customers.append((cid, f"B{code:07d}", f"会社{i}", json.dumps(record)))
+        if i:
+            relations.append((cid, ids[(i - 1) // 10], "group", "subsidiary"))
+        for s in range(sites):
+            code += 1
+            sid = uuid.uuid4()
+            site = {
+                "kind": "corporation",
+                "relations": {"site_type": "branch"},
+                "transactions": {"annual_amount": 10 + s},
+            }
+            customers.append((sid, f"B{code:07d}", f"会社{i} 支店{s}", json.dumps(site)))
+            relations.append((sid, cid, "site", "site"))
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table(
+            "customers",
+            records=[
+                (cid, c, "corporation", "active", 1, name, name, [], [], rec, "{}")
+                for cid, c, name, rec in customers
+            ],
+            columns=[
+                "id", "customer_code", "kind", "status", "version", "name", "name_key",
+                "phones", "emails", "record", "lineage",
+            ],
+        )  # fmt: skip
+        await conn.copy_records_to_table(
+            "customer_relations",
+            records=[(c, p, a, t, "bench") for c, p, a, t in relations],
+            columns=["child_id", "parent_id", "axis", "relation_type", "set_by"],
+        )
+        await conn.execute("ANALYZE customers; ANALYZE customer_relations")
+    finally:
+        await conn.close()
+    return ids[0], ids[-1]
+
+
+async def timed(client: httpx.AsyncClient, url: str, n: int) -> list[float]:
+    await client.get(url)  # warm
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        answer = await client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200, answer.text
+    return times
+
+
+def line(name: str, times: list[float]) -> str:
+    times = sorted(times)
+    p95 = times[int(len(times) * 0.95) - 1]
+    return f"{name}: median {statistics.median(times):.1f} ms, p95 {p95:.1f} ms"
+
+
+async def run(url: str, args: argparse.Namespace) -> None:
+    dsn = sqlalchemy_url(url).replace("postgresql+asyncpg://", "postgresql://")
+    top, leaf = await load(dsn, args.companies, args.sites)
+    print(f"loaded {args.companies:,} companies × {args.sites} sites")
+    if args.explain:
+        from mdm_hub.hierarchy.repository import _ROLLUP
+
+        conn = await asyncpg.connect(dsn)
+        sql = _ROLLUP.replace("CAST(:id AS uuid)", f"'{top}'::uuid")
+        for row in await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql):
+            print(row[0])
+        statement = await conn.prepare(_ROLLUP.replace("CAST(:id AS uuid)", "$1::uuid"))
+        for _ in range(10):
+            started = time.perf_counter()
+            await statement.fetch(top)
+            print(f"prepared rollup: {(time.perf_counter() - started) * 1000:.1f} ms")
+        await conn.close()
+    issuer = DevIssuer.ephemeral(ISSUER)
+    app = create_app(Settings(database_url=url), dev_issuer=issuer)
+    token = issuer.mint(subject="bench", roles=["administrator"], scopes=[])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://hub.bench",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        whole = f"/v1/customers/{top}/hierarchy?descendants_depth=10&limit=1000"
+        answer = (await client.get(whole)).json()
+        members, sites = len(answer["children"]), len(answer["sites"])
+        print(f"top's hierarchy: {members} group members, {sites} sites")
+        rollup = (await client.get(f"/v1/customers/{top}/rollup")).json()
+        print(f"top's rollup: {rollup['group']}")
+        print(
+            line(
+                "hierarchy of the top (whole group, depth 10)",
+                await timed(client, whole, args.requests),
+            )
+        )
+        print(
+            line(
+                "hierarchy of a leaf (ancestors to the top)",
+                await timed(client, f"/v1/customers/{leaf}/hierarchy", args.requests),
+            )
+        )
+        print(
+            line(
+                "rollup of the top (1,000 companies, 10,000 sites)",
+                await timed(client, f"/v1/customers/{top}/rollup", args.requests),
+            )
+        )
+        leaf_rollup = await timed(client, f"/v1/customers/{leaf}/rollup", args.requests)
+        print(line("rollup of a leaf", leaf_rollup))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--companies", type=int, default=1000)
+    parser.add_argument("--sites", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--explain", action="store_true", help="print the rollup's plan")
+    args = parser.parse_args()
+    print_header()
+    with tempfile.TemporaryDirectory(prefix="bench-hierarchy-") as tmp:
+        url = os.environ.get("DATABASE_URL")
+        if not url:
+            from mdm_hub.embedded import start_embedded_postgres
+
+            url = start_embedded_postgres(Path(tmp) / "pg")
+        upgrade(url)
+        asyncio.run(run(url, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""The hierarchy's SQL: links, and the recursive walks over them.
+
+A link counts while it is in effect: no dates, or ``valid_from <= today <= valid_to``. Walks
+follow ``ix_customer_relations_parent`` (parent → children) and the unique (child, axis) index
+(child → parent); a visited path stops cycles even if one were stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.db import advisory_xact_locks
+
+IN_EFFECT = (
+    "(r.valid_from IS NULL OR r.valid_from <= CURRENT_DATE)"
+    " AND (r.valid_to IS NULL OR r.valid_to >= CURRENT_DATE)"
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    child_id: uuid.UUID
+    parent_id: uuid.UUID
+    axis: str
+    relation_type: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    set_by: str
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "parent_id": str(self.parent_id),
+            "relation_type": self.relation_type,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+            "set_by": self.set_by,
+        }
+
+
+_LINK_COLUMNS = "child_id, parent_id, axis, relation_type, valid_from, valid_to, set_by"
+
+
+async def lock_group_changes(session: AsyncSession) -> None:
+    """Group links change one transaction at a time, so two concurrent links cannot close a
+    cycle that neither would see alone."""
+    await advisory_xact_locks(session, ["hierarchy:group"])
+
+
+async def link_of(session: AsyncSession, child_id: uuid.UUID, axis: str) -> Link | None:
+    row = (
+        await session.execute(
+            text(
+                f"SELECT {_LINK_COLUMNS} FROM customer_relations WHERE child_id = :c AND axis = :a"
+            ),
+            {"c": child_id, "a": axis},
+        )
+    ).first()
+    return Link(*row) if row is not None else None
+
+
+async def has_children(session: AsyncSession, parent_id: uuid.UUID, axis: str) -> bool:
+    found = await session.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM customer_relations WHERE parent_id = :p AND axis = :a)"),
+        {"p": parent_id, "a": axis},
+    )
+    return bool(found)
+
+
+async def save_link(session: AsyncSession, link: Link) -> None:
+    await session.execute(
+        text(
+            f"INSERT INTO customer_relations ({_LINK_COLUMNS}) VALUES"
+            " (:child_id, :parent_id, :axis, :relation_type, :valid_from, :valid_to, :set_by)"
+            " ON CONFLICT (child_id, axis) DO UPDATE SET parent_id = EXCLUDED.parent_id,"
+            " relation_type = EXCLUDED.relation_type, valid_from = EXCLUDED.valid_from,"
+            " valid_to = EXCLUDED.valid_to, set_by = EXCLUDED.set_by, updated_at = now()"
+        ),
+        vars(link),
+    )
+
+
+async def delete_link(session: AsyncSession, child_id: uuid.UUID, axis: str) -> None:
+    await session.execute(
+        text("DELETE FROM customer_relations WHERE child_id = :c AND axis = :a"),
+        {"c": child_id, "a": axis},
+    )
+
+
+_ANCESTORS = f"""
+WITH RECURSIVE up(id, relation_type, valid_from, valid_to, depth, path) AS (
+    SELECT r.parent_id, r.relation_type, r.valid_from, r.valid_to, 1, ARRAY[r.child_id]
+    FROM customer_relations r
+    WHERE r.child_id = :id AND r.axis = 'group' AND {IN_EFFECT}
+  UNION ALL
+    SELECT r.parent_id, r.relation_type, r.valid_from, r.valid_to, up.depth + 1, up.path || up.id
+    FROM up JOIN customer_relations r ON r.child_id = up.id AND r.axis = 'group'
+    WHERE {IN_EFFECT} AND up.depth < :max_depth AND NOT r.parent_id = ANY(up.path)
+)
+SELECT up.id, c.customer_code, c.name, c.status, up.relation_type, up.valid_from, up.valid_to,
+       up.depth
+FROM up JOIN customers c ON c.id = up.id ORDER BY up.depth
+"""
+
+
+async def ancestors(
+    session: AsyncSession, customer_id: uuid.UUID, max_depth: int
+) -> list[dict[str, Any]]:
+    """The group parents from the direct one up to the top (at most ``max_depth`` of them)."""
+    rows = await session.execute(text(_ANCESTORS), {"id": customer_id, "max_depth": max_depth})
+    return [dict(r._mapping) for r in rows]
+
+
+_DESCENDANTS = f"""
+WITH RECURSIVE down(id, parent_id, relation_type, valid_from, valid_to, depth, path) AS (
+    SELECT r.child_id, r.parent_id, r.relation_type, r.valid_from, r.valid_to, 1,
+           ARRAY[r.parent_id]
+    FROM customer_relations r
+    WHERE r.parent_id = :id AND r.axis = 'group' AND {IN_EFFECT}
+  UNION ALL
+    SELECT r.child_id, r.parent_id, r.relation_type, r.valid_from, r.valid_to, down.depth + 1,
+           down.path || down.id
+    FROM down JOIN customer_relations r ON r.parent_id = down.id AND r.axis = 'group'
+    WHERE {IN_EFFECT} AND down.depth < :max_depth AND NOT r.child_id = ANY(down.path)
+)
+SELECT down.id, down.parent_id, c.customer_code, c.name, c.status, down.relation_type,
+       down.valid_from, down.valid_to, down.depth
+FROM down JOIN customers c ON c.id = down.id
+ORDER BY down.depth, c.customer_code
+LIMIT :limit
+"""
+
+
+async def descendants(
+    session: AsyncSession, customer_id: uuid.UUID, max_depth: int, limit: int
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(_DESCENDANTS), {"id": customer_id, "max_depth": max_depth, "limit": limit}
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+_SITES = f"""
+SELECT c.id, c.customer_code, c.name, c.status,
+       c.record -> 'relations' ->> 'site_type' AS site_type, r.valid_from, r.valid_to
+FROM customer_relations r JOIN customers c ON c.id = r.child_id
+WHERE r.parent_id = :id AND r.axis = 'site' AND {IN_EFFECT}
+ORDER BY c.customer_code
+LIMIT :limit
+"""
+
+
+async def sites(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+    rows = await session.execute(text(_SITES), {"id": customer_id, "limit": limit})
+    return [dict(r._mapping) for r in rows]
+
+
+_AMOUNT = "COALESCE((c.record -> 'transactions' ->> 'annual_amount')::numeric, 0)"
+
+_ROLLUP = f"""
+WITH RECURSIVE grp(id, path) AS (
+    SELECT CAST(:id AS uuid), ARRAY[CAST(:id AS uuid)]
+  UNION ALL
+    SELECT r.child_id, grp.path || r.child_id
+    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'group'
+    WHERE {IN_EFFECT} AND NOT r.child_id = ANY(grp.path)
+),
+companies AS (
+    SELECT c.id, {_AMOUNT} AS amount, c.id = CAST(:id AS uuid) AS is_self
+    FROM grp JOIN customers c ON c.id = grp.id WHERE c.status = 'active'
+),
+site_rows AS (
+    SELECT r.parent_id, {_AMOUNT} AS amount
+    FROM companies JOIN customer_relations r ON r.parent_id = companies.id AND r.axis = 'site'
+    JOIN customers c ON c.id = r.child_id
+    WHERE {IN_EFFECT} AND c.status = 'active'
+)
+SELECT
+    (SELECT COALESCE(sum(amount), 0) FROM companies WHERE is_self) AS own_amount,
+    (SELECT count(*) FROM site_rows WHERE parent_id = CAST(:id AS uuid)) AS direct_sites,
+    (SELECT COALESCE(sum(amount), 0) FROM site_rows WHERE parent_id = CAST(:id AS uuid))
+        AS direct_site_amount,
+    (SELECT count(*) FROM companies) AS group_companies,
+    (SELECT COALESCE(sum(amount), 0) FROM companies) AS group_company_amount,
+    (SELECT count(*) FROM site_rows) AS group_sites,
+    (SELECT COALESCE(sum(amount), 0) FROM site_rows) AS group_site_amount
+"""
+
+
+async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any]:
+    row = (await session.execute(text(_ROLLUP), {"id": customer_id})).one()
+    return dict(row._mapping)
+
+
+async def carry_links(
+    session: AsyncSession, absorbed_id: uuid.UUID, survivor_id: uuid.UUID
+) -> None:
+    """After a merge: the absorbed customer's sites and subsidiaries follow the survivor; its
+    own links move to the survivor where the survivor has none on that axis (and the move
+    closes no cycle); a link between the two is dropped."""
+    await lock_group_changes(session)
+    await session.execute(
+        text(
+            "DELETE FROM customer_relations WHERE (child_id = :a AND parent_id = :s)"
+            " OR (child_id = :s AND parent_id = :a)"
+        ),
+        {"a": absorbed_id, "s": survivor_id},
+    )
+    await session.execute(
+        text(
+            "UPDATE customer_relations SET parent_id = :s, updated_at = now() WHERE parent_id = :a"
+        ),
+        {"a": absorbed_id, "s": survivor_id},
+    )
+    for axis in ("site", "group"):
+        own = await link_of(session, absorbed_id, axis)
+        if own is None:
+            continue
+        await delete_link(session, absorbed_id, axis)
+        if await link_of(session, survivor_id, axis) is not None:
+            continue
+        if axis == "group":
+            above = {a["id"] for a in await ancestors(session, own.parent_id, 1000)}
+            if survivor_id in above or own.parent_id == survivor_id:
+                continue
+        await save_link(
+            session,
+            Link(survivor_id, own.parent_id, axis, own.relation_type, own.valid_from,
+                 own.valid_to, own.set_by),
+        )  # fmt: skip
+
+
+async def customer_by_code(session: AsyncSession, code: str) -> uuid.UUID | None:
+    found = await session.scalar(
+        text("SELECT id FROM customers WHERE customer_code = :code"), {"code": code}
+    )
+    return found  # type: ignore[no-any-return]
+
+
+async def customer_by_source(
+    session: AsyncSession, system: str, source_id: str
+) -> uuid.UUID | None:
+    found = await session.scalar(
+        text("SELECT customer_id FROM source_records WHERE system = :s AND source_id = :i"),
+        {"s": system, "i": source_id},
+    )
+    return found  # type: ignore[no-any-return]
+
+
+async def corporations_by_number(session: AsyncSession, corporate_number: str) -> list[uuid.UUID]:
+    """Active corporations with this 法人番号 that are not sites (sites share the number)."""
+    rows = await session.execute(
+        text(
+            "SELECT c.id FROM customers c WHERE c.corporate_number = :n AND c.status = 'active'"
+            " AND c.kind = 'corporation' AND NOT EXISTS (SELECT 1 FROM customer_relations r"
+            " WHERE r.child_id = c.id AND r.axis = 'site')"
+            " AND COALESCE(c.record -> 'relations' ->> 'site_type', 'head_office')"
+            " = 'head_office'"
+        ),
+        {"n": corporate_number},
+    )
+    return [r[0] for r in rows]

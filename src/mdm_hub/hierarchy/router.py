@@ -1,0 +1,113 @@
+"""HTTP for the hierarchy: links set by stewards and source systems, the tree and roll-ups."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from mdm_hub.auth.roles import CustomersCurate, CustomersRead
+from mdm_hub.context import CurrentActor
+from mdm_hub.db import DbSession
+from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.hierarchy import service
+from mdm_hub.hierarchy.repository import Link
+from mdm_hub.hierarchy.schemas import GroupLinkIn, HierarchyOut, LinkOut, RollupOut, SiteLinkIn
+from mdm_hub.idempotency.route import IdempotentRoute
+
+router = APIRouter(prefix="/v1", tags=["hierarchy"], route_class=IdempotentRoute)
+
+
+def _out(link: Link) -> LinkOut:
+    return LinkOut.model_validate(vars(link))
+
+
+@router.put(
+    "/customers/{customer_id}/relations/corporation",
+    response_model=LinkOut,
+    responses=PROBLEM_RESPONSES,
+)
+async def put_site_link(
+    customer_id: uuid.UUID,
+    body: SiteLinkIn,
+    session: DbSession,
+    actor: CurrentActor,
+    principal: CustomersCurate,
+) -> LinkOut:
+    """This customer is a site (事業所) of a corporation. 422 for a self-link, a corporation
+    that is itself a site, or a customer that has sites of its own."""
+    return _out(await service.set_site_link(session, actor, customer_id, body))
+
+
+@router.put(
+    "/customers/{customer_id}/relations/parent",
+    response_model=LinkOut,
+    responses=PROBLEM_RESPONSES,
+)
+async def put_group_link(
+    customer_id: uuid.UUID,
+    body: GroupLinkIn,
+    session: DbSession,
+    actor: CurrentActor,
+    principal: CustomersCurate,
+) -> LinkOut:
+    """This corporation's group parent (親会社), as a subsidiary (子会社) or an affiliate
+    (関連会社). 422 for a self-link or a cycle."""
+    return _out(await service.set_group_link(session, actor, customer_id, body))
+
+
+@router.delete(
+    "/customers/{customer_id}/relations/{axis}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=PROBLEM_RESPONSES,
+)
+async def delete_link(
+    customer_id: uuid.UUID,
+    axis: Literal["corporation", "parent"],
+    session: DbSession,
+    actor: CurrentActor,
+    principal: CustomersCurate,
+) -> Response:
+    """Remove the customer's link to its corporation or to its group parent."""
+    await service.remove_link(
+        session, actor, customer_id, "site" if axis == "corporation" else "group"
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/customers/{customer_id}/hierarchy",
+    response_model=HierarchyOut,
+    responses=PROBLEM_RESPONSES,
+)
+async def get_hierarchy(
+    customer_id: uuid.UUID,
+    session: DbSession,
+    principal: CustomersRead,
+    ancestors_depth: Annotated[int, Query(ge=0, le=50)] = 20,
+    descendants_depth: Annotated[int, Query(ge=0, le=20)] = 1,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Most children and sites")] = 1000,
+) -> HierarchyOut:
+    """Group parents up to the top, group members below (to ``descendants_depth``), the
+    corporation this customer is a site of, and its own sites. Links in effect today."""
+    return HierarchyOut.model_validate(
+        await service.hierarchy(
+            session,
+            customer_id,
+            ancestors_depth=ancestors_depth,
+            descendants_depth=descendants_depth,
+            limit=limit,
+        )
+    )
+
+
+@router.get(
+    "/customers/{customer_id}/rollup", response_model=RollupOut, responses=PROBLEM_RESPONSES
+)
+async def get_rollup(
+    customer_id: uuid.UUID, session: DbSession, principal: CustomersRead
+) -> RollupOut:
+    """取引金額 (transactions.annual_amount) and counts over the customer's own sites (direct)
+    and over its whole group below it with their sites (group). Active customers only."""
+    return RollupOut.model_validate(await service.rollup(session, customer_id))

@@ -1,0 +1,224 @@
+"""Setting and removing links (with their checks, audit entry and change event), and reading
+the hierarchy and roll-ups. Never commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.context import Actor
+from mdm_hub.customers.models import Customer
+from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
+from mdm_hub.events.outbox import append_event
+from mdm_hub.hierarchy import repository
+from mdm_hub.hierarchy.repository import Link
+from mdm_hub.hierarchy.schemas import CustomerRef, GroupLinkIn, SiteLinkIn
+
+EVENT = "customer.relation_changed"
+
+
+def _refused(field: str, code: str, message: str) -> ProblemError:
+    return validation_problem([FieldProblem(field=field, code=code, message=message)])
+
+
+async def resolve(session: AsyncSession, ref: CustomerRef, field: str) -> uuid.UUID:
+    """The customer ``ref`` names; 422 naming ``field`` when it names none or several."""
+    found: uuid.UUID | None
+    if ref.customer_id is not None:
+        found = ref.customer_id if await session.get(Customer, ref.customer_id) else None
+    elif ref.customer_code is not None:
+        found = await repository.customer_by_code(session, ref.customer_code)
+    elif ref.source is not None:
+        found = await repository.customer_by_source(
+            session, ref.source.system, ref.source.source_id
+        )
+    else:
+        assert ref.corporate_number is not None
+        matches = await repository.corporations_by_number(session, ref.corporate_number)
+        if len(matches) > 1:
+            raise _refused(
+                field,
+                "ambiguous_corporate_number",
+                f"{len(matches)} corporations carry 法人番号 {ref.corporate_number}: "
+                "name one by customer_id",
+            )
+        found = matches[0] if matches else None
+    if found is None:
+        raise _refused(field, "no_such_customer", "No customer matches this reference")
+    return found
+
+
+async def _lock(session: AsyncSession, customer_id: uuid.UUID, field: str) -> Customer:
+    customer = await session.get(
+        Customer, customer_id, with_for_update=True, populate_existing=True
+    )
+    if customer is None:
+        raise ProblemError("not-found", f"No customer {customer_id}")
+    if customer.status != "active":
+        raise _refused(field, "not_active", f"Customer {customer_id} is {customer.status}")
+    return customer
+
+
+def _check_dates(valid_from: dt.date | None, valid_to: dt.date | None) -> None:
+    if valid_from and valid_to and valid_from > valid_to:
+        raise _refused("/valid_to", "before_valid_from", "valid_to is before valid_from")
+
+
+async def _changed(
+    session: AsyncSession,
+    actor: Actor,
+    child: Customer,
+    axis: str,
+    before: Link | None,
+    after: Link | None,
+) -> None:
+    """The audit entry and the ``customer.relation_changed`` event of the child."""
+    child.version += 1
+    child.updated_at = dt.datetime.now(dt.UTC)
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action=EVENT,
+            entity_type="customer_relation",
+            entity_id=f"{child.id}/{axis}",
+            customer_id=child.id,
+            before=before.view() if before else None,
+            after=after.view() if after else None,
+        ),
+    )
+    await append_event(session, event_type=EVENT, customer=child, changed=[f"/hierarchy/{axis}"])
+
+
+async def set_site_link(
+    session: AsyncSession, actor: Actor, customer_id: uuid.UUID, body: SiteLinkIn
+) -> Link:
+    _check_dates(body.valid_from, body.valid_to)
+    corporation_id = await resolve(session, body.corporation, "/corporation")
+    if corporation_id == customer_id:
+        raise _refused("/corporation", "self_link", "A customer cannot be its own site")
+    child = await _lock(session, customer_id, "/customer_id")
+    corporation = await _lock(session, corporation_id, "/corporation")
+    if corporation.kind != "corporation":
+        raise _refused("/corporation", "not_a_corporation", "Sites belong to a corporation")
+    if await repository.link_of(session, corporation_id, "site") is not None:
+        raise _refused("/corporation", "is_a_site", "The corporation is itself a site")
+    if await repository.has_children(session, customer_id, "site"):
+        raise _refused("/corporation", "has_sites", "A customer with sites cannot be a site")
+    return await _save(session, actor, child, corporation_id, "site", "site", body, "steward")
+
+
+async def set_group_link(
+    session: AsyncSession, actor: Actor, customer_id: uuid.UUID, body: GroupLinkIn
+) -> Link:
+    _check_dates(body.valid_from, body.valid_to)
+    parent_id = await resolve(session, body.parent, "/parent")
+    if parent_id == customer_id:
+        raise _refused("/parent", "self_link", "A customer cannot be its own parent")
+    await repository.lock_group_changes(session)
+    child = await _lock(session, customer_id, "/customer_id")
+    await _lock(session, parent_id, "/parent")
+    for who, field in ((customer_id, "/customer_id"), (parent_id, "/parent")):
+        if await repository.link_of(session, who, "site") is not None:
+            raise _refused(field, "is_a_site", "A site (事業所) has no group parent or members")
+    above = await repository.ancestors(session, parent_id, 10_000)
+    if any(a["id"] == customer_id for a in above):
+        raise _refused(
+            "/parent", "cycle", "The parent is below this customer in its group: a cycle"
+        )
+    return await _save(
+        session, actor, child, parent_id, "group", body.relation_type, body, "steward"
+    )
+
+
+async def _save(
+    session: AsyncSession,
+    actor: Actor,
+    child: Customer,
+    parent_id: uuid.UUID,
+    axis: str,
+    relation_type: str,
+    body: SiteLinkIn | GroupLinkIn,
+    set_by: str,
+) -> Link:
+    before = await repository.link_of(session, child.id, axis)
+    link = Link(child.id, parent_id, axis, relation_type, body.valid_from, body.valid_to, set_by)
+    if before == link:
+        return link  # unchanged: no event
+    await repository.save_link(session, link)
+    await _changed(session, actor, child, axis, before, link)
+    return link
+
+
+async def remove_link(
+    session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str
+) -> None:
+    child = await _lock(session, customer_id, "/customer_id")
+    before = await repository.link_of(session, customer_id, axis)
+    if before is None:
+        raise ProblemError("not-found", f"Customer {customer_id} has no {axis} link")
+    await repository.delete_link(session, customer_id, axis)
+    await _changed(session, actor, child, axis, before, None)
+
+
+def _node(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "customer_code": customer.customer_code,
+        "name": customer.name,
+        "status": customer.status,
+    }
+
+
+async def hierarchy(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    *,
+    ancestors_depth: int,
+    descendants_depth: int,
+    limit: int,
+) -> dict[str, Any]:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise ProblemError("not-found", f"No customer {customer_id}")
+    corporation = None
+    if (site_link := await repository.link_of(session, customer_id, "site")) is not None:
+        parent = await session.get(Customer, site_link.parent_id)
+        corporation = _node(parent) if parent is not None else None
+    children = (
+        await repository.descendants(session, customer_id, descendants_depth, limit + 1)
+        if descendants_depth > 0
+        else []
+    )
+    sites = await repository.sites(session, customer_id, limit + 1)
+    return {
+        "customer": _node(customer),
+        "corporation": corporation,
+        "ancestors": await repository.ancestors(session, customer_id, ancestors_depth),
+        "children": children[:limit],
+        "sites": sites[:limit],
+        "truncated": len(children) > limit or len(sites) > limit,
+    }
+
+
+async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any]:
+    if await session.get(Customer, customer_id) is None:
+        raise ProblemError("not-found", f"No customer {customer_id}")
+    r = await repository.rollup(session, customer_id)
+    return {
+        "customer_id": customer_id,
+        "own_annual_amount": r["own_amount"],
+        "direct": {
+            "sites": r["direct_sites"],
+            "annual_amount": r["own_amount"] + r["direct_site_amount"],
+        },
+        "group": {
+            "companies": r["group_companies"],
+            "sites": r["group_sites"],
+            "annual_amount": r["group_company_amount"] + r["group_site_amount"],
+        },
+    }
