@@ -75,7 +75,9 @@ _DIGITS = "〇一二三四五六七八九"
 
 
 def kanji_units(n: int) -> str:
-    """十/百/千 form: 1234 → 千二百三十四."""
+    """十/百/千 form: 1234 → 千二百三十四 (positional from 10000 on)."""
+    if n >= 10000:
+        return kanji_positional(n)
     out = ""
     for unit, ch in ((1000, "千"), (100, "百"), (10, "十")):
         q, n = divmod(n, unit)
@@ -99,6 +101,7 @@ class Site:
     lot: int
     sub: int | None
     building: str | None
+    unit: str | None = None  # floor, wing or room of this entity (5F, 3~5階, B棟)
 
 
 @dataclasses.dataclass
@@ -127,9 +130,21 @@ class SecondGenerator:
         self.serial = 0
 
     def _number(self, area: str) -> str:
-        self.serial += 1
-        local = f"{self.rng.randrange(2000, 9999)}{self.serial % 10000:04d}"
-        return (area + local)[:10]
+        import phonenumbers
+
+        while True:
+            self.serial += 1
+            local = f"{self.rng.randrange(2000, 9999)}{self.serial % 10000:04d}"
+            mobile = area in ("090", "080", "070")
+            digits = area + local if mobile else (area + local)[:10]
+            if phonenumbers.is_valid_number(phonenumbers.parse(digits, "JP")):
+                return digits
+
+    def _unit(self) -> str | None:
+        return self.rng.choice(
+            [None, None, f"{self.rng.randint(2, 9)}F", f"{self.rng.randint(2, 4)}~{self.rng.randint(5, 7)}階",
+             f"{self.rng.choice('ABC')}棟"]
+        )  # fmt: skip
 
     # -- entities -------------------------------------------------------------------------
 
@@ -212,6 +227,7 @@ class SecondGenerator:
             lot=int(lot),
             sub=int(sub) if sub else None,
             building=rest.strip() or None,
+            unit=self._unit(),
         )
 
     def _persons(self, n: int) -> list[Thing]:
@@ -230,16 +246,17 @@ class SecondGenerator:
             if self.rng.random() < 0.25:
                 building = f"{self.rng.choice(['サンハイツ', 'レジデンス', '第二荘'])}{self.rng.randint(1, 3)}0{self.rng.randint(1, 8)}"
             site = Site(code, pref, city, town, None, chome, lot,
-                        self.rng.randint(1, 20) if self.rng.random() < 0.6 else None, building)  # fmt: skip
+                        self.rng.randint(1, 20) if self.rng.random() < 0.6 else None, building,
+                        self._unit() if building else None)  # fmt: skip
             family = self.rng.choice(FAMILY)
-            home = self._number("0" + str(self.rng.randint(11, 99))) if self.rng.random() < 0.5 else None
+            home = self._number(self.rng.choice(["0172", "0234", "0268", "0480", "0566", "0857", "0966", "098"])) if self.rng.random() < 0.5 else None
             used: set[str] = set()
             for _ in range(self.rng.choice([1, 1, 2, 3])):
                 given = self.rng.choice(GIVEN)
                 if given[1] in used:
                     continue
                 used.add(given[1])
-                mobile = "0" + self.rng.choice("789") + "0" + f"{self.rng.randrange(10**8):08d}"
+                mobile = self._number("0" + self.rng.choice("789") + "0")
                 result.append(
                     Thing(
                         id=f"Q{len(result):05d}",
@@ -312,7 +329,8 @@ class SecondGenerator:
         town = s.town
         if "ケ" in town or "ヶ" in town or "が" in town:
             town = self.rng.choice([town.replace(k, v) for k in "ケヶが" for v in "ケヶが"])
-        if s.city.endswith(("町", "村")) and s.chome is None and self.rng.random() < 0.4:
+        if (s.city.endswith(("町", "村")) and s.chome is None and not town.startswith(("大字", "字"))
+                and self.rng.random() < 0.4):  # fmt: skip
             notes.append("oaza")
             town = "大字" + town
         if s.koaza and self.rng.random() < 0.7:
@@ -321,17 +339,13 @@ class SecondGenerator:
         return town
 
     def _building(self, s: Site, notes: list[str]) -> str | None:
-        label = self._pick(notes, no_building=3, as_is=3, floor=2, range=1, wing=1)
-        base = s.building or ""
+        label = self._pick(notes, no_building=1, building=2, building_unit=3)
         if label == "no_building":
             return None
-        if label == "floor":
-            return f"{base}{self.rng.randint(2, 9)}F"
-        if label == "range":
-            return f"{base}{self.rng.randint(2, 4)}~{self.rng.randint(5, 7)}階"
-        if label == "wing":
-            return f"{base}{self.rng.choice('ABC')}棟"
-        return base or None
+        base, unit = s.building or "", s.unit or ""
+        if label == "building" or not unit:
+            return base or None
+        return f"{base}{self.rng.choice(['', ' '])}{unit}" if base else unit
 
     def _address(self, t: Thing, notes: list[str], purpose: str) -> dict[str, Any]:
         s = t.site

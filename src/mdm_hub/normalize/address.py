@@ -53,7 +53,7 @@ _K = KANJI_NUMERAL_CHARS
 # A kanji numeral in a number position of a street: followed by a marker or a hyphen, or
 # following one (二番地の五, 四-2-27, 1丁目十二番).
 _KANJI_IN_STREET = re.compile(
-    rf"[{_K}]+(?=丁目|番地|番|号(?![館棟室]))"
+    rf"[{_K}]+(?=丁目|番地|番(?![館棟])|号(?![館棟室]))"
     rf"|(?:(?<=^)|(?<=[\s\-丁目番地号のノ\dA-Za-z]))[{_K}]+(?=丁|の|-|\s|$)"
 )
 _STREET_RULES = (
@@ -66,9 +66,11 @@ _STREET_RULES = (
     (re.compile(r"-(?:\s*-)+"), "-"),
     (re.compile(r"(\d)\s*-\s*(?=\d)"), r"\1-"),
 )
-# A number, with a letter sub-lot (12A) unless the letter starts a word or a wing (8B棟,
-# 8ABCビル); or a letter/kana sub-lot before a number (ロ5).
-_GROUP = r"(?:\d+(?:[A-Za-z](?![A-Za-z棟館]))?|[A-Za-z\u3041-\u3096\u30a1-\u30f6]\d+)"
+# A number, with a letter sub-lot (12A) unless the letter starts a word, a wing or a floor
+# (8B棟, 8ABCビル, 6B1F); or a letter/kana sub-lot before a number (ロ5).
+_GROUP = (
+    r"(?:\d+(?:[A-Za-z](?![A-Za-z棟館]|\d+(?:F|階)))?|[A-Za-z\u3041-\u3096\u30a1-\u30f6]\d+)"
+)
 _STREET_HEAD = re.compile(rf"{_GROUP}(?:-{_GROUP})*")
 _HYPHEN_RUN = re.compile(r"-(?:\s*-)+")
 _LEADING_SEPARATORS = re.compile(r"^[\s\-,、]+")
@@ -76,8 +78,9 @@ _TOWN_TAIL = re.compile(rf"^(.*?[^\d\s\-])\s*((?:\d+|[{_K}]+)\s*丁目.*|\d.*)$"
 _AZA = re.compile(r"^(?:大字|字)")
 # A 丁目 that is not followed by a number is part of a building's name (二丁目ビル), when it
 # comes after a complete street number.
+_NOT_A_CHOME = rf"丁目(?![\s\d{_K}\-番の]|$)"
 _BUILDING_CHOME = re.compile(
-    rf"(?<=[\d号地])\s*(?=[{_K}\d]+\s*丁目(?![\s\d{_K}\-番の]|$))"
+    rf"(?<=[\d号地])\s*(?=[{_K}]+\s*{_NOT_A_CHOME})|(?<=[号地\s])(?=\d+\s*{_NOT_A_CHOME})"
 )
 # Kyoto's street directions before the town (烏丸通二条下る, 四条烏丸東入ル): where the
 # place is reached from, not a part of its name.
@@ -169,8 +172,10 @@ def split_prefecture(text: str) -> tuple[str | None, str]:
     for short, prefecture in _PREFECTURE_SHORT.items():
         if text.startswith(short):
             rest = text[len(short) :].lstrip()
-            # "福岡市中央区…", "静岡市葵区…": the short name is the start of a city's name.
-            if rest[:1] in _CITY_SUFFIXES:
+            # "福岡市中央区…", "静岡市葵区…": the short name is the start of a city's name
+            # ("福島郡山市…" is 福島(県) 郡山市: no city's name starts with 福島郡).
+            city = split_city(None, text)[1]
+            if city is not None and fold_chars(city).startswith(fold_chars(short)):
                 continue
             if split_city(prefecture, rest)[1] is not None:
                 return prefecture, rest
@@ -232,16 +237,21 @@ def _known_town(prefecture: str, city: str, text: str) -> tuple[str, str] | None
     for start in (aza.end(), 0) if aza else (0,):
         body = text[start:]
         folded = fold_chars(body)
-        for length in range(min(len(folded), ix.longest_town), 0, -1):
-            town = towns.get(folded[:length])
-            if town is not None:
-                return town, body[length:].lstrip()
-        if re.search(rf"[\d{_K}]", body[: ix.longest_town]):
+        longest = min(len(folded), ix.longest_town)
+        found: tuple[int, str] | None = None
+        for length in range(longest, 0, -1):
+            if (town := towns.get(folded[:length])) is not None:
+                found = (length, town)
+                break
+        if re.search(rf"[\d{_K}]", body[:longest]):
+            # 北3条西 / 北三条西: the longer of the two readings (真栄 is a town, 真栄四条 too)
             by_numeral = _towns_by_numeral(prefecture, city)
-            for length in range(min(len(folded), ix.longest_town), 0, -1):
-                town = by_numeral.get(_numerals_folded(folded[:length]))
-                if town is not None:
-                    return town, body[length:].lstrip()
+            for length in range(longest, found[0] if found else 0, -1):
+                if (town := by_numeral.get(_numerals_folded(folded[:length]))) is not None:
+                    found = (length, town)
+                    break
+        if found is not None:
+            return found[1], body[found[0] :].lstrip()
     return None
 
 
