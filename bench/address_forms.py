@@ -1,4 +1,4 @@
-"""Share of address forms stored identically, per category of tests/normalize/data/address_forms.json.
+"""Share of address forms stored identically, per category of the address forms table.
 
     .venv/bin/python bench/address_forms.py [--show 5]
 

@@ -69,7 +69,7 @@ FORM_READING = {
 }  # fmt: skip
 FORM_SHORT = {"株式会社": "(株)", "有限会社": "(有)", "合同会社": "(同)", "学校法人": "(学)",
               "医療法人": "(医)", "社会福祉法人": "(福)", "一般社団法人": "(一社)",
-              "独立行政法人": "(独)", "公益財団法人": "(公財)", "一般財団法人": "(一財)"}  # fmt: skip
+              "独立行政法人": "(独)", "公益財団法人": "(公財)", "一般財団法人": "(一財)"}  # fmt: skip  # noqa: E501
 _BANCHI = re.compile(r"^(字[^\d０-９]+?)?(?:(\d+)丁目)?(\d+)(?:-(\d+))?(?:-(\d+))?(.*)$")
 _DIGITS = "〇一二三四五六七八九"
 
@@ -142,8 +142,13 @@ class SecondGenerator:
 
     def _unit(self) -> str | None:
         return self.rng.choice(
-            [None, None, f"{self.rng.randint(2, 9)}F", f"{self.rng.randint(2, 4)}~{self.rng.randint(5, 7)}階",
-             f"{self.rng.choice('ABC')}棟"]
+            [
+                None,
+                None,
+                f"{self.rng.randint(2, 9)}F",
+                f"{self.rng.randint(2, 4)}~{self.rng.randint(5, 7)}階",
+                f"{self.rng.choice('ABC')}棟",
+            ]
         )  # fmt: skip
 
     # -- entities -------------------------------------------------------------------------
@@ -201,7 +206,7 @@ class SecondGenerator:
                         body_kana=row["_kana"].replace("-", "ー"),
                         branch=branch,
                         phone=self._number(area) if branch else main,
-                        email=f"{'info' if not branch else f'b{len(result)}'}@k{len(result)}.example.jp",
+                        email=f"{'b' if branch else 'info'}{len(result)}@k{len(result)}.example.jp",
                     )
                 )
         return result
@@ -244,12 +249,19 @@ class SecondGenerator:
             lot = self.rng.choice([self.rng.randint(1, 60), self.rng.randint(100, 3999)])
             building = None
             if self.rng.random() < 0.25:
-                building = f"{self.rng.choice(['サンハイツ', 'レジデンス', '第二荘'])}{self.rng.randint(1, 3)}0{self.rng.randint(1, 8)}"
+                name = self.rng.choice(["サンハイツ", "レジデンス", "第二荘"])
+                building = f"{name}{self.rng.randint(1, 3)}0{self.rng.randint(1, 8)}"
             site = Site(code, pref, city, town, None, chome, lot,
                         self.rng.randint(1, 20) if self.rng.random() < 0.6 else None, building,
                         self._unit() if building else None)  # fmt: skip
             family = self.rng.choice(FAMILY)
-            home = self._number(self.rng.choice(["0172", "0234", "0268", "0480", "0566", "0857", "0966", "098"])) if self.rng.random() < 0.5 else None
+            home = (
+                self._number(
+                    self.rng.choice(["0172", "0234", "0268", "0480", "0566", "0857", "0966", "098"])
+                )
+                if self.rng.random() < 0.5
+                else None
+            )
             used: set[str] = set()
             for _ in range(self.rng.choice([1, 1, 2, 3])):
                 given = self.rng.choice(GIVEN)
@@ -264,10 +276,15 @@ class SecondGenerator:
                         site=site,
                         family=family,
                         given=given,
-                        birth=dt.date(self.rng.randint(1950, 2005), self.rng.randint(1, 12),
-                                      self.rng.randint(1, 28)),  # fmt: skip
+                        birth=dt.date(
+                            self.rng.randint(1950, 2005),
+                            self.rng.randint(1, 12),
+                            self.rng.randint(1, 28),
+                        ),
                         phone=mobile if self.rng.random() < 0.7 else home,
-                        email=f"u{len(result)}x@mail.example.ne.jp" if self.rng.random() < 0.5 else None,
+                        email=f"u{len(result)}x@mail.example.ne.jp"
+                        if self.rng.random() < 0.5
+                        else None,
                     )
                 )
         return result[:n]
@@ -287,8 +304,9 @@ class SecondGenerator:
                     else self._person(thing, notes)
                 )
                 result.append(
-                    SourceRec(system, f"{system}{serial[system]:06d}", thing.id, payload,
-                              ",".join(notes))  # fmt: skip
+                    SourceRec(
+                        system, f"{system}{serial[system]:06d}", thing.id, payload, ",".join(notes)
+                    )
                 )
         self.rng.shuffle(result)
         return result
@@ -329,8 +347,8 @@ class SecondGenerator:
         town = s.town
         if "ケ" in town or "ヶ" in town or "が" in town:
             town = self.rng.choice([town.replace(k, v) for k in "ケヶが" for v in "ケヶが"])
-        if (s.city.endswith(("町", "村")) and s.chome is None and not town.startswith(("大字", "字"))
-                and self.rng.random() < 0.4):  # fmt: skip
+        rural = s.city.endswith(("町", "村")) and s.chome is None
+        if rural and not town.startswith(("大字", "字")) and self.rng.random() < 0.4:
             notes.append("oaza")
             town = "大字" + town
         if s.koaza and self.rng.random() < 0.7:
@@ -456,10 +474,13 @@ def main() -> None:
     things = generator.things(args.size)
     records = generator.records(things)
     kinds = collections.Counter(t.kind for t in things)
-    print(f"\nsecond generator: {kinds['corporation']} corporation sites, {kinds['person']} persons")
+    print(
+        f"\nsecond generator: {kinds['corporation']} corporation sites, {kinds['person']} persons"
+    )
     report = asyncio.run(
-        run_dataset(f"Japan, second generator (seed {args.seed})", records,
-                    collections.Counter(), {})  # fmt: skip
+        run_dataset(
+            f"Japan, second generator (seed {args.seed})", records, collections.Counter(), {}
+        )
     )
     print_report(report, examples=args.examples)
 

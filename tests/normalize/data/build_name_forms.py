@@ -38,14 +38,27 @@ SHORT = {"株式会社": "(株)", "有限会社": "(有)", "学校法人": "(学
 # The reading of the legal form as Japan Post writes it (old JIS: no small kana).
 READING = {
     "株式会社": "カブシキガイシヤ", "有限会社": "ユウゲンガイシヤ", "合同会社": "ゴウドウガイシヤ",
-    "学校法人": "ガツコウホウジン", "医療法人": "イリヨウホウジン", "社会福祉法人": "シヤカイフクシホウジン",
+    "学校法人": "ガツコウホウジン", "医療法人": "イリヨウホウジン",
+    "社会福祉法人": "シヤカイフクシホウジン",
     "一般社団法人": "イツパンシヤダンホウジン", "一般財団法人": "イツパンザイダンホウジン",
     "独立行政法人": "ドクリツギヨウセイホウジン", "国立大学法人": "コクリツダイガクホウジン",
     "公益財団法人": "コウエキザイダンホウジン", "相互会社": "ソウゴガイシヤ",
 }  # fmt: skip
-BRANCH = ("支店", "支社", "営業所", "出張所", "事業所", "工場", "分室", "支部", "支所", "本社", "本店")
-FORMS = tuple(READING) + ("医療法人社団", "社会医療法人", "国立研究開発法人", "地方独立行政法人",
-                          "公立大学法人", "宗教法人", "公益社団法人")  # fmt: skip
+BRANCH = (
+    "支店",
+    "支社",
+    "営業所",
+    "出張所",
+    "事業所",
+    "工場",
+    "分室",
+    "支部",
+    "支所",
+    "本社",
+    "本店",
+)
+FORMS = (*READING, "医療法人社団", "社会医療法人", "国立研究開発法人", "地方独立行政法人",
+         "公立大学法人", "宗教法人", "公益社団法人")  # fmt: skip
 
 
 def offices() -> list[dict[str, Any]]:
@@ -92,7 +105,7 @@ def main() -> None:
     legal_groups = []
     sample = rng.sample(not_company, min(PER_SECTION, len(not_company)))
     sample += rng.sample(company, PER_SECTION // 3)
-    for _, (form, first, body, _, _, _) in sample:
+    for _, (form, _, body, _, _, _) in sample:
         forms = [f"{form}{body}", f"{form} {body}", f"{body}{form}", f"{body} {form}"]
         if form in SHORT:
             forms += [f"{SHORT[form]}{body}", f"{body}{SHORT[form]}"]
@@ -106,14 +119,15 @@ def main() -> None:
         full = f"{reading} {body_kana}" if first else f"{body_kana} {reading}"
         variants = [body_kana, full, full.replace(" ", ""), jaconv.kata2hira(full),
                     jaconv.z2h(full, kana=True, ascii=False, digit=False),
-                    jaconv.kata2hira(body_kana).replace("ー", "-"), body_kana.replace("ー", "-")]  # fmt: skip
+                    jaconv.kata2hira(body_kana).replace("ー", "-"),
+                    body_kana.replace("ー", "-")]  # fmt: skip
         kana_groups.append({"forms": variants})
 
     apart = []
     by_form: dict[str, list[str]] = {}
     for _, (form, first, body, _, _, _) in parsed:
         by_form.setdefault(form, []).append(f"{form}{body}" if first else f"{body}{form}")
-    for form, names in sorted(by_form.items()):
+    for _, names in sorted(by_form.items()):
         names = sorted(set(names))
         for _ in range(min(10, len(names) // 2)):
             apart.append(rng.sample(names, 2))
