@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mdm_hub.customers.schemas import AddressIn
+from mdm_hub.record import AddressIn
 from mdm_hub.normalize.address import normalize_address
 from mdm_hub.normalize.base import Report
 
