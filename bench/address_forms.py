@@ -16,9 +16,9 @@ import argparse
 import json
 from pathlib import Path
 
-from mdm_hub.record import AddressIn
 from mdm_hub.normalize.address import normalize_address
 from mdm_hub.normalize.base import Report
+from mdm_hub.record import AddressIn
 
 TABLE = Path(__file__).parent.parent / "tests/normalize/data/address_forms.json"
 

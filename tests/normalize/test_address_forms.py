@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 from normalize_data import load_json
 
-from mdm_hub.record import AddressIn
 from mdm_hub.normalize.address import normalize_address
 from mdm_hub.normalize.base import Report
+from mdm_hub.record import AddressIn
 
 _TABLE = load_json("address_forms.json")["categories"]
 
