@@ -52,6 +52,8 @@ def test_corporations_meet_on_their_address_alone() -> None:
     b = corp("エービーシー商事", addresses=[address(**MARUNOUCHI, building="5F")])
     shared = set(usable_keys(blocking_keys(a), {}, 50)) & set(usable_keys(blocking_keys(b), {}, 50))
     assert shared == {BlockingKey("corporation_site", "東京都千代田区丸の内1-2-3")}
+    town_only = corp("ABC商事", addresses=[address(**dict(MARUNOUCHI, street=None))])
+    assert "corporation_site" not in {k.kind for k in blocking_keys(town_only)}
     home = person("山田", "太郎", addresses=[address(**UMEDA)])
     assert "corporation_site" not in {k.kind for k in blocking_keys(home)}
 
