@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint format openapi clean
+.PHONY: install run test lint format openapi clean browser
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -20,8 +20,16 @@ install: $(VENV)/.synced
 run: install  ## serve the hub on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL)
 	MDM_LOG_FORMAT=$${MDM_LOG_FORMAT:-text} $(VENV)/bin/mdm-hub serve
 
-test: install lint  ## the whole suite against a real PostgreSQL (and Node.js's oidc-provider: tests/auth)
+test: install lint browser  ## the whole suite against a real PostgreSQL (and Node.js's oidc-provider: tests/auth)
 	$(VENV)/bin/pytest
+
+# The console's browser tests (tests/console) drive Debian's Chromium with Playwright, which
+# cannot download browsers of its own here; the CJK fonts make Japanese render in screenshots.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
+		apt-get install -y chromium fonts-noto-cjk || \
+		(apt-get update && apt-get install -y chromium fonts-noto-cjk); \
+	fi
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from mdm_hub import __version__
 from mdm_hub.audit.router import router as audit_router
 from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.auth.roles import authenticate
 from mdm_hub.auth.setup import install_auth, swagger_ui_init_oauth
+from mdm_hub.console.setup import install_console
 from mdm_hub.custom_fields.router import router as custom_fields_router
 from mdm_hub.customers.router import router as customers_router
 from mdm_hub.db import create_engine, create_sessionmaker
@@ -33,12 +35,34 @@ from mdm_hub.settings import Settings, get_settings
 from mdm_hub.sources.router import match_router as source_match_router
 from mdm_hub.sources.router import router as sources_router
 
+logger = logging.getLogger(__name__)
+
 DESCRIPTION = """
 mdm-hub keeps one clean definition of each customer (顧客マスタ), fed by CRM, SFA and billing
 systems. Source systems push records with `PUT /v1/sources/{system}/records/{source_id}`;
 the hub validates and normalizes them, links them to customers and keeps the golden record.
 Every error is RFC 9457 problem+json.
 """
+
+# One tag per operation, grouped as docs/api.md (and docs/webhooks.md) group the API.
+OPENAPI_TAGS = [
+    {"name": "sources", "description": "Source records: what source systems hand the hub."},
+    {"name": "customers", "description": "Golden records (顧客マスタ), steward edits."},
+    {"name": "matching", "description": "Dry-run matching, the review queue, merge, unmerge."},
+    {"name": "configuration", "description": "Custom fields and rank rules."},
+    {"name": "changes", "description": "The change feed, for systems that pull."},
+    {"name": "webhooks", "description": "Webhook endpoints, the delivery log, replay."},
+    {"name": "audit", "description": "The audit log."},
+    {"name": "privacy", "description": "Erasure, held writes, disclosure, the access log."},
+    {"name": "auth", "description": "The console's sign-in session."},
+    {"name": "operations", "description": "Probes and the problem-type documents."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    """A short, stable operation id: the handler's name in camelCase (``putSourceRecord``)."""
+    first, *rest = route.name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
 
 
 def create_app(
@@ -67,7 +91,8 @@ def create_app(
             from mdm_hub.events.dispatcher import Dispatcher
 
             worker = asyncio.create_task(
-                Dispatcher(engine, settings, housekeeping=PERIODIC_JOBS).run(worker_stop)
+                Dispatcher(engine, settings, housekeeping=PERIODIC_JOBS).run(worker_stop),
+                name="in-process webhook worker",
             )
         try:
             yield
@@ -75,8 +100,10 @@ def create_app(
             app.state.shutting_down = True
             if worker is not None:
                 worker_stop.set()
-                with contextlib.suppress(Exception):
+                try:
                     await worker
+                except Exception:
+                    logger.exception("task %s failed; stopping anyway", worker.get_name())
             await engine.dispose()
 
     app = FastAPI(
@@ -85,6 +112,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         swagger_ui_init_oauth=swagger_ui_init_oauth(settings),
+        openapi_tags=OPENAPI_TAGS,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -113,4 +142,5 @@ def create_app(
             api_router,
             dependencies=[Depends(authenticate), Depends(record_pii_reads, scope="function")],
         )
+    install_console(app)  # the steward console at /console (mdm_hub.console)
     return app

@@ -78,6 +78,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         sqlalchemy_url(url),
         json_deserializer=json_loads,
+        # Parameters hold personal data and secrets: never in an error's text (nor a log).
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_use_lifo=True,  # the busiest connections stay in use; the idle ones age out

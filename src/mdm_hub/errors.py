@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -216,12 +217,27 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
 _STATUS_SLUGS = {p.status: p.slug for p in PROBLEM_TYPES.values()}
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path_regex.match(path):
+            methods |= route.methods or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = _STATUS_SLUGS.get(exc.status_code, "bad-request")
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
     return problem_response(
-        PROBLEM_TYPES[slug], detail=detail, instance=request.url.path, headers=exc.headers
+        PROBLEM_TYPES[slug], detail=detail, instance=request.url.path, headers=headers
     )
 
 

@@ -8,10 +8,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from mdm_hub.auth.roles import Public
-from mdm_hub.errors import PROBLEM_TYPES, ProblemError
+from mdm_hub.errors import PROBLEM_RESPONSES, PROBLEM_TYPES, ProblemError
 from mdm_hub.migrate import migration_head, schema_is_behind
 
 router = APIRouter(tags=["operations"], dependencies=[Public])  # probes: no token
+NOT_FOUND = {404: PROBLEM_RESPONSES[404]}
 
 
 class Health(BaseModel):
@@ -52,9 +53,9 @@ class ProblemTypeDoc(BaseModel):
     description: str
 
 
-@router.get("/problems/{slug}", response_model=ProblemTypeDoc, tags=["operations"])
+@router.get("/problems/{slug}", response_model=ProblemTypeDoc, responses=NOT_FOUND)
 async def problem_type(slug: str) -> ProblemTypeDoc:
-    """What a problem `type` URI means."""
+    """What a problem `type` URI means; 404 for a slug the hub does not use."""
     problem = PROBLEM_TYPES.get(slug)
     if problem is None:
         raise ProblemError("not-found", f"No problem type {slug!r}")

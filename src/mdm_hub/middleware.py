@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +21,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def _is_utf8(scope: Scope) -> bool:
+    """Whether the raw path and query decode as UTF-8. The server decodes them with
+    replacement characters, so two different source ids would otherwise name one record."""
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+    raw_path = raw_path.split(b"?", 1)[0]  # some clients' raw_path carries the query string
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+        unquote_to_bytes(scope.get("query_string", b"").replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class RequestIdMiddleware:
@@ -65,6 +79,9 @@ class BodyGuardMiddleware:
         if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
             await self._reject(scope, receive, send, "bad-request", path)
             return
+        if not _is_utf8(scope):
+            await self._reject(scope, receive, send, "invalid-utf8", path)
+            return
         if scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
@@ -89,7 +106,11 @@ class BodyGuardMiddleware:
         body = b"".join(chunks)
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         is_json = content_type == "application/json" or content_type.endswith("+json")
-        if body and not is_json:
+        # The console's forms (mdm_hub.console) post urlencoded bodies; the API takes JSON only.
+        is_console_form = content_type == "application/x-www-form-urlencoded" and (
+            path == "/console" or path.startswith("/console/")
+        )
+        if body and not (is_json or is_console_form):
             await self._reject(scope, receive, send, "unsupported-media-type", path)
             return
 
@@ -107,10 +128,11 @@ class BodyGuardMiddleware:
     async def _reject(
         self, scope: Scope, receive: Receive, send: Send, slug: str, path: str
     ) -> None:
-        problem = PROBLEM_TYPES[slug]
+        problem = PROBLEM_TYPES["bad-request" if slug == "invalid-utf8" else slug]
         detail = {
             "payload-too-large": f"Bodies are limited to {self.max_body_bytes} bytes",
             "bad-request": "NUL characters are not allowed in paths or query strings",
+            "invalid-utf8": "The path or query string is not valid UTF-8 once percent-decoded",
         }.get(slug, "Send the body as application/json (or application/merge-patch+json for PATCH)")
         response = problem_response(problem, detail=detail, instance=path)
         await response(scope, receive, send)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any
 
 from mdm_hub.errors import FieldProblem, validation_problem
+from mdm_hub.types import BIGINT_MAX
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
@@ -23,8 +25,16 @@ def decode_cursor(cursor: str, parameter: str, fields: dict[str, type]) -> dict[
         if not isinstance(value, dict):
             raise ValueError("not an object")
         for name, kind in fields.items():
-            if not isinstance(value.get(name), kind):
+            item = value.get(name)
+            if not isinstance(item, kind) or isinstance(item, bool):
                 raise ValueError(f"missing {name}")
+            # What the database could not take must not get that far (a forged cursor).
+            if isinstance(item, int) and not -BIGINT_MAX <= item <= BIGINT_MAX:
+                raise ValueError(f"{name} out of range")
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"{name} not finite")
+            if isinstance(item, str) and "\x00" in item:
+                raise ValueError(f"{name} holds NUL")
         return value
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise validation_problem(

@@ -38,6 +38,26 @@ def test_every_operation_documents_its_answers() -> None:
                 assert operation.get("summary"), f"{method} {path} has no summary"
 
 
+def test_operation_ids_schema_names_and_tags_are_short_unique_and_grouped() -> None:
+    """What a client generator names its functions and models after (issue 14, item 9)."""
+    import re
+
+    document = openapi_document()
+    declared = {tag["name"] for tag in document["tags"]}
+    ids = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            ids.append(operation["operationId"])
+            assert re.fullmatch(r"[a-z][A-Za-z]{1,40}", operation["operationId"]), (method, path)
+            assert len(operation["tags"]) == 1 and operation["tags"][0] in declared, (method, path)
+    assert len(ids) == len(set(ids))
+    assert "putSourceRecord" in ids and "listChanges" in ids
+    schemas = document["components"]["schemas"]
+    assert not [name for name in schemas if "__" in name]
+    assert {"Change", "NormalizationChange"} <= set(schemas)
+    assert document["paths"]["/problems/{slug}"]["get"]["responses"]["404"]["content"]
+
+
 async def test_upgrade_downgrade_upgrade(server_url: str) -> None:
     url = await _recreate_database(server_url, "mdm_hub_migrations")
     await asyncio.to_thread(upgrade, url)

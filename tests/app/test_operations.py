@@ -196,3 +196,20 @@ async def test_lock_timeout_is_a_retryable_503_not_a_500(database_url: str, test
             assert (await client.get("/v1/sources/crm/records/STUCK")).status_code == 404
     finally:
         await holder.close()
+
+
+async def test_outbox_lag_counts_events_no_worker_has_fanned_out(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """No worker runs: the event has no delivery yet, and still waits for the endpoint."""
+    endpoint = await client.post("/v1/webhooks/endpoints", json={"url": "https://h.example/"})
+    await client.put("/v1/sources/crm/records/LAG-1", json=corporation())
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        await conn.execute("UPDATE customer_events SET occurred_at = now() - interval '120 s'")
+    finally:
+        await conn.close()
+    assert _metric((await client.get("/metrics")).text, "mdm_outbox_lag_seconds") >= 119
+    # Nothing to hand it to: no lag.
+    await client.patch(f"/v1/webhooks/endpoints/{endpoint.json()['id']}", json={"enabled": False})
+    assert _metric((await client.get("/metrics")).text, "mdm_outbox_lag_seconds") == 0

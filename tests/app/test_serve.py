@@ -107,3 +107,50 @@ def test_serve_refuses_a_public_address_without_an_issuer(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert b"development issuer serves on a loopback address only" in result.stderr
     assert not (tmp_path / "data").exists(), "refused before starting anything"
+
+
+def _postgres_pids(pgdata: Path) -> list[int]:
+    """Processes of a PostgreSQL server on this data folder (its postmaster and children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat[0] != "Z" and str(pgdata).encode() in cmdline and b"postgres" in cmdline[0]:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_clean_stop_after_a_crash_stops_the_embedded_database(tmp_path: Path) -> None:
+    """kill -9 of serve left its pid attached: every later clean stop left PostgreSQL running."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path / "data"
+    pgdata = (data_dir / "pg").resolve()
+    crashed = _start(data_dir, port)
+    try:
+        _wait_ready(crashed, base, timeout=300)
+        assert _postgres_pids(pgdata)
+    finally:
+        crashed.kill()  # SIGKILL: no atexit, the embedded server stays up
+        crashed.wait(timeout=30)
+    assert _postgres_pids(pgdata), "the crash should leave the server running (the setup)"
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        process = _start(data_dir, port)
+        try:
+            _wait_ready(process, base, timeout=300)
+        finally:
+            process.send_signal(sig)
+            try:
+                assert process.wait(timeout=60) == 0
+            finally:
+                if process.poll() is None:
+                    process.kill()
+        deadline = time.monotonic() + 10
+        while _postgres_pids(pgdata) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _postgres_pids(pgdata) == [], f"PostgreSQL left running after {sig.name}"

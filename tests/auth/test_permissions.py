@@ -32,9 +32,15 @@ EXPECTED_PUBLIC = {
     ("POST", "/auth/logout"),
     ("GET", "/dev-issuer/.well-known/openid-configuration"),
     ("GET", "/dev-issuer/jwks"),
+    # The console's sign-in page (role picker with the development issuer) and language switch.
+    ("GET", "/console/login"),
+    ("POST", "/console/login"),
+    ("GET", "/console/lang"),
 }
 # Starlette routes FastAPI adds for the docs (no APIRoute, no dependencies): public too.
 DOCS_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# The console's vendored script and styles (a StaticFiles mount): public.
+STATIC_MOUNTS = {"/console/static"}
 
 
 def _operations(app: Any) -> Iterator[tuple[str, RouteContext]]:
@@ -89,7 +95,7 @@ def test_every_route_declares_its_permission(app: Any) -> None:
         for r in iter_route_contexts(app.routes)
         if not isinstance(r.original_route, APIRoute)
     }
-    assert others <= DOCS_ROUTES, f"routes outside FastAPI's dependency system: {others}"
+    assert others <= DOCS_ROUTES | STATIC_MOUNTS, f"routes outside FastAPI's dependencies: {others}"
 
 
 PRINCIPALS: list[tuple[str, dict[str, Any], frozenset[Permission]]] = [
@@ -138,6 +144,10 @@ async def test_every_protected_route_needs_a_token(
             response = await anonymous.request(method, _url(route), json=body)
             if required == PUBLIC:
                 assert response.status_code != 401, f"{method} {route.path}"
+            elif route.path.startswith("/console"):
+                # A browser without a session is sent to the console's sign-in page.
+                assert response.status_code == 303, f"{method} {route.path}"
+                assert response.headers["location"].startswith("/console/login?next=")
             else:
                 assert response.status_code == 401, f"{method} {route.path}"
                 assert response.headers["www-authenticate"].startswith("Bearer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import pytest
@@ -114,6 +115,14 @@ async def test_bad_path_and_query_parameters(client: httpx.AsyncClient) -> None:
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     _problem(await client.get("/v1/nothing-here"), 404, "not-found")
     _problem(await client.post("/v1/customers", json={}), 405, "method-not-allowed")
+    # Three routes serve /v1/customers/{id}: the Allow header names every method (RFC 9110).
+    answer = await client.put(f"/v1/customers/{uuid.uuid4()}", json={})
+    _problem(answer, 405, "method-not-allowed")
+    assert answer.headers["Allow"] == "DELETE, GET, HEAD, PATCH"
+
+
+async def test_an_unknown_problem_type_is_a_documented_404(client: httpx.AsyncClient) -> None:
+    _problem(await client.get("/problems/no-such-problem"), 404, "not-found")
 
 
 async def test_problem_types_are_documented(client: httpx.AsyncClient) -> None:

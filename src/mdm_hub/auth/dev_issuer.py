@@ -4,10 +4,12 @@
 bound to a loopback address; bound to any other address without an issuer, serve refuses to
 start. It keeps an RSA key in the data folder (``<data_dir>/dev-issuer/key.json``, mode 0600),
 publishes its discovery document and JWKS under ``/dev-issuer/`` on the hub itself, and mints
-tokens only offline: at start (the administrator token printed and written to
-``<data_dir>/admin-token``) and with `mdm-hub dev-token`. It has no token endpoint, so nothing
-that can reach the port can obtain a token; whoever can read the data folder can (as they
-could read the database itself).
+tokens at start (the administrator token printed and written to ``<data_dir>/admin-token``),
+with `mdm-hub dev-token`, and for the console's sign-in page (``mdm_hub.console.session``: pick
+a role, the token goes into the session cookie and is never shown). So whoever can reach the
+loopback port can sign in to the console with any role, as whoever can read the data folder
+can mint tokens; that is why the issuer only runs on a loopback address. It has no token
+endpoint an API client could call.
 """
 
 from __future__ import annotations

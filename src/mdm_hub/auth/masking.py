@@ -151,6 +151,79 @@ def disclose(value: Any, customer_id: Any, *, what: str = "customer") -> Any:
     return value
 
 
+# Fields whose normalization messages quote sensitive values ('昭和55年5月5日' → 1980-05-05).
+_SENSITIVE_POINTERS = {
+    "person": ("/addresses", "/phones", "/emails", "/birth_date", "/contacts"),
+    "corporation": ("/contacts",),
+}
+WITHHELD = "(values withheld: needs pii:read)"
+
+
+def _under(field: Any, pointers: tuple[str, ...]) -> bool:
+    return isinstance(field, str) and any(field == p or field.startswith(p + "/") for p in pointers)
+
+
+def mask_changes(changes: list[Any], kind: Any) -> list[Any]:
+    """Normalization changes with the messages of sensitive fields withheld (the field, code
+    and severity stay). An unknown kind withholds every message."""
+    pointers = _SENSITIVE_POINTERS.get(kind) if isinstance(kind, str) else None
+    return [
+        {**c, "message": WITHHELD}
+        if isinstance(c, dict) and (pointers is None or _under(c.get("field"), pointers))
+        else c
+        for c in changes
+    ]
+
+
+def mask_explanation(value: Any) -> Any:
+    """Match explanations with levels and weights only: a comparison's ``detail`` quotes the
+    stored values (``1980-05-06 ~ 1980-05-05``, ``1-9-8 ≠ 1-9-9``)."""
+    if isinstance(value, dict):
+        masked = {k: mask_explanation(v) for k, v in value.items()}
+        comparisons = masked.get("comparisons")
+        if isinstance(comparisons, list):
+            masked["comparisons"] = [
+                {k: v for k, v in c.items() if k != "detail"} if isinstance(c, dict) else c
+                for c in comparisons
+            ]
+        return masked
+    if isinstance(value, list):
+        return [mask_explanation(v) for v in value]
+    return value
+
+
+def can_read_pii() -> bool:
+    principal = principal_var.get()
+    return principal is not None and principal.can(Permission.pii_read)
+
+
+def disclose_changes(changes: list[Any], kind: Any) -> list[Any]:
+    return changes if can_read_pii() else mask_changes(changes, kind)
+
+
+def disclose_explanation(value: Any) -> Any:
+    return value if can_read_pii() else mask_explanation(value)
+
+
+def mask_answer(value: Any) -> Any:
+    """Everything sensitive in a stored JSON answer (an Idempotency-Key replay): customer
+    records, explanations, and the changes of source records."""
+    value = mask_explanation(mask_nested(value))
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, dict):
+            out = {k: walk(v) for k, v in item.items()}
+            if isinstance(out.get("changes"), list):
+                kind = (out.get("normalized") or out.get("record") or {}).get("kind")
+                out["changes"] = mask_changes(out["changes"], kind)
+            return out
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(value)
+
+
 def webhook_customer_json(customer_json: str, include_pii: bool) -> str:
     """The customer of a webhook payload (stored JSON text), masked unless ``include_pii``.
 

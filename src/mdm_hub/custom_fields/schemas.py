@@ -5,6 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mdm_hub.types import SafeStr
+
 FieldKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", examples=["credit_limit"])]
 FieldType = Literal["string", "integer", "number", "boolean", "date", "enum"]
 
@@ -13,13 +15,13 @@ class CustomFieldCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: FieldKey
-    label: str = Field(min_length=1, max_length=200, examples=["与信限度額"])
+    label: SafeStr = Field(min_length=1, max_length=200, examples=["与信限度額"])
     type: FieldType
     required: bool = False
-    allowed_values: list[str] | None = Field(
+    allowed_values: list[SafeStr] | None = Field(
         default=None, min_length=1, max_length=500, description="Required for type enum"
     )
-    description: str | None = Field(default=None, max_length=2000)
+    description: SafeStr | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _enum_has_values(self) -> CustomFieldCreate:
@@ -33,10 +35,10 @@ class CustomFieldCreate(BaseModel):
 class CustomFieldUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: str | None = Field(default=None, min_length=1, max_length=200)
+    label: SafeStr | None = Field(default=None, min_length=1, max_length=200)
     required: bool | None = None
-    allowed_values: list[str] | None = Field(default=None, min_length=1, max_length=500)
-    description: str | None = Field(default=None, max_length=2000)
+    allowed_values: list[SafeStr] | None = Field(default=None, min_length=1, max_length=500)
+    description: SafeStr | None = Field(default=None, max_length=2000)
 
 
 class CustomFieldOut(BaseModel):
@@ -53,7 +55,7 @@ class CustomFieldOut(BaseModel):
 class RankRuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rank: str = Field(min_length=1, max_length=20, examples=["A"])
+    rank: SafeStr = Field(min_length=1, max_length=20, examples=["A"])
     min_amount: int = Field(
         ge=0, le=10**16, description="取引金額 (円) from which this rank applies"
     )

@@ -126,6 +126,7 @@ class CustomerFilters:
     phone: str | None = None
     email: str | None = None
     corporate_number: str | None = None
+    postal_code: str | None = None  # normalized (7 digits), as addresses store it
     statuses: tuple[str, ...] = (CustomerStatus.active.value,)
     updated_since: dt.datetime | None = None
 
@@ -150,6 +151,10 @@ def customer_query(filters: CustomerFilters) -> Select[tuple[Customer]]:
         query = query.where(Customer.emails.contains([filters.email]))
     if filters.corporate_number is not None:
         query = query.where(Customer.corporate_number == filters.corporate_number)
+    if filters.postal_code is not None:
+        query = query.where(
+            Customer.record["addresses"].contains([{"postal_code": filters.postal_code}])
+        )
     if filters.updated_since is not None:
         query = query.where(Customer.updated_at >= filters.updated_since)
     return query

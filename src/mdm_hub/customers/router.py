@@ -17,10 +17,10 @@ from mdm_hub.customers import repository, steward
 from mdm_hub.customers.prepare import normalize_payload
 from mdm_hub.customers.schemas import (
     EXAMPLE_CORPORATION,
-    ChangeOut,
     CustomerOut,
     CustomerPage,
     CustomerStatus,
+    NormalizationChange,
     NormalizeResult,
     SourceRecordOut,
 )
@@ -37,7 +37,8 @@ from mdm_hub.normalize import (
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.record import CustomerIn
 
-router = APIRouter(prefix="/v1", tags=["customers"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
+CUSTOMERS = ["customers"]
 
 IfMatch = Annotated[str | None, Header(description="ETag of the version being changed")]
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -57,7 +58,7 @@ def _filter_problem(field: str, exc: NormalizationError) -> Exception:
     )
 
 
-@router.get("/customers", response_model=CustomerPage, responses=PROBLEM_RESPONSES)
+@router.get("/customers", response_model=CustomerPage, responses=PROBLEM_RESPONSES, tags=CUSTOMERS)
 async def list_customers(
     request: Request,
     session: DbSession,
@@ -112,7 +113,12 @@ async def list_customers(
     )
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerOut, responses=PROBLEM_RESPONSES)
+@router.get(
+    "/customers/{customer_id}",
+    response_model=CustomerOut,
+    responses=PROBLEM_RESPONSES,
+    tags=CUSTOMERS,
+)
 async def get_customer(
     customer_id: uuid.UUID,
     response: Response,
@@ -125,7 +131,12 @@ async def get_customer(
     return customer_out(customer)
 
 
-@router.patch("/customers/{customer_id}", response_model=CustomerOut, responses=CONFLICT_RESPONSES)
+@router.patch(
+    "/customers/{customer_id}",
+    response_model=CustomerOut,
+    responses=CONFLICT_RESPONSES,
+    tags=CUSTOMERS,
+)
 async def patch_customer(
     customer_id: uuid.UUID,
     patch: Annotated[
@@ -154,6 +165,7 @@ async def patch_customer(
     "/customers/{customer_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=CONFLICT_RESPONSES,
+    tags=CUSTOMERS,
 )
 async def delete_customer(
     customer_id: uuid.UUID,
@@ -171,6 +183,7 @@ async def delete_customer(
     "/customers/{customer_id}/sources",
     response_model=list[SourceRecordOut],
     responses=PROBLEM_RESPONSES,
+    tags=CUSTOMERS,
 )
 async def list_customer_sources(
     customer_id: uuid.UUID,
@@ -196,7 +209,7 @@ async def normalize(
     return NormalizeResult(
         record=record,
         changes=[
-            ChangeOut(field=c.field, code=c.code, message=c.message, severity=c.severity)
+            NormalizationChange(field=c.field, code=c.code, message=c.message, severity=c.severity)
             for c in result.changes
         ],
     )

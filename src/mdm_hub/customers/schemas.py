@@ -47,7 +47,9 @@ class CustomerOut(CustomerRecord):
     )
 
 
-class ChangeOut(BaseModel):
+class NormalizationChange(BaseModel):
+    """What normalization changed or flagged in one field."""
+
     field: str = Field(examples=["/addresses/0/prefecture"])
     code: str = Field(examples=["postal_code_filled"])
     message: str
@@ -61,7 +63,7 @@ class SourceRecordOut(BaseModel):
     version: int
     raw_payload: dict[str, Any] = Field(description="The record exactly as the source sent it")
     normalized: dict[str, Any] = Field(description="The record as the hub normalized it")
-    changes: list[ChangeOut] = Field(description="What normalization changed or flagged")
+    changes: list[NormalizationChange] = Field(description="What normalization changed or flagged")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -99,7 +101,7 @@ class CustomerPage(BaseModel):
 
 class NormalizeResult(BaseModel):
     record: CustomerRecord
-    changes: list[ChangeOut]
+    changes: list[NormalizationChange]
 
 
 # The example payload of the API documentation (PUT of a source record, the dry run, normalize).

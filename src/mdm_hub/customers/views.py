@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdm_hub.auth.masking import disclose
+from mdm_hub.auth.masking import disclose, disclose_changes
 from mdm_hub.customers.models import Customer, SourceRecord
-from mdm_hub.customers.schemas import ChangeOut, CustomerOut, SourceRecordOut
+from mdm_hub.customers.schemas import CustomerOut, NormalizationChange, SourceRecordOut
 
 
 def customer_out(customer: Customer) -> CustomerOut:
@@ -30,7 +30,10 @@ def source_out(source: SourceRecord) -> SourceRecordOut:
         version=source.version,
         raw_payload=raw_payload,
         normalized=normalized,
-        changes=[ChangeOut.model_validate(c) for c in source.changes],
+        changes=[
+            NormalizationChange.model_validate(c)
+            for c in disclose_changes(source.changes, source.normalized.get("kind"))
+        ],
         created_at=source.created_at,
         updated_at=source.updated_at,
     )

@@ -626,11 +626,20 @@ class Dispatcher:
             except Exception:
                 logger.exception("recording %d webhook attempts failed", len(batch))
                 await asyncio.sleep(0.2 * (attempt + 1))
-        if len(batch) > 1:  # one bad row must not lose the others
-            for outcome in batch:
-                with contextlib.suppress(Exception):
-                    await self.complete([outcome])
         # What could not be recorded is delivered again once its lease expires (at least once).
+        for outcome in batch:
+            try:
+                if len(batch) == 1:  # already tried three times
+                    raise RuntimeError("recording failed three times")
+                await self.complete([outcome])  # one bad row must not lose the others
+            except Exception:
+                logger.exception(
+                    "could not record the attempt of delivery %s (endpoint %s, customer %s); "
+                    "it is sent again when its lease expires",
+                    outcome.claim.delivery_id,
+                    outcome.claim.endpoint_id,
+                    outcome.claim.customer_id,
+                )
 
     async def _shutdown(self, completer: asyncio.Task[None]) -> None:
         await self._unlisten()
@@ -643,8 +652,14 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            with contextlib.suppress(Exception):
+            try:
                 await self.release(unfinished)
+            except Exception:
+                logger.exception(
+                    "could not release the leases of deliveries %s at shutdown; they are "
+                    "claimed again when the leases expire",
+                    [c.delivery_id for c in unfinished],
+                )
         self._results.put_nowait(None)
         await completer
         if self._own_sender and self._sender is not None:

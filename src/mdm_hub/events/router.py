@@ -32,6 +32,7 @@ from mdm_hub.events.schemas import (
 )
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=IdempotentRoute)
 changes_router = APIRouter(prefix="/v1", tags=["changes"], route_class=IdempotentRoute)
@@ -221,7 +222,7 @@ async def list_webhook_deliveries(
     ] = None,
     event_id: uuid.UUID | None = None,
     customer_id: uuid.UUID | None = None,
-    delivery_id: int | None = None,
+    delivery_id: Id | None = None,
     cursor: str | None = None,
     limit: Limit = None,
 ) -> AttemptPage:

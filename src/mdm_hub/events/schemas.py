@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mdm_hub.events.models import EVENT_TYPES
+from mdm_hub.types import Id, SafeStr
 
 EventType = Literal[
     "customer.created",
@@ -80,8 +81,8 @@ class EndpointIn(BaseModel):
         },
     )
 
-    url: str = Field(max_length=2000, examples=[EXAMPLE_URL])
-    description: str | None = Field(default=None, max_length=500)
+    url: SafeStr = Field(max_length=2000, examples=[EXAMPLE_URL])
+    description: SafeStr | None = Field(default=None, max_length=500)
     event_types: list[EventType] | None = Field(
         default=None, min_length=1, description="Omitted or null: every event type"
     )
@@ -96,8 +97,8 @@ class EndpointPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"enabled": True}]})
 
-    url: str | None = Field(default=None, max_length=2000)
-    description: str | None = Field(default=None, max_length=500)
+    url: SafeStr | None = Field(default=None, max_length=2000)
+    description: SafeStr | None = Field(default=None, max_length=500)
     event_types: list[EventType] | None = Field(default=None, min_length=1)
     filter: EndpointFilter | None = None
     enabled: bool | None = None
@@ -237,7 +238,7 @@ class ReplayIn(BaseModel):
     from_event_id: uuid.UUID | None = Field(
         default=None, description="This event and every matching one after it (feed order)"
     )
-    delivery_id: int | None = Field(default=None, description="One dead-lettered delivery")
+    delivery_id: Id | None = Field(default=None, description="One dead-lettered delivery")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReplayIn:
@@ -265,7 +266,7 @@ class ChangeData(BaseModel):
     )
 
 
-class ChangeOut(BaseModel):
+class Change(BaseModel):
     """One change: the same JSON a webhook carries (Standard Webhooks payload)."""
 
     type: EventType
@@ -298,7 +299,7 @@ class ChangePage(BaseModel):
         }
     )
 
-    items: list[ChangeOut]
+    items: list[Change]
     next_cursor: str = Field(
         description="Pass as `after` next time, also when `items` is empty; it never skips a "
         "change committed later"

@@ -8,12 +8,15 @@ still open, so the answer is stored in it and committed together with the operat
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
+
+from mdm_hub.auth.masking import can_read_pii, mask_answer
 
 from .service import (
     HEADER,
@@ -81,7 +84,7 @@ class IdempotentRoute(APIRoute):
             except Replay as replay:
                 answer = replay.answer
                 return Response(
-                    answer.body,
+                    _as_principal_may_see(answer.body),
                     status_code=answer.status_code,
                     headers={**dict(answer.headers), REPLAYED_HEADER: "true"},
                 )
@@ -95,3 +98,15 @@ class IdempotentRoute(APIRoute):
             return response
 
         return handle
+
+
+def _as_principal_may_see(body: bytes) -> bytes:
+    """The stored answer, masked again when this token lacks ``pii:read`` (the key is the
+    subject's, and the subject's roles may have changed since)."""
+    if can_read_pii() or not body:
+        return body
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps(mask_answer(value), ensure_ascii=False, separators=(",", ":")).encode()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
+from mdm_hub.auth.masking import disclose_explanation
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.models import Customer
@@ -28,6 +29,7 @@ from mdm_hub.matching.schemas import (
     UnmergeResult,
 )
 from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -45,7 +47,7 @@ def _candidate_out(
         probability=candidate.probability,
         match_weight=candidate.match_weight,
         reason=candidate.reason,
-        explanation=candidate.explanation,
+        explanation=disclose_explanation(candidate.explanation),
         created_at=candidate.created_at,
         decided_at=candidate.decided_at,
         decided_by=candidate.decided_by,
@@ -91,7 +93,7 @@ async def list_match_candidates(
     responses=RESPONSES,
 )
 async def decide_match_candidate(
-    candidate_id: int,
+    candidate_id: Annotated[Id, Path(description="The match candidate's id")],
     body: CandidateDecision,
     request: Request,
     session: DbSession,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mdm_hub.customers.schemas import CustomerOut
+from mdm_hub.types import SOURCE_ID_PATTERN, SafeStr
 
 
 class MatchResult(BaseModel):
@@ -37,8 +38,10 @@ class MergeRequest(BaseModel):
 class SourceRecordRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    system: str = Field(examples=["crm"])
-    source_id: str = Field(examples=["ACC-0001"])
+    system: SafeStr = Field(max_length=63, examples=["crm"])
+    source_id: str = Field(
+        min_length=1, max_length=200, pattern=SOURCE_ID_PATTERN, examples=["ACC-0001"]
+    )
 
 
 class UnmergeRequest(BaseModel):

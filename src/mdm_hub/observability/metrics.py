@@ -42,7 +42,8 @@ REVIEW_QUEUE = Gauge(
 )
 OUTBOX_LAG = Gauge(
     "mdm_outbox_lag_seconds",
-    "Age of the oldest change event not yet delivered to every subscribed endpoint",
+    "Age of the oldest change event not yet handed to every enabled endpoint: not fanned "
+    "out yet (worker down or behind) or with a delivery still pending",
     registry=REGISTRY,
 )
 DELIVERIES = Gauge(
@@ -116,12 +117,22 @@ async def refresh_gauges(engine: AsyncEngine) -> None:
             )
             or 0
         )
+        # The oldest event not yet handed to every endpoint: one the fan-out has not reached
+        # (no worker running, or behind), or one with a delivery still pending.
         lag = await conn.scalar(
             text(
                 """
-                SELECT EXTRACT(EPOCH FROM now() - min(e.occurred_at))
-                FROM webhook_deliveries d JOIN customer_events e ON e.seq = d.event_seq
-                WHERE d.status = 'pending'
+                SELECT EXTRACT(EPOCH FROM now() - LEAST(
+                    (SELECT e.occurred_at FROM customer_events e
+                     WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
+                       AND (e.order_txid, e.seq) > (
+                           COALESCE((SELECT CAST(CAST(order_txid AS text) AS xid8)
+                                     FROM webhook_fanout_cursor), CAST('0' AS xid8)),
+                           COALESCE((SELECT seq FROM webhook_fanout_cursor), 0))
+                     ORDER BY e.order_txid, e.seq LIMIT 1),
+                    (SELECT min(e.occurred_at)
+                     FROM webhook_deliveries d JOIN customer_events e ON e.seq = d.event_seq
+                     WHERE d.status = 'pending')))
                 """
             )
         )

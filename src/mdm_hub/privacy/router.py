@@ -26,6 +26,7 @@ from mdm_hub.privacy.schemas import (
     HeldWritePage,
 )
 from mdm_hub.settings import Settings
+from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1", tags=["privacy"], route_class=IdempotentRoute)
 
@@ -104,7 +105,7 @@ async def list_held_writes(
     responses=PROBLEM_RESPONSES,
 )
 async def reject_held_write(
-    held_id: int, session: DbSession, principal: PrivacyManage, actor: CurrentActor
+    held_id: Id, session: DbSession, principal: PrivacyManage, actor: CurrentActor
 ) -> HeldWriteOut:
     """Drop a held write: the person stays erased and the write's data is discarded."""
     return HeldWriteOut.model_validate(

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from mdm_hub.auth.masking import disclose_explanation
 from mdm_hub.auth.roles import CustomersRead, CustomersWrite, PrivacyManage
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.repository import get_source_record as read_source_record
@@ -28,9 +29,10 @@ from mdm_hub.privacy.schemas import HeldWriteOut
 from mdm_hub.privacy.service import WriteHeld, decide_held_write
 from mdm_hub.record import CustomerIn
 from mdm_hub.sources import service
+from mdm_hub.types import Id, SourceIdPath
 
 # The source routes are tagged as they were when they lived with the customers' routes.
-router = APIRouter(prefix="/v1", tags=["customers"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
 match_router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
 
 SystemPath = Annotated[
@@ -41,13 +43,11 @@ SystemPath = Annotated[
         examples=["crm"],
     ),
 ]
-SourceIdPath = Annotated[
-    str, Path(min_length=1, max_length=200, description="The record's id in the source system")
-]
 
 
 @router.put(
     "/sources/{system}/records/{source_id}",
+    tags=["sources"],
     response_model=SourceWriteResult,
     responses={
         **PROBLEM_RESPONSES,
@@ -58,7 +58,6 @@ SourceIdPath = Annotated[
             "a 管理者 releases or rejects it (docs/privacy.md)",
         },
     },
-    tags=["sources"],
 )
 async def put_source_record(
     system: SystemPath,
@@ -93,15 +92,15 @@ async def put_source_record(
     return SourceWriteResult(
         customer=customer_out(write.customer),
         source_record=source_out(write.source),
-        decision=MatchDecision.model_validate(write.source.decision),
+        decision=MatchDecision.model_validate(disclose_explanation(write.source.decision)),
     )
 
 
 @router.get(
     "/sources/{system}/records/{source_id}",
+    tags=["sources"],
     response_model=SourceRecordOut,
     responses=PROBLEM_RESPONSES,
-    tags=["sources"],
 )
 async def get_source_record(
     system: SystemPath,
@@ -130,7 +129,9 @@ async def match(
         customer_id=uuid.UUID(result.customer_id) if result.customer_id else None,
         probability=result.score.probability if result.score else None,
         reason=result.reason,
-        candidates=[resolution.candidate_view(cid, s) for cid, s in resolution.scored],
+        candidates=disclose_explanation(
+            [resolution.candidate_view(cid, s) for cid, s in resolution.scored]
+        ),
         related_sites=[uuid.UUID(cid) for cid, _ in result.related_sites],
     )
 
@@ -142,7 +143,7 @@ async def match(
     tags=["privacy"],
 )
 async def release_held_write(
-    held_id: int,
+    held_id: Id,
     request: Request,
     session: DbSession,
     principal: PrivacyManage,

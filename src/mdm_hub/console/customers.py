@@ -1,0 +1,278 @@
+"""顧客検索 and 顧客詳細: find a customer, read its golden record and history, edit, unmerge."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from mdm_hub.auth.masking import disclose
+from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite, Permission
+from mdm_hub.console import repository
+from mdm_hub.console.customer_view import RECORD_FIELDS, diff, pointer_value, show
+from mdm_hub.console.i18n import translate
+from mdm_hub.console.web import PREFIX, form_data, lang_of, principal_of, query_string, render
+from mdm_hub.context import CurrentActor
+from mdm_hub.customers import repository as customers
+from mdm_hub.customers.models import STEWARD_SYSTEM
+from mdm_hub.customers.steward import patch_customer
+from mdm_hub.customers.views import customer_out, source_out
+from mdm_hub.db import DbSession
+from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
+from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.matching import merge
+from mdm_hub.normalize import (
+    NormalizationError,
+    as_input,
+    normalize_email_address,
+    phone_e164,
+    validate_corporate_number,
+)
+from mdm_hub.normalize.base import InvalidValue
+from mdm_hub.normalize.postal import clean_postal_code
+from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.record.schemas import CustomerRecord
+from mdm_hub.sources.service import match_payload
+
+router = APIRouter(
+    prefix=f"{PREFIX}/customers", include_in_schema=False, route_class=IdempotentRoute
+)
+PAGE_SIZE = 25
+SEARCH_FIELDS = ("name", "phone", "email", "corporate_number", "code", "postal_code")
+
+
+def _filters(values: dict[str, str]) -> tuple[customers.CustomerFilters, dict[str, str]]:
+    """The search form as the service's filters, and the fields that could not be read."""
+    filters = customers.CustomerFilters(
+        customer_code=values.get("code") or None, name_prefix=values.get("name") or None
+    )
+    problems: dict[str, str] = {}
+    readers: list[tuple[str, Any, str]] = [
+        ("phone", phone_e164, "phone"),
+        ("email", normalize_email_address, "email"),
+        ("corporate_number", validate_corporate_number, "corporate_number"),
+        ("postal_code", clean_postal_code, "postal_code"),
+    ]
+    for field, read, attribute in readers:
+        if values.get(field):
+            try:
+                setattr(filters, attribute, read(values[field]))
+            except (NormalizationError, InvalidValue) as exc:
+                problems[field] = str(getattr(exc, "message", None) or exc)
+    return filters, problems
+
+
+@router.get("")
+async def search(
+    request: Request,
+    session: DbSession,
+    principal: CustomersRead,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    phone: Annotated[str | None, Query(max_length=60)] = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    corporate_number: Annotated[str | None, Query(max_length=40)] = None,
+    code: Annotated[str | None, Query(max_length=40)] = None,
+    postal_code: Annotated[str | None, Query(max_length=20)] = None,
+    cursor: str | None = None,
+) -> Response:
+    values = {
+        "name": (name or "").strip(),
+        "phone": (phone or "").strip(),
+        "email": (email or "").strip(),
+        "corporate_number": (corporate_number or "").strip(),
+        "code": (code or "").strip(),
+        "postal_code": (postal_code or "").strip(),
+    }
+    searched = any(values.values())
+    rows: list[Any] = []
+    next_query = None
+    filters, problems = _filters(values)
+    if searched and not problems:
+        after = decode_cursor(cursor, "cursor", {"code": str})["code"] if cursor else None
+        found, last = await customers.list_customers(
+            session, filters, after_code=after, limit=PAGE_SIZE
+        )
+        rows = [customer_out(c) for c in found]
+        if last:
+            next_query = query_string({**values, "cursor": encode_cursor({"code": last})})
+    context = {
+        "values": values,
+        "searched": searched,
+        "rows": rows,
+        "problems": problems,
+        "next_query": next_query,
+        "show": show,
+    }
+    if request.headers.get("hx-target") == "results":
+        return render(request, "_customer_results.html", context)
+    return render(request, "customers.html", context)
+
+
+async def _detail_context(
+    session: DbSession, request: Request, customer_id: uuid.UUID
+) -> dict[str, Any]:
+    customer = await customers.get_customer(session, customer_id)
+    out = customer_out(customer)
+    record = out.model_dump(mode="json")
+    sources = [source_out(s) for s in await customers.list_customer_sources(session, customer_id)]
+    history = []
+    principal = principal_of(request)
+    # The history is the audit log: shown with audit:read only, as GET /v1/audit requires.
+    can_audit = principal is not None and principal.can(Permission.audit_read)
+    for entry in await repository.customer_history(session, customer_id) if can_audit else []:
+        before = disclose(entry.before, customer_id, what="audit")
+        after = disclose(entry.after, customer_id, what="audit")
+        history.append({"entry": entry, "changes": diff(before, after)})
+    duplicates: list[dict[str, Any]] = []
+    if customer.status == "active":
+        payload = as_input(CustomerRecord.model_validate(customer.record))
+        resolution = await match_payload(session, request.app.state.settings, payload)
+        duplicates = [
+            resolution.candidate_view(cid, score)
+            for cid, score in resolution.scored
+            if cid != str(customer_id)
+        ]
+    fields = [
+        (pointer, key, show(pointer_value(record, pointer)), out.lineage.get(pointer))
+        for pointer, key in RECORD_FIELDS
+    ]
+    movable = [s for s in sources if s.system != STEWARD_SYSTEM]
+    return {
+        "customer": out,
+        "fields": [f for f in fields if f[2]],
+        "sources": sources,
+        "can_unmerge": len(movable) > 1 and customer.status == "active",
+        "history": history,
+        "can_audit": can_audit,
+        "duplicates": duplicates,
+        "merged_away": await repository.merged_away(session, customer_id),
+        "edit": _edit_values(record),
+    }
+
+
+def _edit_values(record: dict[str, Any]) -> dict[str, str]:
+    person = record.get("person_name") or {}
+    phones = record.get("phones") or []
+    emails = record.get("emails") or []
+    return {
+        "name": record.get("name") or "",
+        "name_kana": record.get("name_kana") or "",
+        "family_name": person.get("family_name") or "",
+        "given_name": person.get("given_name") or "",
+        "phone": phones[0].get("number", "") if phones else "",
+        "email": emails[0].get("address", "") if emails else "",
+        "rank": (record.get("classification") or {}).get("rank") or "",
+    }
+
+
+@router.get("/{customer_id}")
+async def detail(
+    customer_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CustomersRead,
+    saved: str | None = None,
+    unmerged: Annotated[str | None, Query(max_length=300)] = None,
+    to: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    context = await _detail_context(session, request, customer_id)
+    return render(
+        request, "customer.html", {**context, "saved": saved, "unmerged": unmerged, "to": to}
+    )
+
+
+def _patch_from_form(kind: str, form: dict[str, str], current: dict[str, str]) -> dict[str, Any]:
+    """Only what the steward changed, as a JSON merge patch in the shape of a source payload."""
+    patch: dict[str, Any] = {}
+    changed = {k: form.get(k, "").strip() for k in current if form.get(k, "").strip() != current[k]}
+    if kind == "person" and ({"family_name", "given_name"} & changed.keys()):
+        patch["person_name"] = {
+            "family_name": form.get("family_name", "").strip() or None,
+            "given_name": form.get("given_name", "").strip() or None,
+        }
+    if kind == "corporation" and "name" in changed:
+        patch["name"] = changed["name"] or None
+    if "name_kana" in changed:
+        patch["name_kana"] = changed["name_kana"] or None
+    if "phone" in changed:
+        patch["phones"] = [{"number": changed["phone"]}] if changed["phone"] else []
+    if "email" in changed:
+        patch["emails"] = [{"address": changed["email"]}] if changed["email"] else []
+    if "rank" in changed:
+        patch["classification"] = {"rank": changed["rank"] or None}
+    return patch
+
+
+@router.post("/{customer_id}/edit")
+async def edit(
+    customer_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CustomersWrite,
+    actor: CurrentActor,
+) -> Response:
+    """The edit form, through the same service as PATCH /v1/customers/{id} with If-Match."""
+    form = await form_data(request)
+    lang = lang_of(request)
+    customer = await customers.get_customer(session, customer_id)
+    current = _edit_values(customer_out(customer).model_dump(mode="json"))
+    patch = _patch_from_form(customer.kind, form, current)
+    if_match = f'"{form.get("version", "")}"'
+    if not patch:
+        return _message(request, "info", translate(lang, "customer.unchanged"))
+    try:
+        async with session.begin_nested():
+            await patch_customer(
+                session, request.app.state.settings, actor, customer_id, patch, if_match
+            )
+    except ProblemError as exc:
+        if exc.problem_type.slug == "precondition-failed":
+            fresh = await customers.get_customer(session, customer_id)
+            await session.refresh(fresh)
+            return _message(
+                request, "warning", translate(lang, "customer.stale", version=fresh.version)
+            )
+        if exc.problem_type.slug == "validation-error":
+            detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors or [])
+            return _message(request, "error", detail or exc.detail or "")
+        raise
+    return Response(
+        status_code=204,
+        headers={"HX-Redirect": f"{PREFIX}/customers/{customer_id}?saved=1"},
+    )
+
+
+@router.post("/{customer_id}/unmerge")
+async def unmerge(
+    customer_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CustomersCurate,
+    actor: CurrentActor,
+) -> Response:
+    """Move one source record out, through the same service as POST .../unmerge."""
+    form = await form_data(request)
+    system, source_id = form.get("system", ""), form.get("source_id", "")
+    if not system or not source_id:
+        raise validation_problem(
+            [FieldProblem(field="system", code="missing", message="Name the source record")]
+        )
+    async with session.begin_nested():
+        _, target = await merge.unmerge(
+            session, request.app.state.settings, actor, customer_id, [(system, source_id)], None
+        )
+    moved = query_string({"unmerged": f"{system}/{source_id}", "to": target.customer_code})
+    return Response(
+        status_code=204, headers={"HX-Redirect": f"{PREFIX}/customers/{customer_id}?{moved}"}
+    )
+
+
+def _message(request: Request, level: str, text: str) -> Response:
+    return render(
+        request,
+        "_message.html",
+        {"level": level, "text": text},
+        headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
+    )

@@ -1,0 +1,238 @@
+"""The console's own reads: the counts and filters its pages show that no API answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, exists, func, or_, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.audit.models import AuditEntry
+from mdm_hub.customers.models import Customer, SourceRecord
+from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from mdm_hub.matching.models import MatchCandidate
+
+BANDS: dict[str, tuple[float, float]] = {
+    "high": (0.8, 1.0),
+    "mid": (0.5, 0.8),
+    "low": (0.0, 0.5),
+}
+AGES: dict[str, dt.timedelta] = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7)}
+
+
+@dataclass
+class QueueFilters:
+    kind: str | None = None
+    source: str | None = None
+    band: str | None = None
+    age: str | None = None
+
+
+def _queue_query(filters: QueueFilters) -> Select[MatchCandidate]:
+    query = select(MatchCandidate).where(MatchCandidate.status == "pending")
+    if filters.kind:
+        query = query.where(
+            exists().where(
+                Customer.id == MatchCandidate.customer_a_id, Customer.kind == filters.kind
+            )
+        )
+    if filters.source:
+        query = query.where(
+            exists().where(
+                SourceRecord.system == filters.source,
+                or_(
+                    SourceRecord.customer_id == MatchCandidate.customer_a_id,
+                    SourceRecord.customer_id == MatchCandidate.customer_b_id,
+                ),
+            )
+        )
+    if filters.band in BANDS:
+        low, high = BANDS[filters.band]
+        query = query.where(MatchCandidate.probability >= low)
+        if high < 1.0:
+            query = query.where(MatchCandidate.probability < high)
+    if filters.age in AGES:
+        query = query.where(
+            MatchCandidate.created_at <= dt.datetime.now(dt.UTC) - AGES[filters.age]
+        )
+    return query
+
+
+async def queue_page(
+    session: AsyncSession, filters: QueueFilters, after: tuple[float, int] | None, limit: int
+) -> tuple[list[MatchCandidate], tuple[float, int] | None]:
+    """Waiting pairs, most probable first (then newest id), keyset-paged."""
+    query = _queue_query(filters).order_by(
+        MatchCandidate.probability.desc(), MatchCandidate.id.desc()
+    )
+    if after is not None:
+        query = query.where(tuple_(MatchCandidate.probability, MatchCandidate.id) < tuple_(*after))
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, ((rows[-1].probability, rows[-1].id) if more else None)
+
+
+async def queue_counts(session: AsyncSession) -> dict[str, int]:
+    """How many pairs wait and how many were decided (merged, distinct, superseded)."""
+    rows = await session.execute(
+        select(MatchCandidate.status, func.count()).group_by(MatchCandidate.status)
+    )
+    counts = {status: count for status, count in rows.all()}
+    waiting = counts.pop("pending", 0)
+    return {"waiting": waiting, "decided": sum(counts.values())}
+
+
+async def customers_by_id(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Customer).where(Customer.id.in_(ids)))
+    return {c.id: c for c in rows.all()}
+
+
+async def source_systems(session: AsyncSession) -> list[str]:
+    rows = await session.scalars(
+        select(SourceRecord.system).where(SourceRecord.system != "_steward").distinct().limit(50)
+    )
+    return sorted(rows.all())
+
+
+async def neighbours(
+    session: AsyncSession, candidate: MatchCandidate
+) -> tuple[int | None, int | None, int, int]:
+    """The waiting pairs before and after this one in queue order, its position and the total.
+
+    One statement: the candidate's own position need not be pending (it may just have been
+    decided), the neighbours are."""
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT
+                  (SELECT id FROM match_candidates
+                   WHERE status = 'pending' AND (probability, id) > (:p, :id)
+                   ORDER BY probability, id LIMIT 1) AS previous,
+                  (SELECT id FROM match_candidates
+                   WHERE status = 'pending' AND (probability, id) < (:p, :id)
+                   ORDER BY probability DESC, id DESC LIMIT 1) AS next,
+                  (SELECT count(*) FROM match_candidates
+                   WHERE status = 'pending' AND (probability, id) > (:p, :id)) AS ahead,
+                  (SELECT count(*) FROM match_candidates WHERE status = 'pending') AS total
+                """
+            ),
+            {"p": candidate.probability, "id": candidate.id},
+        )
+    ).one()
+    return row.previous, row.next, row.ahead + 1, row.total
+
+
+async def first_pending(session: AsyncSession) -> int | None:
+    return await session.scalar(
+        select(MatchCandidate.id)
+        .where(MatchCandidate.status == "pending")
+        .order_by(MatchCandidate.probability.desc(), MatchCandidate.id.desc())
+        .limit(1)
+    )
+
+
+async def customer_history(
+    session: AsyncSession, customer_id: uuid.UUID, limit: int = 50
+) -> list[AuditEntry]:
+    """The audit entries of a customer, newest first."""
+    rows = await session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.customer_id == customer_id)
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def merged_away(session: AsyncSession, customer_id: uuid.UUID) -> list[Customer]:
+    rows = await session.scalars(
+        select(Customer)
+        .where(Customer.merged_into_id == customer_id)
+        .order_by(Customer.customer_code)
+        .limit(200)
+    )
+    return list(rows.all())
+
+
+@dataclass
+class EndpointHealth:
+    attempts: int = 0
+    succeeded: int = 0
+    last_error: str | None = None
+    last_error_at: dt.datetime | None = None
+    oldest_pending: dt.datetime | None = None
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.succeeded / self.attempts if self.attempts else None
+
+    @property
+    def failing(self) -> bool:
+        rate = self.success_rate
+        return rate is not None and rate < 0.5
+
+
+async def endpoint_health(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, EndpointHealth]:
+    """Per endpoint: the success rate of its last 100 attempts, its last error and its oldest
+    pending delivery."""
+    health = {i: EndpointHealth() for i in ids}
+    if not ids:
+        return health
+    recent = (
+        select(
+            WebhookAttempt.endpoint_id,
+            WebhookAttempt.outcome,
+            WebhookAttempt.error,
+            WebhookAttempt.response_status,
+            WebhookAttempt.attempted_at,
+            func.row_number()
+            .over(partition_by=WebhookAttempt.endpoint_id, order_by=WebhookAttempt.id.desc())
+            .label("n"),
+        )
+        .where(WebhookAttempt.endpoint_id.in_(ids))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(recent).where(recent.c.n <= 100).order_by(recent.c.endpoint_id, recent.c.n)
+    )
+    for row in rows.all():
+        item = health[row.endpoint_id]
+        item.attempts += 1
+        if row.outcome == "delivered":
+            item.succeeded += 1
+        elif item.last_error is None:
+            item.last_error = row.error or (
+                f"HTTP {row.response_status}" if row.response_status else row.outcome
+            )
+            item.last_error_at = row.attempted_at
+    pending = await session.execute(
+        select(WebhookDelivery.endpoint_id, func.min(WebhookDelivery.created_at))
+        .where(WebhookDelivery.endpoint_id.in_(ids), WebhookDelivery.status == "pending")
+        .group_by(WebhookDelivery.endpoint_id)
+    )
+    for endpoint_id, oldest in pending.all():
+        health[endpoint_id].oldest_pending = oldest
+    return health
+
+
+async def attention(session: AsyncSession) -> dict[str, Any]:
+    """What the home page lists: the queue, dead letters, and endpoints that fail."""
+    waiting = await session.scalar(
+        select(func.count()).select_from(MatchCandidate).where(MatchCandidate.status == "pending")
+    )
+    dead = await session.scalar(
+        select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "dead")
+    )
+    endpoints = list((await session.scalars(select(WebhookEndpoint).limit(200))).all())
+    health = await endpoint_health(session, [e.id for e in endpoints])
+    failing = [e for e in endpoints if not e.enabled or health[e.id].failing]
+    return {"waiting": waiting or 0, "dead": dead or 0, "failing": failing, "health": health}
