@@ -119,6 +119,10 @@ def test_branch_levels() -> None:
         (dict(MARUNOUCHI, building="丸の内ビル5F"), Level.exact),
         (dict(MARUNOUCHI), Level.same_site),
         (dict(MARUNOUCHI, building="丸の内ビル6F"), Level.other_unit),
+        (dict(MARUNOUCHI, building="丸の内 ビル 5F"), Level.exact),  # spacing only
+        (dict(MARUNOUCHI, building="丸の内ビル"), Level.same_site),  # floor on one side only
+        (dict(MARUNOUCHI, building="丸の内ビル5F B棟"), Level.same_site),
+        (dict(MARUNOUCHI, building="丸の内ビル52F"), Level.other_unit),  # another floor
         (dict(MARUNOUCHI, town="丸の内町"), Level.similar),
         (dict(MARUNOUCHI, street="1-2"), Level.similar),
         (dict(MARUNOUCHI, street=None), Level.same_town),

@@ -25,6 +25,7 @@ def test_corporation_keys_sorted_and_deduplicated() -> None:
         BlockingKey("name_city", "ABC商事|東京都千代田区"),
         BlockingKey("kana_postal", "エービーシーショウジ|1000005"),
         BlockingKey("site", "東京都千代田区丸の内1-2-3"),
+        BlockingKey("corporation_site", "東京都千代田区丸の内1-2-3"),
     }
 
 
@@ -43,6 +44,18 @@ def test_person_keys() -> None:
     assert kinds["person_name_address"] == "山田太郎|大阪府大阪市北区梅田2-4-9"
     assert kinds["name_postal"] == "山田太郎|5300001"
     assert "name" not in kinds and "corporate_number" not in kinds
+
+
+def test_corporations_meet_on_their_address_alone() -> None:
+    """An address-only key for corporations (fetchable), none for persons (homes are shared)."""
+    a = corp("ABC商事", addresses=[address(**MARUNOUCHI)])
+    b = corp("エービーシー商事", addresses=[address(**MARUNOUCHI, building="5F")])
+    shared = set(usable_keys(blocking_keys(a), {}, 50)) & set(usable_keys(blocking_keys(b), {}, 50))
+    assert shared == {BlockingKey("corporation_site", "東京都千代田区丸の内1-2-3")}
+    town_only = corp("ABC商事", addresses=[address(**dict(MARUNOUCHI, street=None))])
+    assert "corporation_site" not in {k.kind for k in blocking_keys(town_only)}
+    home = person("山田", "太郎", addresses=[address(**UMEDA)])
+    assert "corporation_site" not in {k.kind for k in blocking_keys(home)}
 
 
 def test_record_without_values_has_no_keys() -> None:

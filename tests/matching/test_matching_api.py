@@ -237,3 +237,27 @@ async def test_many_reviews_in_a_row(client: httpx.AsyncClient) -> None:
         assert outcome == "review"
     queue = (await client.get("/v1/match-candidates", params={"limit": "50"})).json()["items"]
     assert len(queue) == 8
+
+
+async def test_record_without_phone_or_email_joins_on_name_site_and_address(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 21: name body, branch and address agree, one record has no phone and no e-mail,
+    the name is spaced and the branch joined differently, the address written in another
+    form (大字, kanji numerals, 後株): a merge, not a new customer."""
+    full = {
+        "kind": "corporation",
+        "name": "株式会社 みらい精機 本町工場",
+        "phones": [{"number": "0296-55-1234"}],
+        "emails": [{"address": "honcho@mirai-seiki.example.jp"}],
+        "addresses": [{"full_text": "茨城県つくば市上野1234"}],
+    }
+    bare = {
+        "kind": "corporation",
+        "name": "みらい 精機(株)本町工場",
+        "addresses": [{"full_text": "つくば市大字上野千二百三十四番地"}],
+    }
+    first = await _put(client, "crm", "M-1", full)
+    second = await _put(client, "billing", "M-2", bare)
+    assert second["decision"]["outcome"] == "merged", second["decision"]
+    assert second["customer"]["id"] == first["customer"]["id"]

@@ -238,7 +238,8 @@ def _geolonia_expected(row: dict[str, str]) -> tuple[str, str, str, str, str | N
     """Map geolonia's expected 町字 "奈佐原二丁目" + 番地号 "1-2" onto our town and street.
 
     Our documented differences: 丁目 goes into the street ("2-1-2"); 大字 is compared without
-    it (Japan Post's spelling); a fourth number is a room number kept with the building.
+    it, and so is 字 (Japan Post's spelling: 字長久保 is the town 長久保); a fourth number
+    is a room number kept with the building.
     """
     town, chome = row["町字"], None
     if match := _CHOME.match(town):
@@ -248,7 +249,11 @@ def _geolonia_expected(row: dict[str, str]) -> tuple[str, str, str, str, str | N
         numbers.insert(0, str(chome))
     street = "-".join(numbers[:3]) or None
     room = "-".join(numbers[3:]) or None
-    return row["都道府県"], row["市区町村"], town.removeprefix("大字"), street, room
+    return row["都道府県"], row["市区町村"], _without_aza(town), street, room
+
+
+def _without_aza(town: str) -> str:
+    return town.removeprefix("大字").removeprefix("字")
 
 
 @pytest.mark.parametrize("row", load_csv("geolonia_addresses.csv"), ids=lambda r: r["住所"])
@@ -257,7 +262,7 @@ def test_geolonia_addresses(row: dict[str, str]) -> None:
     got = (
         parsed.prefecture,
         parsed.city,
-        (parsed.town or "").removeprefix("大字"),
+        _without_aza(parsed.town or ""),
         parsed.street,
         parsed.building,
     )
@@ -289,7 +294,10 @@ def test_geolonia_patterns(raw: str, expected: dict[str, str | None]) -> None:
         ),
         ({"full_text": "福岡市博多区博多駅前2-11-4"}, ("福岡県", "福岡市博多区", "博多駅前")),
         ({"full_text": "静岡市葵区追手町9-6"}, ("静岡県", "静岡市葵区", "追手町")),
-        ({"full_text": "福島石川郡石川町字下泉150"}, ("福島県", "石川郡石川町", "字下泉")),
+        (
+            {"full_text": "福島石川郡石川町字下泉150"},
+            ("福島県", "石川郡石川町", "下泉"),
+        ),  # Japan Post: 下泉
     ],
 )
 def test_city_named_like_its_prefecture(given: dict, expected: tuple[str, str, str]) -> None:

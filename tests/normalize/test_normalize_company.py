@@ -197,3 +197,29 @@ def test_japan_post_offices_legal_form_agrees_with_their_kana(office: dict[str, 
     key = kana_key(kana)
     assert "カブシキガイシヤ" not in key
     assert key and key[0] != "("
+
+
+def test_brackets_left_open_around_a_suffix_form_stay_out_of_the_name() -> None:
+    """Hypothesis found "0(㈱ )": body "0(" and branch ")" gave a display that read back as
+    "0" (the bracket became a note)."""
+    parsed = parse_company_name("0(㈱ )")
+    assert (parsed.name.body, parsed.name.branch, parsed.display) == ("0", None, "0株式会社")
+    assert parse_company_name(parsed.display).display == parsed.display
+
+
+@pytest.mark.parametrize(
+    ("raw", "body", "branch"),
+    [
+        ("城南信用金庫本町支店", "城南信用金庫", "本町支店"),  # after an organisation word
+        ("株式会社日立製作所大阪工場", "日立製作所", "大阪工場"),
+        ("ABC株式会社事業本部第二分室", "ABC", "事業本部第二分室"),  # after a 後株 form
+        ("株式会社ABC事業本部第二分室", "ABC事業本部", "第二分室"),
+        ("株式会社アイシン蒲郡工場", "アイシン", "蒲郡工場"),  # at a Japan Post place name
+        ("株式会社大和高岡店", "大和", "高岡店"),
+        ("株式会社ABC書店", "ABC書店", None),  # 書 is no place
+        ("ABC株式会社XYZ", "ABC株式会社XYZ", None),
+    ],
+)
+def test_branch_written_without_a_space(raw: str, body: str, branch: str | None) -> None:
+    name = parse_company_name(raw).name
+    assert (name.body, name.branch) == (body, branch)

@@ -359,11 +359,27 @@ def _address_level_in_area(
     return (L.different, f"{x.describe()} ≠ {y.describe()}")
 
 
+def _unit_on_one_side(a: str, b: str) -> bool:
+    """One building text is the other plus a floor/wing/room; "ハイツ20" / "ハイツ205" are two
+    rooms, not one room written twice (digits running on are not a new part)."""
+    short, long = sorted((a, b), key=len)
+    if not long.startswith(short) or len(long) == len(short):
+        return False
+    rest = long[len(short) :]
+    return rest[0] == " " or not (short[-1].isdigit() and rest[0].isdigit())
+
+
 def _building_level(x: PreparedAddress, y: PreparedAddress) -> tuple[str, str]:
     where = f"{x.town or ''}{x.street}"
     if x.building == y.building:
         return (L.exact, where + (f" {x.building}" if x.building else ""))
     if x.building and y.building:
+        a, b = fold_key(x.building), fold_key(y.building)
+        if a == b:  # "サンハイツ 205" / "サンハイツ205": spacing and width only
+            return (L.exact, f"{where} {x.building}")
+        if _unit_on_one_side(x.building, y.building):
+            # "サンハイツ205" / "サンハイツ205 3~6階": the floor or wing written on one side only
+            return (L.same_site, f"{where}: {x.building} / {y.building}, unit on one side only")
         return (L.other_unit, f"{where}: {x.building} ≠ {y.building}")
     return (L.same_site, f"{where}, building on one side only")
 

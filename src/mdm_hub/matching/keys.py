@@ -46,6 +46,11 @@ PERSON_NAME_PHONE = "person_name_phone"
 PERSON_NAME_BIRTH = "person_name_birth"
 PERSON_NAME_ADDRESS = "person_name_address"
 SITE = "site"  # address without building; frequency only
+# A corporation's site alone: the name written so differently that no name key is shared
+# (another script, a typo in the first characters) still meets the records of its address.
+# Only with a street number (a town alone is no site); a building of many tenants makes a
+# large block, which usable_keys then drops.
+CORPORATION_SITE = "corporation_site"
 # Persons whose full name differs (a typo, a changed surname, 髙/高 without フリガナ) still meet
 # on one part of the name plus birth date or home, or on birth date plus home.
 FAMILY_BIRTH = "family_birth"
@@ -95,6 +100,8 @@ def blocking_keys(record: CustomerRecord, config: MatchConfig | None = None) -> 
     for address in record.addresses:
         if address.site_key:
             add(BlockingKey(SITE, address.site_key))
+            if not is_person and address.street:  # a town alone is no site
+                add(BlockingKey(CORPORATION_SITE, address.site_key))
         if address.postal_code:
             if name_key:
                 add(BlockingKey(NAME_POSTAL, f"{name_key}|{address.postal_code}"))

@@ -25,7 +25,7 @@ from typing import Any
 from mdm_hub.record import Address, AddressIn, AddressPurpose
 
 from .base import InvalidValue, Outcome, Report
-from .numerals import KANJI_NUMERAL_CHARS, replace_kanji_numbers
+from .numerals import KANJI_NUMBER, KANJI_NUMERAL_CHARS, kanji_to_int
 from .postal import (
     PostalPlace,
     clean_postal_code,
@@ -53,24 +53,78 @@ _K = KANJI_NUMERAL_CHARS
 # A kanji numeral in a number position of a street: followed by a marker or a hyphen, or
 # following one (二番地の五, 四-2-27, 1丁目十二番).
 _KANJI_IN_STREET = re.compile(
-    rf"[{_K}]+(?=丁目|番地|番|号(?![館棟室]))"
-    rf"|(?:(?<=^)|(?<=[\s\-丁目番地号の\dA-Za-z]))[{_K}]+(?=丁|の|-|\s|$)"
+    rf"[{_K}]+(?=丁目|番地|番(?![館棟])|号(?![館棟室]))"
+    rf"|(?:(?<=^)|(?<=[\s\-丁目番地号のノ\dA-Za-z]))[{_K}]+(?=丁|の|-|\s|$)"
 )
 _STREET_RULES = (
     (re.compile(r"(\d+)\s*丁目\s*"), r"\1-"),
     (re.compile(r"(\d+)\s*丁\s*(?=\d)"), r"\1-"),  # 南花田口町2丁3-10
     (re.compile(r"(\d+)\s*番地?\s*(?:の\s*)?"), r"\1-"),
     (re.compile(r"(\d+)\s*号(?![館棟室])"), r"\1"),
-    (re.compile(r"(\d+)\s*の\s*(?=\d)"), r"\1-"),
+    # 3の7のロ5, 3ノ7: の/ノ between numbers (or before a kana sub-lot) separate like hyphens
+    (re.compile(r"(\d+)\s*[のノ]\s*(?=\d|[\u3041-\u3096\u30a1-\u30f6]\d)"), r"\1-"),
     (re.compile(r"-(?:\s*-)+"), "-"),
     (re.compile(r"(\d)\s*-\s*(?=\d)"), r"\1-"),
 )
-_GROUP = r"(?:\d+[A-Za-z]?|[A-Za-z\u30a1-\u30f6]\d+)"
+# A number, with a letter sub-lot (12A) unless the letter starts a word, a wing or a floor
+# (8B棟, 8ABCビル, 6B1F); or a letter/kana sub-lot before a number (ロ5).
+_GROUP = r"(?:\d+(?:[A-Za-z](?![A-Za-z棟館]|\d+(?:F|階)))?|[A-Za-z\u3041-\u3096\u30a1-\u30f6]\d+)"
 _STREET_HEAD = re.compile(rf"{_GROUP}(?:-{_GROUP})*")
 _HYPHEN_RUN = re.compile(r"-(?:\s*-)+")
 _LEADING_SEPARATORS = re.compile(r"^[\s\-,、]+")
 _TOWN_TAIL = re.compile(rf"^(.*?[^\d\s\-])\s*((?:\d+|[{_K}]+)\s*丁目.*|\d.*)$")
 _AZA = re.compile(r"^(?:大字|字)")
+# A 丁目 that is not followed by a number is part of a building's name (二丁目ビル), when it
+# comes after a complete street number.
+_NOT_A_CHOME = rf"丁目(?![\s\d{_K}\-番の]|$)"
+_BUILDING_CHOME = re.compile(
+    rf"(?<=[\d号地])\s*(?=[{_K}]+\s*{_NOT_A_CHOME})|(?<=[号地\s])(?=\d+\s*{_NOT_A_CHOME})"
+)
+# Kyoto's street directions before the town (烏丸通二条下る, 四条烏丸東入ル): where the
+# place is reached from, not a part of its name.
+_DIRECTIONS = re.compile(
+    r"^([^\d]*(?:上る|上ル|上がる|上ガル|下る|下ル|下がる|下ガル|東入る|東入ル|東入|西入る|西入ル|西入))\s*"
+)
+# What the site key leaves out of a street: a 小字 (字北原) or directions before the numbers.
+_STREET_NOT_SITE = re.compile(
+    r"^(?:字[^\d\s]+|[^\d]*(?:上る|上ル|上がる|上ガル|下る|下ル|下がる|下ガル|東入る|東入ル|東入|西入る|西入ル|西入))\s*(?=\d|$)"
+)
+_UNIT_VALUE = {"十": 10, "拾": 10, "百": 100, "千": 1000}
+
+
+def address_number(text: str) -> int | None:
+    """Value of a kanji numeral as written in addresses, or None.
+
+    Besides what :func:`kanji_to_int` reads (五千六百七十八, 五六七八), the digits after the
+    last unit may be written positionally: 五千六七八 and 五千六百七八 are 5678 (the trailing
+    run must fit below that unit: 千 allows three digits, 百 two, 十 one).
+    """
+    value = kanji_to_int(text)
+    if value is not None:
+        return value
+    last_unit = max((i for i, ch in enumerate(text) if ch in _UNIT_VALUE), default=-1)
+    if last_unit < 0 or last_unit == len(text) - 1:
+        return None
+    head, tail = kanji_to_int(text[: last_unit + 1]), kanji_to_int(text[last_unit + 1 :])
+    unit = _UNIT_VALUE[text[last_unit]]
+    if (
+        head is None
+        or tail is None
+        or tail >= unit
+        or len(text) - last_unit - 1 != len(str(unit)) - 1
+    ):
+        return None
+    return head + tail
+
+
+def _arabic(match: re.Match[str]) -> str:
+    value = address_number(match.group())
+    return match.group() if value is None else str(value)
+
+
+def _numerals_folded(text: str) -> str:
+    """Kanji numerals as Arabic digits (町名 lookup: 北3条西 = 北三条西, 1番町 = 一番町)."""
+    return KANJI_NUMBER.sub(_arabic, text)
 
 
 @dataclass(frozen=True)
@@ -85,14 +139,17 @@ def canonical_street(text: str) -> Street:
     text = normalize_text(text)
     if not text:
         return Street(None, None)
-    text = _KANJI_IN_STREET.sub(lambda m: replace_kanji_numbers(m.group()), text)
+    building_name = ""
+    if (cut := _BUILDING_CHOME.search(text)) and re.search(r"\d", text[: cut.start()]):
+        text, building_name = text[: cut.start()], text[cut.end() :]
+    text = _KANJI_IN_STREET.sub(lambda m: KANJI_NUMBER.sub(_arabic, m.group()), text)
     for pattern, replacement in _STREET_RULES:
         text = pattern.sub(replacement, text)
     # digits now stand where kanji stood: hyphens are resolved again, runs of them collapsed
     text = _HYPHEN_RUN.sub("-", normalize_text(text))
     first_digit = re.search(r"\d", text)
     if first_digit is None:
-        return Street(text, None)
+        return Street(text, building_name or None)
     prefix = _LEADING_SEPARATORS.sub("", text[: first_digit.start()])
     head = _STREET_HEAD.match(text, first_digit.start())
     assert head is not None  # a digit always starts a group
@@ -102,7 +159,8 @@ def canonical_street(text: str) -> Street:
         rest = "-".join(groups[3:]) + rest
         groups = groups[:3]
     street = (prefix.rstrip() + "-".join(groups)).strip()
-    building = _LEADING_SEPARATORS.sub("", rest).strip() or None
+    building = _LEADING_SEPARATORS.sub("", rest).strip()
+    building = " ".join(part for part in (building, building_name) if part) or None
     return Street(street, building)
 
 
@@ -117,8 +175,10 @@ def split_prefecture(text: str) -> tuple[str | None, str]:
     for short, prefecture in _PREFECTURE_SHORT.items():
         if text.startswith(short):
             rest = text[len(short) :].lstrip()
-            # "福岡市中央区…", "静岡市葵区…": the short name is the start of a city's name.
-            if rest[:1] in _CITY_SUFFIXES:
+            # "福岡市中央区…", "静岡市葵区…": the short name is the start of a city's name
+            # ("福島郡山市…" is 福島(県) 郡山市: no city's name starts with 福島郡).
+            city = split_city(None, text)[1]
+            if city is not None and fold_chars(city).startswith(fold_chars(short)):
                 continue
             if split_city(prefecture, rest)[1] is not None:
                 return prefecture, rest
@@ -149,21 +209,82 @@ def split_city(prefecture: str | None, text: str) -> tuple[str | None, str | Non
 
 
 def split_town(prefecture: str | None, city: str | None, text: str) -> tuple[str | None, str]:
-    """(town, rest): a known 町域 at the start of ``text``, else the text before the numbers."""
+    """(town, rest): a known 町域 at the start of ``text``, else the text before the numbers.
+
+    大字/字 before the town are dropped when the town is known without them; numerals in a
+    town's name match however they are written (北3条西 = 北三条西, 1番町 = 一番町); Kyoto's
+    street directions before the town (烏丸通二条下る) move to the start of the street.
+    """
     if prefecture and city:
-        ix = index()
-        towns = ix.towns.get((prefecture, city), {})
-        folded = fold_chars(text)
-        for length in range(min(len(folded), ix.longest_town), 0, -1):
-            town = towns.get(folded[:length])
-            if town is not None:
-                return town, text[length:].lstrip()
+        # Directions first: 京都市下京区 has towns named after the streets (烏丸通…)
+        if directions := _DIRECTIONS.match(text):
+            known = _known_town(prefecture, city, text[directions.end() :])
+            if known is not None:
+                return known[0], f"{directions.group(1)} {known[1]}".strip()
+        known = _known_town(prefecture, city, text)
+        if known is not None:
+            return known
     if re.match(rf"\d|[{_K}]+\s*丁目", text):  # numbers first: no town in it (一番町 is one)
         return None, text
     match = _TOWN_TAIL.match(text)
     if match:
         return match.group(1), match.group(2)
     return (text or None), ""
+
+
+def _known_town(prefecture: str, city: str, text: str) -> tuple[str, str] | None:
+    """The known 町域 that consumes most of ``text``, read as written, without a leading
+    大字/字, and without a 大字 inside it (山内町大字鳥海 is Japan Post's 山内町鳥海)."""
+    ix = index()
+    towns = ix.towns.get((prefecture, city), {})
+    if not towns:
+        return None
+    readings: list[tuple[int, str, int, int]] = [(0, text, -1, 0)]  # (start, body, cut, cut_len)
+    if aza := _AZA.match(text):
+        readings.append((aza.end(), text[aza.end() :], -1, 0))
+    for inner in _INNER_AZA.finditer(text[: ix.longest_town + 2], 1):
+        body = text[: inner.start()] + text[inner.end() :]
+        readings.append((0, body, inner.start(), inner.end() - inner.start()))
+    best: tuple[int, str] | None = None
+    for start, body, cut, cut_len in readings:
+        found = _town_prefix(prefecture, city, towns, body)
+        if found is None:
+            continue
+        length = found[0] + (cut_len if 0 <= cut < found[0] else 0)
+        if best is None or start + length > best[0]:
+            best = (start + length, found[1])
+    if best is None:
+        return None
+    return best[1], text[best[0] :].lstrip()
+
+
+_INNER_AZA = re.compile("大字|字")
+
+
+def _town_prefix(
+    prefecture: str, city: str, towns: dict[str, str], body: str
+) -> tuple[int, str] | None:
+    """(length, town): the longest known town at the start of ``body``."""
+    longest = min(len(body), index().longest_town)
+    folded = fold_chars(body[:longest])
+    found: tuple[int, str] | None = None
+    for length in range(longest, 0, -1):
+        if (town := towns.get(folded[:length])) is not None:
+            found = (length, town)
+            break
+    if re.search(rf"[\d{_K}]", body[:longest]):
+        # 北3条西 / 北三条西: the longer of the two readings (真栄 is a town, 真栄四条 too)
+        by_numeral = _towns_by_numeral(prefecture, city)
+        for length in range(longest, found[0] if found else 0, -1):
+            if (town := by_numeral.get(_numerals_folded(folded[:length]))) is not None:
+                return length, town
+    return found
+
+
+@lru_cache(maxsize=2048)
+def _towns_by_numeral(prefecture: str, city: str) -> dict[str, str]:
+    towns = index().towns.get((prefecture, city), {})
+    return {_numerals_folded(folded): town for folded, town in towns.items()}
 
 
 @dataclass(frozen=True)
@@ -214,8 +335,9 @@ def site_key(
     """Match key of a site: the address below the building, folded, hyphens kept."""
     if not city:
         return None
+    street = _STREET_NOT_SITE.sub("", street or "")
     text = "".join(
-        [prefecture or "", city, _AZA.sub("", town or ""), street or ""]
+        [prefecture or "", city, _AZA.sub("", town or ""), street]
     )  # fmt: skip
     return fold_chars(text).replace(" ", "").upper()
 

@@ -32,6 +32,7 @@ _JAPANESE_FORMS: dict[str, tuple[str, ...]] = {
     "社団法人": ("(社)",),
     "財団法人": ("(財)",),
     "社会医療法人": (),
+    "特定医療法人": (),
     "医療法人社団": ("(医社)",),
     "医療法人財団": ("(医財)",),
     "医療法人": ("(医)",),
@@ -40,6 +41,7 @@ _JAPANESE_FORMS: dict[str, tuple[str, ...]] = {
     "宗教法人": ("(宗)",),
     "地方独立行政法人": ("(地独)",),
     "独立行政法人": ("(独)",),
+    "国立研究開発法人": ("(研)",),
     "国立大学法人": (),
     "公立大学法人": (),
     "大学共同利用機関法人": (),
@@ -51,6 +53,12 @@ _JAPANESE_FORMS: dict[str, tuple[str, ...]] = {
     "社会保険労務士法人": (),
     "特許業務法人": (),
     "土地家屋調査士法人": (),
+    "更生保護法人": (),
+    "職業訓練法人": (),
+    "農業協同組合": ("(農)", "JA"),
+    "漁業協同組合": ("(漁)",),
+    "消費生活協同組合": ("(生協)",),
+    "生活協同組合": (),
 }
 
 # 全銀 (bank transfer) 法人略語: "カ)エービーシー" is 前株, "エービーシー(カ" is 後株,
@@ -126,6 +134,30 @@ _PLACE_BRANCH = re.compile(
 )
 
 
+# Without a space, a branch also starts after a word that ends an organisation's name
+# ("城南信用金庫本町支店", "ABC製作所大阪工場", "ABC事業本部第二分室"): only before the branch
+# words that never end a company's own name.
+_ORGANISATION_WORDS = _words(
+    "銀行 信用金庫 信用組合 労働金庫 金庫 公庫 協同組合 製作所 工業所 工業 産業 商事 商会 "
+    "商店 物産 建設 工務店 電機 電気 電工 証券 保険 生命 海上 運輸 運送 通運 鉄道 "
+    "新聞社 放送 出版 印刷 "
+    "化学 製薬 薬品 食品 製菓 製紙 製鉄 鉱業 興業 開発 技研 ホールディングス コーポレーション "
+    "事業本部 事業部 "
+    "本部 研究所 病院 大学 学園 協会 連合会 公社 機構 事業団 会"
+)
+_JOINED_BRANCH_WORDS = ("本社", "本店", "支社", "支店", "営業所", "出張所", "事業所", "工場",
+                        "分室", "分店", "支部", "支所")  # fmt: skip
+_JOINED_BRANCH = re.compile(
+    f"^(?P<body>.+(?:{'|'.join(sorted(_ORGANISATION_WORDS, key=len, reverse=True))}))"
+    f"(?P<branch>[^\\s]+(?:{'|'.join(_JOINED_BRANCH_WORDS)})|本社|本店)$"
+)
+
+
+# Japanese text right after a 後株 legal form is a site, written without its space
+# ("TDK株式会社秋田地区", "ABC株式会社広島製作所"): the legal form ends the company's name.
+_JAPANESE_START = re.compile("[\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+
+
 @dataclass(frozen=True)
 class ParsedCompanyName:
     name: CompanyName
@@ -166,7 +198,56 @@ def _split_branch(body: str) -> tuple[str, str | None]:
     match = _PLACE_BRANCH.search(body)
     if match and match.start() > 0:
         return body[: match.start()].rstrip(), match.group()
+    if " " not in body and (joined := _JOINED_BRANCH.match(body)):
+        return joined.group("body"), joined.group("branch")
+    if " " not in body and (end := _JOINED_BRANCH_END.search(body)):
+        return _split_at_place(body, end.start())
+    if " " not in body and body.endswith("店") and len(body) > 4:
+        # "大和高岡店": a store named by its place, the place right before 店 ("ABC書店" is
+        # not one: 書 is no place)
+        return _split_at_place(body, len(body) - 1, adjacent=True)
     return body, None
+
+
+_JOINED_BRANCH_END = re.compile(f"(?:{'|'.join(_JOINED_BRANCH_WORDS)})$")
+_KANJI = re.compile("[\u3400-\u9fff]")
+
+
+def _split_at_place(body: str, end: int, *, adjacent: bool = False) -> tuple[str, str | None]:
+    """ "アイシン蒲郡工場", "ミキモト銀座4丁目本店": the branch starts with a place name of Japan
+    Post's data (a city without 市/区/町/村, or a town) — the longest one found, nearest the
+    start on a tie; the body before it keeps two characters at least."""
+    names = _place_names()
+    best: tuple[int, int] | None = None  # (length, -start)
+    for start in range(2, end):
+        for length in range(min(_LONGEST_PLACE, end - start), 1, -1):
+            if adjacent and start + length != end:
+                continue
+            if body[start : start + length] in names:
+                if best is None or (length, -start) > best:
+                    best = (length, -start)
+                break
+    if best is None:
+        return body, None
+    start = -best[1]
+    return body[:start], body[start:]
+
+
+_LONGEST_PLACE = 8
+
+
+@lru_cache(maxsize=1)
+def _place_names() -> frozenset[str]:
+    from .postal import index  # Japan Post's data, loaded on the first name that needs it
+
+    ix = index()
+    names: set[str] = set()
+    for _, city in {place for places in ix.city_places.values() for place in places}:
+        for part in re.split("(?<=[市区郡])", city):
+            names.add(re.sub("[市区町村郡]$", "", part))
+    for towns in ix.towns.values():
+        names.update(re.sub("[町村]$", "", town) for town in towns.values())
+    return frozenset(n for n in names if 2 <= len(n) <= _LONGEST_PLACE and _KANJI.search(n))
 
 
 def _english_canonical(written: str) -> str:
@@ -194,7 +275,11 @@ def parse_company_name(text: str) -> ParsedCompanyName:
                 continue
             after = m.group("after")
             after_branch = normalize_text(after) or None
-            if after_branch and not (after.startswith(" ") or _BRANCH_END.search(after_branch)):
+            if after_branch and not (
+                after.startswith(" ")
+                or _BRANCH_END.search(after_branch)
+                or (m.re is _SUFFIX and _JAPANESE_START.match(after_branch))
+            ):
                 continue  # "ABC株式会社XYZ": not a 後株 name with a branch; leave it alone
             if m.re is _ENGLISH:
                 written = m.group("form")
@@ -203,7 +288,9 @@ def parse_company_name(text: str) -> ParsedCompanyName:
                 written = m.group("form") or f"({m.group('zengin')}"
                 legal = _SPELLINGS.get(m.group("form") or "") or _ZENGIN[m.group("zengin")]
             position = LegalFormPosition.suffix
-            body, branch = cleaned[: m.start()].rstrip(" ,"), after_branch
+            # "0((株) )": brackets left open around the form are no part of body or branch
+            body = cleaned[: m.start()].rstrip(" ,(")
+            branch = after_branch if after_branch and re.search(r"\w", after_branch) else None
             break
         else:
             body, branch = _split_branch(cleaned)
@@ -251,7 +338,13 @@ _READINGS = sorted(
     {s for s in _SPELLINGS if re.fullmatch(r"[ァ-ヶー]+", s)}
     | {"イッパンシャダンホウジン", "イッパンザイダンホウジン", "コウエキシャダンホウジン",
        "コウエキザイダンホウジン", "イリョウホウジン", "ガッコウホウジン", "シャカイフクシホウジン",
-       "トクテイヒエイリカツドウホウジン", "シュウキョウホウジン", "ドクリツギョウセイホウジン"},
+       "トクテイヒエイリカツドウホウジン", "シュウキョウホウジン", "ドクリツギョウセイホウジン",
+       "イリョウホウジンシャダン", "イリョウホウジンザイダン", "シャカイイリョウホウジン",
+       "トクテイイリョウホウジン", "シャダンホウジン", "ザイダンホウジン",
+       "コクリツダイガクホウジン", "コウリツダイガクホウジン",
+       "チホウドクリツギョウセイホウジン", "ソウゴガイシャ",
+       "コクリツケンキュウカイハツホウジン", "ノウギョウキョウドウクミアイ", "ベンゴシホウジン",
+       "ゼイリシホウジン", "カンサホウジン", "ゴウシガイシャ", "ゴウメイガイシャ"},
     key=len,
     reverse=True,
 )  # fmt: skip

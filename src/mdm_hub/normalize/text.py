@@ -161,7 +161,11 @@ _FOLD_CHARS: dict[int, str] = str.maketrans(VARIANT_PAIRS | _SMALL_KANA) | {
 _KANJI = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # 霞が関 / 霞ヶ関 / 霞ケ関, 一の瀬 / 一ノ瀬: the connecting kana between two kanji (after the
 # hiragana → katakana fold) is one letter.
-_KE_BETWEEN_KANJI = re.compile(f"(?<=[{_KANJI}])[ガケカ](?=[{_KANJI}])")
+_KE_BETWEEN_KANJI = re.compile(
+    f"(?<=[{_KANJI}])[ガケカ](?=[{_KANJI}])|(?<=[\u30a1-\u30f6])[ガケ](?=[{_KANJI}])"
+)  # 美しが丘 / 美しヶ丘 (after the hiragana fold: 美シガ丘, 美シケ丘)
+# 一之江 / 一ノ江 / 一の江: 之 between two kanji is the same connecting ノ.
+_NO_BETWEEN_KANJI = re.compile(f"(?<=[{_KANJI}])之(?=[{_KANJI}])")
 _REPEAT_MARK = re.compile(f"([{_KANJI}])々")
 _NOT_WORD = re.compile(r"[\W_]+")
 
@@ -171,6 +175,8 @@ def fold_chars(text: str) -> str:
     folded = text.translate(_FOLD_CHARS)
     if "ガ" in folded or "ケ" in folded or "カ" in folded:
         folded = _KE_BETWEEN_KANJI.sub("ケ", folded)
+    if "之" in folded:
+        folded = _NO_BETWEEN_KANJI.sub("ノ", folded)
     return folded
 
 
