@@ -131,7 +131,7 @@ class CustomerFilters:
     updated_since: dt.datetime | None = None
 
 
-def customer_query(filters: CustomerFilters) -> Select[tuple[Customer]]:
+def customer_query(filters: CustomerFilters) -> Select[Customer]:
     query = select(Customer).where(Customer.status.in_(filters.statuses))
     if filters.customer_code is not None:
         query = query.where(Customer.customer_code == filters.customer_code)

@@ -35,7 +35,7 @@ from mdm_hub.normalize import (
     validate_corporate_number,
 )
 from mdm_hub.pagination import decode_cursor, encode_cursor
-from mdm_hub.record import CustomerIn
+from mdm_hub.record import CustomerIn, CustomerRecord
 
 router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
 CUSTOMERS = ["customers"]
@@ -207,7 +207,7 @@ async def normalize(
     """How the hub would store this payload, and what it changed; nothing is stored."""
     result, record = await normalize_payload(session, payload)
     return NormalizeResult(
-        record=record,
+        record=CustomerRecord.model_validate(record),
         changes=[
             NormalizationChange(field=c.field, code=c.code, message=c.message, severity=c.severity)
             for c in result.changes

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import CursorResult, delete, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -216,4 +216,5 @@ async def insert_candidate(
         )
     )
     result = await session.execute(statement)
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    assert isinstance(result, CursorResult)  # an INSERT's result
+    return result.rowcount or 0

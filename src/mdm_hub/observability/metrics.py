@@ -16,6 +16,7 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdm_hub.auth.roles import Public
@@ -108,8 +109,9 @@ router = APIRouter(tags=["operations"], dependencies=[Public])  # scraped withou
 async def refresh_gauges(engine: AsyncEngine) -> None:
     """Set the gauges that come from the database (and this process's pool)."""
     pool = engine.pool
-    POOL_SIZE.set(pool.size())  # type: ignore[attr-defined]
-    POOL_IN_USE.set(pool.checkedout())  # type: ignore[attr-defined]
+    assert isinstance(pool, QueuePool)  # db.create_engine's pool
+    POOL_SIZE.set(pool.size())
+    POOL_IN_USE.set(pool.checkedout())
     async with engine.connect() as conn:
         REVIEW_QUEUE.set(
             await conn.scalar(
