@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -43,14 +43,15 @@ from sqlalchemy.types import UserDefinedType
 
 from mdm_hub.db import Base
 
-EVENT_TYPES = (
+EventType = Literal[
     "customer.created",
     "customer.updated",
     "customer.deleted",
     "customer.merged",
     "customer.unmerged",
     "customer.erased",
-)
+]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 
 class Xid8(UserDefinedType[int]):
@@ -96,7 +97,8 @@ class CustomerEvent(Base):
 
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead", "failed")
-DELIVERY_KINDS = ("event", "replay", "test")
+DeliveryKind = Literal["event", "replay", "test"]
+DELIVERY_KINDS: tuple[DeliveryKind, ...] = get_args(DeliveryKind)
 ATTEMPT_OUTCOMES = ("delivered", "retrying", "dead", "disabled", "failed")
 
 
@@ -184,7 +186,7 @@ class WebhookDelivery(Base):
     endpoint_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
     )
-    kind: Mapped[str] = mapped_column(Text, default="event")
+    kind: Mapped[DeliveryKind] = mapped_column(Text, default="event")
     event_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     event_type: Mapped[str] = mapped_column(Text)

@@ -73,7 +73,7 @@ def attempt_out(attempt: WebhookAttempt, delivery: WebhookDelivery) -> AttemptOu
     return AttemptOut(
         id=attempt.id,
         delivery_id=delivery.id,
-        delivery_kind=delivery.kind,  # type: ignore[arg-type]
+        delivery_kind=delivery.kind,
         delivery_status=DeliveryStatus(delivery.status),
         event_id=delivery.event_id,
         event_type=delivery.event_type,

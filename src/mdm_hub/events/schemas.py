@@ -9,18 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mdm_hub.events.models import EVENT_TYPES
+from mdm_hub.events.models import DeliveryKind, EventType
 from mdm_hub.types import Id, SafeStr
-
-EventType = Literal[
-    "customer.created",
-    "customer.updated",
-    "customer.deleted",
-    "customer.merged",
-    "customer.unmerged",
-    "customer.erased",
-]
-assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
 FieldPointer = Annotated[
     str,
@@ -199,7 +189,7 @@ class AttemptOut(BaseModel):
 
     id: int
     delivery_id: int
-    delivery_kind: Literal["event", "replay", "test"]
+    delivery_kind: DeliveryKind
     delivery_status: DeliveryStatus = Field(description="The delivery's status now")
     event_id: uuid.UUID
     event_type: str
