@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mdm_hub.idempotency.service import prune as prune_idempotency_keys
+from mdm_hub.idempotency.repository import prune as prune_idempotency_keys
 from mdm_hub.settings import Settings
 
 
