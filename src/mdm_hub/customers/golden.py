@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import AuditRecord, audit_insert, audit_record
+from mdm_hub.audit.log import AuditRecord, audit_record
+from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration, missing_required
 from mdm_hub.customers import repository

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.dispatcher import ENDPOINT_MATCHES_SQL, NOTIFY_CHANNEL, QUEUE_UPSERT_SQL

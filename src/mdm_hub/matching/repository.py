@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
-from mdm_hub.custom_fields.service import FINGERPRINT_SQL
+from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
 from mdm_hub.customers.models import SourceRecord
 from mdm_hub.db import WritePart
 from mdm_hub.matching.keys import BlockingKey, usable_keys
