@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mdm_hub import db
-from mdm_hub.customers.models import Customer, SourceRecord, customer_code_seq
-from mdm_hub.customers.schemas import CustomerStatus
+from mdm_hub.customers.models import Customer, CustomerStatus, SourceRecord, customer_code_seq
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
 from mdm_hub.errors import ProblemError

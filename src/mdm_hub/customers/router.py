@@ -14,12 +14,12 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers import repository, steward
+from mdm_hub.customers.models import CustomerStatus
 from mdm_hub.customers.prepare import normalize_payload
 from mdm_hub.customers.schemas import (
     EXAMPLE_CORPORATION,
     CustomerOut,
     CustomerPage,
-    CustomerStatus,
     NormalizationChange,
     NormalizeResult,
     SourceRecordOut,

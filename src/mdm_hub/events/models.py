@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
@@ -96,10 +97,25 @@ class CustomerEvent(Base):
     )
 
 
-DELIVERY_STATUSES = ("pending", "delivered", "dead", "failed")
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    dead = "dead"
+    failed = "failed"
+
+
+class AttemptOutcome(StrEnum):
+    delivered = "delivered"
+    retrying = "retrying"
+    dead = "dead"
+    disabled = "disabled"
+    failed = "failed"
+
+
+DELIVERY_STATUSES = tuple(status.value for status in DeliveryStatus)
 DeliveryKind = Literal["event", "replay", "test"]
 DELIVERY_KINDS: tuple[DeliveryKind, ...] = get_args(DeliveryKind)
-ATTEMPT_OUTCOMES = ("delivered", "retrying", "dead", "disabled", "failed")
+ATTEMPT_OUTCOMES = tuple(outcome.value for outcome in AttemptOutcome)
 
 
 class WebhookEndpoint(Base):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mdm_hub.events.models import DeliveryKind, EventType
+from mdm_hub.events.models import AttemptOutcome, DeliveryKind, DeliveryStatus, EventType
 from mdm_hub.types import Id, SafeStr
 
 FieldPointer = Annotated[
@@ -144,21 +143,6 @@ class SecretRotated(BaseModel):
     previous_secret_expires_at: dt.datetime = Field(
         description="Until then messages carry a signature with the old secret as well"
     )
-
-
-class AttemptOutcome(StrEnum):
-    delivered = "delivered"
-    retrying = "retrying"
-    dead = "dead"
-    disabled = "disabled"
-    failed = "failed"
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    delivered = "delivered"
-    dead = "dead"
-    failed = "failed"
 
 
 class AttemptOut(BaseModel):
