@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
@@ -38,7 +39,7 @@ from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.record import CustomerIn, CustomerRecord
 
 router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
-CUSTOMERS = ["customers"]
+CUSTOMERS: list[str | Enum] = ["customers"]  # FastAPI's type for tags
 
 IfMatch = Annotated[str | None, Header(description="ETag of the version being changed")]
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
