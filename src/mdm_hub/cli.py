@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mdm_hub.observability.logs import configure_logging
 from mdm_hub.settings import Settings, get_settings
@@ -218,13 +218,13 @@ def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
     import asyncio
 
     from mdm_hub.db import create_engine, create_sessionmaker
-    from mdm_hub.matching.refit import collect_pairs, refit, write_weights
+    from mdm_hub.matching.refit import RefitData, collect_pairs, refit, write_weights
     from mdm_hub.matching.service import match_config
 
     url = resolve_database_url(settings)
     check_database(url)
 
-    async def collect():  # type: ignore[no-untyped-def]
+    async def collect() -> RefitData:
         engine = create_engine(url, settings)
         try:
             async with create_sessionmaker(engine)() as session:
@@ -249,13 +249,13 @@ def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
     import asyncio
 
     from mdm_hub.db import create_engine
-    from mdm_hub.matching.reindex import reindex
+    from mdm_hub.matching.reindex import ReindexResult, reindex
     from mdm_hub.matching.service import match_config
 
     url = resolve_database_url(settings)
     check_database(url)
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> ReindexResult:
         engine = create_engine(url, settings)
         try:
             return await reindex(
@@ -391,7 +391,7 @@ def cmd_registry_import(
     return 3 if busy else 0
 
 
-def openapi_document() -> dict:
+def openapi_document() -> dict[str, Any]:
     from mdm_hub.app import create_app
 
     return create_app(Settings(database_url=None)).openapi()

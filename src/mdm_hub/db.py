@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import asyncpg
 import orjson
@@ -157,19 +157,35 @@ def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PARAMETER.sub(number, sql), tuple(names)
 
 
-async def driver_connection(session: AsyncSession) -> tuple[AsyncConnection, asyncpg.Connection]:
-    """The session's SQLAlchemy connection and the asyncpg connection under it, reached through
-    SQLAlchemy's public API (``AsyncConnection.get_raw_connection`` → ``driver_connection``):
-    what runs on it is part of the session's transaction."""
-    connection = await session.connection()
+class Row(Protocol):
+    """A row :func:`fetch` returns (asyncpg's Record or SQLAlchemy's RowMapping): read it as
+    ``row["column"]``, or spread it with ``**row``."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
+
+
+async def asyncpg_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy connection, reached through SQLAlchemy's public
+    API (``AsyncConnection.get_raw_connection`` → ``driver_connection``)."""
     fairy = await connection.get_raw_connection()
-    driver: asyncpg.Connection = fairy.driver_connection  # type: ignore[assignment]
+    driver = fairy.driver_connection
+    assert isinstance(driver, asyncpg.Connection)
+    return driver
+
+
+async def driver_connection(session: AsyncSession) -> tuple[AsyncConnection, asyncpg.Connection]:
+    """The session's SQLAlchemy connection and the asyncpg connection under it: what runs on it
+    is part of the session's transaction."""
+    connection = await session.connection()
+    driver = await asyncpg_connection(connection)
     return connection, driver
 
 
 async def fetch(
     session: AsyncSession, sql: str, params: dict[str, Any], *, begin: bool = True
-) -> Sequence[Mapping[str, Any]]:
+) -> Sequence[Row]:
     """Run ``sql`` (``:name`` parameters) on the asyncpg connection of the session's
     transaction; its rows (``row["column"]``).
 

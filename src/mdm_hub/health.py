@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -12,7 +14,7 @@ from mdm_hub.errors import PROBLEM_RESPONSES, PROBLEM_TYPES, ProblemError
 from mdm_hub.migrate import migration_head, schema_is_behind
 
 router = APIRouter(tags=["operations"], dependencies=[Public])  # probes: no token
-NOT_FOUND = {404: PROBLEM_RESPONSES[404]}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: PROBLEM_RESPONSES[404]}
 
 
 class Health(BaseModel):

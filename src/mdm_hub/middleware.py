@@ -17,6 +17,8 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
+    key: bytes
+    value: bytes
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin-1")

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from mdm_hub.audit.models import AuditEntry
+from mdm_hub.audit import repository
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import AuditRead
 from mdm_hub.db import DbSession
@@ -50,18 +49,13 @@ async def list_audit_entries(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     """Audit entries, oldest first: who changed what, when, with the before and after."""
-    query = select(AuditEntry).order_by(AuditEntry.id).limit(limit + 1)
-    if customer_id is not None:
-        query = query.where(AuditEntry.customer_id == customer_id)
-    if entity_type is not None:
-        query = query.where(AuditEntry.entity_type == entity_type)
-    if entity_id is not None:
-        query = query.where(AuditEntry.entity_id == entity_id)
-    if action is not None:
-        query = query.where(AuditEntry.action == action)
-    if cursor is not None:
-        query = query.where(AuditEntry.id > decode_cursor(cursor, "cursor", {"id": int})["id"])
-    rows = list((await session.scalars(query)).all())
+    after_id = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor is not None else None
+    rows = await repository.list_entries(
+        session,
+        repository.AuditFilters(customer_id, entity_type, entity_id, action),
+        after_id=after_id,
+        limit=limit + 1,
+    )
     next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
     return AuditPage(
         items=[

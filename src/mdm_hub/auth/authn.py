@@ -66,7 +66,7 @@ class Authenticator:
         )
 
     async def __call__(self, request: Request) -> Principal:
-        cached = getattr(request.state, "principal", None)
+        cached: Principal | None = getattr(request.state, "principal", None)
         if cached is not None:
             return cached
         request_id = getattr(request.state, "request_id", None)
@@ -78,10 +78,10 @@ class Authenticator:
             principal = await self.principal_from_token(token.strip(), request_id)
         else:
             session = request.scope.get("session") or {}
-            token = session.get(SESSION_TOKEN)
-            if not token:
+            session_token: str | None = session.get(SESSION_TOKEN)
+            if not session_token:
                 raise unauthorized(None)
-            principal = await self.principal_from_token(token, request_id, via="session")
+            principal = await self.principal_from_token(session_token, request_id, via="session")
             if request.method not in SAFE_METHODS:
                 sent = request.headers.get(CSRF_HEADER, "")
                 expected = session.get(SESSION_CSRF, "")

@@ -93,9 +93,12 @@ def mask_record(record: dict[str, Any]) -> dict[str, Any]:
         if masked.get("birth_date"):
             masked["birth_date"] = None
         addresses = masked.get("addresses")
-        for i, address in enumerate(addresses if isinstance(addresses, list) else []):
-            if isinstance(address, dict):
-                addresses[i] = {k: (v if k in _ADDRESS_KEPT else None) for k, v in address.items()}
+        if isinstance(addresses, list):
+            for i, address in enumerate(addresses):
+                if isinstance(address, dict):
+                    addresses[i] = {
+                        k: (v if k in _ADDRESS_KEPT else None) for k, v in address.items()
+                    }
     contacts = masked.get("contacts")
     for contact in contacts if isinstance(contacts, list) else []:
         if isinstance(contact, dict):

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 from joserfc import jwt
@@ -66,9 +66,12 @@ def unverified_header(token: str) -> dict[str, Any]:
     return header
 
 
+_T = TypeVar("_T")
+
+
 @dataclass
-class _Cached:
-    value: Any = None
+class _Cached(Generic[_T]):
+    value: _T | None = None
     fetched_at: float = float("-inf")
 
 
@@ -83,8 +86,8 @@ class TokenValidator:
     issuer: str
     static_jwks: dict[str, Any] | None = None
     transport: httpx.AsyncBaseTransport | None = None
-    _discovery: _Cached = field(default_factory=_Cached)
-    _jwks: _Cached = field(default_factory=_Cached)
+    _discovery: _Cached[dict[str, Any]] = field(default_factory=_Cached)
+    _jwks: _Cached[KeySet] = field(default_factory=_Cached)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _introspected: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _verified: dict[str, tuple[KeySet, str | None, dict[str, Any]]] = field(default_factory=dict)
@@ -123,7 +126,8 @@ class TokenValidator:
     async def discovery(self) -> dict[str, Any]:
         """The issuer's discovery document (cached); its ``issuer`` must be ours exactly."""
         cached = self._discovery
-        if time.monotonic() - cached.fetched_at < self.settings.oidc_jwks_cache_seconds:
+        age = time.monotonic() - cached.fetched_at
+        if cached.value is not None and age < self.settings.oidc_jwks_cache_seconds:
             return cached.value
         document = await self._get_json(
             self.issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -149,15 +153,17 @@ class TokenValidator:
         """The key set, refreshed when stale, or (rate-limited) when ``kid`` is not in it."""
         cached = self._jwks
         age = time.monotonic() - cached.fetched_at
-        fresh = cached.value is not None and age < self.settings.oidc_jwks_cache_seconds
         # An unknown kid refetches, but not more often than the rate limit allows.
-        if fresh and (
-            _has_kid(cached.value, kid) or age < self.settings.oidc_jwks_min_refresh_seconds
+        if (
+            cached.value is not None
+            and age < self.settings.oidc_jwks_cache_seconds
+            and (_has_kid(cached.value, kid) or age < self.settings.oidc_jwks_min_refresh_seconds)
         ):
             return cached.value
         async with self._lock:
-            if self._jwks is not cached:  # another request refreshed meanwhile
-                return self._jwks.value
+            refreshed = self._jwks.value
+            if self._jwks is not cached and refreshed is not None:  # refreshed meanwhile
+                return refreshed
             try:
                 key_set = await self._fetch_jwks()
             except IssuerUnavailable:

@@ -175,6 +175,13 @@ async def authenticate(
     return await authenticator(request)
 
 
+def _declare(dependency: Callable[..., Any], permission: str) -> None:
+    """Mark a dependency with the permission it checks (read by :func:`declared_permission`).
+
+    FastAPI takes the dependency as a plain function, so the mark is a function attribute."""
+    dependency.__dict__["permission"] = permission
+
+
 def require(permission: Permission | None) -> Callable[..., Awaitable[Principal]]:
     """A dependency that answers 403 unless the caller holds ``permission``.
 
@@ -198,7 +205,7 @@ def require(permission: Permission | None) -> Callable[..., Awaitable[Principal]
             )
         return principal
 
-    dependency.permission = permission.value if permission else AUTHENTICATED  # type: ignore[attr-defined]
+    _declare(dependency, permission.value if permission else AUTHENTICATED)
     dependency.__name__ = f"require_{permission.value if permission else 'authenticated'}"
     return dependency
 
@@ -211,7 +218,7 @@ async def public() -> None:
     """Marks a route as deliberately open to anyone (probes, metrics, problem types, login)."""
 
 
-public.permission = PUBLIC  # type: ignore[attr-defined]
+_declare(public, PUBLIC)
 
 Public = Depends(public)
 
@@ -230,7 +237,7 @@ PrivacyManage = Annotated[Principal, Depends(require(P.privacy_manage))]
 def declared_permission(dependant: Any) -> str | None:
     """The permission a route's dependency tree declares (for tests and docs)."""
     for dep in dependant.dependencies:
-        found = getattr(dep.call, "permission", None)
+        found: str | None = getattr(dep.call, "permission", None)
         if found is not None:
             return found
         nested = declared_permission(dep)

@@ -102,7 +102,10 @@ async def login(
     request.session[SESSION_NEXT] = _safe_next(next_path)
     settings: Settings = request.app.state.settings
     redirect_uri = str(request.url_for("auth_callback"))
-    return await client.authorize_redirect(request, redirect_uri, **settings.oidc_authorize_params)
+    response: Response = await client.authorize_redirect(
+        request, redirect_uri, **settings.oidc_authorize_params
+    )
+    return response
 
 
 @router.get("/callback", name="auth_callback", include_in_schema=False, dependencies=[Public])

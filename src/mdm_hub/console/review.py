@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import comparison_rows, waterfall

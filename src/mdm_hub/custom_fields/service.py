@@ -9,7 +9,7 @@ few dozen rows) and reloads when it differs from the one kept. The fingerprint i
 transaction's own snapshot, so a write never validates against a configuration older than what
 it could read itself, whichever process made the change, and without a cache to invalidate or a
 time to live. The write path reads the fingerprint in a statement it runs anyway
-(:data:`FINGERPRINT_SQL` as a column), so an unchanged configuration costs no round trip.
+(``repository.FINGERPRINT_SQL`` as a column), so an unchanged configuration costs no round trip.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import JSON, Text, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
+from mdm_hub.custom_fields import repository
 from mdm_hub.custom_fields.models import CustomFieldDefinition, RankRuleRow
 from mdm_hub.custom_fields.schemas import CustomFieldCreate, CustomFieldUpdate, RankRules
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
@@ -76,27 +77,6 @@ class Configuration:
     quality_policies: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-# A scalar SQL expression: changes whenever a definition or a rank rule is added, changed or
-# removed (each row's text form, in key order).
-FINGERPRINT_SQL = (
-    "(SELECT md5("
-    "coalesce((SELECT string_agg(d::text, '|' ORDER BY d.key) "
-    "FROM custom_field_definitions AS d), '') || '#' || "
-    "coalesce((SELECT string_agg(r::text, '|' ORDER BY r.rank) FROM rank_rules AS r), '') "
-    "|| '#' || coalesce((SELECT string_agg(q.rule || '=' || q.policy, '|' ORDER BY q.rule) "
-    "FROM quality_rule_policies AS q), '')))"
-)
-_LOAD_CONFIGURATION = text(
-    f"SELECT {FINGERPRINT_SQL} AS fingerprint, "
-    "(SELECT json_agg(json_build_object('key', key, 'label', label, 'type', type, "
-    "'required', required, 'allowed_values', allowed_values) ORDER BY key) "
-    "FROM custom_field_definitions) AS definitions, "
-    "(SELECT json_agg(json_build_object('rank', rank, 'min_amount', min_amount) "
-    "ORDER BY min_amount DESC, rank) FROM rank_rules) AS rank_rules, "
-    "(SELECT json_object_agg(rule, policy) FROM quality_rule_policies) AS quality_policies"
-).columns(fingerprint=Text, definitions=JSON, rank_rules=JSON, quality_policies=JSON)
-_READ_FINGERPRINT = text(f"SELECT {FINGERPRINT_SQL}")
-
 # The configuration last loaded by this process. Never used without checking its fingerprint
 # in the using transaction, so one value serves every database this process talks to (tests).
 _latest: Configuration | None = None
@@ -110,7 +90,7 @@ def cached_configuration() -> Configuration | None:
 
 async def current_configuration(session: AsyncSession) -> Configuration:
     """The configuration this transaction sees (one small statement while it is unchanged)."""
-    return await configuration_for(session, await session.scalar(_READ_FINGERPRINT))
+    return await configuration_for(session, await repository.read_fingerprint(session))
 
 
 async def configuration_for(session: AsyncSession, fingerprint: str) -> Configuration:
@@ -124,8 +104,7 @@ async def configuration_for(session: AsyncSession, fingerprint: str) -> Configur
 async def load_configuration(session: AsyncSession) -> Configuration:
     """Read both tables and their fingerprint in one statement (one snapshot), and keep them."""
     global _latest
-    row = (await session.execute(_LOAD_CONFIGURATION)).one()
-    fingerprint, definitions, rules, policies = row
+    fingerprint, definitions, rules, policies = await repository.load_configuration(session)
     loaded = Configuration(
         fingerprint=fingerprint,
         definitions=tuple(FieldDefinition(**d) for d in definitions or ()),
@@ -137,12 +116,11 @@ async def load_configuration(session: AsyncSession) -> Configuration:
 
 
 async def list_definitions(session: AsyncSession) -> list[CustomFieldDefinition]:
-    rows = await session.scalars(select(CustomFieldDefinition).order_by(CustomFieldDefinition.key))
-    return list(rows.all())
+    return await repository.list_definitions(session)
 
 
 async def get_definition(session: AsyncSession, key: str) -> CustomFieldDefinition:
-    definition = await session.get(CustomFieldDefinition, key)
+    definition = await repository.find_definition(session, key)
     if definition is None:
         raise ProblemError("not-found", f"No custom field {key!r}")
     return definition
@@ -151,13 +129,12 @@ async def get_definition(session: AsyncSession, key: str) -> CustomFieldDefiniti
 async def create_definition(
     session: AsyncSession, actor: Actor, body: CustomFieldCreate
 ) -> CustomFieldDefinition:
-    if await session.get(CustomFieldDefinition, body.key) is not None:
+    if await repository.find_definition(session, body.key) is not None:
         raise ProblemError("conflict", f"Custom field {body.key!r} already exists")
     now = dt.datetime.now(dt.UTC)
     definition = CustomFieldDefinition(**body.model_dump(), created_at=now, updated_at=now)
-    session.add(definition)
     try:
-        await session.flush()
+        await repository.add_definition(session, definition)
     except IntegrityError as exc:  # created by a concurrent request since the check above
         raise ProblemError("conflict", f"Custom field {body.key!r} already exists") from exc
     record_audit(
@@ -212,7 +189,7 @@ async def update_definition(
 async def delete_definition(session: AsyncSession, actor: Actor, key: str) -> None:
     definition = await get_definition(session, key)
     before = _audit_view(definition)
-    await session.delete(definition)
+    await repository.delete_definition(session, definition)
     record_audit(
         session,
         audit_record(
@@ -308,8 +285,8 @@ def _coerce(value: Any, definition: FieldDefinition) -> Any:
 
 
 async def load_rank_rules(session: AsyncSession) -> list[RankRule]:
-    rows = await session.scalars(select(RankRuleRow).order_by(RankRuleRow.min_amount.desc()))
-    return [RankRule(rank=r.rank, min_amount=r.min_amount) for r in rows.all()]
+    rows = await repository.rank_rule_rows(session)
+    return [RankRule(rank=r.rank, min_amount=r.min_amount) for r in rows]
 
 
 async def replace_rank_rules(session: AsyncSession, actor: Actor, body: RankRules) -> RankRules:
@@ -320,12 +297,11 @@ async def replace_rank_rules(session: AsyncSession, actor: Actor, body: RankRule
         )
     # Concurrent replacements one after the other (each deletes what the previous inserted),
     # not interleaved into duplicate ranks; reads of the rules are not blocked.
-    await session.execute(text("LOCK TABLE rank_rules IN SHARE ROW EXCLUSIVE MODE"))
+    await repository.lock_rank_rules(session)
     before = [{"rank": r.rank, "min_amount": r.min_amount} for r in await load_rank_rules(session)]
-    await session.execute(delete(RankRuleRow))
-    for rule in body.rules:
-        session.add(RankRuleRow(rank=rule.rank, min_amount=rule.min_amount))
-    await session.flush()
+    await repository.replace_rank_rules(
+        session, [RankRuleRow(rank=rule.rank, min_amount=rule.min_amount) for rule in body.rules]
+    )
     record_audit(
         session,
         audit_record(

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import AuditRecord, audit_insert, audit_record
+from mdm_hub.audit.log import AuditRecord, audit_record
+from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration, missing_required
 from mdm_hub.customers import repository
-from mdm_hub.customers.models import STEWARD_SYSTEM, Customer
-from mdm_hub.customers.schemas import CustomerStatus
+from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, CustomerStatus
 from mdm_hub.customers.survivorship import SourceView, SurvivorshipRules, compute_golden
 from mdm_hub.db import WritePart, write_together
 from mdm_hub.errors import validation_problem

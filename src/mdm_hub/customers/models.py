@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +26,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mdm_hub.db import Base
 
-CUSTOMER_STATUSES = ("active", "merged", "deleted", "erased")
+
+class CustomerStatus(StrEnum):
+    active = "active"
+    merged = "merged"
+    deleted = "deleted"
+    erased = "erased"
+
+
+CUSTOMER_STATUSES = tuple(status.value for status in CustomerStatus)
 STEWARD_SYSTEM = "_steward"
 
 customer_code_seq = Sequence("customer_code_seq", metadata=Base.metadata)

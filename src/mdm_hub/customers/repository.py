@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mdm_hub import db
-from mdm_hub.customers.models import Customer, SourceRecord, customer_code_seq
-from mdm_hub.customers.schemas import CustomerStatus
+from mdm_hub.customers.models import Customer, CustomerStatus, SourceRecord, customer_code_seq
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
 from mdm_hub.errors import ProblemError
@@ -131,7 +130,7 @@ class CustomerFilters:
     updated_since: dt.datetime | None = None
 
 
-def customer_query(filters: CustomerFilters) -> Select[tuple[Customer]]:
+def customer_query(filters: CustomerFilters) -> Select[Customer]:
     query = select(Customer).where(Customer.status.in_(filters.statuses))
     if filters.customer_code is not None:
         query = query.where(Customer.customer_code == filters.customer_code)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
@@ -16,13 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mdm_hub.auth.roles import ConfigManage, CustomersCurate, CustomersRead, CustomersWrite
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers import repository, steward
-from mdm_hub.customers.models import Customer
+from mdm_hub.customers.models import Customer, CustomerStatus
 from mdm_hub.customers.prepare import normalize_payload
 from mdm_hub.customers.schemas import (
     EXAMPLE_CORPORATION,
     CustomerOut,
     CustomerPage,
-    CustomerStatus,
     NormalizationChange,
     NormalizeResult,
     SourceRecordOut,
@@ -42,10 +42,10 @@ from mdm_hub.normalize import (
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.quality import service as quality
 from mdm_hub.quality.schemas import CustomerFindingOut
-from mdm_hub.record import CustomerIn
+from mdm_hub.record import CustomerIn, CustomerRecord
 
 router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
-CUSTOMERS = ["customers"]
+CUSTOMERS: list[str | Enum] = ["customers"]  # FastAPI's type for tags
 
 IfMatch = Annotated[str | None, Header(description="ETag of the version being changed")]
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -285,7 +285,7 @@ async def normalize(
     """How the hub would store this payload, and what it changed; nothing is stored."""
     done = await normalize_payload(session, payload)
     return NormalizeResult(
-        record=done.record,
+        record=CustomerRecord.model_validate(done.record),
         findings=quality.findings_out(done.findings, payload.kind.value),
         changes=[
             NormalizationChange(field=c.field, code=c.code, message=c.message, severity=c.severity)

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mdm_hub.customers.models import CustomerStatus
 from mdm_hub.quality.schemas import CustomerFindingOut, FindingOut
 from mdm_hub.record import CustomerRecord
-
-
-class CustomerStatus(StrEnum):
-    active = "active"
-    merged = "merged"
-    deleted = "deleted"
-    erased = "erased"
 
 
 class FieldOrigin(BaseModel):

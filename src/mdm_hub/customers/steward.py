@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers.golden import (
@@ -20,10 +21,9 @@ from mdm_hub.customers.golden import (
     recompute_golden,
     record_customer_change,
 )
-from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
+from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, CustomerStatus, SourceRecord
 from mdm_hub.customers.prepare import canonical_hash, normalize_payload
 from mdm_hub.customers.repository import lock_customer
-from mdm_hub.customers.schemas import CustomerStatus
 from mdm_hub.customers.survivorship import SCALAR_GROUPS
 from mdm_hub.customers.views import source_view
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem

@@ -42,6 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mdm_hub.auth.masking import webhook_customer_json
+from mdm_hub.db import asyncpg_connection
 from mdm_hub.events import retention
 from mdm_hub.events.models import xid8_param
 from mdm_hub.events.signing import (
@@ -673,8 +674,7 @@ class Dispatcher:
     async def _listen(self) -> None:
         try:
             conn = await self.engine.connect()
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
+            driver = await asyncpg_connection(conn)
             self._listener = self._notified
             await driver.add_listener(NOTIFY_CHANNEL, self._listener)
             self._listen_conn = conn
@@ -692,7 +692,7 @@ class Dispatcher:
         if conn is None:
             return
         with contextlib.suppress(Exception):
-            raw = await conn.get_raw_connection()
-            await raw.driver_connection.remove_listener(NOTIFY_CHANNEL, self._listener)
+            driver = await asyncpg_connection(conn)
+            await driver.remove_listener(NOTIFY_CHANNEL, self._listener)
         with contextlib.suppress(Exception):
             await conn.close()

@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.events.models import xid8_param
+from mdm_hub.events import repository
 from mdm_hub.events.signing import event_payload
 from mdm_hub.pagination import decode_cursor, encode_cursor
 
@@ -41,23 +40,7 @@ async def read_changes(
     session: AsyncSession, after: Position, limit: int
 ) -> tuple[list[dict[str, Any]], Position, bool]:
     """Up to ``limit`` changes after ``after``; the position after them; whether there is more."""
-    rows = (
-        await session.execute(
-            text(
-                f"""
-                SELECT CAST(CAST(order_txid AS text) AS bigint) AS order_txid, seq, event_id,
-                       type, customer_id, customer_version, changed_fields, payload,
-                       occurred_at
-                FROM customer_events
-                WHERE (order_txid, seq) > ({xid8_param("t")}, :s)
-                  AND order_txid < pg_snapshot_xmin(pg_current_snapshot())
-                ORDER BY order_txid, seq
-                LIMIT :limit
-                """
-            ),
-            {"t": after.order_txid, "s": after.seq, "limit": limit + 1},
-        )
-    ).all()
+    rows = await repository.changes_after(session, after.order_txid, after.seq, limit + 1)
     has_more = len(rows) > limit
     rows = rows[:limit]
     items = [

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -43,7 +44,7 @@ from sqlalchemy.types import UserDefinedType
 
 from mdm_hub.db import Base
 
-EVENT_TYPES = (
+EventType = Literal[
     "customer.created",
     "customer.updated",
     "customer.deleted",
@@ -52,7 +53,8 @@ EVENT_TYPES = (
     "customer.erased",
     "customer.relation_changed",
     "customer.invoice_registration_ended",
-)
+]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 
 class Xid8(UserDefinedType[int]):
@@ -97,9 +99,25 @@ class CustomerEvent(Base):
     )
 
 
-DELIVERY_STATUSES = ("pending", "delivered", "dead", "failed")
-DELIVERY_KINDS = ("event", "replay", "test")
-ATTEMPT_OUTCOMES = ("delivered", "retrying", "dead", "disabled", "failed")
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    dead = "dead"
+    failed = "failed"
+
+
+class AttemptOutcome(StrEnum):
+    delivered = "delivered"
+    retrying = "retrying"
+    dead = "dead"
+    disabled = "disabled"
+    failed = "failed"
+
+
+DELIVERY_STATUSES = tuple(status.value for status in DeliveryStatus)
+DeliveryKind = Literal["event", "replay", "test"]
+DELIVERY_KINDS: tuple[DeliveryKind, ...] = get_args(DeliveryKind)
+ATTEMPT_OUTCOMES = tuple(outcome.value for outcome in AttemptOutcome)
 
 
 class WebhookEndpoint(Base):
@@ -186,7 +204,7 @@ class WebhookDelivery(Base):
     endpoint_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
     )
-    kind: Mapped[str] = mapped_column(Text, default="event")
+    kind: Mapped[DeliveryKind] = mapped_column(Text, default="event")
     event_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     event_type: Mapped[str] = mapped_column(Text)

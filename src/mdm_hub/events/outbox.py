@@ -12,6 +12,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.db import WritePart, write_together
+from mdm_hub.events import repository
 from mdm_hub.events.models import EVENT_TYPES
 from mdm_hub.record import OBJECT_FIELDS
 
@@ -39,17 +40,6 @@ def customer_payload(customer: Any) -> dict[str, Any]:
     return {**customer.record, **to_jsonable_python(customer.identity())}
 
 
-_INSERT_EVENT = """
-    INSERT INTO customer_events
-        (event_id, type, customer_id, customer_version, changed_fields, payload, occurred_at)
-    VALUES (
-        CAST(:event_id AS uuid), CAST(:type AS text), CAST(:customer_id AS uuid),
-        CAST(:customer_version AS integer), CAST(:changed_fields AS jsonb),
-        CAST(:payload AS jsonb), CAST(:occurred_at AS timestamptz)
-    )
-"""
-
-
 def event_insert(*, event_type: str, customer: Any, changed: list[str]) -> WritePart:
     """The change event of ``customer`` as it now is, for ``db.write_together``.
 
@@ -57,8 +47,7 @@ def event_insert(*, event_type: str, customer: Any, changed: list[str]) -> Write
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type}")
-    return WritePart(
-        _INSERT_EVENT,
+    return repository.insert_event(
         {
             "event_id": uuid.uuid4(),
             "type": event_type,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mdm_hub.idempotency.service import prune as prune_idempotency_keys
+from mdm_hub.events import repository
+from mdm_hub.idempotency.repository import prune as prune_idempotency_keys
 from mdm_hub.settings import Settings
 
 
@@ -22,29 +22,8 @@ async def prune(engine: AsyncEngine, settings: Settings) -> int:
             (["delivered", "failed"], settings.webhook_retention_days),
             (["dead"], settings.webhook_dead_letter_retention_days),
         ):
-            result = await conn.execute(
-                text(
-                    """
-                    DELETE FROM webhook_deliveries WHERE id IN (
-                        SELECT id FROM webhook_deliveries
-                        WHERE status <> 'pending' AND status = ANY(CAST(:statuses AS text[]))
-                          AND finished_at < now() - make_interval(secs => :seconds)
-                        LIMIT 10000)
-                    """
-                ),
-                {"statuses": statuses, "seconds": days * 86400},
-            )
-            deleted += result.rowcount
-        await conn.execute(
-            text(
-                """
-                DELETE FROM webhook_queues
-                WHERE next_attempt_at IS NULL AND leased_until IS NULL
-                  AND updated_at < now() - make_interval(secs => :seconds)
-                """
-            ),
-            {"seconds": settings.webhook_retention_days * 86400},
-        )
+            deleted += await repository.prune_deliveries(conn, statuses, days * 86400)
+        await repository.prune_idle_queues(conn, settings.webhook_retention_days * 86400)
         # The worker is the hub's one periodic job, so it also forgets old idempotency answers.
         await prune_idempotency_keys(conn, dt.timedelta(hours=settings.idempotency_key_ttl_hours))
     return deleted

@@ -14,13 +14,17 @@ from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.events import feed, subscriptions
-from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from mdm_hub.events.models import (
+    AttemptOutcome,
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from mdm_hub.events.schemas import (
     AttemptOut,
-    AttemptOutcome,
     AttemptPage,
     ChangePage,
-    DeliveryStatus,
     EndpointCreated,
     EndpointIn,
     EndpointOut,
@@ -73,7 +77,7 @@ def attempt_out(attempt: WebhookAttempt, delivery: WebhookDelivery) -> AttemptOu
     return AttemptOut(
         id=attempt.id,
         delivery_id=delivery.id,
-        delivery_kind=delivery.kind,  # type: ignore[arg-type]
+        delivery_kind=delivery.kind,
         delivery_status=DeliveryStatus(delivery.status),
         event_id=delivery.event_id,
         event_type=delivery.event_type,

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mdm_hub.events.models import EVENT_TYPES
+from mdm_hub.events.models import AttemptOutcome, DeliveryKind, DeliveryStatus, EventType
 from mdm_hub.types import Id, SafeStr
-
-EventType = Literal[
-    "customer.created",
-    "customer.updated",
-    "customer.deleted",
-    "customer.merged",
-    "customer.unmerged",
-    "customer.erased",
-    "customer.relation_changed",
-    "customer.invoice_registration_ended",
-]
-assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
 FieldPointer = Annotated[
     str,
@@ -158,21 +145,6 @@ class SecretRotated(BaseModel):
     )
 
 
-class AttemptOutcome(StrEnum):
-    delivered = "delivered"
-    retrying = "retrying"
-    dead = "dead"
-    disabled = "disabled"
-    failed = "failed"
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    delivered = "delivered"
-    dead = "dead"
-    failed = "failed"
-
-
 class AttemptOut(BaseModel):
     """One HTTP attempt of one delivery."""
 
@@ -201,7 +173,7 @@ class AttemptOut(BaseModel):
 
     id: int
     delivery_id: int
-    delivery_kind: Literal["event", "replay", "test"]
+    delivery_kind: DeliveryKind
     delivery_status: DeliveryStatus = Field(description="The delivery's status now")
     event_id: uuid.UUID
     event_type: str

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.dispatcher import ENDPOINT_MATCHES_SQL, NOTIFY_CHANNEL, QUEUE_UPSERT_SQL
@@ -158,7 +159,8 @@ async def update_endpoint(
     if "event_types" in given:
         endpoint.event_types = list(patch.event_types) if patch.event_types else None
     if "filter" in given:
-        endpoint.filter_kinds = patch.filter.kinds if patch.filter else None
+        kinds = patch.filter.kinds if patch.filter else None
+        endpoint.filter_kinds = list(kinds) if kinds is not None else None
         endpoint.filter_changed_fields = patch.filter.changed_fields if patch.filter else None
     if "enabled" in given and patch.enabled is not None and patch.enabled != endpoint.enabled:
         endpoint.enabled = patch.enabled
@@ -364,6 +366,7 @@ async def _replay_dead_letter(
 async def _replay_events(
     session: AsyncSession, settings: Settings, endpoint: WebhookEndpoint, body: ReplayIn
 ) -> int:
+    params: dict[str, Any]
     if body.since is not None:
         start, params = _START_SINCE, {"since": body.since}
     else:

@@ -54,7 +54,9 @@ async def start_worker_http(
     """/healthz (200 until shutdown begins) and /metrics for a worker pod, when a port is set."""
     if port is None:
         return None
-    from mdm_hub.observability.metrics import CONTENT_TYPE_LATEST, exposition, refresh_gauges
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from mdm_hub.observability.metrics import exposition, refresh_gauges
 
     async def healthz(request: web.Request) -> web.Response:
         if stop.is_set():

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
 from mdm_hub.auth.authn import principal_var
 from mdm_hub.auth.masking import MASK
 from mdm_hub.auth.roles import Permission

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.customers.models import Customer
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -72,9 +72,9 @@ class IdempotentRoute(APIRoute):
             ]
         super().__init__(path, endpoint, **kwargs)
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        if "POST" not in self.methods:
+        if not self.methods or "POST" not in self.methods:
             return handler
 
         async def handle(request: Request) -> Response:

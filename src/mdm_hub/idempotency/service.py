@@ -13,14 +13,12 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.db import advisory_xact_locks
 from mdm_hub.errors import FieldProblem, ProblemError
 
-from .models import IdempotencyRecord
+from . import repository
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -72,7 +70,7 @@ class Claim:
     async def begin(self, session: AsyncSession, principal: str) -> None:
         """Lock the key and raise :class:`Replay` if an answer to it is already stored."""
         await advisory_xact_locks(session, [f"idempotency|{principal}|{self.key}"])
-        stored = await session.get(IdempotencyRecord, (principal, self.key))
+        stored = await repository.stored_answer(session, principal, self.key)
         if stored is not None and stored.created_at > _now() - self.ttl:
             if stored.fingerprint != self.fingerprint:
                 raise ProblemError(
@@ -105,30 +103,9 @@ class Claim:
             "body": body,
             "created_at": _now(),
         }
-        statement = insert(IdempotencyRecord).values(values)
         # An expired answer under the same key is replaced.
-        await self.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["principal", "key"],
-                set_={k: statement.excluded[k] for k in values if k not in ("principal", "key")},
-            )
-        )
+        await repository.store_answer(self.session, values)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-async def prune(conn: AsyncConnection, ttl: dt.timedelta) -> int:
-    """Delete stored answers older than ``ttl`` (at most 10,000 per call)."""
-    result = await conn.execute(
-        text(
-            """
-            DELETE FROM idempotency_keys WHERE ctid IN (
-                SELECT ctid FROM idempotency_keys
-                WHERE created_at < now() - make_interval(secs => :seconds) LIMIT 10000)
-            """
-        ),
-        {"seconds": ttl.total_seconds()},
-    )
-    return result.rowcount

@@ -302,9 +302,10 @@ async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: 
 
 
 async def job_status(session: AsyncSession, job_id: uuid.UUID) -> str | None:
-    return await session.scalar(
+    status: str | None = await session.scalar(
         text("SELECT status FROM import_jobs WHERE id = :job"), {"job": job_id}
     )
+    return status
 
 
 async def report_rows(
@@ -323,9 +324,10 @@ async def report_rows(
 
 
 async def saved_mapping(session: AsyncSession, system: str) -> dict[str, Any] | None:
-    return await session.scalar(
+    mapping: dict[str, Any] | None = await session.scalar(
         text("SELECT mapping FROM import_mappings WHERE system = :system"), {"system": system}
     )
+    return mapping
 
 
 async def save_mapping(session: AsyncSession, system: str, mapping: dict[str, Any]) -> None:

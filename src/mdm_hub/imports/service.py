@@ -302,8 +302,7 @@ async def _stage_row(
             keys = await writer.prepare_keys(session, settings, validated, config)
             if keys and not isinstance(keys[0], str):
                 problems = [
-                    RowProblem(column_of(p.field, mapped.pointers), p.code, p.message)
-                    for p in keys  # type: ignore[union-attr]
+                    RowProblem(column_of(p.field, mapped.pointers), p.code, p.message) for p in keys
                 ]
             else:
                 staged["keys"] = keys

@@ -21,7 +21,7 @@ class CandidateFilters:
     descending: bool = True
 
 
-def _query(filters: CandidateFilters) -> Select[tuple[MatchCandidate]]:
+def _query(filters: CandidateFilters) -> Select[MatchCandidate]:
     query = select(MatchCandidate).where(MatchCandidate.status == filters.status)
     if filters.min_probability is not None:
         query = query.where(MatchCandidate.probability >= filters.min_probability)

@@ -20,7 +20,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -177,8 +177,8 @@ class MatchConfig:
             "version": self.version,
             "description": self.description,
             "thresholds": {"merge": self.merge_threshold, "review": self.review_threshold},
-            "similarity": {k: getattr(self.similarity, k) for k in _fields(Similarity)},
-            "estimation_bounds": {k: getattr(self.bounds, k) for k in _fields(Bounds)},
+            "similarity": {f.name: getattr(self.similarity, f.name) for f in fields(Similarity)},
+            "estimation_bounds": {f.name: getattr(self.bounds, f.name) for f in fields(Bounds)},
             "role_mailboxes": sorted(self.role_mailboxes),
             "free_mail_domains": sorted(self.free_mail_domains),
             "head_office_names": sorted(self.head_office_names),
@@ -198,10 +198,6 @@ class MatchConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
-
-
-def _fields(cls: type) -> list[str]:
-    return list(cls.__dataclass_fields__)
 
 
 def _field_to_dict(fm: FieldModel) -> dict[str, Any]:

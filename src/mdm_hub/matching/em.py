@@ -193,7 +193,7 @@ def _project(
     ``mass``. Feasible because the priors themselves sum to ``mass``."""
     if not raw:
         return {}
-    factor = 2.0**shift_bits
+    factor: float = 2.0**shift_bits
     lo = {k: prior[k] / factor for k in raw}
     hi = {k: min(1.0, prior[k] * factor) for k in raw}
     base = {k: max(v, 1e-300) for k, v in raw.items()}

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record, record_audit
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers.golden import (

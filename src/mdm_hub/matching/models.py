@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -21,7 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mdm_hub.db import Base
 
-CANDIDATE_STATUSES = ("pending", "merged", "distinct", "superseded")
+CandidateStatus = Literal["pending", "merged", "distinct", "superseded"]
+CANDIDATE_STATUSES: tuple[CandidateStatus, ...] = get_args(CandidateStatus)
 
 
 class MatchKey(Base):
@@ -54,7 +55,7 @@ class MatchCandidate(Base):
     match_weight: Mapped[float] = mapped_column(Float)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text, default="pending")
+    status: Mapped[CandidateStatus] = mapped_column(Text, default="pending")
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

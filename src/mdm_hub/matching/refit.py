@@ -122,8 +122,8 @@ async def collect_pairs(
             "WHERE system <> '_steward' GROUP BY 1"
         )
     )
-    records = {row.kind: row.n for row in counts}
-    return RefitData(training, random_pairs, labelled, records, candidate_pairs)
+    per_kind = {row.kind: row.n for row in counts}
+    return RefitData(training, random_pairs, labelled, per_kind, candidate_pairs)
 
 
 def _random_pairs(records: list[CustomerRecord], count: int, rng: random.Random) -> list[Pair]:

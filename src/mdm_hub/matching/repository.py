@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import CursorResult, delete, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
-from mdm_hub.custom_fields.service import FINGERPRINT_SQL
+from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
 from mdm_hub.customers.models import SourceRecord
 from mdm_hub.db import WritePart
 from mdm_hub.matching.keys import BlockingKey, usable_keys
@@ -216,4 +216,5 @@ async def insert_candidate(
         )
     )
     result = await session.execute(statement)
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    assert isinstance(result, CursorResult)  # an INSERT's result
+    return result.rowcount or 0

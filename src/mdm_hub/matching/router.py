@@ -43,7 +43,7 @@ def _candidate_out(
 ) -> MatchCandidateOut:
     return MatchCandidateOut(
         id=candidate.id,
-        status=candidate.status,  # type: ignore[arg-type]
+        status=candidate.status,
         probability=candidate.probability,
         match_weight=candidate.match_weight,
         reason=candidate.reason,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mdm_hub.customers.schemas import CustomerOut
+from mdm_hub.matching.models import CandidateStatus
 from mdm_hub.types import SOURCE_ID_PATTERN, SafeStr
 
 
@@ -68,7 +69,7 @@ class CandidateDecision(BaseModel):
 
 class MatchCandidateOut(BaseModel):
     id: int
-    status: Literal["pending", "merged", "distinct", "superseded"]
+    status: CandidateStatus
     probability: float
     match_weight: float
     reason: str

@@ -72,9 +72,11 @@ class MatchScore:
 
 
 def probability_from_weight(weight: float) -> float:
+    # float ** float is typed Any (a negative base gives a complex); these bases are positive.
     if weight >= 0:
-        return 1.0 / (1.0 + 2.0 ** (-min(weight, 1000.0)))
-    e = 2.0 ** max(weight, -1000.0)
+        d: float = 2.0 ** (-min(weight, 1000.0))
+        return 1.0 / (1.0 + d)
+    e: float = 2.0 ** max(weight, -1000.0)
     return e / (1.0 + e)
 
 

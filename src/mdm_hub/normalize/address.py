@@ -159,8 +159,8 @@ def canonical_street(text: str) -> Street:
         rest = "-".join(groups[3:]) + rest
         groups = groups[:3]
     street = (prefix.rstrip() + "-".join(groups)).strip()
-    building = _LEADING_SEPARATORS.sub("", rest).strip()
-    building = " ".join(part for part in (building, building_name) if part) or None
+    rest_building = _LEADING_SEPARATORS.sub("", rest).strip()
+    building = " ".join(part for part in (rest_building, building_name) if part) or None
     return Street(street, building)
 
 

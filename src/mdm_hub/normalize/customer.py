@@ -526,8 +526,12 @@ def as_input(record: CustomerRecord) -> CustomerIn:
     name = record.name
     if record.company_name and (note := record.company_name.note):
         opening, closing = next(
-            (pair for pair in ("【】", "[]", "()") if pair[0] not in note and pair[1] not in note),
-            "【】",
+            (
+                (opening, closing)
+                for opening, closing in (("【", "】"), ("[", "]"), ("(", ")"))
+                if opening not in note and closing not in note
+            ),
+            ("【", "】"),
         )
         name = f"{name} {opening}{note}{closing}"
     data = record.model_dump(mode="json", exclude={"company_name", "kana_key", "name"})

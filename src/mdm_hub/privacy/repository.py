@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 ERASED_NAME = "（消去済み）"
@@ -318,7 +318,8 @@ async def prune(session: AsyncSession, *, older_than: dt.datetime) -> int:
     result = await session.execute(
         text("DELETE FROM pii_access_log WHERE accessed_at < :cutoff"), {"cutoff": older_than}
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult of a DML
+    assert isinstance(result, CursorResult)  # a DELETE's result
+    return int(result.rowcount or 0)
 
 
 async def clear_audit_payloads(session: AsyncSession, *, older_than: dt.datetime) -> int:
@@ -329,7 +330,8 @@ async def clear_audit_payloads(session: AsyncSession, *, older_than: dt.datetime
         ),
         {"cutoff": older_than},
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    assert isinstance(result, CursorResult)  # an UPDATE's result
+    return int(result.rowcount or 0)
 
 
 async def clear_event_payloads(session: AsyncSession, *, older_than: dt.datetime) -> int:
@@ -344,7 +346,8 @@ async def clear_event_payloads(session: AsyncSession, *, older_than: dt.datetime
         ),
         {"cutoff": older_than},
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    assert isinstance(result, CursorResult)  # an UPDATE's result
+    return int(result.rowcount or 0)
 
 
 async def customer_document(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import PrivacyManage
-from mdm_hub.context import CurrentActor
+from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -25,14 +25,9 @@ from mdm_hub.privacy.schemas import (
     HeldWriteOut,
     HeldWritePage,
 )
-from mdm_hub.settings import Settings
 from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1", tags=["privacy"], route_class=IdempotentRoute)
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 @router.post(
@@ -52,7 +47,7 @@ async def erase_customer(
     subscriber; later writes carrying the person's phone, e-mail or name with birth date are
     held for a 管理者 (`/v1/privacy/held-writes`)."""
     erasure = await service.erase_customer(
-        session, _settings(request), actor, customer_id, body.reason
+        session, settings_of(request), actor, customer_id, body.reason
     )
     return ErasureOut.model_validate(erasure)
 

@@ -77,7 +77,7 @@ RULES: dict[str, Rule] = {
 def effective_policy(rule: str, overrides: Mapping[str, str]) -> Policy:
     policy = overrides.get(rule)
     if policy in POLICIES:
-        return policy  # type: ignore[return-value]
+        return policy
     return RULES[rule].default
 
 

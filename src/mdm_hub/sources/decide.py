@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.customers.golden import new_customer
-from mdm_hub.customers.models import Customer
+from mdm_hub.customers.models import Customer, CustomerStatus
 from mdm_hub.customers.repository import lock_customer_row
-from mdm_hub.customers.schemas import CustomerStatus
 from mdm_hub.matching import service as matching
 from mdm_hub.matching.scoring import Decision
 from mdm_hub.settings import Settings

@@ -8,7 +8,7 @@ import json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
-from mdm_hub.custom_fields.service import FINGERPRINT_SQL
+from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
 from mdm_hub.customers.models import SourceRecord
 from mdm_hub.customers.survivorship import SourceView
 

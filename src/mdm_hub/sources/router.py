@@ -70,7 +70,7 @@ async def put_source_record(
     session: DbSession,
     principal: CustomersWrite,
     actor: CurrentActor,
-) -> SourceWriteResult:
+) -> SourceWriteResult | JSONResponse:
     """A source system hands the hub its record (idempotent).
 
     Validated, normalized, linked to a customer (new, or the one this record already belongs
@@ -82,7 +82,7 @@ async def put_source_record(
             session, settings_of(request), actor, system, source_id, payload
         )
     except WriteHeld as held:  # stored as a held write; this transaction commits it
-        return JSONResponse(  # type: ignore[return-value]  # the documented 202 answer
+        return JSONResponse(  # the documented 202 answer
             HeldWriteOut.model_validate(held.held).model_dump(mode="json"),
             status_code=status.HTTP_202_ACCEPTED,
         )

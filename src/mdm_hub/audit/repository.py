@@ -1,0 +1,84 @@
+"""The audit log's SQL: appending entries (through the session, or as one statement written
+together with the change) and reading them back."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.audit.log import AuditRecord
+from mdm_hub.audit.models import AuditEntry
+from mdm_hub.db import WritePart
+
+
+def record_audit(session: AsyncSession, entry: AuditRecord) -> None:
+    """Add an entry to the session (written with its next flush)."""
+    session.add(AuditEntry(**vars(entry)))
+
+
+_INSERT_AUDIT = """
+    INSERT INTO audit_log
+        (actor, action, entity_type, entity_id, customer_id, request_id, before, after)
+    SELECT actor, action, entity_type, entity_id, customer_id, request_id,
+           CAST(before AS jsonb), CAST(after AS jsonb)
+    FROM unnest(
+        CAST(:actor AS text[]), CAST(:action AS text[]), CAST(:entity_type AS text[]),
+        CAST(:entity_id AS text[]), CAST(:customer_id AS uuid[]), CAST(:request_id AS text[]),
+        CAST(:before AS text[]), CAST(:after AS text[])
+    ) AS entry(actor, action, entity_type, entity_id, customer_id, request_id, before, after)
+"""
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def audit_insert(entries: Sequence[AuditRecord]) -> WritePart | None:
+    """The entries as one multi-row insert (in their order), for ``db.write_together``."""
+    if not entries:
+        return None
+    return WritePart(
+        _INSERT_AUDIT,
+        {
+            "actor": [e.actor for e in entries],
+            "action": [e.action for e in entries],
+            "entity_type": [e.entity_type for e in entries],
+            "entity_id": [e.entity_id for e in entries],
+            "customer_id": [e.customer_id for e in entries],
+            "request_id": [e.request_id for e in entries],
+            "before": [_json(e.before) for e in entries],
+            "after": [_json(e.after) for e in entries],
+        },
+    )
+
+
+@dataclass
+class AuditFilters:
+    customer_id: uuid.UUID | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    action: str | None = None
+
+
+async def list_entries(
+    session: AsyncSession, filters: AuditFilters, *, after_id: int | None, limit: int
+) -> list[AuditEntry]:
+    """Entries in id order after ``after_id``: at most ``limit``."""
+    query = select(AuditEntry).order_by(AuditEntry.id).limit(limit)
+    if filters.customer_id is not None:
+        query = query.where(AuditEntry.customer_id == filters.customer_id)
+    if filters.entity_type is not None:
+        query = query.where(AuditEntry.entity_type == filters.entity_type)
+    if filters.entity_id is not None:
+        query = query.where(AuditEntry.entity_id == filters.entity_id)
+    if filters.action is not None:
+        query = query.where(AuditEntry.action == filters.action)
+    if after_id is not None:
+        query = query.where(AuditEntry.id > after_id)
+    return list((await session.scalars(query)).all())
