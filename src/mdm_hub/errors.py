@@ -180,9 +180,12 @@ def _field_problems(exc: RequestValidationError) -> list[FieldProblem]:
         # pydantic adds the union member's tag (e.g. "int", "literal['end_of_month']") to loc.
         loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "str")))]
         field = json_pointer(loc) if location == "body" else ".".join(str(p) for p in loc)
-        problems.append(
-            FieldProblem(field=field, location=location, code=err["type"], message=err["msg"])
-        )
+        code = err["type"]
+        # A length limit on a text type with its own validator (types.SafeStr) is checked by
+        # pydantic's generic constraint: name it as for any other string.
+        if code in ("too_short", "too_long") and isinstance(err.get("input"), str):
+            code = f"string_{code}"
+        problems.append(FieldProblem(field=field, location=location, code=code, message=err["msg"]))
     return problems
 
 
