@@ -102,6 +102,7 @@ async def test_an_erase_without_reason_or_confirmation_is_refused_by_the_server(
         for form, says in (
             ({"reason": "  ", "confirm": "yes"}, "消去の理由を入力してください"),
             ({"reason": REASON}, "取り消せないことの確認にチェックしてください"),
+            ({"reason": "x" * 1001, "confirm": "yes"}, "理由は 1000 文字以内で入力してください"),
         ):
             answer = await c.page.request.post(
                 url, form=form, headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
