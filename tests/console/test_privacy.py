@@ -48,6 +48,7 @@ async def test_erase_a_person_with_a_reason(hub: Hub, console: Any) -> None:
         await expect(erase).to_be_hidden()  # behind the confirmation step
         await c.page.get_by_text("消去（利用停止・消去請求）").click()
         await expect(main).to_contain_text("取り消せません")
+        await c.shot("erase_confirmation_step")
         # Neither without a reason nor without the confirmation: the browser keeps the form.
         await erase.click()
         assert await c.page.locator("#erase-reason").evaluate("e => !e.validity.valid")
