@@ -98,6 +98,22 @@ def test_every_route_declares_its_permission(app: Any) -> None:
     assert others <= DOCS_ROUTES | STATIC_MOUNTS, f"routes outside FastAPI's dependencies: {others}"
 
 
+# The console's 個人情報 pages mirror the privacy API: privacy:manage, which only 管理者 holds.
+PRIVACY_CONSOLE_ROUTES = {
+    ("POST", "/console/customers/{customer_id}/erase"),
+    ("GET", "/console/customers/{customer_id}/disclosure"),
+    ("GET", "/console/access-log"),
+}
+
+
+def test_console_privacy_pages_need_privacy_manage(app: Any) -> None:
+    declared = {(m, r.path): declared_permission(r.dependant) for m, r in _operations(app)}
+    for key in PRIVACY_CONSOLE_ROUTES:
+        assert declared[key] == Permission.privacy_manage, key
+    holders = {r for r in Role if Permission.privacy_manage in ROLE_PERMISSIONS[r]}
+    assert holders == {Role.administrator}
+
+
 PRINCIPALS: list[tuple[str, dict[str, Any], frozenset[Permission]]] = [
     *((f"role {r.value}", {"roles": [r.value]}, ROLE_PERMISSIONS[r]) for r in Role),
     *(

@@ -33,6 +33,7 @@ from mdm_hub.normalize import (
 from mdm_hub.normalize.base import InvalidValue
 from mdm_hub.normalize.postal import clean_postal_code
 from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.privacy import repository as privacy
 from mdm_hub.record.schemas import CustomerRecord
 from mdm_hub.sources.service import match_payload
 
@@ -139,6 +140,11 @@ async def _detail_context(
         for pointer, key in RECORD_FIELDS
     ]
     movable = [s for s in sources if s.system != STEWARD_SYSTEM]
+    # The tombstone (who erased, when, why, which source ids) is for 管理者, as GET .../erasure.
+    can_privacy = principal is not None and principal.can(Permission.privacy_manage)
+    erasure = None
+    if customer.status == "erased" and can_privacy:
+        erasure = await privacy.erasure_of(session, customer_id)
     return {
         "customer": out,
         "fields": [f for f in fields if f[2]],
@@ -149,6 +155,7 @@ async def _detail_context(
         "duplicates": duplicates,
         "merged_away": await repository.merged_away(session, customer_id),
         "edit": _edit_values(record),
+        "erasure": erasure,
     }
 
 
@@ -176,10 +183,13 @@ async def detail(
     saved: str | None = None,
     unmerged: Annotated[str | None, Query(max_length=300)] = None,
     to: Annotated[str | None, Query(max_length=40)] = None,
+    erased: str | None = None,
 ) -> Response:
     context = await _detail_context(session, request, customer_id)
     return render(
-        request, "customer.html", {**context, "saved": saved, "unmerged": unmerged, "to": to}
+        request,
+        "customer.html",
+        {**context, "saved": saved, "unmerged": unmerged, "to": to, "erased": erased},
     )
 
 

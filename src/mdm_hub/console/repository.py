@@ -236,3 +236,11 @@ async def attention(session: AsyncSession) -> dict[str, Any]:
     health = await endpoint_health(session, [e.id for e in endpoints])
     failing = [e for e in endpoints if not e.enabled or health[e.id].failing]
     return {"waiting": waiting or 0, "dead": dead or 0, "failing": failing, "health": health}
+
+
+async def customer_by_code(session: AsyncSession, code: str) -> Customer | None:
+    """A customer of any status (erased ones too) by its customer code."""
+    found: Customer | None = await session.scalar(
+        select(Customer).where(Customer.customer_code == code)
+    )
+    return found

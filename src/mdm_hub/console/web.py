@@ -44,6 +44,7 @@ NAV: list[NavItem] = [
     NavItem("nav.review", "/console/review", Permission.customers_curate),
     NavItem("nav.customers", "/console/customers", Permission.customers_read),
     NavItem("nav.webhooks", "/console/webhooks", Permission.webhooks_read),
+    NavItem("nav.access_log", "/console/access-log", Permission.privacy_manage),
     NavItem("nav.imports", None),
     NavItem("nav.quality", None),
     NavItem("nav.approvals", None),
