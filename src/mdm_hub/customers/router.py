@@ -43,6 +43,7 @@ from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.quality import service as quality
 from mdm_hub.quality.schemas import CustomerFindingOut
 from mdm_hub.record import CustomerIn, CustomerRecord
+from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
 CUSTOMERS: list[str | Enum] = ["customers"]  # FastAPI's type for tags
@@ -213,7 +214,7 @@ async def patch_customer(
     tags=["governance"],
 )
 async def decide_change_request(
-    request_id: int,
+    request_id: Id,
     body: DecisionIn,
     request: Request,
     response: Response,

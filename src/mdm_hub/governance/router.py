@@ -20,6 +20,7 @@ from mdm_hub.governance.schemas import (
 )
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1", tags=["governance"], route_class=IdempotentRoute)
 
@@ -72,7 +73,7 @@ async def list_change_requests(
     "/change-requests/{request_id}", response_model=ChangeRequestOut, responses=PROBLEM_RESPONSES
 )
 async def get_change_request(
-    request_id: int, response: Response, session: DbSession, principal: CustomersCurate
+    request_id: Id, response: Response, session: DbSession, principal: CustomersCurate
 ) -> ChangeRequestOut:
     """One change request, with its ETag (for the decision's If-Match)."""
     change = await service.get_request(session, request_id)
