@@ -130,11 +130,16 @@ async def callback(request: Request) -> Response:
         access_token, getattr(request.state, "request_id", None), via="session"
     )
     next_path = _safe_next(request.session.get(SESSION_NEXT))
+    return start_session(request, access_token, principal.subject, next_path)
+
+
+def start_session(request: Request, token: str, subject: str, next_path: str) -> RedirectResponse:
+    """Sign the browser in with ``token`` (IdP login, or the console's development sign-in):
+    a fresh session, a new CSRF token in its cookie, and a redirect to ``next_path``."""
+    settings: Settings = request.app.state.settings
     request.session.clear()  # no state from before sign-in survives it (session fixation)
     csrf = secrets.token_urlsafe(32)
-    request.session.update(
-        {SESSION_TOKEN: access_token, SESSION_CSRF: csrf, "sub": principal.subject}
-    )
+    request.session.update({SESSION_TOKEN: token, SESSION_CSRF: csrf, "sub": subject})
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         CSRF_COOKIE,

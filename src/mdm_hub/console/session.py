@@ -17,10 +17,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mdm_hub.auth.authn import SESSION_CSRF, SESSION_TOKEN
 from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.auth.roles import Authenticated, Public, Role
-from mdm_hub.auth.router import CSRF_COOKIE, _safe_next
+from mdm_hub.auth.router import CSRF_COOKIE, _safe_next, start_session
 from mdm_hub.console.i18n import LANG_COOKIE, language
 from mdm_hub.console.web import PREFIX, form_data, render
 from mdm_hub.settings import Settings
@@ -76,24 +75,11 @@ async def dev_login(request: Request) -> Response:
     if role not in {r.value for r in ROLES} or (name and not _NAME.fullmatch(name)):
         return RedirectResponse(f"{PREFIX}/login?error=input", status_code=303)
     settings: Settings = request.app.state.settings
+    subject = name or f"dev-{role}"
     token = dev.mint(
-        subject=name or f"dev-{role}",
-        roles=[role],
-        lifetime_seconds=settings.session_max_age_seconds,
+        subject=subject, roles=[role], lifetime_seconds=settings.session_max_age_seconds
     )
-    request.session.clear()  # nothing from before signing in survives it
-    csrf = secrets.token_urlsafe(32)
-    request.session.update({SESSION_TOKEN: token, SESSION_CSRF: csrf, "sub": name or role})
-    response = RedirectResponse(next_path, status_code=303)
-    response.set_cookie(
-        CSRF_COOKIE,
-        csrf,
-        max_age=settings.session_max_age_seconds,
-        secure=request.app.state.session_cookie_secure,
-        samesite="lax",
-        httponly=False,
-    )
-    return response
+    return start_session(request, token, subject, next_path)
 
 
 @router.post("/logout")
