@@ -185,17 +185,27 @@ def _flag(value: str, column: str, row_number: int, *, allow_empty: bool) -> boo
 _NTA_DATES = ("update_date", "change_date", "close_date", "assignment_date")
 
 
-def parse_nta_row(fields: Sequence[str], row_number: int) -> ParsedRow | RowError:
-    """One row of a 法人番号 CSV file, checked against the published layout."""
-    if len(fields) != len(NTA_COLUMNS):
-        return RowError(
-            row_number, f"expected {len(NTA_COLUMNS)} columns, found {len(fields)}", None
-        )
-    raw = dict(zip(NTA_COLUMNS, fields, strict=True))
+def _common_fields(
+    fields: Sequence[str], columns: Sequence[str], row_number: int
+) -> tuple[dict[str, str], dict[str, Any]] | RowError:
+    """The row by column name (``raw``) and with empty fields as None and the 一連番号 as an
+    int (``values``), or the error of a row of the wrong length or without a 一連番号."""
+    if len(fields) != len(columns):
+        return RowError(row_number, f"expected {len(columns)} columns, found {len(fields)}", None)
+    raw = dict(zip(columns, fields, strict=True))
     values: dict[str, Any] = {k: (v if v != "" else None) for k, v in raw.items()}
     if not raw["sequence_number"].isascii() or not raw["sequence_number"].isdigit():
         return RowError(row_number, "sequence_number: not a number", "sequence_number")
     values["sequence_number"] = int(raw["sequence_number"])
+    return raw, values
+
+
+def parse_nta_row(fields: Sequence[str], row_number: int) -> ParsedRow | RowError:
+    """One row of a 法人番号 CSV file, checked against the published layout."""
+    common = _common_fields(fields, NTA_COLUMNS, row_number)
+    if isinstance(common, RowError):
+        return common
+    raw, values = common
     if not _valid_number(raw["corporate_number"]):
         return RowError(
             row_number,
@@ -247,15 +257,10 @@ def invoice_status(process: str, disposal: dt.date | None, expire: dt.date | Non
 def parse_invoice_row(fields: Sequence[str], row_number: int) -> ParsedRow | RowError:
     """One row of the インボイス 法人 CSV file (24 columns). Rows of 個人 are refused: the hub
     keeps no sole proprietor's published name or address."""
-    if len(fields) != len(INVOICE_COLUMNS):
-        return RowError(
-            row_number, f"expected {len(INVOICE_COLUMNS)} columns, found {len(fields)}", None
-        )
-    raw = dict(zip(INVOICE_COLUMNS, fields, strict=True))
-    values: dict[str, Any] = {k: (v if v != "" else None) for k, v in raw.items()}
-    if not raw["sequence_number"].isascii() or not raw["sequence_number"].isdigit():
-        return RowError(row_number, "sequence_number: not a number", "sequence_number")
-    values["sequence_number"] = int(raw["sequence_number"])
+    common = _common_fields(fields, INVOICE_COLUMNS, row_number)
+    if isinstance(common, RowError):
+        return common
+    raw, values = common
     number = raw["registration_number"]
     if not (number.startswith("T") and _valid_number(number[1:])):
         return RowError(
