@@ -38,13 +38,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mdm_hub.auth.masking import webhook_customer_json
 from mdm_hub.db import asyncpg_connection
-from mdm_hub.events import retention
-from mdm_hub.events.models import xid8_param
+from mdm_hub.events import repository, retention
 from mdm_hub.events.signing import (
     THROTTLE_STATUSES,
     AttemptResult,
@@ -57,94 +55,6 @@ from mdm_hub.settings import Settings
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "mdm_hub_webhooks"
-
-# Rows with order_txid below the snapshot's xmin are final: their transaction, and every
-# transaction with a lower id, has finished.
-_XMIN = "pg_snapshot_xmin(pg_current_snapshot())"
-
-ENDPOINT_MATCHES_SQL = """
-    (w.event_types IS NULL OR e.type = ANY(w.event_types))
-    AND (w.filter_kinds IS NULL OR (e.payload ->> 'kind') = ANY(w.filter_kinds))
-    AND (
-        w.filter_changed_fields IS NULL
-        OR e.type <> 'customer.updated'
-        OR EXISTS (
-            SELECT 1
-            FROM jsonb_array_elements_text(e.changed_fields) AS f(pointer),
-                 unnest(w.filter_changed_fields) AS x(prefix)
-            WHERE f.pointer = x.prefix OR starts_with(f.pointer, x.prefix || '/')
-        )
-    )
-"""
-
-QUEUE_UPSERT_SQL = """
-    INSERT INTO webhook_queues (endpoint_id, customer_id, next_attempt_at, updated_at)
-    SELECT DISTINCT endpoint_id, customer_id, now(), now() FROM inserted
-    ORDER BY endpoint_id, customer_id
-    ON CONFLICT (endpoint_id, customer_id) DO UPDATE
-        SET next_attempt_at = COALESCE(webhook_queues.next_attempt_at, EXCLUDED.next_attempt_at),
-            updated_at = now()
-"""
-
-_FAN_OUT = text(
-    f"""
-    WITH inserted AS (
-        INSERT INTO webhook_deliveries (
-            endpoint_id, kind, event_seq, event_id, event_type, customer_id, status, attempts,
-            next_attempt_at, created_at
-        )
-        SELECT w.id, 'event', e.seq, e.event_id, e.type, e.customer_id, 'pending', 0,
-               now(), now()
-        FROM customer_events e
-        JOIN webhook_endpoints w ON e.occurred_at >= w.created_at
-        WHERE (e.order_txid, e.seq) > ({xid8_param("from_txid")}, :from_seq)
-          AND (e.order_txid, e.seq) <= ({xid8_param("to_txid")}, :to_seq)
-          AND {ENDPOINT_MATCHES_SQL}
-        ORDER BY e.order_txid, e.seq
-        RETURNING endpoint_id, customer_id
-    )
-    {QUEUE_UPSERT_SQL}
-    """
-)
-
-_CLAIM = text(
-    """
-    WITH due AS (
-        SELECT q.endpoint_id, q.customer_id
-        FROM webhook_queues q
-        JOIN webhook_endpoints w ON w.id = q.endpoint_id AND w.enabled
-        WHERE q.next_attempt_at <= now()
-          AND (q.leased_until IS NULL OR q.leased_until < now())
-        ORDER BY q.next_attempt_at
-        LIMIT :limit
-        FOR UPDATE OF q SKIP LOCKED
-    ),
-    claimed AS (
-        UPDATE webhook_queues q
-        SET leased_until = now() + make_interval(secs => :lease), lease_token = :token,
-            updated_at = now()
-        FROM due
-        WHERE q.endpoint_id = due.endpoint_id AND q.customer_id = due.customer_id
-        RETURNING q.endpoint_id, q.customer_id
-    )
-    SELECT c.endpoint_id, c.customer_id, h.id AS delivery_id, h.kind, h.attempts,
-           h.event_id, e.type AS event_type, e.occurred_at, e.customer_version,
-           CAST(e.changed_fields AS text) AS changed_fields_json,
-           CAST(e.payload AS text) AS payload_json, w.url, w.secret, w.previous_secret,
-           w.previous_secret_expires_at
-    FROM claimed c
-    JOIN webhook_endpoints w ON w.id = c.endpoint_id
-    LEFT JOIN LATERAL (
-        SELECT d.id, d.kind, d.attempts, d.event_id, d.event_seq
-        FROM webhook_deliveries d
-        WHERE d.endpoint_id = c.endpoint_id AND d.customer_id = c.customer_id
-          AND d.status = 'pending'
-        ORDER BY d.event_seq
-        LIMIT 1
-    ) h ON true
-    LEFT JOIN customer_events e ON e.seq = h.event_seq
-    """
-)
 
 
 @dataclass
@@ -239,63 +149,19 @@ class Dispatcher:
     async def fan_out_once(self) -> int:
         """Turn the next batch of final events into deliveries; returns how many events."""
         async with self.engine.begin() as conn:
-            cursor = (
-                await conn.execute(
-                    text(
-                        "SELECT order_txid, seq FROM webhook_fanout_cursor WHERE id "
-                        "FOR UPDATE SKIP LOCKED"
-                    )
-                )
-            ).first()
+            cursor = await repository.lock_fanout_cursor(conn)
             if cursor is None:
-                exists = await conn.scalar(text("SELECT count(*) FROM webhook_fanout_cursor"))
-                if not exists:
-                    await conn.execute(
-                        text(
-                            "INSERT INTO webhook_fanout_cursor (id, order_txid, seq, updated_at) "
-                            "VALUES (true, 0, 0, now()) ON CONFLICT DO NOTHING"
-                        )
-                    )
+                await repository.ensure_fanout_cursor(conn)
                 return 0  # another worker is fanning out (or the row was just made)
             from_txid, from_seq = cursor
-            batch = (
-                await conn.execute(
-                    text(
-                        f"""
-                        SELECT CAST(CAST(order_txid AS text) AS bigint) AS order_txid, seq
-                        FROM customer_events
-                        WHERE (order_txid, seq) > ({xid8_param("from_txid")}, :from_seq)
-                          AND order_txid < {_XMIN}
-                        ORDER BY order_txid, seq
-                        LIMIT :limit
-                        """
-                    ),
-                    {
-                        "from_txid": from_txid,
-                        "from_seq": from_seq,
-                        "limit": self.settings.worker_batch_size,
-                    },
-                )
-            ).all()
+            batch = await repository.final_events_after(
+                conn, from_txid, from_seq, self.settings.worker_batch_size
+            )
             if not batch:
                 return 0
             to_txid, to_seq = batch[-1]
-            await conn.execute(
-                _FAN_OUT,
-                {
-                    "from_txid": from_txid,
-                    "from_seq": from_seq,
-                    "to_txid": to_txid,
-                    "to_seq": to_seq,
-                },
-            )
-            await conn.execute(
-                text(
-                    "UPDATE webhook_fanout_cursor SET order_txid = :t, seq = :s, "
-                    "updated_at = now() WHERE id"
-                ),
-                {"t": to_txid, "s": to_seq},
-            )
+            await repository.fan_out(conn, (from_txid, from_seq), (to_txid, to_seq))
+            await repository.move_fanout_cursor(conn, to_txid, to_seq)
         return len(batch)
 
     # ---------------------------------------------------------------------------------------
@@ -305,12 +171,9 @@ class Dispatcher:
     async def claim(self, limit: int) -> list[Claim]:
         token = uuid.uuid4()
         async with self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    _CLAIM,
-                    {"limit": limit, "lease": self.settings.worker_lease_seconds, "token": token},
-                )
-            ).all()
+            rows = await repository.claim_due(
+                conn, limit, self.settings.worker_lease_seconds, token
+            )
         claims = []
         for row in rows:
             claim = Claim(
@@ -357,124 +220,47 @@ class Dispatcher:
         """Write a batch of finished attempts in one transaction."""
         outcomes = sorted(outcomes, key=lambda o: (o.claim.endpoint_id, o.claim.customer_id))
         async with self.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    """
-                    SELECT 1 FROM webhook_queues
-                    WHERE (endpoint_id, customer_id) IN (
-                        SELECT * FROM unnest(CAST(:e AS uuid[]), CAST(:c AS uuid[])))
-                    ORDER BY endpoint_id, customer_id
-                    FOR UPDATE
-                    """
-                ),
-                {
-                    "e": [o.claim.endpoint_id for o in outcomes],
-                    "c": [o.claim.customer_id for o in outcomes],
-                },
+            await repository.lock_queues(
+                conn,
+                [o.claim.endpoint_id for o in outcomes],
+                [o.claim.customer_id for o in outcomes],
             )
             tried = [o for o in outcomes if o.claim.delivery_id is not None]
             if tried:
                 await self._record(conn, tried)
             for o in outcomes:
                 if o.outcome == "disabled" and o.result is not None:
-                    await conn.execute(
-                        text(
-                            "UPDATE webhook_endpoints SET enabled = false, updated_at = now(), "
-                            "disabled_reason = :reason WHERE id = :id AND enabled"
-                        ),
-                        {
-                            "id": o.claim.endpoint_id,
-                            "reason": f"410 Gone at {o.result.attempted_at.isoformat()}",
-                        },
+                    await repository.disable_endpoint(
+                        conn,
+                        o.claim.endpoint_id,
+                        f"410 Gone at {o.result.attempted_at.isoformat()}",
                     )
-            await conn.execute(
-                text(
-                    """
-                    UPDATE webhook_queues q
-                    SET leased_until = NULL, lease_token = NULL, updated_at = now(),
-                        next_attempt_at = CASE
-                            WHEN r.delay IS NOT NULL
-                                THEN now() + make_interval(secs => r.delay)
-                            WHEN EXISTS (
-                                SELECT 1 FROM webhook_deliveries d
-                                WHERE d.endpoint_id = q.endpoint_id
-                                  AND d.customer_id = q.customer_id AND d.status = 'pending')
-                                THEN now()
-                            ELSE NULL
-                        END
-                    FROM unnest(CAST(:e AS uuid[]), CAST(:c AS uuid[]), CAST(:t AS uuid[]),
-                                CAST(:delay AS float8[])) AS r(e, c, t, delay)
-                    WHERE q.endpoint_id = r.e AND q.customer_id = r.c AND q.lease_token = r.t
-                    """
-                ),
-                {
-                    "e": [o.claim.endpoint_id for o in outcomes],
-                    "c": [o.claim.customer_id for o in outcomes],
-                    "t": [o.claim.token for o in outcomes],
-                    "delay": [o.delay for o in outcomes],
-                },
+            await repository.release_queues(
+                conn,
+                [o.claim.endpoint_id for o in outcomes],
+                [o.claim.customer_id for o in outcomes],
+                [o.claim.token for o in outcomes],
+                [o.delay for o in outcomes],
             )
 
     async def _record(self, conn: AsyncConnection, outcomes: list[Outcome]) -> None:
         ids = [o.claim.delivery_id for o in outcomes]
         results = [o.result for o in outcomes]
-        await conn.execute(
-            text(
-                """
-                WITH r AS (
-                    SELECT * FROM unnest(
-                        CAST(:id AS bigint[]), CAST(:status AS text[]),
-                        CAST(:delay AS float8[]), CAST(:at AS timestamptz[])
-                    ) AS r(id, status, delay, at)
-                )
-                UPDATE webhook_deliveries d
-                SET status = r.status,
-                    attempts = d.attempts + 1,
-                    last_attempt_at = r.at,
-                    next_attempt_at = CASE WHEN r.status = 'pending'
-                        THEN now() + make_interval(secs => COALESCE(r.delay, 0)) END,
-                    finished_at = CASE WHEN r.status <> 'pending' THEN now() END
-                FROM r
-                WHERE d.id = r.id AND d.status = 'pending'
-                """
-            ),
-            {
-                "id": ids,
-                "status": [o.status for o in outcomes],
-                "delay": [o.delay for o in outcomes],
-                "at": [r.attempted_at if r else None for r in results],
-            },
-        )
-        await conn.execute(
-            text(
-                """
-                INSERT INTO webhook_attempts (
-                    delivery_id, endpoint_id, attempt, attempted_at, outcome, response_status,
-                    latency_ms, error, next_attempt_at
-                )
-                SELECT r.id, r.endpoint_id, r.attempt, COALESCE(r.at, now()), r.outcome,
-                       r.status, r.latency, r.error,
-                       CASE WHEN r.outcome = 'retrying'
-                            THEN now() + make_interval(secs => COALESCE(r.delay, 0)) END
-                FROM unnest(
-                    CAST(:id AS bigint[]), CAST(:endpoint AS uuid[]), CAST(:attempt AS int[]),
-                    CAST(:at AS timestamptz[]), CAST(:outcome AS text[]),
-                    CAST(:status AS int[]), CAST(:latency AS int[]), CAST(:error AS text[]),
-                    CAST(:delay AS float8[])
-                ) AS r(id, endpoint_id, attempt, at, outcome, status, latency, error, delay)
-                JOIN webhook_deliveries d ON d.id = r.id
-                """
-            ),
+        at = [r.attempted_at if r else None for r in results]
+        delays = [o.delay for o in outcomes]
+        await repository.finish_deliveries(conn, ids, [o.status for o in outcomes], delays, at)
+        await repository.insert_attempts(
+            conn,
             {
                 "id": ids,
                 "endpoint": [o.claim.endpoint_id for o in outcomes],
                 "attempt": [o.claim.attempts + 1 for o in outcomes],
-                "at": [r.attempted_at if r else None for r in results],
+                "at": at,
                 "outcome": [o.outcome for o in outcomes],
                 "status": [r.response_status if r else None for r in results],
                 "latency": [r.latency_ms if r else 0 for r in results],
                 "error": [o.error or (o.result.error if o.result else None) for o in outcomes],
-                "delay": [o.delay for o in outcomes],
+                "delay": delays,
             },
         )
 
@@ -483,21 +269,11 @@ class Dispatcher:
         if not claims:
             return
         async with self.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    """
-                    UPDATE webhook_queues q
-                    SET leased_until = NULL, lease_token = NULL, updated_at = now()
-                    FROM unnest(CAST(:e AS uuid[]), CAST(:c AS uuid[]), CAST(:t AS uuid[]))
-                         AS r(e, c, t)
-                    WHERE q.endpoint_id = r.e AND q.customer_id = r.c AND q.lease_token = r.t
-                    """
-                ),
-                {
-                    "e": [c.endpoint_id for c in claims],
-                    "c": [c.customer_id for c in claims],
-                    "t": [c.token for c in claims],
-                },
+            await repository.release_leases(
+                conn,
+                [c.endpoint_id for c in claims],
+                [c.customer_id for c in claims],
+                [c.token for c in claims],
             )
 
     # ---------------------------------------------------------------------------------------

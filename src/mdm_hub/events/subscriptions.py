@@ -10,15 +10,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import audit_record
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
-from mdm_hub.events.dispatcher import ENDPOINT_MATCHES_SQL, NOTIFY_CHANNEL, QUEUE_UPSERT_SQL
+from mdm_hub.events import repository
+from mdm_hub.events.dispatcher import NOTIFY_CHANNEL
 from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from mdm_hub.events.repository import AttemptFilters as AttemptFilters
 from mdm_hub.events.schemas import EndpointIn, EndpointPatch, ReplayIn
 from mdm_hub.events.signing import (
     AttemptResult,
@@ -57,7 +58,7 @@ def _audit_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
 
 async def _notify(session: AsyncSession, what: str) -> None:
     """Wake workers when this transaction commits (a hint; they poll as well)."""
-    await session.execute(text("SELECT pg_notify(:c, :w)"), {"c": NOTIFY_CHANNEL, "w": what})
+    await repository.notify(session, NOTIFY_CHANNEL, what)
 
 
 @dataclass
@@ -72,15 +73,7 @@ async def endpoint_stats(
     stats = {i: EndpointStats() for i in ids}
     if not ids:
         return stats
-    rows = await session.execute(
-        select(WebhookDelivery.endpoint_id, WebhookDelivery.status, func.count())
-        .where(
-            WebhookDelivery.endpoint_id.in_(ids),
-            WebhookDelivery.status.in_(("pending", "dead")),
-        )
-        .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.status)
-    )
-    for endpoint_id, status, count in rows.all():
+    for endpoint_id, status, count in await repository.delivery_counts(session, ids):
         setattr(stats[endpoint_id], status, count)
     return stats
 
@@ -88,10 +81,7 @@ async def endpoint_stats(
 async def get_endpoint(
     session: AsyncSession, endpoint_id: uuid.UUID, *, lock: bool = False
 ) -> WebhookEndpoint:
-    query = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
-    if lock:
-        query = query.with_for_update()
-    endpoint = await session.scalar(query)
+    endpoint = await repository.find_endpoint(session, endpoint_id, lock=lock)
     if endpoint is None:
         raise ProblemError("not-found", f"No webhook endpoint {endpoint_id}")
     return endpoint
@@ -114,8 +104,7 @@ async def create_endpoint(session: AsyncSession, actor: Actor, body: EndpointIn)
         created_at=now,
         updated_at=now,
     )
-    session.add(endpoint)
-    await session.flush()
+    await repository.insert_rows(session, endpoint)
     record_audit(
         session,
         audit_record(
@@ -132,16 +121,7 @@ async def create_endpoint(session: AsyncSession, actor: Actor, body: EndpointIn)
 async def list_endpoints(
     session: AsyncSession, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
 ) -> tuple[list[WebhookEndpoint], tuple[dt.datetime, uuid.UUID] | None]:
-    query = (
-        select(WebhookEndpoint)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        .limit(limit + 1)
-    )
-    if after is not None:
-        query = query.where(
-            func.row(WebhookEndpoint.created_at, WebhookEndpoint.id) > func.row(*after)
-        )
-    rows = list((await session.scalars(query)).all())
+    rows = await repository.endpoints_after(session, after, limit + 1)
     last = (rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], last
 
@@ -190,8 +170,7 @@ async def delete_endpoint(session: AsyncSession, actor: Actor, endpoint_id: uuid
     """Remove the subscription with its pending deliveries and delivery log."""
     endpoint = await get_endpoint(session, endpoint_id, lock=True)
     before = _audit_view(endpoint)
-    await session.delete(endpoint)
-    await session.flush()
+    await repository.delete_endpoint(session, endpoint)
     record_audit(
         session,
         audit_record(
@@ -238,15 +217,6 @@ async def rotate_secret(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class AttemptFilters:
-    outcome: str | None = None
-    delivery_status: str | None = None
-    event_id: uuid.UUID | None = None
-    customer_id: uuid.UUID | None = None
-    delivery_id: int | None = None
-
-
 async def list_attempts(
     session: AsyncSession,
     endpoint_id: uuid.UUID,
@@ -256,26 +226,7 @@ async def list_attempts(
 ) -> tuple[list[tuple[WebhookAttempt, WebhookDelivery]], int | None]:
     """Attempts of one endpoint, newest first, with their delivery."""
     await get_endpoint(session, endpoint_id)
-    query = (
-        select(WebhookAttempt, WebhookDelivery)
-        .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
-        .where(WebhookAttempt.endpoint_id == endpoint_id)
-        .order_by(WebhookAttempt.id.desc())
-        .limit(limit + 1)
-    )
-    if before_id is not None:
-        query = query.where(WebhookAttempt.id < before_id)
-    if filters.outcome is not None:
-        query = query.where(WebhookAttempt.outcome == filters.outcome)
-    if filters.delivery_status is not None:
-        query = query.where(WebhookDelivery.status == filters.delivery_status)
-    if filters.event_id is not None:
-        query = query.where(WebhookDelivery.event_id == filters.event_id)
-    if filters.customer_id is not None:
-        query = query.where(WebhookDelivery.customer_id == filters.customer_id)
-    if filters.delivery_id is not None:
-        query = query.where(WebhookDelivery.id == filters.delivery_id)
-    rows = [(a, d) for a, d in (await session.execute(query)).all()]
+    rows = await repository.attempts_before(session, endpoint_id, filters, before_id, limit + 1)
     next_before = rows[limit - 1][0].id if len(rows) > limit else None
     return rows[:limit], next_before
 
@@ -283,18 +234,6 @@ async def list_attempts(
 # --------------------------------------------------------------------------------------------
 # Replay
 # --------------------------------------------------------------------------------------------
-
-_REPLAY_SELECT = f"""
-    FROM customer_events e
-    JOIN webhook_endpoints w ON w.id = :endpoint_id
-    JOIN webhook_fanout_cursor cur ON cur.id
-    WHERE (e.order_txid, e.seq) <= (CAST(CAST(cur.order_txid AS text) AS xid8), cur.seq)
-      AND {{start}}
-      AND {ENDPOINT_MATCHES_SQL}
-"""
-_START_SINCE = "e.occurred_at >= :since"
-_START_EVENT = """(e.order_txid, e.seq) >= (
-    SELECT s.order_txid, s.seq FROM customer_events s WHERE s.event_id = :event_id)"""
 
 
 async def replay(
@@ -334,53 +273,24 @@ async def replay(
 async def _replay_dead_letter(
     session: AsyncSession, endpoint: WebhookEndpoint, delivery_id: int
 ) -> int:
-    delivery = await session.scalar(
-        select(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id)
-        .with_for_update()
-    )
+    delivery = await repository.lock_delivery(session, endpoint.id, delivery_id)
     if delivery is None:
         raise ProblemError("not-found", f"No delivery {delivery_id} for this endpoint")
     if delivery.status != "dead":
         raise ProblemError(
             "conflict", f"Delivery {delivery_id} is {delivery.status}; only dead letters replay"
         )
-    await session.execute(
-        text(
-            """
-            WITH inserted AS (
-                UPDATE webhook_deliveries
-                SET status = 'pending', attempts = 0, next_attempt_at = now(),
-                    finished_at = NULL
-                WHERE id = :id
-                RETURNING endpoint_id, customer_id
-            )
-            """
-            + QUEUE_UPSERT_SQL
-        ),
-        {"id": delivery_id},
-    )
+    await repository.requeue_delivery(session, delivery_id)
     return 1
 
 
 async def _replay_events(
     session: AsyncSession, settings: Settings, endpoint: WebhookEndpoint, body: ReplayIn
 ) -> int:
-    params: dict[str, Any]
-    if body.since is not None:
-        start, params = _START_SINCE, {"since": body.since}
-    else:
-        known = await session.scalar(
-            text("SELECT 1 FROM customer_events WHERE event_id = :id"),
-            {"id": body.from_event_id},
-        )
-        if known is None:
-            raise ProblemError("not-found", f"No event {body.from_event_id}")
-        start, params = _START_EVENT, {"event_id": body.from_event_id}
-    params["endpoint_id"] = endpoint.id
-    selection = _REPLAY_SELECT.format(start=start)
-    count = await session.scalar(text(f"SELECT count(*) {selection}"), params)
-    if count and count > settings.webhook_replay_max_events:
+    if body.since is None and not await repository.event_exists(session, body.from_event_id):
+        raise ProblemError("not-found", f"No event {body.from_event_id}")
+    count = await repository.count_replay(session, endpoint.id, body.since, body.from_event_id)
+    if count > settings.webhook_replay_max_events:
         raise validation_problem(
             [
                 FieldProblem(
@@ -393,25 +303,7 @@ async def _replay_events(
         )
     if not count:
         return 0
-    await session.execute(
-        text(
-            f"""
-            WITH inserted AS (
-                INSERT INTO webhook_deliveries (
-                    endpoint_id, kind, event_seq, event_id, event_type, customer_id, status,
-                    attempts, next_attempt_at, created_at
-                )
-                SELECT w.id, 'replay', e.seq, e.event_id, e.type, e.customer_id, 'pending', 0,
-                       now(), now()
-                {selection}
-                ORDER BY e.order_txid, e.seq
-                RETURNING endpoint_id, customer_id
-            )
-            {QUEUE_UPSERT_SQL}
-            """
-        ),
-        params,
-    )
+    await repository.queue_replay(session, endpoint.id, body.since, body.from_event_id)
     return int(count)
 
 
@@ -448,8 +340,7 @@ async def send_test(
         finished_at=finished,
         created_at=now,
     )
-    session.add(delivery)
-    await session.flush()
+    await repository.insert_rows(session, delivery)
     attempt = WebhookAttempt(
         delivery_id=delivery.id,
         endpoint_id=endpoint.id,
@@ -460,6 +351,5 @@ async def send_test(
         latency_ms=result.latency_ms,
         error=result.error,
     )
-    session.add(attempt)
-    await session.flush()
+    await repository.insert_rows(session, attempt)
     return attempt, delivery
