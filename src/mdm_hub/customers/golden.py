@@ -189,6 +189,5 @@ async def new_customer(session: AsyncSession, settings: Settings, kind: str) -> 
         created_at=created_at,
         updated_at=created_at,
     )
-    session.add(customer)
-    await session.flush()
+    await repository.insert_customer(session, customer)
     return customer

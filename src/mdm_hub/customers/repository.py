@@ -9,15 +9,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mdm_hub import db
-from mdm_hub.customers.models import Customer, CustomerStatus, SourceRecord, customer_code_seq
+from mdm_hub.customers.models import (
+    STEWARD_SYSTEM,
+    Customer,
+    CustomerStatus,
+    SourceRecord,
+    customer_code_seq,
+)
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
 from mdm_hub.errors import ProblemError
@@ -116,6 +123,54 @@ async def list_customer_sources(
         .order_by(SourceRecord.id)
     )
     return list(rows.all())
+
+
+async def lock_steward_source(session: AsyncSession, customer_id: uuid.UUID) -> SourceRecord | None:
+    """The customer's steward source record (its edits), locked; None before the first edit."""
+    return await session.scalar(
+        select(SourceRecord)
+        .where(SourceRecord.system == STEWARD_SYSTEM, SourceRecord.source_id == str(customer_id))
+        .with_for_update()
+    )
+
+
+def add_source(session: AsyncSession, source: SourceRecord) -> None:
+    """A new source record (written with the transaction's next flush)."""
+    session.add(source)
+
+
+async def insert_customer(session: AsyncSession, customer: Customer) -> None:
+    """Insert a new customer row now."""
+    session.add(customer)
+    await session.flush()
+
+
+async def customers_by_id(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Customer]:
+    rows = await session.scalars(select(Customer).where(Customer.id.in_(ids)))
+    return {c.id: c for c in rows.all()}
+
+
+async def source_rows(
+    session: AsyncSession, customer_id: uuid.UUID, *, stewards: bool = False
+) -> list[SourceRecord]:
+    """The customer's source records in id order (without the steward's unless ``stewards``)."""
+    query = select(SourceRecord).where(SourceRecord.customer_id == customer_id)
+    if not stewards:
+        query = query.where(SourceRecord.system != STEWARD_SYSTEM)
+    return list((await session.scalars(query.order_by(SourceRecord.id))).all())
+
+
+async def redirect_merged(
+    session: AsyncSession, merged_into_id: uuid.UUID, survivor_id: uuid.UUID
+) -> None:
+    """Customers merged into ``merged_into_id`` now resolve straight to ``survivor_id``."""
+    await session.execute(
+        update(Customer)
+        .where(Customer.merged_into_id == merged_into_id)
+        .values(merged_into_id=survivor_id)
+    )
 
 
 @dataclass

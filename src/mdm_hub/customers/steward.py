@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import audit_record
@@ -23,7 +22,7 @@ from mdm_hub.customers.golden import (
 )
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, CustomerStatus, SourceRecord
 from mdm_hub.customers.prepare import canonical_hash, normalize_payload
-from mdm_hub.customers.repository import lock_customer
+from mdm_hub.customers.repository import add_source, lock_customer, lock_steward_source
 from mdm_hub.customers.survivorship import SCALAR_GROUPS
 from mdm_hub.customers.views import source_view
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem
@@ -133,11 +132,7 @@ async def patch_customer(
     # quality (issue 18): the findings of the values this edit sets (the rest are its sources').
     findings = [f for f in done.findings if f["field"].split("/")[1] in patch]
 
-    steward = await session.scalar(
-        select(SourceRecord)
-        .where(SourceRecord.system == STEWARD_SYSTEM, SourceRecord.source_id == str(customer.id))
-        .with_for_update()
-    )
+    steward = await lock_steward_source(session, customer.id)
     edited_at = now()
     if steward is None:
         steward = SourceRecord(
@@ -154,7 +149,7 @@ async def patch_customer(
             created_at=edited_at,
             updated_at=edited_at,
         )
-        session.add(steward)
+        add_source(session, steward)
     before = source_view(steward) if steward.version else None
     steward.raw_payload = merge_patch(steward.raw_payload, patch) if patch else steward.raw_payload
     steward.payload_hash = canonical_hash(steward.raw_payload)

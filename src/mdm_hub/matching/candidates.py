@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
-from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.customers.models import Customer
+from mdm_hub.customers.repository import customers_by_id
+from mdm_hub.matching import repository
 from mdm_hub.matching.models import MatchCandidate
-
-
-@dataclass
-class CandidateFilters:
-    status: str = "pending"
-    min_probability: float | None = None
-    max_probability: float | None = None
-    customer_id: uuid.UUID | None = None
-    descending: bool = True
-
-
-def _query(filters: CandidateFilters) -> Select[MatchCandidate]:
-    query = select(MatchCandidate).where(MatchCandidate.status == filters.status)
-    if filters.min_probability is not None:
-        query = query.where(MatchCandidate.probability >= filters.min_probability)
-    if filters.max_probability is not None:
-        query = query.where(MatchCandidate.probability <= filters.max_probability)
-    if filters.customer_id is not None:
-        query = query.where(
-            (MatchCandidate.customer_a_id == filters.customer_id)
-            | (MatchCandidate.customer_b_id == filters.customer_id)
-        )
-    return query
+from mdm_hub.matching.repository import CandidateFilters as CandidateFilters
 
 
 async def list_candidates(
@@ -43,22 +21,17 @@ async def list_candidates(
     limit: int,
 ) -> tuple[list[MatchCandidate], dict[uuid.UUID, Customer], tuple[float, int] | None]:
     """A page ordered by probability (then id); returns the customers of both sides too."""
-    query = _query(filters)
-    position = tuple_(MatchCandidate.probability, MatchCandidate.id)
-    if filters.descending:
-        query = query.order_by(MatchCandidate.probability.desc(), MatchCandidate.id.desc())
-        if after is not None:
-            query = query.where(position < tuple_(*after))
-    else:
-        query = query.order_by(MatchCandidate.probability, MatchCandidate.id)
-        if after is not None:
-            query = query.where(position > tuple_(*after))
-    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    rows = await repository.candidates_after(session, filters, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    ids = {c.customer_a_id for c in rows} | {c.customer_b_id for c in rows}
-    customers = {
-        c.id: c for c in (await session.scalars(select(Customer).where(Customer.id.in_(ids)))).all()
-    }
+    customers = await pair_customers(session, rows)
     last = (rows[-1].probability, rows[-1].id) if more else None
     return rows, customers, last
+
+
+async def pair_customers(
+    session: AsyncSession, candidates: list[MatchCandidate]
+) -> dict[uuid.UUID, Customer]:
+    """The customers both sides of these candidates name, by id."""
+    ids = {c.customer_a_id for c in candidates} | {c.customer_b_id for c in candidates}
+    return await customers_by_id(session, ids)

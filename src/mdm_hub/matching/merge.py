@@ -12,7 +12,6 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import audit_record
@@ -26,12 +25,13 @@ from mdm_hub.customers.golden import (
     recompute_golden,
     record_customer_change,
 )
-from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, SourceRecord
-from mdm_hub.customers.repository import lock_customer
+from mdm_hub.customers.models import Customer
+from mdm_hub.customers.repository import lock_customer, redirect_merged, source_rows
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event, changed_fields
 from mdm_hub.hierarchy.repository import carry_links
-from mdm_hub.matching.models import DistinctPair, MatchCandidate, MergeLog
+from mdm_hub.matching import repository
+from mdm_hub.matching.models import MatchCandidate, MergeLog
 from mdm_hub.matching.repository import are_distinct, move_keys
 from mdm_hub.settings import Settings
 
@@ -43,45 +43,6 @@ def _now() -> dt.datetime:
 async def _lock_all(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Customer]:
     """Lock customer rows in id order, so that concurrent merges never deadlock."""
     return {cid: await lock_customer(session, cid) for cid in sorted(set(ids))}
-
-
-async def _source_rows(
-    session: AsyncSession, customer_id: uuid.UUID, *, stewards: bool = False
-) -> list[SourceRecord]:
-    query = select(SourceRecord).where(SourceRecord.customer_id == customer_id)
-    if not stewards:
-        query = query.where(SourceRecord.system != STEWARD_SYSTEM)
-    return list((await session.scalars(query.order_by(SourceRecord.id))).all())
-
-
-async def _close_candidates(
-    session: AsyncSession, a: uuid.UUID, b: uuid.UUID, status: str, actor: Actor
-) -> None:
-    first, second = (a, b) if a < b else (b, a)
-    await session.execute(
-        update(MatchCandidate)
-        .where(
-            MatchCandidate.customer_a_id == first,
-            MatchCandidate.customer_b_id == second,
-            MatchCandidate.status == "pending",
-        )
-        .values(status=status, decided_at=_now(), decided_by=actor.subject)
-    )
-
-
-async def _supersede_candidates_of(
-    session: AsyncSession, customer_id: uuid.UUID, actor: Actor
-) -> None:
-    """Pending pairs that name a customer which no longer stands on its own."""
-    await session.execute(
-        update(MatchCandidate)
-        .where(
-            (MatchCandidate.customer_a_id == customer_id)
-            | (MatchCandidate.customer_b_id == customer_id),
-            MatchCandidate.status == "pending",
-        )
-        .values(status="superseded", decided_at=_now(), decided_by=actor.subject)
-    )
 
 
 async def merge_customers(
@@ -121,7 +82,7 @@ async def merge_customers(
     survivor_before = dict(survivor.record)
     for absorbed_id in dict.fromkeys(absorbed_ids):
         absorbed = customers[absorbed_id]
-        sources = await _source_rows(session, absorbed_id)
+        sources = await source_rows(session, absorbed_id)
         source_ids = [s.id for s in sources]
         for source in sources:
             source.customer_id = survivor_id
@@ -131,23 +92,22 @@ async def merge_customers(
         absorbed.merged_into_id = survivor_id
         bump_version(absorbed)
         # Customers merged into the absorbed one now resolve straight to the survivor.
-        await session.execute(
-            update(Customer)
-            .where(Customer.merged_into_id == absorbed_id)
-            .values(merged_into_id=survivor_id)
-        )
-        session.add(
+        await redirect_merged(session, absorbed_id, survivor_id)
+        repository.add_merge_log(
+            session,
             MergeLog(
                 survivor_id=survivor_id,
                 absorbed_id=absorbed_id,
                 source_record_ids=source_ids,
                 merged_at=_now(),
                 merged_by=actor.subject,
-            )
+            ),
         )
         await carry_links(session, absorbed_id, survivor_id)
-        await _close_candidates(session, survivor_id, absorbed_id, "merged", actor)
-        await _supersede_candidates_of(session, absorbed_id, actor)
+        await repository.close_candidates(
+            session, survivor_id, absorbed_id, "merged", _now(), actor.subject
+        )
+        await repository.supersede_candidates_of(session, absorbed_id, _now(), actor.subject)
         await record_customer_change(
             session,
             actor,
@@ -179,7 +139,7 @@ async def unmerge(
         )
     if customer.status != "active":
         raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
-    sources = await _source_rows(session, customer_id)
+    sources = await source_rows(session, customer_id)
     by_key = {(s.system, s.source_id): s for s in sources}
     problems = [
         FieldProblem(
@@ -200,13 +160,7 @@ async def unmerge(
     config = await current_configuration(session)
     revived_from = None
     if target_id is None:
-        logs = (
-            await session.scalars(
-                select(MergeLog).where(
-                    MergeLog.survivor_id == customer_id, MergeLog.undone_at.is_(None)
-                )
-            )
-        ).all()
+        logs = await repository.open_merge_logs(session, customer_id)
         revived_from = next(
             (log for log in logs if sorted(log.source_record_ids) == moving_ids), None
         )
@@ -289,15 +243,13 @@ async def decide_candidate(
     decision: str,
 ) -> MatchCandidate:
     """A steward's answer to a review candidate: merge the pair, or remember it as distinct."""
-    found = await session.get(MatchCandidate, candidate_id)
+    found = await repository.get_candidate(session, candidate_id)
     if found is None:
         raise ProblemError("not-found", f"No match candidate {candidate_id}")
     a, b = found.customer_a_id, found.customer_b_id
     # Customers first, then the candidate row: the order a direct merge takes them in.
     customers = await _lock_all(session, [a, b])
-    candidate = await session.get_one(
-        MatchCandidate, candidate_id, with_for_update=True, populate_existing=True
-    )
+    candidate = await repository.lock_candidate(session, candidate_id)
     if candidate.status != "pending":
         raise ProblemError("conflict", f"Match candidate {candidate_id} is {candidate.status}")
     if decision == "merge":
@@ -306,8 +258,7 @@ async def decide_candidate(
         await merge_customers(session, settings, actor, survivor.id, [absorbed.id])
         candidate.status = "merged"
     else:
-        if await session.get(DistinctPair, (a, b)) is None:
-            session.add(DistinctPair(customer_a_id=a, customer_b_id=b, decided_by=actor.subject))
+        await repository.remember_distinct(session, a, b, actor.subject)
         candidate.status = "distinct"
     candidate.decided_at = _now()
     candidate.decided_by = actor.subject

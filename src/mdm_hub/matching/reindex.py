@@ -14,34 +14,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mdm_hub.errors import sqlstate
+from mdm_hub.matching import repository
 from mdm_hub.matching.config import MatchConfig
 from mdm_hub.matching.keys import blocking_keys
 from mdm_hub.record import CustomerRecord
 
 logger = logging.getLogger(__name__)
 
-_BATCH = text(
-    "SELECT id, customer_id, normalized FROM source_records "
-    "WHERE id > :after ORDER BY id LIMIT :size FOR UPDATE"
-)
-_OLD_KEYS = text(
-    "DELETE FROM match_keys WHERE source_record_id = ANY(CAST(:ids AS bigint[])) RETURNING 1"
-)
-_NEW_KEYS = text(
-    """
-    INSERT INTO match_keys (kind, value, source_record_id, customer_id)
-    SELECT kind, value, source_record_id, customer_id
-    FROM unnest(CAST(:kinds AS text[]), CAST(:key_values AS text[]),
-                CAST(:source_ids AS bigint[]), CAST(:customer_ids AS uuid[]))
-         AS k(kind, value, source_record_id, customer_id)
-    ON CONFLICT DO NOTHING
-    """
-)
 DEADLOCK_DETECTED = "40P01"
 
 
@@ -92,7 +75,7 @@ async def _reindex_batch(
     source_ids: list[int] = []
     customer_ids: list[str] = []
     async with engine.begin() as conn:
-        rows = (await conn.execute(_BATCH, {"after": after, "size": size})).all()
+        rows = await repository.lock_source_batch(conn, after, size)
         if not rows:
             return 0, after
         for row in rows:
@@ -102,19 +85,11 @@ async def _reindex_batch(
                 values.append(key.value)
                 source_ids.append(row.id)
                 customer_ids.append(str(row.customer_id))
-        removed = (await conn.execute(_OLD_KEYS, {"ids": [row.id for row in rows]})).all()
+        removed = await repository.delete_keys_of(conn, [row.id for row in rows])
         if kinds:
-            await conn.execute(
-                _NEW_KEYS,
-                {
-                    "kinds": kinds,
-                    "key_values": values,
-                    "source_ids": source_ids,
-                    "customer_ids": customer_ids,
-                },
-            )
+            await repository.insert_keys(conn, kinds, values, source_ids, customer_ids)
     # Counted once the batch is committed (a retried batch is not counted twice).
     result.source_records += len(rows)
-    result.keys_before += len(removed)
+    result.keys_before += removed
     result.keys_after += len(kinds)  # blocking_keys gives each record's keys once
     return len(rows), rows[-1].id

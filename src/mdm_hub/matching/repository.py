@@ -3,20 +3,22 @@ source record, distinct pairs and the review queue."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, text, update
+from sqlalchemy import CursorResult, Row, Select, delete, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mdm_hub import db
 from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
 from mdm_hub.customers.models import SourceRecord
 from mdm_hub.db import WritePart
 from mdm_hub.matching.keys import BlockingKey, usable_keys
-from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey
+from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 from mdm_hub.matching.scoring import MatchScore
 from mdm_hub.settings import Settings
 
@@ -218,3 +220,269 @@ async def insert_candidate(
     result = await session.execute(statement)
     assert isinstance(result, CursorResult)  # an INSERT's result
     return result.rowcount or 0
+
+
+async def close_candidates(
+    session: AsyncSession,
+    a: uuid.UUID,
+    b: uuid.UUID,
+    status: str,
+    decided_at: dt.datetime,
+    decided_by: str,
+) -> None:
+    """The pair's pending candidate, decided with ``status``."""
+    first, second = _pair(a, b)
+    await session.execute(
+        update(MatchCandidate)
+        .where(
+            MatchCandidate.customer_a_id == first,
+            MatchCandidate.customer_b_id == second,
+            MatchCandidate.status == "pending",
+        )
+        .values(status=status, decided_at=decided_at, decided_by=decided_by)
+    )
+
+
+async def supersede_candidates_of(
+    session: AsyncSession, customer_id: uuid.UUID, decided_at: dt.datetime, decided_by: str
+) -> None:
+    """Pending pairs that name a customer which no longer stands on its own."""
+    await session.execute(
+        update(MatchCandidate)
+        .where(
+            (MatchCandidate.customer_a_id == customer_id)
+            | (MatchCandidate.customer_b_id == customer_id),
+            MatchCandidate.status == "pending",
+        )
+        .values(status="superseded", decided_at=decided_at, decided_by=decided_by)
+    )
+
+
+async def get_candidate(session: AsyncSession, candidate_id: int) -> MatchCandidate | None:
+    return await session.get(MatchCandidate, candidate_id)
+
+
+async def lock_candidate(session: AsyncSession, candidate_id: int) -> MatchCandidate:
+    return await session.get_one(
+        MatchCandidate, candidate_id, with_for_update=True, populate_existing=True
+    )
+
+
+async def remember_distinct(
+    session: AsyncSession, a: uuid.UUID, b: uuid.UUID, decided_by: str
+) -> None:
+    """Record that a steward decided (a, b) are different customers (once)."""
+    if await session.get(DistinctPair, (a, b)) is None:
+        session.add(DistinctPair(customer_a_id=a, customer_b_id=b, decided_by=decided_by))
+
+
+def add_merge_log(session: AsyncSession, log: MergeLog) -> None:
+    """The merge's log row (written with the transaction's next flush)."""
+    session.add(log)
+
+
+async def open_merge_logs(session: AsyncSession, survivor_id: uuid.UUID) -> Sequence[MergeLog]:
+    """The merges into ``survivor_id`` that no unmerge has undone."""
+    result = await session.scalars(
+        select(MergeLog).where(MergeLog.survivor_id == survivor_id, MergeLog.undone_at.is_(None))
+    )
+    return result.all()
+
+
+@dataclass
+class CandidateFilters:
+    status: str = "pending"
+    min_probability: float | None = None
+    max_probability: float | None = None
+    customer_id: uuid.UUID | None = None
+    descending: bool = True
+
+
+def _candidate_query(filters: CandidateFilters) -> Select[MatchCandidate]:
+    query = select(MatchCandidate).where(MatchCandidate.status == filters.status)
+    if filters.min_probability is not None:
+        query = query.where(MatchCandidate.probability >= filters.min_probability)
+    if filters.max_probability is not None:
+        query = query.where(MatchCandidate.probability <= filters.max_probability)
+    if filters.customer_id is not None:
+        query = query.where(
+            (MatchCandidate.customer_a_id == filters.customer_id)
+            | (MatchCandidate.customer_b_id == filters.customer_id)
+        )
+    return query
+
+
+async def candidates_after(
+    session: AsyncSession,
+    filters: CandidateFilters,
+    after: tuple[float, int] | None,
+    limit: int,
+) -> list[MatchCandidate]:
+    """Up to ``limit`` candidates after (probability, id) in the filters' order."""
+    query = _candidate_query(filters)
+    position = tuple_(MatchCandidate.probability, MatchCandidate.id)
+    if filters.descending:
+        query = query.order_by(MatchCandidate.probability.desc(), MatchCandidate.id.desc())
+        if after is not None:
+            query = query.where(position < tuple_(*after))
+    else:
+        query = query.order_by(MatchCandidate.probability, MatchCandidate.id)
+        if after is not None:
+            query = query.where(position > tuple_(*after))
+    return list((await session.scalars(query.limit(limit))).all())
+
+
+# --------------------------------------------------------------------------------------------
+# Refit (see ``refit``): the pairs and records the weights are estimated from
+# --------------------------------------------------------------------------------------------
+
+# The pairs the hub scores: two source records (not the steward's) of one kind that share a
+# fetchable blocking key held by no more than ``max_block_size`` records (the write path's block
+# rule; a 代表番号 with 1,000 holders makes no candidates, so its ~500,000 pairs are no training
+# pairs either). Made once per refit, in its own transaction's temporary table.
+_CANDIDATE_PAIRS = """
+    CREATE TEMPORARY TABLE refit_pairs ON COMMIT DROP AS
+    WITH blocks AS (
+        SELECT k.kind, k.value
+        FROM match_keys AS k
+        WHERE k.kind <> ALL(CAST(:frequency_only AS text[]))
+        GROUP BY k.kind, k.value
+        HAVING count(*) BETWEEN 2 AND :max_block_size
+    )
+    SELECT DISTINCT a.source_record_id AS a_id, b.source_record_id AS b_id,
+           ra.normalized->>'kind' AS record_kind
+    FROM blocks
+    JOIN match_keys AS a ON a.kind = blocks.kind AND a.value = blocks.value
+    JOIN match_keys AS b ON b.kind = blocks.kind AND b.value = blocks.value
+                        AND a.source_record_id < b.source_record_id
+    JOIN source_records AS ra ON ra.id = a.source_record_id AND ra.system <> '_steward'
+    JOIN source_records AS rb ON rb.id = b.source_record_id AND rb.system <> '_steward'
+    WHERE ra.normalized->>'kind' = rb.normalized->>'kind'
+"""
+
+
+async def make_refit_pairs(
+    session: AsyncSession, *, seed: float, frequency_only: list[str], max_block_size: int
+) -> dict[str, int]:
+    """Make this transaction's ``refit_pairs`` (``random()`` seeded with ``seed`` for the
+    samples that follow); returns the candidate pairs per record kind."""
+    await session.execute(text("SELECT setseed(:seed)"), {"seed": seed})
+    await session.execute(text("DROP TABLE IF EXISTS refit_pairs"))
+    await session.execute(
+        text(_CANDIDATE_PAIRS),
+        {"frequency_only": frequency_only, "max_block_size": max_block_size},
+    )
+    pair_counts = await session.execute(
+        text("SELECT record_kind, count(*) AS n FROM refit_pairs GROUP BY record_kind")
+    )
+    return {row.record_kind: row.n for row in pair_counts}
+
+
+async def refit_pair_sample(
+    session: AsyncSession, limit: int
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The normalized payloads of a random sample of at most ``limit`` of ``refit_pairs``."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT ra.normalized AS a, rb.normalized AS b
+            FROM (SELECT a_id, b_id FROM refit_pairs ORDER BY random() LIMIT :limit) AS p
+            JOIN source_records AS ra ON ra.id = p.a_id
+            JOIN source_records AS rb ON rb.id = p.b_id
+            """
+        ),
+        {"limit": limit},
+    )
+    return [(row.a, row.b) for row in rows]
+
+
+async def source_record_sample(session: AsyncSession, limit: int) -> list[dict[str, Any]]:
+    """The normalized payloads of a random sample of source records (not the steward's)."""
+    rows = await session.execute(
+        text(
+            "SELECT normalized FROM source_records WHERE system <> '_steward' "
+            "ORDER BY random() LIMIT :limit"
+        ),
+        {"limit": limit},
+    )
+    return [row.normalized for row in rows]
+
+
+async def decided_pairs(session: AsyncSession) -> list[tuple[dict[str, Any], dict[str, Any], bool]]:
+    """The golden records of the pairs stewards decided, and whether they were merged."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT ca.record AS a, cb.record AS b, mc.status = 'merged' AS same
+            FROM match_candidates mc
+            JOIN customers ca ON ca.id = mc.customer_a_id
+            JOIN customers cb ON cb.id = mc.customer_b_id
+            WHERE mc.status IN ('merged', 'distinct')
+            """
+        )
+    )
+    return [(row.a, row.b, row.same) for row in rows]
+
+
+async def source_records_per_kind(session: AsyncSession) -> dict[str, int]:
+    """Source records (not the steward's) per record kind."""
+    rows = await session.execute(
+        text(
+            "SELECT normalized->>'kind' AS kind, count(*) AS n FROM source_records "
+            "WHERE system <> '_steward' GROUP BY 1"
+        )
+    )
+    return {row.kind: row.n for row in rows}
+
+
+# --------------------------------------------------------------------------------------------
+# Re-index (see ``reindex``): every source record's blocking keys, in locked batches
+# --------------------------------------------------------------------------------------------
+
+_BATCH = text(
+    "SELECT id, customer_id, normalized FROM source_records "
+    "WHERE id > :after ORDER BY id LIMIT :size FOR UPDATE"
+)
+_OLD_KEYS = text(
+    "DELETE FROM match_keys WHERE source_record_id = ANY(CAST(:ids AS bigint[])) RETURNING 1"
+)
+_NEW_KEYS = text(
+    """
+    INSERT INTO match_keys (kind, value, source_record_id, customer_id)
+    SELECT kind, value, source_record_id, customer_id
+    FROM unnest(CAST(:kinds AS text[]), CAST(:key_values AS text[]),
+                CAST(:source_ids AS bigint[]), CAST(:customer_ids AS uuid[]))
+         AS k(kind, value, source_record_id, customer_id)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+async def lock_source_batch(conn: AsyncConnection, after: int, size: int) -> Sequence[Row[Any]]:
+    """The next ``size`` source records (id, customer_id, normalized) after id ``after``,
+    locked."""
+    return (await conn.execute(_BATCH, {"after": after, "size": size})).all()
+
+
+async def delete_keys_of(conn: AsyncConnection, source_ids: list[int]) -> int:
+    """Delete the blocking keys of these source records; returns how many."""
+    return len((await conn.execute(_OLD_KEYS, {"ids": source_ids})).all())
+
+
+async def insert_keys(
+    conn: AsyncConnection,
+    kinds: list[str],
+    values: list[str],
+    source_ids: list[int],
+    customer_ids: list[str],
+) -> None:
+    """Blocking keys, one per position of the four lists."""
+    await conn.execute(
+        _NEW_KEYS,
+        {
+            "kinds": kinds,
+            "key_values": values,
+            "source_ids": source_ids,
+            "customer_ids": customer_ids,
+        },
+    )

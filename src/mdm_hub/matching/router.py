@@ -18,7 +18,7 @@ from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.matching import merge
-from mdm_hub.matching.candidates import CandidateFilters, list_candidates
+from mdm_hub.matching.candidates import CandidateFilters, list_candidates, pair_customers
 from mdm_hub.matching.models import MatchCandidate
 from mdm_hub.matching.schemas import (
     CandidateDecision,
@@ -104,14 +104,7 @@ async def decide_match_candidate(
     candidate = await merge.decide_candidate(
         session, settings_of(request), actor, candidate_id, body.decision
     )
-    customers = {
-        c.id: c
-        for c in [
-            await session.get_one(Customer, candidate.customer_a_id),
-            await session.get_one(Customer, candidate.customer_b_id),
-        ]
-    }
-    return _candidate_out(candidate, customers)
+    return _candidate_out(candidate, await pair_customers(session, [candidate]))
 
 
 @router.post("/customers/{customer_id}/merge", response_model=CustomerOut, responses=RESPONSES)
