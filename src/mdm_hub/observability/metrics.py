@@ -15,12 +15,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import QueuePool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdm_hub.auth.roles import Public
+from mdm_hub.observability import repository
 from mdm_hub.settings import Settings
 
 logger = logging.getLogger("mdm_hub.access")
@@ -193,37 +193,10 @@ async def refresh_gauges(engine: AsyncEngine, settings: Settings | None = None) 
     POOL_SIZE.set(pool.size())
     POOL_IN_USE.set(pool.checkedout())
     async with engine.connect() as conn:
-        REVIEW_QUEUE.set(
-            await conn.scalar(
-                text("SELECT count(*) FROM match_candidates WHERE status = 'pending'")
-            )
-            or 0
-        )
-        # The oldest event not yet handed to every endpoint: one the fan-out has not reached
-        # (no worker running, or behind), or one with a delivery still pending.
-        lag = await conn.scalar(
-            text(
-                """
-                SELECT EXTRACT(EPOCH FROM now() - LEAST(
-                    (SELECT e.occurred_at FROM customer_events e
-                     WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
-                       AND (e.order_txid, e.seq) > (
-                           COALESCE((SELECT CAST(CAST(order_txid AS text) AS xid8)
-                                     FROM webhook_fanout_cursor), CAST('0' AS xid8)),
-                           COALESCE((SELECT seq FROM webhook_fanout_cursor), 0))
-                     ORDER BY e.order_txid, e.seq LIMIT 1),
-                    (SELECT min(e.occurred_at)
-                     FROM webhook_deliveries d JOIN customer_events e ON e.seq = d.event_seq
-                     WHERE d.status = 'pending')))
-                """
-            )
-        )
-        OUTBOX_LAG.set(float(lag or 0))
+        REVIEW_QUEUE.set(await repository.pending_candidates(conn))
+        OUTBOX_LAG.set(await repository.outbox_lag_seconds(conn))
         DELIVERIES.clear()
-        rows = await conn.execute(
-            text("SELECT endpoint_id, status, count(*) FROM webhook_deliveries GROUP BY 1, 2")
-        )
-        for endpoint_id, status, count in rows:
+        for endpoint_id, status, count in await repository.deliveries_by_status(conn):
             DELIVERIES.labels(str(endpoint_id), status).set(count)
     if settings is not None:
         # Imported here: the frame's metrics read a feature's figures, not the other way round.
