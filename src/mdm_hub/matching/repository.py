@@ -1,5 +1,6 @@
 """The SQL of matching: key frequencies and candidates (one statement), the match keys of a
-source record, distinct pairs and the review queue."""
+source record, distinct pairs, the review queue, merge logs, and the reads and writes of refit
+and reindex."""
 
 from __future__ import annotations
 
