@@ -148,6 +148,8 @@ async def insert_customer(session: AsyncSession, customer: Customer) -> None:
 async def customers_by_id(
     session: AsyncSession, ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, Customer]:
+    if not ids:
+        return {}
     rows = await session.scalars(select(Customer).where(Customer.id.in_(ids)))
     return {c.id: c for c in rows.all()}
 
