@@ -16,7 +16,12 @@ from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration, missing_required
 from mdm_hub.customers import repository
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, CustomerStatus
-from mdm_hub.customers.survivorship import SourceView, SurvivorshipRules, compute_golden
+from mdm_hub.customers.survivorship import (
+    GoldenRecord,
+    SourceView,
+    SurvivorshipRules,
+    compute_golden,
+)
 from mdm_hub.db import WritePart, write_together
 from mdm_hub.errors import validation_problem
 from mdm_hub.events.outbox import changed_fields, event_insert
@@ -100,6 +105,20 @@ def golden_columns(record: CustomerRecord, lineage: dict[str, Any]) -> dict[str,
     }
 
 
+def golden_of(sources: Sequence[SourceView], settings: Settings) -> GoldenRecord:
+    """The golden record of a customer's source records (steward edits included)."""
+    views: list[SourceView] = []
+    overrides: dict[str, Any] = {}
+    for source in sources:
+        if source.system == STEWARD_SYSTEM:
+            overrides = dict(source.record.get("overrides", {}))
+        else:
+            views.append(source)
+    return compute_golden(
+        views, overrides, SurvivorshipRules(settings.survivorship_source_priority)
+    )
+
+
 async def recompute_golden(
     session: AsyncSession,
     settings: Settings,
@@ -121,15 +140,7 @@ async def recompute_golden(
     """
     if sources is None:
         sources = await repository.customer_sources(session, customer.id)
-    views: list[SourceView] = []
-    overrides: dict[str, Any] = {}
-    for source in sources:
-        if source.system == STEWARD_SYSTEM:
-            overrides = dict(source.record.get("overrides", {}))
-        else:
-            views.append(source)
-    rules = SurvivorshipRules(settings.survivorship_source_priority)
-    golden = compute_golden(views, overrides, rules)
+    golden = golden_of(sources, settings)
     record = CustomerRecord.model_validate(golden.record)
     problems = missing_required(record.custom_fields, config.definitions)
     if problems:

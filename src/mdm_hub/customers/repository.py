@@ -134,6 +134,13 @@ async def lock_steward_source(session: AsyncSession, customer_id: uuid.UUID) -> 
     )
 
 
+async def lock_source_row(session: AsyncSession, source_record_id: int) -> SourceRecord:
+    """A source record's row locked and read afresh (its customer locked first by the caller)."""
+    return await session.get_one(
+        SourceRecord, source_record_id, with_for_update=True, populate_existing=True
+    )
+
+
 def add_source(session: AsyncSession, source: SourceRecord) -> None:
     """A new source record (written with the transaction's next flush)."""
     session.add(source)

@@ -31,6 +31,7 @@ from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, ProblemError, validation_problem
 from mdm_hub.governance import service as governance
+from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.normalize import (
@@ -189,8 +190,10 @@ async def patch_customer(
         steward.check_if_match(locked, if_match, required=True)
         if locked.status != CustomerStatus.active.value:
             raise ProblemError("conflict", f"Customer {customer_id} is {locked.status}")
+        done = await steward.normalize_patch(session, locked, patch)
+        changes = steward.requested_changes(locked, patch, done.record)
         change = await governance.request_change(
-            session, actor, locked.id, locked.record, patch, reason, protected
+            session, actor, locked.id, patch, changes, reason, protected
         )
         return JSONResponse(
             governance.change_request_out(change).model_dump(mode="json"),
@@ -224,7 +227,8 @@ async def decide_change_request(
     if_match: Annotated[str | None, Header()] = None,
 ) -> ChangeRequestOut:
     """Approve (the change applies as the approver's edit, audited, with its event) or reject
-    (nothing changes) a change request.
+    (nothing changes) a change request. A source write's request sets the held values on its
+    source record, and the golden record follows.
 
     Four eyes: the requester cannot decide. Needs If-Match (the request's ETag), so two
     approvers cannot both apply it; honours Idempotency-Key. (Here rather than in governance's
@@ -232,8 +236,15 @@ async def decide_change_request(
     """
     settings = settings_of(request)
 
-    async def apply(customer_id: uuid.UUID, patch: dict[str, Any]) -> None:
-        await steward.patch_customer(session, settings, actor, customer_id, patch, "*")
+    async def apply(change: ChangeRequest) -> None:
+        if change.system is not None and change.source_id is not None:
+            await steward.apply_held_values(
+                session, settings, actor, change.system, change.source_id, change.patch
+            )
+        else:
+            await steward.patch_customer(
+                session, settings, actor, change.customer_id, change.patch, "*"
+            )
 
     change = await governance.decide(session, actor, request_id, body, if_match, apply)
     response.headers["ETag"] = governance.etag(change)

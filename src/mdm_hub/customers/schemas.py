@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mdm_hub.customers.models import CustomerStatus
+from mdm_hub.governance.schemas import HeldForApproval
 from mdm_hub.quality.schemas import CustomerFindingOut, FindingOut
 from mdm_hub.record import CustomerRecord
 
@@ -98,6 +99,11 @@ class SourceWriteResult(BaseModel):
     findings: list[FindingOut] = Field(
         default_factory=list,
         description="What the hub doubts in this record: stored and flagged, not refused",
+    )
+    held_for_approval: HeldForApproval | None = Field(
+        default=None,
+        description="Protected fields this write would change: the source record is stored, "
+        "the golden values stay until a 管理者 approves the change request",
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mdm_hub.audit.log import audit_record
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
-from mdm_hub.custom_fields.service import current_configuration
+from mdm_hub.custom_fields.service import Configuration, current_configuration
 from mdm_hub.customers.golden import (
     bump_version,
     customer_view,
@@ -21,9 +21,15 @@ from mdm_hub.customers.golden import (
     record_customer_change,
 )
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, CustomerStatus, SourceRecord
-from mdm_hub.customers.prepare import canonical_hash, normalize_payload
-from mdm_hub.customers.repository import add_source, lock_customer, lock_steward_source
-from mdm_hub.customers.survivorship import SCALAR_GROUPS
+from mdm_hub.customers.prepare import Normalized, canonical_hash, normalize_payload
+from mdm_hub.customers.repository import (
+    add_source,
+    get_source_record,
+    lock_customer,
+    lock_source_row,
+    lock_steward_source,
+)
+from mdm_hub.customers.survivorship import SCALAR_GROUPS, set_pointer
 from mdm_hub.customers.views import source_view
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem
 from mdm_hub.normalize import as_input
@@ -91,19 +97,14 @@ def _override_pointers(
     return overrides
 
 
-async def patch_customer(
+async def normalize_patch(
     session: AsyncSession,
-    settings: Settings,
-    actor: Actor,
-    customer_id: uuid.UUID,
+    customer: Customer,
     patch: dict[str, Any],
-    if_match: str | None,
-) -> Customer:
-    """A steward's edit: kept as the steward's own source, so survivorship lets it win."""
-    customer = await lock_customer(session, customer_id)
-    check_if_match(customer, if_match, required=True)
-    if customer.status != CustomerStatus.active.value:
-        raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
+    config: Configuration | None = None,
+) -> Normalized:
+    """The customer's record with a steward's merge patch applied, normalized and checked as
+    the edit is (422 naming the field otherwise)."""
     for forbidden in ("id", "customer_code", "status", "version"):
         if forbidden in patch:
             raise validation_problem(
@@ -126,8 +127,37 @@ async def patch_customer(
                 for e in exc.errors()
             ]
         ) from exc
+    if config is None:
+        config = await current_configuration(session)
+    return await normalize_payload(session, payload, config, derive_rank=False)
+
+
+def requested_changes(
+    customer: Customer, patch: dict[str, Any], normalized: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each patched field's golden value now and its value after the edit, normalized as the
+    edit would store it (a change request's before/after)."""
+    return [
+        {"field": f"/{key}", "before": customer.record.get(key), "after": normalized.get(key)}
+        for key in patch
+    ]
+
+
+async def patch_customer(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    patch: dict[str, Any],
+    if_match: str | None,
+) -> Customer:
+    """A steward's edit: kept as the steward's own source, so survivorship lets it win."""
+    customer = await lock_customer(session, customer_id)
+    check_if_match(customer, if_match, required=True)
+    if customer.status != CustomerStatus.active.value:
+        raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
     config = await current_configuration(session)
-    done = await normalize_payload(session, payload, config, derive_rank=False)
+    done = await normalize_patch(session, customer, patch, config)
     normalized = done.record
     # quality (issue 18): the findings of the values this edit sets (the rest are its sources').
     findings = [f for f in done.findings if f["field"].split("/")[1] in patch]
@@ -199,3 +229,49 @@ async def delete_customer(
     await record_customer_change(
         session, actor, customer, action="customer.deleted", before=before, changed=["/status"]
     )
+
+
+async def apply_held_values(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    source_id: str,
+    values: dict[str, Any],
+) -> Customer:
+    """An approved change request of a source write: its held values (pointer → normalized
+    value) set on the source record, and the golden record recomputed (audited, its event)."""
+    found = await get_source_record(session, system, source_id)
+    # Lock order: the customer, then its source row (as merges and writes do).
+    customer = await lock_customer(session, found.customer_id)
+    source = await lock_source_row(session, found.id)
+    if source.customer_id != customer.id:  # moved by a merge or unmerge meanwhile
+        customer = await lock_customer(session, source.customer_id)
+    if customer.status != CustomerStatus.active.value:
+        raise ProblemError("conflict", f"Customer {customer.id} is {customer.status}")
+    before = {**source_view(source), "normalized": source.normalized}
+    normalized = dict(source.normalized)
+    for pointer, value in values.items():
+        set_pointer(normalized, pointer, value)
+    source.normalized = CustomerRecord.model_validate(normalized).model_dump(mode="json")
+    source.version += 1
+    source.updated_at = now()  # the approved values count as of now (survivorship's recency)
+    await session.flush()
+    entry = audit_record(
+        actor,
+        action="source_record.approved",
+        entity_type="source_record",
+        entity_id=f"{system}/{source_id}",
+        customer_id=customer.id,
+        before=before,
+        after={**source_view(source), "normalized": source.normalized},
+    )
+    await recompute_golden(
+        session,
+        settings,
+        actor,
+        customer,
+        config=await current_configuration(session),
+        audit=[entry],
+    )
+    return customer

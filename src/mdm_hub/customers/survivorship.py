@@ -225,3 +225,28 @@ def compute_golden(
             lineage[pointer] = origin
     record["custom_fields"] = custom
     return GoldenRecord(record=record, lineage=lineage)
+
+
+def pointer_members(pointer: str) -> list[str]:
+    """The record's pointers a field pointer stands for: a scalar group's members together
+    (``/name`` is name, company_name and person_name), otherwise the pointer itself."""
+    parts = pointer.strip("/").split("/")
+    if len(parts) == 1 and parts[0] in SCALAR_GROUPS:
+        return [f"/{member}" for member in SCALAR_GROUPS[parts[0]]]
+    return [pointer]
+
+
+def get_pointer(record: Mapping[str, Any], pointer: str) -> Any:
+    """The value at ``pointer`` (``/field`` or ``/object/leaf``), None when absent."""
+    return _get(record, pointer)
+
+
+def set_pointer(record: dict[str, Any], pointer: str, value: Any) -> None:
+    """Set the value at ``pointer`` in ``record`` (a leaf's object is copied, not shared)."""
+    top, *rest = pointer.strip("/").split("/")
+    if not rest:
+        record[top] = value
+        return
+    obj = dict(record.get(top) or {})
+    obj[rest[0]] = value
+    record[top] = obj if any(not is_empty(v) for v in obj.values()) else None

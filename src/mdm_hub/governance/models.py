@@ -16,13 +16,14 @@ from sqlalchemy import (
     Integer,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mdm_hub.db import Base
 
-CHANGE_REQUEST_STATUSES = ("pending", "approved", "rejected")
+CHANGE_REQUEST_STATUSES = ("pending", "approved", "rejected", "withdrawn")
 
 
 class ProtectedField(Base):
@@ -53,9 +54,20 @@ class ChangeRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A change held from a source system's write: the source record whose values wait (null
+    # for a steward's edit). At most one pending request per source record.
+    system: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_id: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         CheckConstraint(f"status IN {CHANGE_REQUEST_STATUSES!r}", name="status"),
         Index("ix_change_requests_status_id", "status", "id"),
         Index("ix_change_requests_customer_id", "customer_id"),
+        Index(
+            "ix_change_requests_source_pending",
+            "system",
+            "source_id",
+            unique=True,
+            postgresql_where=text("status = 'pending' AND system IS NOT NULL"),
+        ),
     )

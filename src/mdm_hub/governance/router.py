@@ -48,7 +48,7 @@ async def list_change_requests(
     request: Request,
     session: DbSession,
     principal: CustomersCurate,
-    status: Literal["pending", "approved", "rejected"] | None = "pending",
+    status: Literal["pending", "approved", "rejected", "withdrawn"] | None = "pending",
     customer_id: uuid.UUID | None = None,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,

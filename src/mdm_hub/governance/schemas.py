@@ -20,8 +20,8 @@ class ProtectedFieldIn(BaseModel):
     steward_edits: bool = Field(default=True, description="Steward edits (PATCH) need approval")
     systems: list[str] = Field(
         default_factory=list,
-        description="Source systems whose writes need approval (not enforced yet: see "
-        "docs/quality.md)",
+        description="Source systems whose writes need approval: such a write is stored, but the "
+        "golden value stays until a 管理者 approves the change request it makes",
     )
 
 
@@ -34,15 +34,24 @@ class ProtectedFields(BaseModel):
 class FieldChange(BaseModel):
     field: str = Field(examples=["/corporate_number"])
     before: Any = Field(description="The golden value when the change was requested")
-    after: Any = Field(description="The value the change sets (as written; null removes)")
+    after: Any = Field(description="The value the change sets, normalized as a write stores it")
 
 
 class ChangeRequestOut(BaseModel):
     id: int
     customer_id: uuid.UUID
-    status: Literal["pending", "approved", "rejected"]
+    status: Literal["pending", "approved", "rejected", "withdrawn"] = Field(
+        description="withdrawn: a later write of the same source record no longer asks for it"
+    )
     version: int = Field(description="The ETag is its quoted form; decide with If-Match")
-    patch: dict[str, Any] = Field(description="The steward's JSON merge patch")
+    patch: dict[str, Any] = Field(
+        description="A steward's edit: its JSON merge patch. A source write: the values held "
+        "(JSON pointer → normalized value) that approval sets on the source record"
+    )
+    system: str | None = Field(
+        default=None, description="A source write's system (null for a steward's edit)"
+    )
+    source_id: str | None = Field(default=None, description="A source write's source record id")
     changes: list[FieldChange]
     reason: str | None
     requested_by: str
@@ -62,3 +71,10 @@ class DecisionIn(BaseModel):
 
     decision: Literal["approve", "reject"]
     comment: str | None = Field(default=None, max_length=2000)
+
+
+class HeldForApproval(BaseModel):
+    """A source write's protected values that wait for a 管理者 (the rest of it is written)."""
+
+    change_request_id: int = Field(description="GET /v1/change-requests/{id}")
+    fields: list[str] = Field(description="The protected fields whose golden values stay")

@@ -4,6 +4,12 @@ A steward's edit (PATCH) that touches a protected field becomes a change request
 change: the whole patch waits, with who asked, when, the before/after of each field and a
 reason. An administrator other than the requester approves it (the patch is then applied as
 the approver's edit, with its audit entry and event) or rejects it (nothing changes).
+
+A source system's write that would change a protected field of the golden record is stored,
+but the source record keeps its last approved values of those fields (sources.protect); the
+values it sent wait in a change request of that source record (one pending at a time: a later
+write of the source replaces or withdraws it). Approval sets them on the source record and
+recomputes the golden record; rejection leaves the source record as it is.
 """
 
 from __future__ import annotations
@@ -24,7 +30,12 @@ from mdm_hub.auth.roles import Permission
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
-from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn, ProtectedFields
+from mdm_hub.governance.schemas import (
+    ChangeRequestOut,
+    DecisionIn,
+    HeldForApproval,
+    ProtectedFields,
+)
 
 
 def _actor_name(actor: Actor) -> str:
@@ -76,6 +87,11 @@ async def replace_protected(
     return after
 
 
+def protected_for_system(fields: list[ProtectedField], system: str) -> list[str]:
+    """The protected pointers that apply to writes of source system ``system``."""
+    return [f.pointer for f in fields if system in f.systems]
+
+
 def touched(patch: dict[str, Any], fields: list[ProtectedField]) -> list[str]:
     """The protected pointers (that apply to steward edits) a merge patch changes."""
     found = []
@@ -96,17 +112,14 @@ async def request_change(
     session: AsyncSession,
     actor: Actor,
     customer_id: uuid.UUID,
-    record: dict[str, Any],
     patch: dict[str, Any],
+    changes: list[dict[str, Any]],
     reason: str | None,
     protected: list[str],
 ) -> ChangeRequest:
-    """Keep a steward's patch as a change request (the caller locked the customer, whose
-    golden ``record`` gives the values before, and checked If-Match as for the edit)."""
-    changes = [
-        {"field": f"/{key}", "before": record.get(key), "after": value}
-        for key, value in patch.items()
-    ]
+    """Keep a steward's patch as a change request (the caller locked the customer, checked
+    If-Match as for the edit, and gives each field's golden value before and normalized value
+    after in ``changes``)."""
     request = ChangeRequest(
         customer_id=customer_id,
         status="pending",
@@ -133,6 +146,100 @@ async def request_change(
     return request
 
 
+async def hold_source_change(
+    session: AsyncSession,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    system: str,
+    source_id: str,
+    changes: list[dict[str, Any]],
+    values: dict[str, Any],
+) -> ChangeRequest | None:
+    """The pending change request of source record (system, source_id): created, replaced
+    with the values this write sent (``values``: pointer → value to set on the source record
+    on approval; ``changes``: before/after per protected field), or withdrawn when the write
+    holds nothing any more. The caller holds the source record's lock."""
+    pending = await session.scalar(
+        select(ChangeRequest)
+        .where(
+            ChangeRequest.system == system,
+            ChangeRequest.source_id == source_id,
+            ChangeRequest.status == "pending",
+        )
+        .with_for_update()
+    )
+    if pending is None and not changes:
+        return None
+    if pending is not None:
+        before = _view(pending)
+        if not changes:
+            pending.status = "withdrawn"
+            pending.decided_by = _actor_name(actor)
+            pending.decided_at = dt.datetime.now(dt.UTC)
+            pending.comment = "A later write of the source no longer changes a protected field"
+        elif pending.changes == changes and pending.patch == values:
+            return pending
+        else:
+            pending.customer_id = customer_id
+            pending.changes = changes
+            pending.patch = values
+            pending.requested_by = _actor_name(actor)
+            pending.requested_at = dt.datetime.now(dt.UTC)
+        pending.version += 1
+        await session.flush()
+        record_audit(
+            session,
+            audit_record(
+                actor,
+                action=f"change_request.{'withdrawn' if not changes else 'replaced'}",
+                entity_type="change_request",
+                entity_id=str(pending.id),
+                customer_id=customer_id,
+                before=before,
+                after=_view(pending),
+            ),
+        )
+        return pending if changes else None
+    request = ChangeRequest(
+        customer_id=customer_id,
+        status="pending",
+        version=1,
+        patch=values,
+        changes=changes,
+        reason=f"Write of source record {system}/{source_id}",
+        requested_by=_actor_name(actor),
+        requested_at=dt.datetime.now(dt.UTC),
+        system=system,
+        source_id=source_id,
+    )
+    session.add(request)
+    await session.flush()
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action="change_request.created",
+            entity_type="change_request",
+            entity_id=str(request.id),
+            customer_id=customer_id,
+            after={**_view(request), "protected": [c["field"] for c in changes]},
+        ),
+    )
+    return request
+
+
+async def pending_source_change(
+    session: AsyncSession, system: str, source_id: str
+) -> ChangeRequest | None:
+    return await session.scalar(
+        select(ChangeRequest).where(
+            ChangeRequest.system == system,
+            ChangeRequest.source_id == source_id,
+            ChangeRequest.status == "pending",
+        )
+    )
+
+
 def _view(request: ChangeRequest) -> dict[str, Any]:
     return ChangeRequestOut.model_validate(request, from_attributes=True).model_dump(mode="json")
 
@@ -154,10 +261,10 @@ async def decide(
     request_id: int,
     body: DecisionIn,
     if_match: str | None,
-    apply: Callable[[uuid.UUID, dict[str, Any]], Awaitable[None]],
+    apply: Callable[[ChangeRequest], Awaitable[None]],
 ) -> ChangeRequest:
-    """Approve (``apply`` the patch: the customers feature's steward edit) or reject a pending
-    change request; four eyes, If-Match."""
+    """Approve (``apply`` it: the customers feature's steward edit, or the held values set on
+    the source record) or reject a pending change request; four eyes, If-Match."""
     request = await session.get(
         ChangeRequest, request_id, with_for_update=True, populate_existing=True
     )
@@ -185,8 +292,8 @@ async def decide(
         )
     before = _view(request)
     if body.decision == "approve":
-        # The patch as the approver's edit: its own audit entry and change event.
-        await apply(request.customer_id, request.patch)
+        # Applied as the approver's change: its own audit entry and change event.
+        await apply(request)
     request.status = "approved" if body.decision == "approve" else "rejected"
     request.version += 1
     request.decided_by = _actor_name(actor)
@@ -238,9 +345,18 @@ def change_request_out(request: ChangeRequest) -> ChangeRequestOut:
     principal = principal_var.get()
     if principal is not None and principal.can(Permission.pii_read):
         return out
-    patch: dict[str, Any] = {k: (MASK if k in _PERSONAL else v) for k, v in out.patch.items()}
+    patch: dict[str, Any] = {
+        k: (MASK if k.lstrip("/").split("/")[0] in _PERSONAL else v) for k, v in out.patch.items()
+    }
     for change in out.changes:
-        if change.field.lstrip("/") in _PERSONAL:
+        if change.field.lstrip("/").split("/")[0] in _PERSONAL:
             change.before = MASK if change.before is not None else None
             change.after = MASK if change.after is not None else None
     return out.model_copy(update={"patch": patch})
+
+
+def held_for_approval(change: ChangeRequest | None) -> HeldForApproval | None:
+    """A write answer's part for the change request it made (None: nothing held)."""
+    if change is None:
+        return None
+    return HeldForApproval(change_request_id=change.id, fields=[c["field"] for c in change.changes])

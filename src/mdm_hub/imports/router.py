@@ -21,6 +21,7 @@ from mdm_hub.errors import (
     ProblemError,
     validation_problem,
 )
+from mdm_hub.governance.service import held_for_approval
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.imports import service, writer
 from mdm_hub.imports.mapping import MappingFileError, parse_mapping
@@ -214,6 +215,7 @@ async def put_source_records(
                 customer=customer_out(write.customer),
                 source_record=source_out(write.source),
                 decision=MatchDecision.model_validate(write.source.decision),
+                held_for_approval=held_for_approval(write.change_request),
             )
         )
     return BatchOut(items=results)

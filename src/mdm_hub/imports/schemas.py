@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from mdm_hub.customers.schemas import CustomerOut, MatchDecision, SourceRecordOut
 from mdm_hub.errors import Problem
+from mdm_hub.governance.schemas import HeldForApproval
 
 
 class ImportCounts(BaseModel):
@@ -64,6 +65,9 @@ class BatchItemResult(BaseModel):
     problem: Problem | None = None
     held: dict[str, Any] | None = Field(
         default=None, description="202: held as an erased person's record (as a PUT answers)"
+    )
+    held_for_approval: HeldForApproval | None = Field(
+        default=None, description="Protected fields waiting for approval (as a PUT answers)"
     )
 
 

@@ -532,6 +532,15 @@ async def _write(
                     "message": str(result.problem),
                 }
             ]
+    if result.change_request is not None:  # stored; these values wait for a 管理者 (governance)
+        problems = [
+            {
+                "column": change["field"],
+                "code": "held_for_approval",
+                "message": f"Change request {result.change_request.id}",
+            }
+            for change in result.change_request.changes
+        ]
     return {
         "line": line,
         "outcome": result.outcome,

@@ -18,6 +18,7 @@ from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration, current_configuration
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer
+from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.privacy.service import WriteHeld
 from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
@@ -35,6 +36,7 @@ class RowWrite:
     source: SourceRecord | None = None
     problem: ProblemError | None = None
     held: dict[str, Any] | None = None  # a person record held as an erased person's (privacy)
+    change_request: ChangeRequest | None = None  # protected values waiting (governance)
 
 
 def validate_payload(payload: dict[str, Any]) -> CustomerIn | list[FieldProblem]:
@@ -109,7 +111,13 @@ async def write_row(
         outcome = "unchanged"
     else:
         outcome = "updated"
-    return RowWrite(outcome, write.created_source, write.customer, write.source)
+    return RowWrite(
+        outcome,
+        write.created_source,
+        write.customer,
+        write.source,
+        change_request=write.change_request,
+    )
 
 
 async def dry_run_row(

@@ -23,6 +23,7 @@ from mdm_hub.customers.steward import etag
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.governance.service import held_for_approval
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.matching.schemas import MatchResult
 from mdm_hub.privacy.schemas import HeldWriteOut
@@ -76,6 +77,10 @@ async def put_source_record(
     Validated, normalized, linked to a customer (new, or the one this record already belongs
     to) and the golden record recomputed, in one transaction. The same body again changes
     nothing and answers the same body (200; the first write answers 201).
+
+    A change of a protected field (GET /v1/protected-fields, `systems`) is not applied: the
+    record is stored, the golden values stay, and `held_for_approval` names the change request
+    that waits for a 管理者.
     """
     try:
         write = await service.put_source_record(
@@ -95,6 +100,7 @@ async def put_source_record(
         source_record=source,
         decision=MatchDecision.model_validate(disclose_explanation(write.source.decision)),
         findings=source.findings,
+        held_for_approval=held_for_approval(write.change_request),
     )
 
 
@@ -167,4 +173,5 @@ async def release_held_write(
         customer=customer_out(write.customer),
         source_record=source_out(write.source),
         decision=MatchDecision.model_validate(write.source.decision),
+        held_for_approval=held_for_approval(write.change_request),
     )

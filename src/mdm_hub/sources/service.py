@@ -19,6 +19,7 @@ from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.prepare import canonical_hash, normalize_payload
 from mdm_hub.customers.repository import lock_customer
 from mdm_hub.errors import ProblemError
+from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.matching import service as matching
 from mdm_hub.privacy.service import hold_if_erased
 from mdm_hub.record import CustomerIn, CustomerRecord
@@ -27,6 +28,7 @@ from mdm_hub.sources import repository
 from mdm_hub.sources.decide import link_target, resolve_batch
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
+from mdm_hub.sources.protect import Guarded, hold_protected, pending_change
 from mdm_hub.sources.store import store_changed_source, store_new_source
 
 
@@ -35,6 +37,8 @@ class SourceWrite:
     customer: Customer
     source: SourceRecord
     created_source: bool
+    # governance: the protected values this write sent that wait for approval
+    change_request: ChangeRequest | None = None
 
 
 async def put_source_record(
@@ -66,7 +70,8 @@ async def put_source_record(
     existing, fingerprint = await repository.existing_source(session, system, source_id)
     if existing is not None and existing.payload_hash == digest:
         customer = await session.get_one(Customer, existing.customer_id)
-        return SourceWrite(customer=customer, source=existing, created_source=False)
+        held = await pending_change(session, system, source_id)
+        return SourceWrite(customer, existing, created_source=False, change_request=held)
     if fingerprint != config.fingerprint:  # changed since this process last read it
         config = await configuration_for(session, fingerprint)
         (prepared,) = await prepare(session, settings, [payload], config)
@@ -81,10 +86,26 @@ async def put_source_record(
     if existing is None:
         (resolution,) = await resolve_batch(session, settings, [prepared])
         link = await link_target(session, settings, prepared, resolution)
-        source = await store_new_source(
-            session, settings, actor, system, source_id, raw, digest, prepared, resolution, link
+        (guard,) = await hold_protected(
+            session,
+            settings,
+            actor,
+            system,
+            [Guarded(link.customer, link.created, source_id, None, prepared)],
         )
-        return SourceWrite(customer=link.customer, source=source, created_source=True)
+        source = await store_new_source(
+            session,
+            settings,
+            actor,
+            system,
+            source_id,
+            raw,
+            digest,
+            guard.prepared,
+            resolution,
+            link,
+        )
+        return SourceWrite(link.customer, source, True, guard.change_request)
 
     customer = await lock_customer(session, existing.customer_id)
     existing = await session.get_one(
@@ -92,8 +113,17 @@ async def put_source_record(
     )
     if existing.customer_id != customer.id:  # a merge or unmerge moved it meanwhile
         customer = await lock_customer(session, existing.customer_id)
-    await store_changed_source(session, settings, actor, customer, existing, raw, digest, prepared)
-    return SourceWrite(customer=customer, source=existing, created_source=False)
+    (guard,) = await hold_protected(
+        session,
+        settings,
+        actor,
+        system,
+        [Guarded(customer, False, source_id, existing.normalized, prepared)],
+    )
+    await store_changed_source(
+        session, settings, actor, customer, existing, raw, digest, guard.prepared
+    )
+    return SourceWrite(customer, existing, False, guard.change_request)
 
 
 async def match_payload(
