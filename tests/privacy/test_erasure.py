@@ -48,12 +48,25 @@ async def _database_text(database_url: str) -> str:
 async def test_erasure_removes_the_person_from_every_table(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
+    protected = {"fields": [{"pointer": "/emails", "systems": ["sfa"]}]}
+    assert (await client.put("/v1/protected-fields", json=protected)).status_code == 200
     first = await client.put("/v1/sources/crm/records/P-1", json=_person())
     assert first.status_code == 201, first.text
     customer_id = first.json()["customer"]["id"]
     # A second source of the same person (merged on write) and a second customer merged in.
     same = _person(phones=[{"number": "０９０（１２３４）５６７８"}])
     assert (await client.put("/v1/sources/sfa/records/S-9", json=same)).status_code == 201
+    # Change requests quoting the person: one from a source write, one from a steward's edit.
+    new_email = _person(emails=[{"address": "taro.yamada@sfa.example.jp"}])
+    held = await client.put("/v1/sources/sfa/records/S-9", json=new_email)
+    assert held.json()["held_for_approval"]["fields"] == ["/emails"], held.text
+    asked = await client.patch(
+        f"/v1/customers/{customer_id}",
+        json={"emails": [{"address": "taro.yamada@steward.example.jp"}]},
+        params={"reason": "山田様より電話"},
+        headers={"If-Match": f'"{held.json()["customer"]["version"]}"'},
+    )
+    assert asked.status_code == 202, asked.text
     other = (
         await client.put(
             "/v1/sources/billing/records/B-7",
@@ -80,6 +93,9 @@ async def test_erasure_removes_the_person_from_every_table(
     for secret in SECRETS:
         assert secret not in everything, f"{secret!r} is still stored"
 
+    requests = (await client.get("/v1/change-requests", params={"status": "withdrawn"})).json()
+    assert len(requests["items"]) == 2
+    assert all(r["changes"] == [] and r["comment"] == "erased" for r in requests["items"])
     customer = (await client.get(f"/v1/customers/{customer_id}")).json()
     assert customer["status"] == "erased"
     assert (await client.get(f"/v1/customers/{customer_id}/sources")).json() == []

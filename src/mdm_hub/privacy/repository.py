@@ -126,6 +126,12 @@ async def remove_person_data(
         "DELETE FROM match_candidates WHERE customer_a_id = ANY(:ids) OR customer_b_id = ANY(:ids)",
         "DELETE FROM merge_log WHERE survivor_id = ANY(:ids) OR absorbed_id = ANY(:ids)",
         "DELETE FROM source_records WHERE customer_id = ANY(:ids)",
+        # Change requests keep who asked and decided, when; their values and words go, and a
+        # request still waiting is withdrawn.
+        "UPDATE change_requests SET patch = '{}', changes = '[]', reason = NULL, "
+        "comment = 'erased', version = version + 1, status = CASE status WHEN 'pending' "
+        "THEN 'withdrawn' ELSE status END, decided_at = coalesce(decided_at, now()) "
+        "WHERE customer_id = ANY(:ids)",
         "UPDATE audit_log SET before = NULL, after = NULL "
         "WHERE customer_id = ANY(:ids) AND (before IS NOT NULL OR after IS NOT NULL)",
         # Stored answers of POSTs (a dry-run match, a merge) may quote the person.
