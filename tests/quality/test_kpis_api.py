@@ -180,3 +180,89 @@ async def test_the_worker_takes_one_snapshot_a_day(
         await engine.dispose()
     history = (await client.get("/v1/quality/kpis/history")).json()["items"]
     assert [h["kpis"]["customers"]["all"] for h in history] == [{"active": 1}]
+
+
+SOURCE_RECOUNT = """
+SELECT system, count(*) AS records,
+       count(*) FILTER (WHERE normalized ->> 'corporate_number' IS NOT NULL) AS corporate,
+       count(*) FILTER (WHERE jsonb_array_length(findings) > 0) AS flagged
+FROM source_records WHERE system <> '_steward' GROUP BY system
+"""
+
+
+async def test_slices_per_kind_and_per_source_system(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await client.put("/v1/sources/crm/records/C-1", json=corporation())
+    bad_phone = {**PERSON, "phones": [{"number": "090-0000-0000", "purpose": "mobile"}]}
+    await client.put("/v1/sources/crm/records/C-2", json=bad_phone)
+    await client.put("/v1/sources/web/records/W-1", json=other_corporation(1))
+    await client.put("/v1/sources/web/records/W-2", json=other_corporation(2))
+
+    kpis = await _kpis(client)
+    by_kind = kpis["error_rate"]["by_kind"]
+    assert (by_kind["person"]["records"], by_kind["person"]["records_with_findings"]) == (1, 1)
+    assert by_kind["person"]["by_rule"]["phone_number_not_valid"]["share"] == 1.0
+    assert (by_kind["corporation"]["records"], by_kind["corporation"]["share"]) == (3, 0.0)
+    crm = kpis["error_rate"]["by_system"]["crm"]["by_kind"]
+    assert crm["person"]["records_with_findings"] == 1
+    assert crm["corporation"]["records_with_findings"] == 0
+
+    completeness = kpis["completeness_by_system"]
+    assert completeness["crm"]["all"]["records"] == 2
+    assert completeness["crm"]["corporation"]["fields"]["corporate_number"] == {
+        "filled": 1,
+        "share": 1.0,
+    }
+    assert completeness["crm"]["person"]["fields"]["birth_date"]["filled"] == 1
+    assert completeness["web"]["all"]["fields"]["corporate_number"]["filled"] == 0
+    assert completeness["web"]["all"]["fields"]["phone"]["share"] == 1.0
+
+    # An update counts the record's old facts out and its new ones in.
+    await client.put("/v1/sources/crm/records/C-1", json=corporation(corporate_number=None))
+    await client.put("/v1/sources/crm/records/C-2", json=PERSON)
+    kpis = await _kpis(client)
+    crm_all = kpis["completeness_by_system"]["crm"]["all"]
+    assert crm_all["fields"]["corporate_number"]["filled"] == 0
+    assert kpis["error_rate"]["by_kind"]["person"]["records_with_findings"] == 0
+
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "UPDATE source_records SET updated_at = now() - interval '730 days' "
+            "WHERE system = 'web' AND source_id = 'W-1'"
+        )
+        recount = {r["system"]: r for r in await conn.fetch(SOURCE_RECOUNT)}
+    finally:
+        await conn.close()
+    kpis = await _kpis(client)
+    assert kpis["freshness_by_system"]["web"] == {
+        "records": 2,
+        "not_updated": 1,
+        "not_updated_share": 0.5,
+    }
+    assert kpis["freshness_by_system"]["crm"]["not_updated"] == 0
+    for system, row in recount.items():
+        sliced = kpis["completeness_by_system"][system]["all"]
+        assert sliced["records"] == row["records"]
+        assert sliced["fields"]["corporate_number"]["filled"] == row["corporate"]
+        assert kpis["error_rate"]["by_system"][system]["records_with_findings"] == row["flagged"]
+
+    # The daily history keeps the slices; the gauges show them.
+    taken = (await client.post("/v1/quality/kpis/snapshots")).json()
+    assert taken["completeness_by_system"] == kpis["completeness_by_system"]
+    history = (await client.get("/v1/quality/kpis/history")).json()["items"]
+    assert history[-1]["kpis"]["freshness_by_system"]["web"]["not_updated"] == 1
+    metrics = (await client.get("/metrics")).text.splitlines()
+    assert any(
+        line.startswith("mdm_quality_source_completeness_ratio{")
+        and 'system="web"' in line
+        and 'kind="all"' in line
+        and 'field="phone"' in line
+        and line.endswith(" 1.0")
+        for line in metrics
+    )
+    assert any(
+        line.startswith("mdm_quality_source_records_not_updated{") and 'system="web"' in line
+        for line in metrics
+    )

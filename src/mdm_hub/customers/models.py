@@ -137,4 +137,8 @@ class SourceRecord(Base):
         DateTime(timezone=True), server_default=func.now()
     )
 
-    __table_args__ = (UniqueConstraint("system", "source_id"),)
+    __table_args__ = (
+        UniqueConstraint("system", "source_id"),
+        # quality (issue 18): freshness per source system, an index-only range count.
+        Index("ix_source_records_system_updated_at", "system", "updated_at"),
+    )

@@ -101,6 +101,25 @@ QUALITY_WRITES_PER_DAY = Gauge(
     registry=REGISTRY,
 )
 
+QUALITY_ERROR_RATE_BY_KIND = Gauge(
+    "mdm_quality_error_rate_by_kind_ratio",
+    'Share of source records of the kind with a finding of the rule (rule="any": any finding)',
+    ["kind", "rule"],
+    registry=REGISTRY,
+)
+QUALITY_SOURCE_COMPLETENESS = Gauge(
+    "mdm_quality_source_completeness_ratio",
+    'Share of a source system\'s records with the field filled (kind="all": every kind)',
+    ["system", "kind", "field"],
+    registry=REGISTRY,
+)
+QUALITY_SOURCES_NOT_UPDATED = Gauge(
+    "mdm_quality_source_records_not_updated",
+    "Source records not written again for MDM_QUALITY_STALE_DAYS, by source system",
+    ["system"],
+    registry=REGISTRY,
+)
+
 
 def set_quality_gauges(figures: dict[str, Any]) -> None:
     """Set the quality gauges from a KPI document (quality.kpis.compute)."""
@@ -111,6 +130,9 @@ def set_quality_gauges(figures: dict[str, Any]) -> None:
         QUALITY_STALE,
         QUALITY_NO_TRANSACTION,
         QUALITY_WRITES_PER_DAY,
+        QUALITY_ERROR_RATE_BY_KIND,
+        QUALITY_SOURCE_COMPLETENESS,
+        QUALITY_SOURCES_NOT_UPDATED,
     ):
         gauge.clear()
     for kind, fields in figures["completeness"].items():
@@ -136,6 +158,19 @@ def set_quality_gauges(figures: dict[str, Any]) -> None:
         QUALITY_NO_TRANSACTION.labels(kind).set(freshness["no_transaction"])
     for system, frequency in figures["update_frequency"].items():
         QUALITY_WRITES_PER_DAY.labels(system).set(frequency["writes_per_day"])
+    for kind, rate in error_rate.get("by_kind", {}).items():
+        if rate["share"] is not None:
+            QUALITY_ERROR_RATE_BY_KIND.labels(kind, "any").set(rate["share"])
+        for rule, by_rule in rate["by_rule"].items():
+            if by_rule["share"] is not None:
+                QUALITY_ERROR_RATE_BY_KIND.labels(kind, rule).set(by_rule["share"])
+    for system, kinds in figures.get("completeness_by_system", {}).items():
+        for kind, slice_ in kinds.items():
+            for field, value in slice_["fields"].items():
+                if value["share"] is not None:
+                    QUALITY_SOURCE_COMPLETENESS.labels(system, kind, field).set(value["share"])
+    for system, freshness in figures.get("freshness_by_system", {}).items():
+        QUALITY_SOURCES_NOT_UPDATED.labels(system).set(freshness["not_updated"])
 
 
 class AccessLogMiddleware:

@@ -53,6 +53,9 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
         session, day - dt.timedelta(days=settings.quality_no_transaction_days)
     )
     waiting = await repository.candidates_waiting(session)
+    stale_sources = await repository.sources_not_updated_since(
+        session, now - dt.timedelta(days=settings.quality_stale_days)
+    )
 
     def count(scope: str, metric: str) -> int:
         return counts.get((scope, metric), 0)
@@ -123,6 +126,11 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
         },
     }
 
+    slices = _source_slices(counts, stale_sources)
+    for system, by_kind in slices["error_rate_by_system_kind"].items():
+        if system in error_rate:
+            error_rate[system]["by_kind"] = by_kind
+
     per_system: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for d, system, metric, value in daily:
@@ -173,10 +181,87 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
         },
         "customers": customers,
         "completeness": completeness,
-        "error_rate": {"all": error_rate_all, "by_system": error_rate},
+        "error_rate": {
+            "all": error_rate_all,
+            "by_kind": slices["error_rate_by_kind"],
+            "by_system": error_rate,
+        },
+        "completeness_by_system": slices["completeness_by_system"],
+        "freshness_by_system": slices["freshness_by_system"],
         "duplicates": duplicates,
         "freshness": freshness,
         "update_frequency": update_frequency,
+    }
+
+
+def _rate(records: int, flagged: int, by_rule: dict[str, int]) -> dict[str, Any]:
+    return {
+        "records": records,
+        "records_with_findings": flagged,
+        "share": _share(flagged, records),
+        "by_rule": {
+            r: {"records": n, "share": _share(n, records)} for r, n in sorted(by_rule.items())
+        },
+    }
+
+
+def _source_slices(
+    counts: dict[tuple[str, str], int], stale_sources: dict[str, int]
+) -> dict[str, Any]:
+    """The slices counted per source system and kind (scope ``source:{system}:{kind}``, kept by
+    migration 0014's trigger): error rate per kind, completeness and freshness per system."""
+    per: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for (scope, metric), value in counts.items():
+        if scope.startswith("source:"):
+            system, kind = scope.removeprefix("source:").rsplit(":", 1)
+            per[(system, kind)][metric] = value
+
+    def rate(groups: list[dict[str, int]]) -> dict[str, Any]:
+        by_rule: dict[str, int] = defaultdict(int)
+        for metrics in groups:
+            for metric, n in metrics.items():
+                if metric.startswith("finding:") and n:
+                    by_rule[metric.removeprefix("finding:")] += n
+        records = sum(m.get("records", 0) for m in groups)
+        return _rate(records, sum(m.get("findings", 0) for m in groups), by_rule)
+
+    def filled(groups: list[dict[str, int]]) -> dict[str, Any]:
+        records = sum(m.get("records", 0) for m in groups)
+        return {
+            "records": records,
+            "fields": {
+                f: {
+                    "filled": sum(m.get(f"filled:{f}", 0) for m in groups),
+                    "share": _share(sum(m.get(f"filled:{f}", 0) for m in groups), records),
+                }
+                for f in FIELDS
+            },
+        }
+
+    systems = sorted({system for system, _ in per})
+    by_kind = {k: rate([m for (_, kind), m in per.items() if kind == k]) for k in KINDS}
+    by_system_kind = {s: {k: rate([per[(s, k)]]) for k in KINDS if (s, k) in per} for s in systems}
+    completeness = {
+        s: {
+            "all": filled([m for (system, _), m in per.items() if system == s]),
+            **{k: filled([per[(s, k)]]) for k in KINDS if (s, k) in per},
+        }
+        for s in systems
+    }
+    freshness = {}
+    for s in systems:
+        records = sum(m.get("records", 0) for (system, _), m in per.items() if system == s)
+        stale = stale_sources.get(s, 0)
+        freshness[s] = {
+            "records": records,
+            "not_updated": stale,
+            "not_updated_share": _share(stale, records),
+        }
+    return {
+        "error_rate_by_kind": by_kind,
+        "error_rate_by_system_kind": by_system_kind,
+        "completeness_by_system": completeness,
+        "freshness_by_system": freshness,
     }
 
 

@@ -195,6 +195,27 @@ async def not_updated_since(session: AsyncSession, cutoff: dt.datetime) -> dict[
     return {r["kind"]: r["n"] for r in rows}
 
 
+async def sources_not_updated_since(session: AsyncSession, cutoff: dt.datetime) -> dict[str, int]:
+    """Source records per system not written since ``cutoff`` (index-only range scans on
+    (system, updated_at), one per system; the systems are read by a loose index scan)."""
+    rows = await db.fetch(
+        session,
+        """
+        WITH RECURSIVE systems (system) AS (
+            SELECT min(system) FROM source_records
+            UNION ALL
+            SELECT (SELECT min(s.system) FROM source_records AS s WHERE s.system > systems.system)
+            FROM systems WHERE systems.system IS NOT NULL
+        )
+        SELECT system, (SELECT count(*) FROM source_records AS r
+                        WHERE r.system = systems.system AND r.updated_at < :cutoff) AS n
+        FROM systems WHERE system IS NOT NULL AND system <> '_steward'
+        """,
+        {"cutoff": cutoff},
+    )
+    return {r["system"]: r["n"] for r in rows}
+
+
 async def no_transaction_since(session: AsyncSession, cutoff: dt.date) -> dict[str, int]:
     """Active customers per kind whose 最終取引日 is before ``cutoff``."""
     rows = await db.fetch(

@@ -71,7 +71,17 @@ class KpisOut(BaseModel):
         description="all / corporation / person → field → filled, share of active customers"
     )
     error_rate: dict[str, Any] = Field(
-        description="all and by_system: source records, records with findings, share, by_rule"
+        description="all, by_kind (corporation / person) and by_system (each with its by_kind): "
+        "source records, records with findings, share, by_rule"
+    )
+    completeness_by_system: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="source system → all / corporation / person → records, fields → filled, "
+        "share of that system's source records",
+    )
+    freshness_by_system: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="source system → records, not written again for stale_days, share",
     )
     duplicates: dict[str, Any] = Field(
         description="candidates_waiting, merged_away, merges per 1,000 writes in the window"
