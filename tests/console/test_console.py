@@ -39,17 +39,17 @@ async def _review_pair(api: httpx.AsyncClient) -> tuple[dict, dict, dict]:
 
 async def test_sign_in_per_role_shows_what_the_role_may_use(hub: Hub, console: Any) -> None:
     expected = {
-        "administrator": {"確認待ち", "顧客検索", "連携", "アクセス記録"},
-        "steward": {"確認待ち", "顧客検索", "連携"},
-        "data_entry": {"顧客検索"},
-        "viewer": {"顧客検索"},
+        "administrator": {"確認待ち", "顧客検索", "連携", "アクセス記録", "データ品質", "承認待ち"},
+        "steward": {"確認待ち", "顧客検索", "連携", "データ品質", "承認待ち"},
+        "data_entry": {"顧客検索", "データ品質"},
+        "viewer": {"顧客検索", "データ品質"},
     }
     for role, pages in expected.items():
         c = await console(role)
         nav = c.page.get_by_role("navigation", name="メインメニュー")
         links = set(await nav.get_by_role("link").all_inner_texts())
         assert pages <= links, (role, links)
-        assert not ({"確認待ち", "連携", "アクセス記録"} - pages) & links, (role, links)
+        assert not ({"確認待ち", "連携", "アクセス記録", "承認待ち"} - pages) & links, (role, links)
         await expect(nav).to_contain_text("取込")  # announced pages have their place already
         await expect(c.page.locator("header")).to_contain_text(
             {"administrator": "管理者", "steward": "データ管理者", "data_entry": "入力者",

@@ -7,6 +7,7 @@ import re
 
 import httpx
 
+from mdm_hub.console.charts import line_chart
 from mdm_hub.console.customer_view import diff, level_class, waterfall
 from mdm_hub.console.i18n import MESSAGES, translate
 from mdm_hub.console.web import jst, reason_text, wareki_date
@@ -103,3 +104,20 @@ def test_diff_lists_changed_fields_only() -> None:
         {"name": "A", "phones": [{"number": "1"}]}, {"name": "B", "phones": [{"number": "1"}]}
     )
     assert [(c.pointer, c.before, c.after) for c in changes] == [("/name", "A", "B")]
+
+
+def test_line_chart_scales_and_places_the_days() -> None:
+    days = ["2026-12-01", "2026-12-02", "2026-12-03"]
+    chart = line_chart(days, [("a", [0.0, None, 1.0]), ("b", [0.5, 0.5, 0.5])], percent=True)
+    a, b = chart.lines
+    assert b.points.count(",") == 3 and b.last == "50.0%"
+    # A day without the figure is left out of the line; shares run 0–100 %.
+    assert len(a.dots) == 2 and a.last == "100.0%"
+    (x0, y0, _, _), (x2, y2, _, shown) = a.dots
+    assert x0 == chart.left and x2 == chart.width - 28 and shown == "100.0%"
+    assert y0 == 8 + chart.plot_height and y2 == 8
+    assert [label for _, label in chart.ticks] == ["0.0%", "25.0%", "50.0%", "75.0%", "100.0%"]
+    assert [day for _, day in chart.labels] == ["12-01", "12-02", "12-03"]
+    counts = line_chart(days, [("n", [0, 3, 7])], percent=False)
+    assert [label for _, label in counts.ticks] == ["0", "2", "4", "6", "8"]
+    assert line_chart(days, [("n", [0, 0, 1])], percent=False).ticks[-1][1] == "4"

@@ -184,3 +184,28 @@ async def test_two_approvers_cannot_both_apply(
         if e["action"] == "change_request.approved"
     ]
     assert len(approvals) == 1
+
+
+async def test_four_eyes_compare_the_person_not_the_client(
+    client: httpx.AsyncClient, client_as: Callable[..., httpx.AsyncClient]
+) -> None:
+    """The requester through another client (the console, another app) is still the
+    requester."""
+    customer = await _setup(client)
+    async with (
+        client_as(roles=["administrator"], subject="alice", client_id="app-one") as one,
+        client_as(roles=["administrator"], subject="alice", client_id="app-two") as two,
+    ):
+        change = (
+            await one.patch(
+                f"/v1/customers/{customer['id']}",
+                json={"corporate_number": "2021001052596"},
+                headers={"If-Match": '"1"'},
+            )
+        ).json()
+        own = await two.post(
+            f"/v1/change-requests/{change['id']}/decision",
+            json={"decision": "approve"},
+            headers={"If-Match": '"1"'},
+        )
+    assert own.status_code == 403, own.text

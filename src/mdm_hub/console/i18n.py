@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mdm_hub.console.i18n_quality import QUALITY_MESSAGES
+
 LANGUAGES = ("ja", "en")
 DEFAULT_LANGUAGE = "ja"
 LANG_COOKIE = "mdm_lang"
@@ -456,6 +458,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "webhooks.confirm_rotate": "Rotate the secret?",
     },
 }
+
+for _lang, _messages in QUALITY_MESSAGES.items():
+    MESSAGES[_lang].update(_messages)
 
 
 def language(value: str | None) -> str:

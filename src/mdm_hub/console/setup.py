@@ -14,7 +14,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdm_hub.auth.roles import authenticate
-from mdm_hub.console import customers, home, privacy, review, session, webhooks
+from mdm_hub.console import (
+    approvals,
+    customers,
+    home,
+    privacy,
+    quality,
+    review,
+    session,
+    webhooks,
+)
 from mdm_hub.console.web import HERE, PREFIX, is_htmx, render
 from mdm_hub.errors import ProblemError
 from mdm_hub.privacy.access_log import record_pii_reads
@@ -106,7 +115,15 @@ def install_console(app: FastAPI) -> None:
     """The console at /console: same process, same port, same services as the API."""
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.include_router(session.router)
-    for page in (home.router, review.router, customers.router, webhooks.router, privacy.router):
+    for page in (
+        home.router,
+        review.router,
+        customers.router,
+        webhooks.router,
+        privacy.router,
+        quality.router,
+        approvals.router,
+    ):
         # As for the API: the unmasked personal data a page shows is kept in the access log.
         app.include_router(
             page,

@@ -31,7 +31,6 @@ from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, ProblemError, validation_problem
 from mdm_hub.governance import service as governance
-from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.normalize import (
@@ -234,18 +233,7 @@ async def decide_change_request(
     approvers cannot both apply it; honours Idempotency-Key. (Here rather than in governance's
     router: approving applies a steward's edit, and governance imports no customers module.)
     """
-    settings = settings_of(request)
-
-    async def apply(change: ChangeRequest) -> None:
-        if change.system is not None and change.source_id is not None:
-            await steward.apply_held_values(
-                session, settings, actor, change.system, change.source_id, change.patch
-            )
-        else:
-            await steward.patch_customer(
-                session, settings, actor, change.customer_id, change.patch, "*"
-            )
-
+    apply = steward.change_request_applier(session, settings_of(request), actor)
     change = await governance.decide(session, actor, request_id, body, if_match, apply)
     response.headers["ETag"] = governance.etag(change)
     return governance.change_request_out(change)

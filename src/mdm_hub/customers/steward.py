@@ -4,6 +4,7 @@ soft delete, with If-Match."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,6 +33,7 @@ from mdm_hub.customers.repository import (
 from mdm_hub.customers.survivorship import SCALAR_GROUPS, set_pointer
 from mdm_hub.customers.views import source_view
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem
+from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.normalize import as_input
 from mdm_hub.quality.repository import findings_writes
 from mdm_hub.record import OBJECT_INPUT_FIELDS, CustomerIn, CustomerRecord
@@ -275,3 +277,20 @@ async def apply_held_values(
         audit=[entry],
     )
     return customer
+
+
+def change_request_applier(
+    session: AsyncSession, settings: Settings, actor: Actor
+) -> Callable[[ChangeRequest], Awaitable[None]]:
+    """What approving a change request does (governance.service.decide's ``apply``): a
+    steward's patch as the approver's edit, or a source write's held values on its record."""
+
+    async def apply(change: ChangeRequest) -> None:
+        if change.system is not None and change.source_id is not None:
+            await apply_held_values(
+                session, settings, actor, change.system, change.source_id, change.patch
+            )
+        else:
+            await patch_customer(session, settings, actor, change.customer_id, change.patch, "*")
+
+    return apply

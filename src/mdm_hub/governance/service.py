@@ -38,8 +38,14 @@ from mdm_hub.governance.schemas import (
 )
 
 
-def _actor_name(actor: Actor) -> str:
+def actor_name(actor: Actor) -> str:
     return actor.subject if actor.client_id is None else f"{actor.subject} ({actor.client_id})"
+
+
+def is_requester(actor: Actor, request: ChangeRequest) -> bool:
+    """Four eyes: the same person asked, through whatever client (the subject decides)."""
+    by = request.requested_by
+    return by == actor.subject or by.startswith(f"{actor.subject} (")
 
 
 async def list_protected(session: AsyncSession) -> list[ProtectedField]:
@@ -127,7 +133,7 @@ async def request_change(
         patch=patch,
         changes=changes,
         reason=reason,
-        requested_by=_actor_name(actor),
+        requested_by=actor_name(actor),
         requested_at=dt.datetime.now(dt.UTC),
     )
     session.add(request)
@@ -174,7 +180,7 @@ async def hold_source_change(
         before = _view(pending)
         if not changes:
             pending.status = "withdrawn"
-            pending.decided_by = _actor_name(actor)
+            pending.decided_by = actor_name(actor)
             pending.decided_at = dt.datetime.now(dt.UTC)
             pending.comment = "A later write of the source no longer changes a protected field"
         elif pending.changes == changes and pending.patch == values:
@@ -183,7 +189,7 @@ async def hold_source_change(
             pending.customer_id = customer_id
             pending.changes = changes
             pending.patch = values
-            pending.requested_by = _actor_name(actor)
+            pending.requested_by = actor_name(actor)
             pending.requested_at = dt.datetime.now(dt.UTC)
         pending.version += 1
         await session.flush()
@@ -206,8 +212,8 @@ async def hold_source_change(
         version=1,
         patch=values,
         changes=changes,
-        reason=f"Write of source record {system}/{source_id}",
-        requested_by=_actor_name(actor),
+        reason=None,  # the source record (system, source_id) says where it comes from
+        requested_by=actor_name(actor),
         requested_at=dt.datetime.now(dt.UTC),
         system=system,
         source_id=source_id,
@@ -285,7 +291,7 @@ async def decide(
         )
     if request.status != "pending":
         raise ProblemError("conflict", f"Change request {request_id} is {request.status}")
-    if _actor_name(actor) == request.requested_by:
+    if is_requester(actor, request):
         raise ProblemError(
             "forbidden",
             "Four eyes: a change request is decided by someone other than its requester",
@@ -296,7 +302,7 @@ async def decide(
         await apply(request)
     request.status = "approved" if body.decision == "approve" else "rejected"
     request.version += 1
-    request.decided_by = _actor_name(actor)
+    request.decided_by = actor_name(actor)
     request.decided_at = dt.datetime.now(dt.UTC)
     request.comment = body.comment
     await session.flush()
