@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import audit_record
@@ -29,6 +28,7 @@ from mdm_hub.auth.masking import MASK
 from mdm_hub.auth.roles import Permission
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
+from mdm_hub.governance import repository
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
 from mdm_hub.governance.schemas import (
     ChangeRequestOut,
@@ -49,8 +49,7 @@ def is_requester(actor: Actor, request: ChangeRequest) -> bool:
 
 
 async def list_protected(session: AsyncSession) -> list[ProtectedField]:
-    rows = await session.scalars(select(ProtectedField).order_by(ProtectedField.pointer))
-    return list(rows.all())
+    return await repository.protected_fields(session)
 
 
 def protected_view(fields: list[ProtectedField]) -> list[dict[str, Any]]:
@@ -64,20 +63,20 @@ async def replace_protected(
     session: AsyncSession, actor: Actor, body: ProtectedFields
 ) -> list[ProtectedField]:
     before = protected_view(await list_protected(session))
-    await session.execute(delete(ProtectedField))
     seen: set[str] = set()
+    fields: list[ProtectedField] = []
     for field in body.fields:
         if field.pointer in seen:
             continue
         seen.add(field.pointer)
-        session.add(
+        fields.append(
             ProtectedField(
                 pointer=field.pointer,
                 steward_edits=field.steward_edits,
                 systems=sorted(set(field.systems)),
             )
         )
-    await session.flush()
+    await repository.replace_protected_fields(session, fields)
     after = await list_protected(session)
     record_audit(
         session,
@@ -136,8 +135,7 @@ async def request_change(
         requested_by=actor_name(actor),
         requested_at=dt.datetime.now(dt.UTC),
     )
-    session.add(request)
-    await session.flush()
+    await repository.add_request(session, request)
     record_audit(
         session,
         audit_record(
@@ -165,15 +163,7 @@ async def hold_source_change(
     with the values this write sent (``values``: pointer → value to set on the source record
     on approval; ``changes``: before/after per protected field), or withdrawn when the write
     holds nothing any more. The caller holds the source record's lock."""
-    pending = await session.scalar(
-        select(ChangeRequest)
-        .where(
-            ChangeRequest.system == system,
-            ChangeRequest.source_id == source_id,
-            ChangeRequest.status == "pending",
-        )
-        .with_for_update()
-    )
+    pending = await repository.pending_source_request(session, system, source_id, lock=True)
     if pending is None and not changes:
         return None
     if pending is not None:
@@ -218,8 +208,7 @@ async def hold_source_change(
         system=system,
         source_id=source_id,
     )
-    session.add(request)
-    await session.flush()
+    await repository.add_request(session, request)
     record_audit(
         session,
         audit_record(
@@ -237,13 +226,7 @@ async def hold_source_change(
 async def pending_source_change(
     session: AsyncSession, system: str, source_id: str
 ) -> ChangeRequest | None:
-    return await session.scalar(
-        select(ChangeRequest).where(
-            ChangeRequest.system == system,
-            ChangeRequest.source_id == source_id,
-            ChangeRequest.status == "pending",
-        )
-    )
+    return await repository.pending_source_request(session, system, source_id)
 
 
 def _view(request: ChangeRequest) -> dict[str, Any]:
@@ -255,7 +238,7 @@ def etag(request: ChangeRequest) -> str:
 
 
 async def get_request(session: AsyncSession, request_id: int) -> ChangeRequest:
-    request = await session.get(ChangeRequest, request_id)
+    request = await repository.get_request(session, request_id)
     if request is None:
         raise ProblemError("not-found", f"No change request {request_id}")
     return request
@@ -271,9 +254,7 @@ async def decide(
 ) -> ChangeRequest:
     """Approve (``apply`` it: the customers feature's steward edit, or the held values set on
     the source record) or reject a pending change request; four eyes, If-Match."""
-    request = await session.get(
-        ChangeRequest, request_id, with_for_update=True, populate_existing=True
-    )
+    request = await repository.get_request(session, request_id, lock=True)
     if request is None:
         raise ProblemError("not-found", f"No change request {request_id}")
     if if_match is None:
@@ -329,14 +310,9 @@ async def list_requests(
     after_id: int | None,
     limit: int,
 ) -> tuple[list[ChangeRequest], int | None]:
-    query = select(ChangeRequest).order_by(ChangeRequest.id).limit(limit + 1)
-    if status is not None:
-        query = query.where(ChangeRequest.status == status)
-    if customer_id is not None:
-        query = query.where(ChangeRequest.customer_id == customer_id)
-    if after_id is not None:
-        query = query.where(ChangeRequest.id > after_id)
-    rows = list((await session.scalars(query)).all())
+    rows = await repository.list_requests(
+        session, status=status, customer_id=customer_id, after_id=after_id, limit=limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, rows[-1].id if more else None
