@@ -324,8 +324,10 @@ def cmd_registry_import(
     encoding: str | None,
     batch_size: int,
     restart: bool,
+    apply: bool = True,
 ) -> int:
-    """Import a published 法人番号 or インボイス file into the registry (resumable)."""
+    """Import a published 法人番号 or インボイス file into the registry (resumable); for the
+    法人番号 registry, then apply it to customers (``cmd_registry_apply``)."""
     import asyncio
 
     from mdm_hub.db import sqlalchemy_url
@@ -388,7 +390,41 @@ def cmd_registry_import(
             print(f"  rejected row {error.row_number}: {error.reason}")
         if result.rows_rejected > len(result.first_rejects):
             print("  (every rejected row is in the table registry_import_rejects)")
-    return 3 if busy else 0
+    if busy:
+        return 3
+    if kind == "nta" and apply:
+        return cmd_registry_apply(settings)
+    return 0
+
+
+def cmd_registry_apply(settings: Settings) -> int:
+    """Link customers to the NTA registry by 法人番号 and apply the registry's changes to
+    linked customers (the ``nta`` source record, closure, successor, withdrawal)."""
+    import asyncio
+
+    from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.enrichment.service import ApplyResult, apply_registry
+
+    url = resolve_database_url(settings)
+    check_database(url)
+
+    async def run() -> ApplyResult:
+        engine = create_engine(url, settings)
+        try:
+            return await apply_registry(create_sessionmaker(engine), settings)
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(run())
+    print(
+        f"registry applied: {result.linked:,} customers linked by 法人番号, "
+        f"{result.applied:,} linked customers updated, "
+        f"{result.state_changed:,} closed/successor/withdrawn changes, "
+        f"{len(result.failed):,} failed"
+    )
+    for customer_id, reason in result.failed[:20]:
+        print(f"  failed {customer_id}: {reason}")
+    return 1 if result.failed else 0
 
 
 def openapi_document() -> dict[str, Any]:
@@ -469,6 +505,17 @@ def main(argv: list[str] | None = None) -> int:
         registry_import.add_argument(
             "--restart", action="store_true", help="import from the first row again"
         )
+        if kind == "nta":
+            registry_import.add_argument(
+                "--no-apply",
+                dest="apply",
+                action="store_false",
+                help="import only; do not apply the registry to customers (see nta apply)",
+            )
+            registry.add_parser(
+                "apply",
+                help="link customers by 法人番号 and apply the registry's changes to them",
+            )
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
@@ -502,9 +549,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.batch_size is None:
             args.batch_size = settings.import_batch_size
         return cmd_import(settings, args)
+    if args.command == "nta" and args.action == "apply":
+        return cmd_registry_apply(settings)
     if args.command in ("nta", "invoice"):
         return cmd_registry_import(
-            settings, args.command, args.file, args.encoding, args.batch_size, args.restart
+            settings,
+            args.command,
+            args.file,
+            args.encoding,
+            args.batch_size,
+            args.restart,
+            getattr(args, "apply", False),
         )
     return cmd_openapi(args.output)
 

@@ -38,6 +38,7 @@ from mdm_hub.registry.models import (
     NtaCorporationHistory,
     RegistryImport,
     RegistryImportReject,
+    RegistryLink,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "RankRuleRow",
     "RegistryImport",
     "RegistryImportReject",
+    "RegistryLink",
     "SourceRecord",
     "Suppression",
     "WebhookAttempt",

@@ -30,8 +30,10 @@ def _dsn(url: str) -> str:
     return sqlalchemy_url(url).replace("postgresql+asyncpg://", "postgresql://")
 
 
-async def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "MDM_LOG_LEVEL": "WARNING"}
+async def run_cli(
+    database_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "MDM_LOG_LEVEL": "WARNING", **(env or {})}
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "mdm_hub.cli", *args],

@@ -53,6 +53,7 @@ EventType = Literal[
     "customer.erased",
     "customer.relation_changed",
     "customer.invoice_registration_ended",
+    "customer.registry_changed",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 

@@ -8,6 +8,7 @@ the ``*_history`` tables keep every distinct published row (処理区分 and all
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from sqlalchemy import (
     BigInteger,
@@ -19,9 +20,10 @@ from sqlalchemy import (
     Index,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mdm_hub.db import Base
@@ -191,3 +193,38 @@ class InvoiceRegistrationHistory(Base):
     row_number: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (UniqueConstraint("registration_number", "digest"),)
+
+
+LINKED_BY = ("corporate_number", "steward")
+
+
+class RegistryLink(Base):
+    """A customer that is a corporation of the NTA registry (the registry is then one of its
+    sources, system ``nta``), and the registry's last applied word on it: closed (閉鎖等年月日
+    and 事由), merged into a successor (承継先法人番号, and that corporation's customer when the
+    hub has it), or withdrawn (処理区分 99)."""
+
+    __tablename__ = "registry_links"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
+    )
+    corporate_number: Mapped[str] = mapped_column(Text, index=True)
+    linked_by: Mapped[str] = mapped_column(Text)
+    applied_update_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    applied_process: Mapped[str | None] = mapped_column(Text, nullable=True)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    close_cause: Mapped[str | None] = mapped_column(Text, nullable=True)
+    successor_corporate_number: Mapped[str | None] = mapped_column(Text, nullable=True)
+    successor_customer_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id"), nullable=True
+    )
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (CheckConstraint(f"linked_by IN {LINKED_BY!r}", name="linked_by"),)

@@ -416,3 +416,14 @@ async def nta_row(session: AsyncSession, corporate_number: str) -> dict[str, Any
 async def invoice_row(session: AsyncSession, registration_number: str) -> dict[str, Any] | None:
     row = (await session.execute(text(_INVOICE_ROW), {"n": registration_number})).first()
     return dict(row._mapping) if row is not None else None
+
+
+_LINK_ROW = (
+    "SELECT corporate_number, linked_by, closed_on, close_cause, successor_corporate_number,"
+    " successor_customer_id, withdrawn, updated_at FROM registry_links WHERE customer_id = :id"
+)
+
+
+async def link_row(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await session.execute(text(_LINK_ROW), {"id": customer_id})).first()
+    return dict(row._mapping) if row is not None else None

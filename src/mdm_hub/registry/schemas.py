@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -42,7 +43,26 @@ class InvoiceEntry(BaseModel):
     name: str | None
 
 
+class LinkOut(BaseModel):
+    """The customer is this corporation of the registry: the registry is its source ``nta``."""
+
+    corporate_number: str
+    linked_by: Literal["corporate_number", "steward"]
+    closed: bool = Field(description="The registry published a closure (閉鎖等)")
+    closed_on: dt.date | None = Field(description="登記記録の閉鎖等年月日")
+    close_cause: str | None = Field(description="01 清算の結了等, 11 合併による解散等, …")
+    successor_corporate_number: str | None = Field(description="承継先法人番号 (a merger)")
+    successor_customer_id: uuid.UUID | None = Field(
+        description="The hub's customer of the successor, when it has one"
+    )
+    withdrawn: bool = Field(description="The registry withdrew the number (処理区分 99)")
+    updated_at: dt.datetime
+
+
 class RegistryOut(BaseModel):
+    link: LinkOut | None = Field(
+        description="Set when the customer is linked to the registry (mdm-hub nta apply)"
+    )
     corporate_number: str | None = Field(description="The customer's 法人番号, if it has one")
     nta: NtaEntry | None = Field(description="Its row in the imported 法人番号 registry")
     invoice_registration_number: str | None = Field(

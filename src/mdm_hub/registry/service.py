@@ -24,7 +24,11 @@ async def customer_registry(session: AsyncSession, customer_id: uuid.UUID) -> di
         f"T{number}" if number else None
     )
     invoice = await repository.invoice_row(session, t_number) if t_number else None
+    link = await repository.link_row(session, customer_id)
+    if link is not None:
+        link["closed"] = link["closed_on"] is not None
     return {
+        "link": link,
         "corporate_number": number,
         "nta": nta,
         "invoice_registration_number": t_number,

@@ -13,7 +13,7 @@ from mdm_hub.customers.golden import new_customer
 from mdm_hub.customers.models import Customer, CustomerStatus
 from mdm_hub.customers.repository import lock_customer_row
 from mdm_hub.matching import service as matching
-from mdm_hub.matching.scoring import Decision
+from mdm_hub.matching.scoring import Decision, DecisionResult
 from mdm_hub.settings import Settings
 from mdm_hub.sources.prepare import Prepared
 
@@ -25,6 +25,13 @@ async def resolve_batch(
     return [
         await matching.resolve(session, settings, p.record, lock=False, keys=p.keys) for p in batch
     ]
+
+
+def pinned_resolution(prepared: Prepared, customer_id: uuid.UUID) -> matching.Resolution:
+    """The decision of a record whose customer is known beforehand (not matched): merge into
+    ``customer_id``, nothing to review."""
+    result = DecisionResult(Decision.merge, str(customer_id), None, reason="pinned")
+    return matching.Resolution(prepared.keys, {}, result, {}, [])
 
 
 @dataclass

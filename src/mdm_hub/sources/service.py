@@ -5,6 +5,7 @@ Services never commit: the request's session does.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,7 @@ from mdm_hub.privacy.service import hold_if_erased
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
-from mdm_hub.sources.decide import link_target, resolve_batch
+from mdm_hub.sources.decide import link_target, pinned_resolution, resolve_batch
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
 from mdm_hub.sources.protect import Guarded, hold_protected, pending_change
@@ -50,11 +51,14 @@ async def put_source_record(
     payload: CustomerIn,
     *,
     hold_erased: bool = True,
+    link_to: uuid.UUID | None = None,
 ) -> SourceWrite:
     """Store a source system's record: validate, normalize, link to a customer, recompute.
 
     ``hold_erased``: a person record carrying an erased person's identifying values is held
-    (privacy.service.WriteHeld) instead of written; False when a 管理者 released it."""
+    (privacy.service.WriteHeld) instead of written; False when a 管理者 released it.
+    ``link_to``: a new source record joins this customer instead of the one matching decides
+    (the registry's record of a customer linked by its 法人番号); candidates are not queued."""
     raw = payload.model_dump(mode="json", exclude_unset=True)
     digest = canonical_hash(raw)
     # Prepared first, with the configuration this process last read (compared below with the
@@ -84,8 +88,14 @@ async def put_source_record(
     if hold_erased:
         await hold_if_erased(session, settings, actor, system, source_id, raw, prepared.normalized)
     if existing is None:
-        (resolution,) = await resolve_batch(session, settings, [prepared])
-        link = await link_target(session, settings, prepared, resolution)
+        if link_to is not None:
+            resolution = pinned_resolution(prepared, link_to)
+            link = await link_target(session, settings, prepared, resolution)
+            if link.created:
+                raise ProblemError("conflict", f"Customer {link_to} takes no new source records")
+        else:
+            (resolution,) = await resolve_batch(session, settings, [prepared])
+            link = await link_target(session, settings, prepared, resolution)
         (guard,) = await hold_protected(
             session,
             settings,

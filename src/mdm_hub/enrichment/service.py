@@ -1,0 +1,175 @@
+"""Applying the NTA registry to customers.
+
+1. Link: an active corporation whose 法人番号 the registry publishes (not a site, the only
+   customer carrying it) gets a link (``registry_links``).
+2. Source: the registry's row becomes the customer's source record ``nta/<法人番号>`` through
+   the write path (``sources.service.put_source_record``), so its official name, フリガナ and
+   head-office address take part in survivorship and lineage like any source; priority is the
+   ``survivorship_source_priority`` setting. A 商号変更 (11) or 所在地変更 (12, 13) changes that
+   source record: the golden record is recomputed and ``customer.updated`` emitted.
+3. State: closure (閉鎖等年月日 and 事由, 21 or 71), the successor's customer (承継先法人番号),
+   and withdrawal (99) are kept on the link; a change of them bumps the customer's version and
+   emits ``customer.registry_changed`` (changed fields ``/registry/...``). A 99 leaves the
+   source record with the last published values (the history keeps them) and marks the link
+   withdrawn; a 22 (復活) or 72 (合併無効) row without a 閉鎖等年月日 reopens it.
+
+Each customer is applied in a transaction of its own: one that fails is reported and the
+others go on; running again picks up what is still pending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mdm_hub.audit.log import audit_record
+from mdm_hub.context import Actor
+from mdm_hub.customers.golden import bump_version, customer_view, record_customer_change
+from mdm_hub.customers.repository import lock_customer
+from mdm_hub.enrichment import repository
+from mdm_hub.errors import ProblemError
+from mdm_hub.record import CustomerIn
+from mdm_hub.settings import Settings
+from mdm_hub.sources.service import put_source_record
+
+SYSTEM = "nta"
+EVENT = "customer.registry_changed"
+ACTOR = Actor(subject="mdm-hub nta apply")
+STATE_FIELDS = (
+    "closed_on",
+    "close_cause",
+    "successor_corporate_number",
+    "successor_customer_id",
+    "withdrawn",
+)
+
+
+def nta_payload(row: dict[str, Any]) -> CustomerIn:
+    """The registry's row as a source record: official name, フリガナ, 法人番号, head office."""
+    address: dict[str, Any] | None = None
+    if row["prefecture_name"] or row["city_name"] or row["street_number"]:
+        address = {
+            "purpose": "head_office",
+            "postal_code": row["post_code"],
+            "prefecture": row["prefecture_name"],
+            "city": row["city_name"],
+            "street": row["street_number"],
+        }
+    elif row["address_outside"]:
+        address = {"purpose": "head_office", "full_text": row["address_outside"]}
+    return CustomerIn.model_validate(
+        {
+            "kind": "corporation",
+            "name": row["name"],
+            "name_kana": row["furigana"],
+            "corporate_number": row["corporate_number"],
+            "addresses": [address] if address else [],
+        }
+    )
+
+
+@dataclass
+class ApplyResult:
+    linked: int = 0  # customers linked by their 法人番号 in this run
+    applied: int = 0  # links whose registry row was (re)applied
+    state_changed: int = 0  # customer.registry_changed events
+    failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+
+
+async def apply_registry(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    numbers: Sequence[str] | None = None,
+) -> ApplyResult:
+    """Link what can be linked, then apply every link whose registry row changed."""
+    result = ApplyResult()
+    async with sessions() as session, session.begin():
+        result.linked = await repository.link_new(session, numbers)
+    async with sessions() as session:
+        pending = await repository.pending(session)
+    for customer_id in pending:
+        try:
+            async with sessions() as session, session.begin():
+                changed = await apply_one(session, settings, customer_id)
+        except ProblemError as exc:
+            result.failed.append((customer_id, exc.detail or exc.problem_type.title))
+            continue
+        result.applied += 1
+        result.state_changed += changed
+    return result
+
+
+async def apply_one(session: AsyncSession, settings: Settings, customer_id: uuid.UUID) -> bool:
+    """Apply the registry's current row to one linked customer; True if its registry state
+    (closed, successor, withdrawn) changed."""
+    row = await repository.link_and_row(session, customer_id)
+    if row is None:
+        return False
+    if not row["deleted"]:
+        await put_source_record(
+            session,
+            settings,
+            ACTOR,
+            SYSTEM,
+            row["corporate_number"],
+            nta_payload(row),
+            hold_erased=False,
+            link_to=customer_id,
+        )
+    successor = None if row["deleted"] else row["n_successor"]
+    state: dict[str, Any] = {
+        "closed_on": None if row["deleted"] else row["close_date"],
+        "close_cause": None if row["deleted"] else row["n_cause"],
+        "successor_corporate_number": successor,
+        "successor_customer_id": (
+            await repository.successor_customer(session, successor) if successor else None
+        ),
+        "withdrawn": bool(row["deleted"]),
+    }
+    if row["deleted"]:  # the last applied closure stays as it was: 99 withdraws, nothing more
+        state.update({k: row[k] for k in ("closed_on", "close_cause")})
+        state["successor_corporate_number"] = row["successor_corporate_number"]
+        state["successor_customer_id"] = row["successor_customer_id"]
+    before = {k: row[k] for k in STATE_FIELDS}
+    await repository.save(
+        session, customer_id, update_date=row["update_date"], process=row["process"], state=state
+    )
+    changed = [f"/registry/{k}" for k in STATE_FIELDS if before[k] != state[k]]
+    if not changed:
+        return False
+    customer = await lock_customer(session, customer_id)
+    view = customer_view(customer)
+    bump_version(customer)
+    await record_customer_change(
+        session,
+        ACTOR,
+        customer,
+        action=EVENT,
+        before=view,
+        changed=changed,
+        audit=[
+            audit_record(
+                ACTOR,
+                action=EVENT,
+                entity_type="registry_link",
+                entity_id=str(customer_id),
+                customer_id=customer_id,
+                before=_jsonable(before),
+                after={**_jsonable(state), "process": row["process"]},
+            )
+        ],
+    )
+    return True
+
+
+def _jsonable(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v.isoformat() if isinstance(v, dt.date) else str(v) if isinstance(v, uuid.UUID) else v
+        for k, v in state.items()
+    }
