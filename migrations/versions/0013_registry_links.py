@@ -1,5 +1,6 @@
 """registry links: which customer is which 法人番号 in the NTA registry (the registry as a
-source), and what the registry last said of it (closed, successor, withdrawn)
+source), and what the registry last said of it (closed, successor, withdrawn); proposals from
+name + address matching; the registry by postal code (the proposals' blocking)
 
 Revision ID: 0013
 Revises: 0009
@@ -32,13 +33,20 @@ def upgrade() -> None:
         sa.Column("successor_customer_id", postgresql.UUID(as_uuid=True), nullable=True),
         sa.Column("withdrawn", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column(
-            "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.CheckConstraint(
-            "linked_by IN ('corporate_number', 'steward')", name=op.f("ck_registry_links_linked_by")
+            "linked_by IN ('corporate_number', 'match', 'steward')",
+            name=op.f("ck_registry_links_linked_by"),
         ),
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_registry_links_customer_id_customers")
@@ -54,7 +62,49 @@ def upgrade() -> None:
         "ix_registry_links_corporate_number", "registry_links", ["corporate_number"], unique=False
     )
 
+    op.create_table(
+        "registry_proposals",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("customer_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("corporate_number", sa.Text(), nullable=False),
+        sa.Column("probability", sa.Float(), nullable=False),
+        sa.Column("explanation", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("decided_by", sa.Text(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'accepted', 'rejected', 'superseded')",
+            name=op.f("ck_registry_proposals_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_registry_proposals_customer_id_customers"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_proposals")),
+        sa.UniqueConstraint(
+            "customer_id",
+            "corporate_number",
+            name=op.f("uq_registry_proposals_customer_id_corporate_number"),
+        ),
+    )
+    op.create_index(
+        "ix_registry_proposals_status", "registry_proposals", ["status", "id"], unique=False
+    )
+    op.create_index(
+        "ix_nta_corporations_post_code", "nta_corporations", ["post_code"], unique=False
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_nta_corporations_post_code", table_name="nta_corporations")
+    op.drop_index("ix_registry_proposals_status", table_name="registry_proposals")
+    op.drop_table("registry_proposals")
     op.drop_index("ix_registry_links_corporate_number", table_name="registry_links")
     op.drop_table("registry_links")

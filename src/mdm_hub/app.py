@@ -19,6 +19,7 @@ from mdm_hub.console.setup import install_console
 from mdm_hub.custom_fields.router import router as custom_fields_router
 from mdm_hub.customers.router import router as customers_router
 from mdm_hub.db import create_engine, create_sessionmaker
+from mdm_hub.enrichment.router import router as enrichment_router
 from mdm_hub.errors import install_error_handlers
 from mdm_hub.events.router import changes_router
 from mdm_hub.events.router import router as webhooks_router
@@ -162,6 +163,7 @@ def create_app(
         source_match_router,
         hierarchy_router,
         registry_router,
+        enrichment_router,
         matching_router,
         custom_fields_router,
         audit_router,

@@ -403,24 +403,31 @@ def cmd_registry_apply(settings: Settings) -> int:
     import asyncio
 
     from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.enrichment.proposals import ProposeResult, propose
     from mdm_hub.enrichment.service import ApplyResult, apply_registry
 
     url = resolve_database_url(settings)
     check_database(url)
 
-    async def run() -> ApplyResult:
+    async def run() -> tuple[ApplyResult, ProposeResult]:
         engine = create_engine(url, settings)
         try:
-            return await apply_registry(create_sessionmaker(engine), settings)
+            sessions = create_sessionmaker(engine)
+            return await apply_registry(sessions, settings), await propose(sessions, settings)
         finally:
             await engine.dispose()
 
-    result = asyncio.run(run())
+    result, proposed = asyncio.run(run())
     print(
         f"registry applied: {result.linked:,} customers linked by 法人番号, "
         f"{result.applied:,} linked customers updated, "
         f"{result.state_changed:,} closed/successor/withdrawn changes, "
         f"{len(result.failed):,} failed"
+    )
+    print(
+        f"name + address matching: {proposed.customers:,} customers without 法人番号, "
+        f"{proposed.linked:,} linked (sure), {proposed.proposed:,} with proposals for a steward "
+        f"({proposed.proposals:,} proposals)"
     )
     for customer_id, reason in result.failed[:20]:
         print(f"  failed {customer_id}: {reason}")

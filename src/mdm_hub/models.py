@@ -39,6 +39,7 @@ from mdm_hub.registry.models import (
     RegistryImport,
     RegistryImportReject,
     RegistryLink,
+    RegistryProposal,
 )
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "RegistryImport",
     "RegistryImportReject",
     "RegistryLink",
+    "RegistryProposal",
     "SourceRecord",
     "Suppression",
     "WebhookAttempt",

@@ -4,6 +4,7 @@ registry changed since they were last applied, and the links' state."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -116,4 +117,144 @@ async def save(
     await session.execute(
         text(_SAVE),
         {"customer_id": customer_id, "update_date": update_date, "process": process, **state},
+    )
+
+
+# Active corporations without a 法人番号, not a site, not linked, never proposed, after ``after``
+# (keyset by id), with their postal codes (the blocking of name + address matching).
+_UNLINKED = """
+SELECT c.id, c.record,
+       ARRAY(SELECT DISTINCT a ->> 'postal_code'
+             FROM jsonb_array_elements(c.record -> 'addresses') a
+             WHERE a ->> 'postal_code' IS NOT NULL) AS postal_codes
+FROM customers c
+WHERE c.status = 'active' AND c.kind = 'corporation' AND c.corporate_number IS NULL
+  AND c.id > :after
+  AND COALESCE(c.record #>> '{relations,site_type}', 'head_office') = 'head_office'
+  AND NOT EXISTS (SELECT 1 FROM customer_relations r WHERE r.child_id = c.id AND r.axis = 'site')
+  AND NOT EXISTS (SELECT 1 FROM registry_links l WHERE l.customer_id = c.id)
+  AND NOT EXISTS (SELECT 1 FROM registry_proposals p WHERE p.customer_id = c.id)
+ORDER BY c.id
+LIMIT :limit
+"""
+
+
+async def unlinked(session: AsyncSession, after: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+    rows = await session.execute(text(_UNLINKED), {"after": after, "limit": limit})
+    return [dict(r._mapping) for r in rows]
+
+
+_BY_POSTAL_CODE = """
+SELECT corporate_number, name, furigana, prefecture_name, city_name, street_number, post_code,
+       address_outside
+FROM nta_corporations
+WHERE post_code = ANY(CAST(:codes AS text[])) AND NOT deleted AND close_date IS NULL
+"""
+
+
+async def registry_by_postal_code(
+    session: AsyncSession, codes: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Living, published corporations whose head office has one of these postal codes."""
+    rows = await session.execute(text(_BY_POSTAL_CODE), {"codes": list(codes)})
+    return [dict(r._mapping) for r in rows]
+
+
+async def insert_link(
+    session: AsyncSession, customer_id: uuid.UUID, number: str, linked_by: str
+) -> bool:
+    """A link, unless the customer or the 法人番号 is linked already; True if inserted."""
+    row = await session.execute(
+        text(
+            "INSERT INTO registry_links (customer_id, corporate_number, linked_by)"
+            " SELECT :id, :n, :by WHERE NOT EXISTS"
+            " (SELECT 1 FROM registry_links WHERE corporate_number = :n)"
+            " ON CONFLICT (customer_id) DO NOTHING RETURNING customer_id"
+        ),
+        {"id": customer_id, "n": number, "by": linked_by},
+    )
+    return row.first() is not None
+
+
+async def insert_proposals(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    proposals: Sequence[tuple[str, float, dict[str, Any]]],
+    status: str,
+) -> None:
+    for number, probability, explanation in proposals:
+        await session.execute(
+            text(
+                "INSERT INTO registry_proposals"
+                " (customer_id, corporate_number, probability, explanation, status)"
+                " VALUES (:id, :n, :p, CAST(:e AS jsonb), :s)"
+                " ON CONFLICT (customer_id, corporate_number) DO NOTHING"
+            ),
+            {
+                "id": customer_id,
+                "n": number,
+                "p": probability,
+                "e": json.dumps(explanation, ensure_ascii=False),
+                "s": status,
+            },
+        )
+
+
+_PROPOSAL_COLUMNS = (
+    "p.id, p.customer_id, p.corporate_number, p.probability, p.explanation, p.status,"
+    " p.decided_by, p.decided_at, p.created_at, c.customer_code, c.name AS customer_name,"
+    " n.name AS registry_name, n.prefecture_name, n.city_name, n.street_number, n.post_code"
+)
+_PROPOSALS = f"""
+SELECT {_PROPOSAL_COLUMNS}
+FROM registry_proposals p JOIN customers c ON c.id = p.customer_id
+LEFT JOIN nta_corporations n ON n.corporate_number = p.corporate_number
+WHERE p.status = :status AND p.id > :after
+ORDER BY p.id LIMIT :limit
+"""
+
+
+async def proposals(
+    session: AsyncSession, status: str, after: int, limit: int
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(_PROPOSALS), {"status": status, "after": after, "limit": limit}
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+_PROPOSAL = f"""
+SELECT {_PROPOSAL_COLUMNS}
+FROM registry_proposals p JOIN customers c ON c.id = p.customer_id
+LEFT JOIN nta_corporations n ON n.corporate_number = p.corporate_number
+WHERE p.id = :id
+"""
+
+
+async def proposal(session: AsyncSession, proposal_id: int, lock: bool) -> dict[str, Any] | None:
+    sql = _PROPOSAL + (" FOR UPDATE OF p" if lock else "")
+    row = (await session.execute(text(sql), {"id": proposal_id})).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def decide_proposal(
+    session: AsyncSession, proposal_id: int, status: str, decided_by: str
+) -> None:
+    await session.execute(
+        text(
+            "UPDATE registry_proposals SET status = :s, decided_by = :by, decided_at = now()"
+            " WHERE id = :id"
+        ),
+        {"id": proposal_id, "s": status, "by": decided_by},
+    )
+
+
+async def supersede_proposals(session: AsyncSession, customer_id: uuid.UUID) -> None:
+    """The customer is linked: its other pending proposals are moot."""
+    await session.execute(
+        text(
+            "UPDATE registry_proposals SET status = 'superseded', decided_at = now()"
+            " WHERE customer_id = :id AND status = 'pending'"
+        ),
+        {"id": customer_id},
     )

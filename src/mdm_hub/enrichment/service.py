@@ -105,7 +105,9 @@ async def apply_registry(
     return result
 
 
-async def apply_one(session: AsyncSession, settings: Settings, customer_id: uuid.UUID) -> bool:
+async def apply_one(
+    session: AsyncSession, settings: Settings, customer_id: uuid.UUID, *, actor: Actor = ACTOR
+) -> bool:
     """Apply the registry's current row to one linked customer; True if its registry state
     (closed, successor, withdrawn) changed."""
     row = await repository.link_and_row(session, customer_id)
@@ -115,7 +117,7 @@ async def apply_one(session: AsyncSession, settings: Settings, customer_id: uuid
         await put_source_record(
             session,
             settings,
-            ACTOR,
+            actor,
             SYSTEM,
             row["corporate_number"],
             nta_payload(row),
@@ -148,14 +150,14 @@ async def apply_one(session: AsyncSession, settings: Settings, customer_id: uuid
     bump_version(customer)
     await record_customer_change(
         session,
-        ACTOR,
+        actor,
         customer,
         action=EVENT,
         before=view,
         changed=changed,
         audit=[
             audit_record(
-                ACTOR,
+                actor,
                 action=EVENT,
                 entity_type="registry_link",
                 entity_id=str(customer_id),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Text,
@@ -23,7 +25,7 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mdm_hub.db import Base
@@ -117,6 +119,7 @@ class NtaCorporation(Base):
 
     __table_args__ = (
         Index("ix_nta_corporations_successor", "successor_corporate_number"),
+        Index("ix_nta_corporations_post_code", "post_code"),
         Index("ix_nta_corporations_updated_at", "updated_at"),
     )
 
@@ -195,7 +198,8 @@ class InvoiceRegistrationHistory(Base):
     __table_args__ = (UniqueConstraint("registration_number", "digest"),)
 
 
-LINKED_BY = ("corporate_number", "steward")
+LINKED_BY = ("corporate_number", "match", "steward")
+PROPOSAL_STATUSES = ("pending", "accepted", "rejected", "superseded")
 
 
 class RegistryLink(Base):
@@ -228,3 +232,28 @@ class RegistryLink(Base):
     )
 
     __table_args__ = (CheckConstraint(f"linked_by IN {LINKED_BY!r}", name="linked_by"),)
+
+
+class RegistryProposal(Base):
+    """A corporation of the registry that name + address matching proposes for a customer
+    without a 法人番号, for a steward to accept (link) or reject."""
+
+    __tablename__ = "registry_proposals"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    corporate_number: Mapped[str] = mapped_column(Text)
+    probability: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        UniqueConstraint("customer_id", "corporate_number"),
+        Index("ix_registry_proposals_status", "status", "id"),
+        CheckConstraint(f"status IN {PROPOSAL_STATUSES!r}", name="status"),
+    )

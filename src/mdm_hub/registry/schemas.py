@@ -47,7 +47,10 @@ class LinkOut(BaseModel):
     """The customer is this corporation of the registry: the registry is its source ``nta``."""
 
     corporate_number: str
-    linked_by: Literal["corporate_number", "steward"]
+    linked_by: Literal["corporate_number", "match", "steward"] = Field(
+        description="corporate_number: its own 法人番号; match: name + address matching was sure;"
+        " steward: a steward accepted a proposal"
+    )
     closed: bool = Field(description="The registry published a closure (閉鎖等)")
     closed_on: dt.date | None = Field(description="登記記録の閉鎖等年月日")
     close_cause: str | None = Field(description="01 清算の結了等, 11 合併による解散等, …")

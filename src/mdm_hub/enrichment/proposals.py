@@ -1,0 +1,153 @@
+"""Name + address matching of customers without a 法人番号 against the registry.
+
+The hub's own matching, unchanged: the registry's row is normalized like any source record
+(``normalize_customer`` of the ``nta`` payload), scored against the customer with
+``score_pair`` and decided with ``decide`` and the configured thresholds. Blocking is the head
+office's postal code (``nta_corporations.post_code``, indexed): a customer without a postal
+code gets no proposal.
+
+- ``merge`` (the best registry corporation reaches the merge threshold, and no other reaches
+  even the review threshold):
+  the customer is linked (``linked_by = match``) and the registry applied to it at once.
+- ``review``: every corporation above the review threshold becomes a pending proposal for a
+  steward (``GET /v1/registry/proposals``), who accepts (link, ``linked_by = steward``) or
+  rejects it. A customer once proposed is not proposed again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mdm_hub.context import Actor
+from mdm_hub.enrichment import repository
+from mdm_hub.enrichment.service import ACTOR, apply_one, nta_payload
+from mdm_hub.errors import ProblemError
+from mdm_hub.matching.compare import prepare
+from mdm_hub.matching.scoring import Decision, MatchScore, decide, score_pair
+from mdm_hub.matching.service import match_config
+from mdm_hub.normalize.base import NormalizationError
+from mdm_hub.normalize.customer import normalize_customer
+from mdm_hub.record import CustomerRecord
+from mdm_hub.settings import Settings
+
+
+@dataclass
+class ProposeResult:
+    customers: int = 0  # customers without a 法人番号 looked at
+    linked: int = 0  # linked automatically (merge)
+    proposed: int = 0  # customers with pending proposals (review)
+    proposals: int = 0
+
+
+def registry_record(row: dict[str, Any]) -> CustomerRecord | None:
+    """The registry's row normalized as the write path normalizes a source record."""
+    try:
+        return normalize_customer(nta_payload(row)).record
+    except NormalizationError:
+        return None
+
+
+def score_registry(
+    settings: Settings, record: CustomerRecord, rows: list[dict[str, Any]]
+) -> tuple[Decision, list[tuple[str, MatchScore]]]:
+    """The decision for one customer against the registry rows of its postal codes, and the
+    scored rows (best first) that reach the review threshold."""
+    config = match_config(settings)
+    mine = prepare(record, config)
+    scored: list[tuple[str, MatchScore]] = []
+    for row in rows:
+        other = registry_record(row)
+        if other is not None:
+            scored.append((row["corporate_number"], score_pair(mine, other, config=config)))
+    merge_at = settings.match_merge_threshold or config.merge_threshold
+    review_at = settings.match_review_threshold or config.review_threshold
+    result = decide(scored, merge_threshold=merge_at, review_threshold=review_at)
+    kept = sorted(
+        (s for s in scored if s[1].probability >= review_at), key=lambda s: -s[1].probability
+    )
+    return result.decision, kept
+
+
+async def propose(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, page: int = 500
+) -> ProposeResult:
+    """Match every unlinked corporation without a 法人番号 against the registry."""
+    result = ProposeResult()
+    after = uuid.UUID(int=0)
+    while True:
+        async with sessions() as session:
+            customers = await repository.unlinked(session, after, page)
+        if not customers:
+            return result
+        after = customers[-1]["id"]
+        for customer in customers:
+            result.customers += 1
+            codes = customer["postal_codes"]
+            if not codes:
+                continue
+            async with sessions() as session, session.begin():
+                rows = await repository.registry_by_postal_code(session, codes)
+                if not rows:
+                    continue
+                record = CustomerRecord.model_validate(customer["record"])
+                decision, kept = score_registry(settings, record, rows)
+                if not kept:
+                    continue
+                sure = decision is Decision.merge and len(kept) == 1
+                if sure and await repository.insert_link(
+                    session, customer["id"], kept[0][0], "match"
+                ):
+                    await apply_one(session, settings, customer["id"])
+                    await repository.insert_proposals(
+                        session, customer["id"], [_proposal(kept[0])], "accepted"
+                    )
+                    result.linked += 1
+                    continue
+                await repository.insert_proposals(
+                    session, customer["id"], [_proposal(k) for k in kept], "pending"
+                )
+                result.proposed += 1
+                result.proposals += len(kept)
+
+
+def _proposal(scored: tuple[str, MatchScore]) -> tuple[str, float, dict[str, Any]]:
+    number, score = scored
+    return number, score.probability, score.to_dict()
+
+
+async def decide_proposal(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    proposal_id: int,
+    decision: str,
+) -> dict[str, Any]:
+    """A steward accepts (the customer is linked and the registry applied) or rejects."""
+    found = await repository.proposal(session, proposal_id, lock=True)
+    if found is None:
+        raise ProblemError("not-found", f"No registry proposal {proposal_id}")
+    if found["status"] != "pending":
+        raise ProblemError("conflict", f"The proposal is {found['status']}, not pending")
+    if decision == "reject":
+        await repository.decide_proposal(session, proposal_id, "rejected", actor.subject)
+    else:
+        linked = await repository.insert_link(
+            session, found["customer_id"], found["corporate_number"], "steward"
+        )
+        if not linked:
+            raise ProblemError(
+                "conflict", "The customer or this 法人番号 is already linked to the registry"
+            )
+        await repository.decide_proposal(session, proposal_id, "accepted", actor.subject)
+        await repository.supersede_proposals(session, found["customer_id"])
+        await apply_one(session, settings, found["customer_id"], actor=actor)
+    decided = await repository.proposal(session, proposal_id, lock=False)
+    assert decided is not None
+    return decided
+
+
+__all__ = ["ACTOR", "ProposeResult", "decide_proposal", "propose"]
