@@ -12,6 +12,7 @@ with the same check-digit scheme for anyone else.
 
 from __future__ import annotations
 
+import operator
 import re
 
 from .base import InvalidValue, NormalizationError
@@ -21,9 +22,13 @@ _SEPARATORS = re.compile(r"[\s\-]")
 _THIRTEEN_DIGITS = re.compile(r"\d{13}")
 
 
+# The weights of the 12 base digits from the left (2 for even positions counted from the right).
+_WEIGHTS = tuple(2 if n % 2 == 0 else 1 for n in range(12, 0, -1))
+
+
 def check_digit(base12: str) -> int:
     """The 法人番号 check digit of a 12-digit base number."""
-    total = sum(int(d) * (2 if n % 2 == 0 else 1) for n, d in enumerate(reversed(base12), 1))
+    total = sum(map(operator.mul, map(int, base12), _WEIGHTS[-len(base12) :]))
     return 9 - total % 9
 
 

@@ -8,15 +8,19 @@ the import goes on.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 
 from mdm_hub.registry import repository
-from mdm_hub.registry.layouts import ParsedRow, RowError, parse_invoice_row, parse_nta_row
+from mdm_hub.registry.layouts import RowError
 from mdm_hub.registry.reader import (
     Member,
     RegistryFileError,
@@ -25,8 +29,7 @@ from mdm_hub.registry.reader import (
     member_encoding,
     read_rows,
 )
-
-PARSERS = {"nta": parse_nta_row, "invoice": parse_invoice_row}
+from mdm_hub.registry.staging import StagedBatch, stage_batch
 
 
 @dataclass
@@ -66,13 +69,22 @@ async def import_file(
     batch_size: int = 5000,
     restart: bool = False,
     progress: Callable[[Progress], None] | None = None,
+    workers: int | None = None,
 ) -> list[MemberResult]:
-    """Import every CSV of ``path`` (a zip or a CSV) into the ``kind`` registry."""
+    """Import every CSV of ``path`` (a zip or a CSV) into the ``kind`` registry.
+
+    ``workers``: processes that parse and encode batches (default: the CPU count); 0 parses in
+    this process, one batch at a time."""
     layout = repository.LAYOUTS[kind]
     members = csv_members(path)
     digest = file_digest(path)
+    count = (os.cpu_count() or 1) if workers is None else workers
+    pool = ProcessPoolExecutor(max_workers=count) if count > 0 else None
     conn = await asyncpg.connect(dsn)
     try:
+        # A crash loses at most the last few batches' commits, each with its own checkpoint:
+        # the next run resumes before them. Nothing else waits for this connection's fsyncs.
+        await conn.execute("SET synchronous_commit TO off")
         await repository.prepare(conn, layout)
         results = []
         for member in members:
@@ -92,7 +104,16 @@ async def import_file(
             try:
                 results.append(
                     await _import_member(
-                        conn, layout, path, member.name, chosen, checkpoint, batch_size, progress
+                        conn,
+                        layout,
+                        path,
+                        member.name,
+                        chosen,
+                        checkpoint,
+                        batch_size,
+                        progress,
+                        pool,
+                        count + 1,
                     )
                 )
             finally:
@@ -100,6 +121,8 @@ async def import_file(
         return results
     finally:
         await conn.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 async def _import_member(
@@ -111,51 +134,62 @@ async def _import_member(
     checkpoint: repository.Checkpoint,
     batch_size: int,
     progress: Callable[[Progress], None] | None,
+    pool: Executor | None,
+    ahead: int,
 ) -> MemberResult:
     if checkpoint.status == "done":
         done = await repository.totals(conn, checkpoint.import_id)
         return MemberResult(
             member_name, encoding, "already_imported", 0, *_counts(done), first_rejects=[]
         )
-    parse = PARSERS[layout.kind]
     state = Progress(member_name, resumed_at=checkpoint.rows_read)
-    rows: list[ParsedRow] = []
-    rejects: list[tuple[RowError, list[str]]] = []
     first_rejects: list[RowError] = []
-    last_row = checkpoint.rows_read
+    columns = repository.stage_columns(layout)
+    loop = asyncio.get_running_loop()
+    # Batches parsed ahead in the pool while PostgreSQL takes the one before: at most
+    # ``ahead`` batches of raw rows in memory, whatever the file's size.
+    in_flight: deque[asyncio.Future[StagedBatch]] = deque()
 
-    async def flush() -> None:
+    async def write(batch: StagedBatch) -> None:
         await repository.write_batch(
             conn,
             layout,
             import_id=checkpoint.import_id,
-            rows=rows,
-            rejects=rejects,
-            rows_read=last_row,
+            staged=batch.data,
+            staged_rows=batch.rows,
+            rejects=batch.rejects,
+            rows_read=batch.last_row,
         )
-        state.rows_read = last_row
-        state.rows_imported += len(rows)
-        state.rows_rejected += len(rejects)
-        rows.clear()
-        rejects.clear()
+        for error, _ in batch.rejects[: max(0, 20 - len(first_rejects))]:
+            first_rejects.append(error)
+        state.rows_read = batch.last_row
+        state.rows_imported += batch.rows
+        state.rows_rejected += len(batch.rejects)
         if progress is not None:
             progress(state)
 
+    async def submit(chunk: list[tuple[int, list[str]]]) -> None:
+        if pool is None:
+            await write(stage_batch(layout.kind, columns, chunk))
+            return
+        in_flight.append(
+            asyncio.wrap_future(pool.submit(stage_batch, layout.kind, columns, chunk), loop=loop)
+        )
+        while len(in_flight) > ahead:
+            await write(await in_flight.popleft())
+
+    chunk: list[tuple[int, list[str]]] = []
     for row_number, fields in read_rows(path, Member(member_name), encoding):
         if row_number <= checkpoint.rows_read:
             continue
-        parsed = parse(fields, row_number)
-        if isinstance(parsed, RowError):
-            rejects.append((parsed, fields))
-            if len(first_rejects) < 20:
-                first_rejects.append(parsed)
-        else:
-            rows.append(parsed)
-        last_row = row_number
-        if len(rows) + len(rejects) >= batch_size:
-            await flush()
-    if rows or rejects or last_row != checkpoint.rows_read:
-        await flush()
+        chunk.append((row_number, fields))
+        if len(chunk) >= batch_size:
+            await submit(chunk)
+            chunk = []
+    if chunk:
+        await submit(chunk)
+    while in_flight:
+        await write(await in_flight.popleft())
     done = await repository.finish(conn, checkpoint.import_id)
     return MemberResult(
         member_name,

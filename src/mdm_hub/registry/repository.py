@@ -8,6 +8,7 @@ all.
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.registry.layouts import ParsedRow, RowError
+from mdm_hub.registry.layouts import RowError
 
 
 @dataclass(frozen=True)
@@ -181,14 +182,9 @@ async def release(conn: asyncpg.Connection, import_id: int) -> None:
     )
 
 
-def _stage_record(layout: Layout, row: ParsedRow) -> tuple[Any, ...]:
-    values = row.values
-    return (
-        row.row_number,
-        *(values[column] for column, _ in layout.stage_columns),
-        list(row.fields),
-        row.digest,
-    )
+def stage_columns(layout: Layout) -> list[str]:
+    """The parsed columns of a staging line, in order (``staging.encode``)."""
+    return [column for column, _ in layout.stage_columns]
 
 
 async def write_batch(
@@ -196,19 +192,21 @@ async def write_batch(
     layout: Layout,
     *,
     import_id: int,
-    rows: Sequence[ParsedRow],
+    staged: bytes,
+    staged_rows: int,
     rejects: Sequence[tuple[RowError, Sequence[str]]],
     rows_read: int,
 ) -> None:
-    """Move one batch into the registry and advance the checkpoint, in one transaction."""
+    """Move one batch (``staged``: the CSV of its good rows, ``staging.stage_batch``) into the
+    registry and advance the checkpoint, in one transaction."""
     stage = _stage(layout)
-    stage_columns = ["row_number", *(c for c, _ in layout.stage_columns), "fields", "digest"]
+    columns = ["row_number", *stage_columns(layout), "fields", "digest"]
     current = _current_columns(layout)
     async with conn.transaction():
-        if rows:
+        if staged_rows:
             await conn.execute(f"TRUNCATE {stage}")
-            await conn.copy_records_to_table(
-                stage, records=[_stage_record(layout, row) for row in rows], columns=stage_columns
+            await conn.copy_to_table(
+                stage, source=io.BytesIO(staged), columns=columns, format="csv"
             )
             await conn.execute(_history_sql(layout), import_id)
             if layout is INVOICE:
@@ -238,7 +236,7 @@ async def write_batch(
             " rows_rejected = rows_rejected + $4, updated_at = now() WHERE id = $1",
             import_id,
             rows_read,
-            len(rows),
+            staged_rows,
             len(rejects),
         )
 
