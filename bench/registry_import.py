@@ -1,7 +1,14 @@
 """`mdm-hub nta import` on a generated national 全件 file in the published layout, then a day's
-差分 against the loaded registry: wall time, rows/s and the importer's peak RSS.
+差分 against the loaded registry: wall time, rows/s, the importer's peak RSS, and the CPU
+seconds of the importer (with its worker processes) and of PostgreSQL (all its processes), which
+unlike wall time do not depend on what else runs on the machine.
 
-    .venv/bin/python bench/registry_import.py --rows 500000 --diff-rows 10000
+With ``--customers N``, N customers (crm records, each with a 法人番号 of the file) are written
+through the write path first: the 全件 import links them and makes the registry their source
+``nta``; the 差分 then touches ``--linked-in-diff`` of them (商号変更, 所在地変更, 閉鎖), and its
+time includes applying it to them.
+
+    .venv/bin/python bench/registry_import.py --rows 500000 --diff-rows 10000 --customers 2000
 
 Uses DATABASE_URL when set, else an embedded PostgreSQL in a temporary folder.
 """
@@ -9,6 +16,7 @@ Uses DATABASE_URL when set, else an embedded PostgreSQL in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import io
 import os
@@ -60,6 +68,34 @@ def write_zip(path: Path, rows) -> None:  # type: ignore[no-untyped-def]
         text.detach()
 
 
+def _ticks(pid: int, children: bool) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime, stime (and cutime, cstime: the children it waited for) in clock ticks
+    return sum(int(f) for f in fields[11 : 15 if children else 13])
+
+
+def postgres_cpu(data_dir: Path | None) -> float:
+    """CPU seconds of the embedded PostgreSQL: the postmaster with its exited children, and
+    its live children."""
+    if data_dir is None:
+        return float("nan")
+    postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+    total = _ticks(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parts = stat.read_text().rsplit(")", 1)[1].split()
+            if int(parts[1]) == postmaster:
+                total += _ticks(int(stat.parent.name), children=False)
+        except (OSError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def importer_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_import(url: str, path: Path) -> tuple[float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
@@ -79,16 +115,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--diff-rows", type=int, default=10_000)
+    parser.add_argument("--customers", type=int, default=0)
+    parser.add_argument("--linked-in-diff", type=int, default=None)
     args = parser.parse_args()
     print_header()
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as tmp:
         folder = Path(tmp)
         url = os.environ.get("DATABASE_URL")
+        data_dir = None
         if not url:
             from mdm_hub.embedded import start_embedded_postgres
 
-            url = start_embedded_postgres(folder / "pg")
+            data_dir = folder / "pg"
+            url = start_embedded_postgres(data_dir)
         upgrade(url)
+        step = args.rows // max(args.customers, 1)
+        linked = [1 + k * step for k in range(args.customers)]
+        if linked:
+            started = time.perf_counter()
+            asyncio.run(write_customers(url, linked))
+            print(f"wrote {len(linked):,} customers in {time.perf_counter() - started:.1f} s")
         rng = random.Random(7)
         full = folder / "00_zenkoku_all_20261130.zip"
         started = time.perf_counter()
@@ -97,14 +143,19 @@ def main() -> None:
             f"generated {args.rows:,} rows: {full.stat().st_size / 1e6:.1f} MB zipped "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        cpu, pg = importer_cpu(), postgres_cpu(data_dir)
         elapsed, rss, out = run_import(url, full)
+        cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir) - pg
         print(out)
         print(
             f"全件 import: {elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s, "
-            f"importer peak RSS {rss:.0f} MB"
+            f"importer peak RSS {rss:.0f} MB; CPU: importer {cpu:.1f} s, PostgreSQL {pg:.1f} s "
+            f"({(cpu + pg) / args.rows * 1e6:.0f} µs per row)"
         )
 
-        changed = rng.sample(range(1, args.rows + 1), args.diff_rows)
+        in_diff = linked[: args.linked_in_diff if args.linked_in_diff is not None else len(linked)]
+        others = sorted(set(range(1, args.rows + 1)) - set(in_diff))
+        changed = in_diff + rng.sample(others, args.diff_rows - len(in_diff))
         diff_rows = []
         for seq, i in enumerate(changed, 1):
             r = row(seq, i, rng, process=rng.choice(["11", "12", "21"]), day="2026-12-01")
@@ -113,9 +164,43 @@ def main() -> None:
             diff_rows.append(r)
         diff = folder / "diff_20261201.zip"
         write_zip(diff, diff_rows)
+        cpu, pg = importer_cpu(), postgres_cpu(data_dir)
         elapsed, rss, out = run_import(url, diff)
+        cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir) - pg
         print(out)
-        print(f"差分 import ({args.diff_rows:,} rows against {args.rows:,}): {elapsed:.1f} s")
+        print(
+            f"差分 import ({args.diff_rows:,} rows against {args.rows:,}, {len(in_diff):,} of them "
+            f"linked customers): {elapsed:.1f} s; CPU: importer {cpu:.1f} s, PostgreSQL {pg:.1f} s"
+        )
+
+
+async def write_customers(url: str, numbers: list[int]) -> None:
+    """Customers through the write path (as PUT /v1/sources/crm/records/… stores them)."""
+    from mdm_hub.context import Actor
+    from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.record import CustomerIn
+    from mdm_hub.settings import get_settings
+    from mdm_hub.sources.service import put_source_record
+
+    settings = get_settings().model_copy(update={"database_url": url})
+    engine = create_engine(url, settings)
+    sessions = create_sessionmaker(engine)
+    try:
+        for i in numbers:
+            payload = CustomerIn.model_validate(
+                {
+                    "kind": "corporation",
+                    "name": f"テスト商事{i}(株)",
+                    "corporate_number": number(i),
+                    "addresses": [{"prefecture": "東京都", "city": "港区", "street": f"芝{i}"}],
+                }
+            )
+            async with sessions() as session, session.begin():
+                await put_source_record(
+                    session, settings, Actor(subject="bench"), "crm", f"C{i}", payload
+                )
+    finally:
+        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ _WEIGHTS = tuple(2 if n % 2 == 0 else 1 for n in range(12, 0, -1))
 
 def check_digit(base12: str) -> int:
     """The 法人番号 check digit of a 12-digit base number."""
-    total = sum(map(operator.mul, map(int, base12), _WEIGHTS[-len(base12) :]))
+    total: int = sum(map(operator.mul, map(int, base12), _WEIGHTS[-len(base12) :]))
     return 9 - total % 9
 
 
