@@ -100,9 +100,21 @@ def upgrade() -> None:
     op.create_index(
         "ix_nta_corporations_post_code", "nta_corporations", ["post_code"], unique=False
     )
+    op.create_table(
+        "registry_match_checks",
+        sa.Column("customer_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_registry_match_checks_customer_id_customers"),
+        ),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_registry_match_checks")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("registry_match_checks")
     op.drop_index("ix_nta_corporations_post_code", table_name="nta_corporations")
     op.drop_index("ix_registry_proposals_status", table_name="registry_proposals")
     op.drop_table("registry_proposals")

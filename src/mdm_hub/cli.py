@@ -397,7 +397,7 @@ def cmd_registry_import(
     return 0
 
 
-def cmd_registry_apply(settings: Settings) -> int:
+def cmd_registry_apply(settings: Settings, *, recheck: bool = False) -> int:
     """Link customers to the NTA registry by 法人番号 and apply the registry's changes to
     linked customers (the ``nta`` source record, closure, successor, withdrawal)."""
     import asyncio
@@ -413,7 +413,8 @@ def cmd_registry_apply(settings: Settings) -> int:
         engine = create_engine(url, settings)
         try:
             sessions = create_sessionmaker(engine)
-            return await apply_registry(sessions, settings), await propose(sessions, settings)
+            applied = await apply_registry(sessions, settings)
+            return applied, await propose(sessions, settings, recheck=recheck)
         finally:
             await engine.dispose()
 
@@ -522,6 +523,10 @@ def main(argv: list[str] | None = None) -> int:
             registry.add_parser(
                 "apply",
                 help="link customers by 法人番号 and apply the registry's changes to them",
+            ).add_argument(
+                "--recheck",
+                action="store_true",
+                help="match every unlinked customer without 法人番号 again (by name + address)",
             )
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", type=Path, help="file to write (default: stdout)")
@@ -557,7 +562,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             args.batch_size = settings.import_batch_size
         return cmd_import(settings, args)
     if args.command == "nta" and args.action == "apply":
-        return cmd_registry_apply(settings)
+        return cmd_registry_apply(settings, recheck=args.recheck)
     if args.command in ("nta", "invoice"):
         return cmd_registry_import(
             settings,

@@ -39,6 +39,7 @@ from mdm_hub.registry.models import (
     RegistryImport,
     RegistryImportReject,
     RegistryLink,
+    RegistryMatchCheck,
     RegistryProposal,
 )
 
@@ -78,6 +79,7 @@ __all__ = [
     "RegistryImport",
     "RegistryImportReject",
     "RegistryLink",
+    "RegistryMatchCheck",
     "RegistryProposal",
     "SourceRecord",
     "Suppression",

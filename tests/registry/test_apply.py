@@ -174,6 +174,20 @@ async def test_full_then_diff_reach_linked_customers(
     assert still["name"] == "誤登録株式会社"  # the last published values stay (see docs)
     assert await events(database_url, v, "customer.registry_changed") == [["/registry/withdrawn"]]
 
+    # 22 復活: the closure is lifted.
+    revived = write_csv(
+        tmp_path / "diff_20261202.csv",
+        [nta_row(1, B, "22", name="閉鎖予定株式会社", update_date="2026-12-02")],
+    )
+    done = await run_cli(database_url, "nta", "import", str(revived), env=PRIORITY)
+    assert done.returncode == 0, done.stderr + done.stdout
+    reopened = (await client.get(f"/v1/customers/{y}/registry")).json()["link"]
+    assert reopened["closed"] is False and reopened["closed_on"] is None
+    assert (await events(database_url, y, "customer.registry_changed"))[-1] == [
+        "/registry/closed_on",
+        "/registry/close_cause",
+    ]
+
     # Applying again changes nothing: every link is up to date.
     again = await run_cli(database_url, "nta", "apply", env=PRIORITY)
     assert again.returncode == 0, again.stderr

@@ -11,7 +11,9 @@ code gets no proposal.
   the customer is linked (``linked_by = match``) and the registry applied to it at once.
 - ``review``: every corporation above the review threshold becomes a pending proposal for a
   steward (``GET /v1/registry/proposals``), who accepts (link, ``linked_by = steward``) or
-  rejects it. A customer once proposed is not proposed again.
+  rejects it. A customer once proposed is not proposed again; one that got neither is
+  examined again only once it changed (``recheck`` examines all of them again, for example
+  after a 全件 file brought corporations the registry did not have).
 """
 
 from __future__ import annotations
@@ -73,14 +75,21 @@ def score_registry(
 
 
 async def propose(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, page: int = 500
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    page: int = 500,
+    recheck: bool = False,
 ) -> ProposeResult:
     """Match every unlinked corporation without a 法人番号 against the registry."""
     result = ProposeResult()
     after = uuid.UUID(int=0)
     while True:
-        async with sessions() as session:
-            customers = await repository.unlinked(session, after, page)
+        async with sessions() as session, session.begin():
+            customers = await repository.unlinked(session, after, page, recheck=recheck)
+            # Marked before they are examined: checked_at is then not later than a change
+            # made while they are, so such a change gets them examined again.
+            await repository.mark_checked(session, [c["id"] for c in customers])
         if not customers:
             return result
         after = customers[-1]["id"]

@@ -48,14 +48,16 @@ async def link_new(session: AsyncSession, numbers: Sequence[str] | None) -> int:
 _PENDING = """
 SELECT l.customer_id FROM registry_links l
 JOIN nta_corporations n ON n.corporate_number = l.corporate_number
-WHERE l.applied_update_date IS DISTINCT FROM n.update_date
-   OR l.applied_process IS DISTINCT FROM n.process
+JOIN customers c ON c.id = l.customer_id AND c.status = 'active'
+WHERE (l.applied_update_date IS DISTINCT FROM n.update_date
+   OR l.applied_process IS DISTINCT FROM n.process)
 ORDER BY l.customer_id
 """
 
 
 async def pending(session: AsyncSession) -> list[uuid.UUID]:
-    """Linked customers whose registry row changed since it was last applied to them."""
+    """Active linked customers whose registry row changed since it was last applied to them
+    (a link of a customer merged away, deleted or erased is left as it was)."""
     return list((await session.execute(text(_PENDING))).scalars())
 
 
@@ -134,14 +136,34 @@ WHERE c.status = 'active' AND c.kind = 'corporation' AND c.corporate_number IS N
   AND NOT EXISTS (SELECT 1 FROM customer_relations r WHERE r.child_id = c.id AND r.axis = 'site')
   AND NOT EXISTS (SELECT 1 FROM registry_links l WHERE l.customer_id = c.id)
   AND NOT EXISTS (SELECT 1 FROM registry_proposals p WHERE p.customer_id = c.id)
+  AND (CAST(:recheck AS boolean) OR NOT EXISTS (
+      SELECT 1 FROM registry_match_checks m
+      WHERE m.customer_id = c.id AND m.checked_at >= c.updated_at))
 ORDER BY c.id
 LIMIT :limit
 """
 
 
-async def unlinked(session: AsyncSession, after: uuid.UUID, limit: int) -> list[dict[str, Any]]:
-    rows = await session.execute(text(_UNLINKED), {"after": after, "limit": limit})
+async def unlinked(
+    session: AsyncSession, after: uuid.UUID, limit: int, *, recheck: bool
+) -> list[dict[str, Any]]:
+    """A page of customers to examine: not examined since they last changed (all with
+    ``recheck``)."""
+    rows = await session.execute(
+        text(_UNLINKED), {"after": after, "limit": limit, "recheck": recheck}
+    )
     return [dict(r._mapping) for r in rows]
+
+
+async def mark_checked(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO registry_match_checks (customer_id, checked_at)"
+            " SELECT id, now() FROM unnest(CAST(:ids AS uuid[])) AS id"
+            " ON CONFLICT (customer_id) DO UPDATE SET checked_at = now()"
+        ),
+        {"ids": list(customer_ids)},
+    )
 
 
 _BY_POSTAL_CODE = """

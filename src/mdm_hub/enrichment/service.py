@@ -124,21 +124,20 @@ async def apply_one(
             hold_erased=False,
             link_to=customer_id,
         )
-    successor = None if row["deleted"] else row["n_successor"]
-    state: dict[str, Any] = {
-        "closed_on": None if row["deleted"] else row["close_date"],
-        "close_cause": None if row["deleted"] else row["n_cause"],
-        "successor_corporate_number": successor,
-        "successor_customer_id": (
-            await repository.successor_customer(session, successor) if successor else None
-        ),
-        "withdrawn": bool(row["deleted"]),
-    }
-    if row["deleted"]:  # the last applied closure stays as it was: 99 withdraws, nothing more
-        state.update({k: row[k] for k in ("closed_on", "close_cause")})
-        state["successor_corporate_number"] = row["successor_corporate_number"]
-        state["successor_customer_id"] = row["successor_customer_id"]
     before = {k: row[k] for k in STATE_FIELDS}
+    if row["deleted"]:  # 99 withdraws the number; what was last applied stays as it was
+        state = {**before, "withdrawn": True}
+    else:
+        successor = row["n_successor"]
+        state = {
+            "closed_on": row["close_date"],
+            "close_cause": row["n_cause"],
+            "successor_corporate_number": successor,
+            "successor_customer_id": (
+                await repository.successor_customer(session, successor) if successor else None
+            ),
+            "withdrawn": False,
+        }
     await repository.save(
         session, customer_id, update_date=row["update_date"], process=row["process"], state=state
     )

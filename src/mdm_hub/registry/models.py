@@ -257,3 +257,15 @@ class RegistryProposal(Base):
         Index("ix_registry_proposals_status", "status", "id"),
         CheckConstraint(f"status IN {PROPOSAL_STATUSES!r}", name="status"),
     )
+
+
+class RegistryMatchCheck(Base):
+    """When name + address matching last examined a customer without a 法人番号: it is examined
+    again only once the customer changed (or with ``mdm-hub nta apply --recheck``)."""
+
+    __tablename__ = "registry_match_checks"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
+    )
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
