@@ -43,7 +43,7 @@ class InvoiceEntry(BaseModel):
     name: str | None
 
 
-class LinkOut(BaseModel):
+class RegistryLinkOut(BaseModel):
     """The customer is this corporation of the registry: the registry is its source ``nta``."""
 
     corporate_number: str
@@ -63,7 +63,7 @@ class LinkOut(BaseModel):
 
 
 class RegistryOut(BaseModel):
-    link: LinkOut | None = Field(
+    link: RegistryLinkOut | None = Field(
         description="Set when the customer is linked to the registry (mdm-hub nta apply)"
     )
     corporate_number: str | None = Field(description="The customer's 法人番号, if it has one")
