@@ -53,12 +53,13 @@ def nta_payload(row: dict[str, Any]) -> CustomerIn:
     """The registry's row as a source record: official name, フリガナ, 法人番号, head office."""
     address: dict[str, Any] | None = None
     if row["prefecture_name"] or row["city_name"] or row["street_number"]:
+        # 丁目番地等 starts with the 町域 (栄４丁目１６－１３): the whole address as one text,
+        # which the address normalizer splits as it splits a CRM's one-line address.
+        parts = (row["prefecture_name"], row["city_name"], row["street_number"])
         address = {
             "purpose": "head_office",
             "postal_code": row["post_code"],
-            "prefecture": row["prefecture_name"],
-            "city": row["city_name"],
-            "street": row["street_number"],
+            "full_text": "".join(p for p in parts if p),
         }
     elif row["address_outside"]:
         address = {"purpose": "head_office", "full_text": row["address_outside"]}
