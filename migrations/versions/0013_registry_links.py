@@ -3,7 +3,7 @@ source), and what the registry last said of it (closed, successor, withdrawn); p
 name + address matching; the registry by postal code (the proposals' blocking)
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0014
 Create Date: 2026-12-06 09:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0013"
-down_revision: str | None = "0009"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
