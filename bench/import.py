@@ -1,22 +1,24 @@
-"""Bulk import throughput and quality: a generated CP932 CSV (Japanese headers, ~30 % duplicate
-rows with 表記ゆれ) through `mdm-hub import`'s code path into an empty hub, beside one-by-one PUTs.
+"""Bulk import throughput and quality: generated CP932 CSVs (Japanese headers, ~30 % duplicate
+rows with 表記ゆれ) through `mdm-hub import`'s code path, beside one-by-one PUTs of the same rows.
 
-    .venv/bin/python bench/import.py [--rows 20000] [--quality-rows 2000] [--batch-size 500]
+    .venv/bin/python bench/import.py [--rows 20000] [--existing-rows N] [--processes 1]
 
 1. Starts an embedded PostgreSQL in a temporary folder and migrates it (bench/match_quality.py).
-2. Writes the CSV (entities and variants from ``mdm_hub.imports.sample``: real postal codes and
-   towns; every duplicate row is an earlier customer as another clerk typed it; the generator
-   knows which customer each row is, for pairwise precision and recall).
-3. Speed (Japan Post's index, built once per process, is built before the clock starts, as
-   the app's lifespan does for the PUTs): imports it with ``mdm_hub.imports.cli.run_import``
-   (what `mdm-hub import FILE` runs: file stored in the database, read, mapped, normalized,
-   partitioned, written row by row through the single write path in checkpointed batches)
-   into the empty hub: rows/s end to end and the process's peak RSS (PostgreSQL's own memory
-   is not included).
-4. Quality and baseline: empties the hub, imports the first ``--quality-rows`` rows as a file of
-   their own; empties it again and PUTs the same rows one by one in file order through the real
-   app (httpx over ASGI): the baseline rate, and pairwise precision/recall of both against the
-   truth, and how many rows ended in a different cluster.
+2. Generates the rows (``mdm_hub.imports.sample.generated_rows``: real postal codes and towns;
+   a duplicate row is one of the last 50,000 entities as another clerk typed it; the generator
+   knows which entity each row is): the first ``--rows`` go to crm.csv, the next
+   ``--existing-rows`` (default: as many) to billing.csv — the same entities, so billing.csv
+   meets the customers crm.csv created.
+3. Speed (Japan Post's index is built before the clock starts, as `mdm-hub serve` builds it at
+   start): ``mdm_hub.imports.cli.run_import`` (what `mdm-hub import FILE` runs: file stored in
+   the database, read, mapped, normalized once while staged, partitioned, written in batches
+   through the batch write path) of crm.csv into the empty hub, then of billing.csv into the hub
+   that now holds crm.csv's customers: rows/s end to end, and the RSS of the hub's processes
+   (this one, its normalizing processes, and PostgreSQL's) with ``uptime`` beside each figure.
+4. Quality and baseline: empties the hub and PUTs the first ``--quality-rows`` rows of crm.csv
+   one by one in file order through the real app (httpx over ASGI): the PUT rate, and pairwise
+   precision/recall of the import of those rows (step 3's clusters, restricted to them) and of
+   the PUTs against the truth, and how many rows ended in a different cluster.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import argparse
 import asyncio
 import csv
 import io
-import random
+import os
 import resource
 import sys
 import time
@@ -36,41 +38,58 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import print_header
 from match_quality import app_client, embedded_database
-
-HEADER = ["顧客コード", "区分", "会社名", "フリガナ", "郵便番号", "住所", "電話番号",
-          "メールアドレス", "業種", "ランク", "取引開始日", "取引金額"]  # fmt: skip
-
-
-def generate(rows: int, seed: int) -> tuple[list[list[str]], dict[str, int]]:
-    from mdm_hub.imports.sample import _Entities, _one_line, _vary
-
-    maker = _Entities(seed)
-    rng = random.Random(seed)
-    entities: list[dict[str, str]] = []
-    out: list[list[str]] = []
-    truth: dict[str, int] = {}
-    while len(out) < rows:
-        if entities and rng.random() < 0.3:
-            entity = rng.randrange(len(entities))
-            e = _vary(rng, entities[entity])
-        else:
-            entity = len(entities)
-            e = maker.entity(entity)
-            entities.append(e)
-        source_id = f"R{len(out):07d}"
-        truth[source_id] = entity
-        out.append(
-            [source_id, e["kind"], e["name"], e["kana"], e["postal"], _one_line(e), e["phone"],
-             e["email"], e["industry"], e["rank"], e["started"], f"{int(e['amount']):,}"]
-        )  # fmt: skip
-    return out, truth
+from write_path import process_tree_cpu
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> None:
+    from mdm_hub.imports.sample import LIST_HEADER
+
     with path.open("w", encoding="cp932", errors="replace", newline="") as f:
         out = csv.writer(f)
-        out.writerow(HEADER)
+        out.writerow(LIST_HEADER)
         out.writerows(rows)
+
+
+def load() -> str:
+    return os.popen("uptime").read().strip().split("load average: ")[-1]
+
+
+def pool_rss_mib() -> float:
+    """The RSS of this process's normalizing processes (children running Python)."""
+    total = 0
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and Path(f"/proc/{pid}/stat").read_text().split()[3] == me:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:") and "python" in os.readlink(f"/proc/{pid}/exe"):
+                        total += int(line.split()[1])
+        except (OSError, IndexError):
+            continue
+    return total / 1024
+
+
+def postgres_rss_mib(folder: Path) -> float:
+    """The RSS of the embedded PostgreSQL's processes (their command line names its folder)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if str(folder).encode() not in cmdline and b"postgres:" not in cmdline:
+                continue
+            exe = os.readlink(f"/proc/{pid}/exe")
+            if "postgres" not in exe or not Path(f"/proc/{pid}/cwd").resolve().is_relative_to(
+                folder
+            ):
+                continue
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return total / 1024
 
 
 def pairs(groups: dict[object, list[str]]) -> set[tuple[str, str]]:
@@ -129,63 +148,98 @@ async def truncate(dsn: str) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--quality-rows", type=int, default=2_000)
+    parser.add_argument("--existing-rows", type=int, default=None)
+    parser.add_argument("--quality-rows", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--processes", type=int, default=1, help="normalizing processes")
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args()
+    second = args.rows if args.existing_rows is None else args.existing_rows
     print_header()
     from mdm_hub.imports.cli import run_import
     from mdm_hub.imports.mapping import map_header, map_row
     from mdm_hub.imports.reader import file_format, read_rows
+    from mdm_hub.imports.sample import generated_rows
     from mdm_hub.imports.service import ImportOptions
     from mdm_hub.settings import Settings
 
-    rows, truth = generate(max(args.rows, args.quality_rows), args.seed)
-    dups = len(rows) - len(set(truth.values()))
     async with embedded_database("mdm_import") as db:
-        settings = Settings(database_url=db.url)
-
-        async def run(path: Path) -> tuple[float, object]:
-            started = time.perf_counter()
-            job = await run_import(
-                db.url, settings, path, ImportOptions(system="crm", filename=path.name),
-                batch_size=args.batch_size, out=io.StringIO(),
-            )  # fmt: skip
-            return time.perf_counter() - started, job
-
+        settings = Settings(database_url=db.url, import_processes=args.processes)
         from mdm_hub.normalize import postal
 
         postal.index()  # built once per process (`mdm-hub serve` builds it at start): not timed
-        path = db.folder / "customers.csv"
-        write_csv(path, rows[: args.rows])
-        print(f"file: {args.rows:,} rows, CP932, {path.stat().st_size / 1e6:.1f} MB, "
-              f"{dups:,} duplicate rows ({dups / len(rows):.0%})")  # fmt: skip
-        elapsed, job = await run(path)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        rate = job.rows_done / elapsed  # type: ignore[attr-defined]
-        print(f"import into an empty hub: {job.status}, {job.rows_done:,} rows in "  # type: ignore[attr-defined]
-              f"{elapsed:.1f} s = {rate:,.0f} rows/s; peak RSS {rss:,.0f} MiB")  # fmt: skip
-        print(f"  outcomes: {job.counts}")  # type: ignore[attr-defined]
+        truth: dict[str, int] = {}
+        files = {"crm": db.folder / "crm.csv", "billing": db.folder / "billing.csv"}
+        generated = generated_rows(args.rows + second, args.seed)
+        for system, count in (("crm", args.rows), ("billing", second)):
+            rows = []
+            for _ in range(count):
+                values, entity = next(generated)
+                truth[values[0]] = entity
+                rows.append(values)
+            write_csv(files[system], rows)
+            dups = count - len({truth[r[0]] for r in rows})
+            print(f"{system}.csv: {count:,} rows, CP932, "
+                  f"{files[system].stat().st_size / 1e6:.1f} MB, {dups:,} rows repeat an entity "
+                  "of the same file")  # fmt: skip
+
+        postmaster = int(next(db.folder.rglob("postmaster.pid")).read_text().split()[0])
+
+        async def run(path: Path, system: str) -> None:
+            before = load()
+            cpu0, pg0 = process_tree_cpu(os.getpid()), process_tree_cpu(postmaster)
+            started = time.perf_counter()
+            job = await run_import(
+                db.url, settings, path, ImportOptions(system=system, filename=path.name),
+                batch_size=args.batch_size, out=io.StringIO(),
+            )  # fmt: skip
+            elapsed = time.perf_counter() - started
+            cpu = process_tree_cpu(os.getpid()) - cpu0
+            pg_cpu = process_tree_cpu(postmaster) - pg0
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            pg = postgres_rss_mib(db.folder)
+            print(
+                f"  {job.status}, {job.rows_done:,} rows in {elapsed:.1f} s = "
+                f"{job.rows_done / elapsed:,.0f} rows/s; load before {before}, after {load()}"
+            )
+            print(
+                f"  RSS: importer peak {rss:,.0f} MiB, its normalizing processes now "
+                f"{pool_rss_mib():,.0f} MiB, PostgreSQL now {pg:,.0f} MiB"
+            )
+            per_row = (cpu + pg_cpu) / max(job.rows_done, 1)
+            print(f"  CPU: importer {cpu * 1000 / max(job.rows_done, 1):.2f} ms/row, PostgreSQL "
+                  f"{pg_cpu * 1000 / max(job.rows_done, 1):.2f} ms/row: on 2 idle cores at most "
+                  f"{2 / per_row:,.0f} rows/s")  # fmt: skip
+            print(f"  outcomes: {job.counts}")  # fmt: skip
+
+        print(f"import crm.csv into an empty hub (batch {args.batch_size}, "
+              f"{args.processes} normalizing process(es)):")  # fmt: skip
+        await run(files["crm"], "crm")
+        imported = {s: c for s, c in (await clusters(db.dsn)).items() if s.startswith("R")}
+        print("import billing.csv into the hub holding crm.csv's customers:")
+        await run(files["billing"], "billing")
 
         await truncate(db.dsn)
-        quality = db.folder / "quality.csv"
-        write_csv(quality, rows[: args.quality_rows])
-        elapsed, job = await run(quality)
-        imported = await clusters(db.dsn)
-        await truncate(db.dsn)
-        fmt = file_format(quality)
-        reader = read_rows(quality, fmt)
+        fmt = file_format(files["crm"])
+        reader = read_rows(files["crm"], fmt)
         header = map_header(next(reader).values)
-        bodies = [map_row(r.line, r.values, header) for r in reader]
+        bodies = []
+        for row in reader:
+            if len(bodies) == args.quality_rows:
+                break
+            bodies.append(map_row(row.line, row.values, header))
+        before = load()
         async with app_client(db.url) as client:
             started = time.perf_counter()
             for mapped in bodies:
                 await client.put(f"/v1/sources/crm/records/{mapped.source_id}", json=mapped.payload)
             put_elapsed = time.perf_counter() - started
         one_by_one = await clusters(db.dsn)
-        put_rate = len(bodies) / put_elapsed
-        print(f"same {len(bodies):,} rows: import {len(bodies) / elapsed:,.0f} rows/s; "
-              f"PUT one by one in file order {put_rate:,.0f} records/s")  # fmt: skip
+        print(f"PUT one by one in file order, the first {len(bodies):,} rows of crm.csv: "
+              f"{len(bodies) / put_elapsed:,.1f} records/s; load before {before}, "
+              f"after {load()}")  # fmt: skip
+        sample = {m.source_id for m in bodies}
+        imported = {s: c for s, c in imported.items() if s in sample}
         for name, found in (("import", imported), ("one-by-one PUTs", one_by_one)):
             p, r = precision_recall(found, truth)
             print(f"  {name:<16} {len(found):,} stored, {len(set(found.values())):,} customers, "

@@ -309,7 +309,14 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     status = 0
     for path, system in files:
         options = import_options(
-            path, system, mapping, args.encoding, args.sheet, args.kind, args.dry_run
+            path,
+            system,
+            mapping,
+            args.encoding,
+            args.sheet,
+            args.kind,
+            args.dry_run,
+            args.summary_event,
         )
         job = asyncio.run(run_import(url, settings, path, options, batch_size=args.batch_size))
         print(summary(job))
@@ -490,6 +497,12 @@ def main(argv: list[str] | None = None) -> int:
     importer.add_argument("--sheet", help="Excel sheet name or number (default: the first)")
     importer.add_argument("--kind", choices=["corporation", "person"], help="for every row")
     importer.add_argument("--dry-run", action="store_true", help="preview; write nothing")
+    importer.add_argument(
+        "--summary-event",
+        action="store_true",
+        help="one import.completed webhook event instead of one per customer change (the "
+        "change feed keeps every change)",
+    )
     importer.add_argument("--batch-size", type=int, default=None, help="rows per transaction")
     importer.add_argument(
         "--sample", action="store_true", help="import generated sample customers (two systems)"

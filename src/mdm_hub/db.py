@@ -267,3 +267,28 @@ async def write_together(session: AsyncSession, *parts: WritePart | None) -> Non
         for name, value in part.params.items()
     }
     await fetch(session, _together(tuple(part.sql for part in present)), params)
+
+
+@lru_cache(maxsize=64)
+def _named(names: tuple[str, ...], sqls: tuple[str, ...], final: str) -> str:
+    renamed = [_PARAMETER.sub(rf":p{i}_\1", sql) for i, sql in enumerate(sqls)]
+    ctes = ", ".join(f"{name} AS ({sql})" for name, sql in zip(names, renamed, strict=True))
+    return f"WITH {ctes} {final}"
+
+
+async def write_named(
+    session: AsyncSession, parts: Sequence[tuple[str, WritePart | None]], final: str
+) -> Sequence[Row]:
+    """:func:`write_together` with named parts (``None`` parts skipped), so that a part may read
+    another's ``RETURNING`` rows by its name (an insert of child rows joined to the insert of
+    their parents), and a final ``SELECT`` (no parameters) whose rows are returned."""
+    present = [(name, part) for name, part in parts if part is not None]
+    if not present:
+        return []
+    params = {
+        f"p{i}_{key}": value
+        for i, (_, part) in enumerate(present)
+        for key, value in part.params.items()
+    }
+    sql = _named(tuple(name for name, _ in present), tuple(part.sql for _, part in present), final)
+    return await fetch(session, sql, params)

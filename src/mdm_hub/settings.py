@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     import_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Rows per import transaction (checkpoint)"
     )
+    import_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes that normalize an import's rows (0: one per CPU; 1: none besides "
+        "the importing process)",
+    )
     import_max_file_bytes: int = Field(
         default=2 * 1024**3, description="The largest file POST /v1/imports accepts"
     )

@@ -119,6 +119,19 @@ def golden_of(sources: Sequence[SourceView], settings: Settings) -> GoldenRecord
     )
 
 
+def golden_columns_of(
+    settings: Settings, sources: Sequence[SourceView], config: Configuration
+) -> dict[str, Any]:
+    """The customer row's golden columns computed from its source records in id order
+    (steward edits included); 422 when a required custom field has no value."""
+    golden = golden_of(sources, settings)
+    record = CustomerRecord.model_validate(golden.record)
+    problems = missing_required(record.custom_fields, config.definitions)
+    if problems:
+        raise validation_problem(problems)
+    return golden_columns(record, golden.lineage)
+
+
 async def recompute_golden(
     session: AsyncSession,
     settings: Settings,
@@ -140,13 +153,7 @@ async def recompute_golden(
     """
     if sources is None:
         sources = await repository.customer_sources(session, customer.id)
-    golden = golden_of(sources, settings)
-    record = CustomerRecord.model_validate(golden.record)
-    problems = missing_required(record.custom_fields, config.definitions)
-    if problems:
-        raise validation_problem(problems)
-
-    columns = golden_columns(record, golden.lineage)
+    columns = golden_columns_of(settings, sources, config)
     if created:
         update = repository.store_golden(
             customer, {**columns, "version": customer.version, "updated_at": customer.updated_at}
@@ -162,7 +169,7 @@ async def recompute_golden(
             writes=[*writes, update],
         )
         return True
-    if columns["record"] == customer.record and golden.lineage == customer.lineage:
+    if columns["record"] == customer.record and columns["lineage"] == customer.lineage:
         await session.flush()
         await write_together(session, *writes, audit_insert(audit))
         return False

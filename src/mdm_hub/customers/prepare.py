@@ -51,13 +51,21 @@ async def normalize_payload(
     when not given). ``derive_rank=False`` keeps a rank given in the payload (a steward's
     manual rank).
     """
+    if config is None:
+        config = await current_configuration(session)
+    return normalize_with(payload, config, derive_rank=derive_rank)
+
+
+def normalize_with(
+    payload: CustomerIn, config: Configuration, *, derive_rank: bool = True
+) -> Normalized:
+    """:func:`normalize_payload` against a given configuration: pure (no database), so that
+    a batch can be normalized in other processes (``sources.prepare``)."""
     given = payload.model_dump(mode="json", exclude_unset=True)
     # json.dumps escapes every NUL as \u0000: the walk that names the fields runs only then.
     problems = nul_characters(given) if "\\u0000" in json.dumps(given) else []
     if problems:
         raise validation_problem(problems)
-    if config is None:
-        config = await current_configuration(session)
     definitions = config.definitions
     result: NormalizationResult | None = None
     try:

@@ -54,6 +54,7 @@ EventType = Literal[
     "customer.relation_changed",
     "customer.invoice_registration_ended",
     "customer.registry_changed",
+    "import.completed",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
@@ -82,6 +83,9 @@ class CustomerEvent(Base):
     customer_version: Mapped[int] = mapped_column(Integer)
     changed_fields: Mapped[list[str]] = mapped_column(JSONB, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # False: in the change feed but sent to no webhook (an import's changes when the import
+    # asked for one summary event instead; migration 0015).
+    webhook: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     occurred_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -60,6 +60,21 @@ def event_insert(*, event_type: str, customer: Any, changed: list[str]) -> Write
     )
 
 
+def event_row(event_type: str, customer: Any, changed: list[str]) -> dict[str, Any]:
+    """One change event of ``customer`` as it now is, for ``repository.insert_events``."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type}")
+    return {
+        "event_id": uuid.uuid4(),
+        "type": event_type,
+        "customer_id": customer.id,
+        "customer_version": customer.version,
+        "changed_fields": changed,
+        "payload": customer_payload(customer),
+        "occurred_at": dt.datetime.now(dt.UTC),
+    }
+
+
 async def append_event(
     session: AsyncSession, *, event_type: str, customer: Any, changed: list[str]
 ) -> None:

@@ -4,6 +4,7 @@ dispatcher's fan-out, claims and completion, and the webhook endpoints' subscrip
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ _CHANGES_AFTER = text(
     FROM customer_events
     WHERE (order_txid, seq) > ({xid8_param("t")}, :s)
       AND order_txid < pg_snapshot_xmin(pg_current_snapshot())
+      AND type <> 'import.completed'  -- an import's summary is for webhooks only
     ORDER BY order_txid, seq
     LIMIT :limit
     """
@@ -127,6 +129,7 @@ _FAN_OUT = text(
         JOIN webhook_endpoints w ON e.occurred_at >= w.created_at
         WHERE (e.order_txid, e.seq) > ({xid8_param("from_txid")}, :from_seq)
           AND (e.order_txid, e.seq) <= ({xid8_param("to_txid")}, :to_seq)
+          AND e.webhook
           AND {ENDPOINT_MATCHES_SQL}
         ORDER BY e.order_txid, e.seq
         RETURNING endpoint_id, customer_id
@@ -227,6 +230,43 @@ async def fan_out(conn: AsyncConnection, after: tuple[int, int], through: tuple[
             "from_seq": after[1],
             "to_txid": through[0],
             "to_seq": through[1],
+        },
+    )
+
+
+_INSERT_EVENTS = """
+    INSERT INTO customer_events
+        (event_id, type, customer_id, customer_version, changed_fields, payload, occurred_at,
+         webhook)
+    SELECT e.event_id, e.type, e.customer_id, e.customer_version, CAST(e.changed AS jsonb),
+           CAST(e.payload AS jsonb), e.occurred_at, CAST(:webhook AS boolean)
+    FROM unnest(
+        CAST(:event_ids AS uuid[]), CAST(:types AS text[]), CAST(:customer_ids AS uuid[]),
+        CAST(:versions AS integer[]), CAST(:changed AS text[]), CAST(:payloads AS text[]),
+        CAST(:occurred AS timestamptz[])
+    ) WITH ORDINALITY AS e(event_id, type, customer_id, customer_version, changed, payload,
+                           occurred_at, position)
+    ORDER BY e.position
+"""
+
+
+def insert_events(events: Sequence[dict[str, Any]], *, webhook: bool = True) -> WritePart | None:
+    """Change events in order (``insert_event``'s parameters each, JSON as Python values), as
+    one multi-row insert for ``db.write_together``; their JSON is serialized here.
+    ``webhook=False``: in the change feed, sent to no webhook."""
+    if not events:
+        return None
+    return WritePart(
+        _INSERT_EVENTS,
+        {
+            "event_ids": [e["event_id"] for e in events],
+            "types": [e["type"] for e in events],
+            "customer_ids": [e["customer_id"] for e in events],
+            "versions": [e["customer_version"] for e in events],
+            "changed": [json.dumps(e["changed_fields"], ensure_ascii=False) for e in events],
+            "payloads": [json.dumps(e["payload"], ensure_ascii=False) for e in events],
+            "occurred": [e["occurred_at"] for e in events],
+            "webhook": webhook,
         },
     )
 
@@ -590,4 +630,23 @@ async def queue_replay(
             """
         ),
         params,
+    )
+
+
+_INSERT_SUMMARY = """
+    INSERT INTO customer_events
+        (event_id, type, customer_id, customer_version, changed_fields, payload, occurred_at)
+    VALUES (
+        gen_random_uuid(), 'import.completed', CAST(:job_id AS uuid), 1, '[]',
+        CAST(:payload AS jsonb), now()
+    )
+"""
+
+
+async def insert_summary_event(session: AsyncSession, job_id: Any, payload: dict[str, Any]) -> None:
+    """The one webhook event of an import that asked for a summary (its ``customer_id`` is the
+    import's id: the key its deliveries are ordered by)."""
+    await session.execute(
+        text(_INSERT_SUMMARY),
+        {"job_id": job_id, "payload": json.dumps(payload, ensure_ascii=False, default=str)},
     )

@@ -156,6 +156,7 @@ def import_options(
     sheet: str | None,
     kind: str | None,
     dry_run: bool,
+    summary_event: bool = False,
 ) -> service.ImportOptions:
     return service.ImportOptions(
         system=system,
@@ -165,4 +166,5 @@ def import_options(
         kind=kind,
         mapping=mapping,
         dry_run=dry_run,
+        summary_event=summary_event,
     )

@@ -76,6 +76,9 @@ class ImportRow(Base):
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
     customer_code: Mapped[str | None] = mapped_column(Text, nullable=True)
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    # What staging prepared (sources.prepare.Prepared.to_json): reused by the write when the
+    # configuration's fingerprint is unchanged, so that a row is normalized once (0015).
+    prepared: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
 
     __table_args__ = (Index("ix_import_rows_job_id_partition", "job_id", "partition", "line"),)
 

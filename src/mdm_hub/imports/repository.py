@@ -100,13 +100,15 @@ async def insert_rows(
     await session.execute(
         text(
             """
-            INSERT INTO import_rows (job_id, line, source_id, payload, status, outcome, problems)
+            INSERT INTO import_rows
+                (job_id, line, source_id, payload, status, outcome, problems, prepared)
             SELECT CAST(:job AS uuid), r.line, r.source_id, CAST(r.payload AS jsonb), r.status,
-                   r.outcome, CAST(r.problems AS jsonb)
+                   r.outcome, CAST(r.problems AS jsonb), CAST(r.prepared AS jsonb)
             FROM unnest(CAST(:lines AS integer[]), CAST(:source_ids AS text[]),
                         CAST(:payloads AS text[]), CAST(:statuses AS text[]),
-                        CAST(:outcomes AS text[]), CAST(:problems AS text[]))
-                 AS r(line, source_id, payload, status, outcome, problems)
+                        CAST(:outcomes AS text[]), CAST(:problems AS text[]),
+                        CAST(:prepared AS text[]))
+                 AS r(line, source_id, payload, status, outcome, problems, prepared)
             """
         ),
         {
@@ -120,6 +122,10 @@ async def insert_rows(
             "statuses": [r["status"] for r in rows],
             "outcomes": [r["outcome"] for r in rows],
             "problems": [json.dumps(r["problems"], ensure_ascii=False) for r in rows],
+            "prepared": [
+                None if r.get("prepared") is None else json.dumps(r["prepared"], ensure_ascii=False)
+                for r in rows
+            ],
         },
     )
 
@@ -209,11 +215,13 @@ async def renew_lease(
 
 async def pending_rows(
     session: AsyncSession, job_id: uuid.UUID, partition: int, limit: int | None
-) -> list[tuple[int, str, dict[str, Any]]]:
+) -> list[tuple[int, str, dict[str, Any], dict[str, Any] | None]]:
+    """Pending rows of a partition in file order: line, source id, payload, and what staging
+    prepared."""
     result = await session.execute(
         text(
             """
-            SELECT line, source_id, payload FROM import_rows
+            SELECT line, source_id, payload, prepared FROM import_rows
             WHERE job_id = :job AND partition = :partition AND status = 'pending'
             ORDER BY line LIMIT :limit
             FOR UPDATE
@@ -221,7 +229,7 @@ async def pending_rows(
         ),
         {"job": job_id, "partition": partition, "limit": limit},
     )
-    return [(r[0], r[1], r[2]) for r in result]
+    return [(r[0], r[1], r[2], r[3]) for r in result]
 
 
 async def record_results(
@@ -276,7 +284,8 @@ async def add_counts(
     )
 
 
-async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: int) -> None:
+async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: int) -> bool:
+    """Mark the partition done; True when that finished the job."""
     await session.execute(
         text(
             "UPDATE import_partitions SET status = 'done', leased_until = NULL "
@@ -299,6 +308,7 @@ async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: 
     )
     if finished is not None:
         await drop_chunks(session, job_id)
+    return finished is not None
 
 
 async def job_status(session: AsyncSession, job_id: uuid.UUID) -> str | None:

@@ -33,6 +33,7 @@ from mdm_hub.imports.schemas import (
     ImportCounts,
     ImportJobOut,
 )
+from mdm_hub.record import CustomerIn
 from mdm_hub.sources.router import SystemPath
 
 # POSTs honour Idempotency-Key; an upload sent with one is read whole to fingerprint it.
@@ -92,6 +93,14 @@ async def create_import(
     sheet: Annotated[str | None, Form(description="Excel sheet name or number")] = None,
     kind: Annotated[Literal["corporation", "person"] | None, Form()] = None,
     dry_run: Annotated[bool, Form(description="Preview the decisions; write nothing")] = False,
+    summary_event: Annotated[
+        bool,
+        Form(
+            description="Send one `import.completed` webhook event when the import is done, "
+            "instead of one per customer change (an initial load); the change feed keeps "
+            "every change"
+        ),
+    ] = False,
 ) -> ImportJobOut:
     """Start an import: the file is stored and a worker reads and writes it (202).
 
@@ -113,6 +122,7 @@ async def create_import(
         kind=kind,
         mapping=parsed,
         dry_run=dry_run,
+        summary_event=summary_event,
     )
     if options.encoding:
         import codecs
@@ -183,7 +193,8 @@ async def put_source_records(
     """Up to 1,000 records at once, in order: each is written and answered as its own PUT
     (status, customer, decision, or problem); one bad item does not fail the others."""
     settings = settings_of(request)
-    results: list[BatchItemResult] = []
+    answers: list[BatchItemResult | None] = [None] * len(body.items)
+    valid: list[tuple[int, str, CustomerIn]] = []
     for index, item in enumerate(body.items):
         if not 1 <= len(item.source_id) <= 200:
             problem: ProblemError | None = validation_problem(
@@ -195,30 +206,31 @@ async def put_source_records(
                     )
                 ]
             )
-            results.append(_problem_item(item.source_id, problem))
+            answers[index] = _problem_item(item.source_id, problem)
             continue
         validated = writer.validate_payload(item.record)
         if isinstance(validated, list):
-            results.append(_problem_item(item.source_id, validation_problem(validated)))
+            answers[index] = _problem_item(item.source_id, validation_problem(validated))
             continue
-        write = await writer.write_row(session, settings, actor, system, item.source_id, validated)
+        valid.append((index, item.source_id, validated))
+    written = await writer.write_rows(
+        session, settings, actor, system, [(source_id, record) for _, source_id, record in valid]
+    )
+    for (index, source_id, _), write in zip(valid, written, strict=True):
         if write.outcome == "held":
-            results.append(BatchItemResult(source_id=item.source_id, status=202, held=write.held))
-            continue
-        if write.problem is not None or write.customer is None or write.source is None:
-            results.append(_problem_item(item.source_id, write.problem))
-            continue
-        results.append(
-            BatchItemResult(
-                source_id=item.source_id,
+            answers[index] = BatchItemResult(source_id=source_id, status=202, held=write.held)
+        elif write.problem is not None or write.customer is None or write.source is None:
+            answers[index] = _problem_item(source_id, write.problem)
+        else:
+            answers[index] = BatchItemResult(
+                source_id=source_id,
                 status=201 if write.created else 200,
                 customer=customer_out(write.customer),
                 source_record=source_out(write.source),
                 decision=MatchDecision.model_validate(write.source.decision),
                 held_for_approval=held_for_approval(write.change_request),
             )
-        )
-    return BatchOut(items=results)
+    return BatchOut(items=[a for a in answers if a is not None])
 
 
 def _problem_item(source_id: str, problem: ProblemError | None) -> BatchItemResult:

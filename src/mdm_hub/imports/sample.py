@@ -13,6 +13,7 @@ import csv
 import random
 import sqlite3
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 STEMS = [
@@ -321,3 +322,40 @@ def write_sample(
         out.writerow(BILLING_HEADER)
         out.writerows(billing_rows)
     return [(crm, "crm"), (billing, "billing")]
+
+
+LIST_HEADER = ["顧客コード", "区分", "会社名", "フリガナ", "郵便番号", "住所", "電話番号",
+               "メールアドレス", "業種", "ランク", "取引開始日", "取引金額"]  # fmt: skip
+
+
+def generated_rows(
+    count: int,
+    seed: int,
+    *,
+    duplicates: float = 0.3,
+    start: int = 0,
+    prefix: str = "R",
+    window: int = 50_000,
+) -> Iterator[tuple[list[str], int]]:
+    """Rows of a customer list (``LIST_HEADER``) with about ``duplicates`` of them an earlier
+    entity as another clerk typed it, each with the entity it is (for precision and recall).
+    Streamed: a duplicate repeats one of the last ``window`` entities, the only ones kept."""
+    maker = _Entities(seed)
+    rng = random.Random(seed)
+    entities: dict[int, dict[str, str]] = {}
+    made = 0
+    for n in range(count):
+        if entities and rng.random() < duplicates:
+            entity = rng.randrange(max(0, made - window), made)
+            e = _vary(rng, entities[entity])
+        else:
+            entity = made
+            e = entities[entity] = maker.entity(entity)
+            made += 1
+            entities.pop(made - window - 1, None)
+        yield (
+            [f"{prefix}{start + n:07d}", e["kind"], e["name"], e["kana"], e["postal"],
+             _one_line(e), e["phone"], e["email"], e["industry"], e["rank"], e["started"],
+             f"{int(e['amount']):,}"],
+            entity,
+        )  # fmt: skip

@@ -20,7 +20,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
+from mdm_hub.events.repository import insert_summary_event
 from mdm_hub.imports import repository as repo
 from mdm_hub.imports import writer
 from mdm_hub.imports.mapping import (
@@ -43,6 +44,8 @@ from mdm_hub.imports.mapping import (
 )
 from mdm_hub.imports.models import ImportJob
 from mdm_hub.imports.reader import FileProblem, file_format, read_rows
+from mdm_hub.imports.writer import FieldProblems
+from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 
 logger = logging.getLogger("mdm_hub.imports")
@@ -61,9 +64,13 @@ class ImportOptions:
     kind: str | None = None
     mapping: MappingFile | None = None
     dry_run: bool = False
+    # One import.completed webhook event instead of one per customer change (an initial
+    # load); the change feed still has every change.
+    summary_event: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "summary_event": self.summary_event,
             "encoding": self.encoding,
             "sheet": self.sheet,
             "kind": self.kind,
@@ -195,8 +202,23 @@ async def stage_job(
         header: HeaderMapping | None = None
         components = _Components()
         lines: list[int] = []
-        batch: list[dict[str, Any]] = []
+        batch: list[tuple[int, list[str]]] = []
         rejected = total = 0
+
+        async def flush() -> None:
+            nonlocal rejected
+            assert header is not None
+            staged = await _stage_rows(session, settings, config, header, batch)
+            for row in staged:
+                if row["status"] == "pending":
+                    components.add([f"source:{row['source_id']}", *row.pop("keys")])
+                    lines.append(row["line"])
+                else:
+                    row.pop("keys")
+                    rejected += 1
+            await repo.insert_rows(session, job.id, staged)
+            batch.clear()
+
         for row in read_rows(path, fmt):
             if header is None:
                 header = map_header(
@@ -212,22 +234,14 @@ async def stage_job(
                     )
                 continue
             total += 1
-            staged = await _stage_row(session, settings, config, header, row.line, row.values)
-            if staged["status"] == "pending":
-                components.add([f"source:{staged['source_id']}", *staged.pop("keys")])
-                lines.append(row.line)
-            else:
-                staged.pop("keys")
-                rejected += 1
-            batch.append(staged)
+            batch.append((row.line, row.values))
             if len(batch) >= STAGE_BATCH:
-                await repo.insert_rows(session, job.id, batch)
-                batch.clear()
+                await flush()
                 if progress is not None:
                     await progress(total)
-        await repo.insert_rows(session, job.id, batch)
         if header is None:
             raise FileProblem("no_header", "The file has no header row")
+        await flush()
         sizes = await _partition(session, job.id, lines, components)
         await session.refresh(job, with_for_update=True)
         if job.status != "staging":  # cancelled meanwhile: it stays cancelled
@@ -270,44 +284,59 @@ async def _partition(
     return sizes
 
 
-async def _stage_row(
+async def _stage_rows(
     session: AsyncSession,
     settings: Settings,
     config: Any,
     header: HeaderMapping,
-    line: int,
-    values: list[str],
-) -> dict[str, Any]:
-    mapped = map_row(line, values, header)
-    staged: dict[str, Any] = {
-        "line": line,
-        "source_id": mapped.source_id,
-        "payload": mapped.payload,
-        "status": "pending",
-        "outcome": None,
-        "problems": [],
-        "keys": [],
-    }
-    problems = list(mapped.problems)
-    if mapped.source_id is not None and len(mapped.source_id) > 200:
-        problems.append(RowProblem("", "source_id_too_long", "The id is over 200 characters"))
-    if not problems:
-        validated = writer.validate_payload(mapped.payload)
-        if isinstance(validated, list):
-            problems = [
-                RowProblem(column_of(p.field, mapped.pointers), p.code, p.message)
-                for p in validated
-            ]
-        else:
-            keys = await writer.prepare_keys(session, settings, validated, config)
-            if keys and not isinstance(keys[0], str):
+    rows: list[tuple[int, list[str]]],
+) -> list[dict[str, Any]]:
+    """Rows mapped, validated and prepared as a batch (the write path's ``prepare``), each
+    with the keys that put it in a partition: its blocking keys, and the existing customers
+    its fetching keys find (``customer:<id>``), so that rows which may join or be scored
+    against one existing customer are written in one partition, in file order."""
+    staged: list[dict[str, Any]] = []
+    valid: list[tuple[dict[str, Any], Any, CustomerIn]] = []
+    for line, values in rows:
+        mapped = map_row(line, values, header)
+        row: dict[str, Any] = {
+            "line": line,
+            "source_id": mapped.source_id,
+            "payload": mapped.payload,
+            "status": "pending",
+            "outcome": None,
+            "problems": [],
+            "keys": [],
+        }
+        staged.append(row)
+        problems = list(mapped.problems)
+        if mapped.source_id is not None and len(mapped.source_id) > 200:
+            problems.append(RowProblem("", "source_id_too_long", "The id is over 200 characters"))
+        if not problems:
+            validated = writer.validate_payload(mapped.payload)
+            if isinstance(validated, list):
                 problems = [
-                    RowProblem(column_of(p.field, mapped.pointers), p.code, p.message) for p in keys
+                    RowProblem(column_of(p.field, mapped.pointers), p.code, p.message)
+                    for p in validated
                 ]
             else:
-                staged["keys"] = keys
-    if problems:
-        staged.update(status="done", outcome="rejected", problems=_problems_json(problems))
+                valid.append((row, mapped, validated))
+        if problems:
+            row.update(status="done", outcome="rejected", problems=_problems_json(problems))
+    prepared = await writer.prepare_keys(session, settings, [v for _, _, v in valid], config)
+    all_keys = [k for p in prepared if not isinstance(p, FieldProblems) for k in p.keys]
+    holders = await writer.existing_holders(session, settings, all_keys)
+    for (row, mapped, _), done in zip(valid, prepared, strict=True):
+        if isinstance(done, FieldProblems):
+            problems = [
+                RowProblem(column_of(p.field, mapped.pointers), p.code, p.message)
+                for p in done.problems
+            ]
+            row.update(status="done", outcome="rejected", problems=_problems_json(problems))
+            continue
+        found = {f"customer:{c}" for k in done.keys for c in holders.get(k, ())}
+        row["keys"] = sorted({f"{k.kind}:{k.value}" for k in done.keys} | found)
+        row["prepared"] = done.to_json()
     return staged
 
 
@@ -333,6 +362,7 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.name = self.name or worker_name()
+        writer.use_processes(self.settings)
 
     @property
     def lease(self) -> float:
@@ -406,20 +436,13 @@ class Runner:
         return Actor(subject=job.created_by, request_id=f"import-{job.id}")
 
     async def _write_partition(self, job: ImportJob, partition: int) -> None:
-        savepoints = False  # rows were validated when staged: savepoints only once one fails
-        while True:
-            try:
-                more = await self._write_batch(job, partition, savepoints=savepoints)
-            except _RowRefused:
-                savepoints = True  # the batch was rolled back: again, each row in a savepoint
-                continue
-            savepoints = False
+        while await self._write_batch(job, partition):
             if self.on_progress is not None:
                 await self.on_progress(job.id)
-            if not more:
-                return
+        if self.on_progress is not None:
+            await self.on_progress(job.id)
 
-    async def _write_batch(self, job: ImportJob, partition: int, *, savepoints: bool) -> bool:
+    async def _write_batch(self, job: ImportJob, partition: int) -> bool:
         """One batch in one transaction, rows marked done in it; False when the partition is
         finished (or no longer ours)."""
         actor = self._actor(job)
@@ -428,23 +451,17 @@ class Runner:
                 return False  # cancelled, or another worker took it over
             rows = await repo.pending_rows(session, job.id, partition, self.batch_size)
             if not rows:
-                await repo.finish_partition(session, job.id, partition)
+                if await repo.finish_partition(session, job.id, partition):
+                    await _summary_event(session, job.id)
                 return False
-            results = []
-            for line, source_id, payload in rows:
-                result = await _write(
-                    session,
-                    self.settings,
-                    actor,
-                    job.system,
-                    line,
-                    source_id,
-                    payload,
-                    savepoint=savepoints,
-                )
-                if result["outcome"] == "rejected" and not savepoints:
-                    raise _RowRefused  # rolls the batch back: nothing of it stays
-                results.append(result)
+            results = await _write(
+                session,
+                self.settings,
+                actor,
+                job.system,
+                rows,
+                webhooks=not job.options.get("summary_event"),
+            )
             await repo.record_results(session, job.id, results)
         return True
 
@@ -459,22 +476,17 @@ class Runner:
                     return
                 rows = await repo.pending_rows(session, job.id, partition, None)
                 created: set[str] = set()
-                for line, source_id, payload in rows:
-                    result = await _write(
-                        session,
-                        self.settings,
-                        Actor("dry-run"),
-                        job.system,
-                        line,
-                        source_id,
-                        payload,
-                    )
-                    code = result["customer_code"]
-                    if result["outcome"] == "new_customer":
-                        created.add(code)
-                    if code in created:
-                        result["customer_code"] = None
-                    results.append(result)
+                for start in range(0, len(rows), self.batch_size):
+                    batch = rows[start : start + self.batch_size]
+                    for result in await _write(
+                        session, self.settings, Actor("dry-run"), job.system, batch
+                    ):
+                        code = result["customer_code"]
+                        if result["outcome"] == "new_customer":
+                            created.add(code)
+                        if code in created:
+                            result["customer_code"] = None
+                        results.append(result)
             finally:
                 await session.rollback()
         async with self.sessionmaker() as session, session.begin():
@@ -484,10 +496,6 @@ class Runner:
             await repo.finish_partition(session, job.id, partition)
         if self.on_progress is not None:
             await self.on_progress(job.id)
-
-
-class _RowRefused(Exception):
-    """A row failed in a batch written without savepoints."""
 
 
 class _suppress_timeout:
@@ -503,50 +511,85 @@ async def _write(
     settings: Settings,
     actor: Actor,
     system: str,
-    line: int,
-    source_id: str,
-    payload: dict[str, Any],
+    rows: Sequence[tuple[int, str, dict[str, Any], dict[str, Any] | None]],
     *,
-    savepoint: bool = True,
-) -> dict[str, Any]:
-    validated = writer.validate_payload(payload)
-    problems: list[dict[str, str]] = []
-    if isinstance(validated, list):  # staged before a schema change: refused like a PUT
-        return {
-            "line": line,
-            "outcome": "rejected",
-            "customer_code": None,
-            "problems": [{"column": "", "code": p.code, "message": p.message} for p in validated],
-        }
-    result = await writer.write_row(
-        session, settings, actor, system, source_id, validated, savepoint=savepoint
+    webhooks: bool = True,
+) -> list[dict[str, Any]]:
+    """Rows (line, source id, payload, what staging prepared) written as one batch of the
+    write path; their results for the report."""
+    results: dict[int, dict[str, Any]] = {}
+    valid: list[tuple[int, str, CustomerIn, dict[str, Any] | None]] = []
+    for line, source_id, payload, ready in rows:
+        validated = writer.validate_payload(payload)
+        if isinstance(validated, list):  # staged before a schema change: refused like a PUT
+            results[line] = {
+                "line": line,
+                "outcome": "rejected",
+                "customer_code": None,
+                "problems": [
+                    {"column": "", "code": p.code, "message": p.message} for p in validated
+                ],
+            }
+        else:
+            valid.append((line, source_id, validated, ready))
+    written = await writer.write_rows(
+        session,
+        settings,
+        actor,
+        system,
+        [(source_id, body) for _, source_id, body, _ in valid],
+        [ready for _, _, _, ready in valid],
+        webhooks=webhooks,
     )
-    if result.problem is not None:
-        errors = result.problem.errors or []
-        problems = [{"column": p.field, "code": p.code, "message": p.message} for p in errors]
-        if not problems:
+    for (line, _, _, _), result in zip(valid, written, strict=True):
+        problems: list[dict[str, str]] = []
+        if result.problem is not None:
+            errors = result.problem.errors or []
+            problems = [{"column": p.field, "code": p.code, "message": p.message} for p in errors]
+            if not problems:
+                problems = [
+                    {
+                        "column": "",
+                        "code": result.problem.problem_type.slug,
+                        "message": str(result.problem),
+                    }
+                ]
+        if result.change_request is not None:  # stored; these values wait for a 管理者
             problems = [
                 {
-                    "column": "",
-                    "code": result.problem.problem_type.slug,
-                    "message": str(result.problem),
+                    "column": change["field"],
+                    "code": "held_for_approval",
+                    "message": f"Change request {result.change_request.id}",
                 }
+                for change in result.change_request.changes
             ]
-    if result.change_request is not None:  # stored; these values wait for a 管理者 (governance)
-        problems = [
-            {
-                "column": change["field"],
-                "code": "held_for_approval",
-                "message": f"Change request {result.change_request.id}",
-            }
-            for change in result.change_request.changes
-        ]
-    return {
-        "line": line,
-        "outcome": result.outcome,
-        "customer_code": result.customer.customer_code if result.customer else None,
-        "problems": problems,
-    }
+        results[line] = {
+            "line": line,
+            "outcome": result.outcome,
+            "customer_code": result.customer.customer_code if result.customer else None,
+            "problems": problems,
+        }
+    return [results[line] for line, _, _, _ in rows]
+
+
+async def _summary_event(session: AsyncSession, job_id: uuid.UUID) -> None:
+    """A finished import that asked for it: its one ``import.completed`` webhook event."""
+    job = await get_job(session, job_id)
+    if not job.options.get("summary_event"):
+        return
+    await insert_summary_event(
+        session,
+        job.id,
+        {
+            "import_id": str(job.id),
+            "system": job.system,
+            "filename": job.filename,
+            "rows_total": job.rows_total,
+            "rows_done": job.rows_done,
+            "counts": job.counts,
+            "finished_at": job.finished_at,
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,17 +1,19 @@
 """The one place imports meet the write path (mdm_hub.sources).
 
 Every row goes through exactly what ``PUT /v1/sources/{system}/records/{source_id}`` runs —
-normalize, keys and locks, candidates, decision, store, audit, change event — inside a
-savepoint, so a row that fails leaves nothing behind and the rows around it still count.
+normalize, keys and locks, candidates, decision, store, audit, change event — for a batch of
+rows at once: a row that fails leaves nothing behind and the rows around it still count.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.context import Actor
@@ -19,11 +21,13 @@ from mdm_hub.custom_fields.service import Configuration, current_configuration
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer
 from mdm_hub.governance.models import ChangeRequest
-from mdm_hub.privacy.service import WriteHeld
+from mdm_hub.matching.keys import BlockingKey
+from mdm_hub.matching.repository import key_holders
 from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 from mdm_hub.sources import service as sources
 from mdm_hub.sources.prepare import Prepared, prepare
+from mdm_hub.sources.prepare import use_processes as prepare_pool
 
 Outcome = str  # new_customer | merged | review | updated | unchanged | held | rejected
 
@@ -54,74 +58,66 @@ async def configuration(session: AsyncSession) -> Configuration:
     return await current_configuration(session)
 
 
+@dataclass
+class FieldProblems:
+    """The normalization and custom-field problems that would make the PUT answer 422."""
+
+    problems: list[FieldProblem]
+
+
 async def prepare_keys(
-    session: AsyncSession, settings: Settings, payload: CustomerIn, config: Configuration
-) -> list[str] | list[FieldProblem]:
-    """The row's blocking keys as the write path computes them (``kind:value``), or the
-    normalization and custom-field problems that would make the PUT answer 422."""
-    (prepared,) = await prepare(session, settings, [payload], config)
-    if not isinstance(prepared, Prepared):
-        return list(prepared.errors or [])
-    return sorted({f"{k.kind}:{k.value}" for k in prepared.keys})
+    session: AsyncSession,
+    settings: Settings,
+    payloads: Sequence[CustomerIn],
+    config: Configuration,
+) -> list[Prepared | FieldProblems]:
+    """Each row prepared as the write path prepares it (one ``prepare`` of the whole batch:
+    its blocking keys, and what the write takes again, ``Prepared.to_json``), or its
+    problems."""
+    return [
+        p if isinstance(p, Prepared) else FieldProblems(list(p.errors or []))
+        for p in await prepare(session, settings, payloads, config)
+    ]
 
 
-async def write_row(
+async def existing_holders(
+    session: AsyncSession, settings: Settings, keys: list[BlockingKey]
+) -> dict[BlockingKey, list[uuid.UUID]]:
+    """The existing customers each fetching key finds (one statement)."""
+    return await key_holders(session, keys, settings)
+
+
+async def write_rows(
     session: AsyncSession,
     settings: Settings,
     actor: Actor,
     system: str,
-    source_id: str,
-    payload: CustomerIn,
+    rows: Sequence[tuple[str, CustomerIn]],
+    ready: Sequence[dict[str, Any] | None] | None = None,
     *,
-    savepoint: bool = True,
-) -> RowWrite:
-    """The PUT of one row, in a savepoint of the caller's transaction.
-
-    ``savepoint=False`` saves the savepoint's two round trips for rows expected to pass (the
-    import validated them when staging): a row refused then may have written part of itself,
-    so the caller must roll its whole transaction back (and write the batch again with
-    savepoints)."""
-    held: WriteHeld | None = None
-
-    async def put() -> sources.SourceWrite | None:
-        nonlocal held
-        try:
-            return await sources.put_source_record(
-                session, settings, actor, system, source_id, payload
-            )
-        except WriteHeld as exc:  # stored as a held write: kept, as a PUT's 202 keeps it
-            held = exc
-            return None
-
-    try:
-        if savepoint:
-            async with session.begin_nested():
-                write = await put()
-        else:
-            write = await put()
-    except ProblemError as problem:
-        return RowWrite("rejected", False, problem=problem)
-    if write is None:
-        return RowWrite("held", False, held=held.held if held is not None else None)
-    if write.created_source:
-        outcome = str(write.source.decision.get("outcome", "new_customer"))
-    elif inspect(write.source).transient:
-        # A replay (the same body again): put_source_record answers with the stored record as
-        # read, never attached to the session; an update hands back the row it changed.
-        outcome = "unchanged"
-    else:
-        outcome = "updated"
-    return RowWrite(
-        outcome,
-        write.created_source,
-        write.customer,
-        write.source,
-        change_request=write.change_request,
+    webhooks: bool = True,
+) -> list[RowWrite]:
+    """The rows as one batch of the write path (``sources.service.write_batch``): each answered
+    as its own PUT would be, in order. A refused row writes nothing (it is refused before the
+    batch writes), so no savepoint is needed."""
+    done = await sources.write_batch(
+        session, settings, actor, system, rows, ready=ready, webhooks=webhooks
     )
+    return [
+        RowWrite(
+            item.outcome,
+            item.write.created_source if item.write is not None else False,
+            item.write.customer if item.write is not None else None,
+            item.write.source if item.write is not None else None,
+            item.problem,
+            item.held,
+            item.write.change_request if item.write is not None else None,
+        )
+        for item in done
+    ]
 
 
-async def dry_run_row(
-    session: AsyncSession, settings: Settings, system: str, source_id: str, payload: CustomerIn
-) -> RowWrite:
-    """What the PUT would decide, written in a savepoint the caller rolls back."""
-    return await write_row(session, settings, Actor(subject="dry-run"), system, source_id, payload)
+def use_processes(settings: Settings) -> None:
+    """Normalize import batches in a pool of ``settings.import_processes`` processes."""
+    count = settings.import_processes or os.cpu_count() or 1
+    prepare_pool(count)

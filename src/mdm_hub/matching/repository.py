@@ -5,6 +5,7 @@ and reindex."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -487,3 +488,196 @@ async def insert_keys(
             "customer_ids": customer_ids,
         },
     )
+
+
+# A batch's keys at once (the batch path of :func:`frequencies_and_candidates`): how many
+# active customers hold each key (``f`` rows); the customers that some key of the batch fetches
+# (a fetching key held by at most ``max_block_size`` customers: ``c`` rows, with their golden
+# record), and every key of the batch each of those customers holds (``h`` rows), so that the
+# caller can follow the batch's own changes to keys, frequencies and candidates in memory.
+_BATCH_CANDIDATES = """
+    WITH wanted AS (
+        SELECT * FROM unnest(
+            CAST(:kinds AS text[]), CAST(:key_values AS text[]), CAST(:fetches AS boolean[])
+        ) AS w(kind, value, fetches)
+    ),
+    holders AS (
+        SELECT DISTINCT w.kind, w.value, w.fetches, k.customer_id
+        FROM wanted AS w
+        JOIN match_keys AS k ON k.kind = w.kind AND k.value = w.value
+        JOIN customers AS c ON c.id = k.customer_id AND c.status = 'active'
+    ),
+    frequencies AS (
+        SELECT kind, value, fetches, count(*) AS customers
+        FROM holders GROUP BY kind, value, fetches
+    ),
+    picked AS (
+        SELECT DISTINCT h.customer_id
+        FROM holders AS h
+        JOIN frequencies AS q ON q.kind = h.kind AND q.value = h.value
+        WHERE q.fetches AND q.customers <= :max_block_size
+    )
+    SELECT 'f' AS part, kind, value, customers, NULL::uuid AS id, NULL::text AS customer_code,
+           NULL::text AS name, NULL::jsonb AS record
+    FROM frequencies
+    UNION ALL
+    SELECT 'h', h.kind, h.value, NULL, h.customer_id, NULL, NULL, NULL
+    FROM holders AS h WHERE h.customer_id IN (SELECT customer_id FROM picked)
+    UNION ALL
+    SELECT 'c', NULL, NULL, NULL, c.id, c.customer_code, c.name, c.record
+    FROM customers AS c WHERE c.id IN (SELECT customer_id FROM picked)
+"""
+
+
+@dataclass
+class BatchCandidates:
+    """What :func:`batch_candidates` read: frequencies of the batch's keys, the customers the
+    batch's keys fetch, and which of the batch's keys each of them holds."""
+
+    frequencies: dict[BlockingKey, int]
+    customers: dict[uuid.UUID, Candidate]
+    holdings: dict[uuid.UUID, set[BlockingKey]]
+
+
+async def batch_candidates(
+    session: AsyncSession, keys: list[BlockingKey], settings: Settings
+) -> BatchCandidates:
+    """One statement for the keys of a whole batch (see ``_BATCH_CANDIDATES``)."""
+    found = BatchCandidates({}, {}, {})
+    wanted = sorted(set(keys))
+    if not wanted:
+        return found
+    fetchable = set(usable_keys(wanted, None, settings.match_max_block_size))
+    rows = await db.fetch(
+        session,
+        _BATCH_CANDIDATES,
+        {
+            "kinds": [k.kind for k in wanted],
+            "key_values": [k.value for k in wanted],
+            "fetches": [k in fetchable for k in wanted],
+            "max_block_size": settings.match_max_block_size,
+        },
+    )
+    for row in rows:
+        part = row["part"]
+        if part == "f":
+            found.frequencies[BlockingKey(row["kind"], row["value"])] = row["customers"]
+        elif part == "h":
+            found.holdings.setdefault(row["id"], set()).add(BlockingKey(row["kind"], row["value"]))
+        else:
+            found.customers[row["id"]] = Candidate(
+                row["id"], row["customer_code"], row["name"], row["record"]
+            )
+    return found
+
+
+# Review pairs of a batch, each unless a steward said the two are distinct or the pair is
+# pending already (the first of a pair in the batch wins, as when written one by one).
+_INSERT_CANDIDATES = """
+    INSERT INTO match_candidates
+        (customer_a_id, customer_b_id, probability, match_weight, explanation, reason, status)
+    SELECT p.a, p.b, p.probability, p.match_weight, CAST(p.explanation AS jsonb), p.reason,
+           'pending'
+    FROM unnest(
+        CAST(:a AS uuid[]), CAST(:b AS uuid[]), CAST(:probability AS float8[]),
+        CAST(:match_weight AS float8[]), CAST(:explanation AS text[]), CAST(:reason AS text[])
+    ) WITH ORDINALITY AS p(a, b, probability, match_weight, explanation, reason, position)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM distinct_pairs AS d WHERE d.customer_a_id = p.a AND d.customer_b_id = p.b
+    )
+    ORDER BY p.position
+    ON CONFLICT (customer_a_id, customer_b_id) WHERE status = 'pending' DO NOTHING
+"""
+
+
+def candidates_insert(
+    pairs: list[tuple[uuid.UUID, uuid.UUID, MatchScore, dict[str, Any], str]],
+) -> WritePart | None:
+    """Review pairs (customer, candidate, score, explanation, reason) as one multi-row insert,
+    for ``db.write_together``."""
+    rows: dict[tuple[uuid.UUID, uuid.UUID], tuple[MatchScore, dict[str, Any], str]] = {}
+    for customer_id, other, score, explanation, reason in pairs:
+        if customer_id != other:
+            rows.setdefault(_pair(customer_id, other), (score, explanation, reason))
+    if not rows:
+        return None
+    return WritePart(
+        _INSERT_CANDIDATES,
+        {
+            "a": [a for a, _ in rows],
+            "b": [b for _, b in rows],
+            "probability": [s.probability for s, _, _ in rows.values()],
+            "match_weight": [s.match_weight for s, _, _ in rows.values()],
+            "explanation": [json.dumps(e, ensure_ascii=False) for _, e, _ in rows.values()],
+            "reason": [r for _, _, r in rows.values()],
+        },
+    )
+
+
+_INSERT_BATCH_KEYS = """
+    INSERT INTO match_keys (kind, value, source_record_id, customer_id)
+    SELECT k.kind, k.value, s.id, s.customer_id
+    FROM unnest(
+        CAST(:key_sources AS text[]), CAST(:kinds AS text[]), CAST(:key_values AS text[])
+    ) AS k(source_id, kind, value)
+    JOIN new_sources AS s ON s.source_id = k.source_id
+    ON CONFLICT DO NOTHING
+"""
+
+
+def batch_keys_insert(keys: list[tuple[str, BlockingKey]]) -> WritePart | None:
+    """The blocking keys of a batch's new source records ((source id, key)): a part for the
+    statement that inserts them (``sources.repository.store_batch``), joined to its
+    ``new_sources`` CTE."""
+    if not keys:
+        return None
+    return WritePart(
+        _INSERT_BATCH_KEYS,
+        {
+            "key_sources": [s for s, _ in keys],
+            "kinds": [k.kind for _, k in keys],
+            "key_values": [k.value for _, k in keys],
+        },
+    )
+
+
+# The active customers that hold each key, for keys held by at most ``max_block_size`` of them
+# (the keys that fetch candidates).
+_KEY_HOLDERS = """
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:key_values AS text[]))
+            AS w(kind, value)
+    ),
+    holders AS (
+        SELECT DISTINCT w.kind, w.value, k.customer_id
+        FROM wanted AS w
+        JOIN match_keys AS k ON k.kind = w.kind AND k.value = w.value
+        JOIN customers AS c ON c.id = k.customer_id AND c.status = 'active'
+    ),
+    small AS (
+        SELECT kind, value FROM holders GROUP BY kind, value HAVING count(*) <= :max_block_size
+    )
+    SELECT h.kind, h.value, h.customer_id FROM holders AS h JOIN small USING (kind, value)
+"""
+
+
+async def key_holders(
+    session: AsyncSession, keys: list[BlockingKey], settings: Settings
+) -> dict[BlockingKey, list[uuid.UUID]]:
+    """The customers each fetching key finds (see ``usable_keys``), in one statement."""
+    wanted = usable_keys(set(keys), None, settings.match_max_block_size)
+    if not wanted:
+        return {}
+    rows = await db.fetch(
+        session,
+        _KEY_HOLDERS,
+        {
+            "kinds": [k.kind for k in wanted],
+            "key_values": [k.value for k in wanted],
+            "max_block_size": settings.match_max_block_size,
+        },
+    )
+    found: dict[BlockingKey, list[uuid.UUID]] = {}
+    for row in rows:
+        found.setdefault(BlockingKey(row["kind"], row["value"]), []).append(row["customer_id"])
+    return found

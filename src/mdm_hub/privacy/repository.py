@@ -378,3 +378,19 @@ async def source_documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> l
         {"ids": list(ids)},
     )
     return [dict(r) for r in rows]
+
+
+async def suppressed(session: AsyncSession, digests: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """The suppression entries (erasure id, kind) of each digest found."""
+    if not digests:
+        return {}
+    rows = await _rows(
+        session,
+        "SELECT digest, erasure_id::text AS erasure_id, kind FROM suppressions "
+        "WHERE digest = ANY(CAST(:digests AS text[]))",
+        {"digests": digests},
+    )
+    found: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        found.setdefault(row["digest"], []).append((row["erasure_id"], row["kind"]))
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,7 +16,7 @@ from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
 from mdm_hub.events.outbox import append_event
 from mdm_hub.privacy import repository
-from mdm_hub.privacy.suppression import digests, matching_erasure
+from mdm_hub.privacy.suppression import digest, digests, hash_key, identifying_values
 from mdm_hub.settings import Settings
 
 
@@ -112,22 +113,38 @@ async def tombstone(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, 
     return erasure
 
 
-async def hold_if_erased(
+async def erasures_hit(
+    session: AsyncSession, settings: Settings, records: Mapping[int, Mapping[str, Any]]
+) -> dict[int, tuple[str, list[str]]]:
+    """For each normalized record (by the caller's index) that carries an erased person's
+    identifying values: the erasure (id, matched kinds). One statement for all of them."""
+    values = {i: identifying_values(r) for i, r in records.items() if r.get("kind") == "person"}
+    values = {i: v for i, v in values.items() if v}
+    if not values:
+        return {}
+    key = await hash_key(session, settings)
+    hashed = {i: [digest(key, kind, value) for kind, value in v] for i, v in values.items()}
+    found = await repository.suppressed(session, sorted({d for ds in hashed.values() for d in ds}))
+    hits: dict[int, tuple[str, list[str]]] = {}
+    for index, ds in hashed.items():
+        rows = sorted(hit for d in ds for hit in found.get(d, ()))
+        if rows:
+            erasure_id = rows[0][0]
+            hits[index] = (erasure_id, sorted({kind for e, kind in rows if e == erasure_id}))
+    return hits
+
+
+async def hold_write(
     session: AsyncSession,
-    settings: Settings,
     actor: Actor,
+    erasure_id: str,
+    matched: list[str],
     system: str,
     source_id: str,
     raw: dict[str, Any],
-    normalized: dict[str, Any],
-) -> None:
-    """Hold the write (raise WriteHeld) when this person record carries an erased person's
-    identifying values."""
-    hit = await matching_erasure(session, settings, normalized)
-    if hit is None:
-        return
-    erasure_id, matched = hit
-    held = await repository.insert_held_write(
+) -> dict[str, Any]:
+    """Store a write as held (an erased person's record): the held write."""
+    return await repository.insert_held_write(
         session,
         erasure_id=erasure_id,
         system=system,
@@ -136,7 +153,6 @@ async def hold_if_erased(
         matched=matched,
         held_by=actor.subject,
     )
-    raise WriteHeld(held)
 
 
 async def decide_held_write(

@@ -74,30 +74,3 @@ async def digests(
         return []
     key = await hash_key(session, settings)
     return [(kind, digest(key, kind, value)) for kind, value in values]
-
-
-async def matching_erasure(
-    session: AsyncSession, settings: Settings, normalized: Mapping[str, Any]
-) -> tuple[str, list[str]] | None:
-    """The erasure (id, matched kinds) whose suppressions this person record hits, if any.
-
-    Only persons are erased, so only persons are checked: a corporation's write costs nothing.
-    """
-    if normalized.get("kind") != "person":
-        return None
-    hashed = await digests(session, settings, normalized)
-    if not hashed:
-        return None
-    rows = (
-        await session.execute(
-            text(
-                "SELECT erasure_id::text AS erasure_id, kind FROM suppressions "
-                "WHERE digest = ANY(CAST(:digests AS text[])) ORDER BY erasure_id, kind"
-            ),
-            {"digests": [d for _, d in hashed]},
-        )
-    ).all()
-    if not rows:
-        return None
-    erasure_id = rows[0].erasure_id
-    return erasure_id, sorted({r.kind for r in rows if r.erasure_id == erasure_id})

@@ -269,3 +269,31 @@ async def snapshots(session: AsyncSession, since: dt.date, until: dt.date) -> li
         {"since": since, "until": until},
     )
     return [dict(r) for r in rows]
+
+
+_INSERT_BATCH_FINDINGS = """
+    INSERT INTO quality_findings (source_record_id, system, rule, field, message, value)
+    SELECT s.id, CAST(:system AS text), f.rule, f.field, f.message, f.value
+    FROM unnest(CAST(:source_ids AS text[]), CAST(:findings AS text[])) AS b(source_id, findings)
+    JOIN new_sources AS s ON s.source_id = b.source_id
+    CROSS JOIN LATERAL jsonb_to_recordset(CAST(b.findings AS jsonb))
+        AS f(rule text, field text, message text, value jsonb)
+"""
+
+
+def batch_findings_insert(
+    system: str, findings: list[tuple[str, list[dict[str, Any]]]]
+) -> WritePart | None:
+    """The findings of a batch's new source records ((source id, findings)), joined to the
+    ``new_sources`` of the statement that inserts them (``sources.repository.store_batch``)."""
+    present = [(s, f) for s, f in findings if f]
+    if not present:
+        return None
+    return WritePart(
+        _INSERT_BATCH_FINDINGS,
+        {
+            "system": system,
+            "source_ids": [s for s, _ in present],
+            "findings": [json.dumps(f, ensure_ascii=False) for _, f in present],
+        },
+    )

@@ -1,64 +1,362 @@
-"""Step 4 of the write path: candidates, scores and the decision, and the customer a new source
-record joins (an existing one, followed through merges, or a new one)."""
+"""Step 4 of the write path: candidates, scores and the decision for a batch of new source
+records, and the customer each joins (an existing one, or a new one).
+
+A batch is decided as if its records were written one by one in their order, each seeing what
+the ones before it did: one statement reads the frequencies of all the batch's keys, the
+customers they fetch and which of those keys each holds (``matching.repository.
+batch_candidates``); the batch's own changes (new customers, records joining customers, the
+keys and frequencies they add, the golden records they change) are then followed in memory.
+So the customers and decisions do not depend on the batch size: a PUT is a batch of one.
+
+The customers records join are row-locked and read with their source records
+(``sources.repository.lock_customers``) before anything is decided for good: a first pass
+finds them, and the pass is repeated once they are read (it usually is the last).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.customers.golden import new_customer
+from mdm_hub.customers.golden import golden_columns_of, now
 from mdm_hub.customers.models import Customer, CustomerStatus
-from mdm_hub.customers.repository import lock_customer_row
+from mdm_hub.customers.survivorship import SourceView
+from mdm_hub.errors import ProblemError
+from mdm_hub.events.outbox import changed_fields
 from mdm_hub.matching import service as matching
-from mdm_hub.matching.scoring import Decision, DecisionResult
+from mdm_hub.matching.compare import PreparedRecord, prepare
+from mdm_hub.matching.keys import FREQUENCY_ONLY_KINDS, BlockingKey
+from mdm_hub.matching.repository import BatchCandidates, Candidate, batch_candidates
+from mdm_hub.matching.scoring import Decision, DecisionResult, MatchScore, decide, score_pair
+from mdm_hub.record import CustomerRecord
 from mdm_hub.settings import Settings
+from mdm_hub.sources import repository
 from mdm_hub.sources.prepare import Prepared
 
-
-async def resolve_batch(
-    session: AsyncSession, settings: Settings, batch: Sequence[Prepared]
-) -> list[matching.Resolution]:
-    """Each prepared record scored against the master (its keys locked by the caller)."""
-    return [
-        await matching.resolve(session, settings, p.record, lock=False, keys=p.keys) for p in batch
-    ]
-
-
-def pinned_resolution(prepared: Prepared, customer_id: uuid.UUID) -> matching.Resolution:
-    """The decision of a record whose customer is known beforehand (not matched): merge into
-    ``customer_id``, nothing to review."""
-    result = DecisionResult(Decision.merge, str(customer_id), None, reason="pinned")
-    return matching.Resolution(prepared.keys, {}, result, {}, [])
+# Columns of a customer that a write changes (the golden record's and its version).
+_STATE = (
+    "record",
+    "lineage",
+    "kind",
+    "name",
+    "name_key",
+    "name_kana",
+    "corporate_number",
+    "phones",
+    "emails",
+    "version",
+    "updated_at",
+)
 
 
 @dataclass
-class Link:
-    """The customer a new source record joins, whether the write created it, and the outcome
-    the answer reports (``merged``, ``review``, ``new_customer``)."""
+class NewSource:
+    """A new source record of the batch, prepared."""
 
-    customer: Customer
+    system: str
+    source_id: str
+    raw: dict[str, Any]
+    digest: str
+    prepared: Prepared
+    # The customer it joins, known beforehand instead of matched (the registry's record of a
+    # customer linked by its 法人番号); nothing is queued for review.
+    pinned: uuid.UUID | None = None
+
+
+@dataclass
+class Step:
+    """What one new source record did: its resolution, the customer it joined, and the change
+    of that customer (``customer`` as it is after this step; ``event`` None when the golden
+    record did not change)."""
+
+    item: NewSource
+    stored: Prepared  # what is stored (item.prepared, or with protected values held)
+    resolution: matching.Resolution
+    customer_id: uuid.UUID
     created: bool
     outcome: str
+    stored_at: dt.datetime
+    customer: dict[str, Any] = field(default_factory=dict)  # the customer's columns after it
+    event: str | None = None  # customer.created / customer.updated
+    before: dict[str, Any] | None = None  # customer_view before an update
+    changed: list[str] = field(default_factory=list)
+    problem: ProblemError | None = None  # refused (a required custom field): nothing written
 
 
-async def link_target(
-    session: AsyncSession, settings: Settings, prepared: Prepared, resolution: matching.Resolution
-) -> Link:
-    """The customer to link to: the merge target (row locked) or a new customer."""
-    kind = prepared.record.kind.value
-    decision = resolution.result
-    created = decision.decision != Decision.merge or decision.customer_id is None
-    outcome = matching.outcome_of(decision.decision)
-    if created:
-        return Link(await new_customer(session, settings, kind), True, outcome)
-    customer = await lock_customer_row(session, uuid.UUID(str(decision.customer_id)))
-    # A merge or delete may have committed since the candidates were read: follow a merge
-    # to its survivor; a deleted customer takes no new sources.
-    while customer.status == "merged" and customer.merged_into_id is not None:
-        customer = await lock_customer_row(session, customer.merged_into_id)
-    if customer.status != CustomerStatus.active.value:
-        return Link(await new_customer(session, settings, kind), True, "new_customer")
-    return Link(customer, False, outcome)
+@dataclass
+class _Held:
+    """A customer as the batch has left it so far."""
+
+    id: uuid.UUID
+    order: tuple[int, str, int]  # the candidates' order: customer codes, new customers last
+    name: str
+    record: dict[str, Any]
+    keys: set[BlockingKey]
+    customer: dict[str, Any] | None = None  # all columns, once read (or created)
+    sources: list[SourceView] | None = None
+    created: bool = False
+    code: str = ""
+    _prepared: PreparedRecord | None = None
+
+    def prepared(self, settings: Settings) -> PreparedRecord:
+        if self._prepared is None:
+            config = matching.match_config(settings)
+            self._prepared = prepare(CustomerRecord.model_validate(self.record), config)
+        return self._prepared
+
+
+@dataclass
+class Plan:
+    """The batch's steps in order, the customers it changed (final columns) and how many new
+    customers it creates (codes are given when it is stored, in creation order)."""
+
+    steps: list[Step]
+    customers: dict[uuid.UUID, dict[str, Any]]
+    created: list[uuid.UUID]
+    existing: dict[uuid.UUID, Customer]
+
+
+async def resolve_batch(
+    session: AsyncSession,
+    settings: Settings,
+    items: Sequence[NewSource],
+    *,
+    stored_as: Mapping[int, Prepared] | None = None,
+) -> Plan:
+    """Decide every new source record of the batch (its keys locked by the caller), as if
+    written one by one in order; the customers they join are row-locked.
+
+    ``stored_as``: for an item (by position), what is stored instead of what was decided on
+    (governance holds protected values: ``protect.hold_protected``)."""
+    stored_as = stored_as or {}
+    pinned = {item.pinned for item in items if item.pinned is not None}
+    keys = [k for item in items for k in item.prepared.keys]
+    found = await batch_candidates(session, keys, settings)
+    loaded: dict[uuid.UUID, tuple[Customer, list[SourceView]]] = {}
+    for attempt in range(4):
+        plan, missing = _simulate(settings, items, found, loaded, stored_as)
+        if not missing:
+            return plan
+        if attempt == 2:  # rare: read every customer the batch could join, once
+            missing = set(found.customers) - set(loaded)
+        locked = await repository.lock_customers(session, sorted(missing))
+        if any(
+            c.status != CustomerStatus.active.value
+            for i, (c, _) in locked.items()
+            if i not in pinned  # a pinned customer that is not active: refused in _simulate
+        ):
+            # Merged or deleted since the candidates were read (the keys are locked, so
+            # reading them again sees the change): decide the batch again.
+            found = await batch_candidates(session, keys, settings)
+            loaded.update({i: v for i, v in locked.items() if i in pinned})
+            loaded = {i: v for i, v in loaded.items() if i in found.customers or i in pinned}
+            continue
+        loaded.update(locked)
+    plan, missing = _simulate(settings, items, found, loaded, stored_as)
+    if missing:  # pragma: no cover - every candidate is read by the third attempt
+        raise RuntimeError("customers to join could not be read")
+    return plan
+
+
+def _simulate(
+    settings: Settings,
+    items: Sequence[NewSource],
+    found: BatchCandidates,
+    loaded: dict[uuid.UUID, tuple[Customer, list[SourceView]]],
+    stored_as: Mapping[int, Prepared],
+) -> tuple[Plan, set[uuid.UUID]]:
+    """The batch written one by one, in memory. Customers joined but not in ``loaded`` are
+    returned as missing (the pass then continues as well as it can, to find them all)."""
+    config = matching.match_config(settings)
+    merge_threshold = settings.match_merge_threshold or config.merge_threshold
+    review_threshold = settings.match_review_threshold or config.review_threshold
+    max_block = settings.match_max_block_size
+    counts = dict(found.frequencies)
+    holders: dict[BlockingKey, set[uuid.UUID]] = {}
+    held: dict[uuid.UUID, _Held] = {}
+    for cid, candidate in found.customers.items():
+        owned = set(found.holdings.get(cid, ()))
+        held[cid] = _Held(
+            cid,
+            (0, candidate.customer_code, 0),
+            candidate.name,
+            candidate.record,
+            owned,
+            code=candidate.customer_code,
+        )
+        for key in owned:
+            holders.setdefault(key, set()).add(cid)
+    missing: set[uuid.UUID] = set()
+    steps: list[Step] = []
+    changed: dict[uuid.UUID, dict[str, Any]] = {}
+    created: list[uuid.UUID] = []
+    existing: dict[uuid.UUID, Customer] = {}
+    for position, item in enumerate(items):
+        p = item.prepared
+        kept = stored_as.get(position, p)
+        own = set(p.keys)
+        frequencies = {k: counts[k] for k in own if counts.get(k, 0) > 0}
+        ids: set[uuid.UUID] = set()
+        for key in own:
+            if key.kind not in FREQUENCY_ONLY_KINDS and counts.get(key, 0) <= max_block:
+                ids |= holders.get(key, set())
+        ordered = sorted(ids, key=lambda i: held[i].order)[: settings.match_max_candidates]
+        if item.pinned is not None:
+            ordered = []
+        prepared_record = prepare(p.record, config)
+        scored: list[tuple[str, MatchScore]] = []
+        by_id: dict[str, Candidate] = {}
+        for cid in ordered:
+            other = held[cid]
+            score = score_pair(
+                prepared_record,
+                other.prepared(settings),
+                config=config,
+                key_frequencies=frequencies,
+            )
+            scored.append((str(cid), score))
+            by_id[str(cid)] = Candidate(cid, other.code, other.name, {})
+        result = decide(scored, merge_threshold=merge_threshold, review_threshold=review_threshold)
+        if item.pinned is not None:
+            result = DecisionResult(Decision.merge, str(item.pinned), None, reason="pinned")
+            if item.pinned not in held:
+                if item.pinned not in loaded:
+                    missing.add(item.pinned)
+                    held[item.pinned] = _Held(item.pinned, (0, "", 0), "", {}, set())
+                else:
+                    customer, _ = loaded[item.pinned]
+                    held[item.pinned] = _Held(
+                        item.pinned,
+                        (0, customer.customer_code, 0),
+                        customer.name,
+                        customer.record,
+                        set(),
+                        code=customer.customer_code,
+                    )
+        scored.sort(key=lambda pair: -pair[1].probability)
+        resolution = matching.Resolution(p.keys, frequencies, result, by_id, scored)
+        outcome = matching.outcome_of(result.decision)
+        stored_at = now()
+        target: _Held
+        if result.decision == Decision.merge and result.customer_id is not None:
+            target = held[uuid.UUID(result.customer_id)]
+            is_new = False
+            if target.customer is None:
+                if target.id not in loaded:
+                    missing.add(target.id)
+                    _join_unread(target, own, counts, holders)
+                    steps.append(Step(item, kept, resolution, target.id, False, outcome, stored_at))
+                    continue
+                customer, sources = loaded[target.id]
+                if customer.status != CustomerStatus.active.value:  # pinned (see above)
+                    problem = ProblemError(
+                        "conflict", f"Customer {target.id} takes no new source records"
+                    )
+                    steps.append(
+                        Step(
+                            item,
+                            kept,
+                            resolution,
+                            target.id,
+                            False,
+                            outcome,
+                            stored_at,
+                            problem=problem,
+                        )
+                    )
+                    continue
+                target.customer = {c: getattr(customer, c) for c in _COLUMNS}
+                target.sources = list(sources)
+                existing[target.id] = customer
+        else:
+            target = _Held(uuid.uuid4(), (1, "", len(created)), "", {}, set(), created=True)
+            target.customer = {
+                "id": target.id,
+                "customer_code": "",
+                "kind": p.record.kind.value,
+                "status": CustomerStatus.active.value,
+                "version": 1,
+                "merged_into_id": None,
+                "created_at": stored_at,
+                "updated_at": stored_at,
+            }
+            target.sources = []
+            is_new = True
+        assert target.customer is not None and target.sources is not None
+        view = SourceView(
+            item.system, item.source_id, stored_at, kept.record.model_dump(mode="json")
+        )
+        try:
+            columns = golden_columns_of(settings, [*target.sources, view], p.config)
+        except ProblemError as problem:  # refused like the PUT's 422: nothing of it stays
+            steps.append(
+                Step(item, kept, resolution, target.id, is_new, outcome, stored_at, problem=problem)
+            )
+            continue
+        step = Step(item, kept, resolution, target.id, is_new, outcome, stored_at)
+        state = target.customer
+        if is_new:
+            held[target.id] = target
+            created.append(target.id)
+            state.update(columns)
+            step.event = "customer.created"
+            step.changed = changed_fields(None, state["record"])
+        elif columns["record"] != state["record"] or columns["lineage"] != state["lineage"]:
+            step.before = _view(state)
+            state.update(columns, version=state["version"] + 1, updated_at=now())
+            step.event = "customer.updated"
+            step.changed = changed_fields(step.before["record"], state["record"]) or ["/lineage"]
+        if step.event is not None:
+            changed[target.id] = state
+            target.record, target.name, target._prepared = state["record"], state["name"], None
+        step.customer = dict(state)
+        target.sources.append(view)
+        for key in own - target.keys:
+            target.keys.add(key)
+            counts[key] = counts.get(key, 0) + 1
+            holders.setdefault(key, set()).add(target.id)
+        steps.append(step)
+    return Plan(steps, changed, created, existing), missing
+
+
+_COLUMNS = (
+    "id",
+    "customer_code",
+    "kind",
+    "status",
+    "version",
+    "merged_into_id",
+    "created_at",
+    *_STATE,
+)
+
+
+def _view(state: dict[str, Any]) -> dict[str, Any]:
+    """customer_view of the customer in ``state`` (its code given when the batch is stored,
+    for new customers)."""
+    return {
+        "customer_code": state["customer_code"],
+        "status": state["status"],
+        "version": state["version"],
+        "merged_into_id": str(state["merged_into_id"]) if state["merged_into_id"] else None,
+        "record": state["record"],
+    }
+
+
+def _join_unread(
+    target: _Held,
+    own: set[BlockingKey],
+    counts: dict[BlockingKey, int],
+    holders: dict[BlockingKey, set[uuid.UUID]],
+) -> None:
+    """A record joins a customer not read yet: its keys are followed (its golden record is
+    not; the pass is repeated once the customer is read)."""
+    for key in own - target.keys:
+        target.keys.add(key)
+        counts[key] = counts.get(key, 0) + 1
+        holders.setdefault(key, set()).add(target.id)

@@ -3,14 +3,18 @@ fingerprint, and the INSERT of a new one (with its customer's other source recor
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
 from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
-from mdm_hub.customers.models import SourceRecord
+from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.survivorship import SourceView
+from mdm_hub.db import WritePart
 
 # The stored record of (system, source_id), if any, and the configuration's fingerprint.
 _EXISTING_SOURCE = f"""
@@ -95,3 +99,140 @@ async def insert_source(
         if r["system"] is not None
     ]
     return rows[0]["id"], others
+
+
+# The stored records of a batch's source ids of one system, and the configuration's
+# fingerprint (one row of NULLs besides it when none is stored).
+_EXISTING_SOURCES = f"""
+    SELECT {FINGERPRINT_SQL} AS fingerprint, s.id, s.source_id, s.customer_id, s.raw_payload,
+           s.payload_hash, s.normalized, s.changes, s.findings, s.decision, s.version,
+           s.created_at, s.updated_at
+    FROM (SELECT 1) AS one
+    LEFT JOIN source_records AS s
+        ON s.system = :system AND s.source_id = ANY(CAST(:source_ids AS text[]))
+"""
+
+
+async def existing_sources(
+    session: AsyncSession, system: str, source_ids: list[str]
+) -> tuple[dict[str, SourceRecord], str]:
+    """The stored records of ``source_ids`` (as read: not added to the session) by source id,
+    and the configuration's fingerprint, in one statement."""
+    rows = await db.fetch(session, _EXISTING_SOURCES, {"system": system, "source_ids": source_ids})
+    found = {
+        row["source_id"]: SourceRecord(
+            id=row["id"],
+            system=system,
+            source_id=row["source_id"],
+            customer_id=row["customer_id"],
+            raw_payload=row["raw_payload"],
+            payload_hash=row["payload_hash"],
+            normalized=row["normalized"],
+            changes=row["changes"],
+            findings=row["findings"],
+            decision=row["decision"],
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+        for row in rows
+        if row["id"] is not None
+    }
+    return found, rows[0]["fingerprint"]
+
+
+_CUSTOMER_NAMES = tuple(c.name for c in Customer.__table__.columns if not c.computed)
+_CUSTOMER_COLUMNS = ", ".join(_CUSTOMER_NAMES)
+
+# Customers a batch links new source records to, row-locked in id order (the order merges use),
+# each with its source records in id order.
+_LOCK_CUSTOMERS = f"""
+    SELECT {_CUSTOMER_COLUMNS},
+           (SELECT json_agg(json_build_array(s.system, s.source_id, s.updated_at, s.normalized)
+                            ORDER BY s.id)
+            FROM source_records AS s WHERE s.customer_id = customers.id) AS sources
+    FROM customers
+    WHERE id = ANY(CAST(:ids AS uuid[]))
+    ORDER BY id
+    FOR UPDATE OF customers
+"""
+
+
+async def lock_customers(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Customer, list[SourceView]]]:
+    """The customers (row-locked, in id order, not added to the session) and their sources."""
+    if not ids:
+        return {}
+    rows = await db.fetch(session, _LOCK_CUSTOMERS, {"ids": sorted(ids)})
+    found: dict[uuid.UUID, tuple[Customer, list[SourceView]]] = {}
+    for row in rows:
+        values = {name: row[name] for name in _CUSTOMER_NAMES}
+        sources = [
+            SourceView(system, source_id, dt.datetime.fromisoformat(at), normalized)
+            for system, source_id, at, normalized in row["sources"] or ()
+        ]
+        found[row["id"]] = (Customer(**values), sources)
+    return found
+
+
+_INSERT_SOURCES = """
+    INSERT INTO source_records (
+        system, source_id, customer_id, raw_payload, payload_hash, normalized, changes,
+        findings, decision, version, created_at, updated_at
+    )
+    SELECT CAST(:system AS text), s.source_id, s.customer_id, CAST(s.raw_payload AS jsonb),
+           s.payload_hash, CAST(s.normalized AS jsonb), CAST(s.changes AS jsonb),
+           CAST(s.findings AS jsonb), CAST(s.decision AS jsonb), 1, s.at, s.at
+    FROM unnest(
+        CAST(:source_ids AS text[]), CAST(:customer_ids AS uuid[]), CAST(:raw AS text[]),
+        CAST(:hashes AS text[]), CAST(:normalized AS text[]), CAST(:changes AS text[]),
+        CAST(:findings AS text[]), CAST(:decisions AS text[]), CAST(:at AS timestamptz[])
+    ) WITH ORDINALITY AS s(source_id, customer_id, raw_payload, payload_hash, normalized,
+                           changes, findings, decision, at, position)
+    ORDER BY s.position
+    RETURNING id, source_id, customer_id
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def sources_insert(system: str, sources: list[SourceRecord]) -> WritePart:
+    """New source records of one system, as one multi-row insert returning (id, source_id);
+    their JSON payloads are serialized here (the one place a batch writes them)."""
+    return WritePart(
+        _INSERT_SOURCES,
+        {
+            "system": system,
+            "source_ids": [s.source_id for s in sources],
+            "customer_ids": [s.customer_id for s in sources],
+            "raw": [_dumps(s.raw_payload) for s in sources],
+            "hashes": [s.payload_hash for s in sources],
+            "normalized": [_dumps(s.normalized) for s in sources],
+            "changes": [_dumps(s.changes) for s in sources],
+            "findings": [_dumps(s.findings) for s in sources],
+            "decisions": [_dumps(s.decision) for s in sources],
+            "at": [s.created_at for s in sources],
+        },
+    )
+
+
+async def store_batch(
+    session: AsyncSession,
+    system: str,
+    sources: list[SourceRecord],
+    parts: list[tuple[str, WritePart | None]],
+) -> dict[str, int]:
+    """Write a batch in one statement: ``parts`` (the customers, audit entries, events, review
+    pairs; parts named ``keys`` and ``findings`` may join ``new_sources``) and the new source
+    records; the ids the source records got, by source id."""
+    rows = await db.write_named(
+        session,
+        [("new_sources", sources_insert(system, sources) if sources else None), *parts],
+        "SELECT id, source_id FROM new_sources"
+        if sources
+        else "SELECT NULL AS id, NULL AS source_id WHERE false",
+    )
+    return {row["source_id"]: row["id"] for row in rows}

@@ -6,7 +6,9 @@ Services never commit: the request's session does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,15 +24,15 @@ from mdm_hub.customers.repository import lock_customer
 from mdm_hub.errors import ProblemError
 from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.matching import service as matching
-from mdm_hub.privacy.service import hold_if_erased
+from mdm_hub.privacy.service import WriteHeld, erasures_hit, hold_write
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
-from mdm_hub.sources.decide import link_target, pinned_resolution, resolve_batch
+from mdm_hub.sources.decide import NewSource, resolve_batch
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
-from mdm_hub.sources.protect import Guarded, hold_protected, pending_change
-from mdm_hub.sources.store import store_changed_source, store_new_source
+from mdm_hub.sources.protect import Guarded, hold_protected, pending_change, protected_pointers
+from mdm_hub.sources.store import Stored, store_batch, store_changed_source
 
 
 @dataclass
@@ -40,6 +42,19 @@ class SourceWrite:
     created_source: bool
     # governance: the protected values this write sent that wait for approval
     change_request: ChangeRequest | None = None
+
+
+@dataclass
+class ItemWrite:
+    """What the write of one item of a batch did (as its own PUT would answer): ``write``, or
+    ``problem`` (422), or ``held`` (202: an erased person's record, kept as a held write).
+    ``outcome``: new_customer, merged, review, updated, unchanged, held or rejected."""
+
+    source_id: str
+    outcome: str
+    write: SourceWrite | None = None
+    problem: ProblemError | None = None
+    held: dict[str, Any] | None = None
 
 
 async def put_source_record(
@@ -53,87 +68,258 @@ async def put_source_record(
     hold_erased: bool = True,
     link_to: uuid.UUID | None = None,
 ) -> SourceWrite:
-    """Store a source system's record: validate, normalize, link to a customer, recompute.
+    """Store a source system's record: validate, normalize, link to a customer, recompute (a
+    batch of one: :func:`write_batch`).
 
     ``hold_erased``: a person record carrying an erased person's identifying values is held
     (privacy.service.WriteHeld) instead of written; False when a 管理者 released it.
     ``link_to``: a new source record joins this customer instead of the one matching decides
     (the registry's record of a customer linked by its 法人番号); candidates are not queued."""
-    raw = payload.model_dump(mode="json", exclude_unset=True)
-    digest = canonical_hash(raw)
+    (item,) = await write_batch(
+        session,
+        settings,
+        actor,
+        system,
+        [(source_id, payload)],
+        hold_erased=hold_erased,
+        link_to=link_to,
+    )
+    if item.held is not None:
+        raise WriteHeld(item.held)
+    if item.problem is not None:
+        raise item.problem
+    assert item.write is not None
+    return item.write
+
+
+async def write_batch(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    items: Sequence[tuple[str, CustomerIn]],
+    *,
+    hold_erased: bool = True,
+    ready: Sequence[Mapping[str, Any] | None] | None = None,
+    webhooks: bool = True,
+    link_to: uuid.UUID | None = None,
+) -> list[ItemWrite]:
+    """Store a batch of one system's records, answered item by item in order, each as its own
+    PUT would be answered had the items been PUT one by one in that order.
+
+    Steps (docs/architecture.md): prepare all; lock all source ids and blocking keys in one
+    sorted statement; read the stored records of all; then the runs of new source records are
+    decided together (``decide.resolve_batch``) and stored with multi-row statements
+    (``store.store_batch``); a changed source record is stored on its own, in its place. An
+    item with problems is answered with them and writes nothing; the others are written.
+
+    ``ready``: what an earlier ``prepare`` kept of each item (import staging), used when the
+    configuration is the same (see ``prepare.prepare``). ``webhooks=False``: the new records'
+    change events go to the change feed only (an import that sends one summary event).
+    ``link_to``: the customer every new source record joins (see :func:`put_source_record`).
+    """
+    raws = [payload.model_dump(mode="json", exclude_unset=True) for _, payload in items]
+    digests = [canonical_hash(raw) for raw in raws]
+    payloads = [payload for _, payload in items]
     # Prepared first, with the configuration this process last read (compared below with the
-    # transaction's), so that the record's blocking keys and the source record's own key are
+    # transaction's), so that the records' blocking keys and the source records' own keys are
     # locked in one statement. A payload with problems is still answered as a replay when it
-    # is one: its problems are raised after that check.
+    # is one: its problems are answered after that check.
     config = cached_configuration() or await current_configuration(session)
-    (prepared,) = await prepare(session, settings, [payload], config)
-    locked = prepared.keys if isinstance(prepared, Prepared) else []
-    await lock_batch(session, [(system, source_id)], locked)
-    # Not locked here: the advisory lock serializes writers of this source record, and the row
-    # is locked below only after its customer (the order merges use: no deadlock).
-    existing, fingerprint = await repository.existing_source(session, system, source_id)
-    if existing is not None and existing.payload_hash == digest:
-        customer = await session.get_one(Customer, existing.customer_id)
-        held = await pending_change(session, system, source_id)
-        return SourceWrite(customer, existing, created_source=False, change_request=held)
+    prepared = await prepare(session, settings, payloads, config, ready)
+    locked = {k for p in prepared if isinstance(p, Prepared) for k in p.keys}
+    ids = [source_id for source_id, _ in items]
+    await lock_batch(session, sorted({(system, i) for i in ids}), sorted(locked))
+    # Not row-locked here: the advisory locks serialize writers of these source records, and
+    # a row is locked below only after its customer (the order merges use: no deadlock).
+    existing, fingerprint = await repository.existing_sources(session, system, sorted(set(ids)))
     if fingerprint != config.fingerprint:  # changed since this process last read it
         config = await configuration_for(session, fingerprint)
-        (prepared,) = await prepare(session, settings, [payload], config)
-        if isinstance(prepared, Prepared):
-            # Out of the usual order, so a deadlock is possible (it answers 503: try again),
-            # but only when the change of configuration changed the record's keys.
-            await lock_keys(session, [k for k in prepared.keys if k not in locked])
-    if isinstance(prepared, ProblemError):
-        raise prepared
+        prepared = await prepare(session, settings, payloads, config, ready)
+        # Out of the usual order, so a deadlock is possible (it answers 503: try again), but
+        # only when the change of configuration changed the records' keys.
+        more = {k for p in prepared if isinstance(p, Prepared) for k in p.keys} - locked
+        await lock_keys(session, sorted(more))
+    held: dict[int, dict[str, Any]] = {}
     if hold_erased:
-        await hold_if_erased(session, settings, actor, system, source_id, raw, prepared.normalized)
-    if existing is None:
-        if link_to is not None:
-            resolution = pinned_resolution(prepared, link_to)
-            link = await link_target(session, settings, prepared, resolution)
-            if link.created:
-                raise ProblemError("conflict", f"Customer {link_to} takes no new source records")
+        held = await hold_erased_items(
+            session, settings, actor, system, items, raws, prepared, existing, digests
+        )
+    # Governance (sources/protect.py): with protected fields for this system, each new record
+    # is decided and stored on its own, its protected values held between the two.
+    protected = bool(await protected_pointers(session, system))
+    answers: list[ItemWrite | None] = [None] * len(items)
+    run: list[tuple[int, NewSource]] = []
+    seen: set[str] = set()
+    for index, (source_id, _) in enumerate(items):
+        if source_id in seen:  # again in the batch: the earlier item is stored first
+            await _write_run(session, settings, actor, system, run, answers, webhooks)
+            stored, _ = await repository.existing_source(session, system, source_id)
+            if stored is not None:
+                existing[source_id] = stored
+            seen.clear()
+        seen.add(source_id)
+        stored = existing.get(source_id)
+        item = prepared[index]
+        if stored is not None and stored.payload_hash == digests[index]:
+            customer = await session.get_one(Customer, stored.customer_id, populate_existing=True)
+            pending = await pending_change(session, system, source_id) if protected else None
+            answers[index] = ItemWrite(
+                source_id, "unchanged", SourceWrite(customer, stored, False, pending)
+            )
+        elif isinstance(item, ProblemError):
+            answers[index] = ItemWrite(source_id, "rejected", problem=item)
+        elif index in held:
+            answers[index] = ItemWrite(source_id, "held", held=held[index])
+        elif stored is None:
+            new = NewSource(system, source_id, raws[index], digests[index], item, link_to)
+            run.append((index, new))
+            if protected:
+                await _write_guarded(session, settings, actor, system, run, answers, webhooks)
         else:
-            (resolution,) = await resolve_batch(session, settings, [prepared])
-            link = await link_target(session, settings, prepared, resolution)
+            await _write_run(session, settings, actor, system, run, answers, webhooks)
+            answers[index] = await _write_changed(
+                session, settings, actor, system, stored, raws[index], digests[index], item
+            )
+    await _write_run(session, settings, actor, system, run, answers, webhooks)
+    done = [a for a in answers if a is not None]
+    assert len(done) == len(items)
+    return done
+
+
+async def hold_erased_items(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    items: Sequence[tuple[str, CustomerIn]],
+    raws: list[dict[str, Any]],
+    prepared: list[Prepared | ProblemError],
+    existing: dict[str, SourceRecord],
+    digests: list[str],
+) -> dict[int, dict[str, Any]]:
+    """The items (by index) held as an erased person's records: each stored as a held write."""
+    candidates = {
+        index: p.normalized
+        for index, p in enumerate(prepared)
+        if isinstance(p, Prepared)
+        and not (
+            (stored := existing.get(items[index][0])) is not None
+            and stored.payload_hash == digests[index]
+        )
+    }
+    held: dict[int, dict[str, Any]] = {}
+    for index, hit in (await erasures_hit(session, settings, candidates)).items():
+        erasure_id, matched = hit
+        held[index] = await hold_write(
+            session, actor, erasure_id, matched, system, items[index][0], raws[index]
+        )
+    return held
+
+
+async def _write_run(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    run: list[tuple[int, NewSource]],
+    answers: list[ItemWrite | None],
+    webhooks: bool,
+) -> None:
+    """Decide and store a run of new source records (emptied)."""
+    if not run:
+        return
+    plan = await resolve_batch(session, settings, [item for _, item in run])
+    stored = await store_batch(session, settings, actor, system, plan, webhooks=webhooks)
+    _answer(run, stored, answers)
+    run.clear()
+
+
+def _answer(
+    run: list[tuple[int, NewSource]], stored: list[Stored], answers: list[ItemWrite | None]
+) -> None:
+    for (index, item), done in zip(run, stored, strict=True):
+        if done.source is None or done.customer is None:
+            assert done.step.problem is not None
+            answers[index] = ItemWrite(item.source_id, "rejected", problem=done.step.problem)
+        else:
+            answers[index] = ItemWrite(
+                item.source_id,
+                done.step.outcome,
+                SourceWrite(done.customer, done.source, created_source=True),
+            )
+
+
+async def _write_guarded(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    run: list[tuple[int, NewSource]],
+    answers: list[ItemWrite | None],
+    webhooks: bool,
+) -> None:
+    """One new source record (``run`` holds it; emptied) when this system has protected
+    fields: decided, its protected values held for approval when it joins an existing customer
+    (``protect.hold_protected``), then stored with what may be stored."""
+    ((index, item),) = run
+    plan = await resolve_batch(session, settings, [item])
+    (step,) = plan.steps
+    request = None
+    if step.problem is None and not step.created:
         (guard,) = await hold_protected(
             session,
             settings,
             actor,
             system,
-            [Guarded(link.customer, link.created, source_id, None, prepared)],
+            [Guarded(plan.existing[step.customer_id], False, item.source_id, None, item.prepared)],
         )
-        source = await store_new_source(
-            session,
-            settings,
-            actor,
-            system,
-            source_id,
-            raw,
-            digest,
-            guard.prepared,
-            resolution,
-            link,
-        )
-        return SourceWrite(link.customer, source, True, guard.change_request)
+        request = guard.change_request
+        if guard.prepared is not item.prepared:
+            plan = await resolve_batch(session, settings, [item], stored_as={0: guard.prepared})
+    stored = await store_batch(session, settings, actor, system, plan, webhooks=webhooks)
+    _answer(run, stored, answers)
+    written = answers[index]
+    if written is not None and written.write is not None:
+        written.write.change_request = request
+    run.clear()
 
-    customer = await lock_customer(session, existing.customer_id)
+
+async def _write_changed(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    stored: SourceRecord,
+    raw: dict[str, Any],
+    digest: str,
+    prepared: Prepared,
+) -> ItemWrite:
+    """A stored source record that changed: it keeps its customer (rows locked customer
+    first, the order merges use)."""
+    customer = await lock_customer(session, stored.customer_id)
     existing = await session.get_one(
-        SourceRecord, existing.id, with_for_update=True, populate_existing=True
+        SourceRecord, stored.id, with_for_update=True, populate_existing=True
     )
     if existing.customer_id != customer.id:  # a merge or unmerge moved it meanwhile
         customer = await lock_customer(session, existing.customer_id)
-    (guard,) = await hold_protected(
-        session,
-        settings,
-        actor,
-        system,
-        [Guarded(customer, False, source_id, existing.normalized, prepared)],
+    try:
+        async with session.begin_nested():
+            (guard,) = await hold_protected(
+                session,
+                settings,
+                actor,
+                system,
+                [Guarded(customer, False, stored.source_id, existing.normalized, prepared)],
+            )
+            await store_changed_source(
+                session, settings, actor, customer, existing, raw, digest, guard.prepared
+            )
+    except ProblemError as problem:
+        return ItemWrite(stored.source_id, "rejected", problem=problem)
+    return ItemWrite(
+        stored.source_id, "updated", SourceWrite(customer, existing, False, guard.change_request)
     )
-    await store_changed_source(
-        session, settings, actor, customer, existing, raw, digest, guard.prepared
-    )
-    return SourceWrite(customer, existing, False, guard.change_request)
 
 
 async def match_payload(

@@ -1,86 +1,151 @@
-"""Step 5 of the write path: store the source record, its blocking keys, the golden record, the
-audit entries and the outbox event (the last four in one statement, ``db.write_together``)."""
+"""Step 5 of the write path: store a batch's new source records, their blocking keys and
+findings, the review pairs, the golden records, the audit entries and the outbox events as
+multi-row statements (``store_batch``); a changed source record is stored on its own
+(``store_changed_source``)."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.log import AuditRecord, audit_record
+from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
-from mdm_hub.customers.golden import now, recompute_golden
+from mdm_hub.customers.golden import customer_view, now, recompute_golden
 from mdm_hub.customers.models import Customer, SourceRecord
-from mdm_hub.customers.prepare import changes_json
-from mdm_hub.customers.survivorship import SourceView
+from mdm_hub.customers.repository import customers_upsert, next_customer_codes
 from mdm_hub.customers.views import source_view
-from mdm_hub.matching import service as matching
-from mdm_hub.matching.repository import index_record, keys_insert
+from mdm_hub.events.outbox import event_row
+from mdm_hub.events.repository import insert_events
+from mdm_hub.matching.keys import BlockingKey
+from mdm_hub.matching.repository import batch_keys_insert, candidates_insert, index_record
+from mdm_hub.matching.scoring import MatchScore
 from mdm_hub.observability.metrics import MATCH_DECISIONS
-from mdm_hub.quality.repository import findings_writes
+from mdm_hub.quality.repository import batch_findings_insert, findings_writes
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
-from mdm_hub.sources.decide import Link
+from mdm_hub.sources.decide import Plan, Step
 from mdm_hub.sources.prepare import Prepared
 
 
-async def store_new_source(
+@dataclass
+class Stored:
+    """A step of the batch as stored: the source record and its customer after it (both
+    as written, not added to the session), or the problem that refused it."""
+
+    step: Step
+    source: SourceRecord | None
+    customer: Customer | None
+
+
+async def store_batch(
     session: AsyncSession,
     settings: Settings,
     actor: Actor,
     system: str,
-    source_id: str,
-    raw: dict[str, Any],
-    digest: str,
-    prepared: Prepared,
-    resolution: matching.Resolution,
-    link: Link,
-) -> SourceRecord:
-    """A new source record linked to ``link.customer``: the record, its keys, the review queue,
-    the golden record, audit and event."""
-    customer = link.customer
-    stored_at = now()
-    # Written by the repository and never added to the session: the answer shows it.
-    source = SourceRecord(
-        system=system,
-        source_id=source_id,
-        customer_id=customer.id,
-        raw_payload=raw,
-        payload_hash=digest,
-        normalized=prepared.record.model_dump(mode="json"),
-        changes=changes_json(prepared.result),
-        findings=prepared.findings,
-        decision=resolution.decision_json(link.outcome, customer.id),
-        version=1,
-        created_at=stored_at,
-        updated_at=stored_at,
-    )
-    source.id, others = await repository.insert_source(session, source)
-    await matching.queue_candidates(session, customer.id, resolution, resolution.result.review)
-    MATCH_DECISIONS.labels(link.outcome).inc()
-    entry = audit_record(
-        actor,
-        action="source_record.created",
-        entity_type="source_record",
-        entity_id=f"{system}/{source_id}",
-        customer_id=customer.id,
-        after={**source_view(source), "decision": source.decision},
-    )
-    await recompute_golden(
+    plan: Plan,
+    *,
+    webhooks: bool = True,
+) -> list[Stored]:
+    """The batch's new source records, keys, findings, review pairs, customers (new and
+    changed), audit entries and change events, in the order they were decided: one statement
+    for the customer codes, one for everything else (multi-row inserts). ``webhooks=False``:
+    the change events are in the change feed but sent to no webhook (an import's summary
+    option)."""
+    codes = await next_customer_codes(session, settings.customer_code_prefix, len(plan.created))
+    code_of = dict(zip(plan.created, codes, strict=True))
+    for customer_id, state in plan.customers.items():
+        state["customer_code"] = code_of.get(customer_id, state["customer_code"])
+    stored: list[Stored] = []
+    sources: list[SourceRecord] = []
+    audit: list[AuditRecord] = []
+    events: list[dict[str, Any]] = []
+    pairs: list[tuple[uuid.UUID, uuid.UUID, MatchScore, dict[str, Any], str]] = []
+    keys: list[tuple[str, BlockingKey]] = []
+    findings: list[tuple[str, list[dict[str, Any]]]] = []
+    for step in plan.steps:
+        if step.problem is not None:
+            stored.append(Stored(step, None, None))
+            continue
+        item, resolution, customer_id = step.item, step.resolution, step.customer_id
+        resolution.candidates = {
+            cid: replace(c, customer_code=code_of[c.id]) if c.id in code_of else c
+            for cid, c in resolution.candidates.items()
+        }
+        state = step.customer
+        state["customer_code"] = code_of.get(customer_id, state["customer_code"])
+        source = SourceRecord(
+            system=system,
+            source_id=item.source_id,
+            customer_id=customer_id,
+            raw_payload=item.raw,
+            payload_hash=item.digest,
+            normalized=step.stored.record.model_dump(mode="json"),
+            changes=step.stored.changes,
+            findings=step.stored.findings,
+            decision=resolution.decision_json(step.outcome, customer_id),
+            version=1,
+            created_at=step.stored_at,
+            updated_at=step.stored_at,
+        )
+        sources.append(source)
+        keys.extend((item.source_id, k) for k in resolution.keys)
+        findings.append((item.source_id, step.stored.findings))
+        for cid, score in resolution.result.review:
+            explanation = {
+                "record": resolution.candidate_view(cid, score),
+                "decided_for": str(customer_id),
+            }
+            pairs.append(
+                (customer_id, uuid.UUID(cid), score, explanation, resolution.result.reason)
+            )
+        MATCH_DECISIONS.labels(step.outcome).inc()
+        audit.append(
+            audit_record(
+                actor,
+                action="source_record.created",
+                entity_type="source_record",
+                entity_id=f"{system}/{item.source_id}",
+                customer_id=customer_id,
+                after={**source_view(source), "decision": source.decision},
+            )
+        )
+        customer = Customer(**state)
+        if step.event is not None:
+            if step.before is not None:
+                step.before["customer_code"] = state["customer_code"]
+            audit.append(
+                audit_record(
+                    actor,
+                    action=step.event,
+                    entity_type="customer",
+                    entity_id=str(customer_id),
+                    customer_id=customer_id,
+                    before=step.before,
+                    after=customer_view(customer),
+                )
+            )
+            events.append(event_row(step.event, customer, step.changed))
+        stored.append(Stored(step, source, customer))
+    ids = await repository.store_batch(
         session,
-        settings,
-        actor,
-        customer,
-        config=prepared.config,
-        created=link.created,
-        sources=[*others, SourceView(system, source_id, stored_at, source.normalized)],
-        audit=[entry],
-        writes=[
-            keys_insert(source.id, customer.id, resolution.keys),
-            *findings_writes(source.id, system, prepared.findings, replace=False),
+        system,
+        sources,
+        [
+            ("customers", customers_upsert([Customer(**c) for c in plan.customers.values()])),
+            ("keys", batch_keys_insert(keys)),
+            ("findings", batch_findings_insert(system, findings)),
+            ("candidates", candidates_insert(pairs)),
+            ("audit", audit_insert(audit)),
+            ("events", insert_events(events, webhook=webhooks)),
         ],
     )
-    return source
+    for source in sources:
+        source.id = ids[source.source_id]
+    return stored
 
 
 async def store_changed_source(
@@ -99,7 +164,7 @@ async def store_changed_source(
     existing.raw_payload = raw
     existing.payload_hash = digest
     existing.normalized = prepared.normalized
-    existing.changes = changes_json(prepared.result)
+    existing.changes = prepared.changes
     existing.findings = prepared.findings
     existing.decision = {
         "outcome": "unchanged_link",
