@@ -127,7 +127,8 @@ def test_branch_levels() -> None:
         (dict(MARUNOUCHI, street="1-2"), Level.similar),
         (dict(MARUNOUCHI, street=None), Level.same_town),
         (dict(MARUNOUCHI, street="3-5-1"), Level.other_street),
-        (dict(MARUNOUCHI, town="大手町", postal_code="1000004"), Level.different),
+        (dict(MARUNOUCHI, town="大手町", postal_code="1000004"), Level.partial),  # same 番地
+        (dict(MARUNOUCHI, town="大手町", street="3-5-1"), Level.different),
         (dict(UMEDA), Level.different),
         (dict(UMEDA, street="1-2-3"), Level.different),
         (dict(postal_code="1000005"), Level.same_town),

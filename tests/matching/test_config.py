@@ -8,7 +8,7 @@ from mdm_hub.matching.config import ConfigError, config_from_dict, load_config, 
 
 def test_default_config_is_packaged_and_cached() -> None:
     c = load_config()
-    assert c.version == "v2"
+    assert c.version == "v3"
     assert load_config() is c
     assert set(c.kinds) == {"corporation", "person"}
     assert c.review_threshold < c.merge_threshold

@@ -60,7 +60,7 @@ def level(s, field: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_default_weights_are_v2_and_v1_still_loads() -> None:
-    assert DEFAULT.version == "v2"
+    assert DEFAULT.version == "v3"
     assert DEFAULT.identifier_fields == frozenset()
     v1 = load_config(DEFAULT_CONFIG_PATH.with_name("weights_v1.json"))
     assert v1.version == "v1"
@@ -110,7 +110,7 @@ def test_identifier_may_not_take_a_built_in_name() -> None:
         ("M-12345", "m 12345", Level.exact),  # hyphens, spaces and case do not count
         ("Ｍ１２３４５", "M12345", Level.exact),  # full-width
         (12345, "12345", Level.exact),  # an integer custom field
-        ("M12345", "M12354", Level.similar),  # two neighbours swapped
+        ("M12345", "M12354", Level.transposed),  # two neighbours swapped: a typing error
         ("M12345", "M12845", Level.similar),  # one character changed
         ("M12345", "M1234", Level.similar),  # one dropped
         ("M12345", "M99999", Level.different),
@@ -181,8 +181,12 @@ def test_family_and_given_swapped() -> None:
     a = prepare(person("gawthrop", "catherine"), DEFAULT)
     b = prepare(person("catherine", "gawthrop"), DEFAULT)
     assert compare_person_name(a, b, DEFAULT)[0] == Level.similar_high
+    # One part agrees in the other's place, the other part is another name: weak, like one
+    # part agreeing in its place (family_differs), not a swap.
     c = prepare(person("catherine", "smith"), DEFAULT)
-    assert compare_person_name(a, c, DEFAULT)[0] == Level.different
+    assert compare_person_name(a, c, DEFAULT)[0] == Level.family_differs
+    d = prepare(person("jones", "smith"), DEFAULT)
+    assert compare_person_name(a, d, DEFAULT)[0] == Level.different
 
 
 def test_swapped_names_share_a_blocking_key() -> None:
@@ -215,10 +219,23 @@ def _home(city: str, town: str, street: str | None = "8", prefecture: str | None
             _home("winston hills", "stanleykstreet"),
             Level.similar,
         ),
+        # Another free-text area with the same town and number: partial agreement, and with
+        # another number too: different.
         (
             _home("winston hills", "stanley street"),
             _home("richlands", "stanley street"),
+            Level.partial,
+        ),
+        (
+            _home("winston hills", "stanley street"),
+            _home("richlands", "stanley street", "42"),
             Level.different,
+        ),
+        # The same area and number, the town replaced: partial.
+        (
+            _home("winston hills", "stanley street"),
+            _home("winston hills", "ambalindum street"),
+            Level.partial,
         ),
         # Placed Japanese cities are canonical: 府中市 and 豊中市 stay two areas.
         (

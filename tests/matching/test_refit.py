@@ -32,7 +32,7 @@ async def test_refit_from_the_hub(client: httpx.AsyncClient, app, tmp_path: Path
     await client.post(f"/v1/match-candidates/{pair['id']}/decision", json={"decision": "distinct"})
 
     async with app.state.sessionmaker() as session:
-        data = await collect_pairs(session, max_pairs=2_000)
+        data = await collect_pairs(session, max_pairs=2_000, random_pairs=2_000)
     assert len(data.training) >= 40
     assert len(data.random) == 2_000, "82 records make 3,321 pairs: a full sample"
     assert all(a is not b for a, b in data.random)
@@ -78,7 +78,8 @@ async def test_the_refit_command(
         timeout=180,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "corporation: 30 training pairs, 1000 random pairs" in done.stdout
+    # 60 records make 1,770 pairs: the random sample is all of them.
+    assert "corporation: 30 training pairs, 1770 random pairs" in done.stdout
     assert "prior λ 1e-05 → " in done.stdout
     adopted = load_config(output)
     assert adopted.version == "v9"

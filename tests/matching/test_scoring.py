@@ -326,7 +326,7 @@ def test_explanation_adds_up() -> None:
     assert s.match_weight == pytest.approx(s.prior_weight + sum(c.weight for c in s.comparisons))
     assert s.probability == pytest.approx(probability_from_weight(s.match_weight))
     d = s.to_dict()
-    assert d["config_version"] == "v2"
+    assert d["config_version"] == "v3"
     assert [c["field"] for c in d["comparisons"]] == list(CONFIG.kinds["corporation"].fields)
 
 

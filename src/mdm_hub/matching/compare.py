@@ -29,7 +29,7 @@ from mdm_hub.matching.keys import (
     identifier_key_value,
     identifier_value,
 )
-from mdm_hub.matching.levels import IDENTIFIER_COMPARE, L
+from mdm_hub.matching.levels import IDENTIFIER_COMPARE, OPTIONAL_LEVELS, L
 from mdm_hub.normalize.corporate_number import is_valid_corporate_number
 from mdm_hub.normalize.text import fold_key, kana_fold
 from mdm_hub.record import AddressPurpose, CustomerKind, CustomerRecord, PhoneLineType, SiteType
@@ -277,8 +277,9 @@ _ADDRESS_RANK = {
     L.other_unit: 3,
     L.same_town: 4,
     L.other_street: 5,
-    L.different: 6,
-    L.missing: 7,
+    L.partial: 6,
+    L.different: 7,
+    L.missing: 8,
 }
 
 
@@ -295,6 +296,8 @@ def compare_address(a: PreparedRecord, b: PreparedRecord, c: MatchConfig) -> Out
                 best, best_detail = level, detail
                 if level == L.exact:
                     return (best, best_detail, _NONE)
+    if best == L.partial and L.partial not in c.kinds[a.kind].fields["address"].levels:
+        best = OPTIONAL_LEVELS[L.partial]  # a weights file from before the level
     return (best, best_detail, _NONE)
 
 
@@ -317,6 +320,18 @@ def _address_level(
     else:
         return (L.missing, "")
     if not same_area:
+        # Free-text areas (neither placed): the same town and number under another area name
+        # is partial agreement. A placed city is canonical: another city is another place.
+        if (
+            not x.prefecture
+            and not y.prefecture
+            and x.street
+            and x.street == y.street
+            and x.town
+            and y.town
+            and (x.town == y.town or _jw(x.town, y.town) >= town_threshold)
+        ):
+            return (L.partial, f"{x.town}{x.street}, area {x.city} ≠ {y.city}")
         return (L.different, f"{x.describe()} ≠ {y.describe()}")
     if area_typo:
         level, detail = _address_level_in_area(x, y, town_threshold)
@@ -345,7 +360,7 @@ def _address_level_in_area(
                 return _building_level(x, y)
             if town_score >= town_threshold:
                 return (L.similar, f"town jaro_winkler={town_score:.2f}")
-            return (L.different, f"{x.describe()} ≠ {y.describe()}")
+            return (L.partial, f"{x.street}, town {x.town} ≠ {y.town}")
         if not town_equal:
             return (L.different, f"{x.describe()} ≠ {y.describe()}")
         if _street_prefix(x.street, y.street):
@@ -463,16 +478,33 @@ def compare_person_name(a: PreparedRecord, b: PreparedRecord, c: MatchConfig) ->
         # 姓 and 名 entered the wrong way round (one source's form had them reversed).
         if not fam_sim and _jw(fa, gb) >= sim.person_part and _jw(ga, fb) >= sim.person_part:
             return (L.similar_high, f"family and given swapped: {fa} {ga} ↔ {fb} {gb}", _NONE)
-        if fam_eq and not giv_sim:
+        # One part the same (or the same up to a typing error), the other another name.
+        if fam_sim and not giv_sim:
             return (L.given_differs, f"{fa}: {ga} ≠ {gb}", _NONE)
-        if giv_eq and not fam_sim:
+        if giv_sim and not fam_sim:
             return (L.family_differs, f"{ga}: {fa} ≠ {fb}", _NONE)
+        # One part agrees but in the other's place (姓 and 名 swapped, the other replaced): as
+        # weak as one part agreeing in its place with the other replaced.
+        if _jw(fa, gb) >= sim.person_part or _jw(ga, fb) >= sim.person_part:
+            return (
+                L.family_differs,
+                f"one part in the other's place: {fa} {ga} / {fb} {gb}",
+                _NONE,
+            )
         return (L.different, detail, _NONE)
+    one_part = _one_part_agrees(a, b, sim.person_part)
+    if one_part:
+        return (L.similar_low, one_part, _NONE)
     s = _jw(a.name_key, b.name_key)
     detail = f"jaro_winkler={s:.2f}"
-    # Unsplit names: a shared head with different tails reads as one family, two people.
+    # Unsplit names: a shared head with different tails reads as one family, two people —
+    # unless the tails are the same letters with two neighbours swapped (a typing error).
     head = _common_prefix_len(a.name_key, b.name_key)
-    if head >= 2 and min(len(a.name_key), len(b.name_key)) > head:
+    if (
+        head >= 2
+        and min(len(a.name_key), len(b.name_key)) > head
+        and not _adjacent_swap(a.name_key, b.name_key)
+    ):
         tail_a, tail_b = a.name_key[head:], b.name_key[head:]
         if _jw(tail_a, tail_b) < sim.person_part:
             return (L.given_differs, f"{a.name_key[:head]}: {tail_a} ≠ {tail_b}", _NONE)
@@ -494,6 +526,39 @@ def _split(
     return None
 
 
+def _one_part_agrees(a: PreparedRecord, b: PreparedRecord, threshold: float) -> str:
+    """One record names 姓 and 名, the other only one of them, and that one agrees with a part
+    of the full name (Jaro-Winkler ≥ ``threshold``; either part, as sources swap them): the
+    detail of a weak agreement, or "" when this is not the case."""
+    if a.family and a.given:
+        full, lone = a, b
+    elif b.family and b.given:
+        full, lone = b, a
+    else:
+        return ""
+    if bool(lone.family) == bool(lone.given):  # both parts (handled by the caller) or none
+        return ""
+    part = lone.family or lone.given or ""
+    for other in (full.family or "", full.given or ""):
+        if part == other or _jw(part, other) >= threshold:
+            which = "family name" if lone.family else "given name"
+            return f"only the {which} on one side: {part} ~ {other}"
+    return ""
+
+
+def _adjacent_swap(s: str, t: str) -> bool:
+    """``t`` is ``s`` with two neighbouring characters swapped (HERBERT / HERBRET)."""
+    if len(s) != len(t) or s == t:
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(s, t, strict=True)) if x != y]
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and s[diff[0]] == t[diff[1]]
+        and (s[diff[1]] == t[diff[0]])
+    )
+
+
 def _common_prefix_len(s: str, t: str) -> int:
     n = 0
     for x, y in zip(s, t, strict=False):
@@ -511,9 +576,15 @@ def compare_birth_date(a: PreparedRecord, b: PreparedRecord, c: MatchConfig) -> 
         return (L.exact, x.isoformat(), _NONE)
     same = (x.year == y.year) + (x.month == y.month) + (x.day == y.day)
     swapped = x.year == y.year and x.month == y.day and x.day == y.month
-    if same == 2 or swapped:
+    # Two neighbouring digits of YYYYMMDD swapped across month and day (1957-10-24 /
+    # 1957-12-04); a digit changed within one part is already "one part differs".
+    if same == 2 or swapped or _adjacent_swap(_digits(x), _digits(y)):
         return (L.similar, f"{x.isoformat()} ~ {y.isoformat()}", _NONE)
     return (L.different, f"{x.isoformat()} ≠ {y.isoformat()}", _NONE)
+
+
+def _digits(day: dt.date) -> str:
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 @lru_cache(maxsize=64)
@@ -533,10 +604,21 @@ def identifier_comparator(custom_field: str) -> Comparator:
             return (L.exact, x, (IDENTIFIER, (identifier_key_value(custom_field, x),)))
         # One typing error, only on values long enough for one error not to be a coincidence.
         if min(len(x), len(y)) >= 4 and OSA.distance(x, y, score_cutoff=1) <= 1:
+            if _adjacent_swap(x, y) and _has_level(c, a.kind, custom_field, L.transposed):
+                return (L.transposed, f"{x} ~ {y}, two neighbours swapped", _NONE)
             return (L.similar, f"{x} ~ {y}", _NONE)
         return (L.different, f"{x} ≠ {y}", _NONE)
 
     return compare_identifier
+
+
+def _has_level(c: MatchConfig, kind: str, custom_field: str, level: str) -> bool:
+    """Whether the identifier field of ``custom_field`` has ``level`` (a weights file declared
+    before ``transposed`` existed scores a swap as ``similar``)."""
+    for fm in c.kinds[kind].fields.values():
+        if fm.custom_field == custom_field:
+            return level in fm.levels
+    return False
 
 
 COMPARATORS: dict[str, dict[str, Comparator]] = {

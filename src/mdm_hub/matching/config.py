@@ -11,7 +11,7 @@ A :class:`MatchConfig` holds, per customer kind (``corporation``, ``person``):
   share its 代表番号 and ``info@``). Estimation never moves them.
 * term-frequency settings: which blocking-key kind gives the frequency of an agreeing value.
 
-The default configuration is the packaged ``weights_v2.json``; ``load_config()`` caches it.
+The default configuration is the packaged ``weights_v3.json``; ``load_config()`` caches it.
 """
 
 from __future__ import annotations
@@ -26,9 +26,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mdm_hub.matching.levels import FIELD_LEVELS, IDENTIFIER_COMPARE, IDENTIFIER_LEVELS
+from mdm_hub.matching.levels import (
+    FIELD_LEVELS,
+    IDENTIFIER_COMPARE,
+    IDENTIFIER_LEVELS,
+    OPTIONAL_LEVELS,
+)
 
-DEFAULT_CONFIG_PATH = Path(__file__).with_name("weights_v2.json")
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("weights_v3.json")
 
 KINDS = ("corporation", "person")
 # The same pattern custom field keys are defined with (custom_fields/schemas.py).
@@ -306,7 +311,7 @@ def _validate(config: MatchConfig) -> None:
             else:
                 expected = set(known[name])
             got = set(fm.levels)
-            if got != expected:
+            if not expected - OPTIONAL_LEVELS.keys() <= got <= expected:
                 raise ConfigError(
                     f"{kind}.{name}: levels {sorted(got)} differ from {sorted(expected)}"
                 )
@@ -326,8 +331,9 @@ def _validate(config: MatchConfig) -> None:
 
 def identifier_declaration(custom_field: str, description: str) -> dict[str, Any]:
     """The weights-file entry that declares a custom field an identifier, with the suggested
-    priors (docs/matching.md, "Identifiers"): exact near-proof and frequency-adjusted, similar
-    weak (numbers issued one after the other), different mildly against."""
+    priors (docs/matching.md, "Identifiers"): exact near-proof and frequency-adjusted,
+    transposed (a typing error) strong, similar weak (numbers issued one after the other),
+    different mildly against."""
     return {
         "description": description,
         "compare": "identifier",
@@ -335,7 +341,8 @@ def identifier_declaration(custom_field: str, description: str) -> dict[str, Any
         "term_frequency": {"levels": ["exact"], "reference_count": 1, "min_weight": 0.0},
         "levels": {
             "exact": {"m": 0.9, "u": 1e-07},
-            "similar": {"m": 0.05, "u": 0.002},
+            "transposed": {"m": 0.01, "u": 1e-06},
+            "similar": {"m": 0.04, "u": 0.001999},
             "different": {"m": 0.05, "u": 0.9979999},
         },
     }

@@ -64,6 +64,13 @@ NAME_PARTS_BIRTH = "name_parts_birth"
 BIRTH_CITY = "birth_city"
 # An identifier custom field declared in the weights file (``custom_field|value``).
 IDENTIFIER = "identifier"
+# The same identifier with one character left out, once per position, and the value itself
+# (``custom_field|value``): two values one typing error apart (a digit changed, added, dropped,
+# or two neighbours swapped) share one of these, so a mistyped member number still finds its
+# record when the name, the address and the birth date were written differently too.
+IDENTIFIER_NEAR = "identifier_near"
+# Values shorter than this make no near keys: one error in three characters is another value.
+IDENTIFIER_NEAR_MIN_LENGTH = 4
 
 FREQUENCY_ONLY_KINDS = frozenset({PERSON_NAME, SITE})
 
@@ -177,6 +184,12 @@ def _add_identifier_keys(
         value = identifier_value(record.custom_fields.get(field))
         if value:
             add(BlockingKey(IDENTIFIER, identifier_key_value(field, value)))
+            if len(value) >= IDENTIFIER_NEAR_MIN_LENGTH:
+                # The value itself too: a value with a character dropped meets it.
+                add(BlockingKey(IDENTIFIER_NEAR, identifier_key_value(field, value)))
+                for i in range(len(value)):
+                    near = value[:i] + value[i + 1 :]
+                    add(BlockingKey(IDENTIFIER_NEAR, identifier_key_value(field, near)))
 
 
 def usable_keys(

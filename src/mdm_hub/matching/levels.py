@@ -24,6 +24,8 @@ class Level(StrEnum):
     other_unit = "other_unit"  # same street address, different building/floor/room
     same_town = "same_town"  # same 町域, street missing on one side
     other_street = "other_street"  # same 町域, different 番地: another site
+    partial = "partial"  # same street number; the town or the area (市区町村) differs
+    transposed = "transposed"  # an identifier with two neighbouring characters swapped
     exact_mobile = "exact_mobile"  # a shared mobile number (personal)
     role_exact = "role_exact"  # a shared role mailbox (info@, sales@, ...)
     same_domain = "same_domain"  # same company mail domain
@@ -37,8 +39,16 @@ class Level(StrEnum):
 # An identifier field (a custom field the weights file declares, see ``IDENTIFIER_COMPARE``):
 # the same value, a value one typing error away (a character changed, added, dropped, or two
 # neighbours swapped), or another value.
+# ``transposed`` (two neighbouring characters swapped) is a typing error only: numbers issued one
+# after the other (a household, twins registered together) differ by a changed character, never
+# by a swap (a swap of digits a, b changes a number by 9·|a − b|·10^k, never by 1).
 IDENTIFIER_COMPARE = "identifier"
-IDENTIFIER_LEVELS: tuple[str, ...] = (Level.exact.value, Level.similar.value, Level.different.value)
+IDENTIFIER_LEVELS: tuple[str, ...] = (
+    Level.exact.value,
+    Level.transposed.value,
+    Level.similar.value,
+    Level.different.value,
+)
 
 # Plain ``str`` constants for the hot path: hashing a StrEnum member runs Python code.
 L = SimpleNamespace(**{member.name: member.value for member in Level})
@@ -51,8 +61,14 @@ _ADDRESS_LEVELS = (
     L.similar,
     L.same_town,
     L.other_street,
+    L.partial,
     L.different,
 )
+
+# Levels a weights file may leave out (files written before the level existed: weights_v1/v2
+# and the refits made from them); the comparison then gives the level named here instead, which
+# is what those files' decisions meant.
+OPTIONAL_LEVELS: dict[str, str] = {L.partial: L.different, L.transposed: L.similar}
 
 # The levels each field can produce, in explanation order (``missing`` is implied everywhere).
 FIELD_LEVELS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -37,11 +37,24 @@ class RefitData:
     """Candidate pairs per kind in the whole hub (``training`` may be a sample of them)."""
 
 
+# Random pairs are cheap (no database work, ~50 µs each) and only many of them measure the
+# ``u`` of rare levels: a level is estimated once ``pairs × u`` reaches ``min_expected_count``, so
+# 50,000 pairs leave every level rarer than 10⁻⁴ (a similar name, an exact birth date) at its
+# prior, 500,000 measure down to 10⁻⁵.
+RANDOM_PAIRS = 500_000
+
+
 async def collect_pairs(
-    session: AsyncSession, *, max_pairs: int, max_block_size: int = 50, seed: float = 0.42
+    session: AsyncSession,
+    *,
+    max_pairs: int,
+    max_block_size: int = 50,
+    seed: float = 0.42,
+    random_pairs: int = RANDOM_PAIRS,
 ) -> RefitData:
-    """Training pairs (a random sample of at most ``max_pairs`` candidate pairs), random pairs,
-    the stewards' decisions, and the record and candidate-pair counts per kind (for λ)."""
+    """Training pairs (a random sample of at most ``max_pairs`` candidate pairs), at most
+    ``random_pairs`` random pairs, the stewards' decisions, and the record and candidate-pair
+    counts per kind (for λ)."""
     candidate_pairs = await repository.make_refit_pairs(
         session,
         seed=seed,
@@ -54,13 +67,13 @@ async def collect_pairs(
     ]
     sample = await repository.source_record_sample(session, 2 * max_pairs)
     records = [CustomerRecord.model_validate(normalized) for normalized in sample]
-    random_pairs = _random_pairs(records, max_pairs, random.Random(seed))
+    sampled_pairs = _random_pairs(records, random_pairs, random.Random(seed))
     labelled = [
         (CustomerRecord.model_validate(a), CustomerRecord.model_validate(b), same)
         for a, b, same in await repository.decided_pairs(session)
     ]
     per_kind = await repository.source_records_per_kind(session)
-    return RefitData(training, random_pairs, labelled, per_kind, candidate_pairs)
+    return RefitData(training, sampled_pairs, labelled, per_kind, candidate_pairs)
 
 
 def _random_pairs(records: list[CustomerRecord], count: int, rng: random.Random) -> list[Pair]:

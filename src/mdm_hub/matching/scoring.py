@@ -153,7 +153,11 @@ def score_pair(
                 common = True
                 weight = fm.tf_weight(level, count)
                 detail = f"{detail} shared_by={count}"
-        if level == _L.exact and fm.compare == "identifier" and not common:
+        if (
+            (level == _L.exact or level == _L.transposed)
+            and fm.compare == "identifier"
+            and not common
+        ):
             shared_identifier = True
         total += weight
         comparisons.append(_comparison(name, level, weight, detail))
@@ -197,7 +201,15 @@ def _plan(kind: str, km: KindModel) -> _Plan:
 # "one person", so it does not count for the match (a disagreement still counts against).
 HOUSEHOLD_EVIDENCE: Mapping[str, frozenset[str]] = {
     "address": frozenset(
-        {_L.exact, _L.same_site, _L.similar, _L.other_unit, _L.same_town, _L.other_street}
+        {
+            _L.exact,
+            _L.same_site,
+            _L.similar,
+            _L.other_unit,
+            _L.same_town,
+            _L.other_street,
+            _L.partial,
+        }
     ),
     "phone": frozenset({_L.exact}),  # a landline; a shared mobile is personal and still counts
     "email": frozenset({_L.exact}),
@@ -223,7 +235,7 @@ def _hard_rule(levels: Mapping[str, str], shared_identifier: bool = False) -> st
         return HardRule.different_corporate_number
     if corporate_number == _L.exact and (
         levels.get("branch") == _L.different
-        or levels.get("address") in (_L.different, _L.other_street)
+        or levels.get("address") in (_L.different, _L.other_street, _L.partial)
     ):
         return HardRule.same_corporation_different_site
     # A father and son of one name at one address differ only by birth date; a shared
