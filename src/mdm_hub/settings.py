@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     )
     match_max_candidates: int = Field(default=50, description="Candidates scored per record")
     match_config_path: Path | None = Field(
-        default=None, description="Matching weights file (default: the packaged weights_v2.json)"
+        default=None, description="Matching weights file (default: the packaged weights_v3.json)"
     )
     default_page_size: int = 50
     max_page_size: int = 500
