@@ -22,7 +22,7 @@ from mdm_hub.hierarchy.schemas import CustomerRef, GroupLinkIn, SiteLinkIn
 EVENT = "customer.relation_changed"
 
 
-def _refused(field: str, code: str, message: str) -> ProblemError:
+def refused(field: str, code: str, message: str) -> ProblemError:
     return validation_problem([FieldProblem(field=field, code=code, message=message)])
 
 
@@ -41,7 +41,7 @@ async def resolve(session: AsyncSession, ref: CustomerRef, field: str) -> uuid.U
         assert ref.corporate_number is not None
         matches = await repository.corporations_by_number(session, ref.corporate_number)
         if len(matches) > 1:
-            raise _refused(
+            raise refused(
                 field,
                 "ambiguous_corporate_number",
                 f"{len(matches)} corporations carry 法人番号 {ref.corporate_number}: "
@@ -49,7 +49,7 @@ async def resolve(session: AsyncSession, ref: CustomerRef, field: str) -> uuid.U
             )
         found = matches[0] if matches else None
     if found is None:
-        raise _refused(field, "no_such_customer", "No customer matches this reference")
+        raise refused(field, "no_such_customer", "No customer matches this reference")
     return found
 
 
@@ -60,13 +60,13 @@ async def _lock(session: AsyncSession, customer_id: uuid.UUID, field: str) -> Cu
     if customer is None:
         raise ProblemError("not-found", f"No customer {customer_id}")
     if customer.status != "active":
-        raise _refused(field, "not_active", f"Customer {customer_id} is {customer.status}")
+        raise refused(field, "not_active", f"Customer {customer_id} is {customer.status}")
     return customer
 
 
 def _check_dates(valid_from: dt.date | None, valid_to: dt.date | None) -> None:
     if valid_from and valid_to and valid_from > valid_to:
-        raise _refused("/valid_to", "before_valid_from", "valid_to is before valid_from")
+        raise refused("/valid_to", "before_valid_from", "valid_to is before valid_from")
 
 
 async def _changed(
@@ -100,17 +100,34 @@ async def set_site_link(
 ) -> Link:
     _check_dates(body.valid_from, body.valid_to)
     corporation_id = await resolve(session, body.corporation, "/corporation")
+    return await link_site(
+        session, actor, customer_id, corporation_id, body.valid_from, body.valid_to, "steward"
+    )
+
+
+async def link_site(
+    session: AsyncSession,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    corporation_id: uuid.UUID,
+    valid_from: dt.date | None,
+    valid_to: dt.date | None,
+    set_by: str,
+    field: str = "/corporation",
+) -> Link:
+    """``customer_id`` is a site of ``corporation_id``; 422 naming ``field`` when refused."""
     if corporation_id == customer_id:
-        raise _refused("/corporation", "self_link", "A customer cannot be its own site")
+        raise refused(field, "self_link", "A customer cannot be its own site")
     child = await _lock(session, customer_id, "/customer_id")
-    corporation = await _lock(session, corporation_id, "/corporation")
+    corporation = await _lock(session, corporation_id, field)
     if corporation.kind != "corporation":
-        raise _refused("/corporation", "not_a_corporation", "Sites belong to a corporation")
+        raise refused(field, "not_a_corporation", "Sites belong to a corporation")
     if await repository.link_of(session, corporation_id, "site") is not None:
-        raise _refused("/corporation", "is_a_site", "The corporation is itself a site")
+        raise refused(field, "is_a_site", "The corporation is itself a site")
     if await repository.has_children(session, customer_id, "site"):
-        raise _refused("/corporation", "has_sites", "A customer with sites cannot be a site")
-    return await _save(session, actor, child, corporation_id, "site", "site", body, "steward")
+        raise refused(field, "has_sites", "A customer with sites cannot be a site")
+    link = Link(customer_id, corporation_id, "site", "site", valid_from, valid_to, set_by)
+    return await _save(session, actor, child, link)
 
 
 async def set_group_link(
@@ -118,40 +135,38 @@ async def set_group_link(
 ) -> Link:
     _check_dates(body.valid_from, body.valid_to)
     parent_id = await resolve(session, body.parent, "/parent")
+    link = Link(
+        customer_id, parent_id, "group", body.relation_type, body.valid_from, body.valid_to,
+        "steward",
+    )  # fmt: skip
+    return await link_group(session, actor, link)
+
+
+async def link_group(
+    session: AsyncSession, actor: Actor, link: Link, field: str = "/parent"
+) -> Link:
+    """The group link ``link``; 422 naming ``field`` for a self-link, a cycle or a site."""
+    customer_id, parent_id = link.child_id, link.parent_id
     if parent_id == customer_id:
-        raise _refused("/parent", "self_link", "A customer cannot be its own parent")
+        raise refused(field, "self_link", "A customer cannot be its own parent")
     await repository.lock_group_changes(session)
     child = await _lock(session, customer_id, "/customer_id")
-    await _lock(session, parent_id, "/parent")
-    for who, field in ((customer_id, "/customer_id"), (parent_id, "/parent")):
+    await _lock(session, parent_id, field)
+    for who, name in ((customer_id, "/customer_id"), (parent_id, field)):
         if await repository.link_of(session, who, "site") is not None:
-            raise _refused(field, "is_a_site", "A site (事業所) has no group parent or members")
+            raise refused(name, "is_a_site", "A site (事業所) has no group parent or members")
     above = await repository.ancestors(session, parent_id, 10_000)
     if any(a["id"] == customer_id for a in above):
-        raise _refused(
-            "/parent", "cycle", "The parent is below this customer in its group: a cycle"
-        )
-    return await _save(
-        session, actor, child, parent_id, "group", body.relation_type, body, "steward"
-    )
+        raise refused(field, "cycle", "The parent is below this customer in its group: a cycle")
+    return await _save(session, actor, child, link)
 
 
-async def _save(
-    session: AsyncSession,
-    actor: Actor,
-    child: Customer,
-    parent_id: uuid.UUID,
-    axis: str,
-    relation_type: str,
-    body: SiteLinkIn | GroupLinkIn,
-    set_by: str,
-) -> Link:
-    before = await repository.link_of(session, child.id, axis)
-    link = Link(child.id, parent_id, axis, relation_type, body.valid_from, body.valid_to, set_by)
+async def _save(session: AsyncSession, actor: Actor, child: Customer, link: Link) -> Link:
+    before = await repository.link_of(session, child.id, link.axis)
     if before == link:
         return link  # unchanged: no event
     await repository.save_link(session, link)
-    await _changed(session, actor, child, axis, before, link)
+    await _changed(session, actor, child, link.axis, before, link)
     return link
 
 
@@ -164,6 +179,15 @@ async def remove_link(
         raise ProblemError("not-found", f"Customer {customer_id} has no {axis} link")
     await repository.delete_link(session, customer_id, axis)
     await _changed(session, actor, child, axis, before, None)
+
+
+async def unlink(session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str) -> None:
+    """Remove the customer's link on ``axis`` if it has one (audit and event)."""
+    child = await _lock(session, customer_id, "/customer_id")
+    before = await repository.link_of(session, customer_id, axis)
+    if before is not None:
+        await repository.delete_link(session, customer_id, axis)
+        await _changed(session, actor, child, axis, before, None)
 
 
 def _node(customer: Customer) -> dict[str, Any]:

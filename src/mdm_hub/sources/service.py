@@ -21,12 +21,14 @@ from mdm_hub.customers.prepare import canonical_hash, normalize_payload
 from mdm_hub.customers.repository import lock_customer
 from mdm_hub.errors import ProblemError
 from mdm_hub.governance.models import ChangeRequest
+from mdm_hub.hierarchy.follow import Written
 from mdm_hub.matching import service as matching
 from mdm_hub.privacy.service import hold_if_erased
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
 from mdm_hub.sources.decide import link_target, pinned_resolution, resolve_batch
+from mdm_hub.sources.hierarchy import follow_hierarchy
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
 from mdm_hub.sources.protect import Guarded, hold_protected, pending_change
@@ -85,6 +87,7 @@ async def put_source_record(
             await lock_keys(session, [k for k in prepared.keys if k not in locked])
     if isinstance(prepared, ProblemError):
         raise prepared
+    relations = prepared.record.relations
     if hold_erased:
         await hold_if_erased(session, settings, actor, system, source_id, raw, prepared.normalized)
     if existing is None:
@@ -115,6 +118,9 @@ async def put_source_record(
             resolution,
             link,
         )
+        await follow_hierarchy(
+            session, settings, actor, [Written(link.customer, system, source_id, relations)]
+        )
         return SourceWrite(link.customer, source, True, guard.change_request)
 
     customer = await lock_customer(session, existing.customer_id)
@@ -132,6 +138,9 @@ async def put_source_record(
     )
     await store_changed_source(
         session, settings, actor, customer, existing, raw, digest, guard.prepared
+    )
+    await follow_hierarchy(
+        session, settings, actor, [Written(customer, system, source_id, relations)]
     )
     return SourceWrite(customer, existing, False, guard.change_request)
 
