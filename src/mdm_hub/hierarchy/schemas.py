@@ -129,3 +129,31 @@ class RollupOut(BaseModel):
     own_annual_amount: Decimal
     direct: Totals = Field(description="The customer and its own sites (related)")
     group: GroupTotals = Field(description="The whole group below it and their sites (extended)")
+
+
+class SiteProposalOut(BaseModel):
+    """Matching's proposal: ``child`` is a site (事業所) of the corporation ``parent``."""
+
+    id: int
+    child_id: uuid.UUID
+    child_code: str
+    child_name: str
+    parent_id: uuid.UUID
+    parent_code: str
+    parent_name: str
+    reason: str = Field(examples=["法人番号 7000012050002; site 本町支店"])
+    status: Literal["pending", "accepted", "rejected", "superseded"]
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+    decided_by: str | None
+
+
+class SiteProposalPage(BaseModel):
+    items: list[SiteProposalOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class SiteProposalDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accept", "reject"]

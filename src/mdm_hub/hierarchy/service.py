@@ -247,3 +247,37 @@ async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any
             "annual_amount": r["group_company_amount"] + r["group_site_amount"],
         },
     }
+
+
+async def decide_proposal(
+    session: AsyncSession, actor: Actor, proposal_id: int, decision: str
+) -> dict[str, Any]:
+    """A steward's answer to a site proposal: accept links the site (and closes the child's
+    other proposals), reject remembers the pair is not to be proposed again."""
+    found = await repository.proposal(session, proposal_id, lock=True)
+    if found is None:
+        raise ProblemError("not-found", f"No site proposal {proposal_id}")
+    if found["status"] != "pending":
+        raise ProblemError("conflict", f"Site proposal {proposal_id} is {found['status']}")
+    if decision == "accept":
+        await link_site(
+            session, actor, found["child_id"], found["parent_id"], None, None, "steward"
+        )
+        await repository.close_proposals(session, found["child_id"], "superseded", actor.subject)
+    await repository.decide_proposal(
+        session, proposal_id, "accepted" if decision == "accept" else "rejected", actor.subject
+    )
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action=f"site_proposal.{'accepted' if decision == 'accept' else 'rejected'}",
+            entity_type="site_proposal",
+            entity_id=str(proposal_id),
+            customer_id=found["child_id"],
+            after={"parent_id": str(found["parent_id"]), "decision": decision},
+        ),
+    )
+    decided = await repository.proposal(session, proposal_id)
+    assert decided is not None
+    return decided
