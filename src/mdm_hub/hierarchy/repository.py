@@ -33,6 +33,21 @@ class Link:
     valid_to: dt.date | None
     set_by: str
 
+    def stored(self) -> dict[str, Any]:
+        """All of the link as JSON (kept in merge_log.moved_links)."""
+        return {"child_id": str(self.child_id), "axis": self.axis, **self.view()}
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Link:
+        def day(value: str | None) -> dt.date | None:
+            return dt.date.fromisoformat(value) if value else None
+
+        return cls(
+            uuid.UUID(data["child_id"]), uuid.UUID(data["parent_id"]), data["axis"],
+            data["relation_type"], day(data["valid_from"]), day(data["valid_to"]),
+            data["set_by"],
+        )  # fmt: skip
+
     def view(self) -> dict[str, Any]:
         return {
             "parent_id": str(self.parent_id),
@@ -199,11 +214,20 @@ async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any
 
 async def carry_links(
     session: AsyncSession, absorbed_id: uuid.UUID, survivor_id: uuid.UUID
-) -> None:
+) -> list[dict[str, Any]]:
     """After a merge: the absorbed customer's sites and subsidiaries follow the survivor; its
     own links move to the survivor where the survivor has none on that axis (and the move
-    closes no cycle); a link between the two is dropped."""
+    closes no cycle); a link between the two is dropped. Returns every link it changed as it
+    was before (``moved_to_survivor`` on the absorbed customer's own links), for the unmerge."""
     await lock_group_changes(session)
+    rows = await session.execute(
+        text(
+            f"SELECT {_LINK_COLUMNS} FROM customer_relations"
+            " WHERE parent_id = :a OR child_id = :a ORDER BY id FOR UPDATE"
+        ),
+        {"a": absorbed_id},
+    )
+    changed: list[dict[str, Any]] = [Link(*r).stored() for r in rows]
     await session.execute(
         text(
             "DELETE FROM customer_relations WHERE (child_id = :a AND parent_id = :s)"
@@ -233,6 +257,10 @@ async def carry_links(
             Link(survivor_id, own.parent_id, axis, own.relation_type, own.valid_from,
                  own.valid_to, own.set_by),
         )  # fmt: skip
+        for entry in changed:
+            if entry["child_id"] == str(absorbed_id) and entry["axis"] == axis:
+                entry["moved_to_survivor"] = True
+    return changed
 
 
 async def customer_by_code(session: AsyncSession, code: str) -> uuid.UUID | None:

@@ -281,3 +281,56 @@ async def decide_proposal(
     decided = await repository.proposal(session, proposal_id)
     assert decided is not None
     return decided
+
+
+async def _relink(session: AsyncSession, actor: Actor, link: Link) -> None:
+    """Set ``link`` with every check; a refusal is audited instead of raised."""
+    try:
+        if link.axis == "site":
+            await link_site(
+                session, actor, link.child_id, link.parent_id, link.valid_from, link.valid_to,
+                link.set_by,
+            )  # fmt: skip
+        else:
+            await link_group(session, actor, link)
+    except ProblemError as exc:
+        record_audit(
+            session,
+            audit_record(
+                actor,
+                action="customer_relation.refused",
+                entity_type="customer_relation",
+                entity_id=f"{link.child_id}/{link.axis}",
+                customer_id=link.child_id,
+                after={**link.view(), "problems": [e.code for e in exc.errors or []] or [str(exc)]},
+            ),
+        )
+
+
+async def restore_links(
+    session: AsyncSession,
+    actor: Actor,
+    moved: list[dict[str, Any]],
+    absorbed_id: uuid.UUID,
+    survivor_id: uuid.UUID,
+) -> None:
+    """An unmerge of ``absorbed_id`` out of ``survivor_id`` (revived, active again): the links
+    the merge changed (``repository.carry_links``) go back as they were, unless changed since
+    (a link that no longer points at the survivor stays as it is now)."""
+    before = [(Link.from_stored(e), bool(e.get("moved_to_survivor"))) for e in moved]
+    for link, moved_to_survivor in before:
+        if link.child_id != absorbed_id:
+            continue
+        if moved_to_survivor:
+            current = await repository.link_of(session, survivor_id, link.axis)
+            if current is not None and current.parent_id == link.parent_id:
+                await unlink(session, actor, survivor_id, link.axis)
+        await _relink(session, actor, link)
+    for link, _ in before:
+        if link.child_id == absorbed_id:
+            continue
+        if link.child_id != survivor_id:
+            current = await repository.link_of(session, link.child_id, link.axis)
+            if current is None or current.parent_id != survivor_id:
+                continue
+        await _relink(session, actor, link)
