@@ -334,3 +334,10 @@ async def restore_links(
             if current is None or current.parent_id != survivor_id:
                 continue
         await _relink(session, actor, link)
+
+
+async def site_proposals(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The pending site proposals that name this customer (as the site or the corporation)."""
+    return await repository.proposals(
+        session, status="pending", customer_id=customer_id, after_id=0, limit=50
+    )
