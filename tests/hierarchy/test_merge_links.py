@@ -22,6 +22,7 @@ async def test_merge_then_unmerge_moves_the_links_back(client: httpx.AsyncClient
         await parent(client, subsidiary, {"customer_id": absorbed}, "affiliate")
     ).status_code == 200
     before = await tree(client, absorbed)
+    linked = len(await relation_events(client))
 
     merged = await client.post(f"/v1/customers/{survivor}/merge", json={"customer_ids": [absorbed]})
     assert merged.status_code == 200, merged.text
@@ -29,7 +30,10 @@ async def test_merge_then_unmerge_moves_the_links_back(client: httpx.AsyncClient
     assert [a["id"] for a in moved["ancestors"]] == [survivor_parent]  # its own link kept
     assert [s["id"] for s in moved["sites"]] == [absorbed_site]
     assert [c["id"] for c in moved["children"]] == [subsidiary]
+    # The site and the member that followed the survivor each have their event.
     events = len(await relation_events(client))
+    carried = (await relation_events(client))[linked:]
+    assert sorted(e["data"]["customer_id"] for e in carried) == sorted([absorbed_site, subsidiary])
 
     unmerged = await client.post(
         f"/v1/customers/{survivor}/unmerge",

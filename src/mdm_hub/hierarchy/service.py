@@ -341,3 +341,34 @@ async def site_proposals(session: AsyncSession, customer_id: uuid.UUID) -> list[
     return await repository.proposals(
         session, status="pending", customer_id=customer_id, after_id=0, limit=50
     )
+
+
+async def announce_carried(
+    session: AsyncSession,
+    actor: Actor,
+    changed: list[dict[str, Any]],
+    absorbed_id: uuid.UUID,
+    survivor_id: uuid.UUID,
+) -> None:
+    """After ``repository.carry_links``: the audit entry and ``customer.relation_changed``
+    event of each customer whose link changed (the absorbed customer's sites and members, and
+    the survivor when it took over the absorbed customer's own link). The absorbed customer's
+    own change is its ``customer.merged`` event."""
+    for entry in changed:
+        before: Link | None = Link.from_stored(entry)
+        assert before is not None
+        axis, child_id = before.axis, before.child_id
+        if child_id == absorbed_id:
+            if not entry.get("moved_to_survivor"):
+                continue
+            child_id, before = survivor_id, None  # the survivor had no link on this axis
+            child = await session.get(Customer, survivor_id)  # locked by the merge
+        else:
+            child = await session.get(
+                Customer, child_id, with_for_update=True, populate_existing=True
+            )
+        if child is None or child.status != "active":
+            continue
+        after = await repository.link_of(session, child_id, axis)
+        if after != before:
+            await _changed(session, actor, child, axis, before, after)

@@ -30,7 +30,7 @@ from mdm_hub.customers.repository import lock_customer, redirect_merged, source_
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event, changed_fields
 from mdm_hub.hierarchy.repository import carry_links
-from mdm_hub.hierarchy.service import restore_links
+from mdm_hub.hierarchy.service import announce_carried, restore_links
 from mdm_hub.matching import repository
 from mdm_hub.matching.models import MatchCandidate, MergeLog
 from mdm_hub.matching.repository import are_distinct, move_keys
@@ -103,6 +103,7 @@ async def merge_customers(
         )
         repository.add_merge_log(session, log)
         log.moved_links = await carry_links(session, absorbed_id, survivor_id)
+        await announce_carried(session, actor, log.moved_links, absorbed_id, survivor_id)
         await repository.close_candidates(
             session, survivor_id, absorbed_id, "merged", _now(), actor.subject
         )
