@@ -39,6 +39,10 @@ class Written:
     relations: Relations | None
 
 
+def _set_by(written: Written) -> str:
+    return f"source:{written.system}/{written.source_id}"
+
+
 def _prefix(axis: str) -> str:
     return "site_of" if axis == "site" else "parent"
 
@@ -88,7 +92,7 @@ async def _apply(session: AsyncSession, actor: Actor, link: Link, field: str) ->
 async def _named(session: AsyncSession, actor: Actor, written: Written, axis: str) -> None:
     """The link the record names on ``axis``: set, kept waiting, or (named no more) removed."""
     child_id = written.customer.id
-    set_by = f"source:{written.system}/{written.source_id}"
+    set_by = _set_by(written)
     target = _target(written.relations, axis, written.system)
     current = await repository.link_of(session, child_id, axis)
     if target is None:
@@ -119,8 +123,8 @@ async def _named(session: AsyncSession, actor: Actor, written: Written, axis: st
     await _apply(session, actor, link, field)
 
 
-async def _arrived(session: AsyncSession, actor: Actor, written: Written) -> None:
-    """Links that were waiting for this customer (its code, this source record, its 法人番号)."""
+def _targets(written: Written) -> list[tuple[str, str]]:
+    """How a waiting link may name this customer: its code, this source record, its 法人番号."""
     customer = written.customer
     targets = [
         ("customer_code", customer.customer_code),
@@ -128,7 +132,13 @@ async def _arrived(session: AsyncSession, actor: Actor, written: Written) -> Non
     ]
     if customer.kind == "corporation" and customer.corporate_number:
         targets.append(("corporate_number", customer.corporate_number))
-    for pending in await repository.pending_for(session, targets):
+    return targets
+
+
+async def _arrived(session: AsyncSession, actor: Actor, written: Written) -> None:
+    """Links that were waiting for this customer."""
+    customer = written.customer
+    for pending in await repository.pending_for(session, _targets(written)):
         if pending.child_id == customer.id:
             continue
         if pending.target_kind == "corporate_number":
@@ -167,10 +177,28 @@ async def _arrived(session: AsyncSession, actor: Actor, written: Written) -> Non
             )
 
 
-async def follow_written(session: AsyncSession, actor: Actor, batch: Sequence[Written]) -> None:
-    """After a batch of source writes: the links they name, then the links waiting for them."""
+async def follow_written(
+    session: AsyncSession, actor: Actor, batch: Sequence[Written]
+) -> list[Customer]:
+    """After a batch of source writes: the links they name, then the links waiting for them.
+    One statement per record when there is nothing to do (the usual case). Returns the
+    customers whose 法人番号 another corporation also carries (for matching's site check)."""
+    probes = []
     for written in batch:
-        for axis in AXES:
-            await _named(session, actor, written, axis)
-    for written in batch:
-        await _arrived(session, actor, written)
+        customer = written.customer
+        found = await repository.probe(
+            session,
+            customer.id,
+            _set_by(written),
+            _targets(written),
+            customer.corporate_number if customer.kind == "corporation" else None,
+        )
+        probes.append(found)
+        names = any(_target(written.relations, axis, written.system) for axis in AXES)
+        if names or found.own:
+            for axis in AXES:
+                await _named(session, actor, written, axis)
+    for written, found in zip(batch, probes, strict=True):
+        if found.awaited:
+            await _arrived(session, actor, written)
+    return [w.customer for w, found in zip(batch, probes, strict=True) if found.shares_number]

@@ -456,3 +456,43 @@ async def unlinked_with_number(session: AsyncSession, corporate_number: str) -> 
         {"n": corporate_number},
     )
     return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a written record may have to do with the hierarchy, read in one statement."""
+
+    own: bool  # a link or waiting link set by this source record exists
+    awaited: bool  # a waiting link names this customer (code, source record or 法人番号)
+    shares_number: bool  # another active corporation carries the same 法人番号
+
+
+async def probe(
+    session: AsyncSession,
+    child_id: uuid.UUID,
+    set_by: str,
+    targets: list[tuple[str, str]],
+    corporate_number: str | None,
+) -> Probe:
+    row = (
+        await session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM customer_relations WHERE child_id = :c"
+                " AND set_by = :s) OR EXISTS (SELECT 1 FROM customer_relation_pending"
+                " WHERE child_id = :c AND set_by = :s),"
+                " EXISTS (SELECT 1 FROM customer_relation_pending WHERE (target_kind, target)"
+                " IN (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:values AS text[])))),"
+                " CAST(:n AS text) IS NOT NULL AND EXISTS (SELECT 1 FROM customers o"
+                " WHERE o.corporate_number = :n AND o.id <> :c AND o.status = 'active'"
+                " AND o.kind = 'corporation')"
+            ),
+            {
+                "c": child_id,
+                "s": set_by,
+                "kinds": [k for k, _ in targets],
+                "values": [v for _, v in targets],
+                "n": corporate_number,
+            },
+        )
+    ).one()
+    return Probe(*row)

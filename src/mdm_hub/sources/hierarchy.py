@@ -1,5 +1,6 @@
 """The write path's one door to the hierarchy: after a batch of source records is stored, the
-links they name (hierarchy.follow) and the sites matching finds (matching.sites)."""
+links they name (hierarchy.follow) and, for customers whose 法人番号 another corporation also
+carries, the sites matching finds (matching.sites)."""
 
 from __future__ import annotations
 
@@ -16,5 +17,5 @@ from mdm_hub.settings import Settings
 async def follow_hierarchy(
     session: AsyncSession, settings: Settings, actor: Actor, batch: Sequence[Written]
 ) -> None:
-    await follow_written(session, actor, batch)
-    await propose_sites(session, settings, actor, [w.customer for w in batch])
+    shared = await follow_written(session, actor, batch)
+    await propose_sites(session, settings, actor, shared)
