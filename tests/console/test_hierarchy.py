@@ -76,6 +76,12 @@ async def test_the_tree_and_roll_ups_on_the_customer_page(hub: Hub, console: Any
         await expect(c.page.locator("#hierarchy .site-of")).to_contain_text("甲商事株式会社")
         await c.page.locator("#hierarchy .site-of a").click()
         await expect(c.page.locator("h1")).to_contain_text("甲商事株式会社")
+        # A link waiting for a target the hub does not hold yet is shown as such.
+        orphan = await _put(
+            api, "orphan", company(230, 1, relations={"parent_source": {"source_id": "later"}})
+        )
+        await c.goto(f"/console/customers/{orphan}")
+        await expect(c.page.locator("#hierarchy .waiting")).to_contain_text("crm/later")
         await c.goto(f"/console/customers/{mid}")  # the page kept as the screenshot
 
 

@@ -106,6 +106,10 @@ async def test_a_link_waits_for_its_target(client: httpx.AsyncClient) -> None:
         "shop",
         company(52, 2, relations={"site_type": "store", "site_of_corporate_number": number(53)}),
     )
+    waiting = (await tree(client, child))["waiting"]
+    assert [(w["axis"], w["target_kind"], w["target"]) for w in waiting] == [
+        ("group", "source", "erp/P-1")
+    ]
     assert (await tree(client, child))["ancestors"] == []
     assert (await tree(client, shop))["corporation"] is None
     assert await relation_events(client) == []
@@ -114,6 +118,7 @@ async def test_a_link_waits_for_its_target(client: httpx.AsyncClient) -> None:
     corporation = await put(client, "corp", company(53, 1000))
     assert [a["id"] for a in (await tree(client, child))["ancestors"]] == [parent_co]
     assert (await tree(client, shop))["corporation"]["id"] == corporation
+    assert (await tree(client, child))["waiting"] == []
     events = await relation_events(client)
     assert sorted(e["data"]["customer_id"] for e in events) == sorted([child, shop])
     # Resolved once: writing the targets again links nothing more.

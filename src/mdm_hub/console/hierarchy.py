@@ -80,6 +80,7 @@ async def hierarchy_context(session: AsyncSession, customer_id: uuid.UUID) -> di
             "group_amount": yen(rollup["group"]["annual_amount"]),
         },
         "proposals": proposals,
+        "waiting": tree["waiting"],
         "empty": not (
             tree["corporation"] or tree["ancestors"] or tree["children"] or tree["sites"]
         ),

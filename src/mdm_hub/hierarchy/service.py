@@ -227,6 +227,7 @@ async def hierarchy(
         "children": children[:limit],
         "sites": sites[:limit],
         "truncated": len(children) > limit or len(sites) > limit,
+        "waiting": [vars(p) for p in await repository.pending_of(session, customer_id)],
     }
 
 
