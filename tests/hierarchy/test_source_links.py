@@ -157,6 +157,12 @@ async def test_bad_and_refused_references_answer_422(client: httpx.AsyncClient) 
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "/relations/site_of_corporate_number"
+    system = await client.put(
+        "/v1/sources/crm/records/x",
+        json=company(72, 1, relations={"parent_source": {"system": "a/b", "source_id": "1"}}),
+    )
+    assert system.status_code == 422
+    assert system.json()["errors"][0]["field"] == "/relations/parent_source/system"
     dates = await client.put(
         "/v1/sources/crm/records/x",
         json=company(

@@ -179,8 +179,11 @@ class CompanyProfileIn(InputModel):
 
 
 class SourceKeyIn(InputModel):
-    system: ShortText | None = Field(
-        default=None, description="The source system; the writing system when left out"
+    system: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="The source system (as in the URL); the writing system when left out",
+        examples=["erp"],
     )
     source_id: ShortText = Field(examples=["ACC-0001"])
 
