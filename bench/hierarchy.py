@@ -29,10 +29,45 @@ from machine import print_header
 from mdm_hub.app import create_app
 from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.db import sqlalchemy_url
+from mdm_hub.hierarchy.repository import IN_EFFECT
 from mdm_hub.migrate import upgrade
 from mdm_hub.settings import Settings
 
 ISSUER = "http://hub.bench/dev-issuer"
+
+# The roll-up as it was before migration 0012 (it read every company's and site's customer
+# row), for ``--compare``: both statements run interleaved on the same data and load.
+AMOUNT = "COALESCE((c.record -> 'transactions' ->> 'annual_amount')::numeric, 0)"
+OLD_ROLLUP = f"""
+WITH RECURSIVE grp(id, path) AS (
+    SELECT CAST(:id AS uuid), ARRAY[CAST(:id AS uuid)]
+  UNION ALL
+    SELECT r.child_id, grp.path || r.child_id
+    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'group'
+    WHERE {IN_EFFECT} AND NOT r.child_id = ANY(grp.path)
+),
+companies AS (
+    SELECT c.id, {AMOUNT} AS amount,
+           c.id = CAST(:id AS uuid) AS is_self
+    FROM grp JOIN customers c ON c.id = grp.id WHERE c.status = 'active'
+),
+site_rows AS (
+    SELECT r.parent_id, {AMOUNT} AS amount
+    FROM companies JOIN customer_relations r ON r.parent_id = companies.id AND r.axis = 'site'
+    JOIN customers c ON c.id = r.child_id
+    WHERE {IN_EFFECT}
+      AND c.status = 'active'
+)
+SELECT
+    (SELECT COALESCE(sum(amount), 0) FROM companies WHERE is_self) AS own_amount,
+    (SELECT count(*) FROM site_rows WHERE parent_id = CAST(:id AS uuid)) AS direct_sites,
+    (SELECT COALESCE(sum(amount), 0) FROM site_rows WHERE parent_id = CAST(:id AS uuid))
+        AS direct_site_amount,
+    (SELECT count(*) FROM companies) AS group_companies,
+    (SELECT COALESCE(sum(amount), 0) FROM companies) AS group_company_amount,
+    (SELECT count(*) FROM site_rows) AS group_sites,
+    (SELECT COALESCE(sum(amount), 0) FROM site_rows) AS group_site_amount
+"""
 
 
 async def load(dsn: str, companies: int, sites: int) -> tuple[uuid.UUID, uuid.UUID]:
@@ -115,6 +150,26 @@ async def run(url: str, args: argparse.Namespace) -> None:
             await statement.fetch(top)
             print(f"prepared rollup: {(time.perf_counter() - started) * 1000:.1f} ms")
         await conn.close()
+    if args.compare:
+        from mdm_hub.hierarchy.repository import _ROLLUP
+
+        conn = await asyncpg.connect(dsn)
+        statements = {
+            name: await conn.prepare(sql.replace("CAST(:id AS uuid)", "$1::uuid"))
+            for name, sql in (("before 0012", OLD_ROLLUP), ("now", _ROLLUP))
+        }
+        times: dict[str, list[float]] = {name: [] for name in statements}
+        for _ in range(args.requests):
+            for name, statement in statements.items():
+                started = time.perf_counter()
+                rows = await statement.fetch(top)
+                times[name].append((time.perf_counter() - started) * 1000)
+        answers = [dict(await s.fetchrow(top)) for s in statements.values()]
+        assert answers[0] == answers[1], answers  # the same figures
+        for name, measured in times.items():
+            print(line(f"rollup SQL of the top, {name} (prepared, interleaved)", measured))
+        del rows
+        await conn.close()
     issuer = DevIssuer.ephemeral(ISSUER)
     app = create_app(Settings(database_url=url), dev_issuer=issuer)
     token = issuer.mint(subject="bench", roles=["administrator"], scopes=[])
@@ -160,6 +215,11 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=10)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--explain", action="store_true", help="print the rollup's plan")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="time the roll-up's SQL before migration 0012 and now, interleaved",
+    )
     args = parser.parse_args()
     print_header()
     with tempfile.TemporaryDirectory(prefix="bench-hierarchy-") as tmp:

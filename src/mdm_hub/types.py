@@ -15,6 +15,8 @@ from pydantic_core import PydanticCustomError
 
 BIGINT_MAX = 2**63 - 1
 NO_NUL_PATTERN = r"^[^\u0000]*$"
+# A source system's name: lower case, as in /v1/sources/{system}/….
+SYSTEM_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 # A source id: printable text, no control character (C0, DEL, C1; CR and LF included), and not
 # only spaces: ids are compared as text, so two ids that print alike must be the same id.
 SOURCE_ID_PATTERN = (

@@ -35,6 +35,15 @@ async def test_protected_fields_are_set_by_an_administrator(
         assert (await steward.put("/v1/protected-fields", json=PROTECTED)).status_code == 403
     bad = await client.put("/v1/protected-fields", json={"fields": [{"pointer": "name"}]})
     assert bad.status_code == 422
+    # A system is named as in /v1/sources/{system}: a NUL reached PostgreSQL and answered 500
+    for system in ["cr\u0000m", "CRM", ""]:
+        bad = await client.put(
+            "/v1/protected-fields",
+            json={"fields": [{"pointer": "/name", "systems": [system]}]},
+        )
+        assert bad.status_code == 422, system
+        assert bad.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in bad.json()["errors"]] == ["/fields/0/systems/0"]
     saved = (await client.put("/v1/protected-fields", json=PROTECTED)).json()
     assert [f["pointer"] for f in saved] == ["/billing", "/corporate_number", "/name"]
     assert saved[2] == {"pointer": "/name", "steward_edits": False, "systems": ["billing"]}

@@ -220,3 +220,25 @@ async def test_merge_carries_the_links_to_the_survivor(client: httpx.AsyncClient
     rollup = (await client.get(f"/v1/customers/{parent_co}/rollup")).json()
     assert rollup["group"]["companies"] == 3  # parent, survivor, subsidiary
     assert rollup["group"]["sites"] == 1
+
+
+async def test_rollup_follows_amounts_and_status_of_linked_customers(
+    client: httpx.AsyncClient,
+) -> None:
+    """The links carry their child's 取引金額 and status (kept by triggers): a changed amount
+    and a deleted site reach the roll-up, and a site linked later counts at once."""
+    top = await put(client, "t", company(111, 100))
+    member = await put(client, "m", company(112, 10))
+    shop = await put(client, "s", company(113, 1, relations={"site_type": "store"}))
+    assert (await parent(client, member, {"customer_id": top})).status_code == 200
+    assert (await site(client, shop, {"customer_id": member})).status_code == 200
+    rollup = (await client.get(f"/v1/customers/{top}/rollup")).json()
+    assert rollup["group"] == {"companies": 2, "sites": 1, "annual_amount": "111"}
+    await put(client, "m", company(112, 20))
+    await put(client, "s", company(113, 5, relations={"site_type": "store"}))
+    rollup = (await client.get(f"/v1/customers/{top}/rollup")).json()
+    assert rollup["group"] == {"companies": 2, "sites": 1, "annual_amount": "125"}
+    deleted = await client.delete(f"/v1/customers/{shop}")
+    assert deleted.status_code == 204, deleted.text
+    rollup = (await client.get(f"/v1/customers/{top}/rollup")).json()
+    assert rollup["group"] == {"companies": 2, "sites": 0, "annual_amount": "120"}

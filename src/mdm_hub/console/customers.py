@@ -12,6 +12,7 @@ from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite, Permission
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import RECORD_FIELDS, diff, pointer_value, show
+from mdm_hub.console.hierarchy import hierarchy_context
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.web import PREFIX, form_data, lang_of, principal_of, query_string, render
 from mdm_hub.context import CurrentActor
@@ -156,6 +157,7 @@ async def _detail_context(
         "merged_away": await repository.merged_away(session, customer_id),
         "edit": _edit_values(record),
         "erasure": erasure,
+        "hierarchy": await hierarchy_context(session, customer_id),
     }
 
 

@@ -17,6 +17,7 @@ from mdm_hub.auth.roles import authenticate
 from mdm_hub.console import (
     approvals,
     customers,
+    hierarchy,
     home,
     privacy,
     quality,
@@ -119,6 +120,7 @@ def install_console(app: FastAPI) -> None:
         home.router,
         review.router,
         customers.router,
+        hierarchy.router,
         webhooks.router,
         privacy.router,
         quality.router,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mdm_hub.types import SYSTEM_PATTERN
 
 
 class ProtectedFieldIn(BaseModel):
@@ -18,8 +20,9 @@ class ProtectedFieldIn(BaseModel):
         description="A field of the customer record; /billing protects every billing field",
     )
     steward_edits: bool = Field(default=True, description="Steward edits (PATCH) need approval")
-    systems: list[str] = Field(
+    systems: list[Annotated[str, Field(pattern=SYSTEM_PATTERN)]] = Field(
         default_factory=list,
+        max_length=100,
         description="Source systems whose writes need approval: such a write is stored, but the "
         "golden value stays until a 管理者 approves the change request it makes",
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
     Index,
+    Numeric,
     Text,
     UniqueConstraint,
     func,
@@ -45,15 +48,84 @@ class CustomerRelation(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # The child's 取引金額 and whether it is active, copied from customers by triggers
+    # (migration 0012) so that a roll-up reads links only, never the customers behind them.
+    child_amount: Mapped[Decimal] = mapped_column(Numeric, server_default="0")
+    child_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
 
     __table_args__ = (
         UniqueConstraint("child_id", "axis"),
-        Index("ix_customer_relations_parent", "parent_id", "axis"),
+        Index(
+            "ix_customer_relations_parent",
+            "parent_id",
+            "axis",
+            postgresql_include=[
+                "child_id",
+                "child_active",
+                "child_amount",
+                "valid_from",
+                "valid_to",
+            ],
+        ),
         CheckConstraint(f"axis IN {AXES!r}", name="axis"),
         CheckConstraint(f"relation_type IN {RELATION_TYPES!r}", name="relation_type"),
         CheckConstraint("(axis = 'site') = (relation_type = 'site')", name="type_fits_axis"),
         CheckConstraint("child_id <> parent_id", name="not_self"),
         CheckConstraint(
             "valid_to IS NULL OR valid_from IS NULL OR valid_from <= valid_to", name="dates"
+        ),
+    )
+
+
+class PendingLink(Base):
+    """A link a source record names whose target the hub does not hold yet: resolved when a
+    customer with that code, that source record or that 法人番号 (a corporation) arrives."""
+
+    __tablename__ = "customer_relation_pending"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    axis: Mapped[str] = mapped_column(Text)
+    relation_type: Mapped[str] = mapped_column(Text)
+    # customer_code: the code; source: "system/source_id"; corporate_number: the 13 digits.
+    target_kind: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    set_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        UniqueConstraint("child_id", "axis"),
+        Index("ix_customer_relation_pending_target", "target_kind", "target"),
+        CheckConstraint(
+            "target_kind IN ('customer_code', 'source', 'corporate_number')", name="target_kind"
+        ),
+    )
+
+
+class SiteProposal(Base):
+    """Matching's proposal that a customer is a site (事業所) of a corporation, for a steward."""
+
+    __tablename__ = "hierarchy_proposals"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    parent_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("child_id", "parent_id"),
+        Index("ix_hierarchy_proposals_status", "status", "id"),
+        CheckConstraint(
+            "status IN ('pending', 'accepted', 'rejected', 'superseded')", name="status"
         ),
     )

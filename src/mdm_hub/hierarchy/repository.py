@@ -33,6 +33,21 @@ class Link:
     valid_to: dt.date | None
     set_by: str
 
+    def stored(self) -> dict[str, Any]:
+        """All of the link as JSON (kept in merge_log.moved_links)."""
+        return {"child_id": str(self.child_id), "axis": self.axis, **self.view()}
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Link:
+        def day(value: str | None) -> dt.date | None:
+            return dt.date.fromisoformat(value) if value else None
+
+        return cls(
+            uuid.UUID(data["child_id"]), uuid.UUID(data["parent_id"]), data["axis"],
+            data["relation_type"], day(data["valid_from"]), day(data["valid_to"]),
+            data["set_by"],
+        )  # fmt: skip
+
     def view(self) -> dict[str, Any]:
         return {
             "parent_id": str(self.parent_id),
@@ -162,33 +177,33 @@ async def sites(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> li
 
 _AMOUNT = "COALESCE((c.record -> 'transactions' ->> 'annual_amount')::numeric, 0)"
 
+# One walk down the group links, then one index range per company for its sites. Each link
+# carries its child's 取引金額 and status (kept by triggers, migration 0012), so no customer
+# row is read but the top one's: ix_customer_relations_parent covers both walks.
 _ROLLUP = f"""
-WITH RECURSIVE grp(id, path) AS (
-    SELECT CAST(:id AS uuid), ARRAY[CAST(:id AS uuid)]
+WITH RECURSIVE grp(id, active, amount, depth, path) AS (
+    SELECT c.id, c.status = 'active', {_AMOUNT}, 0, ARRAY[c.id]
+    FROM customers c WHERE c.id = CAST(:id AS uuid)
   UNION ALL
-    SELECT r.child_id, grp.path || r.child_id
+    SELECT r.child_id, r.child_active, r.child_amount, grp.depth + 1, grp.path || r.child_id
     FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'group'
     WHERE {IN_EFFECT} AND NOT r.child_id = ANY(grp.path)
 ),
-companies AS (
-    SELECT c.id, {_AMOUNT} AS amount, c.id = CAST(:id AS uuid) AS is_self
-    FROM grp JOIN customers c ON c.id = grp.id WHERE c.status = 'active'
-),
 site_rows AS (
-    SELECT r.parent_id, {_AMOUNT} AS amount
-    FROM companies JOIN customer_relations r ON r.parent_id = companies.id AND r.axis = 'site'
-    JOIN customers c ON c.id = r.child_id
-    WHERE {IN_EFFECT} AND c.status = 'active'
+    SELECT grp.depth = 0 AS direct, r.child_amount AS amount
+    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'site'
+    WHERE grp.active AND r.child_active AND {IN_EFFECT}
 )
-SELECT
-    (SELECT COALESCE(sum(amount), 0) FROM companies WHERE is_self) AS own_amount,
-    (SELECT count(*) FROM site_rows WHERE parent_id = CAST(:id AS uuid)) AS direct_sites,
-    (SELECT COALESCE(sum(amount), 0) FROM site_rows WHERE parent_id = CAST(:id AS uuid))
-        AS direct_site_amount,
-    (SELECT count(*) FROM companies) AS group_companies,
-    (SELECT COALESCE(sum(amount), 0) FROM companies) AS group_company_amount,
-    (SELECT count(*) FROM site_rows) AS group_sites,
-    (SELECT COALESCE(sum(amount), 0) FROM site_rows) AS group_site_amount
+SELECT g.*, s.* FROM
+    (SELECT COALESCE(sum(amount) FILTER (WHERE active AND depth = 0), 0) AS own_amount,
+            count(*) FILTER (WHERE active) AS group_companies,
+            COALESCE(sum(amount) FILTER (WHERE active), 0) AS group_company_amount
+     FROM grp) g,
+    (SELECT count(*) FILTER (WHERE direct) AS direct_sites,
+            COALESCE(sum(amount) FILTER (WHERE direct), 0) AS direct_site_amount,
+            count(*) AS group_sites,
+            COALESCE(sum(amount), 0) AS group_site_amount
+     FROM site_rows) s
 """
 
 
@@ -199,11 +214,20 @@ async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any
 
 async def carry_links(
     session: AsyncSession, absorbed_id: uuid.UUID, survivor_id: uuid.UUID
-) -> None:
+) -> list[dict[str, Any]]:
     """After a merge: the absorbed customer's sites and subsidiaries follow the survivor; its
     own links move to the survivor where the survivor has none on that axis (and the move
-    closes no cycle); a link between the two is dropped."""
+    closes no cycle); a link between the two is dropped. Returns every link it changed as it
+    was before (``moved_to_survivor`` on the absorbed customer's own links), for the unmerge."""
     await lock_group_changes(session)
+    rows = await session.execute(
+        text(
+            f"SELECT {_LINK_COLUMNS} FROM customer_relations"
+            " WHERE parent_id = :a OR child_id = :a ORDER BY id FOR UPDATE"
+        ),
+        {"a": absorbed_id},
+    )
+    changed: list[dict[str, Any]] = [Link(*r).stored() for r in rows]
     await session.execute(
         text(
             "DELETE FROM customer_relations WHERE (child_id = :a AND parent_id = :s)"
@@ -233,6 +257,10 @@ async def carry_links(
             Link(survivor_id, own.parent_id, axis, own.relation_type, own.valid_from,
                  own.valid_to, own.set_by),
         )  # fmt: skip
+        for entry in changed:
+            if entry["child_id"] == str(absorbed_id) and entry["axis"] == axis:
+                entry["moved_to_survivor"] = True
+    return changed
 
 
 async def customer_by_code(session: AsyncSession, code: str) -> uuid.UUID | None:
@@ -265,3 +293,206 @@ async def corporations_by_number(session: AsyncSession, corporate_number: str) -
         {"n": corporate_number},
     )
     return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A link a source record names, waiting for its target to arrive."""
+
+    child_id: uuid.UUID
+    axis: str
+    relation_type: str
+    target_kind: str
+    target: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    set_by: str
+
+
+_PENDING_COLUMNS = (
+    "child_id, axis, relation_type, target_kind, target, valid_from, valid_to, set_by"
+)
+
+
+async def save_pending(session: AsyncSession, pending: Pending) -> None:
+    await session.execute(
+        text(
+            f"INSERT INTO customer_relation_pending ({_PENDING_COLUMNS}) VALUES (:child_id, :axis,"
+            " :relation_type, :target_kind, :target, :valid_from, :valid_to, :set_by)"
+            " ON CONFLICT (child_id, axis) DO UPDATE SET relation_type = EXCLUDED.relation_type,"
+            " target_kind = EXCLUDED.target_kind, target = EXCLUDED.target,"
+            " valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,"
+            " set_by = EXCLUDED.set_by, created_at = now()"
+        ),
+        vars(pending),
+    )
+
+
+async def drop_pending(
+    session: AsyncSession, child_id: uuid.UUID, axis: str, set_by: str | None = None
+) -> None:
+    """The child's waiting link on ``axis`` (only if ``set_by`` set it, when given)."""
+    await session.execute(
+        text(
+            "DELETE FROM customer_relation_pending WHERE child_id = :c AND axis = :a"
+            " AND (CAST(:s AS text) IS NULL OR set_by = :s)"
+        ),
+        {"c": child_id, "a": axis, "s": set_by},
+    )
+
+
+async def pending_of(session: AsyncSession, child_id: uuid.UUID) -> list[Pending]:
+    rows = await session.execute(
+        text(
+            f"SELECT {_PENDING_COLUMNS} FROM customer_relation_pending WHERE child_id = :c"
+            " ORDER BY axis"
+        ),
+        {"c": child_id},
+    )
+    return [Pending(*r) for r in rows]
+
+
+async def pending_for(session: AsyncSession, targets: list[tuple[str, str]]) -> list[Pending]:
+    """Waiting links whose target is one of ``targets`` ((kind, value) pairs), locked."""
+    if not targets:
+        return []
+    rows = await session.execute(
+        text(
+            f"SELECT {_PENDING_COLUMNS} FROM customer_relation_pending"
+            " WHERE (target_kind, target) IN (SELECT * FROM unnest(CAST(:kinds AS text[]),"
+            " CAST(:values AS text[]))) ORDER BY id FOR UPDATE"
+        ),
+        {"kinds": [k for k, _ in targets], "values": [v for _, v in targets]},
+    )
+    return [Pending(*r) for r in rows]
+
+
+async def propose_site(
+    session: AsyncSession, child_id: uuid.UUID, parent_id: uuid.UUID, reason: str
+) -> None:
+    """A pending proposal, unless this pair was proposed before (decided ones stay decided)."""
+    await session.execute(
+        text(
+            "INSERT INTO hierarchy_proposals (child_id, parent_id, reason)"
+            " VALUES (:c, :p, :r) ON CONFLICT (child_id, parent_id) DO NOTHING"
+        ),
+        {"c": child_id, "p": parent_id, "r": reason},
+    )
+
+
+async def close_proposals(
+    session: AsyncSession, child_id: uuid.UUID, status: str, decided_by: str
+) -> None:
+    """The child's pending proposals, once it is linked (or a proposal was decided)."""
+    await session.execute(
+        text(
+            "UPDATE hierarchy_proposals SET status = :s, decided_at = now(), decided_by = :by"
+            " WHERE child_id = :c AND status = 'pending'"
+        ),
+        {"c": child_id, "s": status, "by": decided_by},
+    )
+
+
+_PROPOSALS = """
+SELECT p.id, p.child_id, child.customer_code AS child_code, child.name AS child_name,
+       p.parent_id, parent.customer_code AS parent_code, parent.name AS parent_name,
+       p.reason, p.status, p.created_at, p.decided_at, p.decided_by
+FROM hierarchy_proposals p
+JOIN customers child ON child.id = p.child_id JOIN customers parent ON parent.id = p.parent_id
+"""
+
+
+async def proposals(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    customer_id: uuid.UUID | None,
+    after_id: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            _PROPOSALS + " WHERE (CAST(:s AS text) IS NULL OR p.status = :s)"
+            " AND (CAST(:c AS uuid) IS NULL OR :c IN (p.child_id, p.parent_id))"
+            " AND p.id > :after ORDER BY p.id LIMIT :limit"
+        ),
+        {"s": status, "c": customer_id, "after": after_id, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def proposal(
+    session: AsyncSession, proposal_id: int, *, lock: bool = False
+) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            text(_PROPOSALS + " WHERE p.id = :id" + (" FOR UPDATE OF p" if lock else "")),
+            {"id": proposal_id},
+        )
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def decide_proposal(
+    session: AsyncSession, proposal_id: int, status: str, decided_by: str
+) -> None:
+    await session.execute(
+        text(
+            "UPDATE hierarchy_proposals SET status = :s, decided_at = now(), decided_by = :by"
+            " WHERE id = :id"
+        ),
+        {"id": proposal_id, "s": status, "by": decided_by},
+    )
+
+
+async def unlinked_with_number(session: AsyncSession, corporate_number: str) -> list[uuid.UUID]:
+    """Active corporations with this 法人番号 that are no one's site yet."""
+    rows = await session.execute(
+        text(
+            "SELECT c.id FROM customers c WHERE c.corporate_number = :n AND c.status = 'active'"
+            " AND c.kind = 'corporation' AND NOT EXISTS (SELECT 1 FROM customer_relations r"
+            " WHERE r.child_id = c.id AND r.axis = 'site') ORDER BY c.customer_code LIMIT 1000"
+        ),
+        {"n": corporate_number},
+    )
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a written record may have to do with the hierarchy, read in one statement."""
+
+    own: bool  # a link or waiting link set by this source record exists
+    awaited: bool  # a waiting link names this customer (code, source record or 法人番号)
+    shares_number: bool  # another active corporation carries the same 法人番号
+
+
+async def probe(
+    session: AsyncSession,
+    child_id: uuid.UUID,
+    set_by: str,
+    targets: list[tuple[str, str]],
+    corporate_number: str | None,
+) -> Probe:
+    row = (
+        await session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM customer_relations WHERE child_id = :c"
+                " AND set_by = :s) OR EXISTS (SELECT 1 FROM customer_relation_pending"
+                " WHERE child_id = :c AND set_by = :s),"
+                " EXISTS (SELECT 1 FROM customer_relation_pending WHERE (target_kind, target)"
+                " IN (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:values AS text[])))),"
+                " CAST(:n AS text) IS NOT NULL AND EXISTS (SELECT 1 FROM customers o"
+                " WHERE o.corporate_number = :n AND o.id <> :c AND o.status = 'active'"
+                " AND o.kind = 'corporation')"
+            ),
+            {
+                "c": child_id,
+                "s": set_by,
+                "kinds": [k for k, _ in targets],
+                "values": [v for _, v in targets],
+                "n": corporate_number,
+            },
+        )
+    ).one()
+    return Probe(*row)

@@ -5,16 +5,27 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
-from mdm_hub.hierarchy import service
+from mdm_hub.hierarchy import repository, service
 from mdm_hub.hierarchy.repository import Link
-from mdm_hub.hierarchy.schemas import GroupLinkIn, HierarchyOut, LinkOut, RollupOut, SiteLinkIn
+from mdm_hub.hierarchy.schemas import (
+    GroupLinkIn,
+    HierarchyOut,
+    LinkOut,
+    RollupOut,
+    SiteLinkIn,
+    SiteProposalDecisionIn,
+    SiteProposalOut,
+    SiteProposalPage,
+)
 from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1", tags=["hierarchy"], route_class=IdempotentRoute)
 
@@ -111,3 +122,44 @@ async def get_rollup(
     """取引金額 (transactions.annual_amount) and counts over the customer's own sites (direct)
     and over its whole group below it with their sites (group). Active customers only."""
     return RollupOut.model_validate(await service.rollup(session, customer_id))
+
+
+@router.get(
+    "/hierarchy/site-proposals", response_model=SiteProposalPage, responses=PROBLEM_RESPONSES
+)
+async def list_site_proposals(
+    session: DbSession,
+    principal: CustomersRead,
+    status: Literal["pending", "accepted", "rejected", "superseded"] | None = "pending",
+    customer_id: uuid.UUID | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> SiteProposalPage:
+    """Sites (事業所) matching proposed for a steward: a record that names a branch and carries
+    a corporation's 法人番号, when the hub was not sure which corporation (or whether)."""
+    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor is not None else 0
+    rows = await repository.proposals(
+        session, status=status, customer_id=customer_id, after_id=after, limit=limit + 1
+    )
+    next_cursor = encode_cursor({"id": rows[limit - 1]["id"]}) if len(rows) > limit else None
+    return SiteProposalPage(
+        items=[SiteProposalOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
+    )
+
+
+@router.post(
+    "/hierarchy/site-proposals/{proposal_id}/decision",
+    response_model=SiteProposalOut,
+    responses=PROBLEM_RESPONSES,
+)
+async def decide_site_proposal(
+    proposal_id: Annotated[Id, Path(description="The site proposal's id")],
+    body: SiteProposalDecisionIn,
+    session: DbSession,
+    actor: CurrentActor,
+    principal: CustomersCurate,
+) -> SiteProposalOut:
+    """Accept (link the site to the corporation) or reject a proposal."""
+    return SiteProposalOut.model_validate(
+        await service.decide_proposal(session, actor, proposal_id, body.decision)
+    )

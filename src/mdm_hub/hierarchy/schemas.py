@@ -106,6 +106,18 @@ class SiteOut(Node):
     valid_to: dt.date | None
 
 
+class WaitingOut(BaseModel):
+    """A link this customer's source record names whose target the hub does not hold yet."""
+
+    axis: Literal["site", "group"]
+    relation_type: Literal["site", "subsidiary", "affiliate"]
+    target_kind: Literal["customer_code", "source", "corporate_number"]
+    target: str = Field(description="The code, SYSTEM/SOURCE_ID, or 法人番号 it waits for")
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    set_by: str
+
+
 class HierarchyOut(BaseModel):
     customer: Node
     corporation: Node | None = Field(description="The corporation this customer is a site of")
@@ -113,6 +125,9 @@ class HierarchyOut(BaseModel):
     children: list[ChildOut] = Field(description="Group members below, by depth")
     sites: list[SiteOut] = Field(description="This customer's own sites (事業所)")
     truncated: bool = Field(description="More children or sites exist than the limit returned")
+    waiting: list[WaitingOut] = Field(
+        description="Links named by this customer's source records, waiting for their target"
+    )
 
 
 class Totals(BaseModel):
@@ -129,3 +144,31 @@ class RollupOut(BaseModel):
     own_annual_amount: Decimal
     direct: Totals = Field(description="The customer and its own sites (related)")
     group: GroupTotals = Field(description="The whole group below it and their sites (extended)")
+
+
+class SiteProposalOut(BaseModel):
+    """Matching's proposal: ``child`` is a site (事業所) of the corporation ``parent``."""
+
+    id: int
+    child_id: uuid.UUID
+    child_code: str
+    child_name: str
+    parent_id: uuid.UUID
+    parent_code: str
+    parent_name: str
+    reason: str = Field(examples=["法人番号 7000012050002; site 本町支店"])
+    status: Literal["pending", "accepted", "rejected", "superseded"]
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+    decided_by: str | None
+
+
+class SiteProposalPage(BaseModel):
+    items: list[SiteProposalOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class SiteProposalDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accept", "reject"]

@@ -22,7 +22,7 @@ from mdm_hub.hierarchy.schemas import CustomerRef, GroupLinkIn, SiteLinkIn
 EVENT = "customer.relation_changed"
 
 
-def _refused(field: str, code: str, message: str) -> ProblemError:
+def refused(field: str, code: str, message: str) -> ProblemError:
     return validation_problem([FieldProblem(field=field, code=code, message=message)])
 
 
@@ -41,7 +41,7 @@ async def resolve(session: AsyncSession, ref: CustomerRef, field: str) -> uuid.U
         assert ref.corporate_number is not None
         matches = await repository.corporations_by_number(session, ref.corporate_number)
         if len(matches) > 1:
-            raise _refused(
+            raise refused(
                 field,
                 "ambiguous_corporate_number",
                 f"{len(matches)} corporations carry 法人番号 {ref.corporate_number}: "
@@ -49,7 +49,7 @@ async def resolve(session: AsyncSession, ref: CustomerRef, field: str) -> uuid.U
             )
         found = matches[0] if matches else None
     if found is None:
-        raise _refused(field, "no_such_customer", "No customer matches this reference")
+        raise refused(field, "no_such_customer", "No customer matches this reference")
     return found
 
 
@@ -60,13 +60,13 @@ async def _lock(session: AsyncSession, customer_id: uuid.UUID, field: str) -> Cu
     if customer is None:
         raise ProblemError("not-found", f"No customer {customer_id}")
     if customer.status != "active":
-        raise _refused(field, "not_active", f"Customer {customer_id} is {customer.status}")
+        raise refused(field, "not_active", f"Customer {customer_id} is {customer.status}")
     return customer
 
 
 def _check_dates(valid_from: dt.date | None, valid_to: dt.date | None) -> None:
     if valid_from and valid_to and valid_from > valid_to:
-        raise _refused("/valid_to", "before_valid_from", "valid_to is before valid_from")
+        raise refused("/valid_to", "before_valid_from", "valid_to is before valid_from")
 
 
 async def _changed(
@@ -100,17 +100,34 @@ async def set_site_link(
 ) -> Link:
     _check_dates(body.valid_from, body.valid_to)
     corporation_id = await resolve(session, body.corporation, "/corporation")
+    return await link_site(
+        session, actor, customer_id, corporation_id, body.valid_from, body.valid_to, "steward"
+    )
+
+
+async def link_site(
+    session: AsyncSession,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    corporation_id: uuid.UUID,
+    valid_from: dt.date | None,
+    valid_to: dt.date | None,
+    set_by: str,
+    field: str = "/corporation",
+) -> Link:
+    """``customer_id`` is a site of ``corporation_id``; 422 naming ``field`` when refused."""
     if corporation_id == customer_id:
-        raise _refused("/corporation", "self_link", "A customer cannot be its own site")
+        raise refused(field, "self_link", "A customer cannot be its own site")
     child = await _lock(session, customer_id, "/customer_id")
-    corporation = await _lock(session, corporation_id, "/corporation")
+    corporation = await _lock(session, corporation_id, field)
     if corporation.kind != "corporation":
-        raise _refused("/corporation", "not_a_corporation", "Sites belong to a corporation")
+        raise refused(field, "not_a_corporation", "Sites belong to a corporation")
     if await repository.link_of(session, corporation_id, "site") is not None:
-        raise _refused("/corporation", "is_a_site", "The corporation is itself a site")
+        raise refused(field, "is_a_site", "The corporation is itself a site")
     if await repository.has_children(session, customer_id, "site"):
-        raise _refused("/corporation", "has_sites", "A customer with sites cannot be a site")
-    return await _save(session, actor, child, corporation_id, "site", "site", body, "steward")
+        raise refused(field, "has_sites", "A customer with sites cannot be a site")
+    link = Link(customer_id, corporation_id, "site", "site", valid_from, valid_to, set_by)
+    return await _save(session, actor, child, link)
 
 
 async def set_group_link(
@@ -118,40 +135,38 @@ async def set_group_link(
 ) -> Link:
     _check_dates(body.valid_from, body.valid_to)
     parent_id = await resolve(session, body.parent, "/parent")
+    link = Link(
+        customer_id, parent_id, "group", body.relation_type, body.valid_from, body.valid_to,
+        "steward",
+    )  # fmt: skip
+    return await link_group(session, actor, link)
+
+
+async def link_group(
+    session: AsyncSession, actor: Actor, link: Link, field: str = "/parent"
+) -> Link:
+    """The group link ``link``; 422 naming ``field`` for a self-link, a cycle or a site."""
+    customer_id, parent_id = link.child_id, link.parent_id
     if parent_id == customer_id:
-        raise _refused("/parent", "self_link", "A customer cannot be its own parent")
+        raise refused(field, "self_link", "A customer cannot be its own parent")
     await repository.lock_group_changes(session)
     child = await _lock(session, customer_id, "/customer_id")
-    await _lock(session, parent_id, "/parent")
-    for who, field in ((customer_id, "/customer_id"), (parent_id, "/parent")):
+    await _lock(session, parent_id, field)
+    for who, name in ((customer_id, "/customer_id"), (parent_id, field)):
         if await repository.link_of(session, who, "site") is not None:
-            raise _refused(field, "is_a_site", "A site (事業所) has no group parent or members")
+            raise refused(name, "is_a_site", "A site (事業所) has no group parent or members")
     above = await repository.ancestors(session, parent_id, 10_000)
     if any(a["id"] == customer_id for a in above):
-        raise _refused(
-            "/parent", "cycle", "The parent is below this customer in its group: a cycle"
-        )
-    return await _save(
-        session, actor, child, parent_id, "group", body.relation_type, body, "steward"
-    )
+        raise refused(field, "cycle", "The parent is below this customer in its group: a cycle")
+    return await _save(session, actor, child, link)
 
 
-async def _save(
-    session: AsyncSession,
-    actor: Actor,
-    child: Customer,
-    parent_id: uuid.UUID,
-    axis: str,
-    relation_type: str,
-    body: SiteLinkIn | GroupLinkIn,
-    set_by: str,
-) -> Link:
-    before = await repository.link_of(session, child.id, axis)
-    link = Link(child.id, parent_id, axis, relation_type, body.valid_from, body.valid_to, set_by)
+async def _save(session: AsyncSession, actor: Actor, child: Customer, link: Link) -> Link:
+    before = await repository.link_of(session, child.id, link.axis)
     if before == link:
         return link  # unchanged: no event
     await repository.save_link(session, link)
-    await _changed(session, actor, child, axis, before, link)
+    await _changed(session, actor, child, link.axis, before, link)
     return link
 
 
@@ -164,6 +179,15 @@ async def remove_link(
         raise ProblemError("not-found", f"Customer {customer_id} has no {axis} link")
     await repository.delete_link(session, customer_id, axis)
     await _changed(session, actor, child, axis, before, None)
+
+
+async def unlink(session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str) -> None:
+    """Remove the customer's link on ``axis`` if it has one (audit and event)."""
+    child = await _lock(session, customer_id, "/customer_id")
+    before = await repository.link_of(session, customer_id, axis)
+    if before is not None:
+        await repository.delete_link(session, customer_id, axis)
+        await _changed(session, actor, child, axis, before, None)
 
 
 def _node(customer: Customer) -> dict[str, Any]:
@@ -203,6 +227,7 @@ async def hierarchy(
         "children": children[:limit],
         "sites": sites[:limit],
         "truncated": len(children) > limit or len(sites) > limit,
+        "waiting": [vars(p) for p in await repository.pending_of(session, customer_id)],
     }
 
 
@@ -223,3 +248,128 @@ async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any
             "annual_amount": r["group_company_amount"] + r["group_site_amount"],
         },
     }
+
+
+async def decide_proposal(
+    session: AsyncSession, actor: Actor, proposal_id: int, decision: str
+) -> dict[str, Any]:
+    """A steward's answer to a site proposal: accept links the site (and closes the child's
+    other proposals), reject remembers the pair is not to be proposed again."""
+    found = await repository.proposal(session, proposal_id, lock=True)
+    if found is None:
+        raise ProblemError("not-found", f"No site proposal {proposal_id}")
+    if found["status"] != "pending":
+        raise ProblemError("conflict", f"Site proposal {proposal_id} is {found['status']}")
+    if decision == "accept":
+        await link_site(
+            session, actor, found["child_id"], found["parent_id"], None, None, "steward"
+        )
+        await repository.close_proposals(session, found["child_id"], "superseded", actor.subject)
+    await repository.decide_proposal(
+        session, proposal_id, "accepted" if decision == "accept" else "rejected", actor.subject
+    )
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action=f"site_proposal.{'accepted' if decision == 'accept' else 'rejected'}",
+            entity_type="site_proposal",
+            entity_id=str(proposal_id),
+            customer_id=found["child_id"],
+            after={"parent_id": str(found["parent_id"]), "decision": decision},
+        ),
+    )
+    decided = await repository.proposal(session, proposal_id)
+    assert decided is not None
+    return decided
+
+
+async def _relink(session: AsyncSession, actor: Actor, link: Link) -> None:
+    """Set ``link`` with every check; a refusal is audited instead of raised."""
+    try:
+        if link.axis == "site":
+            await link_site(
+                session, actor, link.child_id, link.parent_id, link.valid_from, link.valid_to,
+                link.set_by,
+            )  # fmt: skip
+        else:
+            await link_group(session, actor, link)
+    except ProblemError as exc:
+        record_audit(
+            session,
+            audit_record(
+                actor,
+                action="customer_relation.refused",
+                entity_type="customer_relation",
+                entity_id=f"{link.child_id}/{link.axis}",
+                customer_id=link.child_id,
+                after={**link.view(), "problems": [e.code for e in exc.errors or []] or [str(exc)]},
+            ),
+        )
+
+
+async def restore_links(
+    session: AsyncSession,
+    actor: Actor,
+    moved: list[dict[str, Any]],
+    absorbed_id: uuid.UUID,
+    survivor_id: uuid.UUID,
+) -> None:
+    """An unmerge of ``absorbed_id`` out of ``survivor_id`` (revived, active again): the links
+    the merge changed (``repository.carry_links``) go back as they were, unless changed since
+    (a link that no longer points at the survivor stays as it is now)."""
+    before = [(Link.from_stored(e), bool(e.get("moved_to_survivor"))) for e in moved]
+    for link, moved_to_survivor in before:
+        if link.child_id != absorbed_id:
+            continue
+        if moved_to_survivor:
+            current = await repository.link_of(session, survivor_id, link.axis)
+            if current is not None and current.parent_id == link.parent_id:
+                await unlink(session, actor, survivor_id, link.axis)
+        await _relink(session, actor, link)
+    for link, _ in before:
+        if link.child_id == absorbed_id:
+            continue
+        if link.child_id != survivor_id:
+            current = await repository.link_of(session, link.child_id, link.axis)
+            if current is None or current.parent_id != survivor_id:
+                continue
+        await _relink(session, actor, link)
+
+
+async def site_proposals(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The pending site proposals that name this customer (as the site or the corporation)."""
+    return await repository.proposals(
+        session, status="pending", customer_id=customer_id, after_id=0, limit=50
+    )
+
+
+async def announce_carried(
+    session: AsyncSession,
+    actor: Actor,
+    changed: list[dict[str, Any]],
+    absorbed_id: uuid.UUID,
+    survivor_id: uuid.UUID,
+) -> None:
+    """After ``repository.carry_links``: the audit entry and ``customer.relation_changed``
+    event of each customer whose link changed (the absorbed customer's sites and members, and
+    the survivor when it took over the absorbed customer's own link). The absorbed customer's
+    own change is its ``customer.merged`` event."""
+    for entry in changed:
+        before: Link | None = Link.from_stored(entry)
+        assert before is not None
+        axis, child_id = before.axis, before.child_id
+        if child_id == absorbed_id:
+            if not entry.get("moved_to_survivor"):
+                continue
+            child_id, before = survivor_id, None  # the survivor had no link on this axis
+            child = await session.get(Customer, survivor_id)  # locked by the merge
+        else:
+            child = await session.get(
+                Customer, child_id, with_for_update=True, populate_existing=True
+            )
+        if child is None or child.status != "active":
+            continue
+        after = await repository.link_of(session, child_id, axis)
+        if after != before:
+            await _changed(session, actor, child, axis, before, after)

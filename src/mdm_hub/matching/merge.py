@@ -30,6 +30,7 @@ from mdm_hub.customers.repository import lock_customer, redirect_merged, source_
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event, changed_fields
 from mdm_hub.hierarchy.repository import carry_links
+from mdm_hub.hierarchy.service import announce_carried, restore_links
 from mdm_hub.matching import repository
 from mdm_hub.matching.models import MatchCandidate, MergeLog
 from mdm_hub.matching.repository import are_distinct, move_keys
@@ -93,17 +94,16 @@ async def merge_customers(
         bump_version(absorbed)
         # Customers merged into the absorbed one now resolve straight to the survivor.
         await redirect_merged(session, absorbed_id, survivor_id)
-        repository.add_merge_log(
-            session,
-            MergeLog(
-                survivor_id=survivor_id,
-                absorbed_id=absorbed_id,
-                source_record_ids=source_ids,
-                merged_at=_now(),
-                merged_by=actor.subject,
-            ),
+        log = MergeLog(
+            survivor_id=survivor_id,
+            absorbed_id=absorbed_id,
+            source_record_ids=source_ids,
+            merged_at=_now(),
+            merged_by=actor.subject,
         )
-        await carry_links(session, absorbed_id, survivor_id)
+        repository.add_merge_log(session, log)
+        log.moved_links = await carry_links(session, absorbed_id, survivor_id)
+        await announce_carried(session, actor, log.moved_links, absorbed_id, survivor_id)
         await repository.close_candidates(
             session, survivor_id, absorbed_id, "merged", _now(), actor.subject
         )
@@ -172,6 +172,8 @@ async def unmerge(
         target.merged_into_id = None
         bump_version(target)
         revived_from.undone_at = _now()
+        await session.flush()
+        await restore_links(session, actor, revived_from.moved_links, target.id, customer_id)
         created = False
     elif target_id is not None:
         if target_id == customer_id:

@@ -109,5 +109,7 @@ class MergeLog(Base):
     )
     merged_by: Mapped[str] = mapped_column(Text)
     undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The hierarchy links the merge changed, as they were before it (for the unmerge).
+    moved_links: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
 
     __table_args__ = (Index("ix_merge_log_survivor_id", "survivor_id"),)

@@ -26,6 +26,7 @@ from mdm_hub.record import (
     EmailPurpose,
     PersonNameIn,
     PhonePurpose,
+    RelationsIn,
 )
 
 from .address import address_outcome
@@ -128,15 +129,7 @@ def normalize_customer(
             report,
         )
     if (relations := payload.relations) is not None:
-        record["relations"] = {
-            "site_type": relations.site_type,
-            "site_of_customer_code": apply(
-                _text(relations.site_of_customer_code, "/relations/site_of_customer_code")
-            ),
-            "parent_customer_code": apply(
-                _text(relations.parent_customer_code, "/relations/parent_customer_code")
-            ),
-        }
+        record["relations"] = _relations(relations, report)
     if payload.custom_fields:
         record["custom_fields"] = dict(payload.custom_fields)
     if report.errors:
@@ -288,6 +281,63 @@ def _person_names(
             "kana_key": (kana_fold(kana) or None) if kana else None,
         }
     )
+
+
+# --- relations --------------------------------------------------------------------------------
+
+
+def _relations(relations: RelationsIn, report: Report) -> dict[str, Any]:
+    """Each link named in at most one way; codes and ids as text, 法人番号 as digits, dates
+    parsed, the end of a link not before its start."""
+    apply = report.apply
+    out: dict[str, Any] = {"site_type": relations.site_type}
+    for link, prefix in (("site", "site_of"), ("parent", "parent")):
+        base = f"/relations/{prefix}"
+        code = apply(_text(getattr(relations, f"{prefix}_customer_code"), f"{base}_customer_code"))
+        source = getattr(relations, f"{prefix}_source")
+        key = None
+        if source is not None:
+            system = apply(_text(source.system, f"{base}_source/system"))
+            source_id = apply(_text(source.source_id, f"{base}_source/source_id"))
+            if source_id is None:
+                report.error(f"{base}_source/source_id", "required", "name the source record")
+            else:
+                key = {"system": system, "source_id": source_id}
+        number = None
+        written = getattr(relations, f"{prefix}_corporate_number")
+        if written is not None and normalize_text(written):
+            try:
+                number = corporate_number_digits(written)
+            except InvalidValue as exc:
+                report.error(f"{base}_corporate_number", exc.code, exc.message)
+        named = [
+            n
+            for n, v in (("customer_code", code), ("source", key), ("corporate_number", number))
+            if v
+        ]
+        if len(named) > 1:
+            report.error(
+                f"{base}_{named[1]}",
+                "several_references",
+                f"name the {link} in one way only ({', '.join(prefix + '_' + n for n in named)})",
+            )
+        start = apply(
+            _date(getattr(relations, f"{link}_valid_from"), f"/relations/{link}_valid_from")
+        )
+        end = apply(_date(getattr(relations, f"{link}_valid_to"), f"/relations/{link}_valid_to"))
+        if start is not None and end is not None and end < start:
+            report.error(
+                f"/relations/{link}_valid_to", "before_valid_from", "valid_to is before valid_from"
+            )
+        out |= {
+            f"{prefix}_customer_code": code,
+            f"{prefix}_source": key,
+            f"{prefix}_corporate_number": number,
+            f"{link}_valid_from": start,
+            f"{link}_valid_to": end,
+        }
+    out["parent_relation_type"] = relations.parent_relation_type
+    return out
 
 
 # --- numbers ----------------------------------------------------------------------------------

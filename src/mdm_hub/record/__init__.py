@@ -28,6 +28,7 @@ from mdm_hub.record.schemas import (
     EmailPurpose,
     InputModel,
     LegalFormPosition,
+    ParentRelationType,
     PersonName,
     PersonNameIn,
     Phone,
@@ -38,6 +39,8 @@ from mdm_hub.record.schemas import (
     Relations,
     RelationsIn,
     SiteType,
+    SourceKey,
+    SourceKeyIn,
     Transactions,
     TransactionsIn,
 )
@@ -65,6 +68,7 @@ __all__ = [
     "EmailPurpose",
     "InputModel",
     "LegalFormPosition",
+    "ParentRelationType",
     "PersonName",
     "PersonNameIn",
     "Phone",
@@ -75,6 +79,8 @@ __all__ = [
     "Relations",
     "RelationsIn",
     "SiteType",
+    "SourceKey",
+    "SourceKeyIn",
     "Transactions",
     "TransactionsIn",
 ]

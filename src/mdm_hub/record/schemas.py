@@ -84,6 +84,11 @@ class SiteType(StrEnum):
     other = "other"
 
 
+class ParentRelationType(StrEnum):
+    subsidiary = "subsidiary"
+    affiliate = "affiliate"
+
+
 class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -173,14 +178,47 @@ class CompanyProfileIn(InputModel):
     established_on: DateText | None = Field(default=None, description="設立年月日")
 
 
+class SourceKeyIn(InputModel):
+    system: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="The source system (as in the URL); the writing system when left out",
+        examples=["erp"],
+    )
+    source_id: ShortText = Field(examples=["ACC-0001"])
+
+
 class RelationsIn(InputModel):
+    """The links a source system knows: the corporation a site (事業所) belongs to and a
+    corporation's group parent (親会社), each named in one way (customer code, source record or
+    法人番号). A target the hub does not hold yet is linked when it arrives."""
+
     site_type: SiteType | None = Field(default=None, description="事業所の種類")
     site_of_customer_code: ShortText | None = Field(
         default=None, description="The corporation this site (事業所) belongs to"
     )
+    site_of_source: SourceKeyIn | None = Field(
+        default=None, description="The corporation, as a source record"
+    )
+    site_of_corporate_number: ShortText | None = Field(
+        default=None, description="The corporation, by its 法人番号"
+    )
+    site_valid_from: DateText | None = None
+    site_valid_to: DateText | None = None
     parent_customer_code: ShortText | None = Field(
         default=None, description="Group parent (親会社)"
     )
+    parent_source: SourceKeyIn | None = Field(
+        default=None, description="Group parent, as a source record"
+    )
+    parent_corporate_number: ShortText | None = Field(
+        default=None, description="Group parent, by its 法人番号"
+    )
+    parent_relation_type: ParentRelationType | None = Field(
+        default=None, description="subsidiary (子会社, the default) or affiliate (関連会社)"
+    )
+    parent_valid_from: DateText | None = None
+    parent_valid_to: DateText | None = None
 
 
 class PersonNameIn(InputModel):
@@ -316,10 +354,24 @@ class CompanyProfile(RecordModel):
     established_on: dt.date | None = None
 
 
+class SourceKey(RecordModel):
+    system: str | None = None
+    source_id: str
+
+
 class Relations(RecordModel):
     site_type: SiteType | None = None
     site_of_customer_code: str | None = None
+    site_of_source: SourceKey | None = None
+    site_of_corporate_number: str | None = None
+    site_valid_from: dt.date | None = None
+    site_valid_to: dt.date | None = None
     parent_customer_code: str | None = None
+    parent_source: SourceKey | None = None
+    parent_corporate_number: str | None = None
+    parent_relation_type: ParentRelationType | None = None
+    parent_valid_from: dt.date | None = None
+    parent_valid_to: dt.date | None = None
 
 
 class CustomerRecord(RecordModel):

@@ -30,7 +30,7 @@ from mdm_hub.privacy.schemas import HeldWriteOut
 from mdm_hub.privacy.service import WriteHeld, decide_held_write
 from mdm_hub.record import CustomerIn
 from mdm_hub.sources import service
-from mdm_hub.types import Id, SourceIdPath
+from mdm_hub.types import SYSTEM_PATTERN, Id, SourceIdPath
 
 # The source routes are tagged as they were when they lived with the customers' routes.
 router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
@@ -39,7 +39,7 @@ match_router = APIRouter(prefix="/v1", tags=["matching"], route_class=Idempotent
 SystemPath = Annotated[
     str,
     Path(
-        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        pattern=SYSTEM_PATTERN,
         description="Source system name (lower case), e.g. crm, sfa, billing",
         examples=["crm"],
     ),

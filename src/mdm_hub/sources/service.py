@@ -29,6 +29,7 @@ from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
 from mdm_hub.sources.decide import NewSource, resolve_batch
+from mdm_hub.sources.hierarchy import Written, follow_hierarchy
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
 from mdm_hub.sources.protect import Guarded, hold_protected, pending_change, protected_pointers
@@ -83,6 +84,7 @@ async def put_source_record(
         [(source_id, payload)],
         hold_erased=hold_erased,
         link_to=link_to,
+        alone=True,
     )
     if item.held is not None:
         raise WriteHeld(item.held)
@@ -103,6 +105,7 @@ async def write_batch(
     ready: Sequence[Mapping[str, Any] | None] | None = None,
     webhooks: bool = True,
     link_to: uuid.UUID | None = None,
+    alone: bool = False,
 ) -> list[ItemWrite]:
     """Store a batch of one system's records, answered item by item in order, each as its own
     PUT would be answered had the items been PUT one by one in that order.
@@ -117,6 +120,8 @@ async def write_batch(
     configuration is the same (see ``prepare.prepare``). ``webhooks=False``: the new records'
     change events go to the change feed only (an import that sends one summary event).
     ``link_to``: the customer every new source record joins (see :func:`put_source_record`).
+    ``alone``: a single PUT, whose refused hierarchy link refuses the write
+    (``sources.hierarchy.follow_hierarchy``).
     """
     raws = [payload.model_dump(mode="json", exclude_unset=True) for _, payload in items]
     digests = [canonical_hash(raw) for raw in raws]
@@ -184,6 +189,13 @@ async def write_batch(
     await _write_run(session, settings, actor, system, run, answers, webhooks)
     done = [a for a in answers if a is not None]
     assert len(done) == len(items)
+    written = [
+        Written(answer.write.customer, system, answer.source_id, item.record.relations)
+        for answer, item in zip(done, prepared, strict=True)
+        if answer.write is not None and answer.outcome != "unchanged"
+        if isinstance(item, Prepared)
+    ]
+    await follow_hierarchy(session, settings, actor, written, alone=alone)
     return done
 
 

@@ -1,0 +1,59 @@
+"""The write path's one door to the hierarchy: after a batch of source records is stored, the
+links they name (hierarchy.follow) and, for customers whose 法人番号 another corporation also
+carries, the sites matching finds (matching.sites)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.repository import record_audit
+from mdm_hub.context import Actor
+from mdm_hub.errors import ProblemError
+from mdm_hub.hierarchy.follow import Written, follow_written
+from mdm_hub.matching.sites import propose_sites
+from mdm_hub.settings import Settings
+
+__all__ = ["Written", "follow_hierarchy"]
+
+
+async def follow_hierarchy(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    batch: Sequence[Written],
+    *,
+    alone: bool = True,
+) -> None:
+    """``alone``: the batch is one PUT, whose refused link (a cycle, an unknown or ambiguous
+    target) refuses the whole write (422). In a batch of many (the batch endpoint, imports)
+    the records were stored together, so a refused link cannot take its record back without
+    failing the others: the record stays, without the link, and the refusal is audited
+    (``customer_relation.refused``) — as for a waiting link refused when its target arrives."""
+    if alone:
+        shared = await follow_written(session, actor, batch)
+        await propose_sites(session, settings, actor, shared)
+        return
+    for written in batch:
+        try:
+            async with session.begin_nested():
+                shared = await follow_written(session, actor, [written])
+                await propose_sites(session, settings, actor, shared)
+        except ProblemError as exc:
+            record_audit(
+                session,
+                audit_record(
+                    actor,
+                    action="customer_relation.refused",
+                    entity_type="customer_relation",
+                    entity_id=f"{written.customer.id}/{written.system}/{written.source_id}",
+                    customer_id=written.customer.id,
+                    after={
+                        "system": written.system,
+                        "source_id": written.source_id,
+                        "problems": [e.code for e in exc.errors or []] or [str(exc)],
+                    },
+                ),
+            )
