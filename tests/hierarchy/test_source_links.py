@@ -211,3 +211,37 @@ async def test_a_steward_link_is_not_replaced_by_a_source(client: httpx.AsyncCli
     await put(client, "ch", company(83, 1, relations={"parent_source": {"source_id": "p2"}}))
     assert [a["id"] for a in (await tree(client, child))["ancestors"]] == [first]
     assert second != first
+
+
+async def test_in_a_batch_a_refused_link_leaves_its_record_and_the_others(
+    client: httpx.AsyncClient,
+) -> None:
+    # b under a; then a batch where a's record names b as its parent (a cycle) and a new
+    # record names a: the records of a batch are stored together, so a's record is stored
+    # without the link (refusal audited) and the new record's link is set.
+    a = await put(client, "a", company(81, 1))
+    b = await put(client, "b", company(82, 1, relations={"parent_source": {"source_id": "a"}}))
+    items = [
+        {
+            "source_id": "a",
+            "record": company(81, 999, relations={"parent_source": {"source_id": "b"}}),
+        },
+        {
+            "source_id": "n",
+            "record": company(83, 5, relations={"parent_source": {"source_id": "a"}}),
+        },
+    ]
+    answer = await client.post("/v1/sources/crm/records/batch", json={"items": items})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["items"]
+    assert [r["status"] for r in results] == [200, 201]
+    stored = (await client.get("/v1/sources/crm/records/a")).json()
+    assert stored["raw_payload"]["transactions"]["annual_amount"] == 999
+    assert (await tree(client, a))["ancestors"] == []
+    assert [x["id"] for x in (await tree(client, b))["ancestors"]] == [a]
+    new = results[1]["customer"]["id"]
+    assert [x["id"] for x in (await tree(client, new))["ancestors"]] == [a]
+    refused = [x for x in await audit_of(client, a) if x["action"] == "customer_relation.refused"]
+    assert len(refused) == 1
+    assert refused[0]["after"]["problems"] == ["cycle"]
+    assert refused[0]["after"]["source_id"] == "a"
