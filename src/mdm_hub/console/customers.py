@@ -11,11 +11,19 @@ from fastapi.responses import Response
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead, CustomersWrite, Permission
 from mdm_hub.console import repository
+from mdm_hub.console.customer_edit import (
+    EditField,
+    control_of,
+    edit_fields,
+    edit_values,
+    patch_from_form,
+)
 from mdm_hub.console.customer_view import RECORD_FIELDS, diff, pointer_value, show
 from mdm_hub.console.hierarchy import hierarchy_context
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.web import PREFIX, form_data, lang_of, principal_of, query_string, render
 from mdm_hub.context import CurrentActor
+from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers import repository as customers
 from mdm_hub.customers.models import STEWARD_SYSTEM
 from mdm_hub.customers.steward import patch_customer
@@ -119,14 +127,27 @@ async def _detail_context(
     out = customer_out(customer)
     record = out.model_dump(mode="json")
     sources = [source_out(s) for s in await customers.list_customer_sources(session, customer_id)]
-    history = []
+    history: list[dict[str, Any]] = []
     principal = principal_of(request)
-    # The history is the audit log: shown with audit:read only, as GET /v1/audit requires.
+    # The audit entries need audit:read, as GET /v1/audit does; the change events are the
+    # change feed's (customers:read, as GET /v1/events), which every reader of this page has.
     can_audit = principal is not None and principal.can(Permission.audit_read)
     for entry in await repository.customer_history(session, customer_id) if can_audit else []:
         before = disclose(entry.before, customer_id, what="audit")
         after = disclose(entry.after, customer_id, what="audit")
-        history.append({"entry": entry, "changes": diff(before, after)})
+        history.append(
+            {
+                "source": "audit",
+                "at": entry.occurred_at,
+                "entry": entry,
+                "changes": diff(before, after),
+            }
+        )
+    for event in await repository.customer_events(session, customer_id):
+        history.append({"source": "event", "at": event.occurred_at, "event": event})
+    # One timeline, newest first; within one transaction (one time) the event that announced
+    # a change is listed above its audit entry.
+    history.sort(key=lambda item: (item["at"], item["source"] == "event"), reverse=True)
     duplicates: list[dict[str, Any]] = []
     if customer.status == "active":
         payload = as_input(CustomerRecord.model_validate(customer.record))
@@ -155,24 +176,40 @@ async def _detail_context(
         "can_audit": can_audit,
         "duplicates": duplicates,
         "merged_away": await repository.merged_away(session, customer_id),
-        "edit": _edit_values(record),
         "erasure": erasure,
         "hierarchy": await hierarchy_context(session, customer_id),
+        **(await _edit_context(session, customer) if customer.status == "active" else {}),
     }
 
 
-def _edit_values(record: dict[str, Any]) -> dict[str, str]:
-    person = record.get("person_name") or {}
-    phones = record.get("phones") or []
-    emails = record.get("emails") or []
+def _record_as_input(customer: Any) -> dict[str, Any]:
+    """The customer's record in the shape a source sends (what a merge patch applies to)."""
+    record = as_input(CustomerRecord.model_validate(customer.record))
+    return record.model_dump(mode="json", exclude_none=True)
+
+
+async def _edit_context(
+    session: DbSession,
+    customer: Any,
+    form: dict[str, str] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    general: list[str] | None = None,
+) -> dict[str, Any]:
+    """The edit form: its fields, their values (the record's, or what was sent), problems."""
+    config = await current_configuration(session)
+    fields = edit_fields(customer.kind, config.definitions)
+    values = edit_values(fields, _record_as_input(customer))
+    if form is not None:
+        values = {f.name: form.get(f.name, values[f.name]) for f in fields}
+    groups: dict[str, list[EditField]] = {}
+    for f in fields:
+        groups.setdefault(f.group, []).append(f)
     return {
-        "name": record.get("name") or "",
-        "name_kana": record.get("name_kana") or "",
-        "family_name": person.get("family_name") or "",
-        "given_name": person.get("given_name") or "",
-        "phone": phones[0].get("number", "") if phones else "",
-        "email": emails[0].get("address", "") if emails else "",
-        "rank": (record.get("classification") or {}).get("rank") or "",
+        "edit_groups": groups,
+        "edit": values,
+        "edit_errors": errors or {},
+        "edit_general": general or [],
+        "edit_version": customer.version,
     }
 
 
@@ -195,28 +232,6 @@ async def detail(
     )
 
 
-def _patch_from_form(kind: str, form: dict[str, str], current: dict[str, str]) -> dict[str, Any]:
-    """Only what the steward changed, as a JSON merge patch in the shape of a source payload."""
-    patch: dict[str, Any] = {}
-    changed = {k: form.get(k, "").strip() for k in current if form.get(k, "").strip() != current[k]}
-    if kind == "person" and ({"family_name", "given_name"} & changed.keys()):
-        patch["person_name"] = {
-            "family_name": form.get("family_name", "").strip() or None,
-            "given_name": form.get("given_name", "").strip() or None,
-        }
-    if kind == "corporation" and "name" in changed:
-        patch["name"] = changed["name"] or None
-    if "name_kana" in changed:
-        patch["name_kana"] = changed["name_kana"] or None
-    if "phone" in changed:
-        patch["phones"] = [{"number": changed["phone"]}] if changed["phone"] else []
-    if "email" in changed:
-        patch["emails"] = [{"address": changed["email"]}] if changed["email"] else []
-    if "rank" in changed:
-        patch["classification"] = {"rank": changed["rank"] or None}
-    return patch
-
-
 @router.post("/{customer_id}/edit")
 async def edit(
     customer_id: uuid.UUID,
@@ -225,12 +240,16 @@ async def edit(
     principal: CustomersWrite,
     actor: CurrentActor,
 ) -> Response:
-    """The edit form, through the same service as PATCH /v1/customers/{id} with If-Match."""
+    """The edit form, through the same service as PATCH /v1/customers/{id} with If-Match.
+
+    Every answer has a body (a message, or the form again with its problems), so that a replay
+    of the same Idempotency-Key answers exactly what the first request did."""
     form = await form_data(request)
     lang = lang_of(request)
     customer = await customers.get_customer(session, customer_id)
-    current = _edit_values(customer_out(customer).model_dump(mode="json"))
-    patch = _patch_from_form(customer.kind, form, current)
+    config = await current_configuration(session)
+    fields = edit_fields(customer.kind, config.definitions)
+    patch = patch_from_form(fields, form, _record_as_input(customer))
     if_match = f'"{form.get("version", "")}"'
     if not patch:
         return _message(request, "info", translate(lang, "customer.unchanged"))
@@ -247,13 +266,46 @@ async def edit(
                 request, "warning", translate(lang, "customer.stale", version=fresh.version)
             )
         if exc.problem_type.slug == "validation-error":
-            detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors or [])
-            return _message(request, "error", detail or exc.detail or "")
+            fresh = await customers.get_customer(session, customer_id)
+            await session.refresh(fresh)
+            return _edit_problems(request, await _edit_form(session, fresh, form, exc, fields))
         raise
-    return Response(
-        status_code=204,
-        headers={"HX-Redirect": f"{PREFIX}/customers/{customer_id}?saved=1"},
+    target = f"{PREFIX}/customers/{customer_id}?saved=1"
+    return render(
+        request,
+        "_message.html",
+        {"level": "info", "text": translate(lang, "customer.saved"), "next_link": target},
+        headers={"HX-Redirect": target, "HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
     )
+
+
+async def _edit_form(
+    session: DbSession,
+    customer: Any,
+    form: dict[str, str],
+    problem: ProblemError,
+    fields: list[EditField],
+) -> dict[str, Any]:
+    """The form as sent, each validation problem next to its control (the rest above it)."""
+    errors: dict[str, list[str]] = {}
+    general: list[str] = []
+    names = [f.name for f in fields]
+    for item in problem.errors or []:
+        control = control_of(item.field, names)
+        if control is None:
+            general.append(f"{item.field}: {item.message}")
+        else:
+            errors.setdefault(control, []).append(item.message)
+    if not problem.errors:
+        general.append(problem.detail or "")
+    return {
+        "customer": customer_out(customer),
+        **(await _edit_context(session, customer, form, errors, general)),
+    }
+
+
+def _edit_problems(request: Request, context: dict[str, Any]) -> Response:
+    return render(request, "_customer_edit.html", context)
 
 
 @router.post("/{customer_id}/unmerge")

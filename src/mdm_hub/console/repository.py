@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.models import AuditEntry
 from mdm_hub.customers.models import Customer, SourceRecord
-from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from mdm_hub.events.models import CustomerEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from mdm_hub.matching.models import MatchCandidate
 
 BANDS: dict[str, tuple[float, float]] = {
@@ -146,6 +146,19 @@ async def customer_history(
         select(AuditEntry)
         .where(AuditEntry.customer_id == customer_id)
         .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def customer_events(
+    session: AsyncSession, customer_id: uuid.UUID, limit: int = 50
+) -> list[CustomerEvent]:
+    """The change events (the change feed's entries) of a customer, newest first."""
+    rows = await session.scalars(
+        select(CustomerEvent)
+        .where(CustomerEvent.customer_id == customer_id)
+        .order_by(CustomerEvent.seq.desc())
         .limit(limit)
     )
     return list(rows.all())

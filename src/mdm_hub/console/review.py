@@ -166,8 +166,8 @@ async def decide(
     nxt = following or previous
     done = "merged" if decision == "merge" else "distinct"
     target = f"{PREFIX}/review/{nxt}?done={done}" if nxt else f"{PREFIX}/review?done={done}"
-    # htmx follows HX-Redirect; the body (the message and a link) is what a replay of the same
-    # Idempotency-Key answers, since stored answers keep no HX- headers.
+    # htmx follows HX-Redirect; a replay of the same Idempotency-Key answers the same (the
+    # stored answer keeps the HX- headers), and the body says what was done, with a link.
     return render(
         request,
         "_message.html",

@@ -24,7 +24,16 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 # The answer's headers worth replaying; the request id, dates and lengths are the new request's.
-REPLAYED_HEADERS = ("content-type", "etag", "location")
+# The hx- ones are the console's (where htmx goes or swaps next): a replayed console action
+# answers exactly as the first did.
+REPLAYED_HEADERS = (
+    "content-type",
+    "etag",
+    "location",
+    "hx-redirect",
+    "hx-retarget",
+    "hx-reswap",
+)
 
 
 @dataclass(frozen=True)
