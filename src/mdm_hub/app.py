@@ -146,7 +146,7 @@ def create_app(
     app.add_middleware(
         BodyGuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        upload_paths=frozenset({"/v1/imports"}),
+        upload_paths=frozenset({"/v1/imports", "/console/imports"}),  # console: 取込
         upload_max_bytes=settings.import_max_file_bytes,
         large_suffixes=("/records/batch",),
         large_max_bytes=max(settings.max_body_bytes, 16 * 1024 * 1024),

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mdm_hub.audit.models import AuditEntry
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.events.models import CustomerEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from mdm_hub.imports.models import ImportJob
 from mdm_hub.matching.models import MatchCandidate
 
 BANDS: dict[str, tuple[float, float]] = {
@@ -162,6 +163,21 @@ async def customer_events(
         .limit(limit)
     )
     return list(rows.all())
+
+
+async def recent_imports(session: AsyncSession, limit: int = 20) -> list[ImportJob]:
+    """The latest import jobs (previews too), newest first."""
+    rows = await session.scalars(
+        select(ImportJob).order_by(ImportJob.created_at.desc(), ImportJob.id).limit(limit)
+    )
+    return list(rows.all())
+
+
+async def hub_is_empty(session: AsyncSession) -> bool:
+    """No customer and no import yet: the home page offers the sample data."""
+    customer = await session.scalar(select(Customer.id).limit(1))
+    job = await session.scalar(select(ImportJob.id).limit(1))
+    return customer is None and job is None
 
 
 async def merged_away(session: AsyncSession, customer_id: uuid.UUID) -> list[Customer]:

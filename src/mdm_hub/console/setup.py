@@ -19,6 +19,7 @@ from mdm_hub.console import (
     customers,
     hierarchy,
     home,
+    imports,
     privacy,
     quality,
     review,
@@ -125,6 +126,7 @@ def install_console(app: FastAPI) -> None:
         privacy.router,
         quality.router,
         approvals.router,
+        imports.router,
     ):
         # As for the API: the unmasked personal data a page shows is kept in the access log.
         app.include_router(

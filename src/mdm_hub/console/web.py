@@ -45,9 +45,9 @@ NAV: list[NavItem] = [
     NavItem("nav.customers", "/console/customers", Permission.customers_read),
     NavItem("nav.webhooks", "/console/webhooks", Permission.webhooks_read),
     NavItem("nav.access_log", "/console/access-log", Permission.privacy_manage),
+    NavItem("nav.imports", "/console/imports", Permission.customers_write),
     NavItem("nav.quality", "/console/quality", Permission.customers_read),
     NavItem("nav.approvals", "/console/approvals", Permission.customers_curate),
-    NavItem("nav.imports", None),
 ]
 
 

@@ -46,6 +46,22 @@ async def drop_chunks(session: AsyncSession, job_id: uuid.UUID) -> None:
     )
 
 
+async def has_chunks(session: AsyncSession, job_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM import_file_chunks WHERE job_id = :job)"),
+        {"job": job_id},
+    )
+    return bool(found)
+
+
+async def move_chunks(session: AsyncSession, from_job: uuid.UUID, to_job: uuid.UUID) -> None:
+    """A file given to another job (a preview's file to the job that imports it)."""
+    await session.execute(
+        text("UPDATE import_file_chunks SET job_id = :to WHERE job_id = :job"),
+        {"job": from_job, "to": to_job},
+    )
+
+
 async def claim_job_to_stage(
     session: AsyncSession, lease_seconds: float, job_id: uuid.UUID | None = None
 ) -> ImportJob | None:
@@ -301,12 +317,12 @@ async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: 
             WHERE id = :job AND status = 'running' AND NOT EXISTS (
                 SELECT 1 FROM import_partitions WHERE job_id = :job AND status <> 'done'
             )
-            RETURNING id
+            RETURNING coalesce((options ->> 'keep_file')::boolean, false)
             """
         ),
         {"job": job_id},
     )
-    if finished is not None:
+    if finished is False:  # a preview that keeps its file is True
         await drop_chunks(session, job_id)
     return finished is not None
 

@@ -67,6 +67,9 @@ class ImportOptions:
     # One import.completed webhook event instead of one per customer change (an initial
     # load); the change feed still has every change.
     summary_event: bool = False
+    # Keep the file when the job is done (a console preview, started afterwards by
+    # :func:`rerun_job`); otherwise it is dropped with the job's end.
+    keep_file: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class ImportOptions:
             "sheet": self.sheet,
             "kind": self.kind,
             "mapping": self.mapping.to_json() if self.mapping else None,
+            **({"keep_file": True} if self.keep_file else {}),
         }
 
 
@@ -110,6 +114,56 @@ async def create_job(
         await repo.save_mapping(session, options.system, options.mapping.to_json())
     await session.flush()
     return job
+
+
+async def rerun_job(
+    session: AsyncSession,
+    actor: Actor,
+    job_id: uuid.UUID,
+    *,
+    mapping: MappingFile | None,
+    kind: str | None,
+    dry_run: bool,
+) -> ImportJob:
+    """A new job on the file of a finished preview (a dry run that kept its file), with another
+    mapping: a new preview, or the import itself. The preview's file moves to the new job."""
+    preview = await get_job(session, job_id)
+    await session.refresh(preview, with_for_update=True)
+    if not preview.dry_run or not preview.options.get("keep_file"):
+        raise ProblemError("conflict", f"Import {job_id} is not a preview that kept its file")
+    if preview.status not in ("done", "failed") or not await repo.has_chunks(session, job_id):
+        raise ProblemError("conflict", f"Import {job_id} is {preview.status}, or was started")
+    options = preview.options
+    job = ImportJob(
+        id=uuid.uuid4(),
+        system=preview.system,
+        filename=preview.filename,
+        status="queued",
+        dry_run=dry_run,
+        options={
+            **options,
+            "kind": kind,
+            "mapping": mapping.to_json() if mapping else None,
+            "keep_file": dry_run,
+        },
+        file_sha256=preview.file_sha256,
+        file_bytes=preview.file_bytes,
+        rows_done=0,
+        counts=repo.empty_counts(),
+        created_by=actor.subject,
+    )
+    session.add(job)
+    await session.flush()
+    await repo.move_chunks(session, job_id, job.id)
+    if mapping is not None and not dry_run:
+        await repo.save_mapping(session, preview.system, mapping.to_json())
+    await session.flush()
+    return job
+
+
+async def has_file(session: AsyncSession, job_id: uuid.UUID) -> bool:
+    """Whether the job still holds its file (a preview that was not started yet does)."""
+    return await repo.has_chunks(session, job_id)
 
 
 async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
@@ -178,6 +232,30 @@ async def _file_copy(session: AsyncSession, job: ImportJob) -> Path:
 
 def _problems_json(problems: list[RowProblem]) -> list[dict[str, str]]:
     return [p.to_json() for p in problems]
+
+
+async def detect_header(session: AsyncSession, job: ImportJob) -> dict[str, Any]:
+    """What staging would detect, read from the kept file's header row alone (for a preview
+    whose staging failed, e.g. with no name column, so that its mapping can be mended)."""
+    options = job.options
+    path = await _file_copy(session, job)
+    try:
+        fmt = file_format(
+            path, encoding=options.get("encoding"), sheet=options.get("sheet"), name=job.filename
+        )
+        config = await writer.configuration(session)
+        mapping_json = options.get("mapping") or await repo.saved_mapping(session, job.system)
+        header = map_header(
+            next(iter(read_rows(path, fmt))).values,
+            mapping=mapping_from_json(mapping_json) if mapping_json else None,
+            custom_fields={d.key: d.label for d in config.definitions},
+            kind=options.get("kind"),
+        )
+    except (StopIteration, FileProblem, MappingFileError):
+        return {}
+    finally:
+        path.unlink(missing_ok=True)
+    return {"format": fmt.kind, "encoding": fmt.encoding, "sheet": fmt.sheet, **header.to_json()}
 
 
 async def stage_job(
@@ -419,7 +497,8 @@ class Runner:
                 failed.status = "failed"
                 failed.error = {"code": code, "message": str(exc)}
                 failed.finished_at = dt.datetime.now(dt.UTC)
-                await repo.drop_chunks(session, job_id)
+                if not failed.options.get("keep_file"):  # a preview: mapped again, then rerun
+                    await repo.drop_chunks(session, job_id)
         if self.on_progress is not None:
             await self.on_progress(job_id)
 
