@@ -213,3 +213,49 @@ def diff(before: Any, after: Any, limit: int = 40) -> list[Change]:
         and not pointer.endswith(("/updated_at", "/version", "/payload_hash"))
     ]
     return changes[:limit]
+
+
+@dataclass(frozen=True)
+class GroupCell:
+    value: str
+    css: str | None  # the level's colour; None for the column the others are compared with
+    level: str | None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    field: str
+    cells: list[GroupCell]
+
+
+def group_rows(records: list[dict[str, Any]], links: list[dict[str, Any] | None]) -> list[GroupRow]:
+    """A review group side by side: one column per customer (``records``), each field coloured
+    by the level the match found between that customer and the one it is tied to in the group
+    (``links[i]``: that candidate's explanation; None for the first column)."""
+    fields: list[str] = []
+    for link in links:
+        for item in (link or {}).get("comparisons", []):
+            if str(item.get("field", "")) not in fields:
+                fields.append(str(item.get("field", "")))
+    rows = []
+    for field in fields:
+        pointer = COMPARED.get(field, f"/custom_fields/{field}")
+        cells = []
+        for record, link in zip(records, links, strict=True):
+            level = next(
+                (
+                    str(item.get("level", "missing"))
+                    for item in (link or {}).get("comparisons", [])
+                    if item.get("field") == field
+                ),
+                None,
+            )
+            cells.append(
+                GroupCell(
+                    show(pointer_value(record, pointer)),
+                    level_class(level) if level else None,
+                    level,
+                )
+            )
+        rows.append(GroupRow(field, cells))
+    return rows

@@ -98,7 +98,7 @@ async def upload(
             codecs.lookup(encoding)
         except LookupError:
             problem = "encoding"
-    if problem is not None or not isinstance(upload, UploadFile):
+    if problem is not None or not isinstance(upload, UploadFile) or not upload.filename:
         return await _upload_problem(request, session, problem or "file", values)
     options = service.ImportOptions(
         system=system,

@@ -152,6 +152,40 @@ async def customer_history(
     return list(rows.all())
 
 
+async def candidate_group(
+    session: AsyncSession, candidate: MatchCandidate, limit: int = 20
+) -> tuple[list[uuid.UUID], list[MatchCandidate]]:
+    """The customers tied to the candidate's pair by waiting candidates (at most ``limit``,
+    as many as one merge takes), in the order found, and the waiting candidates among them."""
+    order = [candidate.customer_a_id, candidate.customer_b_id]
+    seen = set(order)
+    edges: dict[int, MatchCandidate] = {candidate.id: candidate}
+    frontier = set(order)
+    while frontier and len(order) < limit:
+        rows = await session.scalars(
+            select(MatchCandidate)
+            .where(
+                MatchCandidate.status == "pending",
+                or_(
+                    MatchCandidate.customer_a_id.in_(frontier),
+                    MatchCandidate.customer_b_id.in_(frontier),
+                ),
+            )
+            .order_by(MatchCandidate.probability.desc(), MatchCandidate.id)
+            .limit(200)
+        )
+        frontier = set()
+        for edge in rows.all():
+            edges.setdefault(edge.id, edge)
+            for customer_id in (edge.customer_a_id, edge.customer_b_id):
+                if customer_id not in seen and len(order) < limit:
+                    seen.add(customer_id)
+                    order.append(customer_id)
+                    frontier.add(customer_id)
+    inside = [e for e in edges.values() if e.customer_a_id in seen and e.customer_b_id in seen]
+    return order, sorted(inside, key=lambda e: (-e.probability, e.id))
+
+
 async def customer_events(
     session: AsyncSession, customer_id: uuid.UUID, limit: int = 50
 ) -> list[CustomerEvent]:

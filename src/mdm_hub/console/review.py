@@ -11,7 +11,7 @@ from mdm_hub.audit.log import audit_record
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.console import repository
-from mdm_hub.console.customer_view import comparison_rows, waterfall
+from mdm_hub.console.customer_view import comparison_rows, group_rows, waterfall
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.web import PREFIX, form_data, jst, lang_of, query_string, render
 from mdm_hub.context import CurrentActor
@@ -88,6 +88,7 @@ async def _pair_context(session: DbSession, candidate: MatchCandidate) -> dict[s
     # record's side is the left column when it is customer A.
     previous, following, position, total = await repository.neighbours(session, candidate)
     return {
+        "group": await _group_context(session, candidate),
         "candidate": candidate,
         "a": out_a,
         "b": out_b,
@@ -101,6 +102,52 @@ async def _pair_context(session: DbSession, candidate: MatchCandidate) -> dict[s
         "next_id": following,
         "position": position,
         "total": total,
+    }
+
+
+async def _group_context(session: DbSession, candidate: MatchCandidate) -> dict[str, Any] | None:
+    """More than two customers tied by waiting candidates: the group side by side, each column
+    coloured by the candidate that ties it to a column before it."""
+    if candidate.status != "pending":
+        return None
+    order, edges = await repository.candidate_group(session, candidate)
+    if len(order) <= 2:
+        return None
+    found = await repository.customers_by_id(session, set(order))
+    outs = [customer_out(found[i]) for i in order]
+    links: list[MatchCandidate | None] = [None]
+    for index, customer_id in enumerate(order[1:], start=1):
+        earlier = set(order[:index])
+        links.append(
+            next(
+                e
+                for e in edges
+                if (e.customer_a_id == customer_id and e.customer_b_id in earlier)
+                or (e.customer_b_id == customer_id and e.customer_a_id in earlier)
+            )
+        )
+    code_of = {o.id: o.customer_code for o in outs}
+    return {
+        "customers": outs,
+        "links": [
+            None
+            if link is None
+            else {
+                "candidate": link,
+                "with": code_of[
+                    link.customer_b_id if link.customer_a_id == order[i] else link.customer_a_id
+                ],
+            }
+            for i, link in enumerate(links)
+        ],
+        "rows": group_rows(
+            [o.model_dump(mode="json") for o in outs],
+            [None if link is None else link.explanation.get("record", {}) for link in links],
+        ),
+        "edges": edges,
+        "codes": {e.id: (code_of[e.customer_a_id], code_of[e.customer_b_id]) for e in edges},
+        "ids": ",".join(str(i) for i in order),
+        "survivor": min(code_of.values()),
     }
 
 
@@ -177,6 +224,65 @@ async def decide(
             "next_link": target,
         },
         headers={"HX-Redirect": target},
+    )
+
+
+@router.post("/{candidate_id}/group-merge")
+async def merge_group(
+    candidate_id: int,
+    request: Request,
+    session: DbSession,
+    principal: CustomersCurate,
+    actor: CurrentActor,
+) -> Response:
+    """統合 of the whole group as the page showed it, through the service of
+    POST /v1/customers/{id}/merge (the oldest customer survives, as a pair's merge does). When
+    the group changed meanwhile (another steward decided a pair of it), nothing is written."""
+    form = await form_data(request)
+    lang = lang_of(request)
+    candidate = await session.get(MatchCandidate, candidate_id)
+    if candidate is None:
+        raise ProblemError("not-found", f"No match candidate {candidate_id}")
+    if candidate.status != "pending":
+        return _already_decided(request, candidate)
+    order, _ = await repository.candidate_group(session, candidate)
+    shown = [part for part in form.get("customers", "").split(",") if part]
+    if sorted(shown) != sorted(str(i) for i in order) or len(order) <= 2:
+        return _message(request, "warning", translate(lang, "review.group.changed"))
+    found = await repository.customers_by_id(session, set(order))
+    survivor = min(found.values(), key=lambda c: c.customer_code)
+    absorbed = [c.id for c in found.values() if c.id != survivor.id]
+    try:
+        async with session.begin_nested():
+            await merge.merge_customers(
+                session, request.app.state.settings, actor, survivor.id, absorbed
+            )
+    except ProblemError as exc:
+        if exc.problem_type.slug != "conflict":
+            raise
+        return _message(request, "warning", translate(lang, "review.group.changed"))
+    nxt = await repository.first_pending(session)
+    target = f"{PREFIX}/review/{nxt}?done=merged" if nxt else f"{PREFIX}/review?done=merged"
+    return render(
+        request,
+        "_message.html",
+        {
+            "level": "info",
+            "text": translate(
+                lang, "review.group.merged", n=len(order), code=survivor.customer_code
+            ),
+            "next_link": target,
+        },
+        headers={"HX-Redirect": target},
+    )
+
+
+def _message(request: Request, level: str, text: str) -> Response:
+    return render(
+        request,
+        "_message.html",
+        {"level": level, "text": text},
+        headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
     )
 
 
