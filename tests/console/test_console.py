@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from playwright.async_api import expect
 
+from mdm_hub.console.i18n import translate
+from mdm_hub.console.web import NAV
 from tests.console.conftest import Hub
 from tests.events.receiver import Receiver
 from tests.helpers import PERSON, corporation, other_corporation
@@ -39,9 +41,17 @@ async def _review_pair(api: httpx.AsyncClient) -> tuple[dict, dict, dict]:
 
 async def test_sign_in_per_role_shows_what_the_role_may_use(hub: Hub, console: Any) -> None:
     expected = {
-        "administrator": {"確認待ち", "顧客検索", "連携", "アクセス記録", "データ品質", "承認待ち"},
-        "steward": {"確認待ち", "顧客検索", "連携", "データ品質", "承認待ち"},
-        "data_entry": {"顧客検索", "データ品質"},
+        "administrator": {
+            "確認待ち",
+            "顧客検索",
+            "連携",
+            "アクセス記録",
+            "データ品質",
+            "承認待ち",
+            "取込",
+        },
+        "steward": {"確認待ち", "顧客検索", "連携", "データ品質", "承認待ち", "取込"},
+        "data_entry": {"顧客検索", "データ品質", "取込"},
         "viewer": {"顧客検索", "データ品質"},
     }
     for role, pages in expected.items():
@@ -49,8 +59,11 @@ async def test_sign_in_per_role_shows_what_the_role_may_use(hub: Hub, console: A
         nav = c.page.get_by_role("navigation", name="メインメニュー")
         links = set(await nav.get_by_role("link").all_inner_texts())
         assert pages <= links, (role, links)
-        assert not ({"確認待ち", "連携", "アクセス記録", "承認待ち"} - pages) & links, (role, links)
-        await expect(nav).to_contain_text("取込")  # announced pages have their place already
+        hidden = {"確認待ち", "連携", "アクセス記録", "承認待ち", "取込"} - pages
+        assert not hidden & links, (role, links)
+        for item in NAV:  # announced pages (not built yet) have their place already
+            if item.path is None:
+                await expect(nav).to_contain_text(translate("ja", item.key))
         await expect(c.page.locator("header")).to_contain_text(
             {"administrator": "管理者", "steward": "データ管理者", "data_entry": "入力者",
              "viewer": "利用者"}[role]
