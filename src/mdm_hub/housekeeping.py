@@ -5,7 +5,12 @@ events feature needs none of the features above it."""
 from __future__ import annotations
 
 from mdm_hub.events.dispatcher import Housekeeping
+from mdm_hub.imports.service import drop_stale_preview_files
 from mdm_hub.privacy.retention import apply_retention
 from mdm_hub.quality.kpis import daily_snapshot_job
 
-PERIODIC_JOBS: tuple[Housekeeping, ...] = (apply_retention, daily_snapshot_job)
+PERIODIC_JOBS: tuple[Housekeeping, ...] = (
+    apply_retention,
+    daily_snapshot_job,
+    drop_stale_preview_files,
+)

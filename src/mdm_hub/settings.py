@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     import_max_file_bytes: int = Field(
         default=2 * 1024**3, description="The largest file POST /v1/imports accepts"
     )
+    import_preview_file_hours: float = Field(
+        default=24,
+        gt=0,
+        description="A console preview keeps its file this long after it finished, to be "
+        "started from it; then the worker's housekeeping drops the file",
+    )
     quality_stale_days: int = Field(
         default=365, ge=1, description="KPI freshness: a customer not updated for this long"
     )

@@ -16,6 +16,7 @@ from playwright.async_api import expect
 
 from mdm_hub.console import imports as console_imports
 from tests.console.conftest import Hub
+from tests.helpers import corporation
 from tests.imports.files import HEADER, rows
 
 # The name and phone columns under headers no label list knows (staging finds no name).
@@ -108,6 +109,7 @@ async def test_upload_mend_the_mapping_preview_start_and_report(
         # The preview was started: it offers nothing more; the list shows both jobs.
         await page.goto(f"{hub.base_url}/console/imports/{preview_id}")
         await expect(page.locator("#start-import")).to_have_count(0)
+        await expect(page.locator("#file-gone")).to_be_visible()
         await page.goto(f"{hub.base_url}/console/imports")
         await expect(page.locator("table.jobs tbody tr")).to_have_count(3)
         await expect(page.locator(f"tr[data-job='{job_id}']")).to_contain_text("完了")
@@ -194,3 +196,15 @@ async def test_load_sample_data_on_an_empty_hub(
         # The hub is no longer empty: the button is gone, and the server refuses a second load.
         await c.goto("/console")
         await expect(c.page.locator("#load-sample")).to_have_count(0)
+
+
+async def test_import_and_customer_pages_fit_a_phone(hub: Hub, console: Any) -> None:
+    async with hub.api() as api:
+        answer = await api.put("/v1/sources/crm/records/A-1", json=corporation())
+        customer = answer.json()["customer"]
+        c = await console("data_entry", width=375, height=740)
+        for path in ("/console", "/console/imports", f"/console/customers/{customer['id']}"):
+            await c.goto(path)
+            await expect(c.page.locator("h1").first).to_be_visible()
+            width = await c.page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, (path, width)

@@ -164,6 +164,7 @@ async def _job_context(session: DbSession, job: ImportJob) -> dict[str, Any]:
         "columns": columns,
         "targets": targets,
         "can_rerun": can_rerun,
+        "file_gone": bool(job.options.get("keep_file")) and job.dry_run and not can_rerun,
         "kind": job.options.get("kind") or "",
         "total": sum(out.counts.model_dump().values()),
     }

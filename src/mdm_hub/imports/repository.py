@@ -62,6 +62,22 @@ async def move_chunks(session: AsyncSession, from_job: uuid.UUID, to_job: uuid.U
     )
 
 
+async def drop_stale_preview_files(session: AsyncSession, hours: float) -> int:
+    """The files of previews (dry runs that kept theirs) finished more than ``hours`` ago."""
+    result = await session.execute(
+        text(
+            """
+            DELETE FROM import_file_chunks c USING import_jobs j
+            WHERE c.job_id = j.id AND j.dry_run
+              AND coalesce((j.options ->> 'keep_file')::boolean, false)
+              AND j.finished_at < now() - make_interval(secs => :seconds)
+            """
+        ),
+        {"seconds": hours * 3600},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def claim_job_to_stage(
     session: AsyncSession, lease_seconds: float, job_id: uuid.UUID | None = None
 ) -> ImportJob | None:

@@ -166,6 +166,13 @@ async def has_file(session: AsyncSession, job_id: uuid.UUID) -> bool:
     return await repo.has_chunks(session, job_id)
 
 
+async def drop_stale_preview_files(engine: AsyncEngine, settings: Settings) -> int:
+    """The worker's periodic job (mdm_hub.housekeeping): a preview that was not started within
+    ``MDM_IMPORT_PREVIEW_FILE_HOURS`` of finishing gives up its file (chunks dropped)."""
+    async with AsyncSession(engine) as session, session.begin():
+        return await repo.drop_stale_preview_files(session, settings.import_preview_file_hours)
+
+
 async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
     job = await session.get(ImportJob, job_id, populate_existing=True)
     if job is None:
