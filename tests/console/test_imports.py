@@ -59,6 +59,7 @@ async def test_upload_mend_the_mapping_preview_start_and_report(
         # No column holds a name: the preview fails, and says why.
         await _wait_finished(page, "失敗")
         await expect(page.locator("#job-error")).to_contain_text("no_name_column")
+        await expect(page.locator("#job-counts")).to_have_count(0)  # nothing was read
         mapping = page.locator("table.mapping")
         await expect(mapping.locator("tr[data-header='商号']")).to_contain_text("不明")
         await expect(mapping.locator("tr[data-header='〒']")).to_contain_text("見出しから")
