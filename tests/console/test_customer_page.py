@@ -202,3 +202,27 @@ async def test_a_replayed_edit_answers_what_the_first_answered(hub: Hub, console
         assert replay.headers["hx-redirect"].endswith("?saved=1")
         after = (await api.get(f"/v1/customers/{customer['id']}")).json()
         assert after["version"] == customer["version"] + 1  # written once
+
+
+async def test_a_protected_field_edited_in_the_console_waits_for_approval(
+    hub: Hub, console: Any
+) -> None:
+    async with hub.api() as api:
+        protected = await api.put(
+            "/v1/protected-fields", json={"fields": [{"pointer": "/corporate_number"}]}
+        )
+        assert protected.status_code == 200, protected.text
+        customer = (await _put(api, "crm", "A-1", corporation()))["customer"]
+        c = await console("steward")
+        await c.goto(f"/console/customers/{customer['id']}")
+        await c.page.get_by_label("法人番号", exact=True).fill("1010001000006")
+        await c.page.get_by_label("ランク").fill("B")
+        await c.page.get_by_role("button", name="保存").click()
+        await expect(c.page.locator("#messages")).to_contain_text("別の管理者の承認を待ちます")
+        # Nothing of the edit is written; it waits as a change request, as a PATCH would.
+        after = (await api.get(f"/v1/customers/{customer['id']}")).json()
+        assert after["version"] == customer["version"]
+        assert after["corporate_number"] == corporation()["corporate_number"]
+        assert after["classification"].get("rank") is None
+        waiting = (await api.get("/v1/change-requests")).json()["items"]
+        assert len(waiting) == 1 and waiting[0]["customer_id"] == customer["id"]

@@ -25,8 +25,8 @@ from mdm_hub.console.web import PREFIX, form_data, lang_of, principal_of, query_
 from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers import repository as customers
-from mdm_hub.customers.models import STEWARD_SYSTEM
-from mdm_hub.customers.steward import patch_customer
+from mdm_hub.customers.models import STEWARD_SYSTEM, Customer
+from mdm_hub.customers.steward import edit_customer
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
@@ -255,7 +255,7 @@ async def edit(
         return _message(request, "info", translate(lang, "customer.unchanged"))
     try:
         async with session.begin_nested():
-            await patch_customer(
+            edited = await edit_customer(
                 session, request.app.state.settings, actor, customer_id, patch, if_match
             )
     except ProblemError as exc:
@@ -270,6 +270,9 @@ async def edit(
             await session.refresh(fresh)
             return _edit_problems(request, await _edit_form(session, fresh, form, exc, fields))
         raise
+    if not isinstance(edited, Customer):
+        # A protected field (issue 18): nothing changed yet; another 管理者 approves it.
+        return _message(request, "info", translate(lang, "customer.requested", id=edited.id))
     target = f"{PREFIX}/customers/{customer_id}?saved=1"
     return render(
         request,

@@ -29,7 +29,7 @@ from mdm_hub.customers.schemas import (
 )
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, ProblemError, validation_problem
+from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.governance import service as governance
 from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -182,29 +182,20 @@ async def patch_customer(
     When the patch touches a protected field (GET /v1/protected-fields), nothing changes yet:
     the answer is 202 with the change request that waits for another 管理者's approval.
     """
-    # governance (issue 18): the one place where a steward's edit may become a change request.
-    protected = governance.touched(patch, await governance.list_protected(session))
-    if protected:
-        locked = await repository.lock_customer(session, customer_id)
-        steward.check_if_match(locked, if_match, required=True)
-        if locked.status != CustomerStatus.active.value:
-            raise ProblemError("conflict", f"Customer {customer_id} is {locked.status}")
-        done = await steward.normalize_patch(session, locked, patch)
-        changes = steward.requested_changes(locked, patch, done.record)
-        change = await governance.request_change(
-            session, actor, locked.id, patch, changes, reason, protected
-        )
+    # governance (issue 18): a steward's edit of a protected field becomes a change request.
+    edited = await steward.edit_customer(
+        session, settings_of(request), actor, customer_id, patch, if_match, reason
+    )
+    if not isinstance(edited, Customer):
         return JSONResponse(
-            governance.change_request_out(change).model_dump(mode="json"),
+            governance.change_request_out(edited).model_dump(mode="json"),
             status_code=status.HTTP_202_ACCEPTED,
             headers={
-                "Location": f"/v1/change-requests/{change.id}",
-                "ETag": governance.etag(change),
+                "Location": f"/v1/change-requests/{edited.id}",
+                "ETag": governance.etag(edited),
             },
         )
-    customer = await steward.patch_customer(
-        session, settings_of(request), actor, customer_id, patch, if_match
-    )
+    customer = edited
     response.headers["ETag"] = steward.etag(customer)
     return await customer_detail(session, customer)
 

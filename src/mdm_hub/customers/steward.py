@@ -33,6 +33,7 @@ from mdm_hub.customers.repository import (
 from mdm_hub.customers.survivorship import SCALAR_GROUPS, set_pointer
 from mdm_hub.customers.views import source_view
 from mdm_hub.errors import FieldProblem, ProblemError, json_pointer, validation_problem
+from mdm_hub.governance import service as governance
 from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.normalize import as_input
 from mdm_hub.quality.repository import findings_writes
@@ -143,6 +144,32 @@ def requested_changes(
         {"field": f"/{key}", "before": customer.record.get(key), "after": normalized.get(key)}
         for key in patch
     ]
+
+
+async def edit_customer(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    patch: dict[str, Any],
+    if_match: str | None,
+    reason: str | None = None,
+) -> Customer | ChangeRequest:
+    """A steward's edit as ``PATCH /v1/customers/{id}`` and the console make it: applied, or,
+    when it touches a protected field (issue 18), a change request waiting for another
+    管理者's approval (nothing changes yet)."""
+    protected = governance.touched(patch, await governance.list_protected(session))
+    if not protected:
+        return await patch_customer(session, settings, actor, customer_id, patch, if_match)
+    locked = await lock_customer(session, customer_id)
+    check_if_match(locked, if_match, required=True)
+    if locked.status != CustomerStatus.active.value:
+        raise ProblemError("conflict", f"Customer {customer_id} is {locked.status}")
+    done = await normalize_patch(session, locked, patch)
+    changes = requested_changes(locked, patch, done.record)
+    return await governance.request_change(
+        session, actor, locked.id, patch, changes, reason, protected
+    )
 
 
 async def patch_customer(
