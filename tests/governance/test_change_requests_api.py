@@ -218,3 +218,14 @@ async def test_four_eyes_compare_the_person_not_the_client(
             headers={"If-Match": '"1"'},
         )
     assert own.status_code == 403, own.text
+
+
+async def test_a_protected_fields_system_must_be_a_system_name(client: httpx.AsyncClient) -> None:
+    # Found by the fuzzer: a NUL in a system name reached PostgreSQL and answered 500.
+    for bad in ("]\u0000", "CRM", " crm", ""):
+        answer = await client.put(
+            "/v1/protected-fields",
+            json={"fields": [{"pointer": "/name", "systems": [bad]}]},
+        )
+        assert answer.status_code == 422, (bad, answer.text)
+        assert answer.json()["errors"][0]["field"] == "/fields/0/systems/0"
