@@ -73,10 +73,30 @@ def _trends(history: list[dict[str, Any]], figures: dict[str, Any]) -> dict[str,
                 "quality.trend.not_updated",
                 [share(days[d], "freshness", "all", "not_updated") for d in ordered],
             ),
+            (
+                "quality.closed_still_active",
+                [share(days[d], "enrichment", "closed_still_active") for d in ordered],
+            ),
         ],
         percent=False,
     )
     return {"rates": rates, "counts": counts, "kept_days": len(history)}
+
+
+def _enrichment_bars(
+    lang: str, enrichment: dict[str, Any]
+) -> list[tuple[str, float | None, str, str | None]]:
+    """法人番号 coverage as bars; the suggested ones link to the proposals waiting."""
+    links = {"suggested": f"{PREFIX}/registry/proposals"}
+    return [
+        (
+            translate(lang, f"quality.enrichment.{state}"),
+            enrichment.get(f"{state}_share"),
+            f"{enrichment.get(state, 0):,}",
+            links.get(state),
+        )
+        for state in ("confirmed", "suggested", "unknown")
+    ]
 
 
 @router.get("")
@@ -140,6 +160,7 @@ async def quality_page(
                 )
                 for r, v in sorted(by_rule.items(), key=lambda item: -item[1]["records"])
             ],
+            "enrichment_bars": _enrichment_bars(lang, figures.get("enrichment") or {}),
             "kind": kind,
             "kinds": KINDS,
             "rules": list(RULES),

@@ -68,6 +68,11 @@ class Customer(Base):
         Computed("record #>> '{transactions,last_transaction_on}'", persisted=True),
         nullable=True,
     )
+    # The T-number, kept by PostgreSQL for the quality KPI of T-numbers the インボイス registry
+    # does not confirm (an index-only anti-join). Never written by the hub.
+    invoice_registration_number: Mapped[str | None] = mapped_column(
+        Text, Computed("record ->> 'invoice_registration_number'", persisted=True), nullable=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -95,6 +100,11 @@ class Customer(Base):
             "kind",
             "last_transaction_on",
             postgresql_where=text("status = 'active'"),
+        ),
+        Index(
+            "ix_customers_active_invoice_registration_number",
+            "invoice_registration_number",
+            postgresql_where=text("status = 'active' AND invoice_registration_number IS NOT NULL"),
         ),
     )
 

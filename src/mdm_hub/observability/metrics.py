@@ -120,6 +120,26 @@ QUALITY_SOURCES_NOT_UPDATED = Gauge(
     registry=REGISTRY,
 )
 
+QUALITY_ENRICHMENT = Gauge(
+    "mdm_quality_enrichment_customers",
+    "Active corporations by 法人番号 coverage: confirmed (linked to the NTA registry), "
+    "suggested (a pending registry proposal), withdrawn (linked to a withdrawn number), unknown",
+    ["state"],
+    registry=REGISTRY,
+)
+QUALITY_CLOSED_ACTIVE = Gauge(
+    "mdm_quality_customers_closed_still_active",
+    "Active customers whose registry link records a closure (閉鎖)",
+    registry=REGISTRY,
+)
+QUALITY_INVOICE_NOT_CONFIRMED = Gauge(
+    "mdm_quality_invoice_numbers_not_confirmed",
+    "Active customers whose T-number the インボイス registry does not confirm as registered, "
+    "by what it says (not_registered, expired, revoked, deleted)",
+    ["status"],
+    registry=REGISTRY,
+)
+
 
 def set_quality_gauges(figures: dict[str, Any]) -> None:
     """Set the quality gauges from a KPI document (quality.kpis.compute)."""
@@ -133,6 +153,8 @@ def set_quality_gauges(figures: dict[str, Any]) -> None:
         QUALITY_ERROR_RATE_BY_KIND,
         QUALITY_SOURCE_COMPLETENESS,
         QUALITY_SOURCES_NOT_UPDATED,
+        QUALITY_ENRICHMENT,
+        QUALITY_INVOICE_NOT_CONFIRMED,
     ):
         gauge.clear()
     for kind, fields in figures["completeness"].items():
@@ -171,6 +193,15 @@ def set_quality_gauges(figures: dict[str, Any]) -> None:
                     QUALITY_SOURCE_COMPLETENESS.labels(system, kind, field).set(value["share"])
     for system, freshness in figures.get("freshness_by_system", {}).items():
         QUALITY_SOURCES_NOT_UPDATED.labels(system).set(freshness["not_updated"])
+    enrichment = figures.get("enrichment")
+    if enrichment:
+        for state in ("confirmed", "suggested", "withdrawn", "unknown"):
+            QUALITY_ENRICHMENT.labels(state).set(enrichment[state])
+        QUALITY_CLOSED_ACTIVE.set(enrichment["closed_still_active"])
+    invoice = figures.get("invoice_registration")
+    if invoice:
+        for status, n in invoice["by_status"].items():
+            QUALITY_INVOICE_NOT_CONFIRMED.labels(status).set(n)
 
 
 class AccessLogMiddleware:

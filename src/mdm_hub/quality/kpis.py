@@ -56,6 +56,8 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
     stale_sources = await repository.sources_not_updated_since(
         session, now - dt.timedelta(days=settings.quality_stale_days)
     )
+    registry = await repository.registry_counts(session)
+    invoice = await repository.invoice_statuses(session)
 
     def count(scope: str, metric: str) -> int:
         return counts.get((scope, metric), 0)
@@ -191,6 +193,47 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
         "duplicates": duplicates,
         "freshness": freshness,
         "update_frequency": update_frequency,
+        "enrichment": _enrichment(registry, count("kind:corporation", "status:active")),
+        "invoice_registration": _invoice(invoice),
+    }
+
+
+def _enrichment(registry: dict[str, int], corporations: int) -> dict[str, Any]:
+    """法人番号 coverage of the active corporations: confirmed (linked to a registry row),
+    suggested (a pending proposal), withdrawn (linked to a number the registry withdrew, 99),
+    unknown (the rest); and linked customers still active whose registry row says closed."""
+    confirmed, suggested, withdrawn = (
+        registry["confirmed"],
+        registry["suggested"],
+        registry["withdrawn"],
+    )
+    unknown = max(corporations - confirmed - suggested - withdrawn, 0)
+    return {
+        "corporations": corporations,
+        "confirmed": confirmed,
+        "confirmed_share": _share(confirmed, corporations),
+        "suggested": suggested,
+        "suggested_share": _share(suggested, corporations),
+        "withdrawn": withdrawn,
+        "unknown": unknown,
+        "unknown_share": _share(unknown, corporations),
+        "closed_still_active": registry["closed_active"],
+    }
+
+
+def _invoice(statuses: dict[str, int]) -> dict[str, Any]:
+    """Active customers carrying a T-number, and those the インボイス registry does not confirm
+    as registered (not published, expired, revoked or deleted)."""
+    with_number = sum(statuses.values())
+    unconfirmed = with_number - statuses.get("registered", 0)
+    return {
+        "with_number": with_number,
+        "registered": statuses.get("registered", 0),
+        "not_confirmed": unconfirmed,
+        "not_confirmed_share": _share(unconfirmed, with_number),
+        "by_status": {
+            s: statuses.get(s, 0) for s in ("not_registered", "expired", "revoked", "deleted")
+        },
     }
 
 

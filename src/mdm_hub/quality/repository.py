@@ -297,3 +297,43 @@ def batch_findings_insert(
             "findings": [json.dumps(f, ensure_ascii=False) for _, f in present],
         },
     )
+
+
+# --- KPIs of the registry (NTA 法人番号 and インボイス; migration 0019's indexes) -----------------
+
+_REGISTRY = """
+SELECT
+    (SELECT count(*) FROM registry_links AS l JOIN customers AS c ON c.id = l.customer_id
+     WHERE c.status = 'active' AND c.kind = 'corporation' AND NOT l.withdrawn) AS confirmed,
+    (SELECT count(*) FROM registry_links AS l JOIN customers AS c ON c.id = l.customer_id
+     WHERE c.status = 'active' AND c.kind = 'corporation' AND l.withdrawn) AS withdrawn,
+    (SELECT count(DISTINCT p.customer_id) FROM registry_proposals AS p
+     JOIN customers AS c ON c.id = p.customer_id
+     WHERE p.status = 'pending' AND c.status = 'active' AND c.kind = 'corporation'
+       AND NOT EXISTS (SELECT 1 FROM registry_links AS l WHERE l.customer_id = p.customer_id))
+     AS suggested,
+    (SELECT count(*) FROM registry_links AS l JOIN customers AS c ON c.id = l.customer_id
+     WHERE l.closed_on IS NOT NULL AND c.status = 'active') AS closed_active
+"""
+_INVOICE = """
+SELECT COALESCE(i.status, 'not_registered') AS status, count(*) AS n
+FROM customers AS c
+LEFT JOIN invoice_registrations AS i ON i.registration_number = c.invoice_registration_number
+WHERE c.status = 'active' AND c.invoice_registration_number IS NOT NULL
+GROUP BY 1
+"""
+
+
+async def registry_counts(session: AsyncSession) -> dict[str, int]:
+    """Active corporations linked to the registry (confirmed, or linked to a withdrawn number),
+    with a pending proposal and not linked (suggested), and linked ones the registry says are
+    closed (counted through the links, never a scan of the master)."""
+    rows = await db.fetch(session, _REGISTRY, {})
+    return {k: int(v) for k, v in rows[0].items()}
+
+
+async def invoice_statuses(session: AsyncSession) -> dict[str, int]:
+    """Active customers carrying a T-number, by what the インボイス registry says of it
+    (registered, expired, revoked, deleted, or not_registered when it does not publish it)."""
+    rows = await db.fetch(session, _INVOICE, {})
+    return {r["status"]: int(r["n"]) for r in rows}

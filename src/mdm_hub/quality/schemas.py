@@ -93,6 +93,17 @@ class KpisOut(BaseModel):
     update_frequency: dict[str, dict[str, Any]] = Field(
         description="source system → writes in the window, per day, new customers"
     )
+    enrichment: dict[str, Any] = Field(
+        default_factory=dict,
+        description="法人番号 coverage of the active corporations by the NTA registry: "
+        "confirmed (linked), suggested (a pending proposal), withdrawn, unknown, with shares; "
+        "closed_still_active (active customers whose registry link records a closure)",
+    )
+    invoice_registration: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Active customers with a T-number: registered per the インボイス registry, "
+        "not_confirmed (and by_status: not_registered, expired, revoked, deleted)",
+    )
 
 
 class KpiHistoryItem(BaseModel):

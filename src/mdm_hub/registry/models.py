@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -231,7 +232,15 @@ class RegistryLink(Base):
         DateTime(timezone=True), server_default=func.now()
     )
 
-    __table_args__ = (CheckConstraint(f"linked_by IN {LINKED_BY!r}", name="linked_by"),)
+    __table_args__ = (
+        CheckConstraint(f"linked_by IN {LINKED_BY!r}", name="linked_by"),
+        # Quality KPI (closed companies still active; migration 0019).
+        Index(
+            "ix_registry_links_closed",
+            "customer_id",
+            postgresql_where=text("closed_on IS NOT NULL"),
+        ),
+    )
 
 
 class RegistryProposal(Base):

@@ -1,0 +1,71 @@
+"""The registry in the console: the データ品質 page's 法人番号 / インボイス figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import expect
+
+from mdm_hub.db import sqlalchemy_url
+from mdm_hub.registry.importer import import_file
+from tests.console.conftest import Hub
+from tests.registry.files import invoice_row, nta_row, write_csv
+from tests.registry.test_import_cli import run_cli
+from tests.registry.test_proposals import customer, registry
+from tests.registry.test_registry_kpis import ALIVE, CLOSED, LIKELY, OTHER, crm
+
+
+async def arrange(hub: Hub, database_url: str, tmp_path: Path) -> dict[str, str]:
+    """Two linked corporations (one closed by the registry), one with two proposals."""
+    ids = {}
+    async with hub.api() as api:
+        for key, body in (
+            ("alive", crm(ALIVE, "稼働株式会社")),
+            ("closed", crm(CLOSED, "閉鎖株式会社")),
+            ("likely", customer("渋谷精密工業", "3-1-1")),
+        ):
+            answer = await api.put(f"/v1/sources/crm/records/RC-{key}", json=body)
+            assert answer.status_code == 201, answer.text
+            ids[key] = answer.json()["customer"]["id"]
+    nta = write_csv(
+        tmp_path / "13_tokyo_all_20261130.csv",
+        [
+            nta_row(1, ALIVE, name="稼働株式会社"),
+            nta_row(2, CLOSED, "21", name="閉鎖株式会社", close_date="2026-11-27",
+                    close_cause="01"),
+            registry(3, LIKELY, "渋谷精密工業株式会社", "渋谷３丁目１－１"),
+            registry(4, OTHER, "渋谷精密工業有限会社", "渋谷３丁目１－１"),
+        ],
+    )  # fmt: skip
+    done = await run_cli(database_url, "nta", "import", str(nta))
+    assert done.returncode == 0, done.stderr + done.stdout
+    dsn = sqlalchemy_url(database_url).replace("postgresql+asyncpg://", "postgresql://")
+    invoices = write_csv(
+        tmp_path / "invoice.csv",
+        [
+            invoice_row(1, "T" + ALIVE),
+            invoice_row(2, "T" + CLOSED, "04", disposal_date="2026-11-28"),
+        ],
+    )
+    await import_file(dsn, invoices, "invoice")
+    return ids
+
+
+async def test_the_quality_page_shows_registry_coverage(
+    hub: Hub, console: Any, database_url: str, tmp_path: Path
+) -> None:
+    await arrange(hub, database_url, tmp_path)
+    c = await console("viewer")
+    await c.goto("/console/quality")
+    section = c.page.locator("section[aria-labelledby=registry-h]")
+    await expect(section.locator("h2")).to_have_text("法人番号・インボイスの確認")
+    bars = c.page.locator("#enrichment")
+    await expect(bars).to_contain_text("法人番号確認済み")
+    await expect(bars).to_contain_text("66.7%")  # 2 of 3 corporations
+    await expect(bars).to_contain_text("33.3%")  # 1 suggested
+    await expect(c.page.locator("#kpi-closed-active .tile-value")).to_have_text("1")
+    await expect(c.page.locator("#kpi-invoice .tile-value")).to_have_text("1")
+    await expect(c.page.locator("#kpi-invoice")).to_contain_text("取消 1")
+    await section.scroll_into_view_if_needed()
+    await c.shot("quality_registry")
