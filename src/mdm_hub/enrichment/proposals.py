@@ -28,7 +28,8 @@ from mdm_hub.context import Actor
 from mdm_hub.enrichment import repository
 from mdm_hub.enrichment.service import ACTOR, apply_one, nta_payload
 from mdm_hub.errors import ProblemError
-from mdm_hub.matching.compare import prepare
+from mdm_hub.matching.compare import PreparedRecord, prepare
+from mdm_hub.matching.config import MatchConfig
 from mdm_hub.matching.scoring import Decision, MatchScore, decide, score_pair
 from mdm_hub.matching.service import match_config
 from mdm_hub.normalize.base import NormalizationError
@@ -53,16 +54,39 @@ def registry_record(row: dict[str, Any]) -> CustomerRecord | None:
         return None
 
 
+# A run's registry rows normalized and prepared for scoring, keyed by the row's values (a row
+# that changes is a new key): neighbours share a postal code, so each row is normalized once
+# per run instead of once per customer of its postal code.
+PreparedRows = dict[tuple[Any, ...], PreparedRecord | None]
+CACHED_ROWS = 200_000  # memory stays bounded (a few hundred MB at most) on a national run
+
+
+def prepared_row(
+    row: dict[str, Any], config: MatchConfig, cache: PreparedRows
+) -> PreparedRecord | None:
+    key = tuple(row.values())
+    if key not in cache:
+        if len(cache) >= CACHED_ROWS:
+            cache.clear()
+        record = registry_record(row)
+        cache[key] = prepare(record, config) if record is not None else None
+    return cache[key]
+
+
 def score_registry(
-    settings: Settings, record: CustomerRecord, rows: list[dict[str, Any]]
+    settings: Settings,
+    record: CustomerRecord,
+    rows: list[dict[str, Any]],
+    cache: PreparedRows | None = None,
 ) -> tuple[Decision, list[tuple[str, MatchScore]]]:
     """The decision for one customer against the registry rows of its postal codes, and the
     scored rows (best first) that reach the review threshold."""
     config = match_config(settings)
     mine = prepare(record, config)
+    cache = {} if cache is None else cache
     scored: list[tuple[str, MatchScore]] = []
     for row in rows:
-        other = registry_record(row)
+        other = prepared_row(row, config, cache)
         if other is not None:
             scored.append((row["corporate_number"], score_pair(mine, other, config=config)))
     merge_at = settings.match_merge_threshold or config.merge_threshold
@@ -83,6 +107,7 @@ async def propose(
 ) -> ProposeResult:
     """Match every unlinked corporation without a 法人番号 against the registry."""
     result = ProposeResult()
+    cache: PreparedRows = {}
     after = uuid.UUID(int=0)
     while True:
         async with sessions() as session, session.begin():
@@ -103,7 +128,7 @@ async def propose(
                 if not rows:
                     continue
                 record = CustomerRecord.model_validate(customer["record"])
-                decision, kept = score_registry(settings, record, rows)
+                decision, kept = score_registry(settings, record, rows, cache)
                 if not kept:
                     continue
                 sure = decision is Decision.merge and len(kept) == 1
