@@ -69,3 +69,76 @@ async def test_the_quality_page_shows_registry_coverage(
     await expect(c.page.locator("#kpi-invoice")).to_contain_text("取消 1")
     await section.scroll_into_view_if_needed()
     await c.shot("quality_registry")
+
+
+FORBIDDEN = "Failed to load resource: the server responded with a status of 403 (Forbidden)"
+
+
+async def test_a_steward_decides_registry_proposals(
+    hub: Hub, console: Any, database_url: str, tmp_path: Path
+) -> None:
+    ids = await arrange(hub, database_url, tmp_path)
+    steward = await console("steward")
+    nav = steward.page.get_by_role("navigation", name="メインメニュー")
+    await nav.get_by_role("link", name="法人番号の候補").click()
+    await expect(steward.page.locator("h1")).to_have_text("法人番号の候補")
+    cards = steward.page.locator("article.proposal")
+    await expect(cards).to_have_count(2)  # two look-alike corporations at the customer's address
+    likely = steward.page.locator("article.proposal", has_text=LIKELY)
+    # The customer and the registry side by side.
+    await expect(likely.locator(".customer-name")).to_have_text("渋谷精密工業")
+    await expect(likely.locator(".customer-address")).to_contain_text("〒1500002")
+    await expect(likely.locator(".customer-address")).to_contain_text("渋谷3-1-1")
+    await expect(likely.locator(".registry-name")).to_have_text("渋谷精密工業株式会社")
+    await expect(likely.locator(".registry-address")).to_contain_text("〒150-0002 東京都渋谷区")
+    await steward.shot("registry_proposals")
+
+    other = steward.page.locator("article.proposal", has_text=OTHER)
+    await other.get_by_role("button", name="この法人ではない").click()
+    await expect(steward.page.locator(".message.info")).to_contain_text("却下しました")
+    await expect(cards).to_have_count(1)
+    await likely.get_by_role("button", name="この法人と連携する").click()
+    await expect(steward.page.locator(".message.info")).to_contain_text("承認しました")
+    await expect(steward.page.locator("#no-proposals")).to_be_visible()
+    async with hub.api() as api:
+        linked = (await api.get(f"/v1/customers/{ids['likely']}")).json()
+        assert linked["corporate_number"] == LIKELY
+        assert linked["lineage"]["/corporate_number"]["system"] == "nta"
+        link = (await api.get(f"/v1/customers/{ids['likely']}/registry")).json()["link"]
+        assert link["linked_by"] == "steward"
+        decided = (await api.get("/v1/registry/proposals?status=rejected")).json()["items"]
+        assert [p["corporate_number"] for p in decided] == [OTHER]
+    await steward.goto("/console/registry/proposals?status=accepted")
+    await expect(steward.page.locator("article.proposal")).to_have_count(1)
+    await expect(steward.page.locator("form.decide")).to_have_count(0)
+
+
+async def test_a_viewer_sees_no_buttons_and_the_server_refuses(
+    hub: Hub, console: Any, database_url: str, tmp_path: Path
+) -> None:
+    await arrange(hub, database_url, tmp_path)
+    async with hub.api() as api:
+        pending = (await api.get("/v1/registry/proposals")).json()["items"]
+    first = pending[0]["id"]
+    url = f"{hub.base_url}/console/registry/proposals/{first}/decision"
+
+    async def post(c: Any, csrf: bool = True) -> int:
+        cookies = await c.page.context.cookies()
+        token = next(k["value"] for k in cookies if k["name"] == "mdm_csrf")
+        headers = {"X-CSRF-Token": token} if csrf else {}
+        answer = await c.page.request.post(url, form={"decision": "accept"}, headers=headers)
+        return answer.status
+
+    viewer = await console("viewer")
+    await viewer.goto("/console/registry/proposals")
+    await expect(viewer.page.locator("article.proposal")).to_have_count(2)
+    await expect(viewer.page.locator("form.decide")).to_have_count(0)
+    await expect(viewer.page.locator(".no-rights").first).to_contain_text("データスチュワード")
+    assert await post(viewer) == 403
+    viewer.errors[:] = [e for e in viewer.errors if e != FORBIDDEN]
+    steward = await console("steward")
+    await steward.goto("/console/registry/proposals")
+    assert await post(steward, csrf=False) == 403
+    async with hub.api() as api:
+        still = (await api.get("/v1/registry/proposals")).json()["items"]
+    assert [p["status"] for p in still] == ["pending", "pending"]

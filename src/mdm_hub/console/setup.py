@@ -22,6 +22,7 @@ from mdm_hub.console import (
     imports,
     privacy,
     quality,
+    registry,
     review,
     session,
     webhooks,
@@ -127,6 +128,7 @@ def install_console(app: FastAPI) -> None:
         quality.router,
         approvals.router,
         imports.router,
+        registry.router,
     ):
         # As for the API: the unmasked personal data a page shows is kept in the access log.
         app.include_router(

@@ -48,6 +48,7 @@ NAV: list[NavItem] = [
     NavItem("nav.imports", "/console/imports", Permission.customers_write),
     NavItem("nav.quality", "/console/quality", Permission.customers_read),
     NavItem("nav.approvals", "/console/approvals", Permission.customers_curate),
+    NavItem("nav.proposals", "/console/registry/proposals", Permission.customers_read),
 ]
 
 

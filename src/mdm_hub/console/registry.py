@@ -1,0 +1,116 @@
+"""法人番号の候補: registry proposals (name + address matching of customers without a 法人番号)
+with the customer and the registry's corporation side by side, accepted or rejected.
+
+Anyone who may read customers sees the list; deciding needs customers:curate, as
+POST /v1/registry/proposals/{id}/decision, and runs the same service (enrichment.proposals).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from mdm_hub.auth.roles import CustomersCurate, CustomersRead
+from mdm_hub.console import repository
+from mdm_hub.console.i18n import translate
+from mdm_hub.console.web import PREFIX, form_data, lang_of, query_string, render
+from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.db import DbSession
+from mdm_hub.enrichment import proposals
+from mdm_hub.enrichment import repository as enrichment
+from mdm_hub.errors import ProblemError
+from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(
+    prefix=f"{PREFIX}/registry/proposals", include_in_schema=False, route_class=IdempotentRoute
+)
+PAGE_SIZE = 20
+STATUSES = ("pending", "accepted", "rejected", "superseded")
+
+
+def _address(record: dict[str, Any]) -> str:
+    """The customer's first address as one line (what the registry's head office is matched
+    against)."""
+    for a in record.get("addresses") or []:
+        parts = [a.get(k) for k in ("prefecture", "city", "town", "street", "building")]
+        text = "".join(p for p in parts if p) or a.get("full_text") or ""
+        code = a.get("postal_code")
+        return f"〒{code} {text}" if code else text
+    return ""
+
+
+@router.get("")
+async def proposals_page(
+    request: Request,
+    session: DbSession,
+    principal: CustomersRead,
+    status: Annotated[str, Query(pattern="^(pending|accepted|rejected|superseded)$")] = "pending",
+    cursor: str | None = None,
+    done: Annotated[str | None, Query(pattern="^(accepted|rejected)$")] = None,
+) -> Response:
+    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else 0
+    rows = await enrichment.proposals(session, status, after, PAGE_SIZE + 1)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    customers = await repository.customers_by_id(session, {r["customer_id"] for r in rows})
+    return render(
+        request,
+        "registry_proposals.html",
+        {
+            "proposals": rows,
+            "addresses": {i: _address(c.record) for i, c in customers.items()},
+            "status": status,
+            "statuses": STATUSES,
+            "done": done,
+            "next_query": query_string(
+                {"status": status, "cursor": encode_cursor({"id": rows[-1]["id"]})}
+            )
+            if more
+            else None,
+        },
+    )
+
+
+@router.post("/{proposal_id}/decision")
+async def decide(
+    proposal_id: int,
+    request: Request,
+    session: DbSession,
+    principal: CustomersCurate,
+    actor: CurrentActor,
+) -> Response:
+    """承認 (link the customer to the corporation) or 却下, through the API's service."""
+    form = await form_data(request)
+    lang = lang_of(request)
+    decision = form.get("decision", "")
+    if decision not in ("accept", "reject"):
+        raise ProblemError("bad-request", "decision must be accept or reject")
+    try:
+        async with session.begin_nested():
+            await proposals.decide_proposal(
+                session, settings_of(request), actor, proposal_id, decision
+            )
+    except ProblemError as exc:
+        if exc.problem_type.slug not in ("conflict", "not-found"):
+            raise
+        return render(
+            request,
+            "_message.html",
+            {
+                "level": "warning",
+                "text": translate(lang, "proposals.changed"),
+                "detail": exc.detail,
+            },
+            headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
+        )
+    done = "accepted" if decision == "accept" else "rejected"
+    target = f"{PREFIX}/registry/proposals?done={done}"
+    return render(
+        request,
+        "_message.html",
+        {"level": "info", "text": translate(lang, f"proposals.done.{done}"), "next_link": target},
+        headers={"HX-Redirect": target},
+    )
