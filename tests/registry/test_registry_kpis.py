@@ -13,7 +13,7 @@ from mdm_hub.db import sqlalchemy_url
 from mdm_hub.registry.importer import import_file
 from tests.registry.files import corporate_number, invoice_row, nta_row, write_csv
 from tests.registry.test_import_cli import run_cli
-from tests.registry.test_proposals import POST, customer, registry
+from tests.registry.test_proposals import customer, registry
 
 ALIVE, CLOSED, LIKELY, OTHER, UNPUBLISHED = (
     corporate_number(n) for n in (600001, 600002, 600003, 600004, 600005)

@@ -25,14 +25,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mdm_hub.context import Actor
+from mdm_hub.customers.repository import lock_customer
 from mdm_hub.enrichment import repository
 from mdm_hub.enrichment.service import ACTOR, apply_one, nta_payload
-from mdm_hub.errors import ProblemError
+from mdm_hub.errors import FieldProblem, ProblemError
 from mdm_hub.matching.compare import PreparedRecord, prepare
 from mdm_hub.matching.config import MatchConfig
 from mdm_hub.matching.scoring import Decision, MatchScore, decide, score_pair
 from mdm_hub.matching.service import match_config
-from mdm_hub.normalize.base import NormalizationError
+from mdm_hub.normalize.base import InvalidValue, NormalizationError
+from mdm_hub.normalize.corporate_number import clean_corporate_number
 from mdm_hub.normalize.customer import normalize_customer
 from mdm_hub.record import CustomerRecord
 from mdm_hub.settings import Settings
@@ -184,4 +186,48 @@ async def decide_proposal(
     return decided
 
 
-__all__ = ["ACTOR", "ProposeResult", "decide_proposal", "propose"]
+async def link_by_number(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    text: str,
+) -> None:
+    """A steward links a customer to the registry by its 法人番号 (as accepting a proposal
+    does): 422 for a number that is not a valid 法人番号 or that the registry does not publish,
+    404 for no customer, 409 when the customer is not an active corporation, is linked to
+    another number, or another customer is linked to this one. Linking it again to the same
+    number changes nothing."""
+    try:
+        number = clean_corporate_number(text)
+    except InvalidValue as exc:
+        raise _invalid(exc.code, exc.message) from None
+    customer = await lock_customer(session, customer_id)
+    if customer.status != "active" or customer.kind != "corporation":
+        raise ProblemError(
+            "conflict",
+            f"Only an active corporation is linked; this one is {customer.kind}, {customer.status}",
+        )
+    row = await repository.registry_row(session, number)
+    if row is None or row["deleted"]:
+        raise _invalid("not_in_registry", f"The imported registry does not publish {number}")
+    current = await repository.link_number(session, customer_id)
+    if current == number:
+        return
+    if current is not None:
+        raise ProblemError("conflict", f"The customer is linked to {current} already")
+    if not await repository.insert_link(session, customer_id, number, "steward"):
+        raise ProblemError("conflict", f"Another customer is linked to {number} already")
+    await repository.supersede_proposals(session, customer_id)
+    await apply_one(session, settings, customer_id, actor=actor)
+
+
+def _invalid(code: str, message: str) -> ProblemError:
+    return ProblemError(
+        "validation-error",
+        message,
+        errors=[FieldProblem(field="/corporate_number", code=code, message=message)],
+    )
+
+
+__all__ = ["ACTOR", "ProposeResult", "decide_proposal", "link_by_number", "propose"]

@@ -280,3 +280,27 @@ async def supersede_proposals(session: AsyncSession, customer_id: uuid.UUID) -> 
         ),
         {"id": customer_id},
     )
+
+
+async def registry_row(session: AsyncSession, number: str) -> dict[str, Any] | None:
+    """The registry's row of a 法人番号 (whether it is withdrawn: ``deleted``)."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT corporate_number, deleted FROM nta_corporations WHERE corporate_number = :n"
+            ),
+            {"n": number},
+        )
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def link_number(session: AsyncSession, customer_id: uuid.UUID) -> str | None:
+    """The 法人番号 the customer is linked to, if any."""
+    found: str | None = (
+        await session.execute(
+            text("SELECT corporate_number FROM registry_links WHERE customer_id = :id"),
+            {"id": customer_id},
+        )
+    ).scalar()
+    return found

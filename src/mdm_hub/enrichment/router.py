@@ -3,6 +3,7 @@ proposes for customers without a 法人番号, and the steward's decision."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -11,16 +12,23 @@ from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.enrichment import proposals, repository
-from mdm_hub.enrichment.schemas import ProposalDecision, ProposalOut, ProposalPage
+from mdm_hub.enrichment.schemas import (
+    ProposalDecision,
+    ProposalOut,
+    ProposalPage,
+    RegistryLinkIn,
+)
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.registry import service as registry
+from mdm_hub.registry.schemas import RegistryOut
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1/registry", tags=["registry"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", tags=["registry"], route_class=IdempotentRoute)
 
 
-@router.get("/proposals", response_model=ProposalPage, responses=PROBLEM_RESPONSES)
+@router.get("/registry/proposals", response_model=ProposalPage, responses=PROBLEM_RESPONSES)
 async def list_registry_proposals(
     session: DbSession,
     principal: CustomersCurate,
@@ -40,7 +48,9 @@ async def list_registry_proposals(
 
 
 @router.post(
-    "/proposals/{proposal_id}/decision", response_model=ProposalOut, responses=PROBLEM_RESPONSES
+    "/registry/proposals/{proposal_id}/decision",
+    response_model=ProposalOut,
+    responses=PROBLEM_RESPONSES,
 )
 async def decide_registry_proposal(
     proposal_id: Annotated[Id, Path(description="The proposal's id")],
@@ -56,3 +66,25 @@ async def decide_registry_proposal(
         session, settings_of(request), actor, proposal_id, body.decision
     )
     return ProposalOut.model_validate(decided)
+
+
+@router.put(
+    "/customers/{customer_id}/registry", response_model=RegistryOut, responses=PROBLEM_RESPONSES
+)
+async def link_customer_registry(
+    customer_id: uuid.UUID,
+    body: RegistryLinkIn,
+    request: Request,
+    session: DbSession,
+    principal: CustomersCurate,
+    actor: CurrentActor,
+) -> RegistryOut:
+    """Link the customer to the registry's corporation of this 法人番号, as accepting a
+    proposal does (the registry becomes its source `nta`, applied at once; its pending
+    proposals are superseded). 422 when the number is not a valid 法人番号 or the registry does
+    not publish it; 409 when the customer is not an active corporation or either side is
+    linked otherwise; the same number again changes nothing."""
+    await proposals.link_by_number(
+        session, settings_of(request), actor, customer_id, body.corporate_number
+    )
+    return RegistryOut.model_validate(await registry.customer_registry(session, customer_id))

@@ -42,3 +42,14 @@ class ProposalOut(BaseModel):
 class ProposalPage(BaseModel):
     items: list[ProposalOut]
     next_cursor: str | None = Field(description="Pass as cursor for the next page")
+
+
+class RegistryLinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    corporate_number: str = Field(
+        max_length=40,
+        description="The 法人番号 (13 digits; full-width digits, spaces and hyphens are accepted) "
+        "of a corporation in the imported registry",
+        examples=["1010001008663"],
+    )

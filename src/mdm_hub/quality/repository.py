@@ -346,7 +346,8 @@ async def registry_counts(session: AsyncSession) -> dict[str, int]:
     with a pending proposal and not linked (suggested), and linked ones the registry says are
     closed (counted through the links, never a scan of the master)."""
     rows = await db.fetch(session, _REGISTRY, {})
-    return {k: int(v) for k, v in rows[0].items()}
+    row = rows[0]
+    return {k: int(row[k]) for k in ("confirmed", "withdrawn", "suggested", "closed_active")}
 
 
 async def invoice_statuses(session: AsyncSession) -> dict[str, int]:
