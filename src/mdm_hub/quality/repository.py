@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
-from mdm_hub.customers.models import CUSTOMER_STATUSES
 from mdm_hub.db import WritePart
 
 _DELETE_FINDINGS = "DELETE FROM quality_findings WHERE source_record_id = :source_record_id"
@@ -304,11 +303,10 @@ def batch_findings_insert(
 
 # Bounded, never a join of every link with the master: the links counted in one pass of
 # registry_links, less those of customers that are not active corporations (the few customers
-# not active, read by ix_customers_status_code, and the active persons, by their partial
+# not active, read by ix_customers_status_code as two ranges (``<>`` would scan the table),
+# and the active persons, by their partial
 # index); closures through the partial index of closed links; suggestions through the pending
 # proposals.
-# Each status but active, so that ix_customers_status_code is read (``<>`` scans the table).
-_INACTIVE = [s for s in CUSTOMER_STATUSES if s != "active"]
 _REGISTRY = """
 WITH links AS (
     SELECT count(*) FILTER (WHERE NOT withdrawn) AS kept,
@@ -318,7 +316,7 @@ WITH links AS (
     SELECT count(*) FILTER (WHERE NOT l.withdrawn) AS kept,
            count(*) FILTER (WHERE l.withdrawn) AS withdrawn
     FROM (
-        SELECT id FROM customers WHERE status = ANY(CAST(:inactive AS text[]))
+        SELECT id FROM customers WHERE status < 'active' OR status > 'active'
         UNION ALL
         SELECT id FROM customers WHERE status = 'active' AND kind = 'person'
     ) AS c
@@ -348,7 +346,7 @@ async def registry_counts(session: AsyncSession) -> dict[str, int]:
     """Active corporations linked to the registry (confirmed, or linked to a withdrawn number),
     with a pending proposal and not linked (suggested), and linked ones the registry says are
     closed (counted through the links, never a scan of the master)."""
-    rows = await db.fetch(session, _REGISTRY, {"inactive": _INACTIVE})
+    rows = await db.fetch(session, _REGISTRY, {})
     row = rows[0]
     return {k: int(row[k]) for k in ("confirmed", "withdrawn", "suggested", "closed_active")}
 
