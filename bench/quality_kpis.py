@@ -51,6 +51,9 @@ SELECT
     jsonb_build_object(
         'kind', CASE WHEN i % 20 = 0 THEN 'person' ELSE 'corporation' END,
         'name', '株式会社テスト' || i,
+        'invoice_registration_number',
+            CASE WHEN i % 20 = 0 OR i % 3 = 0 OR i % 2 = 1 THEN NULL
+                 ELSE 'T' || lpad(i::text, 13, '0') END,
         'addresses', jsonb_build_array(jsonb_build_object(
             'postal_code', CASE WHEN i % 7 = 0 THEN NULL ELSE '1000005' END,
             'prefecture', '東京都', 'city', '千代田区')),
@@ -91,6 +94,35 @@ JOIN (SELECT id, row_number() OVER () AS r FROM customers OFFSET 5000 LIMIT 5000
   ON a.r = b.r
 """
 
+# The registries (issue 19): every customer with a 法人番号 linked, about 1 in 100 of them
+# closed by the registry and 1 in 1,000 withdrawn; two pending proposals for 1 in 10
+# corporations without one; the インボイス registry not publishing 1 in 5 of the T-numbers and
+# revoking about 1 in 50 (codes ending in 8, 04).
+_LINKS = """
+INSERT INTO registry_links (customer_id, corporate_number, linked_by, closed_on, close_cause,
+                            withdrawn)
+SELECT id, corporate_number, 'corporate_number',
+       CASE WHEN customer_code LIKE '%07' THEN DATE '2026-11-27' END,
+       CASE WHEN customer_code LIKE '%07' THEN '01' END,
+       customer_code LIKE '%113'
+FROM customers WHERE corporate_number IS NOT NULL
+"""
+_PROPOSALS = """
+INSERT INTO registry_proposals (customer_id, corporate_number, probability, explanation, status)
+SELECT id, lpad((n.k)::text, 13, '9'), 0.7, '{}'::jsonb, 'pending'
+FROM customers, (VALUES (1), (2)) AS n (k)
+WHERE corporate_number IS NULL AND kind = 'corporation' AND customer_code LIKE '%1'
+"""
+_INVOICES = """
+INSERT INTO invoice_registrations (registration_number, corporate_number, sequence_number,
+                                   process, status, update_date, disposal_date, import_id)
+SELECT invoice_registration_number, substr(invoice_registration_number, 2), 1,
+       CASE WHEN customer_code LIKE '%04' THEN '04' ELSE '01' END,
+       CASE WHEN customer_code LIKE '%04' THEN 'revoked' ELSE 'registered' END,
+       DATE '2026-11-30', CASE WHEN customer_code LIKE '%04' THEN DATE '2026-11-28' END, 0
+FROM customers WHERE invoice_registration_number IS NOT NULL AND customer_code NOT LIKE '%8'
+"""
+
 
 async def _time(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, float]:
     times = []
@@ -112,6 +144,9 @@ async def run(customers: int, repeat: int) -> None:
                 ("source_records", _SOURCES),
                 ("quality_findings", _FINDINGS),
                 ("match_candidates", _CANDIDATES),
+                ("registry_links", _LINKS),
+                ("registry_proposals", _PROPOSALS),
+                ("invoice_registrations", _INVOICES),
             ):
                 started = time.perf_counter()
                 await conn.execute(sql.replace(":n", str(customers)))
@@ -144,6 +179,10 @@ async def run(customers: int, repeat: int) -> None:
                     repository.sources_not_updated_since(s, now - dt.timedelta(days=365))
                 ),
                 "candidates waiting": repository.candidates_waiting,
+                "法人番号 coverage and closed still active (registry links, proposals)": (
+                    repository.registry_counts
+                ),
+                "T-numbers by インボイス status": repository.invoice_statuses,
             }
             for label, query in queries.items():
 
@@ -172,6 +211,8 @@ async def run(customers: int, repeat: int) -> None:
                 f"{kpis['freshness']['all']['not_updated']}, no transaction "
                 f"{kpis['freshness']['all']['no_transaction']}"
             )
+            print(f"  enrichment {kpis['enrichment']}")
+            print(f"  invoice registration {kpis['invoice_registration']}")
 
             async def snapshot() -> None:
                 response = await client.post("/v1/quality/kpis/snapshots")
