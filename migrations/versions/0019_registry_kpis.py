@@ -3,7 +3,7 @@ T-numbers the インボイス registry does not confirm), and the closed links (
 active)
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0012
 Create Date: 2026-12-06 10:10:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0015"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
