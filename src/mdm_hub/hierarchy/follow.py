@@ -202,3 +202,28 @@ async def follow_written(
         if found.awaited:
             await _arrived(session, actor, written)
     return [w.customer for w, found in zip(batch, probes, strict=True) if found.shares_number]
+
+
+async def needs_follow(session: AsyncSession, batch: Sequence[Written]) -> list[bool]:
+    """Which written records may have anything to do with the hierarchy (they name a link,
+    set one before, are awaited by a waiting link, or share a 法人番号), read in one
+    statement for the whole batch: the usual record has nothing to do."""
+    probes = await repository.probe_batch(
+        session,
+        [
+            (
+                w.customer.id,
+                _set_by(w),
+                _targets(w),
+                w.customer.corporate_number if w.customer.kind == "corporation" else None,
+            )
+            for w in batch
+        ],
+    )
+    return [
+        found.own
+        or found.awaited
+        or found.shares_number
+        or any(_target(w.relations, axis, w.system) for axis in AXES)
+        for w, found in zip(batch, probes, strict=True)
+    ]

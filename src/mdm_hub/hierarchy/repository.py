@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -496,3 +497,41 @@ async def probe(
         )
     ).one()
     return Probe(*row)
+
+
+async def probe_batch(
+    session: AsyncSession,
+    written: Sequence[tuple[uuid.UUID, str, list[tuple[str, str]], str | None]],
+) -> list[Probe]:
+    """:func:`probe` for a batch of written records, in one statement: each row is
+    (child id, set_by, targets naming it, its 法人番号 when a corporation)."""
+    if not written:
+        return []
+    targets = [(i, kind, value) for i, (_, _, ts, _) in enumerate(written) for kind, value in ts]
+    rows = await session.execute(
+        text(
+            "WITH w AS (SELECT * FROM unnest(CAST(:i AS int[]), CAST(:c AS uuid[]),"
+            " CAST(:s AS text[]), CAST(:n AS text[])) AS w(i, c, s, n)),"
+            " t AS (SELECT * FROM unnest(CAST(:ti AS int[]), CAST(:tk AS text[]),"
+            " CAST(:tv AS text[])) AS t(i, k, v))"
+            " SELECT EXISTS (SELECT 1 FROM customer_relations r WHERE r.child_id = w.c"
+            " AND r.set_by = w.s) OR EXISTS (SELECT 1 FROM customer_relation_pending p"
+            " WHERE p.child_id = w.c AND p.set_by = w.s),"
+            " EXISTS (SELECT 1 FROM customer_relation_pending p JOIN t ON t.i = w.i"
+            " AND p.target_kind = t.k AND p.target = t.v),"
+            " w.n IS NOT NULL AND EXISTS (SELECT 1 FROM customers o"
+            " WHERE o.corporate_number = w.n AND o.id <> w.c AND o.status = 'active'"
+            " AND o.kind = 'corporation')"
+            " FROM w ORDER BY w.i"
+        ),
+        {
+            "i": list(range(len(written))),
+            "c": [c for c, _, _, _ in written],
+            "s": [s for _, s, _, _ in written],
+            "n": [n for _, _, _, n in written],
+            "ti": [i for i, _, _ in targets],
+            "tk": [k for _, k, _ in targets],
+            "tv": [v for _, _, v in targets],
+        },
+    )
+    return [Probe(*row) for row in rows]

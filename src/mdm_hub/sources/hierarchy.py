@@ -12,7 +12,7 @@ from mdm_hub.audit.log import audit_record
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
-from mdm_hub.hierarchy.follow import Written, follow_written
+from mdm_hub.hierarchy.follow import Written, follow_written, needs_follow
 from mdm_hub.matching.sites import propose_sites
 from mdm_hub.settings import Settings
 
@@ -31,7 +31,13 @@ async def follow_hierarchy(
     target) refuses the whole write (422). In a batch of many (the batch endpoint, imports)
     the records were stored together, so a refused link cannot take its record back without
     failing the others: the record stays, without the link, and the refusal is audited
-    (``customer_relation.refused``) — as for a waiting link refused when its target arrives."""
+    (``customer_relation.refused``) — as for a waiting link refused when its target arrives.
+
+    One statement for the batch finds the records with anything to do; only those are followed.
+    """
+    if len(batch) > 1:
+        busy = await needs_follow(session, batch)
+        batch = [written for written, flag in zip(batch, busy, strict=True) if flag]
     if alone:
         shared = await follow_written(session, actor, batch)
         await propose_sites(session, settings, actor, shared)
