@@ -248,11 +248,6 @@ class Settings(BaseSettings):
         description="Key of the keyed hashes that recognise an erased person's later writes "
         "(default: a random key the hub keeps in its database)",
     )
-    field_encryption_key: SecretStr | None = Field(
-        default=None,
-        description="Key-encryption key (32 bytes, URL-safe base64) that wraps the data keys of "
-        "field encryption (privacy.encryption; not yet applied to stored records)",
-    )
     access_log_retention_days: float = Field(
         default=365, description="How long the log of unmasked reads of personal data is kept"
     )
