@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,38 @@ def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
+def with_field_key(settings: Settings, *, loopback: bool) -> Settings:
+    """Settings with MDM_FIELD_ENCRYPTION_KEY: the one set, else (on loopback) the one in the
+    data folder, made when ``mdm-hub serve`` starts there the first time."""
+    from pydantic import SecretStr
+
+    from mdm_hub.privacy.fields import KEY_FILE, local_key_text
+
+    if settings.field_encryption_key is not None:
+        return settings
+    text = local_key_text(settings.data_dir, create=loopback)
+    if text is None:
+        raise StartupError(
+            "no MDM_FIELD_ENCRYPTION_KEY is set (and no "
+            f"{settings.data_dir / KEY_FILE}): set the key the hub's personal data is encrypted "
+            "with (docs/operations.md); `mdm-hub serve` on loopback makes one"
+        )
+    return settings.model_copy(update={"field_encryption_key": SecretStr(text)})
+
+
+def _open_keyring(settings: Settings, engine: AsyncEngine) -> Coroutine[Any, Any, None]:
+    from mdm_hub.privacy.fields import install_keyring, open_keyring
+
+    assert settings.field_encryption_key is not None
+
+    async def run() -> None:
+        install_keyring(
+            await open_keyring(engine, settings.field_encryption_key.get_secret_value())  # type: ignore[union-attr]
+        )
+
+    return run()
+
+
 def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
@@ -89,6 +122,9 @@ def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
     host = host or settings.host
     port = port or settings.port
     dev_issuer = _dev_issuer(settings, host, port)  # before anything starts: may refuse
+    from mdm_hub.auth.dev_issuer import is_loopback
+
+    settings = with_field_key(settings, loopback=is_loopback(host))
     url = resolve_database_url(settings)
     if not settings.database_url:
         upgrade(url)  # the embedded database belongs to this process: keep it at head
@@ -183,6 +219,7 @@ def cmd_worker(settings: Settings) -> int:
     from mdm_hub.housekeeping import PERIODIC_JOBS
     from mdm_hub.migrate import upgrade
 
+    settings = with_field_key(settings, loopback=False)
     url = resolve_database_url(settings)
     if not settings.database_url:
         upgrade(url)  # the embedded database: same as serve
@@ -221,12 +258,14 @@ def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
     from mdm_hub.matching.refit import RefitData, collect_pairs, refit, write_weights
     from mdm_hub.matching.service import match_config
 
+    settings = with_field_key(settings, loopback=False)
     url = resolve_database_url(settings)
     check_database(url)
 
     async def collect() -> RefitData:
         engine = create_engine(url, settings)
         try:
+            await _open_keyring(settings, engine)
             async with create_sessionmaker(engine)() as session:
                 return await collect_pairs(
                     session, max_pairs=max_pairs, max_block_size=settings.match_max_block_size
@@ -252,12 +291,14 @@ def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
     from mdm_hub.matching.reindex import ReindexResult, reindex
     from mdm_hub.matching.service import match_config
 
+    settings = with_field_key(settings, loopback=False)
     url = resolve_database_url(settings)
     check_database(url)
 
     async def run() -> ReindexResult:
         engine = create_engine(url, settings)
         try:
+            await _open_keyring(settings, engine)
             return await reindex(
                 engine,
                 match_config(settings),
