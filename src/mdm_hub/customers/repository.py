@@ -29,6 +29,7 @@ from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
 from mdm_hub.errors import ProblemError
 from mdm_hub.normalize import name_key
+from mdm_hub.privacy.fields import index
 
 
 async def get_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
@@ -209,9 +210,9 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
             )
         )
     if filters.phone is not None:
-        query = query.where(Customer.phones.contains([filters.phone]))
+        query = query.where(Customer.phones.contains([index("phone", filters.phone)]))
     if filters.email is not None:
-        query = query.where(Customer.emails.contains([filters.email]))
+        query = query.where(Customer.emails.contains([index("email", filters.email)]))
     if filters.corporate_number is not None:
         query = query.where(Customer.corporate_number == filters.corporate_number)
     if filters.postal_code is not None:
