@@ -39,3 +39,29 @@ async def test_lookup_columns_hold_keyed_hashes_and_lookups_still_find(
     assert by_email.json()["items"][0]["phones"][0]["e164"] == "+819012345678"
     nobody = await client.get("/v1/customers", params={"phone": "090-8765-4321"})
     assert nobody.json()["items"] == []
+
+
+async def test_blocking_keys_are_keyed_hashes_and_still_match(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    first = await client.put("/v1/sources/crm/records/p1", json=PERSON)
+    assert first.status_code == 201, first.text
+    # The same person from another system, written differently: found through the keys.
+    again = {
+        **PERSON,
+        "person_name": {"family_name": "山田", "given_name": "太郎"},
+        "phones": [{"number": "+81 90-1234-5678"}],
+        "emails": [{"address": "Taro.Yamada@example.jp"}],
+    }
+    second = await client.put("/v1/sources/shop/records/u9", json=again)
+    assert second.status_code in (200, 201), second.text
+    assert second.json()["customer"]["id"] == first.json()["customer"]["id"]
+
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        values = [r["value"] for r in await conn.fetch("SELECT value FROM match_keys")]
+    finally:
+        await conn.close()
+    assert values and all(v.startswith("h:") for v in values)
+    for clear in ("9012345678", "1980-05-05", "19800505", "taro.yamada", "山田"):
+        assert not any(clear in v for v in values)

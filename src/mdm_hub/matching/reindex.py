@@ -21,6 +21,7 @@ from mdm_hub.errors import sqlstate
 from mdm_hub.matching import repository
 from mdm_hub.matching.config import MatchConfig
 from mdm_hub.matching.keys import blocking_keys
+from mdm_hub.privacy.fields import index_keys
 from mdm_hub.record import CustomerRecord
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ async def _reindex_batch(
             return 0, after
         for row in rows:
             record = CustomerRecord.model_validate(row.normalized)
-            for key in blocking_keys(record, config):
+            for key in index_keys(blocking_keys(record, config)):
                 kinds.append(key.kind)
                 values.append(key.value)
                 source_ids.append(row.id)

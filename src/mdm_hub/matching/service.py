@@ -21,6 +21,7 @@ from mdm_hub.matching.compare import prepare
 from mdm_hub.matching.config import MatchConfig, load_config
 from mdm_hub.matching.keys import BlockingKey, blocking_keys
 from mdm_hub.matching.scoring import Decision, DecisionResult, MatchScore, decide, score_pair
+from mdm_hub.privacy.fields import index_keys
 from mdm_hub.record import CustomerRecord
 from mdm_hub.settings import Settings
 
@@ -65,8 +66,9 @@ class Resolution:
 
 def record_keys(record: CustomerRecord, settings: Settings) -> list[BlockingKey]:
     """The blocking keys of a normalized record (the one place the write path computes them),
-    with the identifier custom fields the weights file declares."""
-    return blocking_keys(record, match_config(settings))
+    with the identifier custom fields the weights file declares. Their values are blind indexes:
+    a phone or a birth date never lies in ``match_keys`` in clear, and equal values still meet."""
+    return index_keys(blocking_keys(record, match_config(settings)))
 
 
 def key_locks(keys: list[BlockingKey]) -> list[str]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -30,6 +30,16 @@ from mdm_hub.privacy.keystore import load_keyring
 logger = logging.getLogger("mdm_hub")
 
 KEY_FILE = "field-encryption-key"
+
+
+class _Key(Protocol):
+    kind: str
+    value: str
+
+    def __lt__(self, other: Any) -> bool: ...
+
+
+K = TypeVar("K", bound=_Key)
 
 _keyring: Keyring | None = None
 
@@ -64,6 +74,12 @@ def unseal(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def index(kind: str, value: str) -> str:
     """The keyed hash stored (and looked up) instead of a normalized value."""
     return current_keyring().blind_index(kind, value)
+
+
+def index_keys(keys: Iterable[K]) -> list[K]:
+    """Blocking keys with their values as blind indexes, in lock order (sorted again: the
+    hashes do not sort as the values did)."""
+    return sorted({type(k)(k.kind, index(k.kind, k.value)) for k in keys})  # type: ignore[call-arg]
 
 
 def local_key_text(data_dir: Path, *, create: bool) -> str | None:
