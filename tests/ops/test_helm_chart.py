@@ -482,12 +482,14 @@ def test_notes(rendered: dict[str, dict[str, str]]) -> None:
     assert "port-forward service/" in minimal
     assert "database.url was given as a value" in minimal
     assert "No field encryption key is set" in minimal
+    assert "the pods refuse to start without one" in minimal
     production = rendered["production"]["mdm-hub/templates/NOTES.txt"]
     assert "https://mdm.example.co.jp/" in production
     assert "NOTE:" not in production and "No field encryption key" not in production
     # Until field encryption exists, every render says plainly that nothing is encrypted.
     for notes in (minimal, production):
         assert "does NOT encrypt anything at rest" in notes
+        assert "The pods require\nMDM_FIELD_ENCRYPTION_KEY" in notes
 
 
 def test_registry_import_cronjobs(objects: dict[str, list[dict[str, Any]]]) -> None:
