@@ -35,7 +35,7 @@ from mdm_hub.normalize import postal
 from mdm_hub.observability.metrics import AccessLogMiddleware
 from mdm_hub.observability.metrics import router as metrics_router
 from mdm_hub.privacy.access_log import record_pii_reads
-from mdm_hub.privacy.fields import install_keyring, open_keyring
+from mdm_hub.privacy.fields import load_keyring_when_migrated
 from mdm_hub.privacy.router import router as privacy_router
 from mdm_hub.quality.router import router as quality_router
 from mdm_hub.registry.router import router as registry_router
@@ -98,9 +98,7 @@ def create_app(
                 "`mdm-hub serve` on loopback"
             )
         engine = create_engine(settings.database_url, settings)
-        install_keyring(
-            await open_keyring(engine, settings.field_encryption_key.get_secret_value())
-        )
+        await load_keyring_when_migrated(engine, settings.field_encryption_key)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.shutting_down = False

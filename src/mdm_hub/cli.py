@@ -113,6 +113,17 @@ def _open_keyring(settings: Settings, engine: AsyncEngine) -> Coroutine[Any, Any
     return run()
 
 
+async def _load_keyring(settings: Settings) -> None:
+    from mdm_hub.db import create_engine
+
+    assert settings.database_url
+    engine = create_engine(settings.database_url, settings)
+    try:
+        await _open_keyring(settings, engine)
+    finally:
+        await engine.dispose()
+
+
 def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
@@ -232,6 +243,7 @@ def cmd_worker(settings: Settings) -> int:
         loop_factory = None
     settings = settings.model_copy(update={"database_url": url})
     with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_load_keyring(settings))  # the worker decrypts the payloads it sends
         runner.run(
             run_worker(
                 settings,

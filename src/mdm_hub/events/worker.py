@@ -28,12 +28,7 @@ async def run_worker(
     from mdm_hub.db import create_engine
 
     assert settings.database_url
-    from mdm_hub.privacy.fields import install_keyring, open_keyring
-
-    if settings.field_encryption_key is None:
-        raise RuntimeError("No MDM_FIELD_ENCRYPTION_KEY: the worker reads encrypted payloads")
     engine = create_engine(settings.database_url, settings)
-    install_keyring(await open_keyring(engine, settings.field_encryption_key.get_secret_value()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

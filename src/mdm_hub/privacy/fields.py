@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from pydantic import SecretStr
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mdm_hub.privacy.encryption import (
@@ -102,8 +104,36 @@ def local_key_text(data_dir: Path, *, create: bool) -> str | None:
     return text
 
 
+def keyring_installed() -> bool:
+    return _keyring is not None
+
+
 async def open_keyring(engine: AsyncEngine, key_text: str) -> Keyring:
     """The keyring of this database under the KEK (the first data key is made if none)."""
     kek = parse_kek(key_text)
     async with AsyncSession(engine) as session, session.begin():
         return await load_keyring(session, kek)
+
+
+_pending: tuple[AsyncEngine, str] | None = None
+
+
+async def load_keyring_when_migrated(engine: AsyncEngine, key: SecretStr) -> None:
+    """Load the keyring at start-up; when the database cannot give it yet (not reachable, or
+    its schema not migrated: the pods may start before the migration job), readiness loads it
+    later (:func:`load_pending_keyring`). A malformed or wrong key fails the start-up."""
+    global _pending
+    text = key.get_secret_value()
+    parse_kek(text)  # a malformed key fails now, whatever the database
+    try:
+        install_keyring(await open_keyring(engine, text))
+    except DBAPIError as exc:
+        logger.warning("field encryption keys not loaded yet (%s): readiness retries", exc.orig)
+        _pending = (engine, text)
+
+
+async def load_pending_keyring() -> None:
+    global _pending
+    if _keyring is None and _pending is not None:
+        install_keyring(await open_keyring(*_pending))
+        _pending = None
