@@ -17,8 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mdm_hub.normalize import normalize_customer
-from mdm_hub.privacy.encryption import (
+from mdm_hub.encryption import (
     decrypt_record,
     encrypt_record,
     keyring_from,
@@ -26,6 +25,7 @@ from mdm_hub.privacy.encryption import (
     parse_kek,
     wrap_data_key,
 )
+from mdm_hub.normalize import normalize_customer
 from mdm_hub.record import CustomerIn
 
 try:

@@ -101,7 +101,8 @@ def with_field_key(settings: Settings, *, loopback: bool) -> Settings:
 
 
 def _open_keyring(settings: Settings, engine: AsyncEngine) -> Coroutine[Any, Any, None]:
-    from mdm_hub.privacy.fields import install_keyring, open_keyring
+    from mdm_hub.encryption import install_keyring
+    from mdm_hub.privacy.fields import open_keyring
 
     assert settings.field_encryption_key is not None
 
@@ -324,6 +325,44 @@ def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
     return 0
 
 
+def cmd_keys_rotate(settings: Settings, batch_size: int, settle_seconds: float | None) -> int:
+    """A new data key, every stored value re-encrypted under it (online, resumable)."""
+    import asyncio
+
+    from mdm_hub.db import create_engine
+    from mdm_hub.encryption import parse_kek
+    from mdm_hub.privacy.rotation import rotate
+
+    settings = with_field_key(settings, loopback=False)
+    assert settings.field_encryption_key is not None
+    url = resolve_database_url(settings)
+    check_database(url)
+    settle = 2 * settings.field_key_refresh_seconds if settle_seconds is None else settle_seconds
+
+    async def run() -> int:
+        engine = create_engine(url, settings)
+        try:
+            assert settings.field_encryption_key is not None
+            result = await rotate(
+                engine,
+                parse_kek(settings.field_encryption_key.get_secret_value()),
+                batch_size=batch_size,
+                settle_seconds=settle,
+                progress=lambda line: print(f"  {line}", flush=True),
+            )
+        finally:
+            await engine.dispose()
+        rewritten = sum(result.rewritten.values())
+        print(
+            f"data key {result.key_id} active{' (resumed)' if result.resumed else ''}: "
+            f"{rewritten:,} values re-encrypted in {result.passes} pass(es); "
+            f"dropped {', '.join(result.dropped) or 'no key'}"
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import a CSV/TSV/xlsx file (or the generated sample) through the write path."""
     import asyncio
@@ -540,6 +579,21 @@ def main(argv: list[str] | None = None) -> int:
         help="recompute every source record's blocking keys (after an upgrade or weights change)",
     )
     reindex_parser.add_argument("--batch-size", type=int, default=1000)
+    keys = commands.add_parser("keys", help="field encryption keys").add_subparsers(
+        dest="action", required=True
+    )
+    rotate_parser = keys.add_parser(
+        "rotate",
+        help="add a data key and re-encrypt every stored value under it (online, resumable)",
+    )
+    rotate_parser.add_argument("--batch-size", type=int, default=500)
+    rotate_parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=None,
+        help="wait between the steps so every process loads the new key "
+        "(default: twice MDM_FIELD_KEY_REFRESH_SECONDS)",
+    )
     importer = commands.add_parser(
         "import", help="import customers from a CSV, TSV or Excel file (resumable)"
     )
@@ -623,6 +677,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_matching_refit(settings, args.output, args.max_pairs)
     if args.command == "matching-reindex":
         return cmd_matching_reindex(settings, args.batch_size)
+    if args.command == "keys":
+        return cmd_keys_rotate(settings, args.batch_size, args.settle_seconds)
     if args.command == "import":
         if args.batch_size is None:
             args.batch_size = settings.import_batch_size

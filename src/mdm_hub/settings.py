@@ -250,6 +250,12 @@ class Settings(BaseSettings):
         ".decode())'`). Unset: `mdm-hub serve` on loopback makes one in the data folder; "
         "elsewhere the hub refuses to start",
     )
+    field_key_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often every process reloads the data keys (so a key rotation's new "
+        "key is readable everywhere before anyone writes with it)",
+    )
     privacy_hash_key: SecretStr | None = Field(
         default=None,
         description="Key of the keyed hashes that recognise an erased person's later writes "

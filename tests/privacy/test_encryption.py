@@ -11,8 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from mdm_hub.db import sqlalchemy_url
-from mdm_hub.normalize import normalize_customer
-from mdm_hub.privacy.encryption import (
+from mdm_hub.encryption import (
     PREFIX,
     EncryptionError,
     Keyring,
@@ -28,6 +27,7 @@ from mdm_hub.privacy.encryption import (
     reencrypt_record,
     wrap_data_key,
 )
+from mdm_hub.normalize import normalize_customer
 from mdm_hub.privacy.keystore import add_data_key, drop_retired_keys, load_keyring
 from mdm_hub.record import CustomerIn
 

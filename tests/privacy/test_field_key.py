@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from mdm_hub.privacy.encryption import EncryptionError, new_kek_text
+from mdm_hub.encryption import EncryptionError, new_kek_text
 from mdm_hub.settings import Settings
 from tests.conftest import app_client
 

@@ -23,10 +23,10 @@ from mdm_hub.customers.survivorship import (
     compute_golden,
 )
 from mdm_hub.db import WritePart, write_together
+from mdm_hub.encryption import index
 from mdm_hub.errors import validation_problem
 from mdm_hub.events.outbox import changed_fields, event_insert
 from mdm_hub.normalize import name_key
-from mdm_hub.privacy.fields import index
 from mdm_hub.record import CustomerRecord
 from mdm_hub.settings import Settings
 

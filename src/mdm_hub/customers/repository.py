@@ -27,9 +27,9 @@ from mdm_hub.customers.models import (
 )
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
+from mdm_hub.encryption import index, sealed_json
 from mdm_hub.errors import ProblemError
 from mdm_hub.normalize import name_key
-from mdm_hub.privacy.fields import index
 
 
 async def get_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
@@ -96,7 +96,7 @@ def store_golden(customer: Customer, columns: dict[str, Any]) -> WritePart:
         _UPDATE_GOLDEN,
         {
             **columns,
-            "record": json.dumps(columns["record"], ensure_ascii=False),
+            "record": sealed_json(columns["record"]),
             "lineage": json.dumps(columns["lineage"], ensure_ascii=False),
             "id": customer.id,
         },

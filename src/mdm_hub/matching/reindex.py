@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mdm_hub.encryption import index_keys
 from mdm_hub.errors import sqlstate
 from mdm_hub.matching import repository
 from mdm_hub.matching.config import MatchConfig
 from mdm_hub.matching.keys import blocking_keys
-from mdm_hub.privacy.fields import index_keys
 from mdm_hub.record import CustomerRecord
 
 logger = logging.getLogger(__name__)

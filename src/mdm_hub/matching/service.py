@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.db import advisory_xact_locks
+from mdm_hub.encryption import index_keys
 from mdm_hub.matching import repository
 from mdm_hub.matching.compare import prepare
 from mdm_hub.matching.config import MatchConfig, load_config
 from mdm_hub.matching.keys import BlockingKey, blocking_keys
 from mdm_hub.matching.scoring import Decision, DecisionResult, MatchScore, decide, score_pair
-from mdm_hub.privacy.fields import index_keys
 from mdm_hub.record import CustomerRecord
 from mdm_hub.settings import Settings
 

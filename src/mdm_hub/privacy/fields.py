@@ -1,87 +1,27 @@
-"""The process-wide keyring of field encryption, and what the write and read paths call.
+"""Loading the process-wide keyring of field encryption (``mdm_hub.encryption``).
 
 The keyring is loaded once at start-up (the app's lifespan, the worker, the CLI commands that
-touch personal data) from ``MDM_FIELD_ENCRYPTION_KEY`` and the ``data_keys`` table, then used
-by every path that stores or reads a person's values: :func:`seal` before a record goes into a
-JSON column, :func:`unseal` after it comes out, :func:`index` for the values looked up by
-equality (customers.phones/emails, blocking keys).
+touch personal data) from ``MDM_FIELD_ENCRYPTION_KEY`` and the ``data_keys`` table; the
+engine's JSON serializer and deserializer then seal and unseal every stored document, and the
+lookup columns and blocking keys hold its blind indexes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from mdm_hub.privacy.encryption import (
-    EncryptionError,
-    Keyring,
-    decrypt_record,
-    encrypt_record,
-    new_kek_text,
-    parse_kek,
-)
+from mdm_hub.encryption import Keyring, install_keyring, keyring_installed, new_kek_text, parse_kek
 from mdm_hub.privacy.keystore import load_keyring
 
 logger = logging.getLogger("mdm_hub")
 
 KEY_FILE = "field-encryption-key"
-
-
-class _Key(Protocol):
-    kind: str
-    value: str
-
-    def __lt__(self, other: Any) -> bool: ...
-
-
-K = TypeVar("K", bound=_Key)
-
-_keyring: Keyring | None = None
-
-
-def install_keyring(keyring: Keyring | None) -> None:
-    global _keyring
-    _keyring = keyring
-
-
-def current_keyring() -> Keyring:
-    if _keyring is None:
-        raise EncryptionError(
-            "field encryption is not set up in this process (MDM_FIELD_ENCRYPTION_KEY)"
-        )
-    return _keyring
-
-
-def seal(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A record (raw or normalized payload, golden record, event payload) as it is stored."""
-    if record is None:
-        return None
-    return encrypt_record(current_keyring(), record)
-
-
-def unseal(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A stored record with its personal parts back in clear."""
-    if record is None:
-        return None
-    return decrypt_record(current_keyring(), record)
-
-
-def index(kind: str, value: str) -> str:
-    """The keyed hash stored (and looked up) instead of a normalized value."""
-    return current_keyring().blind_index(kind, value)
-
-
-def index_keys(keys: Iterable[K]) -> list[K]:
-    """Blocking keys with their values as blind indexes, in lock order (sorted again: the
-    hashes do not sort as the values did)."""
-    return sorted({type(k)(k.kind, index(k.kind, k.value)) for k in keys})  # type: ignore[call-arg]
 
 
 def local_key_text(data_dir: Path, *, create: bool) -> str | None:
@@ -102,10 +42,6 @@ def local_key_text(data_dir: Path, *, create: bool) -> str | None:
         path,
     )
     return text
-
-
-def keyring_installed() -> bool:
-    return _keyring is not None
 
 
 async def open_keyring(engine: AsyncEngine, key_text: str) -> Keyring:
@@ -134,6 +70,6 @@ async def load_keyring_when_migrated(engine: AsyncEngine, key: SecretStr) -> Non
 
 async def load_pending_keyring() -> None:
     global _pending
-    if _keyring is None and _pending is not None:
+    if not keyring_installed() and _pending is not None:
         install_keyring(await open_keyring(*_pending))
         _pending = None

@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.privacy.encryption import Keyring, keyring_from, new_data_key, wrap_data_key
+from mdm_hub.encryption import Keyring, keyring_from, new_data_key, wrap_data_key
 
 # One lock id for creating and rotating data keys, so two processes never both make the first.
 _LOCK = 0x6D646D6B  # "mdmk"
@@ -65,3 +65,34 @@ async def drop_retired_keys(session: AsyncSession, still_used: set[str]) -> list
             text("DELETE FROM data_keys WHERE id = ANY(CAST(:ids AS text[]))"), {"ids": dropped}
         )
     return dropped
+
+
+async def rotation_state(session: AsyncSession) -> tuple[str, list[str], list[str]]:
+    """The active key, the keys made after it and not yet active (a rotation's new key, readable
+    everywhere before anyone writes with it), and the keys before it (retired, still readable)."""
+    rows = (
+        await session.execute(text("SELECT id, active FROM data_keys ORDER BY created_at, id"))
+    ).all()
+    ids = [r.id for r in rows]
+    active = [i for i, r in enumerate(rows) if r.active][-1]
+    return ids[active], ids[active + 1 :], ids[:active]
+
+
+async def add_pending_key(session: AsyncSession, kek: bytes) -> str:
+    """A new data key, not yet active: every process loads it (and can read values under it)
+    before any process writes with it."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK})
+    key_id = _new_key_id()
+    await session.execute(
+        text(
+            "INSERT INTO data_keys (id, wrapped_key, active, created_at) "
+            "VALUES (:id, :key, false, clock_timestamp())"
+        ),
+        {"id": key_id, "key": wrap_data_key(kek, key_id, new_data_key())},
+    )
+    return key_id
+
+
+async def activate_key(session: AsyncSession, key_id: str) -> None:
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK})
+    await session.execute(text("UPDATE data_keys SET active = (id = :id)"), {"id": key_id})

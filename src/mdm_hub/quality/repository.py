@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
 from mdm_hub.db import WritePart
+from mdm_hub.encryption import sealed_json
 
 _DELETE_FINDINGS = "DELETE FROM quality_findings WHERE source_record_id = :source_record_id"
 _INSERT_FINDINGS = """
@@ -36,7 +37,7 @@ def findings_writes(
                 {
                     "source_record_id": source_record_id,
                     "system": system,
-                    "findings": json.dumps(findings, ensure_ascii=False),
+                    "findings": sealed_json(findings),
                 },
             )
         )
