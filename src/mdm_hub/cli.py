@@ -256,11 +256,21 @@ def cmd_worker(settings: Settings) -> int:
 
 
 async def _import_jobs(engine: AsyncEngine, stop: asyncio.Event, settings: Settings) -> None:
-    """Import jobs, beside the webhook deliveries of `mdm-hub worker`."""
+    """Import jobs and the reload of the field encryption keys, beside the webhook deliveries
+    of `mdm-hub worker`."""
+    import asyncio
+
     from mdm_hub.db import create_sessionmaker
     from mdm_hub.imports.service import Runner
+    from mdm_hub.privacy.fields import refresh_keyring
 
-    await Runner(create_sessionmaker(engine), settings, settings.import_batch_size).run(stop)
+    assert settings.field_encryption_key is not None
+    await asyncio.gather(
+        Runner(create_sessionmaker(engine), settings, settings.import_batch_size).run(stop),
+        refresh_keyring(
+            engine, settings.field_encryption_key, settings.field_key_refresh_seconds, stop
+        ),
+    )
 
 
 def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:

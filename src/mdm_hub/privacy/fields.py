@@ -8,6 +8,7 @@ lookup columns and blocking keys hold its blind indexes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from pathlib import Path
@@ -66,6 +67,22 @@ async def load_keyring_when_migrated(engine: AsyncEngine, key: SecretStr) -> Non
     except DBAPIError as exc:
         logger.warning("field encryption keys not loaded yet (%s): readiness retries", exc.orig)
         _pending = (engine, text)
+
+
+async def refresh_keyring(
+    engine: AsyncEngine, key: SecretStr, interval: float, stop: asyncio.Event
+) -> None:
+    """Reload the data keys every ``interval`` seconds until ``stop``: a key rotation's new key
+    becomes readable, then the one written with, in every process (``mdm-hub keys rotate``
+    waits twice this interval between its steps)."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            try:
+                install_keyring(await open_keyring(engine, key.get_secret_value()))
+            except DBAPIError as exc:
+                logger.warning("field encryption keys not reloaded (%s): retried", exc.orig)
 
 
 async def load_pending_keyring() -> None:
