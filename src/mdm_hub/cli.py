@@ -373,6 +373,19 @@ def cmd_keys_rotate(settings: Settings, batch_size: int, settle_seconds: float |
     return asyncio.run(run())
 
 
+def cmd_backup(settings: Settings, folder: Path, keep_days: float | None) -> int:
+    """A pg_dump of the hub's database into ``folder`` (the Helm chart's backup CronJob)."""
+    from mdm_hub.backup import backup
+
+    url = resolve_database_url(settings)
+    check_database(url)
+    result = backup(url, folder, keep_days=keep_days)
+    print(f"{result.path} ({result.size:,} bytes)", flush=True)
+    for old in result.pruned:
+        print(f"pruned {old}", flush=True)
+    return 0
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import a CSV/TSV/xlsx file (or the generated sample) through the write path."""
     import asyncio
@@ -589,6 +602,13 @@ def main(argv: list[str] | None = None) -> int:
         help="recompute every source record's blocking keys (after an upgrade or weights change)",
     )
     reindex_parser.add_argument("--batch-size", type=int, default=1000)
+    backup_parser = commands.add_parser(
+        "backup", help="pg_dump the database into a folder (custom format) and prune old dumps"
+    )
+    backup_parser.add_argument("--to", type=Path, required=True, help="the folder of the dumps")
+    backup_parser.add_argument(
+        "--keep-days", type=float, default=None, help="delete this command's older dumps"
+    )
     keys = commands.add_parser("keys", help="field encryption keys").add_subparsers(
         dest="action", required=True
     )
@@ -687,6 +707,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_matching_refit(settings, args.output, args.max_pairs)
     if args.command == "matching-reindex":
         return cmd_matching_reindex(settings, args.batch_size)
+    if args.command == "backup":
+        return cmd_backup(settings, args.to, args.keep_days)
     if args.command == "keys":
         return cmd_keys_rotate(settings, args.batch_size, args.settle_seconds)
     if args.command == "import":
