@@ -487,9 +487,10 @@ def test_notes(rendered: dict[str, dict[str, str]]) -> None:
     production = rendered["production"]["mdm-hub/templates/NOTES.txt"]
     assert "https://mdm.example.co.jp/" in production
     assert "NOTE:" not in production and "No field encryption key" not in production
-    # Until field encryption exists, every render says plainly that nothing is encrypted.
+    # Every render says what is encrypted at rest and what is not, and where the key goes.
     for notes in (minimal, production):
-        assert "does NOT encrypt anything at rest" in notes
+        assert "birth dates, and contact\npersons' phones and e-mails are encrypted" in notes
+        assert "NOT encrypted: names" in notes and "APART from the database backups" in notes
         assert "The pods require\nMDM_FIELD_ENCRYPTION_KEY" in notes
 
 
