@@ -417,10 +417,13 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     except (MappingFileError, ValueError) as exc:
         print(f"mdm-hub import: {exc}", file=sys.stderr)
         return 2
+    settings = with_field_key(settings, loopback=not settings.database_url)
     url = resolve_database_url(settings)
     if not settings.database_url:
         upgrade(url)
     check_database(url)
+    # The rows are stored sealed and written through the write path: the keys first.
+    asyncio.run(_load_keyring(settings.model_copy(update={"database_url": url})))
     status = 0
     for path, system in files:
         options = import_options(

@@ -54,6 +54,8 @@ CLEAR = (
     "ichiro.sato",
     "090-1111-2222",
     "09011112222",
+    "0000-0000",
+    "1960-01-02",
 )
 
 
@@ -95,6 +97,15 @@ async def _load(
             headers={"If-Match": edited.headers["ETag"]},
         )
     assert asked.status_code == 202, asked.text
+    # A doubtful phone: its quality finding's message quotes it.
+    doubtful = {
+        **PERSON,
+        "person_name": {"family_name": "林", "given_name": "三郎"},
+        "birth_date": "1960-01-02",
+        "phones": [{"number": "03-0000-0000"}],
+        "emails": [],
+    }
+    assert (await client.put("/v1/sources/crm/records/P-3", json=doubtful)).status_code == 201
     # A dry run with an Idempotency-Key: its answer is stored.
     dry = await client.post(
         "/v1/match", json=PERSON, headers={"Idempotency-Key": str(uuid.uuid4())}
@@ -121,6 +132,8 @@ async def test_no_personal_value_in_clear_in_any_table_nor_in_a_dump(
     assert any(s.get("raw_payload", {}).get("birth_date") == "1971-03-14" for s in sources)
     audit = (await client.get("/v1/audit", params={"customer_id": customer["id"]})).json()
     assert any("1971-03-14" in str(e["after"]) for e in audit["items"])
+    findings = (await client.get("/v1/quality/findings")).json()["items"]
+    assert any("'03-0000-0000' is not in an allocated range" in f["message"] for f in findings)
     changes = (await client.get("/v1/changes", params={"limit": "100"})).json()["items"]
     assert any("hanako.suzuki@example.jp" in str(c) for c in changes)
 

@@ -47,6 +47,7 @@ class SealedTable:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     binary: bool = False  # a stored answer's body (bytea): "sealed:" + JSON
+    text_columns: tuple[str, ...] = ()  # text columns that may hold one encrypted value
 
 
 SEALED_TABLES = (
@@ -60,7 +61,7 @@ SEALED_TABLES = (
     SealedTable("match_candidates", ("id",), ("explanation",)),
     SealedTable("held_writes", ("id",), ("payload",)),
     SealedTable("import_rows", ("job_id", "line"), ("payload",)),
-    SealedTable("quality_findings", ("id",), ("value",)),
+    SealedTable("quality_findings", ("id",), ("value", "message"), text_columns=("message",)),
     SealedTable("idempotency_keys", ("principal", "key"), ("body",), binary=True),
 )
 
@@ -102,7 +103,11 @@ def _reencrypted(keyring: Keyring, raw: str | None, binary: bool) -> str | None:
 def _select(table: SealedTable, *, after: bool, lock: bool) -> str:
     keys = ", ".join(table.key)
     columns = ", ".join(
-        f"convert_from({c}, 'UTF8') AS {c}" if table.binary else f"{c}::text AS {c}"
+        f"convert_from({c}, 'UTF8') AS {c}"
+        if table.binary
+        else f"to_jsonb({c})::text AS {c}"
+        if c in table.text_columns
+        else f"{c}::text AS {c}"
         for c in table.columns
     )
     where = (
@@ -113,7 +118,13 @@ def _select(table: SealedTable, *, after: bool, lock: bool) -> str:
 
 
 def _update(table: SealedTable, column: str) -> str:
-    cast = "convert_to(:v, 'UTF8')" if table.binary else "CAST(:v AS jsonb)"
+    cast = (
+        "convert_to(:v, 'UTF8')"
+        if table.binary
+        else "CAST(:v AS jsonb) #>> '{}'"
+        if column in table.text_columns
+        else "CAST(:v AS jsonb)"
+    )
     match = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(table.key))
     return f"UPDATE {table.name} SET {column} = {cast} WHERE {match}"
 

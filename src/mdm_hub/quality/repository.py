@@ -44,8 +44,11 @@ def findings_writes(
     return parts
 
 
+# A message that quotes a personal value is stored encrypted (the findings are sealed as one
+# document); read as jsonb, the engine's decoder gives it back in clear.
 _FINDING_COLUMNS = """
-    f.id, f.rule, f.field, f.message, f.value, f.system, f.created_at, s.source_id,
+    f.id, f.rule, f.field, to_jsonb(f.message) AS message, f.value, f.system, f.created_at,
+    s.source_id,
     s.customer_id, c.kind
 """
 
@@ -92,7 +95,7 @@ async def customer_findings(session: AsyncSession, customer_id: uuid.UUID) -> li
     rows = await db.fetch(
         session,
         """
-        SELECT f.rule, f.field, f.message, f.value, f.system, s.source_id
+        SELECT f.rule, f.field, to_jsonb(f.message) AS message, f.value, f.system, s.source_id
         FROM source_records AS s
         JOIN quality_findings AS f ON f.source_record_id = s.id
         WHERE s.customer_id = :customer_id
