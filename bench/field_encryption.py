@@ -1,9 +1,10 @@
-"""CPU of field encryption's primitives per write: what the write path would add once it
-encrypts a person at the storage boundary (not yet wired: see docs/privacy.md).
+"""CPU of field encryption's primitives, one call at a time (the end-to-end cost of the wired
+write path and dry run is bench/encryption_cost.py).
 
-A PUT of a person stores the personal parts three times (raw payload, normalized source record,
-golden record) and would hash its phones and e-mails for the lookup columns and match keys; a
-candidate the scorer compares is decrypted once. This measures each of those in process:
+A PUT of a person stores the personal parts in the raw payload, the normalized source record
+and the golden record (and again in its audit entries and event), and hashes its phones and
+e-mails for the lookup columns and match keys; a candidate the scorer compares is decrypted
+once. This measures each primitive in process:
 
     .venv/bin/python bench/field_encryption.py --iterations 20000
 """

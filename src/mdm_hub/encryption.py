@@ -263,20 +263,24 @@ def encrypt_record(keyring: Keyring | None, document: Any) -> Any:
 
 def decrypt_record(keyring: Keyring | None, document: Any) -> Any:
     """The document with every encrypted value, wherever it is, back in clear."""
-    if isinstance(document, str):
-        if is_encrypted(document):
+
+    def open_(value: Any) -> Any:
+        if isinstance(value, str):
+            if not is_encrypted(value):
+                return value
             if keyring is None:
                 raise EncryptionError(
                     "an encrypted value was read, but field encryption is not set up in this "
                     "process (MDM_FIELD_ENCRYPTION_KEY)"
                 )
-            return keyring.decrypt(document)
-        return document
-    if isinstance(document, list):
-        return [decrypt_record(keyring, v) for v in document]
-    if isinstance(document, dict):
-        return {k: decrypt_record(keyring, v) for k, v in document.items()}
-    return document
+            return keyring.decrypt(value)
+        if isinstance(value, list):
+            return [open_(v) for v in value]
+        if isinstance(value, dict):
+            return {k: open_(v) for k, v in value.items()}
+        return value
+
+    return open_(document)
 
 
 def reencrypt_record(keyring: Keyring, document: Any) -> Any:
