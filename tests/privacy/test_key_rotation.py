@@ -192,3 +192,45 @@ async def test_the_command_rotates_and_prints_its_progress(
         timeout=120,
     )
     assert refused.returncode != 0 and "cannot be unwrapped" in refused.stderr
+
+
+async def test_the_command_killed_with_sigkill_resumes_when_run_again(
+    client: httpx.AsyncClient,
+    client_as: Callable[..., httpx.AsyncClient],
+    database_url: str,
+    engine: AsyncEngine,
+) -> None:
+    """kill -9 while the command waits for every process to load the new key: the key stays
+    stored (not yet written with); the next run makes it active, re-encrypts, drops the old."""
+    await _load(client, client_as)
+    (old,), _, _ = await _stored(database_url)
+    before = await _answers(client)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MDM_")}
+    env.update({"DATABASE_URL": database_url, "MDM_FIELD_ENCRYPTION_KEY": TEST_FIELD_KEY})
+    command = [sys.executable, "-m", "mdm_hub.cli", "keys", "rotate", "--batch-size", "1"]
+    process = await asyncio.create_subprocess_exec(
+        *command, "--settle-seconds", "60", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    assert b"stored; waiting 60 s" in line, line
+    process.kill()
+    await process.wait()
+
+    keys, used, _ = await _stored(database_url)
+    assert len(keys) == 2 and keys[0] == old and used == {old}
+    assert await _answers(client) == before  # the hub reads and answers as before
+
+    rerun = await asyncio.to_thread(
+        subprocess.run,
+        [*command, "--settle-seconds", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"data key {keys[1]} active (resumed)" in rerun.stdout
+    assert (await _stored(database_url))[:2] == ([keys[1]], {keys[1]})
+    install_keyring(await open_keyring(engine, TEST_FIELD_KEY))
+    assert await _answers(client) == before
