@@ -1,7 +1,7 @@
 """field encryption: data keys wrapped by the key-encryption key
 
 Revision ID: 0010
-Revises: 0014
+Revises: 0013
 Create Date: 2026-12-06 07:20:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
