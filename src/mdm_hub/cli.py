@@ -531,12 +531,14 @@ def cmd_registry_apply(settings: Settings, *, recheck: bool = False) -> int:
     from mdm_hub.enrichment.proposals import ProposeResult, propose
     from mdm_hub.enrichment.service import ApplyResult, apply_registry
 
+    settings = with_field_key(settings, loopback=not settings.database_url)
     url = resolve_database_url(settings)
     check_database(url)
 
     async def run() -> tuple[ApplyResult, ProposeResult]:
         engine = create_engine(url, settings)
         try:
+            await _open_keyring(settings, engine)  # it writes through the write path (sealed)
             sessions = create_sessionmaker(engine)
             applied = await apply_registry(sessions, settings)
             return applied, await propose(sessions, settings, recheck=recheck)
