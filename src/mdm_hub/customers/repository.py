@@ -97,7 +97,7 @@ def store_golden(customer: Customer, columns: dict[str, Any]) -> WritePart:
         {
             **columns,
             "record": sealed_json(columns["record"]),
-            "lineage": json.dumps(columns["lineage"], ensure_ascii=False),
+            "lineage": sealed_json(columns["lineage"]),
             "id": customer.id,
         },
     )
@@ -312,8 +312,8 @@ def customers_upsert(customers: list[Customer]) -> WritePart | None:
             "corporate_numbers": [c.corporate_number for c in customers],
             "phones": [json.dumps(list(c.phones or [])) for c in customers],
             "emails": [json.dumps(list(c.emails or [])) for c in customers],
-            "records": [json.dumps(c.record, ensure_ascii=False) for c in customers],
-            "lineages": [json.dumps(c.lineage, ensure_ascii=False) for c in customers],
+            "records": [sealed_json(c.record) for c in customers],
+            "lineages": [sealed_json(c.lineage) for c in customers],
             "created": [c.created_at for c in customers],
             "updated": [c.updated_at for c in customers],
         },

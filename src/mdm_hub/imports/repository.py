@@ -153,8 +153,7 @@ async def insert_rows(
             "outcomes": [r["outcome"] for r in rows],
             "problems": [json.dumps(r["problems"], ensure_ascii=False) for r in rows],
             "prepared": [
-                None if r.get("prepared") is None else json.dumps(r["prepared"], ensure_ascii=False)
-                for r in rows
+                None if r.get("prepared") is None else sealed_json(r["prepared"]) for r in rows
             ],
         },
     )

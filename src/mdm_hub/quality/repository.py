@@ -298,7 +298,7 @@ def batch_findings_insert(
         {
             "system": system,
             "source_ids": [s for s, _ in present],
-            "findings": [json.dumps(f, ensure_ascii=False) for _, f in present],
+            "findings": [sealed_json(f) for _, f in present],
         },
     )
 
