@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from mdm_hub.imports.service import Runner
 from tests.conftest import _asyncpg_dsn
 from tests.helpers import corporation
 
@@ -56,7 +57,73 @@ CLEAR = (
     "09011112222",
     "0000-0000",
     "1960-01-02",
+    # Written through the batch endpoint.
+    "1979-11-05",
+    "19791105",
+    "四丁目5番6号",
+    "4-5-6",
+    "ハイツ緑",
+    "3579-2468",
+    "35792468",
+    "taro.kimura",
+    # Written through an import.
+    "1985-07-21",
+    "19850721",
+    "二丁目13番14号",
+    "2-13-14",
+    "コーポ若葉",
+    "2468-1357",
+    "24681357",
+    "kenta.yamamoto",
 )
+BATCHED = {
+    "kind": "person",
+    "person_name": {"family_name": "木村", "given_name": "太郎"},
+    "birth_date": "1979-11-05",
+    "addresses": [
+        {
+            "purpose": "home",
+            "postal_code": "150-0002",
+            "prefecture": "東京都",
+            "city": "渋谷区",
+            "town": "渋谷",
+            "street": "四丁目5番6号",
+            "building": "ハイツ緑101",
+        }
+    ],
+    "phones": [{"number": "070-3579-2468", "purpose": "mobile"}],
+    "emails": [{"address": "taro.kimura@example.jp"}],
+}
+IMPORT_HEADER = [
+    "顧客コード",
+    "区分",
+    "姓",
+    "名",
+    "生年月日",
+    "郵便番号",
+    "都道府県",
+    "市区町村",
+    "町域",
+    "番地",
+    "建物名",
+    "携帯電話",
+    "メールアドレス",
+]
+IMPORTED = [
+    "I-1",
+    "個人",
+    "山本",
+    "健太",
+    "1985-07-21",
+    "1500002",
+    "東京都",
+    "渋谷区",
+    "渋谷",
+    "二丁目13番14号",
+    "コーポ若葉205",
+    "080-2468-1357",
+    "kenta.yamamoto@example.jp",
+]
 
 
 def _pg_tool(name: str) -> str:
@@ -114,13 +181,64 @@ async def _load(
     return customer
 
 
+async def _load_batch_and_import(
+    client: httpx.AsyncClient, app: Any, tmp_path: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One person through the batch endpoint (twice in one batch: the second merges in memory),
+    one through an import (staged, prepared, then written by the runner); each found again by
+    a later write of another system (their match keys are looked up as they were stored)."""
+    items = [
+        {"source_id": "B-1", "record": BATCHED},
+        {
+            "source_id": "B-2",
+            "record": {**BATCHED, "emails": [{"address": "Taro.Kimura@example.jp"}]},
+        },
+    ]
+    answer = await client.post("/v1/sources/crm/records/batch", json={"items": items})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["items"]
+    assert [r["status"] for r in results] == [201, 201], results
+    batched = results[0]["customer"]
+    assert results[1]["customer"]["id"] == batched["id"]
+    again = await client.put("/v1/sources/shop/records/S-B1", json=BATCHED)
+    assert again.json()["customer"]["id"] == batched["id"], again.text
+
+    path = tmp_path / "persons.csv"
+    path.write_text(
+        "\r\n".join(",".join(row) for row in [IMPORT_HEADER, IMPORTED]) + "\r\n", "utf-8"
+    )
+    with path.open("rb") as f:
+        job = await client.post(
+            "/v1/imports", files={"file": (path.name, f, "text/csv")}, data={"system": "sfa"}
+        )
+    assert job.status_code == 202, job.text
+    await Runner(app.state.sessionmaker, app.state.settings).run_until_idle()
+    done = (await client.get(f"/v1/imports/{job.json()['id']}")).json()
+    assert done["status"] == "done" and done["counts"]["new_customer"] == 1, done
+    staged = (await client.get("/v1/sources/sfa/records/I-1")).json()
+    assert staged["normalized"]["birth_date"] == "1985-07-21", staged
+    imported = {"id": staged["customer_id"]}
+    person = {
+        "kind": "person",
+        "person_name": {"family_name": "山本", "given_name": "健太"},
+        "birth_date": "1985-07-21",
+        "phones": [{"number": "080-2468-1357"}],
+        "emails": [{"address": "kenta.yamamoto@example.jp"}],
+    }
+    found = await client.put("/v1/sources/shop/records/S-I1", json=person)
+    assert found.json()["customer"]["id"] == imported["id"], found.text
+    return batched, imported
+
+
 async def test_no_personal_value_in_clear_in_any_table_nor_in_a_dump(
     client: httpx.AsyncClient,
     client_as: Callable[..., httpx.AsyncClient],
+    app: Any,
     database_url: str,
     tmp_path: Path,
 ) -> None:
     customer = await _load(client, client_as)
+    batched, imported = await _load_batch_and_import(client, app, tmp_path)
 
     # The API answers in clear, as before.
     answer = (await client.get(f"/v1/customers/{customer['id']}")).json()
@@ -136,6 +254,19 @@ async def test_no_personal_value_in_clear_in_any_table_nor_in_a_dump(
     assert any("'03-0000-0000' is not in an allocated range" in f["message"] for f in findings)
     changes = (await client.get("/v1/changes", params={"limit": "100"})).json()["items"]
     assert any("hanako.suzuki@example.jp" in str(c) for c in changes)
+    # Written by the batch path, read in clear; the lookup columns find them by value.
+    for written, birth_date, phone in (
+        (batched, "1979-11-05", "+817035792468"),
+        (imported, "1985-07-21", "+818024681357"),
+    ):
+        answer = (await client.get(f"/v1/customers/{written['id']}")).json()
+        assert answer["birth_date"] == birth_date
+        assert phone in [p["e164"] for p in answer["phones"]]
+        listed = (await client.get("/v1/customers", params={"phone": phone})).json()["items"]
+        assert [c["id"] for c in listed] == [written["id"]]
+    batch_sources = (await client.get(f"/v1/customers/{batched['id']}/sources")).json()
+    assert {s["source_id"] for s in batch_sources} == {"B-1", "B-2", "S-B1"}
+    assert all(s["raw_payload"]["birth_date"] == "1979-11-05" for s in batch_sources)
 
     conn = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
@@ -154,10 +285,15 @@ async def test_no_personal_value_in_clear_in_any_table_nor_in_a_dump(
         encrypted = await conn.fetchval(
             "SELECT count(*) FROM source_records WHERE raw_payload::text LIKE '%enc:v1:%'"
         )
+        staged = await conn.fetchval(
+            "SELECT count(*) FROM import_rows WHERE prepared::text LIKE '%enc:v1:%' "
+            "AND payload::text LIKE '%enc:v1:%'"
+        )
     finally:
         await conn.close()
     assert found == {}
-    assert encrypted >= 3
+    assert encrypted >= 8
+    assert staged == 1
 
     dump = tmp_path / "plain.sql"
     await asyncio.to_thread(
