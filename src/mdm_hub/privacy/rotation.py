@@ -51,7 +51,7 @@ class SealedTable:
 
 
 SEALED_TABLES = (
-    SealedTable("customers", ("id",), ("record",)),
+    SealedTable("customers", ("id",), ("record", "lineage")),
     SealedTable(
         "source_records", ("id",), ("raw_payload", "normalized", "changes", "findings", "decision")
     ),
@@ -60,7 +60,7 @@ SEALED_TABLES = (
     SealedTable("change_requests", ("id",), ("patch", "changes")),
     SealedTable("match_candidates", ("id",), ("explanation",)),
     SealedTable("held_writes", ("id",), ("payload",)),
-    SealedTable("import_rows", ("job_id", "line"), ("payload",)),
+    SealedTable("import_rows", ("job_id", "line"), ("payload", "prepared")),
     SealedTable("quality_findings", ("id",), ("value", "message"), text_columns=("message",)),
     SealedTable("idempotency_keys", ("principal", "key"), ("body",), binary=True),
 )
