@@ -23,6 +23,10 @@ from mdm_hub.db import sqlalchemy_url
 from mdm_hub.migrate import upgrade
 from mdm_hub.settings import Settings
 
+# Every Settings() of the suite encrypts with this key (the app refuses to start without one).
+TEST_FIELD_KEY = "dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS0zMmJ5dGU="
+os.environ.setdefault("MDM_FIELD_ENCRYPTION_KEY", TEST_FIELD_KEY)
+
 TEST_DATABASE = "mdm_hub_test"
 TEST_ISSUER = "http://hub.test/dev-issuer"
 
@@ -143,8 +147,8 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     try:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version'"
-        )
+            "AND tablename NOT IN ('alembic_version', 'data_keys')"
+        )  # the data keys belong to the database like its schema: the app holds them
         names = ", ".join(f'"{t["tablename"]}"' for t in tables)
         await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
         await conn.execute("ALTER SEQUENCE customer_code_seq RESTART")

@@ -35,6 +35,7 @@ from mdm_hub.normalize import postal
 from mdm_hub.observability.metrics import AccessLogMiddleware
 from mdm_hub.observability.metrics import router as metrics_router
 from mdm_hub.privacy.access_log import record_pii_reads
+from mdm_hub.privacy.fields import load_keyring_when_migrated, refresh_keyring
 from mdm_hub.privacy.router import router as privacy_router
 from mdm_hub.quality.router import router as quality_router
 from mdm_hub.registry.router import router as registry_router
@@ -91,13 +92,28 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.database_url:
             raise RuntimeError("No database URL: set DATABASE_URL or start with `mdm-hub serve`")
+        if settings.field_encryption_key is None:
+            raise RuntimeError(
+                "No MDM_FIELD_ENCRYPTION_KEY: set it (docs/operations.md) or start with "
+                "`mdm-hub serve` on loopback"
+            )
         engine = create_engine(settings.database_url, settings)
+        await load_keyring_when_migrated(engine, settings.field_encryption_key)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.shutting_down = False
         # Japan Post's index takes seconds to build: build it before the first write needs it.
         await asyncio.to_thread(postal.index)
         worker_stop = asyncio.Event()
+        refresher = asyncio.create_task(
+            refresh_keyring(
+                engine,
+                settings.field_encryption_key,
+                settings.field_key_refresh_seconds,
+                worker_stop,
+            ),
+            name="field key refresh",
+        )
         worker: asyncio.Task[None] | None = None
         importer: asyncio.Task[None] | None = None
         if run_worker:
@@ -118,8 +134,9 @@ def create_app(
             yield
         finally:
             app.state.shutting_down = True
+            worker_stop.set()
+            await refresher
             if worker is not None:
-                worker_stop.set()
                 try:
                     await worker
                 except Exception:

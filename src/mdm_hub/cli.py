@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,50 @@ def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
+def with_field_key(settings: Settings, *, loopback: bool) -> Settings:
+    """Settings with MDM_FIELD_ENCRYPTION_KEY: the one set, else (on loopback) the one in the
+    data folder, made when ``mdm-hub serve`` starts there the first time."""
+    from pydantic import SecretStr
+
+    from mdm_hub.privacy.fields import KEY_FILE, local_key_text
+
+    if settings.field_encryption_key is not None:
+        return settings
+    text = local_key_text(settings.data_dir, create=loopback)
+    if text is None:
+        raise StartupError(
+            "no MDM_FIELD_ENCRYPTION_KEY is set (and no "
+            f"{settings.data_dir / KEY_FILE}): set the key the hub's personal data is encrypted "
+            "with (docs/operations.md); `mdm-hub serve` on loopback makes one"
+        )
+    return settings.model_copy(update={"field_encryption_key": SecretStr(text)})
+
+
+def _open_keyring(settings: Settings, engine: AsyncEngine) -> Coroutine[Any, Any, None]:
+    from mdm_hub.encryption import install_keyring
+    from mdm_hub.privacy.fields import open_keyring
+
+    assert settings.field_encryption_key is not None
+
+    async def run() -> None:
+        install_keyring(
+            await open_keyring(engine, settings.field_encryption_key.get_secret_value())  # type: ignore[union-attr]
+        )
+
+    return run()
+
+
+async def _load_keyring(settings: Settings) -> None:
+    from mdm_hub.db import create_engine
+
+    assert settings.database_url
+    engine = create_engine(settings.database_url, settings)
+    try:
+        await _open_keyring(settings, engine)
+    finally:
+        await engine.dispose()
+
+
 def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
@@ -89,6 +134,9 @@ def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
     host = host or settings.host
     port = port or settings.port
     dev_issuer = _dev_issuer(settings, host, port)  # before anything starts: may refuse
+    from mdm_hub.auth.dev_issuer import is_loopback
+
+    settings = with_field_key(settings, loopback=is_loopback(host))
     url = resolve_database_url(settings)
     if not settings.database_url:
         upgrade(url)  # the embedded database belongs to this process: keep it at head
@@ -183,6 +231,7 @@ def cmd_worker(settings: Settings) -> int:
     from mdm_hub.housekeeping import PERIODIC_JOBS
     from mdm_hub.migrate import upgrade
 
+    settings = with_field_key(settings, loopback=False)
     url = resolve_database_url(settings)
     if not settings.database_url:
         upgrade(url)  # the embedded database: same as serve
@@ -195,6 +244,7 @@ def cmd_worker(settings: Settings) -> int:
         loop_factory = None
     settings = settings.model_copy(update={"database_url": url})
     with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_load_keyring(settings))  # the worker decrypts the payloads it sends
         runner.run(
             run_worker(
                 settings,
@@ -206,11 +256,21 @@ def cmd_worker(settings: Settings) -> int:
 
 
 async def _import_jobs(engine: AsyncEngine, stop: asyncio.Event, settings: Settings) -> None:
-    """Import jobs, beside the webhook deliveries of `mdm-hub worker`."""
+    """Import jobs and the reload of the field encryption keys, beside the webhook deliveries
+    of `mdm-hub worker`."""
+    import asyncio
+
     from mdm_hub.db import create_sessionmaker
     from mdm_hub.imports.service import Runner
+    from mdm_hub.privacy.fields import refresh_keyring
 
-    await Runner(create_sessionmaker(engine), settings, settings.import_batch_size).run(stop)
+    assert settings.field_encryption_key is not None
+    await asyncio.gather(
+        Runner(create_sessionmaker(engine), settings, settings.import_batch_size).run(stop),
+        refresh_keyring(
+            engine, settings.field_encryption_key, settings.field_key_refresh_seconds, stop
+        ),
+    )
 
 
 def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
@@ -221,12 +281,14 @@ def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
     from mdm_hub.matching.refit import RefitData, collect_pairs, refit, write_weights
     from mdm_hub.matching.service import match_config
 
+    settings = with_field_key(settings, loopback=False)
     url = resolve_database_url(settings)
     check_database(url)
 
     async def collect() -> RefitData:
         engine = create_engine(url, settings)
         try:
+            await _open_keyring(settings, engine)
             async with create_sessionmaker(engine)() as session:
                 return await collect_pairs(
                     session, max_pairs=max_pairs, max_block_size=settings.match_max_block_size
@@ -252,12 +314,14 @@ def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
     from mdm_hub.matching.reindex import ReindexResult, reindex
     from mdm_hub.matching.service import match_config
 
+    settings = with_field_key(settings, loopback=False)
     url = resolve_database_url(settings)
     check_database(url)
 
     async def run() -> ReindexResult:
         engine = create_engine(url, settings)
         try:
+            await _open_keyring(settings, engine)
             return await reindex(
                 engine,
                 match_config(settings),
@@ -268,6 +332,57 @@ def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
             await engine.dispose()
 
     print(asyncio.run(run()).summary())
+    return 0
+
+
+def cmd_keys_rotate(settings: Settings, batch_size: int, settle_seconds: float | None) -> int:
+    """A new data key, every stored value re-encrypted under it (online, resumable)."""
+    import asyncio
+
+    from mdm_hub.db import create_engine
+    from mdm_hub.encryption import parse_kek
+    from mdm_hub.privacy.rotation import rotate
+
+    settings = with_field_key(settings, loopback=False)
+    assert settings.field_encryption_key is not None
+    url = resolve_database_url(settings)
+    check_database(url)
+    settle = 2 * settings.field_key_refresh_seconds if settle_seconds is None else settle_seconds
+
+    async def run() -> int:
+        engine = create_engine(url, settings)
+        try:
+            assert settings.field_encryption_key is not None
+            result = await rotate(
+                engine,
+                parse_kek(settings.field_encryption_key.get_secret_value()),
+                batch_size=batch_size,
+                settle_seconds=settle,
+                progress=lambda line: print(f"  {line}", flush=True),
+            )
+        finally:
+            await engine.dispose()
+        rewritten = sum(result.rewritten.values())
+        print(
+            f"data key {result.key_id} active{' (resumed)' if result.resumed else ''}: "
+            f"{rewritten:,} values re-encrypted in {result.passes} pass(es); "
+            f"dropped {', '.join(result.dropped) or 'no key'}"
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_backup(settings: Settings, folder: Path, keep_days: float | None) -> int:
+    """A pg_dump of the hub's database into ``folder`` (the Helm chart's backup CronJob)."""
+    from mdm_hub.backup import backup
+
+    url = resolve_database_url(settings)
+    check_database(url)
+    result = backup(url, folder, keep_days=keep_days)
+    print(f"{result.path} ({result.size:,} bytes)", flush=True)
+    for old in result.pruned:
+        print(f"pruned {old}", flush=True)
     return 0
 
 
@@ -302,10 +417,13 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     except (MappingFileError, ValueError) as exc:
         print(f"mdm-hub import: {exc}", file=sys.stderr)
         return 2
+    settings = with_field_key(settings, loopback=not settings.database_url)
     url = resolve_database_url(settings)
     if not settings.database_url:
         upgrade(url)
     check_database(url)
+    # The rows are stored sealed and written through the write path: the keys first.
+    asyncio.run(_load_keyring(settings.model_copy(update={"database_url": url})))
     status = 0
     for path, system in files:
         options = import_options(
@@ -413,12 +531,14 @@ def cmd_registry_apply(settings: Settings, *, recheck: bool = False) -> int:
     from mdm_hub.enrichment.proposals import ProposeResult, propose
     from mdm_hub.enrichment.service import ApplyResult, apply_registry
 
+    settings = with_field_key(settings, loopback=not settings.database_url)
     url = resolve_database_url(settings)
     check_database(url)
 
     async def run() -> tuple[ApplyResult, ProposeResult]:
         engine = create_engine(url, settings)
         try:
+            await _open_keyring(settings, engine)  # it writes through the write path (sealed)
             sessions = create_sessionmaker(engine)
             applied = await apply_registry(sessions, settings)
             return applied, await propose(sessions, settings, recheck=recheck)
@@ -487,6 +607,28 @@ def main(argv: list[str] | None = None) -> int:
         help="recompute every source record's blocking keys (after an upgrade or weights change)",
     )
     reindex_parser.add_argument("--batch-size", type=int, default=1000)
+    backup_parser = commands.add_parser(
+        "backup", help="pg_dump the database into a folder (custom format) and prune old dumps"
+    )
+    backup_parser.add_argument("--to", type=Path, required=True, help="the folder of the dumps")
+    backup_parser.add_argument(
+        "--keep-days", type=float, default=None, help="delete this command's older dumps"
+    )
+    keys = commands.add_parser("keys", help="field encryption keys").add_subparsers(
+        dest="action", required=True
+    )
+    rotate_parser = keys.add_parser(
+        "rotate",
+        help="add a data key and re-encrypt every stored value under it (online, resumable)",
+    )
+    rotate_parser.add_argument("--batch-size", type=int, default=500)
+    rotate_parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=None,
+        help="wait between the steps so every process loads the new key "
+        "(default: twice MDM_FIELD_KEY_REFRESH_SECONDS)",
+    )
     importer = commands.add_parser(
         "import", help="import customers from a CSV, TSV or Excel file (resumable)"
     )
@@ -570,6 +712,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_matching_refit(settings, args.output, args.max_pairs)
     if args.command == "matching-reindex":
         return cmd_matching_reindex(settings, args.batch_size)
+    if args.command == "backup":
+        return cmd_backup(settings, args.to, args.keep_days)
+    if args.command == "keys":
+        return cmd_keys_rotate(settings, args.batch_size, args.settle_seconds)
     if args.command == "import":
         if args.batch_size is None:
             args.batch_size = settings.import_batch_size

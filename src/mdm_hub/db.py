@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from mdm_hub.encryption import sealed_json, unseal_text
 from mdm_hub.settings import Settings
 
 NAMING_CONVENTION = {
@@ -65,19 +66,25 @@ _LONG_NUMBER = re.compile(r"\d{19}")
 def json_loads(text: str) -> Any:
     """JSON and JSONB values as read from PostgreSQL: orjson (several times faster than the
     standard library on the records every write reads), exactly :func:`json.loads`'s result
-    (the standard library reads what orjson would read differently or not at all)."""
+    (the standard library reads what orjson would read differently or not at all).
+
+    Encrypted personal values come back in clear: this is the read side of field encryption for
+    every jsonb value the hub reads, through the ORM or asyncpg directly."""
     if _LONG_NUMBER.search(text) is None:
         try:
-            return orjson.loads(text)
+            return unseal_text(text, orjson.loads(text))
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text)
+    return unseal_text(text, json.loads(text))
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         sqlalchemy_url(url),
         json_deserializer=json_loads,
+        # The write side of field encryption for the ORM's and Core's JSON values; statements
+        # written by hand call sealed_json themselves.
+        json_serializer=sealed_json,
         # Parameters hold personal data and secrets: never in an error's text (nor a log).
         hide_parameters=True,
         pool_size=settings.db_pool_size,

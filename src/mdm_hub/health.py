@@ -12,6 +12,7 @@ from sqlalchemy import text
 from mdm_hub.auth.roles import Public
 from mdm_hub.errors import PROBLEM_RESPONSES, PROBLEM_TYPES, ProblemError
 from mdm_hub.migrate import migration_head, schema_is_behind
+from mdm_hub.privacy.fields import load_pending_keyring
 
 router = APIRouter(tags=["operations"], dependencies=[Public])  # probes: no token
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: PROBLEM_RESPONSES[404]}
@@ -42,6 +43,11 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
     if schema_is_behind(current):
         detail = f"schema at {current}, code expects {migration_head()}: run mdm-hub migrate"
+        return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
+    try:  # the keyring, when the database could not give it at start-up
+        await load_pending_keyring()
+    except Exception as exc:  # a wrong key included: not ready, and say why
+        detail = f"field encryption keys not loaded: {exc}"
         return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
     if current != migration_head():
         return JSONResponse({"status": "ok", "detail": f"schema at newer revision {current}"})

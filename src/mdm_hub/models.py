@@ -23,7 +23,14 @@ from mdm_hub.imports.models import (
     ImportRow,
 )
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
-from mdm_hub.privacy.models import AccessLogEntry, Erasure, HeldWrite, PrivacyKey, Suppression
+from mdm_hub.privacy.models import (
+    AccessLogEntry,
+    DataKey,
+    Erasure,
+    HeldWrite,
+    PrivacyKey,
+    Suppression,
+)
 from mdm_hub.quality.models import (
     QualityCount,
     QualityCountDelta,
@@ -52,6 +59,7 @@ __all__ = [
     "Customer",
     "CustomerEvent",
     "CustomerRelation",
+    "DataKey",
     "DistinctPair",
     "Erasure",
     "HeldWrite",

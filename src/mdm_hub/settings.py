@@ -243,6 +243,19 @@ class Settings(BaseSettings):
         description="Webhook payloads carry persons' phones, emails, addresses and birth date "
         "unmasked (default: masked, as for principals without pii:read)",
     )
+    field_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Key-encryption key of personal data at rest (32 bytes, base64: "
+        "`python -c 'import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(32))"
+        ".decode())'`). Unset: `mdm-hub serve` on loopback makes one in the data folder; "
+        "elsewhere the hub refuses to start",
+    )
+    field_key_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often every process reloads the data keys (so a key rotation's new "
+        "key is readable everywhere before anyone writes with it)",
+    )
     privacy_hash_key: SecretStr | None = Field(
         default=None,
         description="Key of the keyed hashes that recognise an erased person's later writes "

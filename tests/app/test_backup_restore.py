@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -67,3 +69,40 @@ async def test_dump_restored_into_a_new_database_serves_the_same_customers(
         created = await restored.put("/v1/sources/crm/records/new", json=other_corporation(50))
         assert created.status_code == 201
         assert created.json()["customer"]["customer_code"] == f"C{len(before) + 1:08d}"
+
+
+async def test_the_backup_command_dumps_into_its_folder_and_prunes_old_dumps(
+    client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    """`mdm-hub backup`, as the chart's CronJob runs it: a whole dump, older ones pruned, the
+    person's values encrypted in it (the key is not in the dump)."""
+    await client.put("/v1/sources/sfa/records/p", json=PERSON)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    old = folder / "mdm-hub-20200101T000000Z.dump"
+    old.write_bytes(b"an old dump")
+    other = folder / "keep-me.txt"
+    other.write_text("not a dump of this command")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["DATABASE_URL"] = database_url
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "mdm_hub.cli", "backup", "--to", str(folder), "--keep-days", "7"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [dump] = folder.glob("mdm-hub-2*.dump")
+    assert f"pruned {old}" in done.stdout and str(dump) in done.stdout
+    assert not old.exists() and other.exists() and not list(folder.glob("*.partial"))
+    sql = await asyncio.to_thread(
+        subprocess.run,
+        [_pg_tool("pg_restore"), "--data-only", "--file=-", str(dump)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "COPY public.source_records" in sql.stdout and "enc:v1:" in sql.stdout
+    assert "taro.yamada" not in sql.stdout and "1980-05-05" not in sql.stdout

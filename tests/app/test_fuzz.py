@@ -70,7 +70,7 @@ def _truncate(database_url: str) -> None:
         try:
             tables = await conn.fetch(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
+                "AND tablename NOT IN ('alembic_version', 'data_keys')"
             )
             names = ", ".join(f'"{t["tablename"]}"' for t in tables)
             await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")

@@ -22,7 +22,9 @@ def _free_port() -> int:
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MDM_DATABASE_URL")}
+    # No MDM_FIELD_ENCRYPTION_KEY either: serve on loopback makes one in the data folder.
+    dropped = ("DATABASE_URL", "MDM_DATABASE_URL", "MDM_FIELD_ENCRYPTION_KEY")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["MDM_DATA_DIR"] = str(data_dir)
     return subprocess.Popen(
         [sys.executable, "-m", "mdm_hub.cli", "serve", "--port", str(port)],
@@ -79,6 +81,9 @@ def test_serve_with_embedded_database_keeps_data(tmp_path: Path) -> None:
         )
         assert created.status_code == 201, created.text
         customer_id = created.json()["customer"]["id"]
+        key_file = data_dir / "field-encryption-key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text()
     finally:
         _stop(process)
 
@@ -91,6 +96,7 @@ def test_serve_with_embedded_database_keeps_data(tmp_path: Path) -> None:
         )
         assert again.status_code == 200
         assert again.json()["name"] == "株式会社ABC商事"
+        assert key_file.read_text() == key, "the restart kept the key it had made"
     finally:
         _stop(process)
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import TEST_FIELD_KEY
 from tests.events.conftest import by_customer, create_endpoint, in_order, put_person
 from tests.events.receiver import Receiver
 
@@ -28,6 +29,7 @@ def start_worker(database_url: str, tmp_path: Path) -> Iterator[Any]:
         env.update(
             {
                 "DATABASE_URL": database_url,
+                "MDM_FIELD_ENCRYPTION_KEY": TEST_FIELD_KEY,  # the worker requires it
                 "MDM_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0, 0.05, 0.1, 0.2, 0.2, 0.2]",
                 "MDM_WEBHOOK_RETRY_JITTER": "0",
                 "MDM_WEBHOOK_TIMEOUT_SECONDS": "2",

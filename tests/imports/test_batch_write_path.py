@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import event
 
 from mdm_hub.context import Actor
+from mdm_hub.db import json_loads
 from mdm_hub.imports import service as import_service
 from mdm_hub.imports.mapping import map_header, map_row
 from mdm_hub.imports.sample import LIST_HEADER, generated_rows
@@ -67,7 +68,7 @@ async def _state(database_url: str) -> dict[str, Any]:
         }
         decisions = {}
         for row in sources:
-            d = json.loads(row["decision"])
+            d = json_loads(row["decision"])
             decisions[row["sid"]] = (
                 d["outcome"],
                 d["reason"],
@@ -84,8 +85,9 @@ async def _state(database_url: str) -> dict[str, Any]:
         audit = Counter(
             r["action"] for r in await conn.fetch("SELECT action FROM audit_log ORDER BY id")
         )
+        # Payloads decrypted (each encryption has its own nonce), in one canonical form.
         events = sorted(
-            (first[r["customer_id"]], r["type"], r["customer_version"], r["payload"])
+            (first[r["customer_id"]], r["type"], r["customer_version"], _canonical(r["payload"]))
             for r in await conn.fetch(
                 "SELECT customer_id, type, customer_version, "
                 "payload - 'id' - 'created_at' - 'updated_at' - 'customer_code' AS payload "
@@ -105,12 +107,16 @@ async def _state(database_url: str) -> dict[str, Any]:
     }
 
 
+def _canonical(payload: str) -> str:
+    return json.dumps(json_loads(payload), ensure_ascii=False, sort_keys=True)
+
+
 async def _truncate(database_url: str) -> None:
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version'"
+            "AND tablename NOT IN ('alembic_version', 'data_keys')"
         )
         await conn.execute(f"TRUNCATE {', '.join(t['tablename'] for t in tables)} CASCADE")
     finally:

@@ -55,7 +55,7 @@ async def _truncate(database_url: str) -> None:
     try:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version'"
+            "AND tablename NOT IN ('alembic_version', 'data_keys')"
         )
         await conn.execute(f"TRUNCATE {', '.join(t['tablename'] for t in tables)} CASCADE")
     finally:

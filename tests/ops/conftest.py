@@ -62,6 +62,7 @@ ALL_OPTIONS_OVERLAY: dict[str, Any] = {
     },
     "commonLabels": {"cost-center": "crm-platform"},
     "registryImport": {"enabled": True, "existingClaim": "nta-downloads"},
+    "backup": {"enabled": True, "existingClaim": "mdm-hub-backups"},
 }
 
 VALUE_SETS: dict[str, dict[str, Any]] = {

@@ -128,6 +128,7 @@ def test_renders_what_each_value_set_promises(objects: dict[str, list[dict[str, 
         ("PodMonitor", f"{FULLNAME}-worker"),
         ("CronJob", f"{FULLNAME}-nta-import"),
         ("CronJob", f"{FULLNAME}-invoice-import"),
+        ("CronJob", f"{FULLNAME}-backup"),
     }
     for obj in objects["all-options"]:
         assert obj["metadata"]["namespace"] == NAMESPACE
@@ -482,19 +483,22 @@ def test_notes(rendered: dict[str, dict[str, str]]) -> None:
     assert "port-forward service/" in minimal
     assert "database.url was given as a value" in minimal
     assert "No field encryption key is set" in minimal
+    assert "the pods refuse to start without one" in minimal
     production = rendered["production"]["mdm-hub/templates/NOTES.txt"]
     assert "https://mdm.example.co.jp/" in production
     assert "NOTE:" not in production and "No field encryption key" not in production
-    # Until field encryption exists, every render says plainly that nothing is encrypted.
+    # Every render says what is encrypted at rest and what is not, and where the key goes.
     for notes in (minimal, production):
-        assert "does NOT encrypt anything at rest" in notes
+        assert "birth dates, and contact\npersons' phones and e-mails are encrypted" in notes
+        assert "NOT encrypted: names" in notes and "APART from the database backups" in notes
+        assert "The pods require\nMDM_FIELD_ENCRYPTION_KEY" in notes
 
 
 def test_registry_import_cronjobs(objects: dict[str, list[dict[str, Any]]]) -> None:
     """Off by default; when on, one CronJob per registry on the downloads volume (read-only)."""
     assert not any(o["kind"] == "CronJob" for o in objects["production"])
     cronjobs = {o["metadata"]["name"]: o for o in objects["all-options"] if o["kind"] == "CronJob"}
-    assert set(cronjobs) == {f"{FULLNAME}-nta-import", f"{FULLNAME}-invoice-import"}
+    assert set(cronjobs) >= {f"{FULLNAME}-nta-import", f"{FULLNAME}-invoice-import"}
     nta = cronjobs[f"{FULLNAME}-nta-import"]
     assert nta["spec"]["schedule"] == "30 6 * * 1-5"
     assert nta["spec"]["timeZone"] == "Asia/Tokyo"
@@ -526,3 +530,59 @@ def test_registry_import_cronjobs(objects: dict[str, list[dict[str, Any]]]) -> N
     with pytest.raises(helm.HelmError) as failure:
         render(deep_merge(VALUE_SETS["production"], {"registryImport": {"enabled": True}}))
     assert "registryImport.existingClaim" in str(failure.value)
+
+
+def test_backup_cronjob(objects: dict[str, list[dict[str, Any]]]) -> None:
+    """Off by default; on a volume: `mdm-hub backup` into the claim, pruned after keepDays; to
+    object storage: the dump into a scratch volume, then rclone copies it with the Secret's
+    settings. Both render valid objects; the key is never given to the backup's pods."""
+    assert not any(o["kind"] == "CronJob" for o in objects["minimal"])
+    on_volume = find(objects["all-options"], "CronJob", f"{FULLNAME}-backup")
+    assert on_volume["spec"]["concurrencyPolicy"] == "Forbid"
+    assert on_volume["spec"]["timeZone"] == "Asia/Tokyo"
+    spec = on_volume["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [dump] = spec["containers"]
+    assert dump["args"] == ["backup", "--to", "/backup", "--keep-days", "14"]
+    assert set(env_of(dump)) == {"DATABASE_URL"}  # no MDM_FIELD_ENCRYPTION_KEY: kept apart
+    assert "envFrom" not in dump
+    assert {"name": "backup", "mountPath": "/backup"} in dump["volumeMounts"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["backup"]["persistentVolumeClaim"]["claimName"] == "mdm-hub-backups"
+    assert spec["automountServiceAccountToken"] is False
+    assert dump["securityContext"]["readOnlyRootFilesystem"] is True
+
+    bucket_values = deep_merge(
+        VALUE_SETS["production"],
+        {
+            "backup": {
+                "enabled": True,
+                "destination": "objectStorage",
+                "objectStorage": {"remote": ":s3:backups/mdm-hub", "existingSecret": "rclone-s3"},
+            }
+        },
+    )
+    report = helm.lint(CHART, bucket_values, strict=True, namespace=NAMESPACE)
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
+    to_bucket = find(manifests(render(bucket_values)), "CronJob", f"{FULLNAME}-backup")
+    for kube_version in KUBE_VERSIONS:
+        kubernetes_validate.validate(to_bucket, kube_version, strict=True)
+    spec = to_bucket["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [first] = spec["initContainers"]
+    [upload] = spec["containers"]
+    assert first["args"] == ["backup", "--to", "/backup"]
+    assert upload["args"] == ["copy", "--no-traverse", "/backup", ":s3:backups/mdm-hub"]
+    assert upload["envFrom"] == [{"secretRef": {"name": "rclone-s3"}}]
+    assert upload["securityContext"]["runAsNonRoot"] is True
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["backup"]["emptyDir"] == {"sizeLimit": "20Gi"}
+
+    for overlay, message in (
+        ({"backup": {"enabled": True}}, "backup.existingClaim"),
+        (
+            {"backup": {"enabled": True, "destination": "objectStorage"}},
+            "backup.objectStorage.remote",
+        ),
+    ):
+        with pytest.raises(helm.HelmError) as failure:
+            render(deep_merge(VALUE_SETS["production"], overlay))
+        assert message in str(failure.value)

@@ -79,7 +79,9 @@ async def test_erasure_removes_the_person_from_every_table(
         )
         assert merged.status_code == 200, merged.text
     await client.get(f"/v1/customers/{customer_id}")
-    assert "taro.yamada" in await _database_text(database_url)
+    stored = await _database_text(database_url)
+    # The name is stored in clear, the phones, e-mails, address and birth date encrypted.
+    assert "山田" in stored and "enc:v1:" in stored and "taro.yamada" not in stored
 
     erased = await client.post(
         f"/v1/customers/{customer_id}/erase", json={"reason": "本人からの消去請求 No.42"}
@@ -92,6 +94,7 @@ async def test_erasure_removes_the_person_from_every_table(
     everything = await _database_text(database_url)
     for secret in SECRETS:
         assert secret not in everything, f"{secret!r} is still stored"
+    assert "enc:v1:" not in everything  # nor any of the person's values in encrypted form
 
     requests = (await client.get("/v1/change-requests", params={"status": "withdrawn"})).json()
     assert len(requests["items"]) == 2

@@ -3,7 +3,6 @@ together with the change) and reading them back."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mdm_hub.audit.log import AuditRecord
 from mdm_hub.audit.models import AuditEntry
 from mdm_hub.db import WritePart
+from mdm_hub.encryption import sealed_json
 
 
 def record_audit(session: AsyncSession, entry: AuditRecord) -> None:
@@ -36,7 +36,7 @@ _INSERT_AUDIT = """
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else sealed_json(value)
 
 
 def audit_insert(entries: Sequence[AuditRecord]) -> WritePart | None:

@@ -23,6 +23,7 @@ from mdm_hub.customers.survivorship import (
     compute_golden,
 )
 from mdm_hub.db import WritePart, write_together
+from mdm_hub.encryption import index
 from mdm_hub.errors import validation_problem
 from mdm_hub.events.outbox import changed_fields, event_insert
 from mdm_hub.normalize import name_key
@@ -100,8 +101,9 @@ def golden_columns(record: CustomerRecord, lineage: dict[str, Any]) -> dict[str,
         "name_key": key or name_key(record.name),
         "name_kana": record.name_kana,
         "corporate_number": record.corporate_number,
-        "phones": sorted({p.e164 for p in record.phones}),
-        "emails": sorted({e.address for e in record.emails}),
+        # Lookup columns hold blind indexes (keyed hashes), never the numbers and addresses.
+        "phones": sorted({index("phone", p.e164) for p in record.phones}),
+        "emails": sorted({index("email", e.address) for e in record.emails}),
     }
 
 

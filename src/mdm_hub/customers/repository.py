@@ -27,6 +27,7 @@ from mdm_hub.customers.models import (
 )
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
+from mdm_hub.encryption import index, sealed_json
 from mdm_hub.errors import ProblemError
 from mdm_hub.normalize import name_key
 
@@ -95,8 +96,8 @@ def store_golden(customer: Customer, columns: dict[str, Any]) -> WritePart:
         _UPDATE_GOLDEN,
         {
             **columns,
-            "record": json.dumps(columns["record"], ensure_ascii=False),
-            "lineage": json.dumps(columns["lineage"], ensure_ascii=False),
+            "record": sealed_json(columns["record"]),
+            "lineage": sealed_json(columns["lineage"]),
             "id": customer.id,
         },
     )
@@ -209,9 +210,9 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
             )
         )
     if filters.phone is not None:
-        query = query.where(Customer.phones.contains([filters.phone]))
+        query = query.where(Customer.phones.contains([index("phone", filters.phone)]))
     if filters.email is not None:
-        query = query.where(Customer.emails.contains([filters.email]))
+        query = query.where(Customer.emails.contains([index("email", filters.email)]))
     if filters.corporate_number is not None:
         query = query.where(Customer.corporate_number == filters.corporate_number)
     if filters.postal_code is not None:
@@ -311,8 +312,8 @@ def customers_upsert(customers: list[Customer]) -> WritePart | None:
             "corporate_numbers": [c.corporate_number for c in customers],
             "phones": [json.dumps(list(c.phones or [])) for c in customers],
             "emails": [json.dumps(list(c.emails or [])) for c in customers],
-            "records": [json.dumps(c.record, ensure_ascii=False) for c in customers],
-            "lineages": [json.dumps(c.lineage, ensure_ascii=False) for c in customers],
+            "records": [sealed_json(c.record) for c in customers],
+            "lineages": [sealed_json(c.lineage) for c in customers],
             "created": [c.created_at for c in customers],
             "updated": [c.updated_at for c in customers],
         },

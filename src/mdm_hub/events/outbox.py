@@ -12,6 +12,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.db import WritePart, write_together
+from mdm_hub.encryption import sealed_json
 from mdm_hub.events import repository
 from mdm_hub.events.models import EVENT_TYPES
 from mdm_hub.record import OBJECT_FIELDS
@@ -54,7 +55,7 @@ def event_insert(*, event_type: str, customer: Any, changed: list[str]) -> Write
             "customer_id": customer.id,
             "customer_version": customer.version,
             "changed_fields": json.dumps(changed, ensure_ascii=False),
-            "payload": json.dumps(customer_payload(customer), ensure_ascii=False),
+            "payload": sealed_json(customer_payload(customer)),
             "occurred_at": dt.datetime.now(dt.UTC),
         },
     )

@@ -14,6 +14,7 @@ from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mdm_hub.db import Base, WritePart
+from mdm_hub.encryption import sealed_json
 from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, xid8_param
 
 _INSERT_EVENT = """
@@ -264,7 +265,7 @@ def insert_events(events: Sequence[dict[str, Any]], *, webhook: bool = True) -> 
             "customer_ids": [e["customer_id"] for e in events],
             "versions": [e["customer_version"] for e in events],
             "changed": [json.dumps(e["changed_fields"], ensure_ascii=False) for e in events],
-            "payloads": [json.dumps(e["payload"], ensure_ascii=False) for e in events],
+            "payloads": [sealed_json(e["payload"]) for e in events],
             "occurred": [e["occurred_at"] for e in events],
             "webhook": webhook,
         },

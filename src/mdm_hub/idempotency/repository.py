@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from mdm_hub.encryption import seal_bytes, unseal_bytes
 
 from .models import IdempotencyRecord
 
@@ -15,12 +18,15 @@ from .models import IdempotencyRecord
 async def stored_answer(
     session: AsyncSession, principal: str, key: str
 ) -> IdempotencyRecord | None:
-    return await session.get(IdempotencyRecord, (principal, key))
+    stored = await session.get(IdempotencyRecord, (principal, key))
+    if stored is not None:
+        set_committed_value(stored, "body", unseal_bytes(stored.body))
+    return stored
 
 
 async def store_answer(session: AsyncSession, values: dict[str, Any]) -> None:
     """Insert the answer; one stored under the same principal and key is replaced."""
-    statement = insert(IdempotencyRecord).values(values)
+    statement = insert(IdempotencyRecord).values({**values, "body": seal_bytes(values["body"])})
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["principal", "key"],

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.encryption import sealed_json
 from mdm_hub.imports.models import ImportJob
 
 OUTCOMES = ("new_customer", "merged", "review", "updated", "unchanged", "held", "rejected")
@@ -147,16 +148,12 @@ async def insert_rows(
             "job": job_id,
             "lines": [r["line"] for r in rows],
             "source_ids": [r["source_id"] for r in rows],
-            "payloads": [
-                None if r["payload"] is None else json.dumps(r["payload"], ensure_ascii=False)
-                for r in rows
-            ],
+            "payloads": [None if r["payload"] is None else sealed_json(r["payload"]) for r in rows],
             "statuses": [r["status"] for r in rows],
             "outcomes": [r["outcome"] for r in rows],
             "problems": [json.dumps(r["problems"], ensure_ascii=False) for r in rows],
             "prepared": [
-                None if r.get("prepared") is None else json.dumps(r["prepared"], ensure_ascii=False)
-                for r in rows
+                None if r.get("prepared") is None else sealed_json(r["prepared"]) for r in rows
             ],
         },
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mdm_hub.encryption import index_keys
 from mdm_hub.errors import sqlstate
 from mdm_hub.matching import repository
 from mdm_hub.matching.config import MatchConfig
@@ -80,7 +81,7 @@ async def _reindex_batch(
             return 0, after
         for row in rows:
             record = CustomerRecord.model_validate(row.normalized)
-            for key in blocking_keys(record, config):
+            for key in index_keys(blocking_keys(record, config)):
                 kinds.append(key.kind)
                 values.append(key.value)
                 source_ids.append(row.id)

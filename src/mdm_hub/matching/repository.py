@@ -5,7 +5,6 @@ and reindex."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from mdm_hub import db
 from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
 from mdm_hub.customers.models import SourceRecord
 from mdm_hub.db import WritePart
+from mdm_hub.encryption import sealed_json
 from mdm_hub.matching.keys import BlockingKey, usable_keys
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 from mdm_hub.matching.scoring import MatchScore
@@ -608,7 +608,7 @@ def candidates_insert(
             "b": [b for _, b in rows],
             "probability": [s.probability for s, _, _ in rows.values()],
             "match_weight": [s.match_weight for s, _, _ in rows.values()],
-            "explanation": [json.dumps(e, ensure_ascii=False) for _, e, _ in rows.values()],
+            "explanation": [sealed_json(e) for _, e, _ in rows.values()],
             "reason": [r for _, _, r in rows.values()],
         },
     )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.db import advisory_xact_locks
+from mdm_hub.encryption import index_keys
 from mdm_hub.matching import repository
 from mdm_hub.matching.compare import prepare
 from mdm_hub.matching.config import MatchConfig, load_config
@@ -65,8 +66,9 @@ class Resolution:
 
 def record_keys(record: CustomerRecord, settings: Settings) -> list[BlockingKey]:
     """The blocking keys of a normalized record (the one place the write path computes them),
-    with the identifier custom fields the weights file declares."""
-    return blocking_keys(record, match_config(settings))
+    with the identifier custom fields the weights file declares. Their values are blind indexes:
+    a phone or a birth date never lies in ``match_keys`` in clear, and equal values still meet."""
+    return index_keys(blocking_keys(record, match_config(settings)))
 
 
 def key_locks(keys: list[BlockingKey]) -> list[str]:

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, LargeBinary, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, LargeBinary, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -106,3 +106,20 @@ class PrivacyKey(Base):
 
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     key: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DataKey(Base):
+    """A data key of field encryption, wrapped by the KEK (MDM_FIELD_ENCRYPTION_KEY).
+
+    Values carry the id of the key they were encrypted with; the newest active key encrypts new
+    values, retired keys stay readable until nothing refers to them.
+    """
+
+    __tablename__ = "data_keys"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import CursorResult, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.encryption import sealed_json
+
 ERASED_NAME = "（消去済み）"
 
 _ABSORBED = """
@@ -227,7 +229,7 @@ async def insert_held_write(
             "erasure_id": erasure_id,
             "system": system,
             "source_id": source_id,
-            "payload": json.dumps(payload, ensure_ascii=False),
+            "payload": sealed_json(payload),
             "matched": json.dumps(matched),
             "held_by": held_by,
         },

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
 from mdm_hub.db import WritePart
+from mdm_hub.encryption import sealed_json
 
 _DELETE_FINDINGS = "DELETE FROM quality_findings WHERE source_record_id = :source_record_id"
 _INSERT_FINDINGS = """
@@ -36,15 +37,18 @@ def findings_writes(
                 {
                     "source_record_id": source_record_id,
                     "system": system,
-                    "findings": json.dumps(findings, ensure_ascii=False),
+                    "findings": sealed_json(findings),
                 },
             )
         )
     return parts
 
 
+# A message that quotes a personal value is stored encrypted (the findings are sealed as one
+# document); read as jsonb, the engine's decoder gives it back in clear.
 _FINDING_COLUMNS = """
-    f.id, f.rule, f.field, f.message, f.value, f.system, f.created_at, s.source_id,
+    f.id, f.rule, f.field, to_jsonb(f.message) AS message, f.value, f.system, f.created_at,
+    s.source_id,
     s.customer_id, c.kind
 """
 
@@ -91,7 +95,7 @@ async def customer_findings(session: AsyncSession, customer_id: uuid.UUID) -> li
     rows = await db.fetch(
         session,
         """
-        SELECT f.rule, f.field, f.message, f.value, f.system, s.source_id
+        SELECT f.rule, f.field, to_jsonb(f.message) AS message, f.value, f.system, s.source_id
         FROM source_records AS s
         JOIN quality_findings AS f ON f.source_record_id = s.id
         WHERE s.customer_id = :customer_id
@@ -294,7 +298,7 @@ def batch_findings_insert(
         {
             "system": system,
             "source_ids": [s for s, _ in present],
-            "findings": [json.dumps(f, ensure_ascii=False) for _, f in present],
+            "findings": [sealed_json(f) for _, f in present],
         },
     )
 

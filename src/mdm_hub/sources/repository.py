@@ -4,9 +4,7 @@ fingerprint, and the INSERT of a new one (with its customer's other source recor
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +13,7 @@ from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
+from mdm_hub.encryption import sealed_json
 
 # The stored record of (system, source_id), if any, and the configuration's fingerprint.
 _EXISTING_SOURCE = f"""
@@ -84,12 +83,12 @@ async def insert_source(
             "system": source.system,
             "source_id": source.source_id,
             "customer_id": source.customer_id,
-            "raw_payload": json.dumps(source.raw_payload, ensure_ascii=False),
+            "raw_payload": sealed_json(source.raw_payload),
             "payload_hash": source.payload_hash,
-            "normalized": json.dumps(source.normalized, ensure_ascii=False),
-            "changes": json.dumps(source.changes, ensure_ascii=False),
-            "findings": json.dumps(source.findings, ensure_ascii=False),
-            "decision": json.dumps(source.decision, ensure_ascii=False),
+            "normalized": sealed_json(source.normalized),
+            "changes": sealed_json(source.changes),
+            "findings": sealed_json(source.findings),
+            "decision": sealed_json(source.decision),
             "now": source.created_at,
         },
     )
@@ -195,25 +194,21 @@ _INSERT_SOURCES = """
 """
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 def sources_insert(system: str, sources: list[SourceRecord]) -> WritePart:
     """New source records of one system, as one multi-row insert returning (id, source_id);
-    their JSON payloads are serialized here (the one place a batch writes them)."""
+    their JSON payloads are serialized (and sealed) here (the one place a batch writes them)."""
     return WritePart(
         _INSERT_SOURCES,
         {
             "system": system,
             "source_ids": [s.source_id for s in sources],
             "customer_ids": [s.customer_id for s in sources],
-            "raw": [_dumps(s.raw_payload) for s in sources],
+            "raw": [sealed_json(s.raw_payload) for s in sources],
             "hashes": [s.payload_hash for s in sources],
-            "normalized": [_dumps(s.normalized) for s in sources],
-            "changes": [_dumps(s.changes) for s in sources],
-            "findings": [_dumps(s.findings) for s in sources],
-            "decisions": [_dumps(s.decision) for s in sources],
+            "normalized": [sealed_json(s.normalized) for s in sources],
+            "changes": [sealed_json(s.changes) for s in sources],
+            "findings": [sealed_json(s.findings) for s in sources],
+            "decisions": [sealed_json(s.decision) for s in sources],
             "at": [s.created_at for s in sources],
         },
     )

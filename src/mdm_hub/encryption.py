@@ -1,0 +1,392 @@
+"""Field encryption of personal data: AES-GCM envelopes under data keys wrapped by a
+key-encryption key (KEK), and keyed hashes (blind indexes) for lookups on encrypted values.
+
+No database, no settings: the frame, so every feature's repository can seal what it stores
+and the engine can unseal what it reads. The KEK is 32 bytes (``MDM_FIELD_ENCRYPTION_KEY``, URL-safe
+base64). From it HKDF-SHA256 derives, each for one purpose, the key that wraps data keys and the
+key of the blind indexes, so a leaked index key reveals nothing of the wrapping key.
+
+An encrypted value is the text ``enc:v1:<key id>:<base64(nonce ‖ ciphertext ‖ tag)>``: a fresh
+96-bit nonce per value, the key id as associated data (a value cannot be moved to another key's
+id). The plain value is its JSON, so lists and objects (a person's phones) encrypt as one value
+and come back with their type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PREFIX = "enc:v1:"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_WRAP_PURPOSE = b"mdm-hub/data-key-wrap/v1"
+_INDEX_PURPOSE = b"mdm-hub/blind-index/v1"
+
+
+class EncryptionError(ValueError):
+    """A key or an encrypted value that cannot be used (wrong KEK, unknown key id, tampering)."""
+
+
+def parse_kek(text: str) -> bytes:
+    """The 32-byte KEK from its base64 text (URL-safe or standard, padding optional)."""
+    clean = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        raw = base64.b64decode(clean + "=" * (-len(clean) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise EncryptionError("the field encryption key is not base64") from exc
+    if len(raw) != KEY_BYTES:
+        raise EncryptionError(
+            f"the field encryption key must be {KEY_BYTES} bytes (base64), not {len(raw)}"
+        )
+    return raw
+
+
+def new_kek_text() -> str:
+    """A fresh KEK as ``MDM_FIELD_ENCRYPTION_KEY`` takes it."""
+    return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode()
+
+
+def derive_key(kek: bytes, purpose: bytes) -> bytes:
+    """A 32-byte key for one purpose, derived from the KEK (HKDF-SHA256)."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose).derive(kek)
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def wrap_data_key(kek: bytes, key_id: str, data_key: bytes) -> bytes:
+    """The data key encrypted under the KEK's wrapping key (nonce ‖ ciphertext ‖ tag)."""
+    nonce = os.urandom(NONCE_BYTES)
+    wrapping = AESGCM(derive_key(kek, _WRAP_PURPOSE))
+    return nonce + wrapping.encrypt(nonce, data_key, key_id.encode())
+
+
+def unwrap_data_key(kek: bytes, key_id: str, wrapped: bytes) -> bytes:
+    wrapping = AESGCM(derive_key(kek, _WRAP_PURPOSE))
+    try:
+        return wrapping.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], key_id.encode())
+    except InvalidTag as exc:
+        raise EncryptionError(
+            f"data key {key_id} cannot be unwrapped: MDM_FIELD_ENCRYPTION_KEY is not the key "
+            "it was wrapped with"
+        ) from exc
+
+
+def is_encrypted(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def key_id_of(value: str) -> str:
+    """The id of the data key an encrypted value was made with."""
+    if not is_encrypted(value):
+        raise EncryptionError("not an encrypted value")
+    return value[len(PREFIX) :].split(":", 1)[0]
+
+
+@dataclass
+class Keyring:
+    """The unwrapped data keys (id → key), the one new values use, and the blind-index key."""
+
+    active_id: str
+    keys: dict[str, bytes]
+    index_key: bytes
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            key = self.keys.get(key_id)
+            if key is None:
+                raise EncryptionError(f"unknown data key {key_id}")
+            cipher = self._ciphers[key_id] = AESGCM(key)
+        return cipher
+
+    def encrypt(self, value: Any) -> str:
+        """The value (anything JSON can hold) as an encrypted text under the active key."""
+        nonce = os.urandom(NONCE_BYTES)
+        plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        sealed = self._cipher(self.active_id).encrypt(nonce, plain, self.active_id.encode())
+        return f"{PREFIX}{self.active_id}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, value: str) -> Any:
+        key_id = key_id_of(value)
+        cipher = self._cipher(key_id)
+        try:
+            blob = base64.b64decode(value[len(PREFIX) + len(key_id) + 1 :], validate=True)
+            plain = cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], key_id.encode())
+        except (binascii.Error, ValueError, InvalidTag) as exc:
+            raise EncryptionError(f"an encrypted value under key {key_id} is damaged") from exc
+        return json.loads(plain)
+
+    def blind_index(self, kind: str, value: str) -> str:
+        """The keyed hash that stands for a normalized value in a lookup column or match key."""
+        return (
+            "h:" + hmac.new(self.index_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        )
+
+
+def keyring_from(kek: bytes, active_id: str, wrapped: Mapping[str, bytes]) -> Keyring:
+    """The keyring from the stored (id → wrapped key) rows."""
+    keys = {key_id: unwrap_data_key(kek, key_id, blob) for key_id, blob in wrapped.items()}
+    if active_id not in keys:
+        raise EncryptionError(f"the active data key {active_id} is not stored")
+    return Keyring(active_id=active_id, keys=keys, index_key=derive_key(kek, _INDEX_PURPOSE))
+
+
+# --- which parts of a stored document are personal data ---------------------------------------
+
+# A person's own values, and the parts of its addresses below the town; a contact person's
+# phones and e-mails (of either kind of customer). Corporations' own phones and addresses are
+# the company's, not a person's: they stay in clear.
+_PERSON_FIELDS = frozenset({"phones", "emails", "birth_date"})
+_ADDRESS_PARTS = frozenset({"street", "building", "site_key", "full_text"})
+_CONTACT_FIELDS = frozenset({"phones", "emails"})
+_KINDS = frozenset({"person", "corporation"})
+# Entries that name a field (by JSON pointer, or a comparison's name) and hold its values or
+# text that quotes them (changes and their notes, findings, a decision's explanation).
+_VALUE_KEYS = frozenset({"before", "after", "value", "old", "new"})
+_TEXT_KEYS = frozenset({"message", "detail"})
+_COMPARED = frozenset({"birth_date", "phone", "email", "address", "contact_phone", "contact_email"})
+
+Fn = Callable[[Any], Any]
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == [] or value == ""
+
+
+def _address(value: Any, fn: Fn) -> Any:
+    if isinstance(value, list):
+        return [_address(a, fn) for a in value]
+    if isinstance(value, dict):
+        return {
+            k: (fn(v) if k in _ADDRESS_PARTS and not _empty(v) else v) for k, v in value.items()
+        }
+    return value
+
+
+def _contact(value: Any, fn: Fn) -> Any:
+    if isinstance(value, list):
+        return [_contact(c, fn) for c in value]
+    if isinstance(value, dict):
+        return {
+            k: (fn(v) if k in _CONTACT_FIELDS and not _empty(v) else v) for k, v in value.items()
+        }
+    return value
+
+
+def _at(parts: list[str], value: Any, fn: Fn, person: bool) -> Any:
+    """``value`` found at ``parts`` (a field path) of a customer record."""
+    if _empty(value):
+        return value
+    top, last = parts[0], parts[-1]
+    if top == "contacts":
+        return fn(value) if last in _CONTACT_FIELDS else _contact(value, fn)
+    if person and top in _PERSON_FIELDS:
+        return fn(value)
+    if person and top == "addresses":
+        return fn(value) if last in _ADDRESS_PARTS else _address(value, fn)
+    return _walk(value, fn, person)
+
+
+def _names_personal(parts: list[str], person: bool) -> bool:
+    """Whether a field path (a pointer's parts) is, or holds, a personal value."""
+    top = parts[0]
+    if top == "contacts":
+        return len(parts) < 3 or parts[-1] in _CONTACT_FIELDS
+    if top == "addresses":
+        return person and (len(parts) < 3 or parts[-1] in _ADDRESS_PARTS)
+    return person and top in _PERSON_FIELDS
+
+
+def _walk(value: Any, fn: Fn, person: bool) -> Any:
+    if isinstance(value, list):
+        return [_walk(v, fn, person) for v in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("kind")
+    if isinstance(kind, str) and kind in _KINDS:
+        person = kind == "person"
+    named = value.get("field", value.get("pointer"))
+    parts: list[str] | None = None
+    quoted = False
+    if isinstance(named, str) and named.startswith("/"):
+        parts = named.strip("/").split("/")
+        quoted = _names_personal(parts, person)
+    elif isinstance(named, str):
+        quoted = named in _COMPARED
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if k.startswith("/"):
+            out[k] = _at(k.strip("/").split("/"), v, fn, person)
+        elif quoted and (k in _TEXT_KEYS or (parts is None and k in _VALUE_KEYS)):
+            out[k] = v if _empty(v) else fn(v)
+        elif parts is not None and k in _VALUE_KEYS:
+            out[k] = _at(parts, v, fn, person)
+        elif k in _PERSON_FIELDS or k in ("addresses", "contacts"):
+            out[k] = _at([k], v, fn, person)
+        else:
+            out[k] = _walk(v, fn, person)
+    return out
+
+
+def encrypt_record(keyring: Keyring | None, document: Any) -> Any:
+    """The document (a record, raw or normalized; an audit view, an event payload, a patch, a
+    list of changes) with every personal part encrypted; parts already encrypted are kept.
+    Without a keyring, a document with no clear personal part passes; one with any fails."""
+
+    def seal(v: Any) -> Any:
+        if is_encrypted(v):
+            return v
+        if keyring is None:
+            raise EncryptionError(
+                "field encryption is not set up in this process (MDM_FIELD_ENCRYPTION_KEY)"
+            )
+        return keyring.encrypt(v)
+
+    return _walk(document, seal, True)
+
+
+def decrypt_record(keyring: Keyring | None, document: Any) -> Any:
+    """The document with every encrypted value, wherever it is, back in clear."""
+
+    def open_(value: Any) -> Any:
+        if isinstance(value, str):
+            if not is_encrypted(value):
+                return value
+            if keyring is None:
+                raise EncryptionError(
+                    "an encrypted value was read, but field encryption is not set up in this "
+                    "process (MDM_FIELD_ENCRYPTION_KEY)"
+                )
+            return keyring.decrypt(value)
+        if isinstance(value, list):
+            return [open_(v) for v in value]
+        if isinstance(value, dict):
+            return {k: open_(v) for k, v in value.items()}
+        return value
+
+    return open_(document)
+
+
+def reencrypt_record(keyring: Keyring, document: Any) -> Any:
+    """The document with every value under another key than the active one encrypted anew
+    (and any personal part still in clear encrypted)."""
+
+    def again(v: Any) -> Any:
+        if isinstance(v, str) and is_encrypted(v):
+            if key_id_of(v) == keyring.active_id:
+                return v
+            return keyring.encrypt(keyring.decrypt(v))
+        if isinstance(v, list):
+            return [again(x) for x in v]
+        if isinstance(v, dict):
+            return {k: again(x) for k, x in v.items()}
+        return v
+
+    return encrypt_record(keyring, again(document))
+
+
+# --- the process-wide keyring: what the write and read paths call ------------------------------
+
+_keyring: Keyring | None = None
+
+
+def install_keyring(keyring: Keyring | None) -> None:
+    global _keyring
+    _keyring = keyring
+
+
+def keyring_installed() -> bool:
+    return _keyring is not None
+
+
+def current_keyring() -> Keyring:
+    if _keyring is None:
+        raise EncryptionError(
+            "field encryption is not set up in this process (MDM_FIELD_ENCRYPTION_KEY)"
+        )
+    return _keyring
+
+
+def seal(document: Any) -> Any:
+    """A document as it is stored: its personal parts encrypted under the active data key."""
+    return encrypt_record(_keyring, document)
+
+
+def unseal(document: Any) -> Any:
+    """A stored document with its encrypted values back in clear."""
+    return decrypt_record(_keyring, document)
+
+
+def sealed_json(document: Any) -> str:
+    """The JSON text a repository stores in a jsonb column (the seam every store goes through:
+    ORM and Core writes through the engine's serializer, hand-written statements directly)."""
+    return json.dumps(seal(document), ensure_ascii=False)
+
+
+def unseal_text(text: str, document: Any) -> Any:
+    """``document`` read from ``text`` (a jsonb value), decrypted when it holds any encrypted
+    value (the engine's deserializer: every jsonb value read, by the ORM or by asyncpg)."""
+    return unseal(document) if PREFIX in text else document
+
+
+_SEALED_BODY = b"sealed:"
+
+
+def _compact(document: Any) -> bytes:
+    # As the API renders its JSON answers, so the stored answer replays byte for byte.
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def seal_bytes(body: bytes) -> bytes:
+    """A stored answer's JSON body with its personal parts encrypted (ids stay in clear, so an
+    erasure still finds the answers that quote a customer)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    return _SEALED_BODY + _compact(seal(document))
+
+
+def unseal_bytes(body: bytes) -> bytes:
+    if body.startswith(_SEALED_BODY):
+        return _compact(unseal(json.loads(body[len(_SEALED_BODY) :])))
+    return body
+
+
+def index(kind: str, value: str) -> str:
+    """The keyed hash stored (and looked up) instead of a normalized value."""
+    return current_keyring().blind_index(kind, value)
+
+
+class _Key(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+
+    def __lt__(self, other: Any) -> bool: ...
+
+
+K = TypeVar("K", bound=_Key)
+
+
+def index_keys(keys: Iterable[K]) -> list[K]:
+    """Blocking keys with their values as blind indexes, in lock order (sorted again: the
+    hashes do not sort as the values did)."""
+    return sorted({type(k)(k.kind, index(k.kind, k.value)) for k in keys})  # type: ignore[call-arg]

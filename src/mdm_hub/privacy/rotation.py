@@ -1,0 +1,232 @@
+"""`mdm-hub keys rotate`: a new data key, every stored value re-encrypted under it in batches,
+online, then the old keys dropped.
+
+The steps, each committed, so a rerun after a kill resumes where the run stopped:
+1. a new data key is stored, not yet active; every process loads it within
+   ``field_key_refresh_seconds`` (the settle wait), so values under it are readable everywhere;
+2. it becomes the active key; after another settle wait every process writes with it;
+3. every table that holds sealed documents is read in primary-key order, in batches locked
+   ``FOR UPDATE SKIP LOCKED`` (writers are never waited for); a document with any value under
+   an older key (or any personal part still in clear) is written back under the new key;
+4. a read-only pass counts values still under an older key (rows a writer held during step 3,
+   or a late writer still on the old key): while any remain, step 3 runs again;
+5. the old keys are deleted.
+The old keys stay readable until step 5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from mdm_hub.encryption import Keyring, install_keyring, reencrypt_record
+from mdm_hub.privacy.keystore import (
+    activate_key,
+    add_pending_key,
+    drop_retired_keys,
+    load_keyring,
+    rotation_state,
+)
+
+_KEY_IDS = re.compile(r"enc:v1:([A-Za-z0-9]+):")
+_SEALED_BODY = "sealed:"
+
+
+@dataclass(frozen=True)
+class SealedTable:
+    """A table whose documents are sealed: its primary key and its sealed columns."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    binary: bool = False  # a stored answer's body (bytea): "sealed:" + JSON
+    text_columns: tuple[str, ...] = ()  # text columns that may hold one encrypted value
+
+
+SEALED_TABLES = (
+    SealedTable("customers", ("id",), ("record", "lineage")),
+    SealedTable(
+        "source_records", ("id",), ("raw_payload", "normalized", "changes", "findings", "decision")
+    ),
+    SealedTable("audit_log", ("id",), ("before", "after")),
+    SealedTable("customer_events", ("seq",), ("payload",)),
+    SealedTable("change_requests", ("id",), ("patch", "changes")),
+    SealedTable("match_candidates", ("id",), ("explanation",)),
+    SealedTable("held_writes", ("id",), ("payload",)),
+    SealedTable("import_rows", ("job_id", "line"), ("payload", "prepared")),
+    SealedTable("quality_findings", ("id",), ("value", "message"), text_columns=("message",)),
+    SealedTable("idempotency_keys", ("principal", "key"), ("body",), binary=True),
+)
+
+
+@dataclass
+class RotationResult:
+    key_id: str
+    resumed: bool
+    rewritten: dict[str, int] = field(default_factory=dict)
+    passes: int = 0
+    dropped: list[str] = field(default_factory=list)
+
+
+class RotationIncomplete(RuntimeError):
+    """Values under an old key remained after every pass (rerun the command)."""
+
+
+def _stale(raw: str | None, active: str) -> bool:
+    return raw is not None and any(k != active for k in _KEY_IDS.findall(raw))
+
+
+def _reencrypted(keyring: Keyring, raw: str | None, binary: bool) -> str | None:
+    """The column's new text, or None when it needs no rewrite."""
+    if raw is None:
+        return None
+    body = raw
+    if binary:
+        if not raw.startswith(_SEALED_BODY):
+            return None
+        body = raw[len(_SEALED_BODY) :]
+    document = json.loads(body)
+    again = reencrypt_record(keyring, document)
+    if again == document:
+        return None
+    dumped = json.dumps(again, ensure_ascii=False, separators=(",", ":") if binary else None)
+    return _SEALED_BODY + dumped if binary else dumped
+
+
+def _select(table: SealedTable, *, after: bool, lock: bool) -> str:
+    keys = ", ".join(table.key)
+    columns = ", ".join(
+        f"convert_from({c}, 'UTF8') AS {c}"
+        if table.binary
+        else f"to_jsonb({c})::text AS {c}"
+        if c in table.text_columns
+        else f"{c}::text AS {c}"
+        for c in table.columns
+    )
+    where = (
+        f"WHERE ({keys}) > ({', '.join(f':k{i}' for i in range(len(table.key)))})" if after else ""
+    )
+    locking = "FOR UPDATE SKIP LOCKED" if lock else ""
+    return f"SELECT {keys}, {columns} FROM {table.name} {where} ORDER BY {keys} LIMIT :n {locking}"
+
+
+def _update(table: SealedTable, column: str) -> str:
+    cast = (
+        "convert_to(:v, 'UTF8')"
+        if table.binary
+        else "CAST(:v AS jsonb) #>> '{}'"
+        if column in table.text_columns
+        else "CAST(:v AS jsonb)"
+    )
+    match = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(table.key))
+    return f"UPDATE {table.name} SET {column} = {cast} WHERE {match}"
+
+
+async def _batches(engine: AsyncEngine, table: SealedTable, batch_size: int, *, lock: bool) -> Any:
+    """(session, rows) per batch in key order; each batch its own transaction."""
+    last: tuple[Any, ...] | None = None
+    while True:
+        async with AsyncSession(engine) as session, session.begin():
+            if table.name == "audit_log":
+                # The append-only trigger lets re-encryption through (0011), nothing else.
+                await session.execute(text("SET LOCAL mdm_hub.reencrypting = 'on'"))
+            params: dict[str, Any] = {"n": batch_size}
+            if last is not None:
+                params.update({f"k{i}": v for i, v in enumerate(last)})
+            sql = _select(table, after=last is not None, lock=lock)
+            rows = (await session.execute(text(sql), params)).mappings().all()
+            if not rows:
+                return
+            yield session, rows
+            last = tuple(rows[-1][k] for k in table.key)
+
+
+async def _rewrite_table(
+    engine: AsyncEngine,
+    keyring: Keyring,
+    table: SealedTable,
+    batch_size: int,
+    progress: Callable[[str], None],
+) -> int:
+    rewritten = read = 0
+    async for session, rows in _batches(engine, table, batch_size, lock=True):
+        for row in rows:
+            match = {f"k{i}": row[k] for i, k in enumerate(table.key)}
+            for column in table.columns:
+                new = _reencrypted(keyring, row[column], table.binary)
+                if new is not None:
+                    await session.execute(text(_update(table, column)), {**match, "v": new})
+                    rewritten += 1
+        read += len(rows)
+        progress(f"{table.name}: {read} rows read, {rewritten} values re-encrypted")
+    return rewritten
+
+
+async def _count_stale(engine: AsyncEngine, active: str, batch_size: int) -> int:
+    stale = 0
+    for table in SEALED_TABLES:
+        async for _, rows in _batches(engine, table, batch_size, lock=False):
+            stale += sum(1 for r in rows for c in table.columns if _stale(r[c], active))
+    return stale
+
+
+async def rotate(
+    engine: AsyncEngine,
+    kek: bytes,
+    *,
+    batch_size: int = 500,
+    settle_seconds: float = 0.0,
+    max_passes: int = 5,
+    progress: Callable[[str], None] = lambda _: None,
+) -> RotationResult:
+    """Rotate the data key (or resume a rotation a kill interrupted)."""
+    async with AsyncSession(engine) as session, session.begin():
+        await load_keyring(session, kek)  # the first key, should there be none
+        active, pending, retired = await rotation_state(session)
+    resumed = bool(pending or retired)
+    if not pending and not retired:
+        async with AsyncSession(engine) as session, session.begin():
+            pending = [await add_pending_key(session, kek)]
+        progress(
+            f"new data key {pending[-1]} stored; waiting {settle_seconds:g} s for every "
+            "process to load it"
+        )
+        await asyncio.sleep(settle_seconds)
+    if pending:
+        active = pending[-1]
+        async with AsyncSession(engine) as session, session.begin():
+            await activate_key(session, active)
+        progress(
+            f"data key {active} active; waiting {settle_seconds:g} s for every process "
+            "to write with it"
+        )
+        await asyncio.sleep(settle_seconds)
+    async with AsyncSession(engine) as session, session.begin():
+        keyring = await load_keyring(session, kek)
+    install_keyring(keyring)  # this process writes with the new key too
+    result = RotationResult(key_id=active, resumed=resumed)
+    for _ in range(max_passes):
+        result.passes += 1
+        for table in SEALED_TABLES:
+            count = await _rewrite_table(engine, keyring, table, batch_size, progress)
+            result.rewritten[table.name] = result.rewritten.get(table.name, 0) + count
+        left = await _count_stale(engine, active, batch_size)
+        progress(f"pass {result.passes}: {left} values left under an older key")
+        if left == 0:
+            break
+    else:
+        raise RotationIncomplete(
+            f"values under an older key remain after {max_passes} passes: run it again"
+        )
+    async with AsyncSession(engine) as session, session.begin():
+        result.dropped = await drop_retired_keys(session, set())
+        install_keyring(await load_keyring(session, kek))
+    progress(f"retired data keys dropped: {', '.join(result.dropped) or 'none'}")
+    return result
