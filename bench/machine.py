@@ -1,11 +1,20 @@
-"""What the benchmarks print about the machine they ran on."""
+"""What the benchmarks print about the machine they ran on, and the environment they share."""
 
 from __future__ import annotations
 
+import base64
 import os
 import platform
 import sys
 from pathlib import Path
+
+# The hub refuses to start without a field encryption key. Benchmarks write throwaway
+# databases, so they share one fixed key (a database kept with --database-url starts again
+# with it); set MDM_FIELD_ENCRYPTION_KEY to use another.
+BENCH_FIELD_ENCRYPTION_KEY = base64.urlsafe_b64encode(
+    b"mdm-hub benchmarks only: no data!"[:32]
+).decode()
+os.environ.setdefault("MDM_FIELD_ENCRYPTION_KEY", BENCH_FIELD_ENCRYPTION_KEY)
 
 
 def machine() -> dict[str, str]:

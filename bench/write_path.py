@@ -9,7 +9,8 @@
    holds no customers, then re-used by later runs with the same ``--size`` and ``--seed``).
 2. Pre-loads ``--size`` customers (half corporations, half persons; one source record each,
    system ``load``) through a fast path that writes the *same rows* the write path would: each
-   payload is normalized with ``mdm_hub.normalize.normalize_customer``, its blocking keys come
+   payload is normalized with ``mdm_hub.normalize.normalize_customer``, its blocking keys (blind
+   indexes, documents sealed, as the hub stores them) come
    from ``mdm_hub.matching.keys.blocking_keys`` and its golden record from
    ``mdm_hub.customers.survivorship.compute_golden``, then ``customers``, ``source_records`` and
    ``match_keys`` are filled with asyncpg's ``copy_records_to_table`` (built in
@@ -279,6 +280,7 @@ def build_rows(chunk: range) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """customers, source_records and match_keys rows for loaded customers ``chunk``."""
     from mdm_hub.customers.prepare import canonical_hash
     from mdm_hub.customers.survivorship import SourceView, SurvivorshipRules, compute_golden
+    from mdm_hub.encryption import index, index_keys, sealed_json
     from mdm_hub.matching.keys import blocking_keys
     from mdm_hub.normalize import name_key, normalize_customer
     from mdm_hub.record import CustomerIn, CustomerRecord
@@ -326,10 +328,10 @@ def build_rows(chunk: range) -> tuple[list[tuple], list[tuple], list[tuple]]:
                 key or name_key(golden_record.name),
                 golden_record.name_kana,
                 golden_record.corporate_number,
-                sorted({p.e164 for p in golden_record.phones}),
-                sorted({e.address for e in golden_record.emails}),
-                json.dumps(golden_record.model_dump(mode="json"), ensure_ascii=False),
-                json.dumps(golden.lineage, ensure_ascii=False),
+                sorted({index("phone", p.e164) for p in golden_record.phones}),
+                sorted({index("email", e.address) for e in golden_record.emails}),
+                sealed_json(golden_record.model_dump(mode="json")),
+                sealed_json(golden.lineage),
                 now,
                 now,
             )
@@ -344,17 +346,19 @@ def build_rows(chunk: range) -> tuple[list[tuple], list[tuple], list[tuple]]:
                 "load",
                 source_id,
                 customer_id,
-                json.dumps(raw, ensure_ascii=False),
+                sealed_json(raw),
                 canonical_hash(raw),
-                json.dumps(record.model_dump(mode="json"), ensure_ascii=False),
-                json.dumps(changes, ensure_ascii=False),
-                json.dumps(decision),
+                sealed_json(record.model_dump(mode="json")),
+                sealed_json(changes),
+                sealed_json(decision),
                 1,
                 now,
                 now,
             )
         )
-        keys.extend((k.kind, k.value, source_pk, customer_id) for k in blocking_keys(record))
+        keys.extend(
+            (k.kind, k.value, source_pk, customer_id) for k in index_keys(blocking_keys(record))
+        )
     return customers, sources, keys
 
 
@@ -393,6 +397,21 @@ SOURCE_COLUMNS = [
 KEY_COLUMNS = ["kind", "value", "source_record_id", "customer_id"]
 
 
+async def _install_keyring(dsn: str) -> None:
+    """The hub's field keys for this database (made at the first run), as the app loads them:
+    the pre-load writes sealed documents and blind indexes like the write path."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from mdm_hub.encryption import install_keyring
+    from mdm_hub.privacy.fields import open_keyring
+
+    engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        install_keyring(await open_keyring(engine, os.environ["MDM_FIELD_ENCRYPTION_KEY"]))
+    finally:
+        await engine.dispose()
+
+
 async def preload(dsn: str, size: int, seed: int, workers: int, batch: int = 5000) -> float:
     import asyncpg
 
@@ -413,6 +432,7 @@ async def preload(dsn: str, size: int, seed: int, workers: int, batch: int = 500
             if missing:
                 raise SystemExit(f"{table}: the pre-load does not fill {sorted(missing)}")
         towns = load_towns()
+        await _install_keyring(dsn)  # before the fork: the pool's processes seal with it
         started = time.perf_counter()
         chunks = [range(s, min(s + batch, size)) for s in range(0, size, batch)]
         ctx = multiprocessing.get_context("fork")
