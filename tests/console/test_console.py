@@ -11,8 +11,6 @@ from typing import Any
 import httpx
 from playwright.async_api import expect
 
-from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import NAV
 from tests.console.conftest import Hub
 from tests.events.receiver import Receiver
 from tests.helpers import PERSON, corporation, other_corporation
@@ -61,9 +59,6 @@ async def test_sign_in_per_role_shows_what_the_role_may_use(hub: Hub, console: A
         assert pages <= links, (role, links)
         hidden = {"確認待ち", "連携", "アクセス記録", "承認待ち", "取込"} - pages
         assert not hidden & links, (role, links)
-        for item in NAV:  # announced pages (not built yet) have their place already
-            if item.path is None:
-                await expect(nav).to_contain_text(translate("ja", item.key))
         await expect(c.page.locator("header")).to_contain_text(
             {"administrator": "管理者", "steward": "データ管理者", "data_entry": "入力者",
              "viewer": "利用者"}[role]

@@ -31,10 +31,10 @@ MAX_FORM_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class NavItem:
-    """One entry of the navigation. ``path`` None: announced, not built yet (shown greyed)."""
+    """One entry of the navigation."""
 
     key: str  # message key of the label
-    path: str | None
+    path: str
     permission: Permission | None = None
 
 
