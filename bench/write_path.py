@@ -711,39 +711,13 @@ async def profile_in_process(url: str, args: argparse.Namespace, towns: list) ->
 
 async def count_statements(client: httpx.AsyncClient, make: Iterator) -> Counter[str]:
     """The SQL statements one request runs (first 70 characters of each), counted at the
-    connection: SQLAlchemy's (its cursor events: the adapter runs them as asyncpg prepared
-    statements) and those sent to asyncpg directly by ``mdm_hub.db.fetch`` or as BEGIN and
-    COMMIT (asyncpg's query logger on every connection the request checks out)."""
-    from sqlalchemy import event
+    connection (mdm_hub.observability.statements)."""
+    from mdm_hub.observability.statements import counted_statements
 
-    engine = client._transport.app.state.engine.sync_engine  # type: ignore[attr-defined]
-    seen: Counter[str] = Counter()
-    logged: list[Any] = []
-
-    def count(statement: str) -> None:
-        seen[" ".join(statement.split())[:70]] += 1
-
-    def cursor_listener(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        count(statement)
-
-    def query_logger(query: Any) -> None:
-        count(query.query)
-
-    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        driver = dbapi_connection.driver_connection
-        driver.add_query_logger(query_logger)
-        logged.append(driver)
-
-    event.listen(engine, "before_cursor_execute", cursor_listener)
-    event.listen(engine.pool, "checkout", checkout)
-    try:
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    with counted_statements(engine, width=70) as seen:
         method, path, body = next(make)
         await client.request(method, path, json=body)
-    finally:
-        event.remove(engine, "before_cursor_execute", cursor_listener)
-        event.remove(engine.pool, "checkout", checkout)
-        for driver in logged:
-            driver.remove_query_logger(query_logger)
     return seen
 
 

@@ -7,20 +7,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy import event
 
 from mdm_hub.context import Actor
 from mdm_hub.db import json_loads
 from mdm_hub.imports import service as import_service
 from mdm_hub.imports.mapping import map_header, map_row
 from mdm_hub.imports.sample import LIST_HEADER, generated_rows
+from mdm_hub.observability.statements import counted_statements
 from mdm_hub.record import CustomerIn
 from mdm_hub.sources.prepare import use_processes
 from mdm_hub.sources.service import write_batch
@@ -183,39 +181,6 @@ async def test_batch_equals_one_by_one_puts_whatever_the_batch_size(
         assert state["keys"] == one_by_one["keys"]
 
 
-@contextmanager
-def _statements(app: Any) -> Iterator[Counter[str]]:
-    """Every statement run on the app's connections (SQLAlchemy's cursor events and asyncpg's
-    query logger: bench/write_path.py --profile counts them the same way)."""
-    engine = app.state.engine.sync_engine
-    seen: Counter[str] = Counter()
-    drivers: list[Any] = []
-
-    def count(statement: str) -> None:
-        seen[" ".join(statement.split())[:60]] += 1
-
-    def cursor_listener(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        count(statement)
-
-    def query_logger(query: Any) -> None:
-        count(query.query)
-
-    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        driver = dbapi_connection.driver_connection
-        driver.add_query_logger(query_logger)
-        drivers.append(driver)
-
-    event.listen(engine, "before_cursor_execute", cursor_listener)
-    event.listen(engine.pool, "checkout", checkout)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", cursor_listener)
-        event.remove(engine.pool, "checkout", checkout)
-        for driver in drivers:
-            driver.remove_query_logger(query_logger)
-
-
 async def test_a_batch_runs_a_fixed_number_of_statements(
     client: httpx.AsyncClient, app: Any, database_url: str
 ) -> None:
@@ -223,7 +188,7 @@ async def test_a_batch_runs_a_fixed_number_of_statements(
     await _put_all(client, "billing", existing)
     totals = []
     for chunk in (rows[:20], rows[20:220]):
-        with _statements(app) as seen:
+        with counted_statements(app.state.engine, width=60) as seen:
             await _batches(app, "crm", chunk, 500)
         totals.append(sum(seen.values()))
         inserts = {s: n for s, n in seen.items() if "INSERT INTO" in s or s.startswith("WITH")}
