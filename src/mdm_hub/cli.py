@@ -45,23 +45,11 @@ def check_database(url: str) -> None:
 
     import asyncpg
 
-    from mdm_hub.db import sqlalchemy_url
+    from mdm_hub.db import schema_revision_at
     from mdm_hub.migrate import migration_head, schema_is_behind
 
-    dsn = sqlalchemy_url(url).replace("postgresql+asyncpg://", "postgresql://")
-
-    async def current_revision() -> str | None:
-        conn = await asyncpg.connect(dsn, timeout=10)
-        try:
-            exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
-            return (
-                await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
-            )
-        finally:
-            await conn.close()
-
     try:
-        current = asyncio.run(current_revision())
+        current = asyncio.run(schema_revision_at(url))
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise StartupError(
             f"cannot reach the database ({type(exc).__name__}: {exc}); check DATABASE_URL"

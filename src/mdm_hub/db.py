@@ -13,7 +13,7 @@ from typing import Annotated, Any, Protocol
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -61,6 +61,27 @@ PING_AFTER_IDLE_SECONDS = 5.0
 
 # A run of 19 digits may be an integer beyond 64 bits, which orjson reads as a float.
 _LONG_NUMBER = re.compile(r"\d{19}")
+
+
+async def schema_revision(conn: AsyncConnection) -> str | None:
+    """The alembic revision the database is at (its table exists once migrated)."""
+    revision: str | None = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    return revision
+
+
+async def schema_revision_at(url: str) -> str | None:
+    """The alembic revision of the database at ``url``, None before the first migration, on a
+    connection of its own (start-up asks before any engine exists)."""
+    dsn = sqlalchemy_url(url).replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
+        revision: str | None = (
+            await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
+        )
+        return revision
+    finally:
+        await conn.close()
 
 
 def json_loads(text: str) -> Any:

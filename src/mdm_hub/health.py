@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from mdm_hub.auth.roles import Public
+from mdm_hub.db import schema_revision
 from mdm_hub.errors import PROBLEM_RESPONSES, PROBLEM_TYPES, ProblemError
 from mdm_hub.migrate import migration_head, schema_is_behind
 from mdm_hub.privacy.fields import load_pending_keyring
@@ -37,7 +37,7 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "detail": "shutting down"}, status_code=503)
     try:
         async with state.engine.connect() as conn:
-            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            current = await schema_revision(conn)
     except Exception as exc:  # any database failure means "not ready"
         detail = f"database unavailable: {type(exc).__name__}"
         return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)

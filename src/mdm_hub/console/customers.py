@@ -21,7 +21,15 @@ from mdm_hub.console.customer_edit import (
 from mdm_hub.console.customer_view import RECORD_FIELDS, diff, pointer_value, show
 from mdm_hub.console.hierarchy import hierarchy_context
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, lang_of, principal_of, query_string, render
+from mdm_hub.console.web import (
+    PREFIX,
+    form_data,
+    lang_of,
+    message,
+    principal_of,
+    query_string,
+    render,
+)
 from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers import repository as customers
@@ -252,7 +260,7 @@ async def edit(
     patch = patch_from_form(fields, form, _record_as_input(customer))
     if_match = f'"{form.get("version", "")}"'
     if not patch:
-        return _message(request, "info", translate(lang, "customer.unchanged"))
+        return message(request, "info", translate(lang, "customer.unchanged"))
     try:
         async with session.begin_nested():
             edited = await edit_customer(
@@ -260,19 +268,17 @@ async def edit(
             )
     except ProblemError as exc:
         if exc.problem_type.slug == "precondition-failed":
-            fresh = await customers.get_customer(session, customer_id)
-            await session.refresh(fresh)
-            return _message(
+            fresh = await repository.reread_customer(session, customer_id)
+            return message(
                 request, "warning", translate(lang, "customer.stale", version=fresh.version)
             )
         if exc.problem_type.slug == "validation-error":
-            fresh = await customers.get_customer(session, customer_id)
-            await session.refresh(fresh)
+            fresh = await repository.reread_customer(session, customer_id)
             return _edit_problems(request, await _edit_form(session, fresh, form, exc, fields))
         raise
     if not isinstance(edited, Customer):
         # A protected field (issue 18): nothing changed yet; another 管理者 approves it.
-        return _message(request, "info", translate(lang, "customer.requested", id=edited.id))
+        return message(request, "info", translate(lang, "customer.requested", id=edited.id))
     target = f"{PREFIX}/customers/{customer_id}?saved=1"
     return render(
         request,
@@ -333,13 +339,4 @@ async def unmerge(
     moved = query_string({"unmerged": f"{system}/{source_id}", "to": target.customer_code})
     return Response(
         status_code=204, headers={"HX-Redirect": f"{PREFIX}/customers/{customer_id}?{moved}"}
-    )
-
-
-def _message(request: Request, level: str, text: str) -> Response:
-    return render(
-        request,
-        "_message.html",
-        {"level": level, "text": text},
-        headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
     )

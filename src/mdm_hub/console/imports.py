@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 from mdm_hub.auth.roles import CustomersWrite
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, lang_of, render
+from mdm_hub.console.web import PREFIX, form_data, lang_of, message, render
 from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.db import DbSession
@@ -32,7 +32,7 @@ from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.imports import service
 from mdm_hub.imports.mapping import CUSTOM_PREFIX, IGNORE, LABELS, TARGETS, MappingFile
 from mdm_hub.imports.models import ImportJob
-from mdm_hub.imports.router import job_out
+from mdm_hub.imports.router import job_out, report_response
 from mdm_hub.imports.sample import write_sample
 
 router = APIRouter(prefix=f"{PREFIX}/imports", include_in_schema=False, route_class=IdempotentRoute)
@@ -42,15 +42,6 @@ SYSTEM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 KINDS = ("corporation", "person")
 FINISHED = ("done", "failed", "cancelled")
 SAMPLE_SIZE = 5000
-
-
-def _message(request: Request, level: str, text: str, detail: str | None = None) -> Response:
-    return render(
-        request,
-        "_message.html",
-        {"level": level, "text": text, "detail": detail},
-        headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
-    )
 
 
 def _go(request: Request, level: str, text: str, target: str) -> Response:
@@ -201,7 +192,7 @@ async def rerun(
     start = form.get("action") == "start"
     kind = form.get("kind") or None
     if kind is not None and kind not in KINDS:
-        return _message(request, "error", translate(lang, "imports.problem.kind"))
+        return message(request, "error", translate(lang, "imports.problem.kind"))
     columns: dict[str, str] = {}
     config = await current_configuration(session)
     allowed = TARGETS | {f"{CUSTOM_PREFIX}{d.key}" for d in config.definitions}
@@ -211,7 +202,7 @@ async def rerun(
             break
         target = form.get(f"field_{index}", "")
         if target and target not in allowed:
-            return _message(request, "error", translate(lang, "imports.problem.field", h=header))
+            return message(request, "error", translate(lang, "imports.problem.field", h=header))
         columns[header] = target or IGNORE
     mapping = MappingFile(columns=columns, kind=kind) if columns else None
     try:
@@ -221,7 +212,7 @@ async def rerun(
             )
     except ProblemError as exc:
         if exc.problem_type.slug == "conflict":
-            return _message(request, "warning", translate(lang, "imports.problem.rerun"))
+            return message(request, "warning", translate(lang, "imports.problem.rerun"))
         raise
     done = "imports.started" if start else "imports.uploaded"
     return _go(request, "info", translate(lang, done), f"{PREFIX}/imports/{job.id}")
@@ -237,7 +228,7 @@ async def cancel(
             await service.cancel_job(session, job_id)
     except ProblemError as exc:
         if exc.problem_type.slug == "conflict":
-            return _message(request, "warning", translate(lang, "imports.problem.finished"))
+            return message(request, "warning", translate(lang, "imports.problem.finished"))
         raise
     return _go(request, "info", translate(lang, "imports.cancelled"), f"{PREFIX}/imports/{job_id}")
 
@@ -247,13 +238,7 @@ async def report(
     job_id: uuid.UUID, session: DbSession, principal: CustomersWrite
 ) -> StreamingResponse:
     """Every row's outcome, as ``GET /v1/imports/{id}/report`` (CSV, UTF-8 with BOM)."""
-    await service.get_job(session, job_id)
-    rows = [chunk async for chunk in service.report_csv(session, job_id)]
-    return StreamingResponse(
-        iter(rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="import-{job_id}.csv"'},
-    )
+    return await report_response(session, job_id)
 
 
 @router.post("/sample")
@@ -264,7 +249,7 @@ async def sample(
     --sample``), imported through the same jobs; offered on the home page of an empty hub."""
     lang = lang_of(request)
     if not await repository.hub_is_empty(session):
-        return _message(request, "warning", translate(lang, "imports.sample.not_empty"))
+        return message(request, "warning", translate(lang, "imports.sample.not_empty"))
     with tempfile.TemporaryDirectory(prefix="mdm-sample-") as folder:
         for path, system in write_sample(Path(folder), customers=SAMPLE_SIZE):
             options = service.ImportOptions(system=system, filename=path.name)

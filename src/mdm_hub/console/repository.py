@@ -307,3 +307,17 @@ async def customer_by_code(session: AsyncSession, code: str) -> Customer | None:
         select(Customer).where(Customer.customer_code == code)
     )
     return found
+
+
+async def candidate(
+    session: AsyncSession, candidate_id: int, *, reread: bool = False
+) -> MatchCandidate | None:
+    """The pair shown; ``reread`` when another transaction may have decided it meanwhile."""
+    return await session.get(MatchCandidate, candidate_id, populate_existing=reread)
+
+
+async def reread_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    """The customer as stored (after a savepoint rolled back the edit that failed)."""
+    customer = await session.get_one(Customer, customer_id)
+    await session.refresh(customer)
+    return customer

@@ -13,7 +13,7 @@ from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import comparison_rows, group_rows, waterfall
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, jst, lang_of, query_string, render
+from mdm_hub.console.web import PREFIX, form_data, jst, lang_of, message, query_string, render
 from mdm_hub.context import CurrentActor
 from mdm_hub.customers import repository as customers
 from mdm_hub.customers.views import customer_out, source_out
@@ -159,7 +159,7 @@ async def pair(
     principal: CustomersCurate,
     done: Annotated[str | None, Query(pattern="^(merged|distinct|skipped)$")] = None,
 ) -> Response:
-    candidate = await session.get(MatchCandidate, candidate_id)
+    candidate = await repository.candidate(session, candidate_id)
     if candidate is None:
         raise ProblemError("not-found", f"No match candidate {candidate_id}")
     context = await _pair_context(session, candidate)
@@ -181,7 +181,7 @@ async def decide(
     comment = form.get("comment", "").strip()[:2000]
     if decision not in DECISIONS:
         raise ProblemError("bad-request", "decision must be merge or distinct")
-    candidate = await session.get(MatchCandidate, candidate_id)
+    candidate = await repository.candidate(session, candidate_id)
     if candidate is None:
         raise ProblemError("not-found", f"No match candidate {candidate_id}")
     if candidate.status != "pending":
@@ -194,7 +194,7 @@ async def decide(
     except ProblemError as exc:
         if exc.problem_type.slug != "conflict":
             raise
-        fresh = await session.get(MatchCandidate, candidate_id, populate_existing=True)
+        fresh = await repository.candidate(session, candidate_id, reread=True)
         assert fresh is not None
         return _already_decided(request, fresh)
     if comment:
@@ -240,7 +240,7 @@ async def merge_group(
     the group changed meanwhile (another steward decided a pair of it), nothing is written."""
     form = await form_data(request)
     lang = lang_of(request)
-    candidate = await session.get(MatchCandidate, candidate_id)
+    candidate = await repository.candidate(session, candidate_id)
     if candidate is None:
         raise ProblemError("not-found", f"No match candidate {candidate_id}")
     if candidate.status != "pending":
@@ -248,7 +248,7 @@ async def merge_group(
     order, _ = await repository.candidate_group(session, candidate)
     shown = [part for part in form.get("customers", "").split(",") if part]
     if sorted(shown) != sorted(str(i) for i in order) or len(order) <= 2:
-        return _message(request, "warning", translate(lang, "review.group.changed"))
+        return message(request, "warning", translate(lang, "review.group.changed"))
     found = await repository.customers_by_id(session, set(order))
     survivor = min(found.values(), key=lambda c: c.customer_code)
     absorbed = [c.id for c in found.values() if c.id != survivor.id]
@@ -260,7 +260,7 @@ async def merge_group(
     except ProblemError as exc:
         if exc.problem_type.slug != "conflict":
             raise
-        return _message(request, "warning", translate(lang, "review.group.changed"))
+        return message(request, "warning", translate(lang, "review.group.changed"))
     nxt = await repository.first_pending(session)
     target = f"{PREFIX}/review/{nxt}?done=merged" if nxt else f"{PREFIX}/review?done=merged"
     return render(
@@ -274,15 +274,6 @@ async def merge_group(
             "next_link": target,
         },
         headers={"HX-Redirect": target},
-    )
-
-
-def _message(request: Request, level: str, text: str) -> Response:
-    return render(
-        request,
-        "_message.html",
-        {"level": level, "text": text},
-        headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
     )
 
 

@@ -168,6 +168,17 @@ def render(
     return response
 
 
+def message(request: Request, level: str, text: str, **extra: str | None) -> HTMLResponse:
+    """A message for the page's message area (htmx puts the answer there); ``extra``: the
+    ``detail``, ``secret`` or ``next_link`` of ``_message.html``."""
+    return render(
+        request,
+        "_message.html",
+        {"level": level, "text": text, **extra},
+        headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
+    )
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 

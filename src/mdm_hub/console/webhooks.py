@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from mdm_hub.auth.roles import WebhooksManage, WebhooksRead
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, lang_of, render
+from mdm_hub.console.web import PREFIX, form_data, lang_of, message, render
 from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import ProblemError
@@ -73,15 +73,6 @@ async def endpoint_log(
     )
 
 
-def _message(request: Request, level: str, text: str, secret: str | None = None) -> Response:
-    return render(
-        request,
-        "_message.html",
-        {"level": level, "text": text, "secret": secret},
-        headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
-    )
-
-
 @router.post("/{endpoint_id}/replay")
 async def replay(
     endpoint_id: uuid.UUID,
@@ -120,7 +111,7 @@ async def test_ping(
         outcome=attempt.outcome,
         status=attempt.response_status or attempt.error or "—",
     )
-    return _message(request, "info" if attempt.outcome == "delivered" else "warning", text)
+    return message(request, "info" if attempt.outcome == "delivered" else "warning", text)
 
 
 @router.post("/{endpoint_id}/rotate-secret")
@@ -134,6 +125,6 @@ async def rotate(
     endpoint = await subscriptions.rotate_secret(
         session, request.app.state.settings, actor, endpoint_id
     )
-    return _message(
+    return message(
         request, "info", translate(lang_of(request), "webhooks.rotated"), secret=endpoint.secret
     )

@@ -146,6 +146,17 @@ def requested_changes(
     ]
 
 
+async def _lock_for_edit(
+    session: AsyncSession, customer_id: uuid.UUID, if_match: str | None
+) -> Customer:
+    """The customer locked for a steward's edit: If-Match required and matching, and active."""
+    customer = await lock_customer(session, customer_id)
+    check_if_match(customer, if_match, required=True)
+    if customer.status != CustomerStatus.active.value:
+        raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
+    return customer
+
+
 async def edit_customer(
     session: AsyncSession,
     settings: Settings,
@@ -161,10 +172,7 @@ async def edit_customer(
     protected = governance.touched(patch, await governance.list_protected(session))
     if not protected:
         return await patch_customer(session, settings, actor, customer_id, patch, if_match)
-    locked = await lock_customer(session, customer_id)
-    check_if_match(locked, if_match, required=True)
-    if locked.status != CustomerStatus.active.value:
-        raise ProblemError("conflict", f"Customer {customer_id} is {locked.status}")
+    locked = await _lock_for_edit(session, customer_id, if_match)
     done = await normalize_patch(session, locked, patch)
     changes = requested_changes(locked, patch, done.record)
     return await governance.request_change(
@@ -181,10 +189,7 @@ async def patch_customer(
     if_match: str | None,
 ) -> Customer:
     """A steward's edit: kept as the steward's own source, so survivorship lets it win."""
-    customer = await lock_customer(session, customer_id)
-    check_if_match(customer, if_match, required=True)
-    if customer.status != CustomerStatus.active.value:
-        raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
+    customer = await _lock_for_edit(session, customer_id, if_match)
     config = await current_configuration(session)
     done = await normalize_patch(session, customer, patch, config)
     normalized = done.record

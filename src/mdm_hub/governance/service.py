@@ -113,6 +113,24 @@ def touched(patch: dict[str, Any], fields: list[ProtectedField]) -> list[str]:
     return found
 
 
+async def _add_request(
+    session: AsyncSession, actor: Actor, request: ChangeRequest, protected: list[str]
+) -> None:
+    """A new change request stored, and audited with the protected fields it holds."""
+    await repository.add_request(session, request)
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action="change_request.created",
+            entity_type="change_request",
+            entity_id=str(request.id),
+            customer_id=request.customer_id,
+            after={**_view(request), "protected": protected},
+        ),
+    )
+
+
 async def request_change(
     session: AsyncSession,
     actor: Actor,
@@ -135,18 +153,7 @@ async def request_change(
         requested_by=actor_name(actor),
         requested_at=dt.datetime.now(dt.UTC),
     )
-    await repository.add_request(session, request)
-    record_audit(
-        session,
-        audit_record(
-            actor,
-            action="change_request.created",
-            entity_type="change_request",
-            entity_id=str(request.id),
-            customer_id=customer_id,
-            after={**_view(request), "protected": protected},
-        ),
-    )
+    await _add_request(session, actor, request, protected)
     return request
 
 
@@ -208,18 +215,7 @@ async def hold_source_change(
         system=system,
         source_id=source_id,
     )
-    await repository.add_request(session, request)
-    record_audit(
-        session,
-        audit_record(
-            actor,
-            action="change_request.created",
-            entity_type="change_request",
-            entity_id=str(request.id),
-            customer_id=customer_id,
-            after={**_view(request), "protected": [c["field"] for c in changes]},
-        ),
-    )
+    await _add_request(session, actor, request, [c["field"] for c in changes])
     return request
 
 

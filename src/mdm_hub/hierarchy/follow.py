@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record
-from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.customers.models import Customer
 from mdm_hub.errors import ProblemError
@@ -161,20 +159,10 @@ async def _arrived(session: AsyncSession, actor: Actor, written: Written) -> Non
         try:
             await _apply(session, actor, link, field)
         except ProblemError as exc:  # refused before anything was written: say so in the audit
-            record_audit(
-                session,
-                audit_record(
-                    actor,
-                    action="customer_relation.refused",
-                    entity_type="customer_relation",
-                    entity_id=f"{pending.child_id}/{pending.axis}",
-                    customer_id=pending.child_id,
-                    after={
-                        **link.view(),
-                        "problems": [e.code for e in exc.errors or []] or [str(exc)],
-                    },
-                ),
-            )
+            service.audit_refused(
+                session, actor, exc, f"{pending.child_id}/{pending.axis}", pending.child_id,
+                link.view(),
+            )  # fmt: skip
 
 
 async def follow_written(

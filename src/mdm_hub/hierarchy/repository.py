@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.customers.models import Customer
 from mdm_hub.db import advisory_xact_locks
 
 IN_EFFECT = (
@@ -57,6 +58,17 @@ class Link:
             "valid_to": self.valid_to.isoformat() if self.valid_to else None,
             "set_by": self.set_by,
         }
+
+
+async def customer(
+    session: AsyncSession, customer_id: uuid.UUID, *, lock: bool = False
+) -> Customer | None:
+    """The customer (None when there is none); with ``lock``, its row locked and read again."""
+    if lock:
+        return await session.get(
+            Customer, customer_id, with_for_update=True, populate_existing=True
+        )
+    return await session.get(Customer, customer_id)
 
 
 _LINK_COLUMNS = "child_id, parent_id, axis, relation_type, valid_from, valid_to, set_by"

@@ -30,7 +30,7 @@ async def resolve(session: AsyncSession, ref: CustomerRef, field: str) -> uuid.U
     """The customer ``ref`` names; 422 naming ``field`` when it names none or several."""
     found: uuid.UUID | None
     if ref.customer_id is not None:
-        found = ref.customer_id if await session.get(Customer, ref.customer_id) else None
+        found = ref.customer_id if await repository.customer(session, ref.customer_id) else None
     elif ref.customer_code is not None:
         found = await repository.customer_by_code(session, ref.customer_code)
     elif ref.source is not None:
@@ -54,9 +54,7 @@ async def resolve(session: AsyncSession, ref: CustomerRef, field: str) -> uuid.U
 
 
 async def _lock(session: AsyncSession, customer_id: uuid.UUID, field: str) -> Customer:
-    customer = await session.get(
-        Customer, customer_id, with_for_update=True, populate_existing=True
-    )
+    customer = await repository.customer(session, customer_id, lock=True)
     if customer is None:
         raise ProblemError("not-found", f"No customer {customer_id}")
     if customer.status != "active":
@@ -207,12 +205,12 @@ async def hierarchy(
     descendants_depth: int,
     limit: int,
 ) -> dict[str, Any]:
-    customer = await session.get(Customer, customer_id)
+    customer = await repository.customer(session, customer_id)
     if customer is None:
         raise ProblemError("not-found", f"No customer {customer_id}")
     corporation = None
     if (site_link := await repository.link_of(session, customer_id, "site")) is not None:
-        parent = await session.get(Customer, site_link.parent_id)
+        parent = await repository.customer(session, site_link.parent_id)
         corporation = _node(parent) if parent is not None else None
     children = (
         await repository.descendants(session, customer_id, descendants_depth, limit + 1)
@@ -232,7 +230,7 @@ async def hierarchy(
 
 
 async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any]:
-    if await session.get(Customer, customer_id) is None:
+    if await repository.customer(session, customer_id) is None:
         raise ProblemError("not-found", f"No customer {customer_id}")
     r = await repository.rollup(session, customer_id)
     return {
@@ -284,6 +282,29 @@ async def decide_proposal(
     return decided
 
 
+def audit_refused(
+    session: AsyncSession,
+    actor: Actor,
+    exc: ProblemError,
+    entity_id: str,
+    customer_id: uuid.UUID,
+    after: dict[str, Any],
+) -> None:
+    """A link refused where the write goes on without it: ``customer_relation.refused``, with
+    what was asked (``after``) and the problems' codes."""
+    record_audit(
+        session,
+        audit_record(
+            actor,
+            action="customer_relation.refused",
+            entity_type="customer_relation",
+            entity_id=entity_id,
+            customer_id=customer_id,
+            after={**after, "problems": [e.code for e in exc.errors or []] or [str(exc)]},
+        ),
+    )
+
+
 async def _relink(session: AsyncSession, actor: Actor, link: Link) -> None:
     """Set ``link`` with every check; a refusal is audited instead of raised."""
     try:
@@ -295,16 +316,8 @@ async def _relink(session: AsyncSession, actor: Actor, link: Link) -> None:
         else:
             await link_group(session, actor, link)
     except ProblemError as exc:
-        record_audit(
-            session,
-            audit_record(
-                actor,
-                action="customer_relation.refused",
-                entity_type="customer_relation",
-                entity_id=f"{link.child_id}/{link.axis}",
-                customer_id=link.child_id,
-                after={**link.view(), "problems": [e.code for e in exc.errors or []] or [str(exc)]},
-            ),
+        audit_refused(
+            session, actor, exc, f"{link.child_id}/{link.axis}", link.child_id, link.view()
         )
 
 
@@ -363,11 +376,9 @@ async def announce_carried(
             if not entry.get("moved_to_survivor"):
                 continue
             child_id, before = survivor_id, None  # the survivor had no link on this axis
-            child = await session.get(Customer, survivor_id)  # locked by the merge
+            child = await repository.customer(session, survivor_id)  # locked by the merge
         else:
-            child = await session.get(
-                Customer, child_id, with_for_update=True, populate_existing=True
-            )
+            child = await repository.customer(session, child_id, lock=True)
         if child is None or child.status != "active":
             continue
         after = await repository.link_of(session, child_id, axis)

@@ -13,16 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select
-
 from mdm_hub.context import Actor
 from mdm_hub.db import create_engine, create_sessionmaker
-from mdm_hub.imports import service
+from mdm_hub.imports import repository, service
 from mdm_hub.imports.mapping import MappingFile
 from mdm_hub.imports.models import ImportJob
 from mdm_hub.settings import Settings
 
-FINISHED = ("done", "failed", "cancelled")
+FINISHED = repository.FINISHED
 SHOWN = ("new_customer", "merged", "review", "updated", "unchanged", "held", "rejected")
 
 
@@ -85,16 +83,8 @@ async def run_import(
     digest = file_sha256(path)
     try:
         async with sessionmaker() as session, session.begin():
-            job = await session.scalar(
-                select(ImportJob)
-                .where(
-                    ImportJob.system == options.system,
-                    ImportJob.file_sha256 == digest,
-                    ImportJob.dry_run == options.dry_run,
-                    ImportJob.status.not_in(FINISHED),
-                )
-                .order_by(ImportJob.created_at.desc())
-                .limit(1)
+            job = await repository.unfinished_job(
+                session, options.system, digest, dry_run=options.dry_run
             )
             if job is None:
                 with path.open("rb") as stream:

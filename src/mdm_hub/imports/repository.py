@@ -7,17 +7,58 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.encryption import sealed_json
 from mdm_hub.imports.models import ImportJob
 
+FINISHED = ("done", "failed", "cancelled")
 OUTCOMES = ("new_customer", "merged", "review", "updated", "unchanged", "held", "rejected")
 
 
 def empty_counts() -> dict[str, int]:
     return dict.fromkeys(OUTCOMES, 0)
+
+
+async def add_job(session: AsyncSession, job: ImportJob) -> None:
+    """A new job's row, inserted now (its file's chunks refer to it)."""
+    session.add(job)
+    await session.flush()
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob | None:
+    """The job as stored now (another transaction, e.g. a worker, may have changed it)."""
+    return await session.get(ImportJob, job_id, populate_existing=True)
+
+
+async def lock_job(session: AsyncSession, job: ImportJob) -> None:
+    """The job's row locked for this transaction and read again."""
+    await session.refresh(job, with_for_update=True)
+
+
+async def reload_job(session: AsyncSession, job: ImportJob) -> None:
+    """The job read again (after a statement of this module changed its row)."""
+    await session.refresh(job)
+
+
+async def unfinished_job(
+    session: AsyncSession, system: str, file_sha256: str, *, dry_run: bool
+) -> ImportJob | None:
+    """The newest job of this system on a file with this content that is not finished (the
+    CLI resumes it)."""
+    job: ImportJob | None = await session.scalar(
+        select(ImportJob)
+        .where(
+            ImportJob.system == system,
+            ImportJob.file_sha256 == file_sha256,
+            ImportJob.dry_run == dry_run,
+            ImportJob.status.not_in(FINISHED),
+        )
+        .order_by(ImportJob.created_at.desc())
+        .limit(1)
+    )
+    return job
 
 
 async def add_chunk(session: AsyncSession, job_id: uuid.UUID, seq: int, data: bytes) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.auth.roles import CustomersWrite
 from mdm_hub.context import CurrentActor, settings_of
@@ -156,6 +157,11 @@ async def import_report(
     job_id: JobId, session: DbSession, principal: CustomersWrite
 ) -> StreamingResponse:
     """Every row: line, source id, outcome, customer code, problem codes (CSV, UTF-8 with BOM)."""
+    return await report_response(session, job_id)
+
+
+async def report_response(session: AsyncSession, job_id: uuid.UUID) -> StreamingResponse:
+    """The job's report as a CSV download (the API's and the console's)."""
     await service.get_job(session, job_id)
     rows = [chunk async for chunk in service.report_csv(session, job_id)]
     return StreamingResponse(

@@ -99,8 +99,7 @@ async def create_job(
         counts=repo.empty_counts(),
         created_by=actor.subject,
     )
-    session.add(job)
-    await session.flush()
+    await repo.add_job(session, job)
     digest, size, seq = hashlib.sha256(), 0, 0
     while data := stream.read(CHUNK_BYTES):
         digest.update(data)
@@ -128,7 +127,7 @@ async def rerun_job(
     """A new job on the file of a finished preview (a dry run that kept its file), with another
     mapping: a new preview, or the import itself. The preview's file moves to the new job."""
     preview = await get_job(session, job_id)
-    await session.refresh(preview, with_for_update=True)
+    await repo.lock_job(session, preview)
     if not preview.dry_run or not preview.options.get("keep_file"):
         raise ProblemError("conflict", f"Import {job_id} is not a preview that kept its file")
     if preview.status not in ("done", "failed") or not await repo.has_chunks(session, job_id):
@@ -152,8 +151,7 @@ async def rerun_job(
         counts=repo.empty_counts(),
         created_by=actor.subject,
     )
-    session.add(job)
-    await session.flush()
+    await repo.add_job(session, job)
     await repo.move_chunks(session, job_id, job.id)
     if mapping is not None and not dry_run:
         await repo.save_mapping(session, preview.system, mapping.to_json())
@@ -174,7 +172,7 @@ async def drop_stale_preview_files(engine: AsyncEngine, settings: Settings) -> i
 
 
 async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
-    job = await session.get(ImportJob, job_id, populate_existing=True)
+    job = await repo.get_job(session, job_id)
     if job is None:
         raise ProblemError("not-found", f"No import {job_id}")
     return job
@@ -328,7 +326,7 @@ async def stage_job(
             raise FileProblem("no_header", "The file has no header row")
         await flush()
         sizes = await _partition(session, job.id, lines, components)
-        await session.refresh(job, with_for_update=True)
+        await repo.lock_job(session, job)
         if job.status != "staging":  # cancelled meanwhile: it stays cancelled
             return
         job.detected = {
@@ -345,7 +343,7 @@ async def stage_job(
         if rejected:
             await session.flush()
             await repo.add_counts(session, job.id, {"rejected": rejected}, rejected)
-            await session.refresh(job)
+            await repo.reload_job(session, job)
         await session.flush()
     finally:
         path.unlink(missing_ok=True)
@@ -498,7 +496,7 @@ class Runner:
             code = exc.code if isinstance(exc, FileProblem) else "invalid_mapping"
             async with self.sessionmaker() as session, session.begin():
                 failed = await get_job(session, job_id)
-                await session.refresh(failed, with_for_update=True)
+                await repo.lock_job(session, failed)
                 if failed.status != "staging":  # cancelled meanwhile (its file is gone)
                     return
                 failed.status = "failed"

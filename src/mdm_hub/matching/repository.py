@@ -45,7 +45,9 @@ def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
 # ``max_block_size`` customers hold it (usable_keys' block rule, applied here in SQL); the
 # candidates are the first ``max_candidates`` such customers by customer code. Every row carries
 # all frequencies; without candidates there is one row with NULL customer columns.
-_FREQUENCIES_AND_CANDIDATES = """
+# The keys wanted (``:kinds``, ``:key_values``, ``:fetches``), the active customers holding
+# each (``holders``) and how many they are (``frequencies``): the start of both statements below.
+_KEY_HOLDERS = """
     WITH wanted AS (
         SELECT * FROM unnest(
             CAST(:kinds AS text[]), CAST(:key_values AS text[]), CAST(:fetches AS boolean[])
@@ -61,6 +63,11 @@ _FREQUENCIES_AND_CANDIDATES = """
         SELECT kind, value, fetches, count(*) AS customers
         FROM holders GROUP BY kind, value, fetches
     )
+"""
+
+_FREQUENCIES_AND_CANDIDATES = (
+    _KEY_HOLDERS
+    + """
     SELECT f.frequencies, c.id, c.customer_code, c.name, c.record{fingerprint}
     FROM (
         SELECT json_agg(json_build_array(kind, value, customers)) AS frequencies
@@ -79,6 +86,7 @@ _FREQUENCIES_AND_CANDIDATES = """
         LIMIT :max_candidates
     ) AS c ON true
 """
+)
 
 _WITHOUT_FINGERPRINT = _FREQUENCIES_AND_CANDIDATES.format(fingerprint="")
 
@@ -495,22 +503,9 @@ async def insert_keys(
 # (a fetching key held by at most ``max_block_size`` customers: ``c`` rows, with their golden
 # record), and every key of the batch each of those customers holds (``h`` rows), so that the
 # caller can follow the batch's own changes to keys, frequencies and candidates in memory.
-_BATCH_CANDIDATES = """
-    WITH wanted AS (
-        SELECT * FROM unnest(
-            CAST(:kinds AS text[]), CAST(:key_values AS text[]), CAST(:fetches AS boolean[])
-        ) AS w(kind, value, fetches)
-    ),
-    holders AS (
-        SELECT DISTINCT w.kind, w.value, w.fetches, k.customer_id
-        FROM wanted AS w
-        JOIN match_keys AS k ON k.kind = w.kind AND k.value = w.value
-        JOIN customers AS c ON c.id = k.customer_id AND c.status = 'active'
-    ),
-    frequencies AS (
-        SELECT kind, value, fetches, count(*) AS customers
-        FROM holders GROUP BY kind, value, fetches
-    ),
+_BATCH_CANDIDATES = (
+    _KEY_HOLDERS
+    + """,
     picked AS (
         SELECT DISTINCT h.customer_id
         FROM holders AS h
@@ -527,6 +522,7 @@ _BATCH_CANDIDATES = """
     SELECT 'c', NULL, NULL, NULL, c.id, c.customer_code, c.name, c.record
     FROM customers AS c WHERE c.id IN (SELECT customer_id FROM picked)
 """
+)
 
 
 @dataclass

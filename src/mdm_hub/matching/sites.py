@@ -52,7 +52,7 @@ async def propose_sites(
             await _consider(session, actor, config, customer, prepared)
             continue
         for site_id in await hierarchy.unlinked_with_number(session, prepared.corporate_number):
-            site = await session.get(Customer, site_id)
+            site = await hierarchy.customer(session, site_id)
             if site is not None and site_id != customer.id:
                 await _consider(session, actor, config, site, _prepared(site, config))
 
@@ -73,7 +73,7 @@ async def _consider(
         return  # a corporation with sites of its own: not a site
     heads: list[tuple[Customer, PreparedRecord]] = []
     for head_id in await hierarchy.corporations_by_number(session, number):
-        head = await session.get(Customer, head_id)
+        head = await hierarchy.customer(session, head_id)
         if head_id == customer.id or head is None:
             continue
         prepared = _prepared(head, config)

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import CursorResult, text
@@ -396,3 +397,175 @@ async def suppressed(session: AsyncSession, digests: list[str]) -> dict[str, lis
     for row in rows:
         found.setdefault(row["digest"], []).append((row["erasure_id"], row["kind"]))
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# The suppression key (privacy_keys) and the data keys of field encryption (data_keys)
+# --------------------------------------------------------------------------------------------
+
+
+async def privacy_key(session: AsyncSession, name: str, candidate: bytes) -> bytes:
+    """The hub's key ``name``: ``candidate`` stored when there is none yet, else the stored one
+    (two processes making the first one agree on the one stored first)."""
+    await session.execute(
+        text("INSERT INTO privacy_keys (name, key) VALUES (:name, :key) ON CONFLICT DO NOTHING"),
+        {"name": name, "key": candidate},
+    )
+    found = await session.execute(
+        text("SELECT key FROM privacy_keys WHERE name = :name"), {"name": name}
+    )
+    return bytes(found.scalar_one())
+
+
+# One lock id for creating and rotating data keys, so two processes never both make the first.
+_DATA_KEYS_LOCK = 0x6D646D6B  # "mdmk"
+
+
+async def lock_data_keys(session: AsyncSession) -> None:
+    """Until the transaction ends, no other process creates or activates a data key."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _DATA_KEYS_LOCK})
+
+
+async def data_keys(session: AsyncSession) -> list[Any]:
+    """Every data key (id, wrapped_key, active), oldest first."""
+    return list(
+        (
+            await session.execute(
+                text("SELECT id, wrapped_key, active FROM data_keys ORDER BY created_at, id")
+            )
+        ).all()
+    )
+
+
+async def insert_active_key(session: AsyncSession, key_id: str, wrapped: bytes) -> None:
+    """A new data key, the active one (the others stay, retired)."""
+    await session.execute(text("UPDATE data_keys SET active = false WHERE active"))
+    await session.execute(
+        text("INSERT INTO data_keys (id, wrapped_key, active) VALUES (:id, :key, true)"),
+        {"id": key_id, "key": wrapped},
+    )
+
+
+async def insert_pending_key(session: AsyncSession, key_id: str, wrapped: bytes) -> None:
+    """A new data key, not active; ``clock_timestamp`` orders it after the active one."""
+    await session.execute(
+        text(
+            "INSERT INTO data_keys (id, wrapped_key, active, created_at) "
+            "VALUES (:id, :key, false, clock_timestamp())"
+        ),
+        {"id": key_id, "key": wrapped},
+    )
+
+
+async def set_active_key(session: AsyncSession, key_id: str) -> None:
+    await session.execute(text("UPDATE data_keys SET active = (id = :id)"), {"id": key_id})
+
+
+async def retired_key_ids(session: AsyncSession) -> list[str]:
+    rows = (await session.execute(text("SELECT id FROM data_keys WHERE NOT active"))).all()
+    return [r.id for r in rows]
+
+
+async def delete_data_keys(session: AsyncSession, key_ids: list[str]) -> None:
+    await session.execute(
+        text("DELETE FROM data_keys WHERE id = ANY(CAST(:ids AS text[]))"), {"ids": key_ids}
+    )
+
+
+async def data_key_states(session: AsyncSession) -> list[Any]:
+    """(id, active) of every data key, oldest first."""
+    return list(
+        (
+            await session.execute(text("SELECT id, active FROM data_keys ORDER BY created_at, id"))
+        ).all()
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Re-encryption (`mdm-hub keys rotate`): the tables that hold sealed documents, read and
+# written back in primary-key order
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealedTable:
+    """A table whose documents are sealed: its primary key and its sealed columns."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    binary: bool = False  # a stored answer's body (bytea): "sealed:" + JSON
+    text_columns: tuple[str, ...] = ()  # text columns that may hold one encrypted value
+
+
+SEALED_TABLES = (
+    SealedTable("customers", ("id",), ("record", "lineage")),
+    SealedTable(
+        "source_records", ("id",), ("raw_payload", "normalized", "changes", "findings", "decision")
+    ),
+    SealedTable("audit_log", ("id",), ("before", "after")),
+    SealedTable("customer_events", ("seq",), ("payload",)),
+    SealedTable("change_requests", ("id",), ("patch", "changes")),
+    SealedTable("match_candidates", ("id",), ("explanation",)),
+    SealedTable("held_writes", ("id",), ("payload",)),
+    SealedTable("import_rows", ("job_id", "line"), ("payload", "prepared")),
+    SealedTable("quality_findings", ("id",), ("value", "message"), text_columns=("message",)),
+    SealedTable("idempotency_keys", ("principal", "key"), ("body",), binary=True),
+)
+
+
+def _sealed_select(table: SealedTable, *, after: bool, lock: bool) -> str:
+    keys = ", ".join(table.key)
+    columns = ", ".join(
+        f"convert_from({c}, 'UTF8') AS {c}"
+        if table.binary
+        else f"to_jsonb({c})::text AS {c}"
+        if c in table.text_columns
+        else f"{c}::text AS {c}"
+        for c in table.columns
+    )
+    where = (
+        f"WHERE ({keys}) > ({', '.join(f':k{i}' for i in range(len(table.key)))})" if after else ""
+    )
+    locking = "FOR UPDATE SKIP LOCKED" if lock else ""
+    return f"SELECT {keys}, {columns} FROM {table.name} {where} ORDER BY {keys} LIMIT :n {locking}"
+
+
+def _sealed_update(table: SealedTable, column: str) -> str:
+    cast = (
+        "convert_to(:v, 'UTF8')"
+        if table.binary
+        else "CAST(:v AS jsonb) #>> '{}'"
+        if column in table.text_columns
+        else "CAST(:v AS jsonb)"
+    )
+    match = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(table.key))
+    return f"UPDATE {table.name} SET {column} = {cast} WHERE {match}"
+
+
+async def sealed_batch(
+    session: AsyncSession,
+    table: SealedTable,
+    after: tuple[Any, ...] | None,
+    size: int,
+    *,
+    lock: bool,
+) -> list[Any]:
+    """The next ``size`` rows after the key ``after`` (the first ones when None): the key
+    columns and each sealed column as text; with ``lock``, the rows nobody holds, locked."""
+    if table.name == "audit_log":
+        # The append-only trigger lets re-encryption through (0011), nothing else.
+        await session.execute(text("SET LOCAL mdm_hub.reencrypting = 'on'"))
+    params: dict[str, Any] = {"n": size}
+    if after is not None:
+        params.update({f"k{i}": v for i, v in enumerate(after)})
+    sql = _sealed_select(table, after=after is not None, lock=lock)
+    return list((await session.execute(text(sql), params)).mappings().all())
+
+
+async def rewrite_sealed(
+    session: AsyncSession, table: SealedTable, row: Any, column: str, value: str
+) -> None:
+    """One sealed column of the row (read by :func:`sealed_batch`) written back."""
+    match = {f"k{i}": row[k] for i, k in enumerate(table.key)}
+    await session.execute(text(_sealed_update(table, column)), {**match, "v": value})

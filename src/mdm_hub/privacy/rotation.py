@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mdm_hub.encryption import Keyring, install_keyring, reencrypt_record
+from mdm_hub.privacy import repository
 from mdm_hub.privacy.keystore import (
     activate_key,
     add_pending_key,
@@ -34,36 +34,10 @@ from mdm_hub.privacy.keystore import (
     load_keyring,
     rotation_state,
 )
+from mdm_hub.privacy.repository import SEALED_TABLES, SealedTable
 
 _KEY_IDS = re.compile(r"enc:v1:([A-Za-z0-9]+):")
 _SEALED_BODY = "sealed:"
-
-
-@dataclass(frozen=True)
-class SealedTable:
-    """A table whose documents are sealed: its primary key and its sealed columns."""
-
-    name: str
-    key: tuple[str, ...]
-    columns: tuple[str, ...]
-    binary: bool = False  # a stored answer's body (bytea): "sealed:" + JSON
-    text_columns: tuple[str, ...] = ()  # text columns that may hold one encrypted value
-
-
-SEALED_TABLES = (
-    SealedTable("customers", ("id",), ("record", "lineage")),
-    SealedTable(
-        "source_records", ("id",), ("raw_payload", "normalized", "changes", "findings", "decision")
-    ),
-    SealedTable("audit_log", ("id",), ("before", "after")),
-    SealedTable("customer_events", ("seq",), ("payload",)),
-    SealedTable("change_requests", ("id",), ("patch", "changes")),
-    SealedTable("match_candidates", ("id",), ("explanation",)),
-    SealedTable("held_writes", ("id",), ("payload",)),
-    SealedTable("import_rows", ("job_id", "line"), ("payload", "prepared")),
-    SealedTable("quality_findings", ("id",), ("value", "message"), text_columns=("message",)),
-    SealedTable("idempotency_keys", ("principal", "key"), ("body",), binary=True),
-)
 
 
 @dataclass
@@ -100,48 +74,12 @@ def _reencrypted(keyring: Keyring, raw: str | None, binary: bool) -> str | None:
     return _SEALED_BODY + dumped if binary else dumped
 
 
-def _select(table: SealedTable, *, after: bool, lock: bool) -> str:
-    keys = ", ".join(table.key)
-    columns = ", ".join(
-        f"convert_from({c}, 'UTF8') AS {c}"
-        if table.binary
-        else f"to_jsonb({c})::text AS {c}"
-        if c in table.text_columns
-        else f"{c}::text AS {c}"
-        for c in table.columns
-    )
-    where = (
-        f"WHERE ({keys}) > ({', '.join(f':k{i}' for i in range(len(table.key)))})" if after else ""
-    )
-    locking = "FOR UPDATE SKIP LOCKED" if lock else ""
-    return f"SELECT {keys}, {columns} FROM {table.name} {where} ORDER BY {keys} LIMIT :n {locking}"
-
-
-def _update(table: SealedTable, column: str) -> str:
-    cast = (
-        "convert_to(:v, 'UTF8')"
-        if table.binary
-        else "CAST(:v AS jsonb) #>> '{}'"
-        if column in table.text_columns
-        else "CAST(:v AS jsonb)"
-    )
-    match = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(table.key))
-    return f"UPDATE {table.name} SET {column} = {cast} WHERE {match}"
-
-
 async def _batches(engine: AsyncEngine, table: SealedTable, batch_size: int, *, lock: bool) -> Any:
     """(session, rows) per batch in key order; each batch its own transaction."""
     last: tuple[Any, ...] | None = None
     while True:
         async with AsyncSession(engine) as session, session.begin():
-            if table.name == "audit_log":
-                # The append-only trigger lets re-encryption through (0011), nothing else.
-                await session.execute(text("SET LOCAL mdm_hub.reencrypting = 'on'"))
-            params: dict[str, Any] = {"n": batch_size}
-            if last is not None:
-                params.update({f"k{i}": v for i, v in enumerate(last)})
-            sql = _select(table, after=last is not None, lock=lock)
-            rows = (await session.execute(text(sql), params)).mappings().all()
+            rows = await repository.sealed_batch(session, table, last, batch_size, lock=lock)
             if not rows:
                 return
             yield session, rows
@@ -158,11 +96,10 @@ async def _rewrite_table(
     rewritten = read = 0
     async for session, rows in _batches(engine, table, batch_size, lock=True):
         for row in rows:
-            match = {f"k{i}": row[k] for i, k in enumerate(table.key)}
             for column in table.columns:
                 new = _reencrypted(keyring, row[column], table.binary)
                 if new is not None:
-                    await session.execute(text(_update(table, column)), {**match, "v": new})
+                    await repository.rewrite_sealed(session, table, row, column, new)
                     rewritten += 1
         read += len(rows)
         progress(f"{table.name}: {read} rows read, {rewritten} values re-encrypted")

@@ -14,9 +14,9 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.privacy import repository
 from mdm_hub.settings import Settings
 
 _KEY_NAME = "suppression"
@@ -50,17 +50,7 @@ async def hash_key(session: AsyncSession, settings: Settings) -> bytes:
     cached = _cached_keys.get(settings.database_url or "")
     if cached is not None:
         return cached
-    await session.execute(
-        text("INSERT INTO privacy_keys (name, key) VALUES (:name, :key) ON CONFLICT DO NOTHING"),
-        {"name": _KEY_NAME, "key": secrets.token_bytes(32)},
-    )
-    key = bytes(
-        (
-            await session.execute(
-                text("SELECT key FROM privacy_keys WHERE name = :name"), {"name": _KEY_NAME}
-            )
-        ).scalar_one()
-    )
+    key = await repository.privacy_key(session, _KEY_NAME, secrets.token_bytes(32))
     _cached_keys[settings.database_url or ""] = key
     return key
 

@@ -84,7 +84,7 @@ async def import_file(
     try:
         # A crash loses at most the last few batches' commits, each with its own checkpoint:
         # the next run resumes before them. Nothing else waits for this connection's fsyncs.
-        await conn.execute("SET synchronous_commit TO off")
+        await repository.commit_without_waiting(conn)
         await repository.prepare(conn, layout)
         results = []
         for member in members:

@@ -200,6 +200,20 @@ def _common_fields(
     return raw, values
 
 
+def _dates(
+    raw: dict[str, str], values: dict[str, Any], columns: Sequence[str], row_number: int
+) -> RowError | None:
+    """The date columns parsed into ``values``; every row has its 更新年月日."""
+    for column in columns:
+        parsed = _date(raw[column], column, row_number)
+        if isinstance(parsed, RowError):
+            return parsed
+        values[column] = parsed
+    if values["update_date"] is None:
+        return RowError(row_number, "update_date: missing 更新年月日", "update_date")
+    return None
+
+
 def parse_nta_row(fields: Sequence[str], row_number: int) -> ParsedRow | RowError:
     """One row of a 法人番号 CSV file, checked against the published layout."""
     common = _common_fields(fields, NTA_COLUMNS, row_number)
@@ -215,13 +229,8 @@ def parse_nta_row(fields: Sequence[str], row_number: int) -> ParsedRow | RowErro
     if raw["process"] not in NTA_PROCESSES:
         return RowError(row_number, f"process: unknown 処理区分 {raw['process']!r}", "process")
     deleted = raw["process"] == "99"
-    for column in _NTA_DATES:
-        parsed = _date(raw[column], column, row_number)
-        if isinstance(parsed, RowError):
-            return parsed
-        values[column] = parsed
-    if values["update_date"] is None:
-        return RowError(row_number, "update_date: missing 更新年月日", "update_date")
+    if (error := _dates(raw, values, _NTA_DATES, row_number)) is not None:
+        return error
     for column in ("correct", "latest", "hihyoji"):
         flag = _flag(raw[column], column, row_number, allow_empty=deleted or column == "hihyoji")
         if isinstance(flag, RowError):
@@ -279,13 +288,8 @@ def parse_invoice_row(fields: Sequence[str], row_number: int) -> ParsedRow | Row
         )
     if not deleted and raw["kind"] not in INVOICE_KINDS:
         return RowError(row_number, f"kind: unknown 人格区分 {raw['kind']!r}", "kind")
-    for column in _INVOICE_DATES:
-        parsed = _date(raw[column], column, row_number)
-        if isinstance(parsed, RowError):
-            return parsed
-        values[column] = parsed
-    if values["update_date"] is None:
-        return RowError(row_number, "update_date: missing 更新年月日", "update_date")
+    if (error := _dates(raw, values, _INVOICE_DATES, row_number)) is not None:
+        return error
     for column in ("correct", "latest"):
         flag = _flag(raw[column], column, row_number, allow_empty=deleted)
         if isinstance(flag, RowError):

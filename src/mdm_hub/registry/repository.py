@@ -114,6 +114,11 @@ def _current_columns(layout: Layout) -> list[str]:
     return [column for column, _ in layout.stage_columns if column != "latest"]
 
 
+async def commit_without_waiting(conn: asyncpg.Connection) -> None:
+    """This connection's commits do not wait for their WAL to reach the disk."""
+    await conn.execute("SET synchronous_commit TO off")
+
+
 async def prepare(conn: asyncpg.Connection, layout: Layout) -> None:
     """The connection's staging table (temporary: gone with the connection)."""
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in layout.stage_columns)

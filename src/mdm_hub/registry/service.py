@@ -7,15 +7,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.customers.models import Customer
-from mdm_hub.errors import ProblemError
+from mdm_hub.customers import repository as customers
 from mdm_hub.registry import repository
 
 
 async def customer_registry(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any]:
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        raise ProblemError("not-found", f"No customer {customer_id}")
+    customer = await customers.get_customer(session, customer_id)
     number = customer.corporate_number
     nta = await repository.nta_row(session, number) if number else None
     if nta is not None:

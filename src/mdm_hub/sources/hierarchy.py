@@ -8,11 +8,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record
-from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
 from mdm_hub.hierarchy.follow import Written, follow_written, needs_follow
+from mdm_hub.hierarchy.service import audit_refused
 from mdm_hub.matching.sites import propose_sites
 from mdm_hub.settings import Settings
 
@@ -48,18 +47,11 @@ async def follow_hierarchy(
                 shared = await follow_written(session, actor, [written])
                 await propose_sites(session, settings, actor, shared)
         except ProblemError as exc:
-            record_audit(
+            audit_refused(
                 session,
-                audit_record(
-                    actor,
-                    action="customer_relation.refused",
-                    entity_type="customer_relation",
-                    entity_id=f"{written.customer.id}/{written.system}/{written.source_id}",
-                    customer_id=written.customer.id,
-                    after={
-                        "system": written.system,
-                        "source_id": written.source_id,
-                        "problems": [e.code for e in exc.errors or []] or [str(exc)],
-                    },
-                ),
+                actor,
+                exc,
+                f"{written.customer.id}/{written.system}/{written.source_id}",
+                written.customer.id,
+                {"system": written.system, "source_id": written.source_id},
             )

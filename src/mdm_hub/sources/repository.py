@@ -33,7 +33,12 @@ async def existing_source(
     (row,) = await db.fetch(session, _EXISTING_SOURCE, {"system": system, "source_id": source_id})
     if row["id"] is None:
         return None, row["fingerprint"]
-    stored = SourceRecord(
+    return _stored(system, source_id, row), row["fingerprint"]
+
+
+def _stored(system: str, source_id: str, row: db.Row) -> SourceRecord:
+    """A stored source record as read (not added to the session)."""
+    return SourceRecord(
         id=row["id"],
         system=system,
         source_id=source_id,
@@ -48,7 +53,6 @@ async def existing_source(
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
-    return stored, row["fingerprint"]
 
 
 # A new source record and, read in the same statement (so after the caller locked the
@@ -119,21 +123,7 @@ async def existing_sources(
     and the configuration's fingerprint, in one statement."""
     rows = await db.fetch(session, _EXISTING_SOURCES, {"system": system, "source_ids": source_ids})
     found = {
-        row["source_id"]: SourceRecord(
-            id=row["id"],
-            system=system,
-            source_id=row["source_id"],
-            customer_id=row["customer_id"],
-            raw_payload=row["raw_payload"],
-            payload_hash=row["payload_hash"],
-            normalized=row["normalized"],
-            changes=row["changes"],
-            findings=row["findings"],
-            decision=row["decision"],
-            version=row["version"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+        row["source_id"]: _stored(system, row["source_id"], row)
         for row in rows
         if row["id"] is not None
     }
@@ -231,3 +221,8 @@ async def store_batch(
         else "SELECT NULL AS id, NULL AS source_id WHERE false",
     )
     return {row["source_id"]: row["id"] for row in rows}
+
+
+async def stored_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    """The customer of a source record sent again unchanged, as stored now."""
+    return await session.get_one(Customer, customer_id, populate_existing=True)

@@ -20,7 +20,7 @@ from mdm_hub.custom_fields.service import (
 )
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.prepare import canonical_hash, normalize_payload
-from mdm_hub.customers.repository import lock_customer
+from mdm_hub.customers.repository import lock_customer, lock_source_row
 from mdm_hub.errors import ProblemError
 from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.matching import service as matching
@@ -167,7 +167,7 @@ async def write_batch(
         stored = existing.get(source_id)
         item = prepared[index]
         if stored is not None and stored.payload_hash == digests[index]:
-            customer = await session.get_one(Customer, stored.customer_id, populate_existing=True)
+            customer = await repository.stored_customer(session, stored.customer_id)
             pending = await pending_change(session, system, source_id) if protected else None
             answers[index] = ItemWrite(
                 source_id, "unchanged", SourceWrite(customer, stored, False, pending)
@@ -310,9 +310,7 @@ async def _write_changed(
     """A stored source record that changed: it keeps its customer (rows locked customer
     first, the order merges use)."""
     customer = await lock_customer(session, stored.customer_id)
-    existing = await session.get_one(
-        SourceRecord, stored.id, with_for_update=True, populate_existing=True
-    )
+    existing = await lock_source_row(session, stored.id)
     if existing.customer_id != customer.id:  # a merge or unmerge moved it meanwhile
         customer = await lock_customer(session, existing.customer_id)
     try:
