@@ -35,39 +35,62 @@ from mdm_hub.settings import Settings
 
 ISSUER = "http://hub.bench/dev-issuer"
 
-# The roll-up as it was before migration 0012 (it read every company's and site's customer
-# row), for ``--compare``: both statements run interleaved on the same data and load.
+# The tree's and the roll-up's statements as they were before migration 0017 (recursive walks
+# down the links), for ``--compare``: run interleaved with today's on the same data and load,
+# and checked to give the same answers.
 AMOUNT = "COALESCE((c.record -> 'transactions' ->> 'annual_amount')::numeric, 0)"
-OLD_ROLLUP = f"""
-WITH RECURSIVE grp(id, path) AS (
-    SELECT CAST(:id AS uuid), ARRAY[CAST(:id AS uuid)]
+WALK_DESCENDANTS = f"""
+WITH RECURSIVE down(id, parent_id, relation_type, valid_from, valid_to, depth, path) AS (
+    SELECT r.child_id, r.parent_id, r.relation_type, r.valid_from, r.valid_to, 1,
+           ARRAY[r.parent_id]
+    FROM customer_relations r
+    WHERE r.parent_id = :id AND r.axis = 'group' AND {IN_EFFECT}
   UNION ALL
-    SELECT r.child_id, grp.path || r.child_id
+    SELECT r.child_id, r.parent_id, r.relation_type, r.valid_from, r.valid_to, down.depth + 1,
+           down.path || down.id
+    FROM down JOIN customer_relations r ON r.parent_id = down.id AND r.axis = 'group'
+    WHERE {IN_EFFECT} AND down.depth < :max_depth AND NOT r.child_id = ANY(down.path)
+)
+SELECT down.id, down.parent_id, c.customer_code, c.name, c.status, down.relation_type,
+       down.valid_from, down.valid_to, down.depth
+FROM down JOIN customers c ON c.id = down.id
+ORDER BY down.depth, c.customer_code
+LIMIT :limit
+"""
+WALK_ROLLUP = f"""
+WITH RECURSIVE grp(id, active, amount, depth, path) AS (
+    SELECT c.id, c.status = 'active', {AMOUNT}, 0, ARRAY[c.id]
+    FROM customers c WHERE c.id = CAST(:id AS uuid)
+  UNION ALL
+    SELECT r.child_id, r.child_active, r.child_amount, grp.depth + 1, grp.path || r.child_id
     FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'group'
     WHERE {IN_EFFECT} AND NOT r.child_id = ANY(grp.path)
 ),
-companies AS (
-    SELECT c.id, {AMOUNT} AS amount,
-           c.id = CAST(:id AS uuid) AS is_self
-    FROM grp JOIN customers c ON c.id = grp.id WHERE c.status = 'active'
-),
 site_rows AS (
-    SELECT r.parent_id, {AMOUNT} AS amount
-    FROM companies JOIN customer_relations r ON r.parent_id = companies.id AND r.axis = 'site'
-    JOIN customers c ON c.id = r.child_id
-    WHERE {IN_EFFECT}
-      AND c.status = 'active'
+    SELECT grp.depth = 0 AS direct, r.child_amount AS amount
+    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'site'
+    WHERE grp.active AND r.child_active AND {IN_EFFECT}
 )
-SELECT
-    (SELECT COALESCE(sum(amount), 0) FROM companies WHERE is_self) AS own_amount,
-    (SELECT count(*) FROM site_rows WHERE parent_id = CAST(:id AS uuid)) AS direct_sites,
-    (SELECT COALESCE(sum(amount), 0) FROM site_rows WHERE parent_id = CAST(:id AS uuid))
-        AS direct_site_amount,
-    (SELECT count(*) FROM companies) AS group_companies,
-    (SELECT COALESCE(sum(amount), 0) FROM companies) AS group_company_amount,
-    (SELECT count(*) FROM site_rows) AS group_sites,
-    (SELECT COALESCE(sum(amount), 0) FROM site_rows) AS group_site_amount
+SELECT g.*, s.* FROM
+    (SELECT COALESCE(sum(amount) FILTER (WHERE active AND depth = 0), 0) AS own_amount,
+            count(*) FILTER (WHERE active) AS group_companies,
+            COALESCE(sum(amount) FILTER (WHERE active), 0) AS group_company_amount
+     FROM grp) g,
+    (SELECT count(*) FILTER (WHERE direct) AS direct_sites,
+            COALESCE(sum(amount) FILTER (WHERE direct), 0) AS direct_site_amount,
+            count(*) AS group_sites,
+            COALESCE(sum(amount), 0) AS group_site_amount
+     FROM site_rows) s
 """
+
+
+def positional(sql: str) -> str:
+    return (
+        sql.replace("CAST(:id AS uuid)", "$1::uuid")
+        .replace(":id", "$1")
+        .replace(":max_depth", "$2")
+        .replace(":limit", "$3")
+    )
 
 
 async def load(dsn: str, companies: int, sites: int) -> tuple[uuid.UUID, uuid.UUID]:
@@ -151,24 +174,28 @@ async def run(url: str, args: argparse.Namespace) -> None:
             print(f"prepared rollup: {(time.perf_counter() - started) * 1000:.1f} ms")
         await conn.close()
     if args.compare:
-        from mdm_hub.hierarchy.repository import _ROLLUP
+        from mdm_hub.hierarchy.repository import _DESCENDANTS, _ROLLUP
 
         conn = await asyncpg.connect(dsn)
-        statements = {
-            name: await conn.prepare(sql.replace("CAST(:id AS uuid)", "$1::uuid"))
-            for name, sql in (("before 0012", OLD_ROLLUP), ("now", _ROLLUP))
+        pairs = {
+            "tree": ((WALK_DESCENDANTS, _DESCENDANTS), (top, 10, 1001)),
+            "rollup": ((WALK_ROLLUP, _ROLLUP), (top,)),
         }
-        times: dict[str, list[float]] = {name: [] for name in statements}
-        for _ in range(args.requests):
-            for name, statement in statements.items():
-                started = time.perf_counter()
-                rows = await statement.fetch(top)
-                times[name].append((time.perf_counter() - started) * 1000)
-        answers = [dict(await s.fetchrow(top)) for s in statements.values()]
-        assert answers[0] == answers[1], answers  # the same figures
-        for name, measured in times.items():
-            print(line(f"rollup SQL of the top, {name} (prepared, interleaved)", measured))
-        del rows
+        for what, ((walk, closure), params) in pairs.items():
+            statements = {
+                name: await conn.prepare(positional(sql))
+                for name, sql in (("walk (before 0017)", walk), ("closure (0017)", closure))
+            }
+            times: dict[str, list[float]] = {name: [] for name in statements}
+            for _ in range(args.requests):
+                for name, statement in statements.items():
+                    started = time.perf_counter()
+                    await statement.fetch(*params)
+                    times[name].append((time.perf_counter() - started) * 1000)
+            answers = [[tuple(r) for r in await s.fetch(*params)] for s in statements.values()]
+            assert answers[0] == answers[1], what  # the same answer
+            for name, measured in times.items():
+                print(line(f"{what} SQL of the top, {name} (prepared, interleaved)", measured))
         await conn.close()
     issuer = DevIssuer.ephemeral(ISSUER)
     app = create_app(Settings(database_url=url), dev_issuer=issuer)
@@ -218,7 +245,7 @@ def main() -> None:
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="time the roll-up's SQL before migration 0012 and now, interleaved",
+        help="time the tree's and roll-up's SQL before migration 0017 and now, interleaved",
     )
     args = parser.parse_args()
     print_header()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     Text,
     UniqueConstraint,
@@ -127,5 +128,37 @@ class SiteProposal(Base):
         Index("ix_hierarchy_proposals_status", "status", "id"),
         CheckConstraint(
             "status IN ('pending', 'accepted', 'rejected', 'superseded')", name="status"
+        ),
+    )
+
+
+class GroupPath(Base):
+    """The group's closure table: one row per (ancestor, descendant) pair joined by a chain of
+    group links whose validity intervals overlap; ``valid_from`` / ``valid_to`` are their
+    intersection, ``descendant_*`` the descendant's own link's copy of its 取引金額 and status.
+    Kept by triggers on ``customer_relations`` (migration 0017), never written by the app."""
+
+    __tablename__ = "customer_group_paths"
+
+    descendant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    ancestor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    depth: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    descendant_active: Mapped[bool] = mapped_column(Boolean)
+    descendant_amount: Mapped[Decimal] = mapped_column(Numeric)
+
+    __table_args__ = (
+        Index(
+            "ix_customer_group_paths_ancestor",
+            "ancestor_id",
+            "depth",
+            postgresql_include=[
+                "descendant_id",
+                "valid_from",
+                "valid_to",
+                "descendant_active",
+                "descendant_amount",
+            ],
         ),
     )

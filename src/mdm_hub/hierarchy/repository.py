@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub import db
 from mdm_hub.customers.models import Customer
 from mdm_hub.db import advisory_xact_locks
 
@@ -140,26 +141,26 @@ async def ancestors(
     session: AsyncSession, customer_id: uuid.UUID, max_depth: int
 ) -> list[dict[str, Any]]:
     """The group parents from the direct one up to the top (at most ``max_depth`` of them)."""
-    rows = await session.execute(text(_ANCESTORS), {"id": customer_id, "max_depth": max_depth})
-    return [dict(r._mapping) for r in rows]
+    rows = await db.fetch(session, _ANCESTORS, {"id": customer_id, "max_depth": max_depth})
+    return [dict(r) for r in rows]
 
+
+# The group's closure table (customer_group_paths, kept by triggers, migration 0017) holds a row
+# per ancestor and descendant with the intersection of the validity of the links between them:
+# the whole group below a customer is one index range, no walk.
+PATH_IN_EFFECT = (
+    "(p.valid_from IS NULL OR p.valid_from <= CURRENT_DATE)"
+    " AND (p.valid_to IS NULL OR p.valid_to >= CURRENT_DATE)"
+)
 
 _DESCENDANTS = f"""
-WITH RECURSIVE down(id, parent_id, relation_type, valid_from, valid_to, depth, path) AS (
-    SELECT r.child_id, r.parent_id, r.relation_type, r.valid_from, r.valid_to, 1,
-           ARRAY[r.parent_id]
-    FROM customer_relations r
-    WHERE r.parent_id = :id AND r.axis = 'group' AND {IN_EFFECT}
-  UNION ALL
-    SELECT r.child_id, r.parent_id, r.relation_type, r.valid_from, r.valid_to, down.depth + 1,
-           down.path || down.id
-    FROM down JOIN customer_relations r ON r.parent_id = down.id AND r.axis = 'group'
-    WHERE {IN_EFFECT} AND down.depth < :max_depth AND NOT r.child_id = ANY(down.path)
-)
-SELECT down.id, down.parent_id, c.customer_code, c.name, c.status, down.relation_type,
-       down.valid_from, down.valid_to, down.depth
-FROM down JOIN customers c ON c.id = down.id
-ORDER BY down.depth, c.customer_code
+SELECT p.descendant_id AS id, r.parent_id, c.customer_code, c.name, c.status, r.relation_type,
+       r.valid_from, r.valid_to, p.depth
+FROM customer_group_paths p
+JOIN customer_relations r ON r.child_id = p.descendant_id AND r.axis = 'group'
+JOIN customers c ON c.id = p.descendant_id
+WHERE p.ancestor_id = :id AND p.depth <= :max_depth AND {PATH_IN_EFFECT}
+ORDER BY p.depth, c.customer_code
 LIMIT :limit
 """
 
@@ -167,10 +168,10 @@ LIMIT :limit
 async def descendants(
     session: AsyncSession, customer_id: uuid.UUID, max_depth: int, limit: int
 ) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text(_DESCENDANTS), {"id": customer_id, "max_depth": max_depth, "limit": limit}
+    rows = await db.fetch(
+        session, _DESCENDANTS, {"id": customer_id, "max_depth": max_depth, "limit": limit}
     )
-    return [dict(r._mapping) for r in rows]
+    return [dict(r) for r in rows]
 
 
 _SITES = f"""
@@ -184,23 +185,23 @@ LIMIT :limit
 
 
 async def sites(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
-    rows = await session.execute(text(_SITES), {"id": customer_id, "limit": limit})
-    return [dict(r._mapping) for r in rows]
+    rows = await db.fetch(session, _SITES, {"id": customer_id, "limit": limit})
+    return [dict(r) for r in rows]
 
 
 _AMOUNT = "COALESCE((c.record -> 'transactions' ->> 'annual_amount')::numeric, 0)"
 
-# One walk down the group links, then one index range per company for its sites. Each link
-# carries its child's 取引金額 and status (kept by triggers, migration 0012), so no customer
-# row is read but the top one's: ix_customer_relations_parent covers both walks.
+# The group below from the closure table (one index range, no customer row read but the top
+# one's), then one index range per company for its sites. Each link and path carries its
+# child's 取引金額 and status (kept by triggers, migrations 0012 and 0017).
 _ROLLUP = f"""
-WITH RECURSIVE grp(id, active, amount, depth, path) AS (
-    SELECT c.id, c.status = 'active', {_AMOUNT}, 0, ARRAY[c.id]
+WITH grp(id, active, amount, depth) AS (
+    SELECT c.id, c.status = 'active', {_AMOUNT}, 0
     FROM customers c WHERE c.id = CAST(:id AS uuid)
   UNION ALL
-    SELECT r.child_id, r.child_active, r.child_amount, grp.depth + 1, grp.path || r.child_id
-    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'group'
-    WHERE {IN_EFFECT} AND NOT r.child_id = ANY(grp.path)
+    SELECT p.descendant_id, p.descendant_active, p.descendant_amount, p.depth
+    FROM customer_group_paths p
+    WHERE p.ancestor_id = CAST(:id AS uuid) AND {PATH_IN_EFFECT}
 ),
 site_rows AS (
     SELECT grp.depth = 0 AS direct, r.child_amount AS amount
@@ -221,8 +222,34 @@ SELECT g.*, s.* FROM
 
 
 async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any]:
-    row = (await session.execute(text(_ROLLUP), {"id": customer_id})).one()
-    return dict(row._mapping)
+    (row,) = await db.fetch(session, _ROLLUP, {"id": customer_id})
+    return dict(row)
+
+
+_OVERLAP = (
+    "(p.valid_from IS NULL OR CAST(:vt AS date) IS NULL OR p.valid_from <= :vt)"
+    " AND (p.valid_to IS NULL OR CAST(:vf AS date) IS NULL OR p.valid_to >= :vf)"
+)
+
+
+async def would_cycle(
+    session: AsyncSession,
+    child_id: uuid.UUID,
+    parent_id: uuid.UUID,
+    valid_from: dt.date | None,
+    valid_to: dt.date | None,
+) -> bool:
+    """Whether a group link child → parent valid from ``valid_from`` to ``valid_to`` would
+    close a cycle on some day: the parent is below the child by a chain of links valid on a
+    day of that interval."""
+    found = await session.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM customer_group_paths p WHERE p.descendant_id = :p"
+            f" AND p.ancestor_id = :c AND {_OVERLAP})"
+        ),
+        {"c": child_id, "p": parent_id, "vf": valid_from, "vt": valid_to},
+    )
+    return bool(found)
 
 
 async def carry_links(
@@ -248,6 +275,22 @@ async def carry_links(
         ),
         {"a": absorbed_id, "s": survivor_id},
     )
+    # A group member of the absorbed customer that is above the survivor would close a cycle
+    # under it: it loses its link instead (kept in the merge log, restored by the unmerge).
+    cut = await session.execute(
+        text(
+            "DELETE FROM customer_relations r WHERE r.parent_id = :a AND r.axis = 'group'"
+            " AND EXISTS (SELECT 1 FROM customer_group_paths p WHERE p.ancestor_id = r.child_id"
+            " AND p.descendant_id = :s AND (p.valid_from IS NULL OR r.valid_to IS NULL"
+            " OR p.valid_from <= r.valid_to) AND (p.valid_to IS NULL OR r.valid_from IS NULL"
+            " OR p.valid_to >= r.valid_from)) RETURNING r.child_id"
+        ),
+        {"a": absorbed_id, "s": survivor_id},
+    )
+    for (cut_id,) in cut:
+        for entry in changed:
+            if entry["child_id"] == str(cut_id) and entry["axis"] == "group":
+                entry["cut_for_cycle"] = True
     await session.execute(
         text(
             "UPDATE customer_relations SET parent_id = :s, updated_at = now() WHERE parent_id = :a"
@@ -261,10 +304,11 @@ async def carry_links(
         await delete_link(session, absorbed_id, axis)
         if await link_of(session, survivor_id, axis) is not None:
             continue
-        if axis == "group":
-            above = {a["id"] for a in await ancestors(session, own.parent_id, 1000)}
-            if survivor_id in above or own.parent_id == survivor_id:
-                continue
+        if axis == "group" and (
+            own.parent_id == survivor_id
+            or await would_cycle(session, survivor_id, own.parent_id, own.valid_from, own.valid_to)
+        ):
+            continue
         await save_link(
             session,
             Link(survivor_id, own.parent_id, axis, own.relation_type, own.valid_from,

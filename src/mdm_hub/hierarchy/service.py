@@ -153,9 +153,14 @@ async def link_group(
     for who, name in ((customer_id, "/customer_id"), (parent_id, field)):
         if await repository.link_of(session, who, "site") is not None:
             raise refused(name, "is_a_site", "A site (事業所) has no group parent or members")
-    above = await repository.ancestors(session, parent_id, 10_000)
-    if any(a["id"] == customer_id for a in above):
-        raise refused(field, "cycle", "The parent is below this customer in its group: a cycle")
+    if await repository.would_cycle(
+        session, customer_id, parent_id, link.valid_from, link.valid_to
+    ):
+        raise refused(
+            field,
+            "cycle",
+            "The parent is below this customer in its group (on a day this link is valid): a cycle",
+        )
     return await _save(session, actor, child, link)
 
 
@@ -340,12 +345,15 @@ async def restore_links(
             if current is not None and current.parent_id == link.parent_id:
                 await unlink(session, actor, survivor_id, link.axis)
         await _relink(session, actor, link)
+    cut = {(e["child_id"], e["axis"]) for e in moved if e.get("cut_for_cycle")}
     for link, _ in before:
         if link.child_id == absorbed_id:
             continue
         if link.child_id != survivor_id:
             current = await repository.link_of(session, link.child_id, link.axis)
-            if current is None or current.parent_id != survivor_id:
+            if current is None and (str(link.child_id), link.axis) in cut:
+                pass  # the merge cut it (it would have closed a cycle): it comes back
+            elif current is None or current.parent_id != survivor_id:
                 continue
         await _relink(session, actor, link)
 
