@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.hierarchy.test_hierarchy_api import company, parent, put, site
-from tests.hierarchy.test_source_links import relation_events, tree
+from tests.hierarchy.test_source_links import put_as, relation_events, tree
 
 
 async def test_merge_then_unmerge_moves_the_links_back(client: httpx.AsyncClient) -> None:
@@ -76,3 +76,75 @@ async def test_a_link_changed_since_the_merge_stays(client: httpx.AsyncClient) -
     assert unmerged.status_code == 200, unmerged.text
     assert (await tree(client, shop))["corporation"]["id"] == elsewhere
     assert (await tree(client, absorbed))["sites"] == []
+
+
+async def test_a_waiting_link_follows_the_merge_and_comes_back(
+    client: httpx.AsyncClient,
+) -> None:
+    """A link waiting for its target (customer_relation_pending) whose customer is merged away
+    moves to the survivor: the target's arrival links the survivor; the unmerge takes the link
+    back to the revived customer with the source record that named it."""
+    waits = {"parent_source": {"system": "erp", "source_id": "P-9"}}
+    survivor = await put(client, "sv", company(121, 10))
+    absorbed = await put(client, "ab", company(122, 20, relations=waits))
+    assert [w["target"] for w in (await tree(client, absorbed))["waiting"]] == ["erp/P-9"]
+
+    merged = await client.post(f"/v1/customers/{survivor}/merge", json={"customer_ids": [absorbed]})
+    assert merged.status_code == 200, merged.text
+    assert (await tree(client, absorbed))["waiting"] == []
+    moved = (await tree(client, survivor))["waiting"]
+    assert [(w["axis"], w["target"], w["set_by"]) for w in moved] == [
+        ("group", "erp/P-9", "source:crm/ab")
+    ]
+
+    parent_co = await put_as(client, "erp", "P-9", company(123, 100))
+    linked = await tree(client, survivor)
+    assert [a["id"] for a in linked["ancestors"]] == [parent_co] and linked["waiting"] == []
+
+    unmerged = await client.post(
+        f"/v1/customers/{survivor}/unmerge",
+        json={"source_records": [{"system": "crm", "source_id": "ab"}]},
+    )
+    assert unmerged.status_code == 200, unmerged.text
+    assert [a["id"] for a in (await tree(client, absorbed))["ancestors"]] == [parent_co]
+    assert (await tree(client, survivor))["ancestors"] == []
+
+
+async def test_a_waiting_link_still_waiting_goes_back_on_unmerge(
+    client: httpx.AsyncClient,
+) -> None:
+    """Unmerged before its target arrives, the waiting link is the revived customer's again;
+    a survivor that has a link of its own on that axis keeps it (the waiting one is not
+    moved), and the unmerge still gives the waiting link back."""
+    survivor_parent = await put(client, "svp", company(131, 1))
+    survivor = await put(client, "sv", company(132, 10))
+    assert (await parent(client, survivor, {"customer_id": survivor_parent})).status_code == 200
+    waits = {"parent_source": {"system": "erp", "source_id": "P-8"}}
+    absorbed = await put(client, "ab", company(133, 20, relations=waits))
+    lone = await put(client, "lone", company(134, 5))
+    lone_waits = {"site_type": "branch", "site_of_customer_code": "NOT-YET"}
+    moving = await put(client, "mv", company(135, 5, relations=lone_waits))
+
+    merged = await client.post(f"/v1/customers/{survivor}/merge", json={"customer_ids": [absorbed]})
+    assert merged.status_code == 200, merged.text
+    kept = await tree(client, survivor)
+    assert kept["waiting"] == [] and [a["id"] for a in kept["ancestors"]] == [survivor_parent]
+    merged = await client.post(f"/v1/customers/{lone}/merge", json={"customer_ids": [moving]})
+    assert merged.status_code == 200, merged.text
+    assert [w["target"] for w in (await tree(client, lone))["waiting"]] == ["NOT-YET"]
+
+    for target, source in ((absorbed, "ab"), (moving, "mv")):
+        owner = survivor if target == absorbed else lone
+        unmerged = await client.post(
+            f"/v1/customers/{owner}/unmerge",
+            json={"source_records": [{"system": "crm", "source_id": source}]},
+        )
+        assert unmerged.status_code == 200, unmerged.text
+        assert unmerged.json()["target"]["id"] == target
+    assert [w["target"] for w in (await tree(client, absorbed))["waiting"]] == ["erp/P-8"]
+    assert [w["target"] for w in (await tree(client, moving))["waiting"]] == ["NOT-YET"]
+    assert (await tree(client, lone))["waiting"] == []
+    assert [a["id"] for a in (await tree(client, survivor))["ancestors"]] == [survivor_parent]
+
+    parent_co = await put_as(client, "erp", "P-8", company(136, 100))
+    assert [a["id"] for a in (await tree(client, absorbed))["ancestors"]] == [parent_co]

@@ -7,6 +7,7 @@ follow ``ix_customer_relations_parent`` (parent → children) and the unique (ch
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -317,7 +318,34 @@ async def carry_links(
         for entry in changed:
             if entry["child_id"] == str(absorbed_id) and entry["axis"] == axis:
                 entry["moved_to_survivor"] = True
+    changed.extend(await _carry_pending(session, absorbed_id, survivor_id))
     return changed
+
+
+async def _carry_pending(
+    session: AsyncSession, absorbed_id: uuid.UUID, survivor_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The absorbed customer's waiting links (its source records now belong to the survivor)
+    move to the survivor where it has neither a link nor a waiting link on that axis; the
+    others are dropped. Returns each as it was (``moved_to_survivor`` when moved)."""
+    rows = await session.execute(
+        text(
+            f"DELETE FROM customer_relation_pending WHERE child_id = :a"
+            f" RETURNING {_PENDING_COLUMNS}"
+        ),
+        {"a": absorbed_id},
+    )
+    entries = []
+    for pending in sorted((Pending(*r) for r in rows), key=lambda p: p.axis):
+        entry = pending.stored()
+        taken = await link_of(session, survivor_id, pending.axis) is not None or any(
+            p.axis == pending.axis for p in await pending_of(session, survivor_id)
+        )
+        if not taken:
+            await save_pending(session, dataclasses.replace(pending, child_id=survivor_id))
+            entry["moved_to_survivor"] = True
+        entries.append(entry)
+    return entries
 
 
 async def customer_by_code(session: AsyncSession, code: str) -> uuid.UUID | None:
@@ -364,6 +392,31 @@ class Pending:
     valid_from: dt.date | None
     valid_to: dt.date | None
     set_by: str
+
+    def stored(self) -> dict[str, Any]:
+        """All of the waiting link as JSON (kept in merge_log.moved_links, ``pending`` true)."""
+        return {
+            "pending": True,
+            "child_id": str(self.child_id),
+            "axis": self.axis,
+            "relation_type": self.relation_type,
+            "target_kind": self.target_kind,
+            "target": self.target,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+            "set_by": self.set_by,
+        }
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Pending:
+        def day(value: str | None) -> dt.date | None:
+            return dt.date.fromisoformat(value) if value else None
+
+        return cls(
+            uuid.UUID(data["child_id"]), data["axis"], data["relation_type"],
+            data["target_kind"], data["target"], day(data["valid_from"]), day(data["valid_to"]),
+            data["set_by"],
+        )  # fmt: skip
 
 
 _PENDING_COLUMNS = (

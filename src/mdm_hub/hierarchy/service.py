@@ -3,6 +3,7 @@ the hierarchy and roll-ups. Never commits."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
@@ -336,6 +337,10 @@ async def restore_links(
     """An unmerge of ``absorbed_id`` out of ``survivor_id`` (revived, active again): the links
     the merge changed (``repository.carry_links``) go back as they were, unless changed since
     (a link that no longer points at the survivor stays as it is now)."""
+    await _restore_pending(
+        session, actor, [e for e in moved if e.get("pending")], absorbed_id, survivor_id
+    )
+    moved = [e for e in moved if not e.get("pending")]
     before = [(Link.from_stored(e), bool(e.get("moved_to_survivor"))) for e in moved]
     for link, moved_to_survivor in before:
         if link.child_id != absorbed_id:
@@ -358,6 +363,35 @@ async def restore_links(
         await _relink(session, actor, link)
 
 
+async def _restore_pending(
+    session: AsyncSession,
+    actor: Actor,
+    moved: list[dict[str, Any]],
+    absorbed_id: uuid.UUID,
+    survivor_id: uuid.UUID,
+) -> None:
+    """The waiting links the merge took from the absorbed customer go back to it with the
+    source record that set them: still waiting on the survivor, or linked there since (the
+    target arrived), or dropped by the merge (the survivor had a link on that axis)."""
+    for entry in moved:
+        pending = repository.Pending.from_stored(entry)
+        axis, set_by = pending.axis, pending.set_by
+        if entry.get("moved_to_survivor"):
+            current = await repository.link_of(session, survivor_id, axis)
+            if current is not None and current.set_by == set_by:
+                await unlink(session, actor, survivor_id, axis)
+                await _relink(session, actor, dataclasses.replace(current, child_id=absorbed_id))
+                continue
+            waiting = await repository.pending_of(session, survivor_id)
+            if not any(p.axis == axis and p.set_by == set_by for p in waiting):
+                continue  # replaced or resolved otherwise since the merge: left as it is
+            await repository.drop_pending(session, survivor_id, axis, set_by)
+        if await repository.link_of(session, absorbed_id, axis) is None and not any(
+            p.axis == axis for p in await repository.pending_of(session, absorbed_id)
+        ):
+            await repository.save_pending(session, pending)
+
+
 async def site_proposals(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
     """The pending site proposals that name this customer (as the site or the corporation)."""
     return await repository.proposals(
@@ -377,6 +411,8 @@ async def announce_carried(
     the survivor when it took over the absorbed customer's own link). The absorbed customer's
     own change is its ``customer.merged`` event."""
     for entry in changed:
+        if entry.get("pending"):
+            continue  # a waiting link: not a link yet, no event
         before: Link | None = Link.from_stored(entry)
         assert before is not None
         axis, child_id = before.axis, before.child_id
