@@ -111,3 +111,91 @@ async def test_unsure_sites_are_proposed_and_decided_by_a_steward(
         "/v1/hierarchy/site-proposals/999999/decision", json={"decision": "accept"}
     )
     assert missing.status_code == 404
+
+
+def firm(
+    name: str, city: str, street: str, phone: str, *, number_of: int | None = None
+) -> dict[str, Any]:
+    """A corporation without a 法人番号 unless ``number_of`` is given."""
+    towns = {"千代田区": ("100-0005", "丸の内"), "大阪市北区": ("530-0001", "梅田")}
+    postal, town = towns[city]
+    payload: dict[str, Any] = {
+        "kind": "corporation",
+        "name": name,
+        "addresses": [
+            {
+                "purpose": "head_office",
+                "postal_code": postal,
+                "prefecture": "東京都" if city == "千代田区" else "大阪府",
+                "city": city,
+                "town": town,
+                "street": street,
+            }
+        ],
+        "phones": [{"number": phone}],
+    }
+    if number_of is not None:
+        payload["corporate_number"] = number(number_of)
+    return payload
+
+
+async def proposals_of(client: httpx.AsyncClient, customer: str) -> list[dict[str, Any]]:
+    answer = await client.get(f"/v1/hierarchy/site-proposals?customer_id={customer}")
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+async def test_a_site_without_a_corporate_number_is_proposed_by_name(
+    client: httpx.AsyncClient,
+) -> None:
+    """`株式会社みらい建設 大阪支店` without a 法人番号, sharing the head office's 代表番号:
+    proposed (not linked, not merged) as a site of 株式会社みらい建設; so is a branch in the
+    head office's city written before the head office. Accepting links it."""
+    head_office = firm("株式会社みらい建設", "千代田区", "1-1-1", "03-5201-1111", number_of=611)
+    head = await put_as(client, "crm", "H", head_office)
+    branch = firm("株式会社みらい建設 大阪支店", "大阪市北区", "2-2-2", "03-5201-1111")
+    osaka = await put_as(client, "crm", "S1", branch)
+    assert osaka != head  # never merged into the head office
+    (proposal,) = await proposals_of(client, osaka)
+    assert proposal["parent_id"] == head and proposal["status"] == "pending"
+    assert "no 法人番号" in proposal["reason"] and "phone" in proposal["reason"]
+    assert (await tree(client, osaka))["corporation"] is None  # proposed, not linked
+
+    # A factory in the same city as a head office written after it.
+    factory = firm("みらい精機株式会社 丸の内工場", "千代田区", "5-5-5", "03-5209-5555")
+    plant = await put_as(client, "erp", "F", factory)
+    assert await proposals_of(client, plant) == []
+    seiki = await put_as(
+        client, "erp", "SK", firm("みらい精機株式会社", "千代田区", "9-9-9", "03-5209-9999")
+    )
+    assert plant != seiki
+    (found,) = await proposals_of(client, plant)
+    assert found["parent_id"] == seiki and "both in 東京都千代田区" in found["reason"]
+
+    decided = await client.post(
+        f"/v1/hierarchy/site-proposals/{proposal['id']}/decision", json={"decision": "accept"}
+    )
+    assert decided.status_code == 200, decided.text
+    assert (await tree(client, osaka))["corporation"]["id"] == head
+
+
+async def test_look_alike_names_get_no_site_proposal(client: httpx.AsyncClient) -> None:
+    """Different companies sharing a prefix, another legal form or its position, or the same
+    name with nothing else in common: no proposal."""
+    head = await put_as(
+        client, "crm", "H", firm("株式会社みらい建設", "千代田区", "1-1-1", "03-5301-1111")
+    )
+    look_alikes = [
+        firm("株式会社みらい 大阪支店", "大阪市北区", "2-1-1", "03-5301-1111"),  # a prefix
+        firm("株式会社みらい建設工業 大阪支店", "大阪市北区", "2-2-1", "03-5301-1111"),
+        firm("有限会社みらい建設 大阪支店", "大阪市北区", "2-3-1", "03-5301-1111"),
+        firm("みらい建設株式会社 横浜営業所", "千代田区", "2-4-1", "03-5301-1111"),  # 後株
+        firm(
+            "株式会社みらい建設 梅田営業所", "大阪市北区", "2-5-1", "06-6301-5555"
+        ),  # nothing else
+    ]
+    ids = [await put_as(client, "crm", f"L{i}", p) for i, p in enumerate(look_alikes)]
+    assert len({head, *ids}) == len(ids) + 1
+    for customer in (head, *ids):
+        assert await proposals_of(client, customer) == []
+        assert (await tree(client, customer))["corporation"] is None

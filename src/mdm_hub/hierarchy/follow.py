@@ -170,7 +170,8 @@ async def follow_written(
 ) -> list[Customer]:
     """After a batch of source writes: the links they name, then the links waiting for them.
     One statement per record when there is nothing to do (the usual case). Returns the
-    customers whose 法人番号 another corporation also carries (for matching's site check)."""
+    customers whose 法人番号 another corporation also carries, or whose name key another
+    corporation has where one of the two has no 法人番号 (for matching's site check)."""
     probes = []
     for written in batch:
         customer = written.customer
@@ -189,12 +190,16 @@ async def follow_written(
     for written, found in zip(batch, probes, strict=True):
         if found.awaited:
             await _arrived(session, actor, written)
-    return [w.customer for w, found in zip(batch, probes, strict=True) if found.shares_number]
+    return [
+        w.customer
+        for w, found in zip(batch, probes, strict=True)
+        if found.shares_number or found.shares_name
+    ]
 
 
 async def needs_follow(session: AsyncSession, batch: Sequence[Written]) -> list[bool]:
     """Which written records may have anything to do with the hierarchy (they name a link,
-    set one before, are awaited by a waiting link, or share a 法人番号), read in one
+    set one before, are awaited by a waiting link, or share a 法人番号 or a name), read in one
     statement for the whole batch: the usual record has nothing to do."""
     probes = await repository.probe_batch(
         session,
@@ -212,6 +217,7 @@ async def needs_follow(session: AsyncSession, batch: Sequence[Written]) -> list[
         found.own
         or found.awaited
         or found.shares_number
+        or found.shares_name
         or any(_target(w.relations, axis, w.system) for axis in AXES)
         for w, found in zip(batch, probes, strict=True)
     ]

@@ -555,6 +555,27 @@ async def decide_proposal(
     )
 
 
+async def corporations_by_name(
+    session: AsyncSession, customer_id: uuid.UUID, *, sites: bool
+) -> list[uuid.UUID]:
+    """Other active corporations with this customer's name key, no one's site yet (at most
+    50): head-office candidates (``sites`` false: not naming a site type), or site candidates
+    without a 法人番号 (``sites`` true)."""
+    rows = await session.execute(
+        text(
+            "SELECT o.id FROM customers me JOIN customers o ON o.name_key = me.name_key"
+            " AND o.id <> me.id WHERE me.id = :c AND me.name_key <> ''"
+            " AND o.status = 'active' AND o.kind = 'corporation'"
+            " AND NOT EXISTS (SELECT 1 FROM customer_relations r WHERE r.child_id = o.id"
+            " AND r.axis = 'site') AND (CASE WHEN :sites THEN o.corporate_number IS NULL"
+            " ELSE COALESCE(o.record -> 'relations' ->> 'site_type', 'head_office')"
+            " = 'head_office' END) ORDER BY o.customer_code LIMIT 50"
+        ),
+        {"c": customer_id, "sites": sites},
+    )
+    return [r[0] for r in rows]
+
+
 async def unlinked_with_number(session: AsyncSession, corporate_number: str) -> list[uuid.UUID]:
     """Active corporations with this 法人番号 that are no one's site yet."""
     rows = await session.execute(
@@ -575,6 +596,17 @@ class Probe:
     own: bool  # a link or waiting link set by this source record exists
     awaited: bool  # a waiting link names this customer (code, source record or 法人番号)
     shares_number: bool  # another active corporation carries the same 法人番号
+    # another active corporation has the same name key, and one of the two has no 法人番号
+    shares_name: bool = False
+
+
+# A site written without a 法人番号 is found by its corporation's name (matching.sites).
+_SHARES_NAME = (
+    "EXISTS (SELECT 1 FROM customers me JOIN customers o ON o.name_key = me.name_key"
+    " AND o.id <> me.id WHERE me.id = {c} AND me.kind = 'corporation' AND me.name_key <> ''"
+    " AND o.status = 'active' AND o.kind = 'corporation'"
+    " AND (me.corporate_number IS NULL OR o.corporate_number IS NULL))"
+)
 
 
 async def probe(
@@ -594,7 +626,7 @@ async def probe(
                 " IN (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:values AS text[])))),"
                 " CAST(:n AS text) IS NOT NULL AND EXISTS (SELECT 1 FROM customers o"
                 " WHERE o.corporate_number = :n AND o.id <> :c AND o.status = 'active'"
-                " AND o.kind = 'corporation')"
+                " AND o.kind = 'corporation'), " + _SHARES_NAME.format(c=":c")
             ),
             {
                 "c": child_id,
@@ -630,8 +662,7 @@ async def probe_batch(
             " AND p.target_kind = t.k AND p.target = t.v),"
             " w.n IS NOT NULL AND EXISTS (SELECT 1 FROM customers o"
             " WHERE o.corporate_number = w.n AND o.id <> w.c AND o.status = 'active'"
-            " AND o.kind = 'corporation')"
-            " FROM w ORDER BY w.i"
+            " AND o.kind = 'corporation'), " + _SHARES_NAME.format(c="w.c") + " FROM w ORDER BY w.i"
         ),
         {
             "i": list(range(len(written))),

@@ -2,7 +2,13 @@
 site type other than 本社) and carries a 法人番号 is a site of the head office with that number,
 never merged into it (sites share the corporation's 法人番号; compare.compare_branch keeps them
 apart). The link is made when sure (one head office carries the number and its name is the
-site's without the branch), otherwise proposed to a steward. Never commits."""
+site's without the branch), otherwise proposed to a steward.
+
+A site written without a 法人番号 (``株式会社ABC 大阪支店``) is found by name: a corporation
+with the same name key, the same legal form where both have one, and some shared evidence (a
+phone number, an e-mail domain that is no free mail, or a location in the same city) is
+proposed to a steward as its corporation; never linked by name alone, never merged. Never
+commits."""
 
 from __future__ import annotations
 
@@ -46,15 +52,81 @@ async def propose_sites(
         if customer.kind != "corporation" or customer.status != "active":
             continue
         prepared = _prepared(customer, config)
-        if prepared.corporate_number is None:
-            continue
         if prepared.is_site:
-            await _consider(session, actor, config, customer, prepared)
+            if prepared.corporate_number is not None:
+                await _consider(session, actor, config, customer, prepared)
+            else:
+                await _consider_by_name(session, config, customer, prepared)
             continue
-        for site_id in await hierarchy.unlinked_with_number(session, prepared.corporate_number):
+        if prepared.corporate_number is not None:
+            for site_id in await hierarchy.unlinked_with_number(session, prepared.corporate_number):
+                site = await hierarchy.customer(session, site_id)
+                if site is not None and site_id != customer.id:
+                    await _consider(session, actor, config, site, _prepared(site, config))
+        for site_id in await hierarchy.corporations_by_name(session, customer.id, sites=True):
             site = await hierarchy.customer(session, site_id)
-            if site is not None and site_id != customer.id:
-                await _consider(session, actor, config, site, _prepared(site, config))
+            if site is not None:
+                await _consider_by_name(session, config, site, _prepared(site, config))
+
+
+def _same_legal_form(a: PreparedRecord, b: PreparedRecord) -> bool:
+    """株式会社 and 有限会社, or 株式会社ABC and ABC株式会社, are different companies."""
+    x, y = a.record.company_name, b.record.company_name
+    if x is None or y is None:
+        return False
+    if x.legal_form and y.legal_form:
+        return x.legal_form == y.legal_form and x.legal_form_position == y.legal_form_position
+    return True
+
+
+def shared_evidence(site: PreparedRecord, head: PreparedRecord) -> str | None:
+    """What besides the name says two records are one corporation: a phone number, an e-mail
+    domain (not free mail), or a location in the same city. None when nothing does."""
+    phones = sorted(set(site.phones) & set(head.phones))
+    if phones:
+        return f"phone {phones[0]}"
+    domains = sorted(site.email_domains & head.email_domains)
+    if domains:
+        return f"e-mail domain {domains[0]}"
+    for x in site.addresses:
+        for y in head.addresses:
+            if x.prefecture and x.city and x.prefecture == y.prefecture and x.city == y.city:
+                return f"both in {x.prefecture}{x.city}"
+    return None
+
+
+async def _consider_by_name(
+    session: AsyncSession, config: MatchConfig, customer: Customer, site: PreparedRecord
+) -> None:
+    """A site without a 法人番号: propose each corporation of the same name that something
+    else ties it to. Only proposed, never linked (a name is no identifier)."""
+    if not site.is_site or site.corporate_number is not None or not site.name_key:
+        return
+    if _names_a_corporation(site.record):
+        return
+    if await hierarchy.link_of(session, customer.id, "site") is not None:
+        return
+    if await hierarchy.has_children(session, customer.id, "site"):
+        return
+    found = []
+    for head_id in await hierarchy.corporations_by_name(session, customer.id, sites=False):
+        head = await hierarchy.customer(session, head_id)
+        if head is None:
+            continue
+        prepared = _prepared(head, config)
+        if prepared.is_site or prepared.name_key != site.name_key:
+            continue
+        if not _same_legal_form(site, prepared):
+            continue
+        evidence = shared_evidence(site, prepared)
+        if evidence is not None:
+            found.append((head, evidence))
+    for head, evidence in found:
+        reason = f"no 法人番号; same name {site.name_key}; site {site.branch or site.site_type}"
+        reason += f"; {evidence}"
+        if len(found) > 1:
+            reason += f"; {len(found)} corporations of that name"
+        await hierarchy.propose_site(session, customer.id, head.id, reason)
 
 
 async def _consider(
