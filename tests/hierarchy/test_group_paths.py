@@ -111,6 +111,18 @@ class Model:
         self.links: dict[str, tuple[str, dt.date | None, dt.date | None]] = {}
         self.refused = 0
 
+    def is_below(self, node: str, top: str) -> bool:
+        """Whatever the dates: ``top`` is on ``node``'s chain of parents."""
+        seen = {node}
+        while node in self.links:
+            node = self.links[node][0]
+            if node == top:
+                return True
+            if node in seen:
+                return False
+            seen.add(node)
+        return False
+
     def closes_cycle(self, child: str, parent: str, vf: dt.date | None, vt: dt.date | None) -> bool:
         low, high = vf or dt.date.min, vt or dt.date.max
         node = parent
@@ -199,8 +211,11 @@ async def test_closure_answers_as_the_recursive_walks(
     conn = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
         assert await _check(client, conn, ids) > 0
-        for _ in range(25):  # relinks: some move subtrees, some are cycles (refused)
-            await _link(client, model, rng.choice(ids), rng.choice(ids), rng)
+        for _ in range(30):  # relinks: some move subtrees, some would close a cycle
+            child = rng.choice(ids)
+            below = [i for i in ids if i != child and model.is_below(i, child)]
+            target = rng.choice(below) if below and rng.random() < 0.4 else rng.choice(ids)
+            await _link(client, model, child, target, rng)
         await _check(client, conn, ids)
         assert model.refused > 0  # some relinks would have closed a cycle
         assert any(vf or vt for _, vf, vt in model.links.values())

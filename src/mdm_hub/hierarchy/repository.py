@@ -166,6 +166,41 @@ LIMIT :limit
 """
 
 
+# The same members as a JSON array, rendered by PostgreSQL (the fields of schemas.ChildOut, in
+# its order): the whole group of a large company is one text value, with no row, object or
+# model made per member in Python. ``more``: members beyond ``limit`` exist.
+_DESCENDANTS_JSON = f"""
+SELECT COALESCE(json_agg(m.member ORDER BY m.n) FILTER (WHERE m.n <= :limit), '[]')::text
+           AS members,
+       count(*) > :limit AS more
+FROM (
+    SELECT json_build_object(
+               'id', p.descendant_id, 'customer_code', c.customer_code, 'name', c.name,
+               'status', c.status, 'relation_type', r.relation_type,
+               'valid_from', r.valid_from, 'valid_to', r.valid_to, 'depth', p.depth,
+               'parent_id', r.parent_id) AS member,
+           row_number() OVER (ORDER BY p.depth, c.customer_code) AS n
+    FROM customer_group_paths p
+    JOIN customer_relations r ON r.child_id = p.descendant_id AND r.axis = 'group'
+    JOIN customers c ON c.id = p.descendant_id
+    WHERE p.ancestor_id = :id AND p.depth <= :max_depth AND {PATH_IN_EFFECT}
+    ORDER BY p.depth, c.customer_code
+    LIMIT :limit + 1
+) m
+"""
+
+
+async def descendants_json(
+    session: AsyncSession, customer_id: uuid.UUID, max_depth: int, limit: int
+) -> tuple[str, bool]:
+    """The group members below, to ``max_depth``, as a JSON array (at most ``limit``), and
+    whether there are more."""
+    (row,) = await db.fetch(
+        session, _DESCENDANTS_JSON, {"id": customer_id, "max_depth": max_depth, "limit": limit}
+    )
+    return row["members"], row["more"]
+
+
 async def descendants(
     session: AsyncSession, customer_id: uuid.UUID, max_depth: int, limit: int
 ) -> list[dict[str, Any]]:

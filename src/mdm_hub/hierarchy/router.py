@@ -99,18 +99,17 @@ async def get_hierarchy(
     ancestors_depth: Annotated[int, Query(ge=0, le=50)] = 20,
     descendants_depth: Annotated[int, Query(ge=0, le=20)] = 1,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Most children and sites")] = 1000,
-) -> HierarchyOut:
+) -> Response:
     """Group parents up to the top, group members below (to ``descendants_depth``), the
     corporation this customer is a site of, and its own sites. Links in effect today."""
-    return HierarchyOut.model_validate(
-        await service.hierarchy(
-            session,
-            customer_id,
-            ancestors_depth=ancestors_depth,
-            descendants_depth=descendants_depth,
-            limit=limit,
-        )
+    body = await service.hierarchy_json(
+        session,
+        customer_id,
+        ancestors_depth=ancestors_depth,
+        descendants_depth=descendants_depth,
+        limit=limit,
     )
+    return Response(content=body, media_type="application/json")
 
 
 @router.get(
