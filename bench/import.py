@@ -2,6 +2,7 @@
 rows with 表記ゆれ) through `mdm-hub import`'s code path, beside one-by-one PUTs of the same rows.
 
     .venv/bin/python bench/import.py [--rows 20000] [--existing-rows N] [--processes 1]
+                                     [--profile]
 
 1. Starts an embedded PostgreSQL in a temporary folder and migrates it (bench/match_quality.py).
 2. Generates the rows (``mdm_hub.imports.sample.generated_rows``: real postal codes and towns;
@@ -25,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import csv
 import io
 import os
+import pstats
 import resource
 import sys
 import time
@@ -38,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import print_header
 from match_quality import app_client, embedded_database
-from write_path import process_tree_cpu
+from write_path import _install_keyring, process_tree_cpu
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> None:
@@ -153,6 +156,10 @@ async def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--processes", type=int, default=1, help="normalizing processes")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="cProfile the first import (this process; the figures then include the profiler)",
+    )  # fmt: skip
     args = parser.parse_args()
     second = args.rows if args.existing_rows is None else args.existing_rows
     print_header()
@@ -165,6 +172,7 @@ async def main() -> None:
 
     async with embedded_database("mdm_import") as db:
         settings = Settings(database_url=db.url, import_processes=args.processes)
+        await _install_keyring(db.dsn)  # as `mdm-hub import` loads the field keys
         from mdm_hub.normalize import postal
 
         postal.index()  # built once per process (`mdm-hub serve` builds it at start): not timed
@@ -185,14 +193,19 @@ async def main() -> None:
 
         postmaster = int(next(db.folder.rglob("postmaster.pid")).read_text().split()[0])
 
-        async def run(path: Path, system: str) -> None:
+        async def run(path: Path, system: str, profile: bool = False) -> None:
             before = load()
             cpu0, pg0 = process_tree_cpu(os.getpid()), process_tree_cpu(postmaster)
+            profiler = cProfile.Profile() if profile else None
             started = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             job = await run_import(
                 db.url, settings, path, ImportOptions(system=system, filename=path.name),
                 batch_size=args.batch_size, out=io.StringIO(),
             )  # fmt: skip
+            if profiler is not None:
+                profiler.disable()
             elapsed = time.perf_counter() - started
             cpu = process_tree_cpu(os.getpid()) - cpu0
             pg_cpu = process_tree_cpu(postmaster) - pg0
@@ -211,10 +224,14 @@ async def main() -> None:
                   f"{pg_cpu * 1000 / max(job.rows_done, 1):.2f} ms/row: on 2 idle cores at most "
                   f"{2 / per_row:,.0f} rows/s")  # fmt: skip
             print(f"  outcomes: {job.counts}")  # fmt: skip
+            if profiler is not None:
+                stats = pstats.Stats(profiler)
+                stats.sort_stats("tottime").print_stats(40)
+                stats.sort_stats("cumulative").print_stats(80)
 
         print(f"import crm.csv into an empty hub (batch {args.batch_size}, "
               f"{args.processes} normalizing process(es)):")  # fmt: skip
-        await run(files["crm"], "crm")
+        await run(files["crm"], "crm", profile=args.profile)
         imported = {s: c for s, c in (await clusters(db.dsn)).items() if s.startswith("R")}
         print("import billing.csv into the hub holding crm.csv's customers:")
         await run(files["billing"], "billing")

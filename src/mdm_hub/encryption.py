@@ -214,8 +214,10 @@ def _names_personal(parts: list[str], person: bool) -> bool:
 
 
 def _walk(value: Any, fn: Fn, person: bool) -> Any:
+    # Scalars are taken as they are without a call (most of a document's values): this walk
+    # runs over every document the hub stores.
     if isinstance(value, list):
-        return [_walk(v, fn, person) for v in value]
+        return [_walk(v, fn, person) if isinstance(v, (dict, list)) else v for v in value]
     if not isinstance(value, dict):
         return value
     kind = value.get("kind")
@@ -239,8 +241,10 @@ def _walk(value: Any, fn: Fn, person: bool) -> Any:
             out[k] = _at(parts, v, fn, person)
         elif k in _PERSON_FIELDS or k in ("addresses", "contacts"):
             out[k] = _at([k], v, fn, person)
-        else:
+        elif isinstance(v, (dict, list)):
             out[k] = _walk(v, fn, person)
+        else:
+            out[k] = v
     return out
 
 
@@ -333,16 +337,57 @@ def unseal(document: Any) -> Any:
     return decrypt_record(_keyring, document)
 
 
+class Sealed:
+    """A document sealed once (:func:`seal_once`), to be stored inside several others (a
+    customer's record in its row, its audit entries and its change events): the walk of
+    :func:`seal` passes it by as a value, and :func:`sealed_json` writes it as it is."""
+
+    __slots__ = ("document",)
+
+    def __init__(self, document: Any) -> None:
+        self.document = document
+
+
+def seal_once(document: Any) -> Sealed:
+    """``document`` sealed now, for :func:`sealed_json` to embed without walking it again."""
+    return Sealed(seal(document))
+
+
+def _sealed_default(value: Any) -> Any:
+    if isinstance(value, Sealed):
+        return value.document
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def sealed_json(document: Any) -> str:
     """The JSON text a repository stores in a jsonb column (the seam every store goes through:
     ORM and Core writes through the engine's serializer, hand-written statements directly)."""
-    return json.dumps(seal(document), ensure_ascii=False)
+    return json.dumps(seal(document), ensure_ascii=False, default=_sealed_default)
+
+
+def _open_in_place(document: Any, keyring: Keyring | None) -> Any:
+    """:func:`decrypt_record` of a document nothing else holds (just parsed), changed in
+    place: no copy of the parts without encrypted values."""
+    if isinstance(document, str):
+        return decrypt_record(keyring, document)
+    todo = [document]
+    while todo:
+        node = todo.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, v in items:
+            if isinstance(v, str):
+                if v.startswith(PREFIX):
+                    node[k] = decrypt_record(keyring, v)
+            elif isinstance(v, (dict, list)):
+                todo.append(v)
+    return document
 
 
 def unseal_text(text: str, document: Any) -> Any:
-    """``document`` read from ``text`` (a jsonb value), decrypted when it holds any encrypted
-    value (the engine's deserializer: every jsonb value read, by the ORM or by asyncpg)."""
-    return unseal(document) if PREFIX in text else document
+    """``document`` read from ``text`` (a jsonb value, parsed for this call alone), decrypted
+    in place when it holds any encrypted value (the engine's deserializer: every jsonb value
+    read, by the ORM or by asyncpg)."""
+    return _open_in_place(document, _keyring) if PREFIX in text else document
 
 
 _SEALED_BODY = b"sealed:"

@@ -22,6 +22,7 @@ from mdm_hub.observability.statements import counted_statements
 from mdm_hub.record import CustomerIn
 from mdm_hub.sources.prepare import use_processes
 from mdm_hub.sources.service import write_batch
+from tests.helpers import corporation
 
 EXISTING = 80  # rows PUT from another system first: the file meets customers already there
 ROWS = 320
@@ -197,6 +198,31 @@ async def test_a_batch_runs_a_fixed_number_of_statements(
     # take the pass that reads the customers they join: the stores are multi-row.
     assert totals[1] <= totals[0] + 2, totals
     assert totals[1] <= 12, totals
+
+
+async def test_a_put_reads_governance_with_its_stored_record_and_updates_a_joined_customer(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """A PUT's statements (the PUT regression noted on issue 15): whether governance protects
+    fields of the system is read in the statement that reads the stored source record, not
+    in one of its own; a write that joins an existing customer updates that customer without
+    an INSERT ... ON CONFLICT, which fires the insert statement triggers (the quality counts')
+    besides the update ones; a new customer is inserted."""
+    writes = {}
+    for system in ("billing", "crm"):
+        with counted_statements(app.state.engine, width=100_000) as seen:
+            answer = await client.put(f"/v1/sources/{system}/records/S1", json=corporation())
+        assert answer.status_code == 201, answer.text
+        writes[answer.json()["decision"]["outcome"]] = seen
+    assert set(writes) == {"new_customer", "merged"}
+    for seen in writes.values():
+        assert not any("FROM protected_fields" in s and "source_records" not in s for s in seen)
+        assert any("FROM protected_fields" in s and "source_records" in s for s in seen)
+    (created,) = [s for s in writes["new_customer"] if "INSERT INTO source_records" in s]
+    (merged,) = [s for s in writes["merged"] if "INSERT INTO source_records" in s]
+    assert "INSERT INTO customers" in created and "UPDATE customers" not in created
+    assert "UPDATE customers" in merged and "INSERT INTO customers" not in merged
+    assert "ON CONFLICT (id)" not in created + merged
 
 
 async def test_partitions_follow_existing_customers(

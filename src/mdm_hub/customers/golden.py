@@ -86,15 +86,18 @@ async def record_customer_change(
     )
 
 
-def golden_columns(record: CustomerRecord, lineage: dict[str, Any]) -> dict[str, Any]:
-    """The customer row's columns that follow from its golden record."""
+def golden_columns(
+    record: CustomerRecord, lineage: dict[str, Any], dumped: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The customer row's columns that follow from its golden record (``dumped``: the
+    record's ``model_dump(mode="json")`` when the caller has it)."""
     key = None
     if record.company_name is not None:
         key = record.company_name.key
     elif record.person_name is not None:
         key = record.person_name.key
     return {
-        "record": record.model_dump(mode="json"),
+        "record": record.model_dump(mode="json") if dumped is None else dumped,
         "lineage": lineage,
         "kind": record.kind.value,
         "name": record.name,
@@ -122,16 +125,29 @@ def golden_of(sources: Sequence[SourceView], settings: Settings) -> GoldenRecord
 
 
 def golden_columns_of(
-    settings: Settings, sources: Sequence[SourceView], config: Configuration
+    settings: Settings,
+    sources: Sequence[SourceView],
+    config: Configuration,
+    *,
+    only: CustomerRecord | None = None,
 ) -> dict[str, Any]:
     """The customer row's golden columns computed from its source records in id order
-    (steward edits included); 422 when a required custom field has no value."""
+    (steward edits included); 422 when a required custom field has no value.
+
+    ``only``: the validated record of the one source (its ``record`` is this record's
+    ``model_dump(mode="json")``): when survivorship leaves it as it is (no empty value
+    dropped, no list item repeated), it is the golden record, with no validation and dump
+    again."""
     golden = golden_of(sources, settings)
-    record = CustomerRecord.model_validate(golden.record)
+    dumped = None
+    if only is not None and len(sources) == 1 and golden.record == sources[0].record:
+        record, dumped = only, dict(sources[0].record)
+    else:
+        record = CustomerRecord.model_validate(golden.record)
     problems = missing_required(record.custom_fields, config.definitions)
     if problems:
         raise validation_problem(problems)
-    return golden_columns(record, golden.lineage)
+    return golden_columns(record, golden.lineage, dumped)
 
 
 async def recompute_golden(

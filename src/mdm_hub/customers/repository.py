@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,9 +261,9 @@ async def next_customer_codes(session: AsyncSession, prefix: str, count: int) ->
     return [f"{prefix}{row['number']:08d}" for row in rows]
 
 
-# New customers and changed ones (row-locked by the caller) with their final columns, in one
-# statement: a table with statement triggers is written once per statement.
-_UPSERT_CUSTOMERS = """
+# New customers with their columns, in one statement (a table with statement triggers is
+# written once per statement).
+_INSERT_CUSTOMERS = """
     INSERT INTO customers (
         id, customer_code, kind, status, version, merged_into_id, name, name_key, name_kana,
         corporate_number, phones, emails, record, lineage, created_at, updated_at
@@ -283,38 +283,79 @@ _UPSERT_CUSTOMERS = """
     ) AS c(id, customer_code, kind, status, version, merged_into_id, name, name_key, name_kana,
            corporate_number, phones, emails, record, lineage, created_at, updated_at)
     ORDER BY c.id
-    ON CONFLICT (id) DO UPDATE SET
-        record = EXCLUDED.record, lineage = EXCLUDED.lineage, kind = EXCLUDED.kind,
-        name = EXCLUDED.name, name_key = EXCLUDED.name_key, name_kana = EXCLUDED.name_kana,
-        corporate_number = EXCLUDED.corporate_number, phones = EXCLUDED.phones,
-        emails = EXCLUDED.emails, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+"""
+
+# Changed customers (row-locked by the caller): their golden columns and version, in one
+# statement. Apart from the insert of new ones, so that a write that only changes customers
+# fires the update triggers alone (an INSERT ... ON CONFLICT fires the insert and the update
+# statement triggers, the quality counts' included, whatever it did).
+_UPDATE_CUSTOMERS = """
+    UPDATE customers AS t SET
+        record = CAST(c.record AS jsonb), lineage = CAST(c.lineage AS jsonb), kind = c.kind,
+        name = c.name, name_key = c.name_key, name_kana = c.name_kana,
+        corporate_number = c.corporate_number,
+        phones = ARRAY(SELECT jsonb_array_elements_text(CAST(c.phones AS jsonb))),
+        emails = ARRAY(SELECT jsonb_array_elements_text(CAST(c.emails AS jsonb))),
+        version = c.version, updated_at = c.updated_at
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:versions AS integer[]),
+        CAST(:names AS text[]), CAST(:name_keys AS text[]), CAST(:name_kanas AS text[]),
+        CAST(:corporate_numbers AS text[]), CAST(:phones AS text[]), CAST(:emails AS text[]),
+        CAST(:records AS text[]), CAST(:lineages AS text[]), CAST(:updated AS timestamptz[])
+    ) AS c(id, kind, version, name, name_key, name_kana, corporate_number, phones, emails,
+           record, lineage, updated_at)
+    WHERE t.id = c.id
 """
 
 
-def customers_upsert(customers: list[Customer]) -> WritePart | None:
-    """The customers as they now are (new ones inserted, existing ones' golden columns
-    updated), as one multi-row statement for ``db.write_together``; their JSON is serialized
-    here."""
+def customers_insert(customers: Sequence[Mapping[str, Any]]) -> WritePart | None:
+    """New customers (their columns by name), as one multi-row insert for
+    ``db.write_together``; their JSON is serialized here (``record`` and ``lineage`` may be
+    ``encryption.Sealed`` already)."""
     if not customers:
         return None
     return WritePart(
-        _UPSERT_CUSTOMERS,
+        _INSERT_CUSTOMERS,
         {
-            "ids": [c.id for c in customers],
-            "codes": [c.customer_code for c in customers],
-            "kinds": [c.kind for c in customers],
-            "statuses": [c.status for c in customers],
-            "versions": [c.version for c in customers],
-            "merged_into": [c.merged_into_id for c in customers],
-            "names": [c.name for c in customers],
-            "name_keys": [c.name_key for c in customers],
-            "name_kanas": [c.name_kana for c in customers],
-            "corporate_numbers": [c.corporate_number for c in customers],
-            "phones": [json.dumps(list(c.phones or [])) for c in customers],
-            "emails": [json.dumps(list(c.emails or [])) for c in customers],
-            "records": [sealed_json(c.record) for c in customers],
-            "lineages": [sealed_json(c.lineage) for c in customers],
-            "created": [c.created_at for c in customers],
-            "updated": [c.updated_at for c in customers],
+            "ids": [c["id"] for c in customers],
+            "codes": [c["customer_code"] for c in customers],
+            "kinds": [c["kind"] for c in customers],
+            "statuses": [c["status"] for c in customers],
+            "versions": [c["version"] for c in customers],
+            "merged_into": [c["merged_into_id"] for c in customers],
+            "names": [c["name"] for c in customers],
+            "name_keys": [c["name_key"] for c in customers],
+            "name_kanas": [c["name_kana"] for c in customers],
+            "corporate_numbers": [c["corporate_number"] for c in customers],
+            "phones": [json.dumps(list(c["phones"] or [])) for c in customers],
+            "emails": [json.dumps(list(c["emails"] or [])) for c in customers],
+            "records": [sealed_json(c["record"]) for c in customers],
+            "lineages": [sealed_json(c["lineage"]) for c in customers],
+            "created": [c["created_at"] for c in customers],
+            "updated": [c["updated_at"] for c in customers],
+        },
+    )
+
+
+def customers_update(customers: Sequence[Mapping[str, Any]]) -> WritePart | None:
+    """Changed customers' golden columns and versions (their columns by name), as one
+    multi-row update for ``db.write_together`` (see ``customers_insert``)."""
+    if not customers:
+        return None
+    return WritePart(
+        _UPDATE_CUSTOMERS,
+        {
+            "ids": [c["id"] for c in customers],
+            "kinds": [c["kind"] for c in customers],
+            "versions": [c["version"] for c in customers],
+            "names": [c["name"] for c in customers],
+            "name_keys": [c["name_key"] for c in customers],
+            "name_kanas": [c["name_kana"] for c in customers],
+            "corporate_numbers": [c["corporate_number"] for c in customers],
+            "phones": [json.dumps(list(c["phones"] or [])) for c in customers],
+            "emails": [json.dumps(list(c["emails"] or [])) for c in customers],
+            "records": [sealed_json(c["record"]) for c in customers],
+            "lineages": [sealed_json(c["lineage"]) for c in customers],
+            "updated": [c["updated_at"] for c in customers],
         },
     )

@@ -142,8 +142,74 @@ def compute_golden(
     rules: SurvivorshipRules | None = None,
 ) -> GoldenRecord:
     """Combine ``sources`` (and a steward's ``overrides``, pointer → value) into one record."""
-    rules = rules or SurvivorshipRules()
-    overrides = overrides or {}
+    if len(sources) == 1 and not overrides:
+        return only_source(sources[0])
+    return _combine(sources, overrides or {}, rules or SurvivorshipRules())
+
+
+def only_source(source: SourceView) -> GoldenRecord:
+    """:func:`compute_golden` of one source and no override (most customers): the same record
+    and lineage, in the same order, without ranking (every field's winner is the one source,
+    by ``only_source``); tests/customers/test_survivorship_shortcut.py compares the two."""
+    values = source.record
+    record: dict[str, Any] = {}
+    lineage: dict[str, dict[str, Any]] = {}
+    origin = {"system": source.system, "source_id": source.source_id, "rule": "only_source"}
+    for base, members in SCALAR_GROUPS.items():
+        if is_empty(values.get(base)):
+            for member in members:
+                record[member] = None
+            continue
+        for member in members:
+            record[member] = values.get(member)
+        lineage[f"/{base}"] = dict(origin)
+    for name, identity in LIST_IDENTITY.items():
+        items = values.get(name) or []
+        merged: list[Any] = []
+        seen: set[Any] = set()
+        for item in items:
+            key = identity(item)
+            if key not in seen:
+                seen.add(key)
+                merged.append(item)
+        record[name] = merged
+        if merged:
+            lineage[f"/{name}"] = {
+                "rule": "union",
+                "sources": [{"system": source.system, "source_id": source.source_id}],
+            }
+    for name in OBJECT_FIELDS:
+        given = values.get(name)
+        obj: dict[str, Any] = {}
+        if isinstance(given, Mapping):
+            if any(not leaf or "/" in leaf for leaf in given):  # pointers that read elsewhere
+                return _combine([source], {}, SurvivorshipRules())
+            for leaf in sorted(given):
+                value = given[leaf]
+                if is_empty(value):
+                    obj[leaf] = None
+                else:
+                    obj[leaf] = value
+                    lineage[f"/{name}/{leaf}"] = dict(origin)
+        elif given:  # not an object: the general path's reading of it
+            return _combine([source], {}, SurvivorshipRules())
+        record[name] = obj if any(not is_empty(v) for v in obj.values()) else None
+    custom: dict[str, Any] = {}
+    given_custom = values.get("custom_fields") or {}
+    if not isinstance(given_custom, Mapping) or any(not k or "/" in k for k in given_custom):
+        return _combine([source], {}, SurvivorshipRules())
+    for key in sorted(given_custom):
+        value = given_custom[key]
+        if not is_empty(value):
+            custom[key] = value
+            lineage[f"/custom_fields/{key}"] = dict(origin)
+    record["custom_fields"] = custom
+    return GoldenRecord(record=record, lineage=lineage)
+
+
+def _combine(
+    sources: Sequence[SourceView], overrides: Mapping[str, Any], rules: SurvivorshipRules
+) -> GoldenRecord:
     record: dict[str, Any] = {}
     lineage: dict[str, dict[str, Any]] = {}
     steward = {"system": "_steward", "source_id": "", "rule": "steward_override"}

@@ -138,8 +138,9 @@ async def resolve_batch(
     keys = [k for item in items for k in item.prepared.keys]
     found = await batch_candidates(session, keys, settings)
     loaded: dict[uuid.UUID, tuple[Customer, list[SourceView]]] = {}
+    memo: dict[int, _Item] = {}
     for attempt in range(4):
-        plan, missing = _simulate(settings, items, found, loaded, stored_as)
+        plan, missing = _simulate(settings, items, found, loaded, stored_as, memo)
         if not missing:
             return plan
         if attempt == 2:  # rare: read every customer the batch could join, once
@@ -157,10 +158,18 @@ async def resolve_batch(
             loaded = {i: v for i, v in loaded.items() if i in found.customers or i in pinned}
             continue
         loaded.update(locked)
-    plan, missing = _simulate(settings, items, found, loaded, stored_as)
+    plan, missing = _simulate(settings, items, found, loaded, stored_as, memo)
     if missing:  # pragma: no cover - every candidate is read by the third attempt
         raise RuntimeError("customers to join could not be read")
     return plan
+
+
+@dataclass
+class _Item:
+    """What a pass of :func:`_simulate` works out of an item alone (kept for the next pass)."""
+
+    compared: PreparedRecord  # its record prepared for scoring
+    stored: dict[str, Any]  # the record it stores, as JSON (model_dump)
 
 
 def _simulate(
@@ -169,9 +178,11 @@ def _simulate(
     found: BatchCandidates,
     loaded: dict[uuid.UUID, tuple[Customer, list[SourceView]]],
     stored_as: Mapping[int, Prepared],
+    memo: dict[int, _Item],
 ) -> tuple[Plan, set[uuid.UUID]]:
     """The batch written one by one, in memory. Customers joined but not in ``loaded`` are
-    returned as missing (the pass then continues as well as it can, to find them all)."""
+    returned as missing (the pass then continues as well as it can, to find them all).
+    ``memo``: what an earlier pass worked out of each item (by position)."""
     config = matching.match_config(settings)
     merge_threshold = settings.match_merge_threshold or config.merge_threshold
     review_threshold = settings.match_review_threshold or config.review_threshold
@@ -208,7 +219,12 @@ def _simulate(
         ordered = sorted(ids, key=lambda i: held[i].order)[: settings.match_max_candidates]
         if item.pinned is not None:
             ordered = []
-        prepared_record = prepare(p.record, config)
+        alone = memo.get(position)
+        if alone is None:
+            alone = memo[position] = _Item(
+                prepare(p.record, config), kept.record.model_dump(mode="json")
+            )
+        prepared_record = alone.compared
         scored: list[tuple[str, MatchScore]] = []
         by_id: dict[str, Candidate] = {}
         for cid in ordered:
@@ -288,11 +304,14 @@ def _simulate(
             target.sources = []
             is_new = True
         assert target.customer is not None and target.sources is not None
-        view = SourceView(
-            item.system, item.source_id, stored_at, kept.record.model_dump(mode="json")
-        )
+        view = SourceView(item.system, item.source_id, stored_at, alone.stored)
         try:
-            columns = golden_columns_of(settings, [*target.sources, view], p.config)
+            columns = golden_columns_of(
+                settings,
+                [*target.sources, view],
+                p.config,
+                only=None if target.sources else kept.record,
+            )
         except ProblemError as problem:  # refused like the PUT's 422: nothing of it stays
             steps.append(
                 Step(item, kept, resolution, target.id, is_new, outcome, stored_at, problem=problem)

@@ -146,8 +146,3 @@ async def pending_change(
     if not pointers:
         return None
     return await governance.pending_source_change(session, system, source_id)
-
-
-async def protected_pointers(session: AsyncSession, system: str) -> list[str]:
-    """The protected fields a write of ``system`` may not change without approval."""
-    return governance.protected_for_system(await governance.list_protected(session), system)

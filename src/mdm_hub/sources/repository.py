@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,10 +106,13 @@ async def insert_source(
     return rows[0]["id"], others
 
 
-# The stored records of a batch's source ids of one system, and the configuration's
-# fingerprint (one row of NULLs besides it when none is stored).
+# The stored records of a batch's source ids of one system, the configuration's fingerprint
+# and whether governance protects fields of this system (one row of NULLs besides them when
+# none is stored).
 _EXISTING_SOURCES = f"""
-    SELECT {FINGERPRINT_SQL} AS fingerprint, s.id, s.source_id, s.customer_id, s.raw_payload,
+    SELECT {FINGERPRINT_SQL} AS fingerprint,
+           EXISTS (SELECT 1 FROM protected_fields WHERE :system = ANY(systems)) AS protected,
+           s.id, s.source_id, s.customer_id, s.raw_payload,
            s.payload_hash, s.normalized, s.changes, s.findings, s.decision, s.version,
            s.created_at, s.updated_at
     FROM (SELECT 1) AS one
@@ -118,16 +123,17 @@ _EXISTING_SOURCES = f"""
 
 async def existing_sources(
     session: AsyncSession, system: str, source_ids: list[str]
-) -> tuple[dict[str, SourceRecord], str]:
+) -> tuple[dict[str, SourceRecord], str, bool]:
     """The stored records of ``source_ids`` (as read: not added to the session) by source id,
-    and the configuration's fingerprint, in one statement."""
+    the configuration's fingerprint, and whether any field is protected for writes of
+    ``system`` (governance: ``sources.protect``), in one statement."""
     rows = await db.fetch(session, _EXISTING_SOURCES, {"system": system, "source_ids": source_ids})
     found = {
         row["source_id"]: _stored(system, row["source_id"], row)
         for row in rows
         if row["id"] is not None
     }
-    return found, rows[0]["fingerprint"]
+    return found, rows[0]["fingerprint"], rows[0]["protected"]
 
 
 _CUSTOMER_NAMES = tuple(c.name for c in Customer.__table__.columns if not c.computed)
@@ -184,21 +190,24 @@ _INSERT_SOURCES = """
 """
 
 
-def sources_insert(system: str, sources: list[SourceRecord]) -> WritePart:
+def sources_insert(
+    system: str, sources: list[SourceRecord], seal: Callable[[Any], Any] = lambda d: d
+) -> WritePart:
     """New source records of one system, as one multi-row insert returning (id, source_id);
-    their JSON payloads are serialized (and sealed) here (the one place a batch writes them)."""
+    their JSON payloads are serialized (and sealed) here (the one place a batch writes them).
+    ``seal``: the batch's own sealing of documents other rows also hold (``store``)."""
     return WritePart(
         _INSERT_SOURCES,
         {
             "system": system,
             "source_ids": [s.source_id for s in sources],
             "customer_ids": [s.customer_id for s in sources],
-            "raw": [sealed_json(s.raw_payload) for s in sources],
+            "raw": [sealed_json(seal(s.raw_payload)) for s in sources],
             "hashes": [s.payload_hash for s in sources],
             "normalized": [sealed_json(s.normalized) for s in sources],
             "changes": [sealed_json(s.changes) for s in sources],
             "findings": [sealed_json(s.findings) for s in sources],
-            "decisions": [sealed_json(s.decision) for s in sources],
+            "decisions": [sealed_json(seal(s.decision)) for s in sources],
             "at": [s.created_at for s in sources],
         },
     )
@@ -209,13 +218,15 @@ async def store_batch(
     system: str,
     sources: list[SourceRecord],
     parts: list[tuple[str, WritePart | None]],
+    *,
+    seal: Callable[[Any], Any] = lambda d: d,
 ) -> dict[str, int]:
     """Write a batch in one statement: ``parts`` (the customers, audit entries, events, review
     pairs; parts named ``keys`` and ``findings`` may join ``new_sources``) and the new source
-    records; the ids the source records got, by source id."""
+    records; the ids the source records got, by source id. ``seal``: see ``sources_insert``."""
     rows = await db.write_named(
         session,
-        [("new_sources", sources_insert(system, sources) if sources else None), *parts],
+        [("new_sources", sources_insert(system, sources, seal) if sources else None), *parts],
         "SELECT id, source_id FROM new_sources"
         if sources
         else "SELECT NULL AS id, NULL AS source_id WHERE false",

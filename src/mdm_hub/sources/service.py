@@ -32,7 +32,7 @@ from mdm_hub.sources.decide import NewSource, resolve_batch
 from mdm_hub.sources.hierarchy import Written, follow_hierarchy
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
-from mdm_hub.sources.protect import Guarded, hold_protected, pending_change, protected_pointers
+from mdm_hub.sources.protect import Guarded, hold_protected, pending_change
 from mdm_hub.sources.store import Stored, store_batch, store_changed_source
 
 
@@ -137,7 +137,9 @@ async def write_batch(
     await lock_batch(session, sorted({(system, i) for i in ids}), sorted(locked))
     # Not row-locked here: the advisory locks serialize writers of these source records, and
     # a row is locked below only after its customer (the order merges use: no deadlock).
-    existing, fingerprint = await repository.existing_sources(session, system, sorted(set(ids)))
+    existing, fingerprint, protected = await repository.existing_sources(
+        session, system, sorted(set(ids))
+    )
     if fingerprint != config.fingerprint:  # changed since this process last read it
         config = await configuration_for(session, fingerprint)
         prepared = await prepare(session, settings, payloads, config, ready)
@@ -150,9 +152,9 @@ async def write_batch(
         held = await hold_erased_items(
             session, settings, actor, system, items, raws, prepared, existing, digests
         )
-    # Governance (sources/protect.py): with protected fields for this system, each new record
-    # is decided and stored on its own, its protected values held between the two.
-    protected = bool(await protected_pointers(session, system))
+    # Governance (sources/protect.py): with protected fields for this system (``protected``,
+    # read with the stored records), each new record is decided and stored on its own, its
+    # protected values held between the two.
     answers: list[ItemWrite | None] = [None] * len(items)
     run: list[tuple[int, NewSource]] = []
     seen: set[str] = set()

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import AuditRecord, audit_record
@@ -16,8 +17,13 @@ from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
 from mdm_hub.customers.golden import customer_view, now, recompute_golden
 from mdm_hub.customers.models import Customer, SourceRecord
-from mdm_hub.customers.repository import customers_upsert, next_customer_codes
+from mdm_hub.customers.repository import (
+    customers_insert,
+    customers_update,
+    next_customer_codes,
+)
 from mdm_hub.customers.views import source_view
+from mdm_hub.encryption import Sealed, seal_once
 from mdm_hub.events.outbox import event_row
 from mdm_hub.events.repository import insert_events
 from mdm_hub.matching.keys import BlockingKey
@@ -59,6 +65,7 @@ async def store_batch(
     code_of = dict(zip(plan.created, codes, strict=True))
     for customer_id, state in plan.customers.items():
         state["customer_code"] = code_of.get(customer_id, state["customer_code"])
+    once = _SealOnce()
     stored: list[Stored] = []
     sources: list[SourceRecord] = []
     audit: list[AuditRecord] = []
@@ -110,13 +117,19 @@ async def store_batch(
                 entity_type="source_record",
                 entity_id=f"{system}/{item.source_id}",
                 customer_id=customer_id,
-                after={**source_view(source), "decision": source.decision},
+                after={
+                    **source_view(source),
+                    "raw_payload": once(source.raw_payload),
+                    "decision": once(source.decision),
+                },
             )
         )
         customer = Customer(**state)
         if step.event is not None:
-            if step.before is not None:
-                step.before["customer_code"] = state["customer_code"]
+            before = step.before
+            if before is not None:
+                before["customer_code"] = state["customer_code"]
+                before = {**before, "record": once(before["record"])}
             audit.append(
                 audit_record(
                     actor,
@@ -124,28 +137,58 @@ async def store_batch(
                     entity_type="customer",
                     entity_id=str(customer_id),
                     customer_id=customer_id,
-                    before=step.before,
-                    after=customer_view(customer),
+                    before=before,
+                    after={**customer_view(customer), "record": once(customer.record)},
                 )
             )
-            events.append(event_row(step.event, customer, step.changed))
+            event = event_row(step.event, customer, step.changed)
+            # customer_payload: the record's fields beside its identity (never personal data)
+            event["payload"] = Sealed(
+                {**once(customer.record).document, **to_jsonable_python(customer.identity())}
+            )
+            events.append(event)
         stored.append(Stored(step, source, customer))
+    new = set(plan.created)
+    columns = [
+        {**c, "record": once(c["record"]), "lineage": once(c["lineage"])}
+        for c in plan.customers.values()
+    ]
     ids = await repository.store_batch(
         session,
         system,
         sources,
         [
-            ("customers", customers_upsert([Customer(**c) for c in plan.customers.values()])),
+            ("customers", customers_insert([c for c in columns if c["id"] in new])),
+            ("changed_customers", customers_update([c for c in columns if c["id"] not in new])),
             ("keys", batch_keys_insert(keys)),
             ("findings", batch_findings_insert(system, findings)),
             ("candidates", candidates_insert(pairs)),
             ("audit", audit_insert(audit)),
             ("events", insert_events(events, webhook=webhooks)),
         ],
+        seal=once,
     )
     for source in sources:
         source.id = ids[source.source_id]
     return stored
+
+
+class _SealOnce:
+    """Each document of a batch sealed once however many stored documents hold it (a
+    customer's record: its row, its audit entries' before and after, its change events; a
+    source record's raw payload and decision: its row and its audit entry). By identity: the
+    batch keeps every document alive until it is stored."""
+
+    def __init__(self) -> None:
+        self._sealed: dict[int, tuple[Any, Sealed]] = {}
+
+    def __call__(self, document: Any) -> Sealed:
+        if isinstance(document, Sealed):
+            return document
+        found = self._sealed.get(id(document))
+        if found is None or found[0] is not document:
+            found = self._sealed[id(document)] = (document, seal_once(document))
+        return found[1]
 
 
 async def store_changed_source(
