@@ -3,8 +3,9 @@
 The table (data/address_forms.json) is built from Japan Post's data by
 data/build_address_forms.py, one section per category of variants (大字/字 and 小字, 異体字,
 kanji numerals and numerals in town names, の/ノ and kana sub-lots, Hokkaido's grid, Kyoto's
-street directions, the prefecture, buildings/floors). bench/address_forms.py measures the same
-table as shares.
+street directions, the prefecture, buildings/floors; a space inside the city, a town written
+without part of its name, numbered town names, a city placed by its town, a 小字 with or
+without 字). bench/address_forms.py measures the same table as shares.
 """
 
 from __future__ import annotations
