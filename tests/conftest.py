@@ -147,8 +147,8 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     try:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename NOT IN ('alembic_version', 'data_keys')"
-        )  # the data keys belong to the database like its schema: the app holds them
+            "AND tablename NOT IN ('alembic_version', 'data_keys', 'index_keys')"
+        )  # the data and index keys belong to the database like its schema: the app holds them
         names = ", ".join(f'"{t["tablename"]}"' for t in tables)
         await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
         await conn.execute("ALTER SEQUENCE customer_code_seq RESTART")

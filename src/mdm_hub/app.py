@@ -98,7 +98,9 @@ def create_app(
                 "`mdm-hub serve` on loopback"
             )
         engine = create_engine(settings.database_url, settings)
-        await load_keyring_when_migrated(engine, settings.field_encryption_key)
+        await load_keyring_when_migrated(
+            engine, settings.field_encryption_key, settings.field_encryption_key_previous
+        )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.shutting_down = False
@@ -111,6 +113,7 @@ def create_app(
                 settings.field_encryption_key,
                 settings.field_key_refresh_seconds,
                 worker_stop,
+                settings.field_encryption_key_previous,
             ),
             name="field key refresh",
         )

@@ -95,8 +95,13 @@ def _open_keyring(settings: Settings, engine: AsyncEngine) -> Coroutine[Any, Any
     assert settings.field_encryption_key is not None
 
     async def run() -> None:
+        previous = settings.field_encryption_key_previous
         install_keyring(
-            await open_keyring(engine, settings.field_encryption_key.get_secret_value())  # type: ignore[union-attr]
+            await open_keyring(
+                engine,
+                settings.field_encryption_key.get_secret_value(),  # type: ignore[union-attr]
+                previous.get_secret_value() if previous else None,
+            )
         )
 
     return run()
@@ -256,7 +261,11 @@ async def _import_jobs(engine: AsyncEngine, stop: asyncio.Event, settings: Setti
     await asyncio.gather(
         Runner(create_sessionmaker(engine), settings, settings.import_batch_size).run(stop),
         refresh_keyring(
-            engine, settings.field_encryption_key, settings.field_key_refresh_seconds, stop
+            engine,
+            settings.field_encryption_key,
+            settings.field_key_refresh_seconds,
+            stop,
+            settings.field_encryption_key_previous,
         ),
     )
 
@@ -359,6 +368,46 @@ def cmd_keys_rotate(settings: Settings, batch_size: int, settle_seconds: float |
         return 0
 
     return asyncio.run(run())
+
+
+def cmd_keys_rewrap(settings: Settings) -> int:
+    """Re-wrap every stored key under MDM_FIELD_ENCRYPTION_KEY (the new KEK), opening the ones
+    not yet re-wrapped with MDM_FIELD_ENCRYPTION_KEY_PREVIOUS (online, resumable)."""
+    import asyncio
+
+    from mdm_hub.db import create_engine
+    from mdm_hub.encryption import EncryptionError, parse_kek
+    from mdm_hub.privacy.rewrap import RewrapResult, rewrap
+
+    key, previous = settings.field_encryption_key, settings.field_encryption_key_previous
+    if key is None or previous is None:
+        print(
+            "mdm-hub keys rewrap: set MDM_FIELD_ENCRYPTION_KEY to the new key and "
+            "MDM_FIELD_ENCRYPTION_KEY_PREVIOUS to the one it replaces",
+            file=sys.stderr,
+        )
+        return 2
+    url = resolve_database_url(settings)
+    check_database(url)
+
+    async def run() -> RewrapResult:
+        engine = create_engine(url, settings)
+        try:
+            return await rewrap(
+                engine,
+                parse_kek(key.get_secret_value()),
+                parse_kek(previous.get_secret_value()),
+                progress=lambda line: print(f"  {line}", flush=True),
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        print(asyncio.run(run()).summary(), flush=True)
+    except EncryptionError as exc:
+        print(f"mdm-hub keys rewrap: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_backup(settings: Settings, folder: Path, keep_days: float | None) -> int:
@@ -617,6 +666,11 @@ def main(argv: list[str] | None = None) -> int:
         help="wait between the steps so every process loads the new key "
         "(default: twice MDM_FIELD_KEY_REFRESH_SECONDS)",
     )
+    keys.add_parser(
+        "rewrap",
+        help="re-wrap every stored key under a new MDM_FIELD_ENCRYPTION_KEY, opening them with "
+        "MDM_FIELD_ENCRYPTION_KEY_PREVIOUS (online, resumable)",
+    )
     importer = commands.add_parser(
         "import", help="import customers from a CSV, TSV or Excel file (resumable)"
     )
@@ -702,6 +756,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_matching_reindex(settings, args.batch_size)
     if args.command == "backup":
         return cmd_backup(settings, args.to, args.keep_days)
+    if args.command == "keys" and args.action == "rewrap":
+        return cmd_keys_rewrap(settings)
     if args.command == "keys":
         return cmd_keys_rotate(settings, args.batch_size, args.settle_seconds)
     if args.command == "import":

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -76,14 +76,31 @@ def wrap_data_key(kek: bytes, key_id: str, data_key: bytes) -> bytes:
 
 
 def unwrap_data_key(kek: bytes, key_id: str, wrapped: bytes) -> bytes:
-    wrapping = AESGCM(derive_key(kek, _WRAP_PURPOSE))
-    try:
-        return wrapping.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], key_id.encode())
-    except InvalidTag as exc:
-        raise EncryptionError(
-            f"data key {key_id} cannot be unwrapped: MDM_FIELD_ENCRYPTION_KEY is not the key "
-            "it was wrapped with"
-        ) from exc
+    return unwrap_with((kek,), key_id, wrapped)[0]
+
+
+def unwrap_with(keks: Sequence[bytes], key_id: str, wrapped: bytes) -> tuple[bytes, int]:
+    """The data key, and the index in ``keks`` of the KEK that wrapped it (while a KEK is being
+    replaced, a key is wrapped by the new one or, not yet re-wrapped, by the previous one)."""
+    for i, kek in enumerate(keks):
+        wrapping = AESGCM(derive_key(kek, _WRAP_PURPOSE))
+        try:
+            plain = wrapping.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], key_id.encode())
+        except InvalidTag:
+            continue
+        return plain, i
+    which = (
+        "MDM_FIELD_ENCRYPTION_KEY is not the key"
+        if len(keks) == 1
+        else "neither MDM_FIELD_ENCRYPTION_KEY nor MDM_FIELD_ENCRYPTION_KEY_PREVIOUS is the key"
+    )
+    raise EncryptionError(f"data key {key_id} cannot be unwrapped: {which} it was wrapped with")
+
+
+def legacy_index_key(kek: bytes) -> bytes:
+    """The blind-index key as the hub derived it from the KEK before it was stored (wrapped)
+    beside the data keys: a hub's existing lookup hashes were made with it."""
+    return derive_key(kek, _INDEX_PURPOSE)
 
 
 def is_encrypted(value: object) -> bool:

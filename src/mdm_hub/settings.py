@@ -250,6 +250,12 @@ class Settings(BaseSettings):
         ".decode())'`). Unset: `mdm-hub serve` on loopback makes one in the data folder; "
         "elsewhere the hub refuses to start",
     )
+    field_encryption_key_previous: SecretStr | None = Field(
+        default=None,
+        description="While the key-encryption key is replaced: the previous one, which opens "
+        "the stored keys `mdm-hub keys rewrap` has not yet re-wrapped under "
+        "MDM_FIELD_ENCRYPTION_KEY (remove it once that command has finished)",
+    )
     field_key_refresh_seconds: float = Field(
         default=30.0,
         gt=0,

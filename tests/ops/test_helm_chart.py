@@ -408,6 +408,14 @@ def test_settings_from_configmap_secrets_from_existing_secrets(
         assert env["MDM_FIELD_ENCRYPTION_KEY"] == {
             "secretKeyRef": {"name": "mdm-hub-secrets", "key": "field-encryption-key"}
         }
+        # Read only while the KEK is replaced: the Secret may lack it.
+        assert env["MDM_FIELD_ENCRYPTION_KEY_PREVIOUS"] == {
+            "secretKeyRef": {
+                "name": "mdm-hub-secrets",
+                "key": "field-encryption-key-previous",
+                "optional": True,
+            }
+        }
     api = find(objs, "Deployment", f"{FULLNAME}-api")
     [container] = pod_spec(api)["containers"]
     assert container["image"] == ("registry.example.co.jp/platform/mdm-hub@sha256:" + "0" * 64)
@@ -429,6 +437,28 @@ def test_secret_values_stay_in_secrets(
     database = find(objects["minimal"], "Secret", f"{FULLNAME}-database")
     assert database["stringData"] == {"DATABASE_URL": VALUE_SETS["minimal"]["database"]["url"]}
     assert "DATABASE_URL" not in find(objects["minimal"], "ConfigMap", FULLNAME)["data"]
+
+
+def test_the_previous_field_key_while_the_kek_is_replaced(
+    objects: dict[str, list[dict[str, Any]]],
+) -> None:
+    """secrets.fieldEncryptionKeyPrevious: in the chart's Secret and the pods' environment
+    only while it is set (`mdm-hub keys rewrap`, docs/operations.md)."""
+    for obj in objects["all-options"]:
+        if obj["kind"] == "Deployment":
+            [container] = pod_spec(obj)["containers"]
+            assert "MDM_FIELD_ENCRYPTION_KEY_PREVIOUS" not in env_of(container)
+    values = deep_merge(
+        VALUE_SETS["all-options"], {"secrets": {"fieldEncryptionKeyPrevious": "old-placeholder"}}
+    )
+    objs = manifests(render(values))
+    secret = find(objs, "Secret", f"{FULLNAME}-secrets")
+    assert secret["stringData"]["field-encryption-key-previous"] == "old-placeholder"
+    for name in ("api", "worker"):
+        [container] = pod_spec(find(objs, "Deployment", f"{FULLNAME}-{name}"))["containers"]
+        assert env_of(container)["MDM_FIELD_ENCRYPTION_KEY_PREVIOUS"] == {
+            "secretKeyRef": {"name": f"{FULLNAME}-secrets", "key": "field-encryption-key-previous"}
+        }
 
 
 def test_image_tag_defaults_to_app_version(objects: dict[str, list[dict[str, Any]]]) -> None:

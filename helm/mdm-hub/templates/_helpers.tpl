@@ -78,8 +78,8 @@ app.kubernetes.io/component: {{ . }}
 {{- if and .Values.database.url .Values.database.existingSecret.name }}
 {{- fail "Set only one of database.url and database.existingSecret.name." }}
 {{- end }}
-{{- if and .Values.secrets.existingSecret (or .Values.secrets.oidcClientSecret .Values.secrets.fieldEncryptionKey) }}
-{{- fail "Set secrets.existingSecret or the secret values (secrets.oidcClientSecret, secrets.fieldEncryptionKey), not both." }}
+{{- if and .Values.secrets.existingSecret (or .Values.secrets.oidcClientSecret .Values.secrets.fieldEncryptionKey .Values.secrets.fieldEncryptionKeyPrevious) }}
+{{- fail "Set secrets.existingSecret or the secret values (secrets.oidcClientSecret, secrets.fieldEncryptionKey, secrets.fieldEncryptionKeyPrevious), not both." }}
 {{- end }}
 {{- with .Values.api }}
 {{- if le (int .terminationGracePeriodSeconds) (add .preStopSleepSeconds .shutdownGraceSeconds | int) }}
@@ -126,6 +126,13 @@ app.kubernetes.io/component: {{ . }}
     secretKeyRef:
       name: {{ .Values.secrets.existingSecret }}
       key: {{ .Values.secrets.keys.fieldEncryptionKey }}
+{{- /* Only while the KEK is replaced (docs/operations.md): absent from the Secret otherwise. */}}
+- name: MDM_FIELD_ENCRYPTION_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.existingSecret }}
+      key: {{ .Values.secrets.keys.fieldEncryptionKeyPrevious }}
+      optional: true
 {{- else }}
 {{- if .Values.secrets.oidcClientSecret }}
 - name: MDM_OIDC_CLIENT_SECRET
@@ -140,6 +147,13 @@ app.kubernetes.io/component: {{ . }}
     secretKeyRef:
       name: {{ include "mdm-hub.appSecretName" . }}
       key: {{ .Values.secrets.keys.fieldEncryptionKey }}
+{{- end }}
+{{- if .Values.secrets.fieldEncryptionKeyPrevious }}
+- name: MDM_FIELD_ENCRYPTION_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mdm-hub.appSecretName" . }}
+      key: {{ .Values.secrets.keys.fieldEncryptionKeyPrevious }}
 {{- end }}
 {{- end }}
 {{- end }}

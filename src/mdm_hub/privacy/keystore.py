@@ -1,12 +1,24 @@
-"""The data keys of field encryption in the ``data_keys`` table, wrapped by the KEK."""
+"""The data keys of field encryption in the ``data_keys`` table, and the key of the blind
+indexes in ``index_keys``, each wrapped by the KEK.
+
+While the KEK itself is being replaced (``mdm-hub keys rewrap``) a process holds the new KEK
+and the previous one, and unwraps each stored key with whichever wrapped it; keys are always
+wrapped anew under the new (first) one."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.encryption import Keyring, keyring_from, new_data_key, wrap_data_key
+from mdm_hub.encryption import (
+    Keyring,
+    legacy_index_key,
+    new_data_key,
+    unwrap_with,
+    wrap_data_key,
+)
 from mdm_hub.privacy import repository
 
 
@@ -26,8 +38,40 @@ async def _read(session: AsyncSession) -> tuple[str | None, dict[str, bytes]]:
     return (active[-1] if active else None), {r.id: bytes(r.wrapped_key) for r in rows}
 
 
-async def load_keyring(session: AsyncSession, kek: bytes) -> Keyring:
-    """Every data key, unwrapped; the first one is made (and stored) when there is none."""
+INDEX_KEY_ID = "blind-index"
+
+
+async def _index_key(
+    session: AsyncSession, keks: Sequence[bytes], active: str, wrapped: dict[str, bytes]
+) -> bytes:
+    """The blind-index key, stored (wrapped under the KEK) the first time it is asked for: the
+    key the hub derived from the KEK before, so that a later KEK keeps the hashes valid."""
+    blob = await repository.wrapped_index_key(session, INDEX_KEY_ID)
+    if blob is None:
+        await repository.lock_data_keys(session)
+        blob = await repository.wrapped_index_key(session, INDEX_KEY_ID)
+    if blob is not None:
+        return unwrap_with(keks, INDEX_KEY_ID, blob)[0]
+    # The hashes stored so far were made with the KEK that wraps the data keys.
+    _, which = unwrap_with(keks, active, wrapped[active])
+    key = legacy_index_key(keks[which])
+    await repository.insert_index_key(
+        session, INDEX_KEY_ID, wrap_data_key(keks[0], INDEX_KEY_ID, key)
+    )
+    return key
+
+
+async def load_keyring(
+    session: AsyncSession,
+    kek: bytes,
+    previous: bytes | None = None,
+    *,
+    known: Keyring | None = None,
+) -> Keyring:
+    """Every data key, unwrapped (by ``kek``, or by ``previous`` while the KEK is replaced);
+    the first one is made (and stored) when there is none. Keys in ``known`` (the keyring a
+    process already holds) are taken from it, not unwrapped again."""
+    keks = (kek,) if previous is None else (kek, previous)
     active, wrapped = await _read(session)
     if active is None:
         await repository.lock_data_keys(session)
@@ -36,7 +80,20 @@ async def load_keyring(session: AsyncSession, kek: bytes) -> Keyring:
             await _insert_active(session, kek)
             active, wrapped = await _read(session)
     assert active is not None
-    return keyring_from(kek, active, wrapped)
+    keys = {
+        key_id: known.keys[key_id]
+        if known is not None and key_id in known.keys
+        else unwrap_with(keks, key_id, blob)[0]
+        for key_id, blob in wrapped.items()
+    }
+    # The index key never changes once stored (a known keyring of this database holds it).
+    same = known is not None and known.active_id in wrapped
+    index_key = (
+        known.index_key
+        if known is not None and same
+        else await _index_key(session, keks, active, wrapped)
+    )
+    return Keyring(active_id=active, keys=keys, index_key=index_key)
 
 
 async def add_data_key(session: AsyncSession, kek: bytes) -> str:

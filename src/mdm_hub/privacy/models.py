@@ -123,3 +123,16 @@ class DataKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class IndexKey(Base):
+    """The key of the blind indexes (lookup columns, blocking keys), wrapped by the KEK like
+    the data keys, so that replacing the KEK leaves every stored hash valid."""
+
+    __tablename__ = "index_keys"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -472,6 +472,54 @@ async def delete_data_keys(session: AsyncSession, key_ids: list[str]) -> None:
     )
 
 
+async def wrapped_index_key(session: AsyncSession, key_id: str) -> bytes | None:
+    found = await session.execute(
+        text("SELECT wrapped_key FROM index_keys WHERE id = :id"), {"id": key_id}
+    )
+    blob = found.scalar_one_or_none()
+    return None if blob is None else bytes(blob)
+
+
+async def insert_index_key(session: AsyncSession, key_id: str, wrapped: bytes) -> None:
+    await session.execute(
+        text("INSERT INTO index_keys (id, wrapped_key) VALUES (:id, :key)"),
+        {"id": key_id, "key": wrapped},
+    )
+
+
+# The tables of wrapped keys (`mdm-hub keys rewrap` re-wraps their rows under a new KEK).
+WRAPPED_KEY_TABLES = ("data_keys", "index_keys")
+
+
+async def wrapped_key_ids(session: AsyncSession) -> list[tuple[str, str]]:
+    """(table, id) of every wrapped key, data keys first, oldest first."""
+    return [
+        (table, key_id)
+        for table in WRAPPED_KEY_TABLES
+        for key_id in (
+            await session.execute(text(f"SELECT id FROM {table} ORDER BY created_at, id"))
+        ).scalars()
+    ]
+
+
+async def wrapped_key_for_update(session: AsyncSession, table: str, key_id: str) -> bytes | None:
+    """The wrapped key, locked until the transaction ends (None: dropped meanwhile)."""
+    assert table in WRAPPED_KEY_TABLES
+    found = await session.execute(
+        text(f"SELECT wrapped_key FROM {table} WHERE id = :id FOR UPDATE"), {"id": key_id}
+    )
+    blob = found.scalar_one_or_none()
+    return None if blob is None else bytes(blob)
+
+
+async def set_wrapped_key(session: AsyncSession, table: str, key_id: str, wrapped: bytes) -> None:
+    assert table in WRAPPED_KEY_TABLES
+    await session.execute(
+        text(f"UPDATE {table} SET wrapped_key = :key WHERE id = :id"),
+        {"id": key_id, "key": wrapped},
+    )
+
+
 async def data_key_states(session: AsyncSession) -> list[Any]:
     """(id, active) of every data key, oldest first."""
     return list(
