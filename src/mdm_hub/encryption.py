@@ -114,6 +114,19 @@ def key_id_of(value: str) -> str:
     return value[len(PREFIX) :].split(":", 1)[0]
 
 
+_PREFIX_BYTES = PREFIX.encode()
+
+
+def key_id_of_bytes(blob: bytes) -> str:
+    """The id of the data key encrypted bytes were made with."""
+    if not blob.startswith(_PREFIX_BYTES):
+        raise EncryptionError("not encrypted bytes")
+    end = blob.find(b":", len(_PREFIX_BYTES))
+    if end < 0:
+        raise EncryptionError("encrypted bytes without a key id")
+    return blob[len(_PREFIX_BYTES) : end].decode("ascii")
+
+
 @dataclass
 class Keyring:
     """The unwrapped data keys (id → key), the one new values use, and the blind-index key."""
@@ -148,6 +161,23 @@ class Keyring:
         except (binascii.Error, ValueError, InvalidTag) as exc:
             raise EncryptionError(f"an encrypted value under key {key_id} is damaged") from exc
         return json.loads(plain)
+
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """Bytes (an uploaded file's piece) as ``enc:v1:<key id>:`` + nonce ‖ ciphertext ‖ tag."""
+        nonce = os.urandom(NONCE_BYTES)
+        key_id = self.active_id.encode()
+        sealed = self._cipher(self.active_id).encrypt(nonce, data, key_id)
+        return b"%s%s:%s%s" % (_PREFIX_BYTES, key_id, nonce, sealed)
+
+    def decrypt_bytes(self, blob: bytes) -> bytes:
+        key_id = key_id_of_bytes(blob)
+        start = len(_PREFIX_BYTES) + len(key_id) + 1
+        try:
+            return self._cipher(key_id).decrypt(
+                blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :], key_id.encode()
+            )
+        except InvalidTag as exc:
+            raise EncryptionError(f"an encrypted file piece under key {key_id} is damaged") from exc
 
     def blind_index(self, kind: str, value: str) -> str:
         """The keyed hash that stands for a normalized value in a lookup column or match key."""
@@ -429,6 +459,26 @@ def unseal_bytes(body: bytes) -> bytes:
     if body.startswith(_SEALED_BODY):
         return _compact(unseal(json.loads(body[len(_SEALED_BODY) :])))
     return body
+
+
+def seal_file_piece(data: bytes) -> bytes:
+    """A piece of an uploaded file as it is stored (the whole file may hold personal data)."""
+    return current_keyring().encrypt_bytes(data)
+
+
+def unseal_file_piece(data: bytes) -> bytes:
+    """A stored piece back in clear (one stored before pieces were sealed passes as it is)."""
+    return current_keyring().decrypt_bytes(data) if data.startswith(_PREFIX_BYTES) else data
+
+
+def seal_messages(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Problems (``{"column", "code", "message"}``) with their messages encrypted: a message
+    may quote the value it is about. The engine's reads decrypt them like any sealed value."""
+    return [{**p, "message": seal_text(p["message"])} if p.get("message") else p for p in problems]
+
+
+def seal_text(value: str) -> str:
+    return value if is_encrypted(value) else current_keyring().encrypt(value)
 
 
 def index(kind: str, value: str) -> str:

@@ -234,3 +234,34 @@ async def test_the_command_killed_with_sigkill_resumes_when_run_again(
     assert (await _stored(database_url))[:2] == ([keys[1]], {keys[1]})
     install_keyring(await open_keyring(engine, TEST_FIELD_KEY))
     assert await _answers(client) == before
+
+
+async def test_rotation_reencrypts_uploaded_files_and_their_jobs_still_run(
+    client: httpx.AsyncClient, app: Any, database_url: str, engine: AsyncEngine, tmp_path: Any
+) -> None:
+    """A queued import's file (sealed pieces, bytea) is re-encrypted under the new key before
+    the old one is dropped: the job runs afterwards and imports its rows."""
+    from mdm_hub.imports.service import Runner
+    from tests.privacy.test_encryption_at_rest import IMPORT_HEADER, IMPORTED
+
+    path = tmp_path / "persons.csv"
+    path.write_text(",".join(IMPORT_HEADER) + "\r\n" + ",".join(IMPORTED) + "\r\n", "utf-8")
+    with path.open("rb") as f:
+        job = await client.post(
+            "/v1/imports", files={"file": (path.name, f, "text/csv")}, data={"system": "sfa"}
+        )
+    assert job.status_code == 202, job.text
+    (old,), _, _ = await _stored(database_url)
+
+    result = await rotate(engine, KEK, batch_size=1)
+    assert result.rewritten["import_file_chunks"] == 1 and result.dropped == [old]
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        head = await conn.fetchval("SELECT substring(data from 1 for 32) FROM import_file_chunks")
+    finally:
+        await conn.close()
+    assert bytes(head).startswith(f"enc:v1:{result.key_id}:".encode())
+
+    await Runner(app.state.sessionmaker, app.state.settings).run_until_idle()
+    done = (await client.get(f"/v1/imports/{job.json()['id']}")).json()
+    assert done["status"] == "done" and done["counts"]["new_customer"] == 1, done

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.encryption import sealed_json
+from mdm_hub.encryption import seal_file_piece, seal_messages, sealed_json, unseal_file_piece
 from mdm_hub.imports.models import ImportJob
 
 FINISHED = ("done", "failed", "cancelled")
@@ -64,7 +64,7 @@ async def unfinished_job(
 async def add_chunk(session: AsyncSession, job_id: uuid.UUID, seq: int, data: bytes) -> None:
     await session.execute(
         text("INSERT INTO import_file_chunks (job_id, seq, data) VALUES (:job, :seq, :data)"),
-        {"job": job_id, "seq": seq, "data": data},
+        {"job": job_id, "seq": seq, "data": seal_file_piece(data)},
     )
 
 
@@ -78,7 +78,7 @@ async def chunks(session: AsyncSession, job_id: uuid.UUID) -> AsyncIterator[byte
         )
         if data is None:
             return
-        yield bytes(data)
+        yield unseal_file_piece(bytes(data))
         seq += 1
 
 
@@ -192,7 +192,9 @@ async def insert_rows(
             "payloads": [None if r["payload"] is None else sealed_json(r["payload"]) for r in rows],
             "statuses": [r["status"] for r in rows],
             "outcomes": [r["outcome"] for r in rows],
-            "problems": [json.dumps(r["problems"], ensure_ascii=False) for r in rows],
+            "problems": [
+                json.dumps(seal_messages(r["problems"]), ensure_ascii=False) for r in rows
+            ],
             "prepared": [
                 None if r.get("prepared") is None else sealed_json(r["prepared"]) for r in rows
             ],
@@ -325,7 +327,9 @@ async def record_results(
             "lines": [r["line"] for r in results],
             "outcomes": [r["outcome"] for r in results],
             "codes": [r["customer_code"] for r in results],
-            "problems": [json.dumps(r["problems"], ensure_ascii=False) for r in results],
+            "problems": [
+                json.dumps(seal_messages(r["problems"]), ensure_ascii=False) for r in results
+            ],
         },
     )
     added: dict[str, int] = {}

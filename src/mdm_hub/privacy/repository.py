@@ -556,7 +556,7 @@ SEALED_TABLES = (
     SealedTable("change_requests", ("id",), ("patch", "changes")),
     SealedTable("match_candidates", ("id",), ("explanation",)),
     SealedTable("held_writes", ("id",), ("payload",)),
-    SealedTable("import_rows", ("job_id", "line"), ("payload", "prepared")),
+    SealedTable("import_rows", ("job_id", "line"), ("payload", "prepared", "problems")),
     SealedTable("quality_findings", ("id",), ("value", "message"), text_columns=("message",)),
     SealedTable("idempotency_keys", ("principal", "key"), ("body",), binary=True),
 )
@@ -617,3 +617,38 @@ async def rewrite_sealed(
     """One sealed column of the row (read by :func:`sealed_batch`) written back."""
     match = {f"k{i}": row[k] for i, k in enumerate(table.key)}
     await session.execute(text(_sealed_update(table, column)), {**match, "v": value})
+
+
+_PIECE_HEAD = 64
+
+
+async def file_piece_heads(
+    session: AsyncSession, after: tuple[Any, Any] | None, size: int, *, lock: bool
+) -> list[Any]:
+    """(job_id, seq, head) of the next ``size`` pieces of uploaded files after ``after``: the
+    first bytes only (a sealed piece's key id), so a batch stays small."""
+    where = "WHERE (job_id, seq) > (:k0, :k1)" if after is not None else ""
+    locking = "FOR UPDATE SKIP LOCKED" if lock else ""
+    sql = (
+        f"SELECT job_id, seq, substring(data from 1 for {_PIECE_HEAD}) AS head "
+        f"FROM import_file_chunks {where} ORDER BY job_id, seq LIMIT :n {locking}"
+    )
+    params: dict[str, Any] = {"n": size}
+    if after is not None:
+        params.update(k0=after[0], k1=after[1])
+    return list((await session.execute(text(sql), params)).all())
+
+
+async def file_piece(session: AsyncSession, job_id: Any, seq: int) -> bytes:
+    found = await session.execute(
+        text("SELECT data FROM import_file_chunks WHERE job_id = :job AND seq = :seq"),
+        {"job": job_id, "seq": seq},
+    )
+    return bytes(found.scalar_one())
+
+
+async def rewrite_file_piece(session: AsyncSession, job_id: Any, seq: int, data: bytes) -> None:
+    await session.execute(
+        text("UPDATE import_file_chunks SET data = :data WHERE job_id = :job AND seq = :seq"),
+        {"job": job_id, "seq": seq, "data": data},
+    )

@@ -5,7 +5,8 @@ The steps, each committed, so a rerun after a kill resumes where the run stopped
 1. a new data key is stored, not yet active; every process loads it within
    ``field_key_refresh_seconds`` (the settle wait), so values under it are readable everywhere;
 2. it becomes the active key; after another settle wait every process writes with it;
-3. every table that holds sealed documents is read in primary-key order, in batches locked
+3. every table that holds sealed documents (and the uploaded files' pieces) is read in
+   primary-key order, in batches locked
    ``FOR UPDATE SKIP LOCKED`` (writers are never waited for); a document with any value under
    an older key (or any personal part still in clear) is written back under the new key;
 4. a read-only pass counts values still under an older key (rows a writer held during step 3,
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from mdm_hub.encryption import Keyring, install_keyring, reencrypt_record
+from mdm_hub.encryption import Keyring, install_keyring, key_id_of_bytes, reencrypt_record
 from mdm_hub.privacy import repository
 from mdm_hub.privacy.keystore import (
     activate_key,
@@ -111,7 +112,47 @@ async def _count_stale(engine: AsyncEngine, active: str, batch_size: int) -> int
     for table in SEALED_TABLES:
         async for _, rows in _batches(engine, table, batch_size, lock=False):
             stale += sum(1 for r in rows for c in table.columns if _stale(r[c], active))
+    async for _, pieces in _file_pieces(engine, batch_size, lock=False):
+        stale += sum(1 for p in pieces if _stale_piece(bytes(p.head), active))
     return stale
+
+
+# Uploaded files' pieces (bytea, up to 1 MiB each, "enc:v1:<key id>:" + binary): scanned by
+# their heads, each stale piece read and rewritten alone.
+
+
+def _stale_piece(head: bytes, active: str) -> bool:
+    return not head.startswith(b"enc:v1:") or key_id_of_bytes(head) != active
+
+
+async def _file_pieces(engine: AsyncEngine, batch_size: int, *, lock: bool) -> Any:
+    last: tuple[Any, Any] | None = None
+    while True:
+        async with AsyncSession(engine) as session, session.begin():
+            rows = await repository.file_piece_heads(session, last, batch_size, lock=lock)
+            if not rows:
+                return
+            yield session, rows
+            last = (rows[-1].job_id, rows[-1].seq)
+
+
+async def _rewrite_file_pieces(
+    engine: AsyncEngine, keyring: Keyring, batch_size: int, progress: Callable[[str], None]
+) -> int:
+    rewritten = read = 0
+    async for session, pieces in _file_pieces(engine, batch_size, lock=True):
+        for piece in pieces:
+            if not _stale_piece(bytes(piece.head), keyring.active_id):
+                continue
+            data = await repository.file_piece(session, piece.job_id, piece.seq)
+            clear = keyring.decrypt_bytes(data) if data.startswith(b"enc:v1:") else data
+            await repository.rewrite_file_piece(
+                session, piece.job_id, piece.seq, keyring.encrypt_bytes(clear)
+            )
+            rewritten += 1
+        read += len(pieces)
+        progress(f"import_file_chunks: {read} pieces read, {rewritten} re-encrypted")
+    return rewritten
 
 
 async def rotate(
@@ -154,6 +195,10 @@ async def rotate(
         for table in SEALED_TABLES:
             count = await _rewrite_table(engine, keyring, table, batch_size, progress)
             result.rewritten[table.name] = result.rewritten.get(table.name, 0) + count
+        count = await _rewrite_file_pieces(engine, keyring, batch_size, progress)
+        result.rewritten["import_file_chunks"] = (
+            result.rewritten.get("import_file_chunks", 0) + count
+        )
         left = await _count_stale(engine, active, batch_size)
         progress(f"pass {result.passes}: {left} values left under an older key")
         if left == 0:
