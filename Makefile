@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint format openapi clean browser
+.PHONY: install run test lint format openapi clean browser tools
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -20,7 +20,7 @@ install: $(VENV)/.synced
 run: install  ## serve the hub on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL)
 	MDM_LOG_FORMAT=$${MDM_LOG_FORMAT:-text} $(VENV)/bin/mdm-hub serve
 
-test: install lint browser  ## the whole suite against a real PostgreSQL (and Node.js's oidc-provider: tests/auth)
+test: install lint browser tools  ## the whole suite against a real PostgreSQL (and Node.js's oidc-provider: tests/auth)
 	$(VENV)/bin/pytest
 
 # The console's browser tests (tests/console) drive Debian's Chromium with Playwright, which
@@ -29,6 +29,12 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
 		apt-get install -y chromium fonts-noto-cjk || \
 		(apt-get update && apt-get install -y chromium fonts-noto-cjk); \
+	fi
+
+# The backup test uploads with rclone, as the chart's backup CronJob does (Debian's rclone).
+tools:
+	@if [ ! -x /usr/bin/rclone ]; then \
+		apt-get install -y rclone || (apt-get update && apt-get install -y rclone); \
 	fi
 
 lint: install
