@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from mdm_hub.encryption import sealed_json, unseal_text
+from mdm_hub.encryption import sealed_json, unseal_json_text
 from mdm_hub.settings import Settings
 
 NAMING_CONVENTION = {
@@ -90,13 +90,15 @@ def json_loads(text: str) -> Any:
     (the standard library reads what orjson would read differently or not at all).
 
     Encrypted personal values come back in clear: this is the read side of field encryption for
-    every jsonb value the hub reads, through the ORM or asyncpg directly."""
+    every jsonb value the hub reads, through the ORM or asyncpg directly (decrypted in the
+    text, then parsed once)."""
+    text = unseal_json_text(text)
     if _LONG_NUMBER.search(text) is None:
         try:
-            return unseal_text(text, orjson.loads(text))
+            return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
-    return unseal_text(text, json.loads(text))
+    return json.loads(text)
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:

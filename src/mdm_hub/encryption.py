@@ -20,16 +20,22 @@ import hashlib
 import hmac
 import json
 import os
+import re
+from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PREFIX = "enc:v1:"
+# The plain value's JSON, as compact as the stored text has always been.
+_PLAIN = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_INDEX_CACHE = 65536
 KEY_BYTES = 32
 NONCE_BYTES = 12
 _WRAP_PURPOSE = b"mdm-hub/data-key-wrap/v1"
@@ -135,6 +141,10 @@ class Keyring:
     keys: dict[str, bytes]
     index_key: bytes
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+    # A write computes the same few hashes several times (lookup columns, blocking keys,
+    # fetching keys); a hash is a pure function of its text, so they are kept (bounded).
+    _indexes: dict[str, str] = field(default_factory=dict, repr=False)
+    _hmac: Any = field(default=None, repr=False)
 
     def _cipher(self, key_id: str) -> AESGCM:
         cipher = self._ciphers.get(key_id)
@@ -148,19 +158,24 @@ class Keyring:
     def encrypt(self, value: Any) -> str:
         """The value (anything JSON can hold) as an encrypted text under the active key."""
         nonce = os.urandom(NONCE_BYTES)
-        plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-        sealed = self._cipher(self.active_id).encrypt(nonce, plain, self.active_id.encode())
-        return f"{PREFIX}{self.active_id}:{base64.b64encode(nonce + sealed).decode()}"
+        plain = _PLAIN.encode(value).encode()
+        active = self.active_id
+        sealed = self._cipher(active).encrypt(nonce, plain, active.encode())
+        return f"{PREFIX}{active}:{b2a_base64(nonce + sealed, newline=False).decode()}"
 
     def decrypt(self, value: str) -> Any:
         key_id = key_id_of(value)
+        return json.loads(self.decrypt_json(key_id, value[len(PREFIX) + len(key_id) + 1 :]))
+
+    def decrypt_json(self, key_id: str, body: str) -> str:
+        """The plain value's JSON text, from an encrypted value's key id and base64 body."""
         cipher = self._cipher(key_id)
         try:
-            blob = base64.b64decode(value[len(PREFIX) + len(key_id) + 1 :], validate=True)
+            blob = base64.b64decode(body, validate=True)
             plain = cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], key_id.encode())
         except (binascii.Error, ValueError, InvalidTag) as exc:
             raise EncryptionError(f"an encrypted value under key {key_id} is damaged") from exc
-        return json.loads(plain)
+        return plain.decode()
 
     def encrypt_bytes(self, data: bytes) -> bytes:
         """Bytes (an uploaded file's piece) as ``enc:v1:<key id>:`` + nonce ‖ ciphertext ‖ tag."""
@@ -181,9 +196,18 @@ class Keyring:
 
     def blind_index(self, kind: str, value: str) -> str:
         """The keyed hash that stands for a normalized value in a lookup column or match key."""
-        return (
-            "h:" + hmac.new(self.index_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-        )
+        text = f"{kind}:{value}"
+        found = self._indexes.get(text)
+        if found is None:
+            if self._hmac is None:
+                self._hmac = hmac.new(self.index_key, digestmod=hashlib.sha256)
+            mac = self._hmac.copy()
+            mac.update(text.encode())
+            found = "h:" + mac.hexdigest()
+            if len(self._indexes) >= _INDEX_CACHE:
+                self._indexes.clear()
+            self._indexes[text] = found
+        return found
 
 
 def keyring_from(kek: bytes, active_id: str, wrapped: Mapping[str, bytes]) -> Keyring:
@@ -260,6 +284,9 @@ def _names_personal(parts: list[str], person: bool) -> bool:
     return person and top in _PERSON_FIELDS
 
 
+_LISTS = frozenset({"addresses", "contacts"})
+
+
 def _walk(value: Any, fn: Fn, person: bool) -> Any:
     # Scalars are taken as they are without a call (most of a document's values): this walk
     # runs over every document the hub stores.
@@ -286,7 +313,7 @@ def _walk(value: Any, fn: Fn, person: bool) -> Any:
             out[k] = v if _empty(v) else fn(v)
         elif parts is not None and k in _VALUE_KEYS:
             out[k] = _at(parts, v, fn, person)
-        elif k in _PERSON_FIELDS or k in ("addresses", "contacts"):
+        elif k in _PERSON_FIELDS or k in _LISTS:
             out[k] = _at([k], v, fn, person)
         elif isinstance(v, (dict, list)):
             out[k] = _walk(v, fn, person)
@@ -300,14 +327,22 @@ def encrypt_record(keyring: Keyring | None, document: Any) -> Any:
     list of changes) with every personal part encrypted; parts already encrypted are kept.
     Without a keyring, a document with no clear personal part passes; one with any fails."""
 
-    def seal(v: Any) -> Any:
-        if is_encrypted(v):
-            return v
-        if keyring is None:
+    if keyring is None:
+
+        def seal(v: Any) -> Any:
+            if is_encrypted(v):
+                return v
             raise EncryptionError(
                 "field encryption is not set up in this process (MDM_FIELD_ENCRYPTION_KEY)"
             )
-        return keyring.encrypt(v)
+
+    else:
+        encrypt = keyring.encrypt
+
+        def seal(v: Any) -> Any:
+            if v.__class__ is str and v.startswith(PREFIX):
+                return v
+            return encrypt(v)
 
     return _walk(document, seal, True)
 
@@ -409,7 +444,11 @@ def _sealed_default(value: Any) -> Any:
 def sealed_json(document: Any) -> str:
     """The JSON text a repository stores in a jsonb column (the seam every store goes through:
     ORM and Core writes through the engine's serializer, hand-written statements directly)."""
-    return json.dumps(seal(document), ensure_ascii=False, default=_sealed_default)
+    sealed = seal(document)
+    try:
+        return orjson.dumps(sealed, default=_sealed_default).decode()
+    except TypeError:  # what orjson does not write (an integer beyond 64 bits): as json does
+        return json.dumps(sealed, ensure_ascii=False, default=_sealed_default)
 
 
 def _open_in_place(document: Any, keyring: Keyring | None) -> Any:
@@ -435,6 +474,24 @@ def unseal_text(text: str, document: Any) -> Any:
     in place when it holds any encrypted value (the engine's deserializer: every jsonb value
     read, by the ORM or by asyncpg)."""
     return _open_in_place(document, _keyring) if PREFIX in text else document
+
+
+# An encrypted value as it stands in a JSON text: a string of base64, nothing to unescape.
+_SEALED_STRING = re.compile(r'"enc:v1:([A-Za-z0-9]+):([A-Za-z0-9+/]*=*)"')
+
+
+def unseal_json_text(text: str) -> str:
+    """A JSON text with each encrypted value replaced by its plain value's JSON (what it was
+    made from), so the text parses straight into the clear document: no walk over it."""
+    if PREFIX not in text:
+        return text
+    keyring = _keyring
+    if keyring is None:
+        raise EncryptionError(
+            "an encrypted value was read, but field encryption is not set up in this "
+            "process (MDM_FIELD_ENCRYPTION_KEY)"
+        )
+    return _SEALED_STRING.sub(lambda m: keyring.decrypt_json(m.group(1), m.group(2)), text)
 
 
 _SEALED_BODY = b"sealed:"

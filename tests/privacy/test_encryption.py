@@ -4,6 +4,8 @@ in the ``data_keys`` table, blind indexes, and which parts of a record are encry
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -128,6 +130,43 @@ def test_every_personal_part_of_a_person_is_encrypted_and_comes_back() -> None:
         assert decrypt_record(ring, sealed) == plain
 
 
+def test_a_stored_text_is_decrypted_in_the_text_and_parsed_once() -> None:
+    """The read seam (db.json_loads): each encrypted string of a JSON text replaced by its
+    plain value's JSON; a tampered value fails; text that only quotes the prefix stays."""
+    import mdm_hub.encryption as encryption
+    from mdm_hub.encryption import install_keyring
+
+    before, ring = encryption._keyring, _keyring("dk1")
+    install_keyring(ring)
+    try:
+        _read_back(ring)
+    finally:
+        install_keyring(before)
+
+
+def _read_back(ring: Keyring) -> None:
+    from mdm_hub.db import json_loads
+    from mdm_hub.encryption import sealed_json
+
+    plain = json.loads(json.dumps(PERSON_IN, default=str))
+    plain["note"] = 'he wrote "enc:v1:dk1:AAAA" here'
+    stored = sealed_json(plain)
+    assert is_encrypted(json.loads(stored)["birth_date"])
+    assert json_loads(stored) == plain
+    assert json_loads(json.dumps(json.loads(stored), indent=2)) == plain  # jsonb's spacing
+    body = json.loads(stored)["birth_date"]
+    tampered = stored.replace(body, body[:-6] + ("A" if body[-6] != "A" else "B") + body[-5:])
+    with pytest.raises(EncryptionError, match="damaged"):
+        json_loads(tampered)
+    big = {"n": 2**70, "phones": ["090-1234-5678"]}  # beyond orjson: written as json writes
+    assert json_loads(sealed_json(big)) == big
+    assert ring.blind_index("phone", "+81901") == ring.blind_index("phone", "+81901")
+    assert (
+        ring.blind_index("phone", "+81901")
+        == "h:" + hmac.new(ring.index_key, b"phone:+81901", hashlib.sha256).hexdigest()
+    )
+
+
 def test_a_corporation_keeps_its_own_phones_but_not_its_contacts() -> None:
     ring = _keyring("dk1")
     corp = {
@@ -171,8 +210,13 @@ async def test_data_keys_are_stored_wrapped_made_once_and_rotated(database_url: 
         async with engine.connect() as conn, conn.begin() as transaction:
             session = AsyncSession(bind=conn)
             await session.execute(text("DELETE FROM data_keys"))
+            await session.execute(text("DELETE FROM index_keys"))
             first = await load_keyring(session, KEK)
             assert list(first.keys) == [first.active_id]
+            # The blind-index key: stored wrapped, the one the KEK derived before (0020).
+            assert first.index_key == derive_key(KEK, b"mdm-hub/blind-index/v1")
+            wrapped = (await session.execute(text("SELECT wrapped_key FROM index_keys"))).scalar()
+            assert wrapped is not None and first.index_key not in bytes(wrapped)
             again = await load_keyring(session, KEK)
             assert again.keys == first.keys  # made once, then read
             stored = (await session.execute(text("SELECT wrapped_key FROM data_keys"))).scalar_one()

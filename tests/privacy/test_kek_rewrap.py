@@ -51,9 +51,25 @@ class Killed(Exception):
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url, Settings(database_url=database_url))
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        keys = await conn.fetch("SELECT id, active FROM data_keys")
+    finally:
+        await conn.close()
     yield engine
-    # The suite's keys go back under the suite's KEK, and its process reads with them.
+    # The suite's keys as they were (the values of this test are truncated with its tables),
+    # under the suite's KEK, and its process reads with them.
     await rewrap(engine, parse_kek(TEST_FIELD_KEY), parse_kek(NEW))
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        ids = [r["id"] for r in keys]
+        await conn.execute("DELETE FROM data_keys WHERE NOT (id = ANY($1::text[]))", ids)
+        for r in keys:
+            await conn.execute(
+                "UPDATE data_keys SET active = $2 WHERE id = $1", r["id"], r["active"]
+            )
+    finally:
+        await conn.close()
     install_keyring(await open_keyring(engine, TEST_FIELD_KEY))
     await engine.dispose()
 
