@@ -1,7 +1,7 @@
 """field encryption: the blind-index key stored wrapped by the KEK (so the KEK can be replaced)
 
 Revision ID: 0020
-Revises: 0011
+Revises: 0017
 Create Date: 2026-12-06 12:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0011"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
