@@ -3,7 +3,8 @@
 Loading 1M customers through the write path would take hours here (~115 writes/s, see
 docs/benchmarks.md), so the rows are generated in PostgreSQL with INSERT … SELECT
 generate_series straight into customers, source_records, quality_findings, match_candidates
-and merge_log. The statement-level triggers of migrations 0008 and 0014 keep the KPI counts
+and merge_log, then the registries (links, proposals, インボイス). The statement-level triggers
+of migrations 0008, 0014 and 0016 keep the KPI counts
 exactly as they do for the write path (one delta row per statement and count). Then VACUUM
 ANALYZE, and: each KPI query on its own, and GET /v1/quality/kpis through the real app (ASGI),
 ``--repeat`` times; the median and the slowest are printed.
@@ -165,7 +166,8 @@ async def run(customers: int, repeat: int) -> None:
             today = dt.date.today()
             now = dt.datetime.now(dt.UTC)
             queries: dict[str, Callable[[Any], Awaitable[Any]]] = {
-                "counts (status, completeness, error rate, merged away)": repository.counts,
+                "counts (status, completeness, error rate, merged away, 法人番号 coverage per "
+                "kind and source system, closed still active)": repository.counts,
                 "daily counts (merges per 1,000 writes, writes per day)": lambda s: (
                     repository.daily_counts(s, today - dt.timedelta(days=29))
                 ),
@@ -179,8 +181,10 @@ async def run(customers: int, repeat: int) -> None:
                     repository.sources_not_updated_since(s, now - dt.timedelta(days=365))
                 ),
                 "candidates waiting": repository.candidates_waiting,
-                "法人番号 coverage and closed still active (registry links, proposals)": (
-                    repository.registry_counts
+                "source records with no transaction for 365 days, per system (day counts)": (
+                    lambda s: repository.sources_no_transaction_since(
+                        s, today - dt.timedelta(days=365)
+                    )
                 ),
                 "T-numbers by インボイス status": repository.invoice_statuses,
             }
@@ -212,7 +216,39 @@ async def run(customers: int, repeat: int) -> None:
                 f"{kpis['freshness']['all']['no_transaction']}"
             )
             print(f"  enrichment {kpis['enrichment']}")
+            print(f"  enrichment by system {kpis['enrichment_by_system']}")
+            print(
+                "  no transaction per system "
+                f"{ {s: f['no_transaction'] for s, f in kpis['freshness_by_system'].items()} }"
+            )
             print(f"  invoice registration {kpis['invoice_registration']}")
+
+            # The customers behind the figures (the links of the console's データ品質 page):
+            # the first page of 50 of each, through the app.
+            for params in (
+                {"missing": "phone"},
+                {"missing": "corporate_number,phone", "kind": "corporation"},
+                {"missing": "birth_date", "kind": "corporation"},
+                {"not_updated_days": "365"},
+                {"not_updated_days": "1400"},
+                {"no_transaction_days": "365", "kind": "person"},
+                {"finding_rule": "name_kana_not_kana"},
+                {"registry_status": "suggested", "kind": "corporation"},
+                {"registry_status": "withdrawn"},
+                {"registry_status": "unknown", "kind": "corporation"},
+            ):
+
+                async def search(params: dict[str, str] = params) -> None:
+                    response = await client.get("/v1/customers", params={**params, "limit": "50"})
+                    assert response.status_code == 200, response.text
+                    assert response.json()["items"], params
+
+                median, slowest = await _time(search, repeat)
+                query = "&".join(f"{k}={v}" for k, v in params.items())
+                print(
+                    f"GET /v1/customers?{query}: median {median * 1000:.1f} ms, "
+                    f"slowest {slowest * 1000:.1f} ms"
+                )
 
             async def snapshot() -> None:
                 response = await client.post("/v1/quality/kpis/snapshots")

@@ -40,6 +40,26 @@ STEWARD_SYSTEM = "_steward"
 customer_code_seq = Sequence("customer_code_seq", metadata=Base.metadata)
 
 
+# A field missing from an active customer, as the completeness KPI counts it (migration 0008's
+# quality_customer_facts) and the customer search filters it (``missing=``): one partial index
+# by customer code per field (migration 0016), so a page of them is an index range.
+MISSING: dict[str, str] = {
+    "corporate_number": "corporate_number IS NULL",
+    "invoice_registration_number": "invoice_registration_number IS NULL",
+    "phone": "cardinality(phones) = 0",
+    "email": "cardinality(emails) = 0",
+    "address": "jsonb_array_length(COALESCE(record -> 'addresses', '[]'::jsonb)) = 0",
+    "address_with_postal_code": (
+        "NOT jsonb_path_exists(record, '$.addresses[*].postal_code ? (@ != null)'::jsonpath)"
+    ),
+    "name_kana": "name_kana IS NULL",
+    "industry": "(record #>> '{classification,industry}'::text[]) IS NULL",
+    "rank": "(record #>> '{classification,rank}'::text[]) IS NULL",
+    "last_transaction_on": "last_transaction_on IS NULL",
+    "birth_date": "(record ->> 'birth_date') IS NULL",
+}
+
+
 class Customer(Base):
     """The golden record: one row per real-world customer."""
 
@@ -105,6 +125,14 @@ class Customer(Base):
             "ix_customers_active_invoice_registration_number",
             "invoice_registration_number",
             postgresql_where=text("status = 'active' AND invoice_registration_number IS NOT NULL"),
+        ),
+        *(
+            Index(
+                f"ix_customers_missing_{field}",
+                "customer_code",
+                postgresql_where=text(f"status = 'active' AND {condition}"),
+            )
+            for field, condition in MISSING.items()
         ),
     )
 

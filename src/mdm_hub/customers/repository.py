@@ -13,12 +13,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mdm_hub import db
 from mdm_hub.customers.models import (
+    MISSING,
     STEWARD_SYSTEM,
     Customer,
     CustomerStatus,
@@ -193,10 +194,45 @@ class CustomerFilters:
     postal_code: str | None = None  # normalized (7 digits), as addresses store it
     statuses: tuple[str, ...] = (CustomerStatus.active.value,)
     updated_since: dt.datetime | None = None
+    # The quality KPIs' customers (the figures of GET /v1/quality/kpis link here).
+    kind: str | None = None
+    missing: tuple[str, ...] = ()  # keys of customers.models.MISSING
+    updated_before: dt.datetime | None = None
+    transaction_before: dt.date | None = None  # 最終取引日 before this day
+    finding_rule: str | None = None
+    registry_status: str | None = None  # confirmed, suggested, withdrawn, unknown
 
 
 def customer_query(filters: CustomerFilters) -> Select[Customer]:
-    query = select(Customer).where(Customer.status.in_(filters.statuses))
+    if filters.statuses == (CustomerStatus.active.value,):
+        # A literal, so that the partial indexes (status = 'active' AND ...) apply whatever
+        # plan the prepared statement gets.
+        query = select(Customer).where(Customer.status == literal_column("'active'"))
+    else:
+        query = select(Customer).where(Customer.status.in_(filters.statuses))
+    if filters.kind is not None:
+        query = query.where(Customer.kind == filters.kind)
+    for field in filters.missing:
+        query = query.where(text(MISSING[field]))
+    if filters.updated_before is not None:
+        query = query.where(Customer.updated_at < filters.updated_before)
+    if filters.transaction_before is not None:
+        query = query.where(Customer.last_transaction_on < filters.transaction_before.isoformat())
+    if filters.finding_rule is not None:
+        query = query.where(
+            text(
+                "customers.id IN (SELECT s.customer_id FROM quality_findings AS f "
+                "JOIN source_records AS s ON s.id = f.source_record_id "
+                "WHERE f.rule = :finding_rule)"
+            ).bindparams(finding_rule=filters.finding_rule)
+        )
+    if filters.registry_status is not None:
+        query = query.where(
+            text(
+                "customers.id IN (SELECT r.customer_id FROM quality_registry_states AS r "
+                "WHERE r.active AND r.state = :registry_status)"
+            ).bindparams(registry_status=filters.registry_status)
+        )
     if filters.customer_code is not None:
         query = query.where(Customer.customer_code == filters.customer_code)
     if filters.name_prefix:

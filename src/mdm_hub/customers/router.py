@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.auth.roles import ConfigManage, CustomersCurate, CustomersRead, CustomersWrite
 from mdm_hub.context import CurrentActor, settings_of
-from mdm_hub.customers import repository, steward
-from mdm_hub.customers.models import Customer, CustomerStatus
+from mdm_hub.customers import repository, search, steward
+from mdm_hub.customers.models import MISSING, Customer, CustomerStatus
 from mdm_hub.customers.prepare import normalize_payload
 from mdm_hub.customers.schemas import (
     EXAMPLE_CORPORATION,
@@ -82,10 +82,41 @@ async def list_customers(
         list[CustomerStatus] | None, Query(alias="status", description="Default: active")
     ] = None,
     updated_since: dt.datetime | None = None,
+    kind: Annotated[str | None, Query(description="corporation or person")] = None,
+    missing: Annotated[
+        list[str] | None,
+        Query(
+            max_length=400,
+            description="Fields the customer lacks, comma-separated or repeated (as the "
+            "completeness KPI counts them): " + ", ".join(MISSING),
+        ),
+    ] = None,
+    updated_before: Annotated[
+        dt.datetime | None, Query(description="Not updated since this time")
+    ] = None,
+    not_updated_days: Annotated[
+        int | None, Query(ge=0, le=36500, description="Not updated for this many days")
+    ] = None,
+    no_transaction_days: Annotated[
+        int | None,
+        Query(ge=0, le=36500, description="最終取引日 older than this many days (Japan time)"),
+    ] = None,
+    finding_rule: Annotated[
+        str | None,
+        Query(max_length=100, description="A source record of the customer has this finding"),
+    ] = None,
+    registry_status: Annotated[
+        str | None,
+        Query(description="法人番号 coverage: confirmed, suggested, withdrawn or unknown"),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> CustomerPage:
-    """Customers in customer-code order, filtered; follow `next_cursor` for the next page."""
+    """Customers in customer-code order, filtered; follow `next_cursor` for the next page.
+
+    The quality filters (kind, missing, updated_before, not_updated_days,
+    no_transaction_days, finding_rule, registry_status) list the customers behind a figure of
+    `GET /v1/quality/kpis`; they apply to active customers with the KPIs' own definitions."""
     settings = settings_of(request)
     filters = repository.CustomerFilters(
         customer_code=customer_code,
@@ -93,6 +124,20 @@ async def list_customers(
         updated_since=updated_since,
         statuses=tuple(s.value for s in customer_status or [CustomerStatus.active]),
     )
+    problems = search.apply(
+        search.QualityQuery(
+            kind=kind,
+            missing=missing,
+            updated_before=updated_before,
+            not_updated_days=not_updated_days,
+            no_transaction_days=no_transaction_days,
+            finding_rule=finding_rule,
+            registry_status=registry_status,
+        ),
+        filters,
+    )
+    if problems:
+        raise validation_problem(problems)
     try:
         if phone is not None:
             filters.phone = phone_e164(phone)

@@ -139,6 +139,26 @@ QUALITY_INVOICE_NOT_CONFIRMED = Gauge(
     ["status"],
     registry=REGISTRY,
 )
+QUALITY_SOURCES_NO_TRANSACTION = Gauge(
+    "mdm_quality_source_records_no_transaction",
+    "Source records whose 最終取引日 (as the system sent it) is older than "
+    "MDM_QUALITY_NO_TRANSACTION_DAYS, by source system",
+    ["system"],
+    registry=REGISTRY,
+)
+QUALITY_ENRICHMENT_BY_KIND = Gauge(
+    "mdm_quality_enrichment_by_kind_customers",
+    "Active customers of the kind by 法人番号 coverage (confirmed, suggested, withdrawn, unknown)",
+    ["kind", "state"],
+    registry=REGISTRY,
+)
+QUALITY_ENRICHMENT_BY_SYSTEM = Gauge(
+    "mdm_quality_enrichment_source_records",
+    "A source system's records (of active customers) by their customer's 法人番号 coverage "
+    '(kind="all": every kind)',
+    ["system", "kind", "state"],
+    registry=REGISTRY,
+)
 
 
 def set_quality_gauges(figures: dict[str, Any]) -> None:
@@ -155,6 +175,9 @@ def set_quality_gauges(figures: dict[str, Any]) -> None:
         QUALITY_SOURCES_NOT_UPDATED,
         QUALITY_ENRICHMENT,
         QUALITY_INVOICE_NOT_CONFIRMED,
+        QUALITY_SOURCES_NO_TRANSACTION,
+        QUALITY_ENRICHMENT_BY_KIND,
+        QUALITY_ENRICHMENT_BY_SYSTEM,
     ):
         gauge.clear()
     for kind, fields in figures["completeness"].items():
@@ -193,6 +216,16 @@ def set_quality_gauges(figures: dict[str, Any]) -> None:
                     QUALITY_SOURCE_COMPLETENESS.labels(system, kind, field).set(value["share"])
     for system, freshness in figures.get("freshness_by_system", {}).items():
         QUALITY_SOURCES_NOT_UPDATED.labels(system).set(freshness["not_updated"])
+        if "no_transaction" in freshness:
+            QUALITY_SOURCES_NO_TRANSACTION.labels(system).set(freshness["no_transaction"])
+    states = ("confirmed", "suggested", "withdrawn", "unknown")
+    for kind, coverage in figures.get("enrichment_by_kind", {}).items():
+        for state in states:
+            QUALITY_ENRICHMENT_BY_KIND.labels(kind, state).set(coverage[state])
+    for system, kinds in figures.get("enrichment_by_system", {}).items():
+        for kind, coverage in kinds.items():
+            for state in states:
+                QUALITY_ENRICHMENT_BY_SYSTEM.labels(system, kind, state).set(coverage[state])
     enrichment = figures.get("enrichment")
     if enrichment:
         for state in ("confirmed", "suggested", "withdrawn", "unknown"):

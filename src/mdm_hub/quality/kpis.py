@@ -56,7 +56,9 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
     stale_sources = await repository.sources_not_updated_since(
         session, now - dt.timedelta(days=settings.quality_stale_days)
     )
-    registry = await repository.registry_counts(session)
+    stale_transactions = await repository.sources_no_transaction_since(
+        session, day - dt.timedelta(days=settings.quality_no_transaction_days)
+    )
     invoice = await repository.invoice_statuses(session)
 
     def count(scope: str, metric: str) -> int:
@@ -128,7 +130,7 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
         },
     }
 
-    slices = _source_slices(counts, stale_sources)
+    slices = _source_slices(counts, stale_sources, stale_transactions)
     for system, by_kind in slices["error_rate_by_system_kind"].items():
         if system in error_rate:
             error_rate[system]["by_kind"] = by_kind
@@ -193,32 +195,64 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
         "duplicates": duplicates,
         "freshness": freshness,
         "update_frequency": update_frequency,
-        "enrichment": _enrichment(registry, count("kind:corporation", "status:active")),
+        "enrichment": _enrichment(counts, "registry:corporation"),
+        "enrichment_by_kind": {
+            k: _coverage({m: n for (s, m), n in counts.items() if s == f"registry:{k}"})
+            for k in KINDS
+        },
+        "enrichment_by_system": _enrichment_by_system(counts),
         "invoice_registration": _invoice(invoice),
     }
 
 
-def _enrichment(registry: dict[str, int], corporations: int) -> dict[str, Any]:
-    """法人番号 coverage of the active corporations: confirmed (linked to a registry row),
-    suggested (a pending proposal), withdrawn (linked to a number the registry withdrew, 99),
-    unknown (the rest); and linked customers still active whose registry row says closed."""
-    confirmed, suggested, withdrawn = (
-        registry["confirmed"],
-        registry["suggested"],
-        registry["withdrawn"],
-    )
-    unknown = max(corporations - confirmed - suggested - withdrawn, 0)
-    return {
-        "corporations": corporations,
-        "confirmed": confirmed,
-        "confirmed_share": _share(confirmed, corporations),
-        "suggested": suggested,
-        "suggested_share": _share(suggested, corporations),
-        "withdrawn": withdrawn,
-        "unknown": unknown,
-        "unknown_share": _share(unknown, corporations),
-        "closed_still_active": registry["closed_active"],
-    }
+STATES = ("confirmed", "suggested", "withdrawn", "unknown")
+
+
+def _coverage(metrics: dict[str, int]) -> dict[str, Any]:
+    customers = sum(metrics.get(f"state:{state}", 0) for state in STATES)
+    out: dict[str, Any] = {"customers": customers}
+    for state in STATES:
+        n = metrics.get(f"state:{state}", 0)
+        out[state] = n
+        out[f"{state}_share"] = _share(n, customers)
+    out["closed_still_active"] = metrics.get("closed", 0)
+    return out
+
+
+def _enrichment(counts: dict[tuple[str, str], int], scope: str) -> dict[str, Any]:
+    """法人番号 coverage of the active customers of a scope (trigger-kept counts, migration
+    0016): confirmed (linked to a registry row), suggested (a pending proposal, not linked),
+    withdrawn (linked to a number the registry withdrew, 99), unknown (the rest); and linked
+    customers still active whose registry row says closed. The top-level figure is of the
+    corporations (``corporations`` = ``customers``)."""
+    metrics = {metric: n for (s, metric), n in counts.items() if s == scope}
+    figures = _coverage(metrics)
+    if scope == "registry:corporation":
+        figures = {
+            "corporations": figures["customers"],
+            **{k: v for k, v in figures.items() if k != "customers" and k != "withdrawn_share"},
+        }
+    return figures
+
+
+def _enrichment_by_system(counts: dict[tuple[str, str], int]) -> dict[str, Any]:
+    """The coverage of each source system's records (those of active customers), per kind of
+    their customer and for every kind (``all``)."""
+    per: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for (scope, metric), n in counts.items():
+        if scope.startswith("registry-source:"):
+            system, kind = scope.removeprefix("registry-source:").rsplit(":", 1)
+            per[system][kind][metric] = n
+    out: dict[str, Any] = {}
+    for system, kinds in sorted(per.items()):
+        every: dict[str, int] = defaultdict(int)
+        for metrics in kinds.values():
+            for metric, n in metrics.items():
+                every[metric] += n
+        out[system] = {"all": _coverage(every)} | {
+            kind: _coverage(kinds[kind]) for kind in KINDS if kind in kinds
+        }
+    return out
 
 
 def _invoice(statuses: dict[str, int]) -> dict[str, Any]:
@@ -249,7 +283,9 @@ def _rate(records: int, flagged: int, by_rule: dict[str, int]) -> dict[str, Any]
 
 
 def _source_slices(
-    counts: dict[tuple[str, str], int], stale_sources: dict[str, int]
+    counts: dict[tuple[str, str], int],
+    stale_sources: dict[str, int],
+    stale_transactions: dict[tuple[str, str], int],
 ) -> dict[str, Any]:
     """The slices counted per source system and kind (scope ``source:{system}:{kind}``, kept by
     migration 0014's trigger): error rate per kind, completeness and freshness per system."""
@@ -295,10 +331,26 @@ def _source_slices(
     for s in systems:
         records = sum(m.get("records", 0) for (system, _), m in per.items() if system == s)
         stale = stale_sources.get(s, 0)
+        old_tx = sum(n for (system, _), n in stale_transactions.items() if system == s)
+        dated = sum(m.get("filled:last_transaction_on", 0) for (sy, _), m in per.items() if sy == s)
         freshness[s] = {
             "records": records,
             "not_updated": stale,
             "not_updated_share": _share(stale, records),
+            "no_transaction": old_tx,
+            "no_transaction_share": _share(old_tx, records),
+            "no_transaction_date": records - dated,
+            "by_kind": {
+                k: {
+                    "records": per[(s, k)].get("records", 0),
+                    "no_transaction": stale_transactions.get((s, k), 0),
+                    "no_transaction_share": _share(
+                        stale_transactions.get((s, k), 0), per[(s, k)].get("records", 0)
+                    ),
+                }
+                for k in KINDS
+                if (s, k) in per
+            },
         }
     return {
         "error_rate_by_kind": by_kind,

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Text,
+    Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -101,3 +105,40 @@ class QualityCountDelta(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_quality_count_deltas_scope_metric", "scope", "metric"),)
+
+
+class QualityRegistryState(Base):
+    """A customer's 法人番号 coverage as last counted (migration 0016's triggers keep it from
+    customers, registry_links and registry_proposals): ``state`` is ``confirmed``,
+    ``withdrawn``, ``suggested`` or ``unknown``; ``closed``, its link records a closure."""
+
+    __tablename__ = "quality_registry_states"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(Text)
+    closed: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index(
+            "ix_quality_registry_states_active_state",
+            "state",
+            "customer_id",
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class QualityRegistrySourceState(Base):
+    """A source record's system with its customer's coverage, as last counted (the registry
+    KPIs per source system; migration 0016)."""
+
+    __tablename__ = "quality_registry_source_states"
+
+    source_record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    system: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(Text)
+    closed: Mapped[bool] = mapped_column(Boolean)

@@ -133,10 +133,10 @@ async def set_policy(session: AsyncSession, rule: str, policy: str) -> dt.dateti
 _COUNTS = """
     SELECT scope, metric, sum(value)::bigint AS value FROM (
         SELECT scope, metric, value FROM quality_counts
-        WHERE left(scope, 6) <> 'daily:'
+        WHERE left(scope, 6) <> 'daily:' AND left(scope, 13) <> 'transactions:'
         UNION ALL
         SELECT scope, metric, value FROM quality_count_deltas
-        WHERE left(scope, 6) <> 'daily:'
+        WHERE left(scope, 6) <> 'daily:' AND left(scope, 13) <> 'transactions:'
     ) AS counts
     GROUP BY scope, metric
 """
@@ -149,6 +149,19 @@ _DAILY = """
         WHERE left(scope, 6) = 'daily:' AND substr(scope, 7, 10) >= :since
     ) AS counts
     GROUP BY scope, metric
+"""
+
+
+# The 最終取引日 of the source records, counted per system, kind and day (migration 0016).
+_TRANSACTIONS = """
+    SELECT scope, sum(value)::bigint AS value FROM (
+        SELECT scope, value FROM quality_counts
+        WHERE left(scope, 13) = 'transactions:' AND metric < :cutoff
+        UNION ALL
+        SELECT scope, value FROM quality_count_deltas
+        WHERE left(scope, 13) = 'transactions:' AND metric < :cutoff
+    ) AS counts
+    GROUP BY scope
 """
 
 
@@ -218,6 +231,19 @@ async def sources_not_updated_since(session: AsyncSession, cutoff: dt.datetime) 
         {"cutoff": cutoff},
     )
     return {r["system"]: r["n"] for r in rows}
+
+
+async def sources_no_transaction_since(
+    session: AsyncSession, cutoff: dt.date
+) -> dict[tuple[str, str], int]:
+    """Source records per (system, kind) whose 最終取引日, as the system sent it, is before
+    ``cutoff``: a sum over the per-day counts kept by migration 0016's trigger."""
+    rows = await db.fetch(session, _TRANSACTIONS, {"cutoff": cutoff.isoformat()})
+    out: dict[tuple[str, str], int] = {}
+    for r in rows:
+        system, kind = r["scope"].removeprefix("transactions:").rsplit(":", 1)
+        out[(system, kind)] = int(r["value"])
+    return out
 
 
 async def no_transaction_since(session: AsyncSession, cutoff: dt.date) -> dict[str, int]:
@@ -305,38 +331,6 @@ def batch_findings_insert(
 
 # --- KPIs of the registry (NTA 法人番号 and インボイス; migration 0019's indexes) -----------------
 
-# Bounded, never a join of every link with the master: the links counted in one pass of
-# registry_links, less those of customers that are not active corporations (the few customers
-# not active, read by ix_customers_status_code as two ranges (``<>`` would scan the table),
-# and the active persons, by their partial
-# index); closures through the partial index of closed links; suggestions through the pending
-# proposals.
-_REGISTRY = """
-WITH links AS (
-    SELECT count(*) FILTER (WHERE NOT withdrawn) AS kept,
-           count(*) FILTER (WHERE withdrawn) AS withdrawn
-    FROM registry_links
-), elsewhere AS (
-    SELECT count(*) FILTER (WHERE NOT l.withdrawn) AS kept,
-           count(*) FILTER (WHERE l.withdrawn) AS withdrawn
-    FROM (
-        SELECT id FROM customers WHERE status < 'active' OR status > 'active'
-        UNION ALL
-        SELECT id FROM customers WHERE status = 'active' AND kind = 'person'
-    ) AS c
-    JOIN registry_links AS l ON l.customer_id = c.id
-)
-SELECT
-    (SELECT kept FROM links) - (SELECT kept FROM elsewhere) AS confirmed,
-    (SELECT withdrawn FROM links) - (SELECT withdrawn FROM elsewhere) AS withdrawn,
-    (SELECT count(DISTINCT p.customer_id) FROM registry_proposals AS p
-     JOIN customers AS c ON c.id = p.customer_id
-     WHERE p.status = 'pending' AND c.status = 'active' AND c.kind = 'corporation'
-       AND NOT EXISTS (SELECT 1 FROM registry_links AS l WHERE l.customer_id = p.customer_id))
-     AS suggested,
-    (SELECT count(*) FROM registry_links AS l JOIN customers AS c ON c.id = l.customer_id
-     WHERE l.closed_on IS NOT NULL AND c.status = 'active') AS closed_active
-"""
 _INVOICE = """
 SELECT COALESCE(i.status, 'not_registered') AS status, count(*) AS n
 FROM customers AS c
@@ -344,15 +338,6 @@ LEFT JOIN invoice_registrations AS i ON i.registration_number = c.invoice_regist
 WHERE c.status = 'active' AND c.invoice_registration_number IS NOT NULL
 GROUP BY 1
 """
-
-
-async def registry_counts(session: AsyncSession) -> dict[str, int]:
-    """Active corporations linked to the registry (confirmed, or linked to a withdrawn number),
-    with a pending proposal and not linked (suggested), and linked ones the registry says are
-    closed (counted through the links, never a scan of the master)."""
-    rows = await db.fetch(session, _REGISTRY, {})
-    row = rows[0]
-    return {k: int(row[k]) for k in ("confirmed", "withdrawn", "suggested", "closed_active")}
 
 
 async def invoice_statuses(session: AsyncSession) -> dict[str, int]:

@@ -81,7 +81,9 @@ class KpisOut(BaseModel):
     )
     freshness_by_system: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="source system → records, not written again for stale_days, share",
+        description="source system → records, not written again for stale_days, share; "
+        "no_transaction (最終取引日 as the system sent it older than no_transaction_days), "
+        "share, no_transaction_date (no 最終取引日), by_kind",
     )
     duplicates: dict[str, Any] = Field(
         description="candidates_waiting, merged_away, merges per 1,000 writes in the window"
@@ -98,6 +100,16 @@ class KpisOut(BaseModel):
         description="法人番号 coverage of the active corporations by the NTA registry: "
         "confirmed (linked), suggested (a pending proposal), withdrawn, unknown, with shares; "
         "closed_still_active (active customers whose registry link records a closure)",
+    )
+    enrichment_by_kind: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="corporation / person → customers, confirmed, suggested, withdrawn, "
+        "unknown (each with its share), closed_still_active",
+    )
+    enrichment_by_system: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="source system → all / corporation / person → the same figures counted "
+        "over that system's source records of active customers",
     )
     invoice_registration: dict[str, Any] = Field(
         default_factory=dict,
