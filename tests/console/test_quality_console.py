@@ -231,3 +231,62 @@ async def test_the_server_refuses_the_requester_a_steward_a_viewer_and_no_csrf(
         assert change["status"] == "pending"
         golden = (await api.get(f"/v1/customers/{customer['id']}")).json()
         assert golden["billing"]["closing_day"] == "end_of_month"
+
+
+async def test_each_figure_links_to_the_customers_behind_it(
+    hub: Hub, console: Any, database_url: str
+) -> None:
+    async with hub.api() as api:
+        full = (await _put(api, "crm", "L-1", corporation()))["customer"]
+        old = {"last_transaction_on": "2019-03-31"}
+        no_phone = (await _put(api, "crm", "L-2", other_corporation(2, phones=[])))["customer"]
+        stale = (await _put(api, "web", "L-3", other_corporation(3, transactions=old)))["customer"]
+        person = (await _put(api, "web", "L-4", PERSON))["customer"]
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "UPDATE customers SET updated_at = now() - interval '800 days' WHERE id = $1",
+            stale["id"],
+        )
+    finally:
+        await conn.close()
+
+    c = await console("viewer")
+    await c.goto("/console/quality")
+    results = c.page.locator("table.results tbody tr")
+    # 電話 (completeness, every kind): the one customer without a phone.
+    await c.page.locator('#completeness a[href*="missing=phone"]').click()
+    await c.page.wait_for_url(re.compile(r"/console/customers\?missing=phone"))
+    await expect(c.page.locator("#quality-filters")).to_contain_text("電話 が未入力")
+    await expect(results).to_have_count(1)
+    await expect(results.first).to_contain_text(no_phone["customer_code"])
+    # 法人番号 for the corporations: the three without one, not the person.
+    await c.goto("/console/quality?kind=corporation")
+    await c.page.locator('#completeness a[href*="missing=corporate_number"]').click()
+    await expect(c.page.locator("#quality-filters")).to_contain_text("法人")
+    await expect(results).to_have_count(2)
+    codes = await results.locator("a.code").all_inner_texts()
+    assert set(codes) == {no_phone["customer_code"], stale["customer_code"]}
+    # Freshness: not updated for the stale days, and no transaction for N days.
+    await c.goto("/console/quality")
+    await c.page.locator("#link-stale").click()
+    await expect(c.page.locator("#quality-filters")).to_contain_text("日以上更新なし")
+    await expect(results).to_have_count(1)
+    await expect(results.first).to_contain_text(stale["customer_code"])
+    await c.goto("/console/quality")
+    await c.page.locator("#link-no-transaction").click()
+    await expect(c.page.locator("#quality-filters")).to_contain_text("日以上取引なし")
+    await expect(results).to_have_count(1)
+    await expect(results.first).to_contain_text(stale["customer_code"])
+    # Per source system: no transaction, and the 法人番号 coverage of each system's records.
+    await c.goto("/console/quality")
+    await expect(c.page.locator("tr[data-system=web] td.no-transaction")).to_contain_text("1 ")
+    unknown = c.page.locator(
+        "table.registry-systems tr[data-registry-system=web][data-kind=person]"
+    )
+    await expect(unknown).to_contain_text("1")
+    # 法人番号不明 (the coverage bar) lists the corporations without a registry link.
+    await c.page.locator('#enrichment a[href*="registry_status=unknown"]').click()
+    await expect(results).to_have_count(4 - 1)
+    assert person["customer_code"] not in await results.locator("a.code").all_inner_texts()
+    assert full["customer_code"] in await results.locator("a.code").all_inner_texts()

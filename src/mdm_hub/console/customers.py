@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ from mdm_hub.console.web import (
 from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers import repository as customers
+from mdm_hub.customers import search as search_filters
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer
 from mdm_hub.customers.steward import edit_customer
 from mdm_hub.customers.views import customer_out, source_out
@@ -82,6 +84,27 @@ def _filters(values: dict[str, str]) -> tuple[customers.CustomerFilters, dict[st
     return filters, problems
 
 
+def _quality_labels(lang: str, filters: customers.CustomerFilters) -> list[str]:
+    """The quality conditions in force, as words (the page says what it lists)."""
+    labels = []
+    if filters.kind:
+        labels.append(translate(lang, f"quality.kind.{filters.kind}"))
+    if filters.missing:
+        fields = "・".join(translate(lang, f"kfield.{f}") for f in filters.missing)
+        labels.append(translate(lang, "customers.quality.missing", fields=fields))
+    if filters.updated_before is not None:
+        days = (dt.datetime.now(dt.UTC) - filters.updated_before).days
+        labels.append(translate(lang, "customers.quality.not_updated_days", n=days))
+    if filters.transaction_before is not None:
+        days = (dt.datetime.now(search_filters.JAPAN).date() - filters.transaction_before).days
+        labels.append(translate(lang, "customers.quality.no_transaction_days", n=days))
+    if filters.finding_rule:
+        labels.append(translate(lang, f"qrule.{filters.finding_rule}"))
+    if filters.registry_status:
+        labels.append(translate(lang, f"quality.enrichment.{filters.registry_status}"))
+    return labels
+
+
 @router.get("")
 async def search(
     request: Request,
@@ -93,6 +116,12 @@ async def search(
     corporate_number: Annotated[str | None, Query(max_length=40)] = None,
     code: Annotated[str | None, Query(max_length=40)] = None,
     postal_code: Annotated[str | None, Query(max_length=20)] = None,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    missing: Annotated[str | None, Query(max_length=400)] = None,
+    not_updated_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
+    no_transaction_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
+    finding_rule: Annotated[str | None, Query(max_length=100)] = None,
+    registry_status: Annotated[str | None, Query(max_length=20)] = None,
     cursor: str | None = None,
 ) -> Response:
     values = {
@@ -103,10 +132,32 @@ async def search(
         "code": (code or "").strip(),
         "postal_code": (postal_code or "").strip(),
     }
-    searched = any(values.values())
+    # The customers behind a figure of データ品質 (its links), as GET /v1/customers lists them.
+    quality = {
+        "kind": kind or None,
+        "missing": missing or None,
+        "not_updated_days": not_updated_days,
+        "no_transaction_days": no_transaction_days,
+        "finding_rule": finding_rule or None,
+        "registry_status": registry_status or None,
+    }
+    quality = {k: v for k, v in quality.items() if v is not None}
+    searched = any(values.values()) or bool(quality)
     rows: list[Any] = []
     next_query = None
     filters, problems = _filters(values)
+    for problem in search_filters.apply(
+        search_filters.QualityQuery(
+            kind=kind or None,
+            missing=[missing] if missing else None,
+            not_updated_days=not_updated_days,
+            no_transaction_days=no_transaction_days,
+            finding_rule=finding_rule or None,
+            registry_status=registry_status or None,
+        ),
+        filters,
+    ):
+        problems[problem.field] = problem.message
     if searched and not problems:
         after = decode_cursor(cursor, "cursor", {"code": str})["code"] if cursor else None
         found, last = await customers.list_customers(
@@ -114,9 +165,13 @@ async def search(
         )
         rows = [customer_out(c) for c in found]
         if last:
-            next_query = query_string({**values, "cursor": encode_cursor({"code": last})})
+            next_query = query_string(
+                {**values, **quality, "cursor": encode_cursor({"code": last})}
+            )
     context = {
         "values": values,
+        "quality": quality,
+        "quality_labels": _quality_labels(lang_of(request), filters),
         "searched": searched,
         "rows": rows,
         "problems": problems,

@@ -83,11 +83,22 @@ def _trends(history: list[dict[str, Any]], figures: dict[str, Any]) -> dict[str,
     return {"rates": rates, "counts": counts, "kept_days": len(history)}
 
 
+def customers_link(**params: Any) -> str:
+    """The 顧客検索 page listing the customers behind a figure (GET /v1/customers' quality
+    filters, the same definitions as the KPIs)."""
+    return f"{PREFIX}/customers?" + query_string(params)
+
+
 def _enrichment_bars(
     lang: str, enrichment: dict[str, Any]
 ) -> list[tuple[str, float | None, str, str | None]]:
-    """法人番号 coverage as bars; the suggested ones link to the proposals waiting."""
-    links = {"suggested": f"{PREFIX}/registry/proposals"}
+    """法人番号 coverage as bars; the suggested ones link to the proposals waiting, the others
+    to the corporations in that state."""
+    links = {
+        "suggested": f"{PREFIX}/registry/proposals",
+        "confirmed": customers_link(registry_status="confirmed", kind="corporation"),
+        "unknown": customers_link(registry_status="unknown", kind="corporation"),
+    }
     return [
         (
             translate(lang, f"quality.enrichment.{state}"),
@@ -134,6 +145,8 @@ async def quality_page(
     filters = {"kind": kind, "rule": rule, "field": field, "system": system}
     lang = lang_of(request)
     completeness = figures["completeness"][kind]
+    active = figures["customers"][kind].get("active", 0)
+    of_kind = {} if kind == "all" else {"kind": kind}
     by_rule = figures["error_rate"]["all"]["by_rule"]
     return render(
         request,
@@ -142,15 +155,24 @@ async def quality_page(
             "k": figures,
             "computed_at": dt.datetime.fromisoformat(figures["computed_at"]),
             # Bars: (label, share, count, link to the records behind it or None).
+            # Each completeness bar links to the active customers without the field.
             "completeness_bars": [
                 (
                     translate(lang, f"kfield.{f}"),
                     completeness[f]["share"],
-                    f"{completeness[f]['filled']:,}",
-                    None,
+                    f"{completeness[f]['filled']:,} · "
+                    + translate(
+                        lang, "quality.missing_n", n=f"{active - completeness[f]['filled']:,}"
+                    ),
+                    customers_link(missing=f, **of_kind),
                 )
                 for f in kpis.FIELDS
             ],
+            # The freshness tile shows every kind's figures.
+            "stale_link": customers_link(not_updated_days=figures["parameters"]["stale_days"]),
+            "no_transaction_link": customers_link(
+                no_transaction_days=figures["parameters"]["no_transaction_days"]
+            ),
             "rule_bars": [
                 (
                     translate(lang, f"qrule.{r}"),
