@@ -198,9 +198,16 @@ _REFRESH: dict[str, tuple[str, str, dict[str, str]]] = {
         "uuid",
         {
             "INSERT": "SELECT array_agg(customer_id) FROM new_rows",
+            # Only the links whose facts changed (the registry's updates rewrite many links'
+            # dates): the rows of one side not found unchanged on the other.
             "UPDATE": (
-                "SELECT array_agg(customer_id) FROM (SELECT customer_id FROM new_rows "
-                "UNION SELECT customer_id FROM old_rows) AS changed"
+                "SELECT array_agg(DISTINCT customer_id) FROM ("
+                "(SELECT customer_id, withdrawn, closed_on IS NULL FROM new_rows "
+                "EXCEPT SELECT customer_id, withdrawn, closed_on IS NULL FROM old_rows) "
+                "UNION ALL "
+                "(SELECT customer_id, withdrawn, closed_on IS NULL FROM old_rows "
+                "EXCEPT SELECT customer_id, withdrawn, closed_on IS NULL FROM new_rows)"
+                ") AS changed (customer_id, withdrawn, open)"
             ),
             "DELETE": "SELECT array_agg(customer_id) FROM old_rows",
         },

@@ -161,6 +161,9 @@ async def test_registry_and_transaction_counts_follow_every_change(
         )
         kpis = await _check(client, database_url)
         assert (kpis["enrichment"]["withdrawn"], kpis["enrichment"]["suggested"]) == (1, 2)
+        # The registry's update of every link's dates changes no fact.
+        await conn.execute("UPDATE registry_links SET applied_update_date = DATE '2026-11-30'")
+        assert (await _check(client, database_url))["enrichment"] == kpis["enrichment"]
         await conn.execute("DELETE FROM registry_links WHERE customer_id = $1", a)
         await conn.execute("DELETE FROM registry_proposals WHERE customer_id = $1", d)
         kpis = await _check(client, database_url)
