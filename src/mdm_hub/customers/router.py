@@ -86,7 +86,7 @@ async def list_customers(
     missing: Annotated[
         list[str] | None,
         Query(
-            max_length=400,
+            max_length=20,
             description="Fields the customer lacks, comma-separated or repeated (as the "
             "completeness KPI counts them): " + ", ".join(MISSING),
         ),

@@ -53,7 +53,8 @@ def apply(query: QualityQuery, filters: CustomerFilters) -> list[FieldProblem]:
             _problem(
                 "missing",
                 "invalid",
-                f"Unknown field {', '.join(unknown)}; one of {', '.join(MISSING)}",
+                f"Unknown field {', '.join(f[:40] for f in unknown[:3])}; "
+                f"one of {', '.join(MISSING)}",
             )
         )
     else:
