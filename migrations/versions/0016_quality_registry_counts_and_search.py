@@ -4,7 +4,7 @@ day (customers with no transaction for N days per source system), and the partia
 the customer search's quality filters (customers missing a field, by customer code)
 
 Revision ID: 0016
-Revises: 0017
+Revises: 0020
 Create Date: 2026-12-06 12:00:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0017"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
