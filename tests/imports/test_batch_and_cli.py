@@ -67,9 +67,35 @@ async def _fetch(database_url: str, sql: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
+def _children(pid: int) -> dict[int, str]:
+    """The live processes whose parent is ``pid`` (from /proc): pid → command line."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # ended meanwhile
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found[int(entry.name)] = command
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+
+
 async def test_kill_9_and_resume(database_url: str, tmp_path: Path) -> None:
     path = text_file(tmp_path / "big.csv", "cp932", rows(400))
-    # Batches of 5 rows, so the kill lands between checkpoints.
+    # Batches of 5 rows, so the kill lands between checkpoints. Two normalization processes:
+    # staging's batch (400 rows) starts the pool, which must not outlive the killed worker.
     worker = _cli(
         database_url,
         str(path),
@@ -78,6 +104,7 @@ async def test_kill_9_and_resume(database_url: str, tmp_path: Path) -> None:
         "--batch-size",
         "5",
         MDM_IMPORT_LEASE_SECONDS="2",
+        MDM_IMPORT_PROCESSES="2",
     )
     deadline = time.monotonic() + 120
     done = 0
@@ -90,8 +117,15 @@ async def test_kill_9_and_resume(database_url: str, tmp_path: Path) -> None:
             break
         await asyncio.sleep(0.2)
     assert worker.poll() is None, worker.communicate()
+    # The pool's processes, and multiprocessing's resource tracker (which ends once they do).
+    pool = {pid: cmd for pid, cmd in _children(worker.pid).items() if "multiprocessing" in cmd}
+    assert sum("spawn_main" in cmd for cmd in pool.values()) == 2, pool
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
+    gone_by = time.monotonic() + 30
+    while any(_alive(pid) for pid in pool) and time.monotonic() < gone_by:
+        await asyncio.sleep(0.1)
+    assert not [pool[pid] for pid in pool if _alive(pid)], "outlived the killed worker"
     interrupted = await _fetch(database_url, "SELECT status, rows_done FROM import_jobs")
     assert interrupted[0]["status"] == "running" and 60 <= interrupted[0]["rows_done"] < 400
     await asyncio.sleep(2.5)  # the dead worker's lease runs out

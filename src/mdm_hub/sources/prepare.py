@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -110,8 +113,35 @@ def use_processes(count: int) -> None:
 def _executor() -> ProcessPoolExecutor | None:
     global _pool
     if _pool is None and _pool_size > 1:
-        _pool = ProcessPoolExecutor(_pool_size, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            _pool_size,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
     return _pool
+
+
+PARENT_POLL_SECONDS = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    """A pool process's initializer: exit as soon as the process that started the pool is gone.
+
+    A parent killed with SIGKILL (or SIGTERM, which skips the pool's shutdown) leaves its
+    workers blocked on the call queue, whose pipe they hold both ends of, so they never see
+    EOF: reparented, they would live on. The parent's death shows as a change of ``getppid``
+    (to init or a subreaper), polled by a daemon thread; PR_SET_PDEATHSIG is not used because
+    it fires when the parent's *thread* that spawned the worker ends, not the process."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(0)
+
+    if os.getppid() != parent:  # gone already, before the thread could start
+        os._exit(0)
+    threading.Thread(target=watch, name="mdm-parent-watch", daemon=True).start()
 
 
 @dataclass
