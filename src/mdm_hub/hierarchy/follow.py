@@ -37,6 +37,16 @@ class Written:
     relations: Relations | None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A link a source record names that was refused (cycle, self-link, ...) after its record
+    was stored: in a batch of many, and for a waiting link when its target arrived."""
+
+    system: str
+    source_id: str
+    problem: ProblemError
+
+
 def _set_by(written: Written) -> str:
     return f"source:{written.system}/{written.source_id}"
 
@@ -133,8 +143,11 @@ def _targets(written: Written) -> list[tuple[str, str]]:
     return targets
 
 
-async def _arrived(session: AsyncSession, actor: Actor, written: Written) -> None:
-    """Links that were waiting for this customer."""
+async def _arrived(
+    session: AsyncSession, actor: Actor, written: Written, refused: list[Refusal] | None = None
+) -> None:
+    """Links that were waiting for this customer; those refused are audited (and added to
+    ``refused``)."""
     customer = written.customer
     for pending in await repository.pending_for(session, _targets(written)):
         if pending.child_id == customer.id:
@@ -159,6 +172,9 @@ async def _arrived(session: AsyncSession, actor: Actor, written: Written) -> Non
         try:
             await _apply(session, actor, link, field)
         except ProblemError as exc:  # refused before anything was written: say so in the audit
+            system, _, source_id = pending.set_by.removeprefix("source:").partition("/")
+            if refused is not None and pending.set_by.startswith("source:"):
+                refused.append(Refusal(system, source_id, exc))
             service.audit_refused(
                 session, actor, exc, f"{pending.child_id}/{pending.axis}", pending.child_id,
                 link.view(),
@@ -166,12 +182,16 @@ async def _arrived(session: AsyncSession, actor: Actor, written: Written) -> Non
 
 
 async def follow_written(
-    session: AsyncSession, actor: Actor, batch: Sequence[Written]
+    session: AsyncSession,
+    actor: Actor,
+    batch: Sequence[Written],
+    refused: list[Refusal] | None = None,
 ) -> list[Customer]:
     """After a batch of source writes: the links they name, then the links waiting for them.
     One statement per record when there is nothing to do (the usual case). Returns the
     customers whose 法人番号 another corporation also carries, or whose name key another
-    corporation has where one of the two has no 法人番号 (for matching's site check)."""
+    corporation has where one of the two has no 法人番号 (for matching's site check); waiting
+    links refused when their target arrived are added to ``refused``."""
     probes = []
     for written in batch:
         customer = written.customer
@@ -189,7 +209,7 @@ async def follow_written(
                 await _named(session, actor, written, axis)
     for written, found in zip(batch, probes, strict=True):
         if found.awaited:
-            await _arrived(session, actor, written)
+            await _arrived(session, actor, written, refused)
     return [
         w.customer
         for w, found in zip(batch, probes, strict=True)

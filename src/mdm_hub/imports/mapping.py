@@ -109,6 +109,65 @@ LABELS: dict[str, tuple[str, ...]] = {
     "employees": ("従業員数", "社員数", "employees"),
     "capital": ("資本金", "capital"),
     "established_on": ("設立年月日", "設立日", "設立", "established"),
+    # The hierarchy (docs/hierarchy.md): a site's corporation and a corporation's group parent,
+    # each named by this system's code for it (its source id, the ID column of its own row),
+    # the hub's customer code, or its 法人番号, as ``relations`` in a PUT.
+    "site_type": ("事業所区分", "事業所種別", "拠点区分", "拠点種別", "site type"),
+    "site_of_source_id": (
+        "本社コード",
+        "所属法人コード",
+        "所属会社コード",
+        "本社取引先コード",
+        "所属法人ID",
+        "site of source id",
+        "corporation code",
+        "head office code",
+    ),
+    "site_of_source_system": ("所属法人システム", "本社システム", "site of source system"),
+    "site_of_customer_code": (
+        "所属法人顧客コード(MDM)",
+        "所属法人MDMコード",
+        "本社MDMコード",
+        "site of customer code",
+    ),
+    "site_of_corporate_number": (
+        "所属法人番号",
+        "所属法人の法人番号",
+        "本社法人番号",
+        "site of corporate number",
+        "corporation corporate number",
+    ),
+    "site_valid_from": ("所属開始日", "site valid from"),
+    "site_valid_to": ("所属終了日", "site valid to"),
+    "parent_source_id": (
+        "親会社コード",
+        "親会社取引先コード",
+        "親会社顧客コード",
+        "親会社ID",
+        "parent source id",
+        "parent code",
+        "parent id",
+    ),
+    "parent_source_system": ("親会社システム", "parent source system"),
+    "parent_customer_code": (
+        "親会社顧客コード(MDM)",
+        "親会社MDMコード",
+        "parent customer code",
+    ),
+    "parent_corporate_number": ("親会社法人番号", "parent corporate number"),
+    "parent_relation_type": (
+        "関係種別",
+        "関係区分",
+        "親会社との関係",
+        "資本関係",
+        "relation type",
+        "parent relation type",
+    ),
+    "parent_valid_from": ("親会社関係開始日", "parent valid from"),
+    "parent_valid_to": ("親会社関係終了日", "parent valid to"),
+    # The dates of whichever link the row names (the group link when it names both).
+    "relation_valid_from": ("関係開始日", "関係開始", "relation valid from", "relation start"),
+    "relation_valid_to": ("関係終了日", "関係終了", "relation valid to", "relation end"),
 }
 TARGETS = frozenset(LABELS)
 
@@ -123,6 +182,48 @@ KIND_VALUES = {
     "個人事業主": "person",
     "person": "person",
     "individual": "person",
+}
+
+SITE_TYPES = {
+    "本社": "head_office",
+    "本店": "head_office",
+    "支店": "branch",
+    "支社": "branch",
+    "営業所": "sales_office",
+    "出張所": "sales_office",
+    "工場": "factory",
+    "製作所": "factory",
+    "店舗": "store",
+    "その他": "other",
+    **{v: v for v in ("head_office", "branch", "sales_office", "factory", "store", "other")},
+}
+RELATION_TYPES = {
+    "子会社": "subsidiary",
+    "連結子会社": "subsidiary",
+    "関連会社": "affiliate",
+    "持分法適用会社": "affiliate",
+    "subsidiary": "subsidiary",
+    "affiliate": "affiliate",
+}
+# A relation target → the JSON pointer of ``relations`` it fills (a problem's pointer → its
+# column at write time, when the row's own pointers are gone: :func:`relation_columns`).
+RELATION_POINTERS: dict[str, tuple[str, ...]] = {
+    "site_type": ("/relations/site_type",),
+    "site_of_source_id": ("/relations/site_of_source",),
+    "site_of_source_system": ("/relations/site_of_source/system",),
+    "site_of_customer_code": ("/relations/site_of_customer_code",),
+    "site_of_corporate_number": ("/relations/site_of_corporate_number",),
+    "site_valid_from": ("/relations/site_valid_from",),
+    "site_valid_to": ("/relations/site_valid_to",),
+    "parent_source_id": ("/relations/parent_source",),
+    "parent_source_system": ("/relations/parent_source/system",),
+    "parent_customer_code": ("/relations/parent_customer_code",),
+    "parent_corporate_number": ("/relations/parent_corporate_number",),
+    "parent_relation_type": ("/relations/parent_relation_type",),
+    "parent_valid_from": ("/relations/parent_valid_from",),
+    "parent_valid_to": ("/relations/parent_valid_to",),
+    "relation_valid_from": ("/relations/parent_valid_from", "/relations/site_valid_from"),
+    "relation_valid_to": ("/relations/parent_valid_to", "/relations/site_valid_to"),
 }
 
 _SPACES = re.compile(r"[\s_\-・／/()（）\[\]【】:：.]+")
@@ -314,6 +415,7 @@ def map_row(line: int, values: Sequence[str], header: HeaderMapping) -> MappedRo
     source_id: str | None = None
     kind = header.kind
     mapped: list[str] = []
+    links: dict[str, tuple[str, str]] = {}  # relation target → (value, its column)
 
     def put(pointer: str, column: str, value: Any) -> None:
         pointers[pointer] = column
@@ -391,8 +493,19 @@ def map_row(line: int, values: Sequence[str], header: HeaderMapping) -> MappedRo
                 put(f"/company_profile/{target}", column.header, number)
         elif target == "established_on":
             put("/company_profile/established_on", column.header, value)
+        elif target in RELATION_POINTERS:
+            links[target] = (value, column.header)
         elif target.startswith(CUSTOM_PREFIX):
             put(f"/custom_fields/{target.removeprefix(CUSTOM_PREFIX)}", column.header, value)
+    if links:
+        relations, link_problems = _relations(links)
+        problems.extend(link_problems)
+        for target, (_value, column_name) in links.items():
+            for pointer in RELATION_POINTERS[target]:
+                if pointer.removeprefix("/relations/") in relations or "/system" in pointer:
+                    pointers.setdefault(pointer, column_name)
+        if relations:
+            payload["relations"] = relations
     if address:
         payload["addresses"] = [address]
         pointers.setdefault("/addresses", address_columns[0])
@@ -411,6 +524,68 @@ def map_row(line: int, values: Sequence[str], header: HeaderMapping) -> MappedRo
     if source_id is None:
         source_id = content_id(mapped)
     return MappedRow(line, source_id, payload, pointers, problems)
+
+
+def _relations(links: Mapping[str, tuple[str, str]]) -> tuple[dict[str, Any], list[RowProblem]]:
+    """The row's hierarchy columns as a PUT's ``relations``: a source id as ``*_source``
+    (this import's system unless a system column names another), 事業所区分 and 関係種別 values
+    in Japanese or as the API spells them, the generic 関係開始日/関係終了日 on the link the row
+    names (both when it names both). Dates go as written (和暦 too): normalization reads them."""
+    out: dict[str, Any] = {}
+    problems: list[RowProblem] = []
+    for prefix in ("site_of", "parent"):
+        if f"{prefix}_source_id" in links:
+            source: dict[str, str] = {"source_id": links[f"{prefix}_source_id"][0]}
+            if f"{prefix}_source_system" in links:
+                source["system"] = links[f"{prefix}_source_system"][0]
+            out[f"{prefix}_source"] = source
+        elif f"{prefix}_source_system" in links:
+            problems.append(
+                RowProblem(
+                    links[f"{prefix}_source_system"][1],
+                    "system_without_source_id",
+                    "A source system names no record without its code",
+                )
+            )
+        for how in ("customer_code", "corporate_number"):
+            if f"{prefix}_{how}" in links:
+                out[f"{prefix}_{how}"] = links[f"{prefix}_{how}"][0]
+    for target, values, code in (
+        ("site_type", SITE_TYPES, "unknown_site_type"),
+        ("parent_relation_type", RELATION_TYPES, "unknown_relation_type"),
+    ):
+        if target in links:
+            value, column = links[target]
+            found = values.get(value) or values.get(value.lower())
+            if found is None:
+                problems.append(
+                    RowProblem(column, code, f"{value!r} is not one of {', '.join(values)}")
+                )
+            else:
+                out[target] = found
+    named = {
+        link
+        for link, prefix in (("site", "site_of"), ("parent", "parent"))
+        if any(f"{prefix}_{how}" in out for how in ("source", "customer_code", "corporate_number"))
+    }
+    for end in ("from", "to"):
+        for link in ("site", "parent"):
+            if f"{link}_valid_{end}" in links:
+                out[f"{link}_valid_{end}"] = links[f"{link}_valid_{end}"][0]
+        if f"relation_valid_{end}" in links:
+            for link in sorted(named or {"parent"}):
+                out.setdefault(f"{link}_valid_{end}", links[f"relation_valid_{end}"][0])
+    return out, problems
+
+
+def relation_columns(columns: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """A job's detected columns (``HeaderMapping.to_json``'s) as pointer → column for the
+    ``relations`` pointers: the column of a link refused at write time."""
+    out: dict[str, str] = {}
+    for column in columns:
+        for pointer in RELATION_POINTERS.get(str(column.get("field")), ()):
+            out.setdefault(pointer, str(column["header"]))
+    return out
 
 
 def _integer(value: str) -> int | None:

@@ -338,6 +338,33 @@ async def record_results(
     await add_counts(session, job_id, added, len(results))
 
 
+async def add_row_problems(
+    session: AsyncSession, job_id: uuid.UUID, problems: dict[str, list[dict[str, str]]]
+) -> None:
+    """Problems found after a row was done (a link it named, refused when its target came):
+    added to the last done row of the job with that source id, if there is one."""
+    if not problems:
+        return
+    await session.execute(
+        text(
+            """
+            UPDATE import_rows AS r SET problems = r.problems || CAST(x.problems AS jsonb)
+            FROM unnest(CAST(:source_ids AS text[]), CAST(:problems AS text[]))
+                 AS x(source_id, problems)
+            WHERE r.job_id = :job AND r.line = (
+                SELECT max(line) FROM import_rows
+                WHERE job_id = :job AND source_id = x.source_id AND status = 'done'
+            )
+            """
+        ),
+        {
+            "job": job_id,
+            "source_ids": list(problems),
+            "problems": [json.dumps(p, ensure_ascii=False) for p in problems.values()],
+        },
+    )
+
+
 async def add_counts(
     session: AsyncSession, job_id: uuid.UUID, added: dict[str, int], rows: int
 ) -> None:

@@ -41,11 +41,12 @@ from mdm_hub.imports.mapping import (
     map_header,
     map_row,
     mapping_from_json,
+    relation_columns,
 )
 from mdm_hub.imports.models import ImportJob
 from mdm_hub.imports.reader import FileProblem, file_format, read_rows
-from mdm_hub.imports.writer import FieldProblems
-from mdm_hub.record import CustomerIn
+from mdm_hub.imports.writer import FieldProblems, Refusal
+from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 
 logger = logging.getLogger("mdm_hub.imports")
@@ -291,7 +292,7 @@ async def stage_job(
         async def flush() -> None:
             nonlocal rejected
             assert header is not None
-            staged = await _stage_rows(session, settings, config, header, batch)
+            staged = await _stage_rows(session, settings, config, header, batch, job.system)
             for row in staged:
                 if row["status"] == "pending":
                     components.add([f"source:{row['source_id']}", *row.pop("keys")])
@@ -373,11 +374,13 @@ async def _stage_rows(
     config: Any,
     header: HeaderMapping,
     rows: list[tuple[int, list[str]]],
+    system: str,
 ) -> list[dict[str, Any]]:
     """Rows mapped, validated and prepared as a batch (the write path's ``prepare``), each
-    with the keys that put it in a partition: its blocking keys, and the existing customers
+    with the keys that put it in a partition: its blocking keys, the existing customers
     its fetching keys find (``customer:<id>``), so that rows which may join or be scored
-    against one existing customer are written in one partition, in file order."""
+    against one existing customer are written in one partition, in file order, and the
+    targets of the links it names (:func:`_link_keys`)."""
     staged: list[dict[str, Any]] = []
     valid: list[tuple[dict[str, Any], Any, CustomerIn]] = []
     for line, values in rows:
@@ -418,9 +421,31 @@ async def _stage_rows(
             row.update(status="done", outcome="rejected", problems=_problems_json(problems))
             continue
         found = {f"customer:{c}" for k in done.keys for c in holders.get(k, ())}
+        found |= _link_keys(done.record, system)
         row["keys"] = sorted({f"{k.kind}:{k.value}" for k in done.keys} | found)
         row["prepared"] = done.to_json()
     return staged
+
+
+def _link_keys(record: CustomerRecord, system: str) -> set[str]:
+    """The rows a row's links name are written in its partition, in file order, so that a
+    link and a cycle come out as PUTs in file order would, whatever ran first: a source
+    record of this system by the key its own row has (``source:ID``), a corporation by its
+    法人番号, which every row carrying that number has too (``corpnum:N``; in memory only,
+    like every staging key)."""
+    keys: set[str] = set()
+    if record.corporate_number:
+        keys.add(f"corpnum:{record.corporate_number}")
+    relations = record.relations
+    if relations is None:
+        return keys
+    for prefix in ("site_of", "parent"):
+        source = getattr(relations, f"{prefix}_source")
+        if source is not None and source.system in (None, system):
+            keys.add(f"source:{source.source_id}")
+        if number := getattr(relations, f"{prefix}_corporate_number"):
+            keys.add(f"corpnum:{number}")
+    return keys
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,6 +563,7 @@ class Runner:
                 if await repo.finish_partition(session, job.id, partition):
                     await _summary_event(session, job.id)
                 return False
+            earlier: dict[str, list[dict[str, str]]] = {}
             results = await _write(
                 session,
                 self.settings,
@@ -545,8 +571,11 @@ class Runner:
                 job.system,
                 rows,
                 webhooks=not job.options.get("summary_event"),
+                columns=_relation_columns(job),
+                earlier=earlier,
             )
             await repo.record_results(session, job.id, results)
+            await repo.add_row_problems(session, job.id, earlier)
         return True
 
     async def _dry_run_partition(self, job: ImportJob, partition: int) -> None:
@@ -560,11 +589,25 @@ class Runner:
                     return
                 rows = await repo.pending_rows(session, job.id, partition, None)
                 created: set[str] = set()
+                by_source: dict[str, dict[str, Any]] = {}  # the last result of each source id
                 for start in range(0, len(rows), self.batch_size):
                     batch = rows[start : start + self.batch_size]
-                    for result in await _write(
-                        session, self.settings, Actor("dry-run"), job.system, batch
-                    ):
+                    earlier: dict[str, list[dict[str, str]]] = {}
+                    written = await _write(
+                        session,
+                        self.settings,
+                        Actor("dry-run"),
+                        job.system,
+                        batch,
+                        columns=_relation_columns(job),
+                        earlier=earlier,
+                    )
+                    for source_id, problems in earlier.items():
+                        if source_id in by_source:
+                            by_source[source_id]["problems"].extend(problems)
+                    for (_, source_id, _, _), result in zip(batch, written, strict=True):
+                        by_source[source_id] = result
+                    for result in written:
                         code = result["customer_code"]
                         if result["outcome"] == "new_customer":
                             created.add(code)
@@ -598,10 +641,18 @@ async def _write(
     rows: Sequence[tuple[int, str, dict[str, Any], dict[str, Any] | None]],
     *,
     webhooks: bool = True,
+    columns: dict[str, str] | None = None,
+    earlier: dict[str, list[dict[str, str]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows (line, source id, payload, what staging prepared) written as one batch of the
-    write path; their results for the report."""
+    write path; their results for the report.
+
+    A hierarchy link a row names that is refused (cycle, self-link, ...) leaves the row
+    stored without it and is one of its problems, in the link's column (``columns``: pointer
+    → column). A waiting link refused when its target came names the row that named it: its
+    problems go to ``earlier`` (source id → problems) when that row is not in this batch."""
     results: dict[int, dict[str, Any]] = {}
+    refused: list[Refusal] = []
     valid: list[tuple[int, str, CustomerIn, dict[str, Any] | None]] = []
     for line, source_id, payload, ready in rows:
         validated = writer.validate_payload(payload)
@@ -624,6 +675,7 @@ async def _write(
         [(source_id, body) for _, source_id, body, _ in valid],
         [ready for _, _, _, ready in valid],
         webhooks=webhooks,
+        refused=refused,
     )
     for (line, _, _, _), result in zip(valid, written, strict=True):
         problems: list[dict[str, str]] = []
@@ -653,7 +705,24 @@ async def _write(
             "customer_code": result.customer.customer_code if result.customer else None,
             "problems": problems,
         }
+    last_line = {source_id: line for line, source_id, _, _ in rows}
+    for refusal in refused:
+        if refusal.system != system:
+            continue  # a link named by another system's record: in the audit log only
+        found = [
+            {"column": (columns or {}).get(e.field, e.field), "code": e.code, "message": e.message}
+            for e in refusal.problem.errors or []
+        ]
+        at = last_line.get(refusal.source_id)
+        if at is not None and at in results:
+            results[at]["problems"].extend(found)
+        elif earlier is not None:
+            earlier.setdefault(refusal.source_id, []).extend(found)
     return [results[line] for line, _, _, _ in rows]
+
+
+def _relation_columns(job: ImportJob) -> dict[str, str]:
+    return relation_columns((job.detected or {}).get("columns", []))
 
 
 async def _summary_event(session: AsyncSession, job_id: uuid.UUID) -> None:

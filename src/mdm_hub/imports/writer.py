@@ -26,6 +26,7 @@ from mdm_hub.matching.repository import key_holders
 from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 from mdm_hub.sources import service as sources
+from mdm_hub.sources.hierarchy import Refusal as Refusal
 from mdm_hub.sources.prepare import Prepared, prepare
 from mdm_hub.sources.prepare import use_processes as prepare_pool
 
@@ -96,12 +97,14 @@ async def write_rows(
     ready: Sequence[dict[str, Any] | None] | None = None,
     *,
     webhooks: bool = True,
+    refused: list[Refusal] | None = None,
 ) -> list[RowWrite]:
     """The rows as one batch of the write path (``sources.service.write_batch``): each answered
     as its own PUT would be, in order. A refused row writes nothing (it is refused before the
-    batch writes), so no savepoint is needed."""
+    batch writes), so no savepoint is needed. ``refused``: gets the hierarchy links refused
+    while their records stay stored (see ``write_batch``)."""
     done = await sources.write_batch(
-        session, settings, actor, system, rows, ready=ready, webhooks=webhooks
+        session, settings, actor, system, rows, ready=ready, webhooks=webhooks, refused=refused
     )
     return [
         RowWrite(

@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
-from mdm_hub.hierarchy.follow import Written, follow_written, needs_follow
+from mdm_hub.hierarchy.follow import Refusal, Written, follow_written, needs_follow
 from mdm_hub.hierarchy.service import audit_refused
 from mdm_hub.matching.sites import propose_sites
 from mdm_hub.settings import Settings
 
-__all__ = ["Written", "follow_hierarchy"]
+__all__ = ["Refusal", "Written", "follow_hierarchy"]
 
 
 async def follow_hierarchy(
@@ -25,7 +25,7 @@ async def follow_hierarchy(
     batch: Sequence[Written],
     *,
     alone: bool = True,
-) -> None:
+) -> list[Refusal]:
     """``alone``: the batch is one PUT, whose refused link (a cycle, an unknown or ambiguous
     target) refuses the whole write (422). In a batch of many (the batch endpoint, imports)
     the records were stored together, so a refused link cannot take its record back without
@@ -33,20 +33,26 @@ async def follow_hierarchy(
     (``customer_relation.refused``) — as for a waiting link refused when its target arrives.
 
     One statement for the batch finds the records with anything to do; only those are followed.
+    Returns the links refused without refusing a write: a batch's records' own, and waiting
+    links refused when their target arrived (those name the source record that named them).
     """
     if len(batch) > 1:
         busy = await needs_follow(session, batch)
         batch = [written for written, flag in zip(batch, busy, strict=True) if flag]
+    refused: list[Refusal] = []
     if alone:
-        shared = await follow_written(session, actor, batch)
+        shared = await follow_written(session, actor, batch, refused)
         await propose_sites(session, settings, actor, shared)
-        return
+        return refused
     for written in batch:
+        arrived: list[Refusal] = []  # kept only when the savepoint is
         try:
             async with session.begin_nested():
-                shared = await follow_written(session, actor, [written])
+                shared = await follow_written(session, actor, [written], arrived)
                 await propose_sites(session, settings, actor, shared)
+            refused.extend(arrived)
         except ProblemError as exc:
+            refused.append(Refusal(written.system, written.source_id, exc))
             audit_refused(
                 session,
                 actor,
@@ -55,3 +61,4 @@ async def follow_hierarchy(
                 written.customer.id,
                 {"system": written.system, "source_id": written.source_id},
             )
+    return refused

@@ -29,7 +29,7 @@ from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
 from mdm_hub.sources.decide import NewSource, resolve_batch
-from mdm_hub.sources.hierarchy import Written, follow_hierarchy
+from mdm_hub.sources.hierarchy import Refusal, Written, follow_hierarchy
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
 from mdm_hub.sources.protect import Guarded, hold_protected, pending_change
@@ -106,6 +106,7 @@ async def write_batch(
     webhooks: bool = True,
     link_to: uuid.UUID | None = None,
     alone: bool = False,
+    refused: list[Refusal] | None = None,
 ) -> list[ItemWrite]:
     """Store a batch of one system's records, answered item by item in order, each as its own
     PUT would be answered had the items been PUT one by one in that order.
@@ -121,7 +122,9 @@ async def write_batch(
     change events go to the change feed only (an import that sends one summary event).
     ``link_to``: the customer every new source record joins (see :func:`put_source_record`).
     ``alone``: a single PUT, whose refused hierarchy link refuses the write
-    (``sources.hierarchy.follow_hierarchy``).
+    (``sources.hierarchy.follow_hierarchy``). ``refused``: gets the links refused while the
+    records stay stored (an item's own in a batch of many, and waiting links whose target
+    arrived), each naming the source record that named the link.
     """
     raws = [payload.model_dump(mode="json", exclude_unset=True) for _, payload in items]
     digests = [canonical_hash(raw) for raw in raws]
@@ -197,7 +200,9 @@ async def write_batch(
         if answer.write is not None and answer.outcome != "unchanged"
         if isinstance(item, Prepared)
     ]
-    await follow_hierarchy(session, settings, actor, written, alone=alone)
+    found = await follow_hierarchy(session, settings, actor, written, alone=alone)
+    if refused is not None:
+        refused.extend(found)
     return done
 
 
