@@ -18,6 +18,8 @@ from mdm_hub.console import imports as console_imports
 from tests.console.conftest import Hub
 from tests.helpers import corporation
 from tests.imports.files import HEADER, rows
+from tests.imports.test_relations import FILE1 as relation_rows
+from tests.imports.test_relations import HEADER as RELATION_HEADER
 
 # The name and phone columns under headers no label list knows (staging finds no name).
 RENAMED = {"会社名": "商号", "TEL": "連絡先TEL"}
@@ -209,3 +211,51 @@ async def test_import_and_customer_pages_fit_a_phone(hub: Hub, console: Any) -> 
             await expect(c.page.locator("h1").first).to_be_visible()
             width = await c.page.evaluate("document.documentElement.scrollWidth")
             assert width <= 375, (path, width)
+
+
+async def test_the_mapping_offers_the_hierarchy_fields(
+    hub: Hub, console: Any, tmp_path: Path
+) -> None:
+    # The parent's and the head office's columns under headers no label list knows.
+    renamed = {"親会社コード": "グループ親", "本社コード": "拠点の所属先"}
+    data = [row for row in relation_rows if row["取引先コード"] in ("P1", "C1", "S1")]
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\r\n")
+    out.writerow([renamed.get(h, h) for h in RELATION_HEADER])
+    out.writerows([row.get(h, "") for h in RELATION_HEADER] for row in data)
+    path = tmp_path / "グループ.csv"
+    path.write_bytes(buffer.getvalue().encode("cp932"))
+    async with hub.api() as api:
+        c = await console("data_entry")
+        page = c.page
+        await c.goto("/console/imports")
+        await page.get_by_label("ファイル").set_input_files(str(path))
+        await page.get_by_label("取込元システム").fill("crm")
+        await page.get_by_role("button", name="アップロードしてプレビュー").click()
+        await page.wait_for_url(re.compile(r"/console/imports/[0-9a-f-]{36}$"))
+        await _wait_finished(page)
+        mapping = page.locator("table.mapping")
+        await expect(mapping.locator("tr[data-header='グループ親']")).to_contain_text("不明")
+        await expect(mapping.locator("tr[data-header='関係種別']")).to_contain_text("見出しから")
+        group = page.locator("optgroup[label='企業階層（所属法人・親会社）']").first
+        await expect(group.locator("option[value='parent_source_id']")).to_have_text(
+            "親会社コード (parent_source_id)"
+        )
+        await page.get_by_label("グループ親").select_option("parent_source_id")
+        await page.get_by_label("拠点の所属先").select_option("site_of_source_id")
+        for button in ("この対応でもう一度プレビュー", "この対応で取込を開始"):
+            before = page.url
+            await page.get_by_role("button", name=button).click()
+            await page.wait_for_url(lambda url, b=before: url != b and "/console/imports/" in url)
+            await _wait_finished(page)
+            if "プレビュー" in button:  # the new preview shows the mapping as chosen
+                await expect(page.get_by_label("グループ親")).to_have_value("parent_source_id")
+        job = (await api.get(f"/v1/imports/{page.url.rsplit('/', 1)[1]}")).json()
+        assert not job["dry_run"] and job["counts"]["new_customer"] == 3, job
+        ids = {
+            code: (await api.get(f"/v1/sources/crm/records/{code}")).json()["customer_id"]
+            for code in ("P1", "C1", "S1")
+        }
+        tree = (await api.get(f"/v1/customers/{ids['C1']}/hierarchy")).json()
+        assert [a["id"] for a in tree["ancestors"]] == [ids["P1"]]
+        assert [s["id"] for s in tree["sites"]] == [ids["S1"]]

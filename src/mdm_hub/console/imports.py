@@ -30,7 +30,14 @@ from mdm_hub.db import DbSession
 from mdm_hub.errors import ProblemError
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.imports import service
-from mdm_hub.imports.mapping import CUSTOM_PREFIX, IGNORE, LABELS, TARGETS, MappingFile
+from mdm_hub.imports.mapping import (
+    CUSTOM_PREFIX,
+    IGNORE,
+    LABELS,
+    RELATION_POINTERS,
+    TARGETS,
+    MappingFile,
+)
 from mdm_hub.imports.models import ImportJob
 from mdm_hub.imports.router import job_out, report_response
 from mdm_hub.imports.sample import write_sample
@@ -126,7 +133,10 @@ async def _job_context(session: DbSession, job: ImportJob) -> dict[str, Any]:
     if detected is None and job.status == "failed" and job.options.get("keep_file"):
         detected = await service.detect_header(session, job) or None
     config = await current_configuration(session)
-    targets = [*sorted(TARGETS), *(f"{CUSTOM_PREFIX}{d.key}" for d in config.definitions)]
+    targets = [
+        *sorted(TARGETS - RELATION_POINTERS.keys()),
+        *(f"{CUSTOM_PREFIX}{d.key}" for d in config.definitions),
+    ]
     columns = list((detected or {}).get("columns", []))
     mapped = {c["header"] for c in columns}
     # Columns nobody recognized are listed too (not imported), so they can be mapped.
@@ -154,6 +164,7 @@ async def _job_context(session: DbSession, job: ImportJob) -> dict[str, Any]:
         "detected": detected,
         "columns": columns,
         "targets": targets,
+        "relation_targets": [t for t in LABELS if t in RELATION_POINTERS],  # in LABELS' order
         "can_rerun": can_rerun,
         "file_gone": bool(job.options.get("keep_file")) and job.dry_run and not can_rerun,
         "kind": job.options.get("kind") or "",
