@@ -209,3 +209,36 @@ async def test_batch_item_of_an_erased_person_is_held_and_kept(client: httpx.Asy
     assert results[0]["held"]["status"] == "held"
     waiting = (await client.get("/v1/privacy/held-writes")).json()["items"]
     assert [w["id"] for w in waiting] == [results[0]["held"]["id"]]
+
+
+def _python(script: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+async def test_pool_processes_end_with_a_terminated_parent() -> None:
+    # SIGTERM's default action ends the process without the pool's shutdown, as SIGKILL does.
+    script = (
+        "import os, sys, time\n"
+        "from mdm_hub.sources import prepare\n"
+        "prepare.use_processes(2)\n"
+        "pool = prepare._executor()\n"
+        "assert pool is not None\n"
+        "pids = {pool.submit(os.getpid).result() for _ in range(20)}\n"
+        "print(' '.join(map(str, sorted(pids))), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = _python(script)
+    assert parent.stdout is not None
+    line = await asyncio.to_thread(parent.stdout.readline)
+    workers = [int(pid) for pid in line.split()]
+    assert workers and all(_alive(pid) for pid in workers), parent.stderr
+    os.kill(parent.pid, signal.SIGTERM)
+    parent.wait(timeout=30)
+    gone_by = time.monotonic() + 30
+    while time.monotonic() < gone_by:
+        if not any(_alive(pid) for pid in workers):
+            break
+        await asyncio.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]
