@@ -339,10 +339,14 @@ async def record_results(
 
 
 async def add_row_problems(
-    session: AsyncSession, job_id: uuid.UUID, problems: dict[str, list[dict[str, str]]]
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    partition: int,
+    problems: dict[str, list[dict[str, str]]],
 ) -> None:
     """Problems found after a row was done (a link it named, refused when its target came):
-    added to the last done row of the job with that source id, if there is one."""
+    added to the partition's last done row with that source id, if there is one (rows that
+    name each other share a partition)."""
     if not problems:
         return
     await session.execute(
@@ -353,12 +357,14 @@ async def add_row_problems(
                  AS x(source_id, problems)
             WHERE r.job_id = :job AND r.line = (
                 SELECT max(line) FROM import_rows
-                WHERE job_id = :job AND source_id = x.source_id AND status = 'done'
+                WHERE job_id = :job AND partition = :partition AND source_id = x.source_id
+                  AND status = 'done'
             )
             """
         ),
         {
             "job": job_id,
+            "partition": partition,
             "source_ids": list(problems),
             "problems": [json.dumps(p, ensure_ascii=False) for p in problems.values()],
         },

@@ -575,7 +575,7 @@ class Runner:
                 earlier=earlier,
             )
             await repo.record_results(session, job.id, results)
-            await repo.add_row_problems(session, job.id, earlier)
+            await repo.add_row_problems(session, job.id, partition, earlier)
         return True
 
     async def _dry_run_partition(self, job: ImportJob, partition: int) -> None:
