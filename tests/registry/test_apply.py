@@ -173,7 +173,13 @@ async def test_full_then_diff_reach_linked_customers(
     withdrawn = (await client.get(f"/v1/customers/{v}/registry")).json()["link"]
     assert withdrawn["withdrawn"] is True
     still = (await client.get(f"/v1/customers/{v}")).json()
-    assert still["name"] == "誤登録株式会社"  # the last published values stay (see docs)
+    assert still["lineage"]["/name"]["system"] == "crm"  # the nta record went
+    v_sources = (await client.get(f"/v1/customers/{v}/sources")).json()
+    assert [(s["system"], s["source_id"]) for s in v_sources] == [("crm", "AP-V")]
+    assert still.get("name_kana") is None  # the registry's フリガナ went with it
+    assert any("/name_kana" in f for f in await events(database_url, v, "customer.updated"))
+    audit = (await client.get("/v1/audit", params={"customer_id": v})).json()["items"]
+    assert "source_record.removed" in [e["action"] for e in audit]
     assert await events(database_url, v, "customer.registry_changed") == [["/registry/withdrawn"]]
 
     # 22 復活: the closure is lifted.

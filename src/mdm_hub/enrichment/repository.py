@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 # Active corporations carrying a 法人番号 the registry publishes (not withdrawn), not a site
 # (sites share their corporation's 法人番号) and not linked yet, when they are the only such
-# customer with that number (two unmerged duplicates are left to matching and stewards).
+# customer with that number (two unmerged duplicates are left to matching and stewards), and
+# no steward said it is not that corporation (a rejected proposal, or an unlinked link).
 _LINK_NEW = """
 WITH eligible AS (
     SELECT c.id, c.corporate_number,
@@ -32,6 +33,9 @@ SELECT e.id, e.corporate_number, 'corporate_number' FROM eligible e
 WHERE e.carriers = 1
   AND NOT EXISTS (SELECT 1 FROM registry_links l
                   WHERE l.customer_id = e.id OR l.corporate_number = e.corporate_number)
+  AND NOT EXISTS (SELECT 1 FROM registry_proposals p
+                  WHERE p.customer_id = e.id AND p.corporate_number = e.corporate_number
+                    AND p.status = 'rejected')
 ON CONFLICT (customer_id) DO NOTHING
 RETURNING customer_id
 """
@@ -304,3 +308,27 @@ async def link_number(session: AsyncSession, customer_id: uuid.UUID) -> str | No
         )
     ).scalar()
     return found
+
+
+async def delete_link(session: AsyncSession, customer_id: uuid.UUID) -> None:
+    await session.execute(
+        text("DELETE FROM registry_links WHERE customer_id = :id"), {"id": customer_id}
+    )
+
+
+async def remember_rejected(
+    session: AsyncSession, customer_id: uuid.UUID, number: str, decided_by: str
+) -> None:
+    """A steward said the customer is not this corporation: it is neither linked again by its
+    法人番号 nor proposed again."""
+    await session.execute(
+        text(
+            "INSERT INTO registry_proposals"
+            " (customer_id, corporate_number, probability, explanation, status, decided_by,"
+            "  decided_at)"
+            " VALUES (:id, :n, 0, CAST('{}' AS jsonb), 'rejected', :by, now())"
+            " ON CONFLICT (customer_id, corporate_number) DO UPDATE SET status = 'rejected',"
+            " decided_by = EXCLUDED.decided_by, decided_at = now()"
+        ),
+        {"id": customer_id, "n": number, "by": decided_by},
+    )
