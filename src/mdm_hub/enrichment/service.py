@@ -12,7 +12,9 @@
    emits ``customer.registry_changed`` (changed fields ``/registry/...``). A 99 removes the
    source record (the golden record is recomputed without it; the registry's history keeps its
    values) and marks the link withdrawn; a 22 (復活) or 72 (合併無効) row without a
-   閉鎖等年月日 reopens it.
+   閉鎖等年月日 reopens it. A closure makes an active customer ``closed`` (its status; lifted
+   by the reopening), and a merger's successor customer its ``successor`` relation in the
+   hierarchy (removed when reopened; pending until the successor's customer exists).
 
 Each customer is applied in a transaction of its own: one that fails is reported and the
 others go on; running again picks up what is still pending.
@@ -37,10 +39,11 @@ from mdm_hub.customers.golden import (
     recompute_golden,
     record_customer_change,
 )
-from mdm_hub.customers.models import Customer
+from mdm_hub.customers.models import Customer, CustomerStatus
 from mdm_hub.customers.repository import lock_customer, source_rows
 from mdm_hub.enrichment import repository
 from mdm_hub.errors import ProblemError
+from mdm_hub.hierarchy.service import set_successor
 from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 from mdm_hub.sources.service import put_source_record
@@ -122,6 +125,7 @@ async def apply_one(
     row = await repository.link_and_row(session, customer_id)
     if row is None:
         return False
+    number = row["corporate_number"]
     if not row["deleted"]:
         await put_source_record(
             session,
@@ -155,31 +159,50 @@ async def apply_one(
         session, customer_id, update_date=row["update_date"], process=row["process"], state=state
     )
     changed = [f"/registry/{k}" for k in STATE_FIELDS if before[k] != state[k]]
-    if not changed:
-        return False
     customer = await lock_customer(session, customer_id)
-    view = customer_view(customer)
-    bump_version(customer)
-    await record_customer_change(
-        session,
-        actor,
-        customer,
-        action=EVENT,
-        before=view,
-        changed=changed,
-        audit=[
-            audit_record(
-                actor,
-                action=EVENT,
-                entity_type="registry_link",
-                entity_id=str(customer_id),
-                customer_id=customer_id,
-                before=_jsonable(before),
-                after={**_jsonable(state), "process": row["process"]},
-            )
-        ],
-    )
-    return True
+    status = closed_status(customer.status, state["closed_on"])
+    if status != customer.status:
+        changed.append("/status")
+    if changed:
+        view = customer_view(customer)
+        customer.status = status
+        bump_version(customer)
+        await record_customer_change(
+            session,
+            actor,
+            customer,
+            action=EVENT,
+            before=view,
+            changed=changed,
+            audit=[
+                audit_record(
+                    actor,
+                    action=EVENT,
+                    entity_type="registry_link",
+                    entity_id=str(customer_id),
+                    customer_id=customer_id,
+                    before=_jsonable(before),
+                    after={**_jsonable(state), "process": row["process"]},
+                )
+            ],
+        )
+    if not row["deleted"]:
+        successor = state["successor_customer_id"] if state["closed_on"] else None
+        await set_successor(
+            session, actor, customer, successor, state["closed_on"], f"{SYSTEM}/{number}"
+        )
+    return bool(changed)
+
+
+def closed_status(status: str, closed_on: dt.date | None) -> str:
+    """An active customer the registry says is closed (21, 71) becomes ``closed``; a closed one
+    it says is not (22 復活, 72 合併無効) is active again. Other statuses (merged, deleted,
+    erased) are a steward's or the hub's and stay."""
+    if closed_on is not None and status == CustomerStatus.active.value:
+        return CustomerStatus.closed.value
+    if closed_on is None and status == CustomerStatus.closed.value:
+        return CustomerStatus.active.value
+    return status
 
 
 def _jsonable(state: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +273,11 @@ async def unlink(
     await repository.remember_rejected(session, customer_id, number, actor.subject)
     before = {"corporate_number": number, "linked_by": row["linked_by"]}
     before.update({k: row[k] for k in STATE_FIELDS})
+    # The closure came from that link: a wrong link's closure goes with it.
+    reopened = closed_status(customer.status, None)
+    await set_successor(session, actor, customer, None, None, f"{SYSTEM}/{number}")
     view = customer_view(customer)
+    customer.status = reopened
     bump_version(customer)
     await record_customer_change(
         session,
@@ -258,7 +285,8 @@ async def unlink(
         customer,
         action=EVENT,
         before=view,
-        changed=["/registry/corporate_number"],
+        changed=["/registry/corporate_number"]
+        + (["/status"] if reopened != view["status"] else []),
         audit=[
             audit_record(
                 actor,
