@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.customers.models import SourceRecord
+
 # Active corporations carrying a 法人番号 the registry publishes (not withdrawn), not a site
 # (sites share their corporation's 法人番号) and not linked yet, when they are the only such
 # customer with that number (two unmerged duplicates are left to matching and stewards), and
@@ -376,3 +378,9 @@ async def remember_rejected(
         ),
         {"id": customer_id, "n": number, "by": decided_by},
     )
+
+
+async def delete_source_record(session: AsyncSession, source: SourceRecord) -> None:
+    """The source record goes (its match keys and findings with it: ON DELETE CASCADE)."""
+    await session.delete(source)
+    await session.flush()

@@ -233,8 +233,7 @@ async def remove_nta_source(
         "source_id": source.source_id,
         "normalized": source.normalized,
     }
-    await session.delete(source)
-    await session.flush()
+    await repository.delete_source_record(session, source)
     await recompute_golden(
         session,
         settings,
