@@ -384,9 +384,7 @@ async def _relink(session: AsyncSession, actor: Actor, link: Link) -> None:
                 link.set_by,
             )  # fmt: skip
         elif link.axis == SUCCESSOR:  # the registry's: its child is closed, no checks apply
-            child = await session.get(
-                Customer, link.child_id, with_for_update=True, populate_existing=True
-            )
+            child = await repository.customer(session, link.child_id, lock=True)
             if child is not None:
                 await set_successor(
                     session, actor, child, link.parent_id, link.valid_from, link.set_by
