@@ -7,7 +7,9 @@ addresses), and customers written through the write path without a 法人番号:
 - ``in``: a registry corporation as a CRM keeps it: (株) for 株式会社, half-width or full-width
   forms, 2-21-1 for ２丁目２１－１, sometimes no building number;
 - ``moved``: the same with another 番地 (the CRM kept an old address);
-- ``absent``: a corporation the registry does not have, at a registry postal code.
+- ``absent``: a corporation the registry does not have, at a registry postal code;
+- ``nopostal``: an ``in`` customer whose CRM has no postal code and no 町域 (prefecture, city
+  and 2-21-1 only), so that the hub cannot derive one.
 The file goes through `mdm-hub nta import` (which links and proposes); the links and proposals
 are then compared with the truth.
 
@@ -107,7 +109,9 @@ def registry_row(seq: int, i: int, c: dict[str, str]) -> list[str]:
     ]  # fmt: skip
 
 
-def crm_payload(c: dict[str, str], rng: random.Random, moved: bool) -> dict[str, object]:
+def crm_payload(
+    c: dict[str, str], rng: random.Random, moved: bool, postal: bool = True
+) -> dict[str, object]:
     abbreviation = next(a for f, _, a in FORMS if f == c["form"])
     form = abbreviation if rng.random() < 0.5 else c["form"]
     name = f"{form}{c['body']}" if c["before"] == "True" else f"{c['body']}{form}"
@@ -117,19 +121,20 @@ def crm_payload(c: dict[str, str], rng: random.Random, moved: bool) -> dict[str,
     street = rng.choice(
         [f"{c['chome']}-{banchi}-{c['go']}", f"{c['chome']}丁目{banchi}番{c['go']}号"]
     )
-    return {
-        "kind": "corporation",
-        "name": name,
-        "addresses": [
-            {"postal_code": f"{c['post'][:3]}-{c['post'][3:]}", "prefecture": c["pref"],
-             "city": c["city"], "town": c["town"], "street": street}
-        ],
-    }  # fmt: skip
+    address = {"prefecture": c["pref"], "city": c["city"], "town": c["town"], "street": street}
+    if postal:
+        address["postal_code"] = f"{c['post'][:3]}-{c['post'][3:]}"
+    else:  # without the 町域 either: the hub cannot derive the postal code from the address
+        del address["town"]
+        address["street"] = f"{c['chome']}-{banchi}-{c['go']}"
+    return {"kind": "corporation", "name": name, "addresses": [address]}
 
 
 async def write_customers(url: str, payloads: list[tuple[str, dict[str, object]]]) -> None:
     from mdm_hub.context import Actor
     from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.encryption import install_keyring
+    from mdm_hub.privacy.fields import open_keyring
     from mdm_hub.record import CustomerIn
     from mdm_hub.settings import get_settings
     from mdm_hub.sources.service import put_source_record
@@ -138,6 +143,9 @@ async def write_customers(url: str, payloads: list[tuple[str, dict[str, object]]
     engine = create_engine(url, settings)
     sessions = create_sessionmaker(engine)
     try:
+        # The hub's field keys (made at the first run), as the app loads them: the write path
+        # seals documents and blind-indexes keys (encryption at rest).
+        install_keyring(await open_keyring(engine, os.environ["MDM_FIELD_ENCRYPTION_KEY"]))
         for source_id, payload in payloads:
             async with sessions() as session, session.begin():
                 await put_source_record(
@@ -193,16 +201,27 @@ def main() -> None:
     absent = [c for c in absent if (c["name"], c["post"]) not in registry_names]
     truth: dict[str, str | None] = {}
     payloads: list[tuple[str, dict[str, object]]] = []
-    groups = {"in": 0, "moved": 0, "absent": 0}
+    groups = {"in": 0, "moved": 0, "absent": 0, "nopostal": 0}
     picks = rng.sample(range(len(corps)), args.customers)
     for n, index in enumerate(picks):
-        group = "absent" if n % 5 == 4 else "moved" if n % 5 == 3 else "in"
+        group = (
+            "absent"
+            if n % 5 == 4
+            else "moved"
+            if n % 5 == 3
+            else "nopostal"
+            if n % 10 == 2
+            else "in"
+        )
         source_id = f"{group}-{n}"
         if group == "absent":
             payloads.append((source_id, crm_payload(absent[n], rng, moved=False)))
             truth[source_id] = None
         else:
-            payloads.append((source_id, crm_payload(corps[index], rng, moved=group == "moved")))
+            payload = crm_payload(
+                corps[index], rng, moved=group == "moved", postal=group != "nopostal"
+            )
+            payloads.append((source_id, payload))
             truth[source_id] = number(index + 1)
         groups[group] += 1
     with tempfile.TemporaryDirectory(prefix="bench-link-") as tmp:
@@ -253,6 +272,17 @@ def main() -> None:
         f"customers with proposals: {len(proposed)} ({sum(map(len, proposed.values()))} "
         f"proposals); absent from the registry but proposed: {absent_proposed}"
     )
+    for group in groups:
+        members = [s for s in truth if s.startswith(f"{group}-")]
+        linked_right = sum(1 for s in members if s in linked and linked[s] == truth[s])
+        linked_wrong = sum(1 for s in members if s in linked and linked[s] != truth[s])
+        with_right = sum(1 for s in members if s not in linked and truth[s] in proposed.get(s, []))
+        print(
+            f"  {group}: {len(members)} customers, linked right {linked_right}, linked wrong "
+            f"{linked_wrong}, right one proposed {with_right}, with proposals "
+            f"{sum(1 for s in members if s in proposed)} "
+            f"({sum(len(proposed.get(s, [])) for s in members)} proposals)"
+        )
 
 
 if __name__ == "__main__":

@@ -123,6 +123,20 @@ class Settings(BaseSettings):
         description="A console preview keeps its file this long after it finished, to be "
         "started from it; then the worker's housekeeping drops the file",
     )
+    registry_nta_folder: Path | None = Field(
+        default=None,
+        description="A folder the worker watches for the NTA's 法人番号 files (zip or CSV): new "
+        "ones are imported in name order and the registry applied to customers (off when unset)",
+    )
+    registry_invoice_folder: Path | None = Field(
+        default=None,
+        description="A folder the worker watches for インボイス 法人 files (off when unset)",
+    )
+    registry_import_interval_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description="How often the worker looks into the registry folders",
+    )
     quality_stale_days: int = Field(
         default=365, ge=1, description="KPI freshness: a customer not updated for this long"
     )

@@ -44,8 +44,10 @@ async def arrange(hub: Hub, database_url: str, tmp_path: Path) -> dict[str, str]
     invoices = write_csv(
         tmp_path / "invoice.csv",
         [
-            invoice_row(1, "T" + ALIVE),
-            invoice_row(2, "T" + CLOSED, "04", disposal_date="2026-11-28"),
+            # The living company's registration revoked: the closed one is no longer active
+            # (status closed) and leaves the KPIs.
+            invoice_row(1, "T" + ALIVE, "04", disposal_date="2026-11-28"),
+            invoice_row(2, "T" + CLOSED),
         ],
     )
     await import_file(dsn, invoices, "invoice")
@@ -62,9 +64,9 @@ async def test_the_quality_page_shows_registry_coverage(
     await expect(section.locator("h2")).to_have_text("法人番号・インボイスの確認")
     bars = c.page.locator("#enrichment")
     await expect(bars).to_contain_text("法人番号確認済み")
-    await expect(bars).to_contain_text("66.7%")  # 2 of 3 corporations
-    await expect(bars).to_contain_text("33.3%")  # 1 suggested
-    await expect(c.page.locator("#kpi-closed-active .tile-value")).to_have_text("1")
+    await expect(bars).to_contain_text("50.0%")  # 1 of the 2 active corporations; 1 suggested
+    # The closure is applied (the customer is closed): none is left closed but active.
+    await expect(c.page.locator("#kpi-closed-active .tile-value")).to_have_text("0")
     await expect(c.page.locator("#kpi-invoice .tile-value")).to_have_text("1")
     await expect(c.page.locator("#kpi-invoice")).to_contain_text("取消 1")
     await section.scroll_into_view_if_needed()

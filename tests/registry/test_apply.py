@@ -46,6 +46,19 @@ async def events(database_url: str, customer_id: str, event_type: str) -> list[l
     return [json.loads(r["changed_fields"]) for r in rows]
 
 
+async def successors(database_url: str, customer_id: str) -> list[tuple[str, str, str, str]]:
+    rows = await fetch(
+        database_url,
+        "SELECT parent_id, relation_type, valid_from, set_by FROM customer_relations"
+        " WHERE child_id = $1 AND axis = 'successor'",
+        uuid.UUID(customer_id),
+    )
+    return [
+        (str(r["parent_id"]), r["relation_type"], r["valid_from"].isoformat(), r["set_by"])
+        for r in rows
+    ]
+
+
 async def test_full_then_diff_reach_linked_customers(
     client: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
@@ -160,20 +173,32 @@ async def test_full_then_diff_reach_linked_customers(
     assert closed["closed_on"] == "2026-11-27"
     assert closed["close_cause"] == "01"
     assert await events(database_url, y, "customer.registry_changed") == [
-        ["/registry/closed_on", "/registry/close_cause"]
+        ["/registry/closed_on", "/registry/close_cause", "/status"]
     ]
+    assert (await client.get(f"/v1/customers/{y}")).json()["status"] == "closed"
+    listed = (await client.get("/v1/customers", params={"status": "closed"})).json()["items"]
+    assert {c["id"] for c in listed} == {y, z}
 
     merged = (await client.get(f"/v1/customers/{z}/registry")).json()["link"]
     assert merged["close_cause"] == "11"
     assert merged["successor_corporate_number"] == D
     assert merged["successor_customer_id"] == w
     (changed,) = await events(database_url, z, "customer.registry_changed")
-    assert "/registry/successor_customer_id" in changed
+    assert "/registry/successor_customer_id" in changed and "/status" in changed
+    # The successor is a hierarchy relation (承継), dated from the merger, with its event.
+    assert await successors(database_url, z) == [(w, "successor", "2026-11-29", f"nta/{C}")]
+    assert await events(database_url, z, "customer.relation_changed") == [["/hierarchy/successor"]]
 
     withdrawn = (await client.get(f"/v1/customers/{v}/registry")).json()["link"]
     assert withdrawn["withdrawn"] is True
     still = (await client.get(f"/v1/customers/{v}")).json()
-    assert still["name"] == "誤登録株式会社"  # the last published values stay (see docs)
+    assert still["lineage"]["/name"]["system"] == "crm"  # the nta record went
+    v_sources = (await client.get(f"/v1/customers/{v}/sources")).json()
+    assert [(s["system"], s["source_id"]) for s in v_sources] == [("crm", "AP-V")]
+    assert still.get("name_kana") is None  # the registry's フリガナ went with it
+    assert any("/name_kana" in f for f in await events(database_url, v, "customer.updated"))
+    audit = (await client.get("/v1/audit", params={"customer_id": v})).json()["items"]
+    assert "source_record.removed" in [e["action"] for e in audit]
     assert await events(database_url, v, "customer.registry_changed") == [["/registry/withdrawn"]]
 
     # 22 復活: the closure is lifted.
@@ -188,9 +213,62 @@ async def test_full_then_diff_reach_linked_customers(
     assert (await events(database_url, y, "customer.registry_changed"))[-1] == [
         "/registry/closed_on",
         "/registry/close_cause",
+        "/status",
     ]
+    assert (await client.get(f"/v1/customers/{y}")).json()["status"] == "active"
 
     # Applying again changes nothing: every link is up to date.
     again = await run_cli(database_url, "nta", "apply", env=PRIORITY)
     assert again.returncode == 0, again.stderr
     assert "0 linked customers updated" in again.stdout
+
+
+async def test_a_merger_waits_for_its_successor_and_72_undoes_it(
+    client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    """71 whose successor the hub does not hold yet: pending until a customer of that
+    法人番号 arrives; 72 (合併無効) reopens the customer and removes the relation."""
+    absorbed = await put(client, "MG-1", crm(C, "消滅会社(株)"))
+    full = write_csv(
+        tmp_path / "00_zenkoku_all_20261130.csv",
+        [nta_row(1, C, name="消滅会社株式会社"), nta_row(2, D, name="存続会社株式会社")],
+    )
+    assert (await run_cli(database_url, "nta", "import", str(full))).returncode == 0
+    merger = write_csv(
+        tmp_path / "diff_20261201.csv",
+        [
+            nta_row(1, C, "71", name="消滅会社株式会社", update_date="2026-12-01",
+                    close_date="2026-11-29", close_cause="11", successor_corporate_number=D),
+        ],
+    )  # fmt: skip
+    done = await run_cli(database_url, "nta", "import", str(merger))
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert (await client.get(f"/v1/customers/{absorbed}")).json()["status"] == "closed"
+    link = (await client.get(f"/v1/customers/{absorbed}/registry")).json()["link"]
+    assert (link["successor_corporate_number"], link["successor_customer_id"]) == (D, None)
+    assert await successors(database_url, absorbed) == []  # pending: no customer of D yet
+
+    # The successor arrives and is linked by its 法人番号: the relation is made.
+    survivor = await put(client, "MG-2", crm(D, "存続会社(株)"))
+    done = await run_cli(database_url, "nta", "apply")
+    assert done.returncode == 0, done.stderr + done.stdout
+    link = (await client.get(f"/v1/customers/{absorbed}/registry")).json()["link"]
+    assert link["successor_customer_id"] == survivor
+    assert await successors(database_url, absorbed) == [
+        (survivor, "successor", "2026-11-29", f"nta/{C}")
+    ]
+    again = await run_cli(database_url, "nta", "apply")
+    assert "0 linked customers updated" in again.stdout  # resolved: no longer pending
+
+    undone = write_csv(
+        tmp_path / "diff_20261202.csv",
+        [nta_row(1, C, "72", name="消滅会社株式会社", update_date="2026-12-02")],
+    )
+    done = await run_cli(database_url, "nta", "import", str(undone))
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert (await client.get(f"/v1/customers/{absorbed}")).json()["status"] == "active"
+    assert await successors(database_url, absorbed) == []
+    assert await events(database_url, absorbed, "customer.relation_changed") == [
+        ["/hierarchy/successor"],
+        ["/hierarchy/successor"],
+    ]

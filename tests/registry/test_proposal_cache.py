@@ -54,10 +54,16 @@ def test_each_registry_row_is_normalized_once_per_run(monkeypatch: pytest.Monkey
     cache: proposals.PreparedRows = {}
     cached = [proposals.score_registry(settings, c, ROWS, cache) for c in customers]
     assert sorted(calls) == sorted(r["corporate_number"] for r in ROWS)  # once each, not twice
-    assert [(d, [(n, s.probability) for n, s in kept]) for d, kept in cached] == [
-        (d, [(n, s.probability) for n, s in kept]) for d, kept in uncached
-    ]
-    assert cached[0][1]  # the look-alikes reach the review threshold: the test scores something
+
+    def outcome(scored: proposals.Scored) -> tuple[Any, ...]:
+        return (
+            scored.decision,
+            [(n, s.probability) for n, s in scored.above],
+            [(n, s.probability) for n, s in scored.near],
+        )
+
+    assert [outcome(c) for c in cached] == [outcome(u) for u in uncached]
+    assert cached[0].above  # the look-alikes reach the review threshold: the test scores something
 
     # A registry row that changed (a 商号変更 in the same run) is normalized again.
     renamed = [{**ROWS[0], "name": "渋谷精密機械株式会社"}, *ROWS[1:]]

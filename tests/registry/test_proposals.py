@@ -109,3 +109,57 @@ async def test_name_and_address_link_or_propose(
         f"/v1/registry/proposals/{best['id']}/decision", json={"decision": "maybe"}
     )
     assert bad.status_code == 422
+
+
+NEAR, NEAR_LTD, ALONE, ALONE_WIDE = (corporate_number(n) for n in (400011, 400012, 400013, 400014))
+
+
+async def test_proposals_for_another_street_and_for_no_postal_code(
+    client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    """Below the review threshold, the same name at another 番地 of the block is proposed
+    (never linked; not a corporation of another legal form); a customer without a postal
+    code gets proposals (never a link) from its prefecture + city and its name."""
+    moved = await client.put(  # the CRM kept an old 番地
+        "/v1/sources/crm/records/PN-1", json=customer("(株)渋谷電子工業", "5-9-9")
+    )
+    nowhere = await client.put(
+        "/v1/sources/crm/records/PN-2",
+        json={
+            "kind": "corporation",
+            "name": "ABCテクノ株式会社",
+            # No 町域 either: the hub cannot derive a postal code from the address.
+            "addresses": [{"prefecture": "東京都", "city": "渋谷区", "street": "4-4-4"}],
+        },
+    )
+    stranger = await client.put(  # nothing of its name in its city: nothing proposed
+        "/v1/sources/crm/records/PN-3",
+        json={
+            "kind": "corporation",
+            "name": "まるで無関係商店",
+            "addresses": [{"prefecture": "東京都", "city": "渋谷区", "street": "1-1-1"}],
+        },
+    )
+    ids = [a.json()["customer"]["id"] for a in (moved, nowhere, stranger)]
+    file = write_csv(
+        tmp_path / "13_tokyo_all_20261130.csv",
+        [
+            registry(1, NEAR, "株式会社渋谷電子工業", "渋谷１丁目２－３"),
+            registry(2, NEAR_LTD, "有限会社渋谷電子工業", "渋谷１丁目２－４"),
+            # Exactly where the customer without a postal code is: still only proposed.
+            registry(3, ALONE_WIDE, "ＡＢＣテクノ株式会社", "渋谷４丁目４－４"),
+            nta_row(4, ALONE, name="ABCテクノ株式会社", prefecture_name="大阪府",
+                    city_name="大阪市北区", street_number="梅田１丁目１－３",
+                    post_code="5300001"),
+        ],
+    )  # fmt: skip
+    done = await run_cli(database_url, "nta", "import", str(file))
+    assert done.returncode == 0, done.stderr + done.stdout
+
+    items = (await client.get("/v1/registry/proposals")).json()["items"]
+    proposed = {i: {p["corporate_number"] for p in items if p["customer_id"] == i} for i in ids}
+    assert proposed == {ids[0]: {NEAR}, ids[1]: {ALONE_WIDE}, ids[2]: set()}
+    levels = next(p for p in items if p["customer_id"] == ids[0])["explanation"]
+    assert {c["field"]: c["level"] for c in levels["comparisons"]}["address"] == "other_street"
+    for customer_id in ids:
+        assert (await client.get(f"/v1/customers/{customer_id}/registry")).json()["link"] is None

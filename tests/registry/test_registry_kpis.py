@@ -81,25 +81,29 @@ async def test_registry_kpis(
     await import_file(dsn, invoices, "invoice")
 
     kpis = (await client.get("/v1/quality/kpis")).json()
+    # The closed company is no longer active (status closed): the KPIs count active
+    # customers, and no closure is left unapplied.
+    third = round(1 / 3, 6)
     assert kpis["enrichment"] == {
-        "corporations": 4,
-        "confirmed": 2,
-        "confirmed_share": 0.5,
+        "corporations": 3,
+        "confirmed": 1,
+        "confirmed_share": third,
         "suggested": 1,  # one customer, two pending proposals
-        "suggested_share": 0.25,
+        "suggested_share": third,
         "withdrawn": 0,
         "unknown": 1,
-        "unknown_share": 0.25,
-        "closed_still_active": 1,
+        "unknown_share": third,
+        "closed_still_active": 0,
     }
+    # The closed company's revoked T-number is no longer an active customer's.
     assert kpis["invoice_registration"] == {
-        "with_number": 3,
+        "with_number": 2,
         "registered": 1,
-        "not_confirmed": 2,
-        "not_confirmed_share": round(2 / 3, 6),
-        "by_status": {"not_registered": 1, "expired": 0, "revoked": 1, "deleted": 0},
+        "not_confirmed": 1,
+        "not_confirmed_share": 0.5,
+        "by_status": {"not_registered": 1, "expired": 0, "revoked": 0, "deleted": 0},
     }
-    assert (await client.get(f"/v1/customers/{closed}")).json()["status"] == "active"
+    assert (await client.get(f"/v1/customers/{closed}")).json()["status"] == "closed"
 
     # A steward accepts the proposal: suggested becomes confirmed.
     pending = (await client.get("/v1/registry/proposals")).json()["items"]
@@ -108,8 +112,9 @@ async def test_registry_kpis(
         f"/v1/registry/proposals/{best['id']}/decision", json={"decision": "accept"}
     )
     assert accepted.status_code == 200, accepted.text
-    # The closed company deleted by a steward is no longer "closed and still active".
-    assert (await client.delete(f"/v1/customers/{closed}")).status_code in (200, 204)
+    # A steward may delete a closed company.
+    assert (await client.delete(f"/v1/customers/{closed}")).status_code == 204
+    assert (await client.get(f"/v1/customers/{closed}")).json()["status"] == "deleted"
 
     taken = await client.post("/v1/quality/kpis/snapshots")
     assert taken.status_code == 200, taken.text

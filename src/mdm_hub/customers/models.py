@@ -32,6 +32,9 @@ class CustomerStatus(StrEnum):
     merged = "merged"
     deleted = "deleted"
     erased = "erased"
+    # The NTA registry says the corporation is closed (閉鎖, 吸収合併); lifted by 復活 (22) and
+    # 合併無効 (72). Set and lifted only by the registry (enrichment).
+    closed = "closed"
 
 
 CUSTOMER_STATUSES = tuple(status.value for status in CustomerStatus)

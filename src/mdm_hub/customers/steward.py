@@ -255,7 +255,7 @@ async def delete_customer(
     check_if_match(customer, if_match, required=False)
     if customer.status == CustomerStatus.deleted.value:
         return
-    if customer.status != CustomerStatus.active.value:
+    if customer.status not in (CustomerStatus.active.value, CustomerStatus.closed.value):
         raise ProblemError("conflict", f"Customer {customer_id} is {customer.status}")
     before = customer_view(customer)
     customer.status = CustomerStatus.deleted.value

@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import jaconv
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mdm_hub.context import Actor
@@ -31,12 +32,13 @@ from mdm_hub.enrichment.service import ACTOR, apply_one, nta_payload
 from mdm_hub.errors import FieldProblem, ProblemError
 from mdm_hub.matching.compare import PreparedRecord, prepare
 from mdm_hub.matching.config import MatchConfig
+from mdm_hub.matching.levels import Level
 from mdm_hub.matching.scoring import Decision, MatchScore, decide, score_pair
 from mdm_hub.matching.service import match_config
 from mdm_hub.normalize.base import InvalidValue, NormalizationError
 from mdm_hub.normalize.corporate_number import clean_corporate_number
 from mdm_hub.normalize.customer import normalize_customer
-from mdm_hub.record import CustomerRecord
+from mdm_hub.record import CustomerRecord, LegalFormPosition
 from mdm_hub.settings import Settings
 
 
@@ -75,29 +77,77 @@ def prepared_row(
     return cache[key]
 
 
+# Below the review threshold, a registry corporation is still proposed (never linked) when
+# the names agree and the addresses agree but for the street: the registry has the head
+# office's registered address, a CRM often an older one or another site's (番地 differs).
+NEAR_NAME = frozenset({Level.exact.value, Level.normalized_equal.value, Level.kana_equal.value})
+NEAR_ADDRESS = frozenset(
+    {Level.other_street.value, Level.same_town.value, Level.partial.value, Level.similar.value}
+)
+
+
+def same_legal_form(record: CustomerRecord, registry_name: str | None) -> bool:
+    """The customer's legal form, when it has one, is the registry's, in the same place:
+    株式会社 is not 有限会社, and 株式会社山田商事 (前株) is not 山田商事株式会社 (後株)."""
+    company = record.company_name
+    if company is None or company.legal_form is None:
+        return True
+    name = registry_name or ""
+    if company.legal_form_position is LegalFormPosition.prefix:
+        return name.startswith(company.legal_form)
+    if company.legal_form_position is LegalFormPosition.suffix:
+        return name.endswith(company.legal_form)
+    return company.legal_form in name
+
+
+def is_near(score: MatchScore) -> bool:
+    """Same name (legal form aside) and the same area, another street."""
+    if score.hard_rule is not None:
+        return False
+    levels = {c.field: c.level for c in score.comparisons}
+    return levels.get("name") in NEAR_NAME and levels.get("address") in NEAR_ADDRESS
+
+
+@dataclass
+class Scored:
+    decision: Decision
+    above: list[tuple[str, MatchScore]]  # reaching the review threshold, best first
+    near: list[tuple[str, MatchScore]]  # below it but near (``is_near``), best first
+
+
 def score_registry(
     settings: Settings,
     record: CustomerRecord,
     rows: list[dict[str, Any]],
     cache: PreparedRows | None = None,
-) -> tuple[Decision, list[tuple[str, MatchScore]]]:
-    """The decision for one customer against the registry rows of its postal codes, and the
-    scored rows (best first) that reach the review threshold."""
+) -> Scored:
+    """One customer scored against registry rows (its block): the decision, the rows that
+    reach the review threshold, and the near ones below it."""
     config = match_config(settings)
     mine = prepare(record, config)
     cache = {} if cache is None else cache
     scored: list[tuple[str, MatchScore]] = []
+    names: dict[str, str | None] = {}
     for row in rows:
         other = prepared_row(row, config, cache)
         if other is not None:
             scored.append((row["corporate_number"], score_pair(mine, other, config=config)))
+            names[row["corporate_number"]] = row["name"]
     merge_at = settings.match_merge_threshold or config.merge_threshold
     review_at = settings.match_review_threshold or config.review_threshold
     result = decide(scored, merge_threshold=merge_at, review_threshold=review_at)
-    kept = sorted(
-        (s for s in scored if s[1].probability >= review_at), key=lambda s: -s[1].probability
+    best_first = sorted(scored, key=lambda s: -s[1].probability)
+    return Scored(
+        result.decision,
+        [s for s in best_first if s[1].probability >= review_at],
+        [
+            s
+            for s in best_first
+            if s[1].probability < review_at
+            and is_near(s[1])
+            and same_legal_form(record, names[s[0]])
+        ],
     )
-    return result.decision, kept
 
 
 async def propose(
@@ -122,24 +172,34 @@ async def propose(
         after = customers[-1]["id"]
         for customer in customers:
             result.customers += 1
+            record = CustomerRecord.model_validate(customer["record"])
             codes = customer["postal_codes"]
-            if not codes:
+            places = [tuple(p.split("|", 1)) for p in customer["places"]]
+            body = record.company_name.body if record.company_name else None
+            if not codes and not (places and body):
                 continue
             async with sessions() as session, session.begin():
-                rows = await repository.registry_by_postal_code(session, codes)
+                if codes:
+                    rows = await repository.registry_by_postal_code(session, codes)
+                else:  # proposals only: a town block without a postal code is too wide
+                    assert body is not None
+                    rows = await repository.registry_by_place(session, places, name_forms(body))
                 if not rows:
                     continue
-                record = CustomerRecord.model_validate(customer["record"])
-                decision, kept = score_registry(settings, record, rows, cache)
+                names = {r["corporate_number"]: r["name"] for r in rows}
+                scored = score_registry(settings, record, rows, cache)
+                above, kept = scored.above, [*scored.above, *scored.near]
+                if not codes:  # a wide block, the address barely compared: the legal form too
+                    kept = [k for k in kept if same_legal_form(record, names.get(k[0]))]
                 if not kept:
                     continue
-                sure = decision is Decision.merge and len(kept) == 1
+                sure = bool(codes) and scored.decision is Decision.merge and len(above) == 1
                 if sure and await repository.insert_link(
-                    session, customer["id"], kept[0][0], "match"
+                    session, customer["id"], above[0][0], "match"
                 ):
                     await apply_one(session, settings, customer["id"])
                     await repository.insert_proposals(
-                        session, customer["id"], [_proposal(kept[0])], "accepted"
+                        session, customer["id"], [_proposal(above[0])], "accepted"
                     )
                     result.linked += 1
                     continue
@@ -148,6 +208,13 @@ async def propose(
                 )
                 result.proposed += 1
                 result.proposals += len(kept)
+
+
+def name_forms(body: str) -> list[str]:
+    """The customer's name body as the registry may write it: as normalized (half-width
+    letters and digits) and full-width (the NTA's 商号 are mostly full-width)."""
+    wide = jaconv.h2z(body, kana=False, ascii=True, digit=True)
+    return list(dict.fromkeys([body, wide]))
 
 
 def _proposal(scored: tuple[str, MatchScore]) -> tuple[str, float, dict[str, Any]]:

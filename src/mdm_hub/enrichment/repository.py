@@ -12,9 +12,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.customers.models import SourceRecord
+
 # Active corporations carrying a 法人番号 the registry publishes (not withdrawn), not a site
 # (sites share their corporation's 法人番号) and not linked yet, when they are the only such
-# customer with that number (two unmerged duplicates are left to matching and stewards).
+# customer with that number (two unmerged duplicates are left to matching and stewards), and
+# no steward said it is not that corporation (a rejected proposal, or an unlinked link).
 _LINK_NEW = """
 WITH eligible AS (
     SELECT c.id, c.corporate_number,
@@ -32,6 +35,9 @@ SELECT e.id, e.corporate_number, 'corporate_number' FROM eligible e
 WHERE e.carriers = 1
   AND NOT EXISTS (SELECT 1 FROM registry_links l
                   WHERE l.customer_id = e.id OR l.corporate_number = e.corporate_number)
+  AND NOT EXISTS (SELECT 1 FROM registry_proposals p
+                  WHERE p.customer_id = e.id AND p.corporate_number = e.corporate_number
+                    AND p.status = 'rejected')
 ON CONFLICT (customer_id) DO NOTHING
 RETURNING customer_id
 """
@@ -45,19 +51,29 @@ async def link_new(session: AsyncSession, numbers: Sequence[str] | None) -> int:
     return len(rows.all())
 
 
+# A merger's successor waits for its customer: the successor's 法人番号 is linked now, or one
+# active corporation carries it.
 _PENDING = """
 SELECT l.customer_id FROM registry_links l
 JOIN nta_corporations n ON n.corporate_number = l.corporate_number
-JOIN customers c ON c.id = l.customer_id AND c.status = 'active'
-WHERE (l.applied_update_date IS DISTINCT FROM n.update_date
-   OR l.applied_process IS DISTINCT FROM n.process)
+JOIN customers c ON c.id = l.customer_id AND c.status IN ('active', 'closed')
+WHERE l.applied_update_date IS DISTINCT FROM n.update_date
+   OR l.applied_process IS DISTINCT FROM n.process
+   OR (l.successor_corporate_number IS NOT NULL AND l.successor_customer_id IS NULL
+       AND l.closed_on IS NOT NULL AND NOT l.withdrawn
+       AND (EXISTS (SELECT 1 FROM registry_links s
+                    WHERE s.corporate_number = l.successor_corporate_number)
+            OR (SELECT count(*) FROM customers s
+                WHERE s.corporate_number = l.successor_corporate_number
+                  AND s.status = 'active' AND s.kind = 'corporation') = 1))
 ORDER BY l.customer_id
 """
 
 
 async def pending(session: AsyncSession) -> list[uuid.UUID]:
-    """Active linked customers whose registry row changed since it was last applied to them
-    (a link of a customer merged away, deleted or erased is left as it was)."""
+    """Active (or registry-closed) linked customers whose registry row changed since it was
+    last applied to them, or whose merger's successor has a customer now (a link of a customer
+    merged away, deleted or erased is left as it was)."""
     return list((await session.execute(text(_PENDING))).scalars())
 
 
@@ -123,12 +139,16 @@ async def save(
 
 
 # Active corporations without a 法人番号, not a site, not linked, never proposed, after ``after``
-# (keyset by id), with their postal codes (the blocking of name + address matching).
+# (keyset by id), with their postal codes (the blocking of name + address matching) and their
+# prefecture|city pairs (the blocking, with the name, of those without a postal code).
 _UNLINKED = """
 SELECT c.id, c.record,
        ARRAY(SELECT DISTINCT a ->> 'postal_code'
              FROM jsonb_array_elements(c.record -> 'addresses') a
-             WHERE a ->> 'postal_code' IS NOT NULL) AS postal_codes
+             WHERE a ->> 'postal_code' IS NOT NULL) AS postal_codes,
+       ARRAY(SELECT DISTINCT (a ->> 'prefecture') || '|' || (a ->> 'city')
+             FROM jsonb_array_elements(c.record -> 'addresses') a
+             WHERE a ->> 'prefecture' IS NOT NULL AND a ->> 'city' IS NOT NULL) AS places
 FROM customers c
 WHERE c.status = 'active' AND c.kind = 'corporation' AND c.corporate_number IS NULL
   AND c.id > :after
@@ -179,6 +199,36 @@ async def registry_by_postal_code(
 ) -> list[dict[str, Any]]:
     """Living, published corporations whose head office has one of these postal codes."""
     rows = await session.execute(text(_BY_POSTAL_CODE), {"codes": list(codes)})
+    return [dict(r._mapping) for r in rows]
+
+
+# Without a postal code: the prefecture and city (ix_nta_corporations_place), and the name
+# body found in the registry's name (as written, or full-width).
+_BY_PLACE = """
+SELECT corporate_number, name, furigana, prefecture_name, city_name, street_number, post_code,
+       address_outside
+FROM nta_corporations
+WHERE (prefecture_name, city_name) IN (
+          SELECT p, c FROM unnest(CAST(:prefectures AS text[]), CAST(:cities AS text[])) AS t(p, c))
+  AND NOT deleted AND close_date IS NULL
+  AND EXISTS (SELECT 1 FROM unnest(CAST(:forms AS text[])) AS f WHERE strpos(name, f) > 0)
+LIMIT 1000
+"""
+
+
+async def registry_by_place(
+    session: AsyncSession, places: Sequence[tuple[str, ...]], forms: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Living, published corporations of these (prefecture, city) whose name contains one of
+    ``forms`` (at most 1,000)."""
+    rows = await session.execute(
+        text(_BY_PLACE),
+        {
+            "prefectures": [p[0] for p in places],
+            "cities": [p[1] for p in places],
+            "forms": list(forms),
+        },
+    )
     return [dict(r._mapping) for r in rows]
 
 
@@ -304,3 +354,33 @@ async def link_number(session: AsyncSession, customer_id: uuid.UUID) -> str | No
         )
     ).scalar()
     return found
+
+
+async def delete_link(session: AsyncSession, customer_id: uuid.UUID) -> None:
+    await session.execute(
+        text("DELETE FROM registry_links WHERE customer_id = :id"), {"id": customer_id}
+    )
+
+
+async def remember_rejected(
+    session: AsyncSession, customer_id: uuid.UUID, number: str, decided_by: str
+) -> None:
+    """A steward said the customer is not this corporation: it is neither linked again by its
+    法人番号 nor proposed again."""
+    await session.execute(
+        text(
+            "INSERT INTO registry_proposals"
+            " (customer_id, corporate_number, probability, explanation, status, decided_by,"
+            "  decided_at)"
+            " VALUES (:id, :n, 0, CAST('{}' AS jsonb), 'rejected', :by, now())"
+            " ON CONFLICT (customer_id, corporate_number) DO UPDATE SET status = 'rejected',"
+            " decided_by = EXCLUDED.decided_by, decided_at = now()"
+        ),
+        {"id": customer_id, "n": number, "by": decided_by},
+    )
+
+
+async def delete_source_record(session: AsyncSession, source: SourceRecord) -> None:
+    """The source record goes (its match keys and findings with it: ON DELETE CASCADE)."""
+    await session.delete(source)
+    await session.flush()

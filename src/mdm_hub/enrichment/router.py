@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.db import DbSession
-from mdm_hub.enrichment import proposals, repository
+from mdm_hub.enrichment import proposals, repository, service
 from mdm_hub.enrichment.schemas import (
     ProposalDecision,
     ProposalOut,
@@ -88,3 +88,24 @@ async def link_customer_registry(
         session, settings_of(request), actor, customer_id, body.corporate_number
     )
     return RegistryOut.model_validate(await registry.customer_registry(session, customer_id))
+
+
+@router.delete(
+    "/customers/{customer_id}/registry",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=PROBLEM_RESPONSES,
+)
+async def unlink_customer_registry(
+    customer_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CustomersCurate,
+    actor: CurrentActor,
+) -> Response:
+    """Remove the customer's registry link (a wrong link): the link and its source record
+    `nta/<法人番号>` go and the golden record is recomputed without it (audited,
+    `customer.registry_changed`). The customer is then neither linked to that number again by
+    its 法人番号 nor proposed it (a steward can still link it with PUT). 204 also when the
+    customer had no link; 404 for no customer."""
+    await service.unlink(session, settings_of(request), actor, customer_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,9 +9,12 @@
    source record: the golden record is recomputed and ``customer.updated`` emitted.
 3. State: closure (閉鎖等年月日 and 事由, 21 or 71), the successor's customer (承継先法人番号),
    and withdrawal (99) are kept on the link; a change of them bumps the customer's version and
-   emits ``customer.registry_changed`` (changed fields ``/registry/...``). A 99 leaves the
-   source record with the last published values (the history keeps them) and marks the link
-   withdrawn; a 22 (復活) or 72 (合併無効) row without a 閉鎖等年月日 reopens it.
+   emits ``customer.registry_changed`` (changed fields ``/registry/...``). A 99 removes the
+   source record (the golden record is recomputed without it; the registry's history keeps its
+   values) and marks the link withdrawn; a 22 (復活) or 72 (合併無効) row without a
+   閉鎖等年月日 reopens it. A closure makes an active customer ``closed`` (its status; lifted
+   by the reopening), and a merger's successor customer its ``successor`` relation in the
+   hierarchy (removed when reopened; pending until the successor's customer exists).
 
 Each customer is applied in a transaction of its own: one that fails is reported and the
 others go on; running again picks up what is still pending.
@@ -29,10 +32,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mdm_hub.audit.log import audit_record
 from mdm_hub.context import Actor
-from mdm_hub.customers.golden import bump_version, customer_view, record_customer_change
-from mdm_hub.customers.repository import lock_customer
+from mdm_hub.custom_fields.service import current_configuration
+from mdm_hub.customers.golden import (
+    bump_version,
+    customer_view,
+    recompute_golden,
+    record_customer_change,
+)
+from mdm_hub.customers.models import Customer, CustomerStatus
+from mdm_hub.customers.repository import lock_customer, source_rows
 from mdm_hub.enrichment import repository
 from mdm_hub.errors import ProblemError
+from mdm_hub.hierarchy.service import set_successor
 from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 from mdm_hub.sources.service import put_source_record
@@ -114,6 +125,7 @@ async def apply_one(
     row = await repository.link_and_row(session, customer_id)
     if row is None:
         return False
+    number = row["corporate_number"]
     if not row["deleted"]:
         await put_source_record(
             session,
@@ -126,7 +138,11 @@ async def apply_one(
             link_to=customer_id,
         )
     before = {k: row[k] for k in STATE_FIELDS}
-    if row["deleted"]:  # 99 withdraws the number; what was last applied stays as it was
+    if row["deleted"]:
+        # 99 withdraws the number: its source record goes (the registry's history keeps the
+        # values); the closure last applied stays.
+        customer = await lock_customer(session, customer_id)
+        await remove_nta_source(session, settings, actor, customer, row["corporate_number"])
         state = {**before, "withdrawn": True}
     else:
         successor = row["n_successor"]
@@ -143,31 +159,50 @@ async def apply_one(
         session, customer_id, update_date=row["update_date"], process=row["process"], state=state
     )
     changed = [f"/registry/{k}" for k in STATE_FIELDS if before[k] != state[k]]
-    if not changed:
-        return False
     customer = await lock_customer(session, customer_id)
-    view = customer_view(customer)
-    bump_version(customer)
-    await record_customer_change(
-        session,
-        actor,
-        customer,
-        action=EVENT,
-        before=view,
-        changed=changed,
-        audit=[
-            audit_record(
-                actor,
-                action=EVENT,
-                entity_type="registry_link",
-                entity_id=str(customer_id),
-                customer_id=customer_id,
-                before=_jsonable(before),
-                after={**_jsonable(state), "process": row["process"]},
-            )
-        ],
-    )
-    return True
+    status = closed_status(customer.status, state["closed_on"])
+    if status != customer.status:
+        changed.append("/status")
+    if changed:
+        view = customer_view(customer)
+        customer.status = status
+        bump_version(customer)
+        await record_customer_change(
+            session,
+            actor,
+            customer,
+            action=EVENT,
+            before=view,
+            changed=changed,
+            audit=[
+                audit_record(
+                    actor,
+                    action=EVENT,
+                    entity_type="registry_link",
+                    entity_id=str(customer_id),
+                    customer_id=customer_id,
+                    before=_jsonable(before),
+                    after={**_jsonable(state), "process": row["process"]},
+                )
+            ],
+        )
+    if not row["deleted"]:
+        successor = state["successor_customer_id"] if state["closed_on"] else None
+        await set_successor(
+            session, actor, customer, successor, state["closed_on"], f"{SYSTEM}/{number}"
+        )
+    return bool(changed)
+
+
+def closed_status(status: str, closed_on: dt.date | None) -> str:
+    """An active customer the registry says is closed (21, 71) becomes ``closed``; a closed one
+    it says is not (22 復活, 72 合併無効) is active again. Other statuses (merged, deleted,
+    erased) are a steward's or the hub's and stay."""
+    if closed_on is not None and status == CustomerStatus.active.value:
+        return CustomerStatus.closed.value
+    if closed_on is None and status == CustomerStatus.closed.value:
+        return CustomerStatus.active.value
+    return status
 
 
 def _jsonable(state: dict[str, Any]) -> dict[str, Any]:
@@ -175,3 +210,92 @@ def _jsonable(state: dict[str, Any]) -> dict[str, Any]:
         k: v.isoformat() if isinstance(v, dt.date) else str(v) if isinstance(v, uuid.UUID) else v
         for k, v in state.items()
     }
+
+
+async def remove_nta_source(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    customer: Customer,
+    number: str,
+) -> bool:
+    """The customer's source record ``nta/<number>`` goes and the golden record is recomputed
+    without it (audited; ``customer.updated`` when it changed). False when it has none, or
+    when it is the customer's only source record (a customer is never left without one: the
+    record stays)."""
+    sources = await source_rows(session, customer.id)
+    mine = [s for s in sources if s.system == SYSTEM and s.source_id == number]
+    if not mine or len(sources) == 1:
+        return False
+    (source,) = mine
+    removed = {
+        "system": source.system,
+        "source_id": source.source_id,
+        "normalized": source.normalized,
+    }
+    await repository.delete_source_record(session, source)
+    await recompute_golden(
+        session,
+        settings,
+        actor,
+        customer,
+        config=await current_configuration(session),
+        audit=[
+            audit_record(
+                actor,
+                action="source_record.removed",
+                entity_type="source_record",
+                entity_id=f"{SYSTEM}/{number}",
+                customer_id=customer.id,
+                before=removed,
+                after=None,
+            )
+        ],
+    )
+    return True
+
+
+async def unlink(
+    session: AsyncSession, settings: Settings, actor: Actor, customer_id: uuid.UUID
+) -> bool:
+    """A steward removes the customer's registry link: the link and the ``nta`` source
+    record's contribution go (golden record recomputed), the steward's word is remembered (the
+    customer is not linked to that number again by its 法人番号, nor proposed it), audited,
+    and ``customer.registry_changed`` emitted. False when the customer has no link."""
+    customer = await lock_customer(session, customer_id)
+    row = await repository.link_and_row(session, customer_id)
+    if row is None:
+        return False
+    number = row["corporate_number"]
+    await remove_nta_source(session, settings, actor, customer, number)
+    await repository.delete_link(session, customer_id)
+    await repository.remember_rejected(session, customer_id, number, actor.subject)
+    before = {"corporate_number": number, "linked_by": row["linked_by"]}
+    before.update({k: row[k] for k in STATE_FIELDS})
+    # The closure came from that link: a wrong link's closure goes with it.
+    reopened = closed_status(customer.status, None)
+    await set_successor(session, actor, customer, None, None, f"{SYSTEM}/{number}")
+    view = customer_view(customer)
+    customer.status = reopened
+    bump_version(customer)
+    await record_customer_change(
+        session,
+        actor,
+        customer,
+        action=EVENT,
+        before=view,
+        changed=["/registry/corporate_number"]
+        + (["/status"] if reopened != view["status"] else []),
+        audit=[
+            audit_record(
+                actor,
+                action="registry_link.removed",
+                entity_type="registry_link",
+                entity_id=str(customer_id),
+                customer_id=customer_id,
+                before=_jsonable(before),
+                after=None,
+            )
+        ],
+    )
+    return True

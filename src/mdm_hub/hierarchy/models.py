@@ -27,7 +27,12 @@ from mdm_hub.db import Base
 
 # axis "site": a site (事業所) → its corporation; axis "group": a corporation → its parent.
 AXES = ("site", "group")
-RELATION_TYPES = ("site", "subsidiary", "affiliate")
+# axis "successor": a corporation closed by a merger (吸収合併, NTA 処理区分 71) → the customer
+# of its successor (承継先法人番号), set by the registry (enrichment), never by a source record
+# or a steward; no roll-up or hierarchy walk follows it.
+SUCCESSOR = "successor"
+ALL_AXES = (*AXES, SUCCESSOR)
+RELATION_TYPES = ("site", "subsidiary", "affiliate", SUCCESSOR)
 
 
 class CustomerRelation(Base):
@@ -68,9 +73,12 @@ class CustomerRelation(Base):
                 "valid_to",
             ],
         ),
-        CheckConstraint(f"axis IN {AXES!r}", name="axis"),
+        CheckConstraint(f"axis IN {ALL_AXES!r}", name="axis"),
         CheckConstraint(f"relation_type IN {RELATION_TYPES!r}", name="relation_type"),
         CheckConstraint("(axis = 'site') = (relation_type = 'site')", name="type_fits_axis"),
+        CheckConstraint(
+            "(axis = 'successor') = (relation_type = 'successor')", name="successor_fits_axis"
+        ),
         CheckConstraint("child_id <> parent_id", name="not_self"),
         CheckConstraint(
             "valid_to IS NULL OR valid_from IS NULL OR valid_from <= valid_to", name="dates"

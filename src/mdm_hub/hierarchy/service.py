@@ -18,6 +18,7 @@ from mdm_hub.customers.models import Customer
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event
 from mdm_hub.hierarchy import repository
+from mdm_hub.hierarchy.models import SUCCESSOR
 from mdm_hub.hierarchy.repository import Link
 from mdm_hub.hierarchy.schemas import CustomerRef, GroupLinkIn, HierarchyOut, SiteLinkIn
 
@@ -173,6 +174,29 @@ async def _save(session: AsyncSession, actor: Actor, child: Customer, link: Link
     await repository.save_link(session, link)
     await _changed(session, actor, child, link.axis, before, link)
     return link
+
+
+async def set_successor(
+    session: AsyncSession,
+    actor: Actor,
+    child: Customer,
+    successor_id: uuid.UUID | None,
+    valid_from: dt.date | None,
+    set_by: str,
+) -> None:
+    """The registry's successor link (承継先) of a corporation closed by a merger: set, moved
+    or (``None``) removed, with audit and event when it changed. ``child`` is locked by the
+    caller and may be closed; the registry is the only writer of this axis."""
+    before = await repository.link_of(session, child.id, SUCCESSOR)
+    if successor_id is None or successor_id == child.id:
+        if before is not None:
+            await repository.delete_link(session, child.id, SUCCESSOR)
+            await _changed(session, actor, child, SUCCESSOR, before, None)
+        return
+    link = Link(child.id, successor_id, SUCCESSOR, SUCCESSOR, valid_from, None, set_by)
+    if before != link:
+        await repository.save_link(session, link)
+        await _changed(session, actor, child, SUCCESSOR, before, link)
 
 
 async def remove_link(
@@ -359,6 +383,12 @@ async def _relink(session: AsyncSession, actor: Actor, link: Link) -> None:
                 session, actor, link.child_id, link.parent_id, link.valid_from, link.valid_to,
                 link.set_by,
             )  # fmt: skip
+        elif link.axis == SUCCESSOR:  # the registry's: its child is closed, no checks apply
+            child = await repository.customer(session, link.child_id, lock=True)
+            if child is not None:
+                await set_successor(
+                    session, actor, child, link.parent_id, link.valid_from, link.set_by
+                )
         else:
             await link_group(session, actor, link)
     except ProblemError as exc:

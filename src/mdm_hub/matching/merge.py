@@ -34,6 +34,7 @@ from mdm_hub.hierarchy.service import announce_carried, restore_links
 from mdm_hub.matching import repository
 from mdm_hub.matching.models import MatchCandidate, MergeLog
 from mdm_hub.matching.repository import are_distinct, move_keys
+from mdm_hub.registry import links as registry_links
 from mdm_hub.settings import Settings
 
 
@@ -78,6 +79,7 @@ async def merge_customers(
                 "conflict",
                 f"A steward decided {survivor_id} and {absorbed_id} are different customers",
             )
+    await registry_links.check_mergeable(session, survivor_id, absorbed_ids)
     survivor = customers[survivor_id]
     config = await current_configuration(session)
     survivor_before = dict(survivor.record)
@@ -104,6 +106,7 @@ async def merge_customers(
         repository.add_merge_log(session, log)
         log.moved_links = await carry_links(session, absorbed_id, survivor_id)
         await announce_carried(session, actor, log.moved_links, absorbed_id, survivor_id)
+        await registry_links.carry_link(session, actor, absorbed_id, survivor)
         await repository.close_candidates(
             session, survivor_id, absorbed_id, "merged", _now(), actor.subject
         )
@@ -217,6 +220,9 @@ async def unmerge(
         event_type="customer.unmerged",
         customer=customer,
         changed=changed_fields(remaining_before, customer.record),
+    )
+    await registry_links.follow_source(
+        session, actor, customer, target, [(s.system, s.source_id) for s in moving]
     )
     record_audit(
         session,

@@ -121,6 +121,8 @@ class NtaCorporation(Base):
     __table_args__ = (
         Index("ix_nta_corporations_successor", "successor_corporate_number"),
         Index("ix_nta_corporations_post_code", "post_code"),
+        # Proposals for customers without a postal code (enrichment).
+        Index("ix_nta_corporations_place", "prefecture_name", "city_name"),
         Index("ix_nta_corporations_updated_at", "updated_at"),
     )
 

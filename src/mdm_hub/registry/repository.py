@@ -430,3 +430,43 @@ _LINK_ROW = (
 async def link_row(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
     row = (await session.execute(text(_LINK_ROW), {"id": customer_id})).first()
     return dict(row._mapping) if row is not None else None
+
+
+async def lock_link(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
+    """The customer's link (row locked), if it has one."""
+    row = (await session.execute(text(_LINK_ROW + " FOR UPDATE"), {"id": customer_id})).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def move_link(session: AsyncSession, from_id: uuid.UUID, to_id: uuid.UUID) -> None:
+    """The link of ``from_id`` becomes ``to_id``'s; that customer's pending proposals (name +
+    address matching for a customer now linked) are superseded."""
+    await session.execute(
+        text(
+            "UPDATE registry_links SET customer_id = :to, updated_at = now()"
+            " WHERE customer_id = :from"
+        ),
+        {"from": from_id, "to": to_id},
+    )
+    await session.execute(
+        text(
+            "UPDATE registry_proposals SET status = 'superseded', decided_at = now()"
+            " WHERE customer_id = ANY(CAST(:ids AS uuid[])) AND status = 'pending'"
+        ),
+        {"ids": [from_id, to_id]},
+    )
+
+
+async def redirect_successor(
+    session: AsyncSession, from_id: uuid.UUID, to_id: uuid.UUID, number: str | None = None
+) -> None:
+    """Links whose successor's customer was ``from_id`` (of ``number`` only, when given) now
+    name ``to_id``."""
+    await session.execute(
+        text(
+            "UPDATE registry_links SET successor_customer_id = :to, updated_at = now()"
+            " WHERE successor_customer_id = :from"
+            " AND (CAST(:n AS text) IS NULL OR successor_corporate_number = :n)"
+        ),
+        {"from": from_id, "to": to_id, "n": number},
+    )
