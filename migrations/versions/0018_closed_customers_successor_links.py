@@ -2,7 +2,7 @@
 and the registry by prefecture and city (proposals for customers without a postal code)
 
 Revision ID: 0018
-Revises: 0017
+Revises: 0016
 Create Date: 2026-12-06 12:10:00.000000
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
