@@ -227,6 +227,20 @@ def test_golden_columns_of_one_source_skip_the_round_trip_byte_for_byte(
     record: dict[str, Any],
 ) -> None:
     validated = CustomerRecord.model_validate(record)
+    _assert_shortcut_is_byte_for_byte(validated)
+
+
+def test_golden_columns_of_one_source_keeps_survivorships_custom_field_order() -> None:
+    """Custom fields written out of order: survivorship sorts their keys, so the shortcut must
+    not hand back the source's order (dict equality alone would let it)."""
+    validated = CustomerRecord.model_validate(
+        {"kind": "corporation", "name": "A", "custom_fields": {"tier": "gold", "owner": "x"}}
+    )
+    _assert_shortcut_is_byte_for_byte(validated)
+
+
+def _assert_shortcut_is_byte_for_byte(validated: CustomerRecord) -> None:
+    """golden_columns_of with the one source's validated record gives the full path's bytes."""
     dumped = validated.model_dump(mode="json")  # what the write path stores and passes
     sources = [SourceView("crm", "C-1", T0, dumped)]
     config = Configuration(fingerprint="x", definitions=(), rank_rules=())

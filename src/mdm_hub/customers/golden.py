@@ -140,7 +140,13 @@ def golden_columns_of(
     again."""
     golden = golden_of(sources, settings)
     dumped = None
-    if only is not None and len(sources) == 1 and golden.record == sources[0].record:
+    if (
+        only is not None
+        and len(sources) == 1
+        and golden.record == sources[0].record
+        # dict equality ignores order; survivorship sorts the custom fields' keys
+        and list(golden.record["custom_fields"]) == list(sources[0].record["custom_fields"] or {})
+    ):
         record, dumped = only, dict(sources[0].record)
     else:
         record = CustomerRecord.model_validate(golden.record)
