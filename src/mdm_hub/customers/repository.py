@@ -344,6 +344,20 @@ _UPDATE_CUSTOMERS = """
 """
 
 
+def _golden_arrays(customers: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The golden columns of ``customers`` as one array per column (JSON serialized here)."""
+    return {
+        "names": [c["name"] for c in customers],
+        "name_keys": [c["name_key"] for c in customers],
+        "name_kanas": [c["name_kana"] for c in customers],
+        "corporate_numbers": [c["corporate_number"] for c in customers],
+        "phones": [json.dumps(list(c["phones"] or [])) for c in customers],
+        "emails": [json.dumps(list(c["emails"] or [])) for c in customers],
+        "records": [sealed_json(c["record"]) for c in customers],
+        "lineages": [sealed_json(c["lineage"]) for c in customers],
+    }
+
+
 def customers_insert(customers: Sequence[Mapping[str, Any]]) -> WritePart | None:
     """New customers (their columns by name), as one multi-row insert for
     ``db.write_together``; their JSON is serialized here (``record`` and ``lineage`` may be
@@ -359,14 +373,7 @@ def customers_insert(customers: Sequence[Mapping[str, Any]]) -> WritePart | None
             "statuses": [c["status"] for c in customers],
             "versions": [c["version"] for c in customers],
             "merged_into": [c["merged_into_id"] for c in customers],
-            "names": [c["name"] for c in customers],
-            "name_keys": [c["name_key"] for c in customers],
-            "name_kanas": [c["name_kana"] for c in customers],
-            "corporate_numbers": [c["corporate_number"] for c in customers],
-            "phones": [json.dumps(list(c["phones"] or [])) for c in customers],
-            "emails": [json.dumps(list(c["emails"] or [])) for c in customers],
-            "records": [sealed_json(c["record"]) for c in customers],
-            "lineages": [sealed_json(c["lineage"]) for c in customers],
+            **_golden_arrays(customers),
             "created": [c["created_at"] for c in customers],
             "updated": [c["updated_at"] for c in customers],
         },
@@ -384,14 +391,7 @@ def customers_update(customers: Sequence[Mapping[str, Any]]) -> WritePart | None
             "ids": [c["id"] for c in customers],
             "kinds": [c["kind"] for c in customers],
             "versions": [c["version"] for c in customers],
-            "names": [c["name"] for c in customers],
-            "name_keys": [c["name_key"] for c in customers],
-            "name_kanas": [c["name_kana"] for c in customers],
-            "corporate_numbers": [c["corporate_number"] for c in customers],
-            "phones": [json.dumps(list(c["phones"] or [])) for c in customers],
-            "emails": [json.dumps(list(c["emails"] or [])) for c in customers],
-            "records": [sealed_json(c["record"]) for c in customers],
-            "lineages": [sealed_json(c["lineage"]) for c in customers],
+            **_golden_arrays(customers),
             "updated": [c["updated_at"] for c in customers],
         },
     )
