@@ -451,31 +451,6 @@ def sealed_json(document: Any) -> str:
         return json.dumps(sealed, ensure_ascii=False, default=_sealed_default)
 
 
-def _open_in_place(document: Any, keyring: Keyring | None) -> Any:
-    """:func:`decrypt_record` of a document nothing else holds (just parsed), changed in
-    place: no copy of the parts without encrypted values."""
-    if isinstance(document, str):
-        return decrypt_record(keyring, document)
-    todo = [document]
-    while todo:
-        node = todo.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for k, v in items:
-            if isinstance(v, str):
-                if v.startswith(PREFIX):
-                    node[k] = decrypt_record(keyring, v)
-            elif isinstance(v, (dict, list)):
-                todo.append(v)
-    return document
-
-
-def unseal_text(text: str, document: Any) -> Any:
-    """``document`` read from ``text`` (a jsonb value, parsed for this call alone), decrypted
-    in place when it holds any encrypted value (the engine's deserializer: every jsonb value
-    read, by the ORM or by asyncpg)."""
-    return _open_in_place(document, _keyring) if PREFIX in text else document
-
-
 # An encrypted value as it stands in a JSON text: a string of base64, nothing to unescape.
 _SEALED_STRING = re.compile(r'"enc:v1:([A-Za-z0-9]+):([A-Za-z0-9+/]*=*)"')
 

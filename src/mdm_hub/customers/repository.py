@@ -49,21 +49,6 @@ async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> Custom
     return customer
 
 
-_LOCK_CUSTOMER_ROW = (
-    f"SELECT {', '.join(c.name for c in Customer.__table__.columns)} "
-    "FROM customers WHERE id = :id FOR UPDATE"
-)
-
-
-async def lock_customer_row(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
-    """:func:`lock_customer` for the write path: the row locked and read without the ORM, the
-    Customer not added to the session (the write path stores it without the ORM as well)."""
-    rows = await db.fetch(session, _LOCK_CUSTOMER_ROW, {"id": customer_id})
-    if not rows:
-        raise ProblemError("not-found", f"No customer {customer_id}")
-    return Customer(**rows[0])
-
-
 async def customer_sources(session: AsyncSession, customer_id: uuid.UUID) -> list[SourceView]:
     rows = await session.scalars(
         select(SourceRecord)

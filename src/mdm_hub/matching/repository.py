@@ -159,32 +159,6 @@ async def index_record(
         )
 
 
-_INSERT_KEYS = """
-    INSERT INTO match_keys (kind, value, source_record_id, customer_id)
-    SELECT kind, value, CAST(:source_record_id AS bigint), CAST(:customer_id AS uuid)
-    FROM unnest(CAST(:kinds AS text[]), CAST(:key_values AS text[])) AS k(kind, value)
-    ON CONFLICT DO NOTHING
-"""
-
-
-def keys_insert(
-    source_record_id: int, customer_id: uuid.UUID, keys: list[BlockingKey]
-) -> WritePart | None:
-    """The blocking keys of a *new* source record, for ``db.write_together`` (an existing
-    record's keys are replaced with :func:`index_record`)."""
-    if not keys:
-        return None
-    return WritePart(
-        _INSERT_KEYS,
-        {
-            "source_record_id": source_record_id,
-            "customer_id": customer_id,
-            "kinds": [k.kind for k in keys],
-            "key_values": [k.value for k in keys],
-        },
-    )
-
-
 async def move_keys(session: AsyncSession, source_ids: list[int], customer_id: uuid.UUID) -> None:
     await session.execute(
         update(MatchKey)

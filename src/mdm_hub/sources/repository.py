@@ -57,55 +57,6 @@ def _stored(system: str, source_id: str, row: db.Row) -> SourceRecord:
     )
 
 
-# A new source record and, read in the same statement (so after the caller locked the
-# customer), the customer's other source records in id order. Without any, one row of NULLs.
-_INSERT_SOURCE = """
-    WITH new_source AS (
-        INSERT INTO source_records (
-            system, source_id, customer_id, raw_payload, payload_hash, normalized, changes,
-            findings, decision, version, created_at, updated_at
-        ) VALUES (
-            :system, :source_id, :customer_id, CAST(:raw_payload AS jsonb), :payload_hash,
-            CAST(:normalized AS jsonb), CAST(:changes AS jsonb), CAST(:findings AS jsonb),
-            CAST(:decision AS jsonb), 1, :now, :now
-        )
-        RETURNING id
-    )
-    SELECT new_source.id, other.system, other.source_id, other.updated_at, other.normalized
-    FROM new_source
-    LEFT JOIN source_records AS other ON other.customer_id = :customer_id
-    ORDER BY other.id
-"""
-
-
-async def insert_source(
-    session: AsyncSession, source: SourceRecord
-) -> tuple[int, list[SourceView]]:
-    """Insert ``source`` (not added to the session); its id and its customer's other sources."""
-    rows = await db.fetch(
-        session,
-        _INSERT_SOURCE,
-        {
-            "system": source.system,
-            "source_id": source.source_id,
-            "customer_id": source.customer_id,
-            "raw_payload": sealed_json(source.raw_payload),
-            "payload_hash": source.payload_hash,
-            "normalized": sealed_json(source.normalized),
-            "changes": sealed_json(source.changes),
-            "findings": sealed_json(source.findings),
-            "decision": sealed_json(source.decision),
-            "now": source.created_at,
-        },
-    )
-    others = [
-        SourceView(r["system"], r["source_id"], r["updated_at"], r["normalized"])
-        for r in rows
-        if r["system"] is not None
-    ]
-    return rows[0]["id"], others
-
-
 # The stored records of a batch's source ids of one system, the configuration's fingerprint
 # and whether governance protects fields of this system (one row of NULLs besides them when
 # none is stored).
