@@ -40,7 +40,7 @@ async def test_the_worker_imports_new_registry_files(
         update={"registry_nta_folder": folder, "registry_import_interval_seconds": 600}
     )
     clock = [1_000_000.0]
-    monkeypatch.setattr(jobs.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(jobs, "_clock", lambda: clock[0])
     monkeypatch.setattr(jobs, "_schedule", jobs._Schedule())
 
     # Nothing configured: nothing runs.

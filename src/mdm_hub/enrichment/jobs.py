@@ -87,6 +87,12 @@ async def import_folders(engine: AsyncEngine, settings: Settings) -> FolderRun:
     return run
 
 
+def _clock() -> float:
+    """The job's schedule clock (its own name, so a test moves this clock alone, not the
+    process's ``time.monotonic`` that the event loop and the connection pool read too)."""
+    return time.monotonic()
+
+
 class _Schedule:
     """This process's registry job: when it last started, and the task running it."""
 
@@ -108,7 +114,7 @@ async def registry_import_job(engine: AsyncEngine, settings: Settings) -> bool:
     background when one is configured, it is time, and none is running. True if started."""
     if settings.registry_nta_folder is None and settings.registry_invoice_folder is None:
         return False
-    now = time.monotonic()
+    now = _clock()
     if running() is not None or now < _schedule.next_at:
         return False
     _schedule.next_at = now + settings.registry_import_interval_seconds
