@@ -117,6 +117,8 @@ async def refresh_keyring(
                 logger.warning("field encryption keys not reloaded (%s): retried", exc.orig)
             except EncryptionError as exc:
                 logger.error("field encryption keys not reloaded (%s): retried", exc)
+            except Exception:  # any other failure of one reload: the keys held stay in use
+                logger.exception("field encryption keys not reloaded: retried")
 
 
 async def load_pending_keyring() -> None:
