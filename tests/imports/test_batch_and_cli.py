@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -178,6 +179,28 @@ async def test_cli_sample_and_bad_arguments(database_url: str, tmp_path: Path) -
     )
     assert counts[0]["systems"] == 2
     assert counts[0]["customers"] < counts[0]["sources"]  # duplicates merged across systems
+    # The CRM file's hierarchy is linked: sites to their corporation (never merged into it),
+    # subsidiaries to their parent; nothing left waiting (every code named is in the file).
+    links = await _fetch(
+        database_url,
+        "SELECT r.axis, count(*) AS n, count(*) FILTER (WHERE r.child_id = r.parent_id) AS self, "
+        "count(*) FILTER (WHERE c.status <> 'active' OR p.status <> 'active') AS inactive "
+        "FROM customer_relations r JOIN customers c ON c.id = r.child_id "
+        "JOIN customers p ON p.id = r.parent_id GROUP BY r.axis",
+    )
+    by_axis = {row["axis"]: row for row in links}
+    assert by_axis["site"]["n"] > 0 and by_axis["group"]["n"] > 0
+    assert all(row["self"] == 0 and row["inactive"] == 0 for row in links)
+    waiting = await _fetch(database_url, "SELECT count(*) AS n FROM customer_relation_pending")
+    assert waiting[0]["n"] == 0
+    sites = await _fetch(
+        database_url,
+        "SELECT count(*) AS n, count(*) FILTER (WHERE s.customer_id = h.customer_id) AS merged "
+        "FROM source_records s JOIN source_records h ON h.system = 'crm' "
+        "AND h.source_id = substring(s.source_id FROM 1 FOR 9) "
+        "WHERE s.system = 'crm' AND s.source_id ~ '^CRM-[0-9]{5}-[0-9]{2}$'",
+    )
+    assert sites[0]["n"] == by_axis["site"]["n"] and sites[0]["merged"] == 0
 
 
 async def test_batch_item_of_an_erased_person_is_held_and_kept(client: httpx.AsyncClient) -> None:
@@ -242,3 +265,79 @@ async def test_pool_processes_end_with_a_terminated_parent() -> None:
             break
         await asyncio.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)]
+
+
+def _company(name: str, phone: str, **relations: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "corporation",
+        "name": name,
+        "addresses": [{"full_text": "大阪府大阪市北区梅田1-2-3"}],
+        "phones": [{"number": phone, "purpose": "main"}],
+    }
+    if relations:
+        body["relations"] = relations
+    return body
+
+
+async def test_batch_answers_name_the_links_refused(client: httpx.AsyncClient) -> None:
+    """In a batch the records stay stored without a refused link (a PUT would answer 422);
+    the answer says which links were refused: on the item that named them, or, for a waiting
+    link named by a record of an earlier batch, at the top of the answer."""
+    first = await client.post(
+        "/v1/sources/crm/records/batch",
+        json={
+            "items": [
+                # W1 waits for W2, which arrives in the next batch and names W1: a cycle.
+                {
+                    "source_id": "W1",
+                    "record": _company(
+                        "株式会社青葉商事", "06-6111-0001", parent_source={"source_id": "W2"}
+                    ),
+                },
+                # Itself: refused, stored without it.
+                {
+                    "source_id": "S1",
+                    "record": _company(
+                        "株式会社白石工業", "06-6111-0002", parent_source={"source_id": "S1"}
+                    ),
+                },
+                {"source_id": "OK", "record": _company("株式会社緑町物産", "06-6111-0003")},
+            ]
+        },
+    )
+    assert first.status_code == 200, first.text
+    items = first.json()["items"]
+    assert [i["status"] for i in items] == [201, 201, 201]
+    assert items[0]["refused_links"] == []
+    assert [(p["field"], p["code"]) for p in items[1]["refused_links"]] == [
+        ("/relations/parent_source", "self_link")
+    ]
+    assert items[2]["refused_links"] == []
+    assert first.json()["refused_waiting_links"] == []
+
+    second = await client.post(
+        "/v1/sources/crm/records/batch",
+        json={
+            "items": [
+                {
+                    "source_id": "W2",
+                    "record": _company(
+                        "株式会社黒田製作所", "06-6111-0004", parent_source={"source_id": "W1"}
+                    ),
+                }
+            ]
+        },
+    )
+    assert second.status_code == 200, second.text
+    body = second.json()
+    assert body["items"][0]["status"] == 201
+    assert body["items"][0]["refused_links"] == []
+    assert [
+        (w["system"], w["source_id"], [e["code"] for e in w["errors"]])
+        for w in body["refused_waiting_links"]
+    ] == [("crm", "W1", ["cycle"])]
+    # Both records are stored; only W2's link to W1 stands.
+    w2 = (await client.get("/v1/sources/crm/records/W2")).json()["customer_id"]
+    tree = (await client.get(f"/v1/customers/{w2}/hierarchy")).json()
+    assert tree["waiting"] == []
+    assert (await client.get("/v1/sources/crm/records/S1")).status_code == 200

@@ -376,3 +376,55 @@ async def test_cli_xlsx_with_a_mapping_file(database_url: str, tmp_path: Path) -
         LINE["Y1"]: ["グループ親:self_link"],
         LINE["BAD"]: ["関係種別:unknown_relation_type"],
     }
+
+
+async def test_links_by_customer_code_share_a_partition(
+    client: httpx.AsyncClient,
+    app: Any,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two customers already in the hub name each other as parent by their hub customer code
+    (親会社MDMコード), far apart in the file: their rows are written in one partition, in file
+    order, so the first link stands and the second is refused as a cycle, as PUTs in file
+    order would do, however many partitions there are."""
+    monkeypatch.setattr(import_service, "PARTITION_ROWS", 2)
+    first, second = corporation("E1", 31), corporation("E2", 32)
+    codes = {}
+    for row in (first, second):
+        answer = await client.put(
+            f"/v1/sources/crm/records/{row['取引先コード']}", json=put_body(row)
+        )
+        assert answer.status_code == 201, answer.text
+        codes[row["取引先コード"]] = answer.json()["customer"]["customer_code"]
+    fillers = [corporation(f"F{i}", 40 + i) for i in range(20)]
+    rows = [
+        {**first, "親会社MDMコード": codes["E2"]},
+        *fillers,
+        {**second, "親会社MDMコード": codes["E1"]},
+    ]
+    header = [*HEADER, "親会社MDMコード"]
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\r\n")
+    out.writerow(header)
+    out.writerows([row.get(h, "") for h in header] for row in rows)
+    path = tmp_path / "codes.csv"
+    path.write_bytes(buffer.getvalue().encode("cp932"))
+    with path.open("rb") as f:
+        answer = await client.post(
+            "/v1/imports", files={"file": (path.name, f, "text/csv")}, data={"system": "crm"}
+        )
+    assert answer.status_code == 202, answer.text
+    job = answer.json()["id"]
+    await Runner(app.state.sessionmaker, app.state.settings, batch_size=1).run_until_idle()
+    partitions = await _fetch(
+        database_url, f"SELECT source_id, partition FROM import_rows WHERE job_id = '{job}'"
+    )
+    where = {r["source_id"]: r["partition"] for r in partitions}
+    assert len(set(where.values())) > 5  # many partitions
+    assert where["E1"] == where["E2"]
+    report = {r["source_id"]: r for r in await _report(client, job)}
+    assert report["E1"]["problems"] == ""
+    assert report["E2"]["problems"] == "親会社MDMコード:cycle"
+    assert ("E1", "group", "E2", "subsidiary", None, None) in await _links(database_url)

@@ -458,3 +458,22 @@ async def save_mapping(session: AsyncSession, system: str, mapping: dict[str, An
         ),
         {"system": system, "mapping": json.dumps(mapping, ensure_ascii=False)},
     )
+
+
+async def customers_named(
+    session: AsyncSession, system: str, source_ids: Sequence[str], codes: Sequence[str]
+) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+    """The customers of the stored source records among ``source_ids`` (of ``system``), and
+    of the customer codes among ``codes``: what staging rows are and what their links name."""
+    by_source = await session.execute(
+        text(
+            "SELECT source_id, customer_id FROM source_records "
+            "WHERE system = :system AND source_id = ANY(:ids)"
+        ),
+        {"system": system, "ids": list(source_ids)},
+    )
+    by_code = await session.execute(
+        text("SELECT customer_code, id FROM customers WHERE customer_code = ANY(:codes)"),
+        {"codes": list(codes)},
+    )
+    return dict(by_source.tuples().all()), dict(by_code.tuples().all())

@@ -33,6 +33,7 @@ from mdm_hub.imports.schemas import (
     BatchOut,
     ImportCounts,
     ImportJobOut,
+    RefusedWaitingLink,
 )
 from mdm_hub.record import CustomerIn
 from mdm_hub.sources.router import SystemPath
@@ -219,9 +220,17 @@ async def put_source_records(
             answers[index] = _problem_item(item.source_id, validation_problem(validated))
             continue
         valid.append((index, item.source_id, validated))
+    refused: list[writer.Refusal] = []
     written = await writer.write_rows(
-        session, settings, actor, system, [(source_id, record) for _, source_id, record in valid]
+        session,
+        settings,
+        actor,
+        system,
+        [(source_id, record) for _, source_id, record in valid],
+        refused=refused,
     )
+    own, others = writer.refusals_by_item(refused, system, [i for _, i, _ in valid])
+    last = {source_id: index for index, source_id, _ in valid}  # a link is its last item's
     for (index, source_id, _), write in zip(valid, written, strict=True):
         if write.outcome == "held":
             answers[index] = BatchItemResult(source_id=source_id, status=202, held=write.held)
@@ -235,8 +244,17 @@ async def put_source_records(
                 source_record=source_out(write.source),
                 decision=MatchDecision.model_validate(write.source.decision),
                 held_for_approval=held_for_approval(write.change_request),
+                refused_links=own.get(source_id, []) if last[source_id] == index else [],
             )
-    return BatchOut(items=[a for a in answers if a is not None])
+    return BatchOut(
+        items=[a for a in answers if a is not None],
+        refused_waiting_links=[
+            RefusedWaitingLink(
+                system=r.system, source_id=r.source_id, errors=r.problem.errors or []
+            )
+            for r in others
+        ],
+    )
 
 
 def _problem_item(source_id: str, problem: ProblemError | None) -> BatchItemResult:

