@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, Protocol
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Protocol
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import Engine, MetaData, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -57,6 +58,24 @@ def sqlalchemy_url(url: str) -> str:
 # (the server restarted under load), SQLAlchemy sees the disconnect, that request fails and the
 # pool drops every connection opened before it.
 PING_AFTER_IDLE_SECONDS = 5.0
+
+# The pool's listeners are registered once, when the engine is made, and never added or removed
+# later. The idle ping below runs inside SQLAlchemy's loop over the pool's checkout listeners and,
+# with asyncpg, hands the event loop to other tasks until the server answers (a greenlet
+# switch); a listener added or removed on that pool meanwhile ends the loop with "deque mutated
+# during iteration" (seen when the keyring refresher's reload pinged while a test counted
+# statements). Code that wants to see checkouts for a while adds a hook here instead.
+CheckoutHook = Callable[[Any], None]
+_checkout_hooks: weakref.WeakKeyDictionary[Engine, list[CheckoutHook]] = weakref.WeakKeyDictionary()
+
+
+def checkout_hooks(engine: AsyncEngine) -> list[CheckoutHook]:
+    """The functions called with the DBAPI connection at each checkout from ``engine``'s pool
+    (after the idle ping); add and remove at will, the pool's listeners stay as they are."""
+    try:
+        return _checkout_hooks[engine.sync_engine]
+    except KeyError:
+        raise ValueError("not an engine of mdm_hub.db.create_engine") from None
 
 
 # A run of 19 digits may be an integer beyond 64 bits, which orjson reads as a float.
@@ -121,6 +140,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         },
     )
     dialect = engine.dialect
+    hooks: list[CheckoutHook] = []
+    _checkout_hooks[engine.sync_engine] = hooks
 
     @event.listens_for(engine.sync_engine.pool, "checkin")
     def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -129,12 +150,13 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
     @event.listens_for(engine.sync_engine.pool, "checkout")
     def _checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
         idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-            return  # a new connection, or one in use moments ago
-        try:
-            dialect.do_ping(dbapi_connection)
-        except Exception as exc:  # the pool then connects anew (up to three times)
-            raise DisconnectionError("the pooled connection did not answer") from exc
+        if idle_since is not None and time.monotonic() - idle_since >= PING_AFTER_IDLE_SECONDS:
+            try:  # not a new connection, nor one in use moments ago
+                dialect.do_ping(dbapi_connection)
+            except Exception as exc:  # the pool then connects anew (up to three times)
+                raise DisconnectionError("the pooled connection did not answer") from exc
+        for hook in tuple(hooks):
+            hook(dbapi_connection)
 
     return engine
 

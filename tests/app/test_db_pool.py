@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.exc import DBAPIError
 
 from mdm_hub import db
+from mdm_hub.encryption import Keyring
+from mdm_hub.observability.statements import counted_statements
+from mdm_hub.privacy.fields import open_keyring
 from mdm_hub.settings import Settings
+from tests.conftest import TEST_FIELD_KEY
 
 
 async def test_a_dead_idle_connection_is_replaced(
@@ -29,6 +37,42 @@ async def test_a_dead_idle_connection_is_replaced(
         monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # "idle for long enough"
         async with engine.connect() as conn:
             assert await conn.scalar(text("SELECT pg_backend_pid()")) != first
+    finally:
+        await engine.dispose()
+
+
+async def test_statements_counted_while_the_keyring_reload_pings(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The idle ping runs inside SQLAlchemy's loop over the pool's checkout listeners, and
+    asyncpg hands the event loop to other tasks until the server answers. The statement counter
+    used to add and remove a listener of the pool; done while the keyring refresher's reload
+    pinged, it ended that loop with "deque mutated during iteration" (a CI run: the refresher
+    died, and the app's shutdown re-raised its error). Here the ping is held until the counter
+    has started and stopped, so the interleaving is the same at every run."""
+    engine = db.create_engine(database_url, Settings(database_url=database_url, db_pool_size=1))
+    try:
+        async with engine.connect() as conn:  # a pooled connection, to be pinged at checkout
+            await conn.execute(text("SELECT 1"))
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        pinging, answer = asyncio.Event(), asyncio.Event()
+        ping = AsyncAdapt_asyncpg_connection._async_ping
+
+        async def held_ping(self: Any) -> None:
+            pinging.set()
+            await answer.wait()
+            await ping(self)
+
+        monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_async_ping", held_ping)
+        reload = asyncio.create_task(open_keyring(engine, TEST_FIELD_KEY))  # the refresher's
+        await asyncio.wait_for(pinging.wait(), 60)
+        with counted_statements(engine) as seen:
+            pass
+        with counted_statements(engine) as seen:
+            answer.set()
+            keyring = await asyncio.wait_for(reload, 60)
+        assert isinstance(keyring, Keyring)
+        assert any("data_keys" in statement for statement in seen), seen
     finally:
         await engine.dispose()
 

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mdm_hub.db import checkout_hooks
+
 
 @contextmanager
 def counted_statements(engine: AsyncEngine, width: int = 70) -> Iterator[Counter[str]]:
@@ -32,17 +34,21 @@ def counted_statements(engine: AsyncEngine, width: int = 70) -> Iterator[Counter
     def query_logger(query: Any) -> None:
         count(query.query)
 
-    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    def checkout(dbapi_connection: Any) -> None:
         driver = dbapi_connection.driver_connection
         driver.add_query_logger(query_logger)
         drivers.append(driver)
 
+    # A checkout hook, not a listener of the pool: the pool's listeners must not change while
+    # another task's checkout pings (mdm_hub.db.checkout_hooks). The engine's cursor listeners
+    # may: nothing awaits inside them.
+    hooks = checkout_hooks(engine)
     event.listen(sync_engine, "before_cursor_execute", cursor_listener)
-    event.listen(sync_engine.pool, "checkout", checkout)
+    hooks.append(checkout)
     try:
         yield seen
     finally:
         event.remove(sync_engine, "before_cursor_execute", cursor_listener)
-        event.remove(sync_engine.pool, "checkout", checkout)
+        hooks.remove(checkout)
         for driver in drivers:
             driver.remove_query_logger(query_logger)
