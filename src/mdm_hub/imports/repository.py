@@ -476,4 +476,4 @@ async def customers_named(
         text("SELECT customer_code, id FROM customers WHERE customer_code = ANY(:codes)"),
         {"codes": list(codes)},
     )
-    return dict(by_source.tuples().all()), dict(by_code.tuples().all())
+    return {r[0]: r[1] for r in by_source}, {r[0]: r[1] for r in by_code}
