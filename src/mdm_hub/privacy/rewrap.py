@@ -4,10 +4,10 @@ The data keys and the blind-index key are stored wrapped by the KEK; the values 
 and the hashes they key do not change, so replacing the KEK re-wraps those few keys only. The
 processes run with the new KEK in ``MDM_FIELD_ENCRYPTION_KEY`` and the old one in
 ``MDM_FIELD_ENCRYPTION_KEY_PREVIOUS``, and unwrap each key with whichever wrapped it, so the
-hub reads and writes throughout. Each key is re-wrapped in its own transaction (locked, so a
-concurrent run waits, then finds it done): a run killed half-way leaves every key readable
-with one of the two, and the next run re-wraps what is left. When the run ends, every key opens
-with the new KEK alone and the previous one can be removed.
+hub reads and writes throughout. Each key is re-wrapped in its own transaction: a run killed
+half-way leaves every key readable with one of the two, and the next run re-wraps what is
+left. A second run (or a rotation) does not start while one runs (``keylock``). When the run
+ends, every key opens with the new KEK alone and the previous one can be removed.
 """
 
 from __future__ import annotations
