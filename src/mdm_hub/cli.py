@@ -665,9 +665,12 @@ def main(argv: list[str] | None = None) -> int:
     backup_parser.add_argument(
         "--keep-days", type=float, default=None, help="delete this command's older dumps"
     )
-    keys = commands.add_parser("keys", help="field encryption keys").add_subparsers(
-        dest="action", required=True
-    )
+    keys = commands.add_parser(
+        "keys",
+        help="field encryption keys",
+        description="One key operation at a time: while a rotate or rewrap runs, another one "
+        f"stops at once (exit status {KEY_OPERATION_RUNNING}) and names the running one.",
+    ).add_subparsers(dest="action", required=True)
     rotate_parser = keys.add_parser(
         "rotate",
         help="add a data key and re-encrypt every stored value under it (online, resumable)",
