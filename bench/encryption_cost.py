@@ -12,8 +12,9 @@ encrypted value decrypts nothing, so reads cost only a substring search then); t
 indexes of lookup columns and blocking keys stay in both (they are not optional). Rounds
 alternate on/off with new persons each round, so the machine's load (shared: see ``uptime``
 in the header) falls on both alike; the figure is the median over rounds of the Python CPU
-time (``time.process_time``: app and client, one process) per request. PostgreSQL's CPU is not
-in it; the stored size of the sealed columns is reported beside it. The CPU spent inside
+time (``time.process_time``: app and client, one process) per request; PostgreSQL's CPU (the
+embedded server's processes, from /proc) and the wall time per request are reported beside it,
+with the stored size of the sealed columns. The CPU spent inside
 sealing and unsealing is also summed directly (less noisy than the difference of two runs on a
 shared machine).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -107,6 +109,31 @@ def _timed(fn: Callable[..., Any]) -> Callable[..., Any]:
     return timed
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+_postmaster: list[int] = []  # the embedded PostgreSQL's postmaster pid, once started
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of the embedded PostgreSQL so far: the postmaster with its reaped children,
+    and its live children (the backends)."""
+    if not _postmaster:
+        return 0.0
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == _postmaster[0]:
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif ppid == _postmaster[0]:
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
 async def round_(client: httpx.AsyncClient, first: int, n: int, postal: str) -> dict[str, float]:
     """CPU ms per request of each kind, for persons first..first+n (and the part of it spent
     sealing and unsealing)."""
@@ -130,7 +157,7 @@ async def round_(client: httpx.AsyncClient, first: int, n: int, postal: str) -> 
         ),
     ]
     for name, call in steps:
-        t0 = time.process_time()
+        t0, pg0, wall0 = time.process_time(), postgres_cpu(), time.perf_counter()
         _inside[0] = 0.0
         for i in range(first, first + n):
             response = await call(i)
@@ -139,6 +166,8 @@ async def round_(client: httpx.AsyncClient, first: int, n: int, postal: str) -> 
                 assert response.json()["decision"]["outcome"] == "merged", response.text
         cpu[name] = (time.process_time() - t0) / n * 1000
         cpu[f"{name}: of which sealing/unsealing"] = _inside[0] / n * 1000
+        cpu[f"{name}: PostgreSQL CPU"] = (postgres_cpu() - pg0) / n * 1000
+        cpu[f"{name}: wall"] = (time.perf_counter() - wall0) / n * 1000
     return cpu
 
 
@@ -199,6 +228,17 @@ async def run(args: argparse.Namespace, url: str) -> None:
         off = statistics.median(figures["off"][name])
         on = statistics.median(figures["on"][name])
         print(f"| {name} | {off:.2f} | {on:.2f} | {(on / off - 1) * 100:+.1f} % |")
+    # The spread: every round's figure, and on/off of each pair of neighbouring rounds (run
+    # one after the other, so under about the same load).
+    print("\nper round (ms; on/off of each neighbouring pair):\n")
+    for name in figures["on"]:
+        ons, offs = figures["on"][name], figures["off"][name]
+        pairs = [(on / off - 1) * 100 for on, off in zip(ons, offs, strict=True) if off]
+        print(
+            f"{name}: on {' '.join(f'{v:.2f}' for v in ons)}; "
+            f"off {' '.join(f'{v:.2f}' for v in offs)}; "
+            f"pairs {' '.join(f'{v:+.1f}%' for v in pairs)}"
+        )
     print("\nsource_records raw + normalized stored size (bytes, average):")
     for sealed, avg in size:
         print(f"  {'sealed' if sealed else 'clear '}: {float(avg):.0f}")
@@ -213,6 +253,8 @@ def main() -> None:
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     with tempfile.TemporaryDirectory(prefix="mdm-bench-") as folder:
         url = start_embedded_postgres(Path(folder), database="bench")
+        pid_file = next(Path(folder).rglob("postmaster.pid"))
+        _postmaster.append(int(pid_file.read_text().split()[0]))
         upgrade(url)
         asyncio.run(run(args, url))
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())

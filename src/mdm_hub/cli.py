@@ -332,12 +332,18 @@ def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
     return 0
 
 
+# The exit status of `mdm-hub keys rotate|rewrap` when another key operation is running
+# (EX_TEMPFAIL: nothing was done; run it again once the other has ended).
+KEY_OPERATION_RUNNING = 75
+
+
 def cmd_keys_rotate(settings: Settings, batch_size: int, settle_seconds: float | None) -> int:
     """A new data key, every stored value re-encrypted under it (online, resumable)."""
     import asyncio
 
     from mdm_hub.db import create_engine
     from mdm_hub.encryption import parse_kek
+    from mdm_hub.privacy.keylock import KeyOperationRunning
     from mdm_hub.privacy.rotation import rotate
 
     settings = with_field_key(settings, loopback=False)
@@ -350,13 +356,17 @@ def cmd_keys_rotate(settings: Settings, batch_size: int, settle_seconds: float |
         engine = create_engine(url, settings)
         try:
             assert settings.field_encryption_key is not None
-            result = await rotate(
-                engine,
-                parse_kek(settings.field_encryption_key.get_secret_value()),
-                batch_size=batch_size,
-                settle_seconds=settle,
-                progress=lambda line: print(f"  {line}", flush=True),
-            )
+            try:
+                result = await rotate(
+                    engine,
+                    parse_kek(settings.field_encryption_key.get_secret_value()),
+                    batch_size=batch_size,
+                    settle_seconds=settle,
+                    progress=lambda line: print(f"  {line}", flush=True),
+                )
+            except KeyOperationRunning as exc:
+                print(f"mdm-hub keys rotate: {exc}", file=sys.stderr)
+                return KEY_OPERATION_RUNNING
         finally:
             await engine.dispose()
         rewritten = sum(result.rewritten.values())
@@ -377,6 +387,7 @@ def cmd_keys_rewrap(settings: Settings) -> int:
 
     from mdm_hub.db import create_engine
     from mdm_hub.encryption import EncryptionError, parse_kek
+    from mdm_hub.privacy.keylock import KeyOperationRunning
     from mdm_hub.privacy.rewrap import RewrapResult, rewrap
 
     key, previous = settings.field_encryption_key, settings.field_encryption_key_previous
@@ -407,6 +418,9 @@ def cmd_keys_rewrap(settings: Settings) -> int:
     except EncryptionError as exc:
         print(f"mdm-hub keys rewrap: {exc}", file=sys.stderr)
         return 1
+    except KeyOperationRunning as exc:
+        print(f"mdm-hub keys rewrap: {exc}", file=sys.stderr)
+        return KEY_OPERATION_RUNNING
     return 0
 
 
@@ -651,9 +665,12 @@ def main(argv: list[str] | None = None) -> int:
     backup_parser.add_argument(
         "--keep-days", type=float, default=None, help="delete this command's older dumps"
     )
-    keys = commands.add_parser("keys", help="field encryption keys").add_subparsers(
-        dest="action", required=True
-    )
+    keys = commands.add_parser(
+        "keys",
+        help="field encryption keys",
+        description="One key operation at a time: while a rotate or rewrap runs, another one "
+        f"stops at once (exit status {KEY_OPERATION_RUNNING}) and names the running one.",
+    ).add_subparsers(dest="action", required=True)
     rotate_parser = keys.add_parser(
         "rotate",
         help="add a data key and re-encrypt every stored value under it (online, resumable)",

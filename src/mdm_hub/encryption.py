@@ -103,6 +103,32 @@ def unwrap_with(keks: Sequence[bytes], key_id: str, wrapped: bytes) -> tuple[byt
     raise EncryptionError(f"data key {key_id} cannot be unwrapped: {which} it was wrapped with")
 
 
+# The hub's own keys kept in ``privacy_keys`` (the suppression hashes' key when
+# MDM_PRIVACY_HASH_KEY is unset) are stored wrapped under a key derived from the blind-index
+# key, itself stored wrapped by the KEK: replacing the KEK leaves them readable, and a dump
+# without the KEK cannot open them.
+_PRIVACY_KEY_PURPOSE = b"mdm-hub/privacy-key-wrap/v1"
+WRAPPED_PRIVACY_KEY = b"wrapped:v1:"
+
+
+def wrap_privacy_key(keyring: Keyring, name: str, key: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    wrapping = AESGCM(derive_key(keyring.index_key, _PRIVACY_KEY_PURPOSE))
+    return WRAPPED_PRIVACY_KEY + nonce + wrapping.encrypt(nonce, key, name.encode())
+
+
+def unwrap_privacy_key(keyring: Keyring, name: str, stored: bytes) -> bytes | None:
+    """The key, or None when ``stored`` is not wrapped (a key stored in clear before)."""
+    if not stored.startswith(WRAPPED_PRIVACY_KEY):
+        return None
+    blob = stored[len(WRAPPED_PRIVACY_KEY) :]
+    wrapping = AESGCM(derive_key(keyring.index_key, _PRIVACY_KEY_PURPOSE))
+    try:
+        return wrapping.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], name.encode())
+    except InvalidTag as exc:
+        raise EncryptionError(f"the hub's key {name!r} cannot be unwrapped") from exc
+
+
 def legacy_index_key(kek: bytes) -> bytes:
     """The blind-index key as the hub derived it from the KEK before it was stored (wrapped)
     beside the data keys: a hub's existing lookup hashes were made with it."""
@@ -506,7 +532,38 @@ def unseal_file_piece(data: bytes) -> bytes:
 def seal_messages(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Problems (``{"column", "code", "message"}``) with their messages encrypted: a message
     may quote the value it is about. The engine's reads decrypt them like any sealed value."""
-    return [{**p, "message": seal_text(p["message"])} if p.get("message") else p for p in problems]
+    sealed: list[dict[str, Any]] = seal_messages_with(current_keyring(), problems)
+    return sealed
+
+
+def seal_messages_with(keyring: Keyring, problems: Any) -> Any:
+    """:func:`seal_messages` under ``keyring`` (a message already sealed is kept), for a stored
+    list of problems as read back (anything else passes as it is)."""
+    if not isinstance(problems, list):
+        return problems
+    return [
+        {**p, "message": keyring.encrypt(p["message"])}
+        if isinstance(p, dict)
+        and isinstance(p.get("message"), str)
+        and p["message"]
+        and not is_encrypted(p["message"])
+        else p
+        for p in problems
+    ]
+
+
+def clear_messages(problems: Any) -> int:
+    """How many problems of a stored list have their message in clear."""
+    if not isinstance(problems, list):
+        return 0
+    return sum(
+        1
+        for p in problems
+        if isinstance(p, dict)
+        and isinstance(p.get("message"), str)
+        and p["message"]
+        and not is_encrypted(p["message"])
+    )
 
 
 def seal_text(value: str) -> str:

@@ -4,6 +4,7 @@ database, hold none of them, while the API answers them as before."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -414,3 +415,143 @@ async def test_an_uploaded_file_and_its_rows_problems_rest_encrypted_while_the_j
     async with app.state.sessionmaker() as session:
         pieces = [p async for p in repo.chunks(session, uuid.UUID(job_id))]
     assert b"".join(pieces) == path.read_bytes() or not pieces
+
+
+def _clear_on_disk(folder: Path, values: tuple[str, ...]) -> tuple[int, list[str]]:
+    """How many files of ``folder`` were read (named ones, and unnamed ones this process holds
+    open there), and which values any of them holds in clear."""
+    blobs = [p.read_bytes() for p in folder.rglob("*") if p.is_file()]
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(str(folder)) and " (deleted)" in target:
+            with open(fd, "rb") as f:  # an unlinked temporary file, read through its descriptor
+                blobs.append(f.read())
+    needles = {v: (v.encode(), v.encode("cp932")) for v in values}
+    return len(blobs), sorted(
+        {v for v, forms in needles.items() for b in blobs for f in forms if f in b}
+    )
+
+
+async def test_a_staged_upload_is_never_in_clear_on_disk(
+    client: httpx.AsyncClient, app: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """While staging reads the job's file, the temporary folder (named files, and the unnamed
+    file the spool keeps open) holds none of the file's values in clear; the rows are staged
+    from it as before (CSV, and an Excel workbook)."""
+    import tempfile
+
+    import xlsxwriter
+
+    import mdm_hub.imports.service as service
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))  # what TMPDIR sets
+    seen: list[tuple[int, list[str]]] = []
+    real = service.read_rows
+
+    def read_rows(source: Any, fmt: Any) -> Any:
+        for row in real(source, fmt):
+            seen.append(_clear_on_disk(folder, IN_FILE))  # at every row, the file open
+            yield row
+
+    monkeypatch.setattr(service, "read_rows", read_rows)
+    csv_file = tmp_path / "persons.csv"
+    rows = [IMPORT_HEADER, IMPORTED, REJECTED]
+    csv_file.write_text("\r\n".join(",".join(row) for row in rows) + "\r\n", "utf-8")
+    xlsx_file = tmp_path / "persons.xlsx"
+    book = xlsxwriter.Workbook(str(xlsx_file))
+    sheet = book.add_worksheet("顧客")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write_string(r, c, value)
+    book.close()
+    runner = Runner(app.state.sessionmaker, app.state.settings)
+    for path, kind in ((csv_file, "text/csv"), (xlsx_file, "application/vnd.ms-excel")):
+        seen.clear()
+        with path.open("rb") as f:
+            job = await client.post(
+                "/v1/imports", files={"file": (path.name, f, kind)}, data={"system": "sfa"}
+            )
+        assert job.status_code == 202, job.text
+        assert await runner.run_once()  # staged
+        staged = (await client.get(f"/v1/imports/{job.json()['id']}")).json()
+        assert staged["status"] == "running" and staged["counts"]["rejected"] == 1, staged
+        assert len(seen) == 3, seen  # the header and both rows were read from the spool
+        assert all(files >= 1 for files, _ in seen), seen  # the spool's file was looked into
+        assert [hits for _, hits in seen] == [[], [], []], seen
+        await runner.run_until_idle()
+    assert list(folder.iterdir()) == []  # nothing left behind
+
+
+async def test_no_key_in_clear_in_any_table_nor_in_a_dump(
+    client: httpx.AsyncClient,
+    client_as: Callable[..., httpx.AsyncClient],
+    app: Any,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: Any,
+) -> None:
+    """The key tables hold their keys wrapped: neither the data keys, the blind-index key, the
+    suppression hashes' key (privacy_keys) nor the KEK is found, in any form, in any table or
+    a dump."""
+    import base64
+
+    from mdm_hub.encryption import current_keyring, parse_kek
+    from mdm_hub.privacy import suppression
+    from tests.conftest import TEST_FIELD_KEY
+
+    customer = await _load(client, client_as)
+    erased = await client.post(f"/v1/customers/{customer['id']}/erase", json={"reason": "請求"})
+    assert erased.status_code == 200, erased.text
+    monkeypatch.setattr(suppression, "_cached_keys", {})  # read from the table, not memory
+    async with app.state.sessionmaker() as session, session.begin():
+        suppression_key = await suppression.hash_key(session, app.state.settings)
+    keyring = current_keyring()
+    keys = {
+        "suppression": suppression_key,
+        "blind-index": keyring.index_key,
+        "KEK": parse_kek(TEST_FIELD_KEY),
+        **keyring.keys,
+    }
+    forms = {
+        name: (
+            key.hex(),
+            base64.b64encode(key).decode().rstrip("="),
+            base64.urlsafe_b64encode(key).decode().rstrip("="),
+        )
+        for name, key in keys.items()
+    }
+    forms["KEK"] += (TEST_FIELD_KEY.rstrip("="),)
+
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        assert {"data_keys", "index_keys", "privacy_keys"} <= set(tables)
+        assert await conn.fetchval("SELECT count(*) FROM privacy_keys") == 1
+        found: dict[str, list[str]] = {}
+        for table in tables:
+            rows = [r["row"] for r in await conn.fetch(f'SELECT t::text AS row FROM "{table}" t')]
+            hits = sorted({n for n, fs in forms.items() for r in rows for f in fs if f in r})
+            if hits:
+                found[table] = hits
+    finally:
+        await conn.close()
+    dump = tmp_path / "keys.sql"
+    await asyncio.to_thread(
+        subprocess.run,
+        [_pg_tool("pg_dump"), "--format=plain", f"--file={dump}", _asyncpg_dsn(database_url)],
+        check=True,
+    )
+    text = dump.read_text()
+    assert "COPY public.privacy_keys" in text and "COPY public.data_keys" in text
+    hits = sorted({n for n, fs in forms.items() for f in fs if f in text})
+    if hits:
+        found["pg_dump"] = hits
+    assert found == {}

@@ -18,6 +18,8 @@ from typing import IO
 
 from charset_normalizer import from_bytes
 
+from mdm_hub.imports.spool import SealedSpool
+
 SAMPLE_BYTES = 256 * 1024
 # What Windows Excel writes as "CSV" is CP932 (Shift_JIS plus NEC/IBM extensions: ①, ㈱, Ⅲ,
 # 髙, ...). A detector's "shift_jis" is read as cp932, its superset, so those survive.
@@ -76,12 +78,20 @@ def _normalized_encoding(name: str) -> str:
     return "cp932" if canonical.replace("-", "_") in _AS_CP932 else canonical
 
 
+# A file to read: a path, or a staged upload's spool (sealed on disk, read back in clear).
+Source = Path | SealedSpool
+
+
+def _open(source: Source) -> IO[bytes]:
+    return source.open("rb") if isinstance(source, Path) else source.open()
+
+
 def file_format(
-    path: Path, *, encoding: str | None = None, sheet: str | None = None, name: str | None = None
+    path: Source, *, encoding: str | None = None, sheet: str | None = None, name: str | None = None
 ) -> FileFormat:
     """What kind of file ``path`` is (by its name, ``name`` when given, and its first bytes)."""
     suffix = Path(name or path.name).suffix.lower()
-    with path.open("rb") as f:
+    with _open(path) as f:
         head = f.read(SAMPLE_BYTES)
     if head.startswith(b"PK\x03\x04") or suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
         return FileFormat("xlsx", None, sheet)
@@ -97,12 +107,12 @@ def file_format(
     return FileFormat(kind, chosen)
 
 
-def read_rows(path: Path, fmt: FileFormat) -> Iterator[Row]:
+def read_rows(path: Source, fmt: FileFormat) -> Iterator[Row]:
     """Every row of the file, the header first, as text (empty cells as "")."""
     if fmt.kind == "xlsx":
         yield from _xlsx_rows(path, fmt.sheet)
         return
-    with path.open("rb") as raw:
+    with _open(path) as raw:
         yield from text_rows(raw, fmt)
 
 
@@ -141,11 +151,15 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
+def _xlsx_rows(path: Source, sheet: str | None) -> Iterator[Row]:
     from python_calamine import CalamineWorkbook
 
     try:
-        book = CalamineWorkbook.from_path(str(path))
+        book = (
+            CalamineWorkbook.from_path(str(path))
+            if isinstance(path, Path)
+            else CalamineWorkbook.from_filelike(io.BytesIO(path.read_all()))
+        )
     except Exception as exc:  # calamine raises its own error types for every broken file
         raise FileProblem("unreadable_workbook", f"Not a readable Excel file: {exc}") from exc
     names = book.sheet_names

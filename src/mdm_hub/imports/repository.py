@@ -366,7 +366,9 @@ async def add_row_problems(
             "job": job_id,
             "partition": partition,
             "source_ids": list(problems),
-            "problems": [json.dumps(p, ensure_ascii=False) for p in problems.values()],
+            "problems": [
+                json.dumps(seal_messages(p), ensure_ascii=False) for p in problems.values()
+            ],
         },
     )
 

@@ -18,11 +18,9 @@ import io
 import logging
 import os
 import socket
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -45,6 +43,7 @@ from mdm_hub.imports.mapping import (
 )
 from mdm_hub.imports.models import ImportJob
 from mdm_hub.imports.reader import FileProblem, file_format, read_rows
+from mdm_hub.imports.spool import SealedSpool
 from mdm_hub.imports.writer import FieldProblems, Refusal
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
@@ -226,14 +225,17 @@ class _Components:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-async def _file_copy(session: AsyncSession, job: ImportJob) -> Path:
-    """The job's file in a temporary file (the readers need a path)."""
-    suffix = Path(job.filename).suffix
-    handle, name = tempfile.mkstemp(prefix="mdm-import-", suffix=suffix)
-    with os.fdopen(handle, "wb") as out:
+async def _file_copy(session: AsyncSession, job: ImportJob) -> SealedSpool:
+    """The job's file for the readers, sealed in an unnamed temporary file (never in clear on
+    disk); the caller closes it."""
+    spool = SealedSpool(job.filename)
+    try:
         async for data in repo.chunks(session, job.id):
-            out.write(data)
-    return Path(name)
+            spool.write(data)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
 
 
 def _problems_json(problems: list[RowProblem]) -> list[dict[str, str]]:
@@ -260,7 +262,7 @@ async def detect_header(session: AsyncSession, job: ImportJob) -> dict[str, Any]
     except (StopIteration, FileProblem, MappingFileError):
         return {}
     finally:
-        path.unlink(missing_ok=True)
+        path.close()
     return {"format": fmt.kind, "encoding": fmt.encoding, "sheet": fmt.sheet, **header.to_json()}
 
 
@@ -347,7 +349,7 @@ async def stage_job(
             await repo.reload_job(session, job)
         await session.flush()
     finally:
-        path.unlink(missing_ok=True)
+        path.close()
 
 
 async def _partition(

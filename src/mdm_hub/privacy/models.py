@@ -100,7 +100,9 @@ class AccessLogEntry(Base):
 
 
 class PrivacyKey(Base):
-    """The key of the suppression hashes when none is configured (MDM_PRIVACY_HASH_KEY)."""
+    """The key of the suppression hashes when none is configured (MDM_PRIVACY_HASH_KEY),
+    stored wrapped (``encryption.wrap_privacy_key``; one an earlier version stored in clear is
+    wrapped on first use and by ``mdm-hub keys rotate``)."""
 
     __tablename__ = "privacy_keys"
 

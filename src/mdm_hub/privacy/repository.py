@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import CursorResult, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mdm_hub.encryption import sealed_json
 
@@ -405,8 +405,9 @@ async def suppressed(session: AsyncSession, digests: list[str]) -> dict[str, lis
 
 
 async def privacy_key(session: AsyncSession, name: str, candidate: bytes) -> bytes:
-    """The hub's key ``name``: ``candidate`` stored when there is none yet, else the stored one
-    (two processes making the first one agree on the one stored first)."""
+    """The hub's key ``name`` as stored (wrapped): ``candidate`` stored when there is none
+    yet, else the stored one (two processes making the first one agree on the one stored
+    first)."""
     await session.execute(
         text("INSERT INTO privacy_keys (name, key) VALUES (:name, :key) ON CONFLICT DO NOTHING"),
         {"name": name, "key": candidate},
@@ -415,6 +416,21 @@ async def privacy_key(session: AsyncSession, name: str, candidate: bytes) -> byt
         text("SELECT key FROM privacy_keys WHERE name = :name"), {"name": name}
     )
     return bytes(found.scalar_one())
+
+
+async def privacy_keys(session: AsyncSession) -> list[tuple[str, bytes]]:
+    """(name, stored key) of every key in ``privacy_keys``."""
+    rows = (await session.execute(text("SELECT name, key FROM privacy_keys ORDER BY name"))).all()
+    return [(r.name, bytes(r.key)) for r in rows]
+
+
+async def replace_privacy_key(session: AsyncSession, name: str, old: bytes, new: bytes) -> None:
+    """The stored key ``name`` replaced by ``new`` if it still is ``old`` (a concurrent
+    replacement of the same key is then a no-op)."""
+    await session.execute(
+        text("UPDATE privacy_keys SET key = :new WHERE name = :name AND key = :old"),
+        {"name": name, "old": old, "new": new},
+    )
 
 
 # One lock id for creating and rotating data keys, so two processes never both make the first.
@@ -487,6 +503,54 @@ async def insert_index_key(session: AsyncSession, key_id: str, wrapped: bytes) -
     )
 
 
+# One key-management operation at a time (`mdm-hub keys rotate`, `mdm-hub keys rewrap`): a
+# session-level advisory lock, held on one connection for the whole run and released when the
+# process ends however it ends (PostgreSQL drops a closed connection's locks).
+_KEY_OPERATION_LOCK = 0x6D646D6F  # "mdmo"
+
+
+async def try_key_operation_lock(conn: AsyncConnection, holder: str) -> bool:
+    """Take the key-operation lock on ``conn`` if nobody holds it; the connection is named
+    ``holder`` (its ``application_name``) so that another run can say who holds it."""
+    await conn.execute(
+        text("SELECT set_config('application_name', :name, false)"), {"name": holder}
+    )
+    got = await conn.execute(text(f"SELECT pg_try_advisory_lock({_KEY_OPERATION_LOCK})"))
+    taken = bool(got.scalar_one())
+    if not taken:
+        await conn.execute(text("RESET application_name"))
+    await conn.commit()
+    return taken
+
+
+async def key_operation_holder(conn: AsyncConnection) -> str | None:
+    """Who holds the key-operation lock (its connection's name and server process), if anyone."""
+    found = await conn.execute(
+        text(
+            f"""
+            SELECT a.application_name, a.pid, a.backend_start
+            FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0
+              AND l.objid = {_KEY_OPERATION_LOCK} AND l.objsubid = 1
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """
+        )
+    )
+    row = found.first()
+    await conn.commit()
+    if row is None:
+        return None
+    started = row.backend_start.isoformat(timespec="seconds") if row.backend_start else "?"
+    name = row.application_name or "a session without a name"
+    return f"{name}, PostgreSQL server process {row.pid}, connected since {started}"
+
+
+async def release_key_operation_lock(conn: AsyncConnection) -> None:
+    await conn.execute(text(f"SELECT pg_advisory_unlock({_KEY_OPERATION_LOCK})"))
+    await conn.execute(text("RESET application_name"))
+    await conn.commit()
+
+
 # The tables of wrapped keys (`mdm-hub keys rewrap` re-wraps their rows under a new KEK).
 WRAPPED_KEY_TABLES = ("data_keys", "index_keys")
 
@@ -544,6 +608,9 @@ class SealedTable:
     columns: tuple[str, ...]
     binary: bool = False  # a stored answer's body (bytea): "sealed:" + JSON
     text_columns: tuple[str, ...] = ()  # text columns that may hold one encrypted value
+    # jsonb columns holding a list of problems ({"column", "code", "message"}) whose messages
+    # are sealed whole (they may quote a value); ones stored before that are sealed by rotation
+    message_columns: tuple[str, ...] = ()
 
 
 SEALED_TABLES = (
@@ -556,7 +623,12 @@ SEALED_TABLES = (
     SealedTable("change_requests", ("id",), ("patch", "changes")),
     SealedTable("match_candidates", ("id",), ("explanation",)),
     SealedTable("held_writes", ("id",), ("payload",)),
-    SealedTable("import_rows", ("job_id", "line"), ("payload", "prepared", "problems")),
+    SealedTable(
+        "import_rows",
+        ("job_id", "line"),
+        ("payload", "prepared", "problems"),
+        message_columns=("problems",),
+    ),
     SealedTable("quality_findings", ("id",), ("value", "message"), text_columns=("message",)),
     SealedTable("idempotency_keys", ("principal", "key"), ("body",), binary=True),
 )

@@ -4,10 +4,10 @@ The data keys and the blind-index key are stored wrapped by the KEK; the values 
 and the hashes they key do not change, so replacing the KEK re-wraps those few keys only. The
 processes run with the new KEK in ``MDM_FIELD_ENCRYPTION_KEY`` and the old one in
 ``MDM_FIELD_ENCRYPTION_KEY_PREVIOUS``, and unwrap each key with whichever wrapped it, so the
-hub reads and writes throughout. Each key is re-wrapped in its own transaction (locked, so a
-concurrent run waits, then finds it done): a run killed half-way leaves every key readable
-with one of the two, and the next run re-wraps what is left. When the run ends, every key opens
-with the new KEK alone and the previous one can be removed.
+hub reads and writes throughout. Each key is re-wrapped in its own transaction: a run killed
+half-way leaves every key readable with one of the two, and the next run re-wraps what is
+left. A second run (or a rotation) does not start while one runs (``keylock``). When the run
+ends, every key opens with the new KEK alone and the previous one can be removed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mdm_hub.encryption import EncryptionError, unwrap_with, wrap_data_key
 from mdm_hub.privacy import repository
+from mdm_hub.privacy.keylock import key_operation
 
 
 @dataclass
@@ -46,11 +47,18 @@ async def rewrap(
     *,
     progress: Callable[[str], None] = lambda _: None,
 ) -> RewrapResult:
-    """Re-wrap every stored key under ``new_kek`` (or finish a run a kill interrupted)."""
+    """Re-wrap every stored key under ``new_kek`` (or finish a run a kill interrupted); raises
+    :class:`~mdm_hub.privacy.keylock.KeyOperationRunning` while another key operation runs."""
     if new_kek == previous_kek:
         raise EncryptionError("the new and the previous field encryption keys are the same")
+    async with key_operation(engine, "rewrap"):
+        return await _rewrap(engine, (new_kek, previous_kek), progress)
+
+
+async def _rewrap(
+    engine: AsyncEngine, keks: tuple[bytes, bytes], progress: Callable[[str], None]
+) -> RewrapResult:
     result = RewrapResult()
-    keks = (new_kek, previous_kek)
     # A pass re-wraps every key under the previous KEK; a key another process made meanwhile
     # (a rotation on a process not yet given the new KEK) is caught by the next pass.
     while True:

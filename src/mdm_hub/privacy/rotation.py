@@ -8,9 +8,11 @@ The steps, each committed, so a rerun after a kill resumes where the run stopped
 3. every table that holds sealed documents (and the uploaded files' pieces) is read in
    primary-key order, in batches locked
    ``FOR UPDATE SKIP LOCKED`` (writers are never waited for); a document with any value under
-   an older key (or any personal part still in clear) is written back under the new key;
-4. a read-only pass counts values still under an older key (rows a writer held during step 3,
-   or a late writer still on the old key): while any remain, step 3 runs again;
+   an older key (or any personal part still in clear, or an import row's problem message in
+   clear, stored before those were sealed) is written back under the new key;
+4. a read-only pass counts values still under an older key or problem messages in clear (rows
+   a writer held during step 3, or a late writer still on the old key): while any remain,
+   step 3 runs again;
 5. the old keys are deleted.
 The old keys stay readable until step 5.
 """
@@ -26,8 +28,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from mdm_hub.encryption import Keyring, install_keyring, key_id_of_bytes, reencrypt_record
+from mdm_hub.encryption import (
+    Keyring,
+    clear_messages,
+    install_keyring,
+    key_id_of_bytes,
+    reencrypt_record,
+    seal_messages_with,
+)
 from mdm_hub.privacy import repository
+from mdm_hub.privacy.keylock import key_operation
 from mdm_hub.privacy.keystore import (
     activate_key,
     add_pending_key,
@@ -36,6 +46,7 @@ from mdm_hub.privacy.keystore import (
     rotation_state,
 )
 from mdm_hub.privacy.repository import SEALED_TABLES, SealedTable
+from mdm_hub.privacy.suppression import wrap_clear_keys
 
 _KEY_IDS = re.compile(r"enc:v1:([A-Za-z0-9]+):")
 _SEALED_BODY = "sealed:"
@@ -54,11 +65,19 @@ class RotationIncomplete(RuntimeError):
     """Values under an old key remained after every pass (rerun the command)."""
 
 
-def _stale(raw: str | None, active: str) -> bool:
-    return raw is not None and any(k != active for k in _KEY_IDS.findall(raw))
+def _stale(raw: str | None, active: str, messages: bool = False) -> bool:
+    """Whether the column names an older key (or, for a list of problems, holds a message in
+    clear: stored before messages were sealed)."""
+    if raw is None:
+        return False
+    if any(k != active for k in _KEY_IDS.findall(raw)):
+        return True
+    return messages and clear_messages(json.loads(raw)) > 0
 
 
-def _reencrypted(keyring: Keyring, raw: str | None, binary: bool) -> str | None:
+def _reencrypted(
+    keyring: Keyring, raw: str | None, binary: bool, messages: bool = False
+) -> str | None:
     """The column's new text, or None when it needs no rewrite."""
     if raw is None:
         return None
@@ -69,6 +88,8 @@ def _reencrypted(keyring: Keyring, raw: str | None, binary: bool) -> str | None:
         body = raw[len(_SEALED_BODY) :]
     document = json.loads(body)
     again = reencrypt_record(keyring, document)
+    if messages:
+        again = seal_messages_with(keyring, again)
     if again == document:
         return None
     dumped = json.dumps(again, ensure_ascii=False, separators=(",", ":") if binary else None)
@@ -98,7 +119,9 @@ async def _rewrite_table(
     async for session, rows in _batches(engine, table, batch_size, lock=True):
         for row in rows:
             for column in table.columns:
-                new = _reencrypted(keyring, row[column], table.binary)
+                new = _reencrypted(
+                    keyring, row[column], table.binary, column in table.message_columns
+                )
                 if new is not None:
                     await repository.rewrite_sealed(session, table, row, column, new)
                     rewritten += 1
@@ -111,7 +134,12 @@ async def _count_stale(engine: AsyncEngine, active: str, batch_size: int) -> int
     stale = 0
     for table in SEALED_TABLES:
         async for _, rows in _batches(engine, table, batch_size, lock=False):
-            stale += sum(1 for r in rows for c in table.columns if _stale(r[c], active))
+            stale += sum(
+                1
+                for r in rows
+                for c in table.columns
+                if _stale(r[c], active, c in table.message_columns)
+            )
     async for _, pieces in _file_pieces(engine, batch_size, lock=False):
         stale += sum(1 for p in pieces if _stale_piece(bytes(p.head), active))
     return stale
@@ -164,7 +192,28 @@ async def rotate(
     max_passes: int = 5,
     progress: Callable[[str], None] = lambda _: None,
 ) -> RotationResult:
-    """Rotate the data key (or resume a rotation a kill interrupted)."""
+    """Rotate the data key (or resume a rotation a kill interrupted); raises
+    :class:`~mdm_hub.privacy.keylock.KeyOperationRunning` while another key operation runs."""
+    async with key_operation(engine, "rotate"):
+        return await _rotate(
+            engine,
+            kek,
+            batch_size=batch_size,
+            settle_seconds=settle_seconds,
+            max_passes=max_passes,
+            progress=progress,
+        )
+
+
+async def _rotate(
+    engine: AsyncEngine,
+    kek: bytes,
+    *,
+    batch_size: int,
+    settle_seconds: float,
+    max_passes: int,
+    progress: Callable[[str], None],
+) -> RotationResult:
     async with AsyncSession(engine) as session, session.begin():
         await load_keyring(session, kek)  # the first key, should there be none
         active, pending, retired = await rotation_state(session)
@@ -189,6 +238,10 @@ async def rotate(
     async with AsyncSession(engine) as session, session.begin():
         keyring = await load_keyring(session, kek)
     install_keyring(keyring)  # this process writes with the new key too
+    async with AsyncSession(engine) as session, session.begin():
+        clear_keys = await wrap_clear_keys(session, keyring)
+    if clear_keys:
+        progress(f"privacy_keys: {', '.join(clear_keys)} stored in clear, now wrapped")
     result = RotationResult(key_id=active, resumed=resumed)
     for _ in range(max_passes):
         result.passes += 1

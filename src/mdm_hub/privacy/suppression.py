@@ -2,8 +2,10 @@
 erased person.
 
 The hashes are HMAC-SHA256 under ``MDM_PRIVACY_HASH_KEY`` (or, when unset, a random key the
-hub keeps in ``privacy_keys``): a suppression entry identifies a returning person without
-keeping the person's data, and the table alone cannot be reversed by hashing guesses.
+hub keeps in ``privacy_keys``, wrapped so that only a process holding the field encryption key
+opens it): a suppression entry identifies a returning person without keeping the person's
+data, and neither the table nor a dump can be reversed by hashing guesses (phone numbers are
+few enough to try them all).
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.encryption import (
+    Keyring,
+    current_keyring,
+    unwrap_privacy_key,
+    wrap_privacy_key,
+)
 from mdm_hub.privacy import repository
 from mdm_hub.settings import Settings
 
@@ -50,9 +58,30 @@ async def hash_key(session: AsyncSession, settings: Settings) -> bytes:
     cached = _cached_keys.get(settings.database_url or "")
     if cached is not None:
         return cached
-    key = await repository.privacy_key(session, _KEY_NAME, secrets.token_bytes(32))
+    keyring = current_keyring()
+    candidate = wrap_privacy_key(keyring, _KEY_NAME, secrets.token_bytes(32))
+    stored = await repository.privacy_key(session, _KEY_NAME, candidate)
+    key = unwrap_privacy_key(keyring, _KEY_NAME, stored)
+    if key is None:  # stored in clear by an earlier version: wrapped now
+        key = stored
+        await repository.replace_privacy_key(
+            session, _KEY_NAME, stored, wrap_privacy_key(keyring, _KEY_NAME, key)
+        )
     _cached_keys[settings.database_url or ""] = key
     return key
+
+
+async def wrap_clear_keys(session: AsyncSession, keyring: Keyring) -> list[str]:
+    """Wrap every key of ``privacy_keys`` an earlier version stored in clear (``mdm-hub keys
+    rotate`` runs it); the names of those wrapped."""
+    wrapped: list[str] = []
+    for name, stored in await repository.privacy_keys(session):
+        if unwrap_privacy_key(keyring, name, stored) is None:
+            await repository.replace_privacy_key(
+                session, name, stored, wrap_privacy_key(keyring, name, stored)
+            )
+            wrapped.append(name)
+    return wrapped
 
 
 async def digests(
