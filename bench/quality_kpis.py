@@ -9,6 +9,11 @@ exactly as they do for the write path (one delta row per statement and count). T
 ANALYZE, and: each KPI query on its own, and GET /v1/quality/kpis through the real app (ASGI),
 ``--repeat`` times; the median and the slowest are printed.
 
+Before and after migration 0021 in one sitting, on the same data: main's freshness range counts
+and T-number join (kept below as ``MAIN_*``) and the per-day counts that replace them are timed
+alternately and must give the same figures; then the whole GET /v1/quality/kpis alternately
+with this tree's queries and with main's patched into the same app.
+
     .venv/bin/python bench/quality_kpis.py --customers 1000000
 """
 
@@ -125,6 +130,49 @@ FROM customers WHERE invoice_registration_number IS NOT NULL AND customer_code N
 """
 
 
+# main (before migration 0021): range counts over the stale part of the master, and the
+# T-number join.
+MAIN_NOT_UPDATED = """
+SELECT k.kind, (SELECT count(*) FROM customers AS c
+                WHERE c.status = 'active' AND c.kind = k.kind AND c.updated_at < $1) AS n
+FROM (VALUES ('corporation'), ('person')) AS k (kind)
+"""
+MAIN_NO_TRANSACTION = """
+SELECT k.kind, (SELECT count(*) FROM customers AS c
+                WHERE c.status = 'active' AND c.kind = k.kind
+                  AND c.last_transaction_on < $1) AS n
+FROM (VALUES ('corporation'), ('person')) AS k (kind)
+"""
+MAIN_SOURCES_NOT_UPDATED = """
+WITH RECURSIVE systems (system) AS (
+    SELECT min(system) FROM source_records
+    UNION ALL
+    SELECT (SELECT min(s.system) FROM source_records AS s WHERE s.system > systems.system)
+    FROM systems WHERE systems.system IS NOT NULL
+)
+SELECT system, (SELECT count(*) FROM source_records AS r
+                WHERE r.system = systems.system AND r.updated_at < $1) AS n
+FROM systems WHERE system IS NOT NULL AND system <> '_steward'
+"""
+MAIN_INVOICE = """
+SELECT COALESCE(i.status, 'not_registered') AS status, count(*) AS n
+FROM customers AS c
+LEFT JOIN invoice_registrations AS i ON i.registration_number = c.invoice_registration_number
+WHERE c.status = 'active' AND c.invoice_registration_number IS NOT NULL
+GROUP BY 1
+"""
+
+
+async def _main_rows(session: Any, sql: str, *args: Any) -> dict[str, int]:
+    conn = await session.connection()
+    raw = (await conn.get_raw_connection()).driver_connection
+    return {r[0]: int(r[1]) for r in await raw.fetch(sql, *args)}
+
+
+async def _then(awaitable: Awaitable[Any], fn: Callable[[Any], Any]) -> Any:
+    return fn(await awaitable)
+
+
 async def _time(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, float]:
     times = []
     for _ in range(repeat):
@@ -165,20 +213,67 @@ async def run(customers: int, repeat: int) -> None:
             sessionmaker = app.state.sessionmaker  # type: ignore[attr-defined]
             today = dt.date.today()
             now = dt.datetime.now(dt.UTC)
+            stale_cutoff = now - dt.timedelta(days=365)
+            tx_cutoff = today - dt.timedelta(days=365)
+
+            def invoice_from_counts(counts: dict[tuple[str, str], int]) -> dict[str, int]:
+                out: dict[str, int] = {}
+                for (scope, metric), n in counts.items():
+                    if scope.startswith("registry:") and metric.startswith("invoice:"):
+                        key = metric.removeprefix("invoice:")
+                        out[key] = out.get(key, 0) + n
+                return {k: v for k, v in out.items() if v}
+
+            # (label, main's query, this tree's query, this tree's answer in main's shape)
+            pairs: list[
+                tuple[str, Callable[[Any], Awaitable[Any]], Callable[[Any], Awaitable[Any]]]
+            ] = [
+                (
+                    "not updated for 365 days (customers per kind)",
+                    lambda s: _main_rows(s, MAIN_NOT_UPDATED, stale_cutoff),
+                    lambda s: repository.not_updated_since(s, stale_cutoff),
+                ),
+                (
+                    "no transaction for 365 days (customers per kind)",
+                    lambda s: _main_rows(s, MAIN_NO_TRANSACTION, tx_cutoff.isoformat()),
+                    lambda s: repository.no_transaction_since(s, tx_cutoff),
+                ),
+                (
+                    "source records not written for 365 days, per system",
+                    lambda s: _main_rows(s, MAIN_SOURCES_NOT_UPDATED, stale_cutoff),
+                    lambda s: repository.sources_not_updated_since(s, stale_cutoff),
+                ),
+                (
+                    "T-numbers by インボイス status (after: inside the counts)",
+                    lambda s: _main_rows(s, MAIN_INVOICE),
+                    lambda s: _then(repository.counts(s), invoice_from_counts),
+                ),
+            ]
+            for label, main_query, query in pairs:
+                times: dict[str, list[float]] = {"main": [], "branch": []}
+                answers: dict[str, Any] = {}
+                for _ in range(repeat):
+                    for side, fn in (("main", main_query), ("branch", query)):
+                        async with sessionmaker() as session:
+                            started = time.perf_counter()
+                            answers[side] = await fn(session)
+                            times[side].append(time.perf_counter() - started)
+                same = answers["main"] == answers["branch"]
+                print(
+                    f"{label}: main median {statistics.median(times['main']) * 1000:.1f} ms "
+                    f"(slowest {max(times['main']) * 1000:.1f}), after "
+                    f"{statistics.median(times['branch']) * 1000:.1f} ms "
+                    f"(slowest {max(times['branch']) * 1000:.1f}); figures "
+                    f"{'identical' if same else 'DIFFER'}: {answers['main']}"
+                    + ("" if same else f" vs {answers['branch']}")
+                )
+                assert same, label
+
             queries: dict[str, Callable[[Any], Awaitable[Any]]] = {
-                "counts (status, completeness, error rate, merged away, 法人番号 coverage per "
-                "kind and source system, closed still active)": repository.counts,
+                "counts (status, completeness, error rate, merged away, 法人番号 coverage and "
+                "T-numbers per kind and source system, closed still active)": repository.counts,
                 "daily counts (merges per 1,000 writes, writes per day)": lambda s: (
                     repository.daily_counts(s, today - dt.timedelta(days=29))
-                ),
-                "not updated for 365 days": lambda s: repository.not_updated_since(
-                    s, now - dt.timedelta(days=365)
-                ),
-                "no transaction for 365 days": lambda s: repository.no_transaction_since(
-                    s, today - dt.timedelta(days=365)
-                ),
-                "source records not written for 365 days, per system": lambda s: (
-                    repository.sources_not_updated_since(s, now - dt.timedelta(days=365))
                 ),
                 "candidates waiting": repository.candidates_waiting,
                 "source records with no transaction for 365 days, per system (day counts)": (
@@ -186,7 +281,6 @@ async def run(customers: int, repeat: int) -> None:
                         s, today - dt.timedelta(days=365)
                     )
                 ),
-                "T-numbers by インボイス status": repository.invoice_statuses,
             }
             for label, query in queries.items():
 
@@ -200,6 +294,53 @@ async def run(customers: int, repeat: int) -> None:
             async def api() -> None:
                 response = await client.get("/v1/quality/kpis")
                 assert response.status_code == 200, response.text
+
+            branch_functions = {
+                name: getattr(repository, name)
+                for name in (
+                    "not_updated_since",
+                    "no_transaction_since",
+                    "sources_not_updated_since",
+                    "counts",
+                )
+            }
+
+            async def main_counts(s: Any) -> dict[tuple[str, str], int]:
+                counted = await branch_functions["counts"](s)
+                await _main_rows(s, MAIN_INVOICE)  # main's compute ran the join beside them
+                return counted
+
+            main_functions = {
+                "not_updated_since": lambda s, c: _main_rows(s, MAIN_NOT_UPDATED, c),
+                "no_transaction_since": lambda s, c: _main_rows(
+                    s, MAIN_NO_TRANSACTION, c.isoformat()
+                ),
+                "sources_not_updated_since": lambda s, c: _main_rows(
+                    s, MAIN_SOURCES_NOT_UPDATED, c
+                ),
+                "counts": main_counts,
+            }
+            whole: dict[str, list[float]] = {"main": [], "branch": []}
+            documents: dict[str, Any] = {}
+            for _ in range(repeat):
+                for side, functions in (("main", main_functions), ("branch", branch_functions)):
+                    for name, fn in functions.items():
+                        setattr(repository, name, fn)
+                    started = time.perf_counter()
+                    response = await client.get("/v1/quality/kpis")
+                    whole[side].append(time.perf_counter() - started)
+                    assert response.status_code == 200, response.text
+                    documents[side] = response.json()
+            for side in ("main", "branch"):
+                print(
+                    f"GET /v1/quality/kpis with {'main' if side == 'main' else 'this tree'}'s "
+                    f"queries (alternating): median {statistics.median(whole[side]) * 1000:.1f} "
+                    f"ms, slowest {max(whole[side]) * 1000:.1f} ms, all "
+                    + ", ".join(f"{t * 1000:.0f}" for t in whole[side])
+                )
+            for key in ("freshness", "freshness_by_system"):
+                assert documents["main"][key] == documents["branch"][key], key
+            print("  freshness figures identical with main's queries and this tree's")
 
             median, slowest = await _time(api, repeat)
             kpis = (await client.get("/v1/quality/kpis")).json()
@@ -222,6 +363,8 @@ async def run(customers: int, repeat: int) -> None:
                 f"{ {s: f['no_transaction'] for s, f in kpis['freshness_by_system'].items()} }"
             )
             print(f"  invoice registration {kpis['invoice_registration']}")
+            print(f"  invoice registration by kind {kpis['invoice_registration_by_kind']}")
+            print(f"  invoice registration by system {kpis['invoice_registration_by_system']}")
 
             # The customers behind the figures (the links of the console's データ品質 page):
             # the first page of 50 of each, through the app.
@@ -236,6 +379,11 @@ async def run(customers: int, repeat: int) -> None:
                 {"registry_status": "suggested", "kind": "corporation"},
                 {"registry_status": "withdrawn"},
                 {"registry_status": "unknown", "kind": "corporation"},
+                {"invoice_status": "not_confirmed"},
+                {"invoice_status": "revoked", "kind": "corporation"},
+                {"source_system": "crm"},
+                {"source_system": "sfa", "missing": "phone"},
+                {"source_system": "billing", "invoice_status": "not_registered"},
             ):
 
                 async def search(params: dict[str, str] = params) -> None:

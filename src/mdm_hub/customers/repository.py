@@ -186,6 +186,10 @@ class CustomerFilters:
     transaction_before: dt.date | None = None  # 最終取引日 before this day
     finding_rule: str | None = None
     registry_status: str | None = None  # confirmed, suggested, withdrawn, unknown
+    # registered, not_registered, expired, revoked, deleted, or not_confirmed (all but
+    # registered): the T-number's インボイス status, as the KPI counts it.
+    invoice_status: str | None = None
+    source_system: str | None = None  # a source record of this system
 
 
 def customer_query(filters: CustomerFilters) -> Select[Customer]:
@@ -217,6 +221,26 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
                 "customers.id IN (SELECT r.customer_id FROM quality_registry_states AS r "
                 "WHERE r.active AND r.state = :registry_status)"
             ).bindparams(registry_status=filters.registry_status)
+        )
+    if filters.invoice_status is not None:
+        condition = (
+            "r.invoice <> 'registered'"
+            if filters.invoice_status == "not_confirmed"
+            else "r.invoice = :invoice_status"
+        )
+        clause = text(
+            "customers.id IN (SELECT r.customer_id FROM quality_registry_states AS r "
+            f"WHERE r.active AND r.invoice IS NOT NULL AND {condition})"
+        )
+        if filters.invoice_status != "not_confirmed":
+            clause = clause.bindparams(invoice_status=filters.invoice_status)
+        query = query.where(clause)
+    if filters.source_system is not None:
+        query = query.where(
+            text(
+                "EXISTS (SELECT 1 FROM source_records AS s "
+                "WHERE s.customer_id = customers.id AND s.system = :source_system)"
+            ).bindparams(source_system=filters.source_system)
         )
     if filters.customer_code is not None:
         query = query.where(Customer.customer_code == filters.customer_code)

@@ -109,13 +109,30 @@ async def list_customers(
         str | None,
         Query(description="法人番号 coverage: confirmed, suggested, withdrawn or unknown"),
     ] = None,
+    invoice_status: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="The T-number's インボイス status: registered, not_confirmed (any but "
+            "registered), not_registered, expired, revoked or deleted",
+        ),
+    ] = None,
+    source_system: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="The customer has a source record of this system",
+        ),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> CustomerPage:
     """Customers in customer-code order, filtered; follow `next_cursor` for the next page.
 
     The quality filters (kind, missing, updated_before, not_updated_days,
-    no_transaction_days, finding_rule, registry_status) list the customers behind a figure of
+    no_transaction_days, finding_rule, registry_status, invoice_status, source_system) list the
+    customers behind a figure of
     `GET /v1/quality/kpis`; they apply to active customers with the KPIs' own definitions."""
     settings = settings_of(request)
     filters = repository.CustomerFilters(
@@ -133,6 +150,8 @@ async def list_customers(
             no_transaction_days=no_transaction_days,
             finding_rule=finding_rule,
             registry_status=registry_status,
+            invoice_status=invoice_status,
+            source_system=source_system,
         ),
         filters,
     )

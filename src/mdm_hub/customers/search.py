@@ -1,6 +1,6 @@
 """The customer search's quality filters, read from query parameters: the customers behind a
 figure of the quality KPIs (a field missing, not updated, no transaction, a finding's rule, a
-法人番号 coverage state). Shared by ``GET /v1/customers`` and the console's 顧客検索."""
+法人番号 coverage state, a T-number's インボイス status, a source system). Shared by ``GET /v1/customers`` and the console's 顧客検索."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ from mdm_hub.quality.rules import RULES
 JAPAN = ZoneInfo("Asia/Tokyo")
 KINDS = ("corporation", "person")
 REGISTRY_STATUSES = ("confirmed", "suggested", "withdrawn", "unknown")
+INVOICE_STATUSES = (
+    "registered",
+    "not_confirmed",
+    "not_registered",
+    "expired",
+    "revoked",
+    "deleted",
+)
 
 
 @dataclass
@@ -29,6 +37,8 @@ class QualityQuery:
     no_transaction_days: int | None = None
     finding_rule: str | None = None
     registry_status: str | None = None
+    invoice_status: str | None = None
+    source_system: str | None = None
 
 
 def _problem(field: str, code: str, message: str) -> FieldProblem:
@@ -86,4 +96,17 @@ def apply(query: QualityQuery, filters: CustomerFilters) -> list[FieldProblem]:
                     f"registry_status is one of {', '.join(REGISTRY_STATUSES)}",
                 )
             )
+    if query.invoice_status is not None:
+        if query.invoice_status in INVOICE_STATUSES:
+            filters.invoice_status = query.invoice_status
+        else:
+            problems.append(
+                _problem(
+                    "invoice_status",
+                    "invalid",
+                    f"invoice_status is one of {', '.join(INVOICE_STATUSES)}",
+                )
+            )
+    if query.source_system is not None:
+        filters.source_system = query.source_system
     return problems

@@ -160,6 +160,21 @@ QUALITY_ENRICHMENT_BY_SYSTEM = Gauge(
     registry=REGISTRY,
 )
 
+QUALITY_INVOICE_BY_KIND = Gauge(
+    "mdm_quality_invoice_numbers_by_kind_customers",
+    "Active customers of the kind carrying a T-number, by what the インボイス registry says of "
+    "it (registered, not_registered, expired, revoked, deleted)",
+    ["kind", "status"],
+    registry=REGISTRY,
+)
+QUALITY_INVOICE_BY_SYSTEM = Gauge(
+    "mdm_quality_invoice_numbers_source_records",
+    "A source system's records (of active customers carrying a T-number) by their customer's "
+    'T-number status (kind="all": every kind)',
+    ["system", "kind", "status"],
+    registry=REGISTRY,
+)
+
 
 def set_quality_gauges(figures: dict[str, Any]) -> None:
     """Set the quality gauges from a KPI document (quality.kpis.compute)."""
@@ -178,6 +193,8 @@ def set_quality_gauges(figures: dict[str, Any]) -> None:
         QUALITY_SOURCES_NO_TRANSACTION,
         QUALITY_ENRICHMENT_BY_KIND,
         QUALITY_ENRICHMENT_BY_SYSTEM,
+        QUALITY_INVOICE_BY_KIND,
+        QUALITY_INVOICE_BY_SYSTEM,
     ):
         gauge.clear()
     for kind, fields in figures["completeness"].items():
@@ -235,6 +252,17 @@ def set_quality_gauges(figures: dict[str, Any]) -> None:
     if invoice:
         for status, n in invoice["by_status"].items():
             QUALITY_INVOICE_NOT_CONFIRMED.labels(status).set(n)
+    for kind, figures_ in figures.get("invoice_registration_by_kind", {}).items():
+        _set_invoice(QUALITY_INVOICE_BY_KIND, (kind,), figures_)
+    for system, kinds in figures.get("invoice_registration_by_system", {}).items():
+        for kind, figures_ in kinds.items():
+            _set_invoice(QUALITY_INVOICE_BY_SYSTEM, (system, kind), figures_)
+
+
+def _set_invoice(gauge: Gauge, labels: tuple[str, ...], invoice: dict[str, Any]) -> None:
+    gauge.labels(*labels, "registered").set(invoice["registered"])
+    for status, n in invoice["by_status"].items():
+        gauge.labels(*labels, status).set(n)
 
 
 class AccessLogMiddleware:

@@ -59,7 +59,6 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
     stale_transactions = await repository.sources_no_transaction_since(
         session, day - dt.timedelta(days=settings.quality_no_transaction_days)
     )
-    invoice = await repository.invoice_statuses(session)
 
     def count(scope: str, metric: str) -> int:
         return counts.get((scope, metric), 0)
@@ -201,7 +200,11 @@ async def compute(session: AsyncSession, settings: Settings) -> dict[str, Any]:
             for k in KINDS
         },
         "enrichment_by_system": _enrichment_by_system(counts),
-        "invoice_registration": _invoice(invoice),
+        "invoice_registration": _invoice(_invoice_statuses(counts, "registry:")),
+        "invoice_registration_by_kind": {
+            k: _invoice(_invoice_statuses(counts, f"registry:{k}")) for k in KINDS
+        },
+        "invoice_registration_by_system": _invoice_by_system(counts),
     }
 
 
@@ -255,9 +258,36 @@ def _enrichment_by_system(counts: dict[tuple[str, str], int]) -> dict[str, Any]:
     return out
 
 
+def _invoice_statuses(counts: dict[tuple[str, str], int], scope: str) -> dict[str, int]:
+    """The T-numbers by インボイス status counted under a scope (migration 0021's
+    ``invoice:{status}`` metrics of the registry states); ``registry:`` sums every kind."""
+    out: dict[str, int] = defaultdict(int)
+    for (s, metric), n in counts.items():
+        if metric.startswith("invoice:") and (s == scope or scope == "registry:" == s[:9]):
+            out[metric.removeprefix("invoice:")] += n
+    return out
+
+
+def _invoice_by_system(counts: dict[tuple[str, str], int]) -> dict[str, Any]:
+    """The T-numbers of each source system's records (those of active customers, each counted
+    with its customer's T-number status), per kind of their customer and for every kind."""
+    per: dict[str, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(int))
+    )
+    for (scope, metric), n in counts.items():
+        if scope.startswith("registry-source:") and metric.startswith("invoice:"):
+            system, kind = scope.removeprefix("registry-source:").rsplit(":", 1)
+            per[system][kind][metric.removeprefix("invoice:")] += n
+            per[system]["all"][metric.removeprefix("invoice:")] += n
+    return {
+        system: {k: _invoice(kinds.get(k, {})) for k in ("all", *KINDS) if k == "all" or k in kinds}
+        for system, kinds in sorted(per.items())
+    }
+
+
 def _invoice(statuses: dict[str, int]) -> dict[str, Any]:
-    """Active customers carrying a T-number, and those the インボイス registry does not confirm
-    as registered (not published, expired, revoked or deleted)."""
+    """Active customers (or source records) carrying a T-number, and those the インボイス
+    registry does not confirm as registered (not published, expired, revoked or deleted)."""
     with_number = sum(statuses.values())
     unconfirmed = with_number - statuses.get("registered", 0)
     return {

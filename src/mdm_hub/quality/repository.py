@@ -134,9 +134,11 @@ _COUNTS = """
     SELECT scope, metric, sum(value)::bigint AS value FROM (
         SELECT scope, metric, value FROM quality_counts
         WHERE left(scope, 6) <> 'daily:' AND left(scope, 13) <> 'transactions:'
+          AND left(scope, 5) <> 'days:'
         UNION ALL
         SELECT scope, metric, value FROM quality_count_deltas
         WHERE left(scope, 6) <> 'daily:' AND left(scope, 13) <> 'transactions:'
+          AND left(scope, 5) <> 'days:'
     ) AS counts
     GROUP BY scope, metric
 """
@@ -197,40 +199,69 @@ async def fold_deltas(session: AsyncSession) -> None:
     )
 
 
+# Per-day counts (migration 0021): scope days:{what}:{kind or system}, metric the day
+# (YYYY-MM-DD; of a timestamp, its UTC day). The days before the cutoff's, and every scope's
+# name (so that a scope with no day before the cutoff is listed with 0).
+_DAYS_BEFORE = """
+    SELECT scope, sum(value) FILTER (WHERE metric < :day)::bigint AS value FROM (
+        SELECT scope, metric, value FROM quality_counts
+        WHERE scope LIKE :prefix || '%'
+        UNION ALL
+        SELECT scope, metric, value FROM quality_count_deltas
+        WHERE scope LIKE :prefix || '%'
+    ) AS counts
+    GROUP BY scope
+"""
+
+
+async def _days_before(session: AsyncSession, prefix: str, day: str) -> dict[str, int]:
+    """The per-day counts of a scope prefix summed over the days before ``day``: name → n."""
+    rows = await db.fetch(session, _DAYS_BEFORE, {"prefix": prefix, "day": day})
+    return {r["scope"].removeprefix(prefix): int(r["value"] or 0) for r in rows}
+
+
+def _day_start(cutoff: dt.datetime) -> tuple[str, dt.datetime]:
+    """The cutoff's UTC day and that day's start."""
+    day = cutoff.astimezone(dt.UTC).date()
+    return day.isoformat(), dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
 async def not_updated_since(session: AsyncSession, cutoff: dt.datetime) -> dict[str, int]:
-    """Active customers per kind not updated since ``cutoff`` (index-only range scans)."""
+    """Active customers per kind not updated since ``cutoff``: the per-day counts of the days
+    before the cutoff's, and an index range count over the cutoff's own day."""
+    day, start = _day_start(cutoff)
+    before = await _days_before(session, "days:customer-updated:", day)
     rows = await db.fetch(
         session,
         """
         SELECT k.kind, (SELECT count(*) FROM customers AS c
-                        WHERE c.status = 'active' AND c.kind = k.kind AND c.updated_at < :cutoff)
-               AS n
+                        WHERE c.status = 'active' AND c.kind = k.kind
+                          AND c.updated_at >= :start AND c.updated_at < :cutoff) AS n
         FROM (VALUES ('corporation'), ('person')) AS k (kind)
         """,
-        {"cutoff": cutoff},
+        {"start": start, "cutoff": cutoff},
     )
-    return {r["kind"]: r["n"] for r in rows}
+    return {r["kind"]: before.get(r["kind"], 0) + int(r["n"]) for r in rows}
 
 
 async def sources_not_updated_since(session: AsyncSession, cutoff: dt.datetime) -> dict[str, int]:
-    """Source records per system not written since ``cutoff`` (index-only range scans on
-    (system, updated_at), one per system; the systems are read by a loose index scan)."""
+    """Source records per system not written since ``cutoff``: per-day counts, and a range
+    count on (system, updated_at) over the cutoff's own day for each system."""
+    day, start = _day_start(cutoff)
+    before = await _days_before(session, "days:source-updated:", day)
+    if not before:
+        return {}
     rows = await db.fetch(
         session,
         """
-        WITH RECURSIVE systems (system) AS (
-            SELECT min(system) FROM source_records
-            UNION ALL
-            SELECT (SELECT min(s.system) FROM source_records AS s WHERE s.system > systems.system)
-            FROM systems WHERE systems.system IS NOT NULL
-        )
-        SELECT system, (SELECT count(*) FROM source_records AS r
-                        WHERE r.system = systems.system AND r.updated_at < :cutoff) AS n
-        FROM systems WHERE system IS NOT NULL AND system <> '_steward'
+        SELECT s.system, (SELECT count(*) FROM source_records AS r
+                          WHERE r.system = s.system
+                            AND r.updated_at >= :start AND r.updated_at < :cutoff) AS n
+        FROM unnest(CAST(:systems AS text[])) AS s (system)
         """,
-        {"cutoff": cutoff},
+        {"systems": sorted(before), "start": start, "cutoff": cutoff},
     )
-    return {r["system"]: r["n"] for r in rows}
+    return {r["system"]: before[r["system"]] + int(r["n"]) for r in rows}
 
 
 async def sources_no_transaction_since(
@@ -247,19 +278,8 @@ async def sources_no_transaction_since(
 
 
 async def no_transaction_since(session: AsyncSession, cutoff: dt.date) -> dict[str, int]:
-    """Active customers per kind whose 最終取引日 is before ``cutoff``."""
-    rows = await db.fetch(
-        session,
-        """
-        SELECT k.kind, (SELECT count(*) FROM customers AS c
-                        WHERE c.status = 'active' AND c.kind = k.kind
-                          AND c.last_transaction_on < :cutoff)
-               AS n
-        FROM (VALUES ('corporation'), ('person')) AS k (kind)
-        """,
-        {"cutoff": cutoff.isoformat()},
-    )
-    return {r["kind"]: r["n"] for r in rows}
+    """Active customers per kind whose 最終取引日 is before ``cutoff`` (per-day counts)."""
+    return await _days_before(session, "days:customer-transactions:", cutoff.isoformat())
 
 
 async def candidates_waiting(session: AsyncSession) -> int:
@@ -327,21 +347,3 @@ def batch_findings_insert(
             "findings": [sealed_json(f) for _, f in present],
         },
     )
-
-
-# --- KPIs of the registry (NTA 法人番号 and インボイス; migration 0019's indexes) -----------------
-
-_INVOICE = """
-SELECT COALESCE(i.status, 'not_registered') AS status, count(*) AS n
-FROM customers AS c
-LEFT JOIN invoice_registrations AS i ON i.registration_number = c.invoice_registration_number
-WHERE c.status = 'active' AND c.invoice_registration_number IS NOT NULL
-GROUP BY 1
-"""
-
-
-async def invoice_statuses(session: AsyncSession) -> dict[str, int]:
-    """Active customers carrying a T-number, by what the インボイス registry says of it
-    (registered, expired, revoked, deleted, or not_registered when it does not publish it)."""
-    rows = await db.fetch(session, _INVOICE, {})
-    return {r["status"]: int(r["n"]) for r in rows}

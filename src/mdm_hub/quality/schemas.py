@@ -116,6 +116,17 @@ class KpisOut(BaseModel):
         description="Active customers with a T-number: registered per the インボイス registry, "
         "not_confirmed (and by_status: not_registered, expired, revoked, deleted)",
     )
+    invoice_registration_by_kind: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="corporation / person → the same T-number figures over the active "
+        "customers of that kind",
+    )
+    invoice_registration_by_system: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="source system → all / corporation / person → the same T-number figures "
+        "counted over that system's source records of active customers (each with its "
+        "customer's T-number status)",
+    )
 
 
 class KpiHistoryItem(BaseModel):
