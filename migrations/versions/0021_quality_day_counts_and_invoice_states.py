@@ -47,7 +47,8 @@ def _m0016() -> ModuleType:
 _CUSTOMER_DAYS = """
     SELECT s.scope, s.metric, {sign} AS d FROM {rows} AS r
     CROSS JOIN LATERAL (VALUES
-        ('days:customer-updated:' || r.kind, to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')),
+        ('days:customer-updated:' || r.kind,
+            to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')),
         ('days:customer-transactions:' || r.kind, r.last_transaction_on)
     ) AS s (scope, metric)
     WHERE r.status = 'active' AND s.metric IS NOT NULL"""

@@ -1,6 +1,7 @@
 """The customer search's quality filters, read from query parameters: the customers behind a
 figure of the quality KPIs (a field missing, not updated, no transaction, a finding's rule, a
-法人番号 coverage state, a T-number's インボイス status, a source system). Shared by ``GET /v1/customers`` and the console's 顧客検索."""
+法人番号 coverage state, a T-number's インボイス status, a source system). Shared by
+``GET /v1/customers`` and the console's 顧客検索."""
 
 from __future__ import annotations
 
