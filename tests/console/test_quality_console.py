@@ -290,3 +290,55 @@ async def test_each_figure_links_to_the_customers_behind_it(
     await expect(results).to_have_count(4 - 1)
     assert person["customer_code"] not in await results.locator("a.code").all_inner_texts()
     assert full["customer_code"] in await results.locator("a.code").all_inner_texts()
+
+
+async def test_per_system_and_t_number_figures_link_to_their_customers(
+    hub: Hub, console: Any, database_url: str
+) -> None:
+    async with hub.api() as api:
+        numbered = corporation(invoice_registration_number="T7000012050002")
+        registered = (await _put(api, "crm", "S-1", numbered))["customer"]
+        unpublished = other_corporation(2, invoice_registration_number="T1000000000002")
+        web_corp = (await _put(api, "web", "S-2", unpublished))["customer"]
+        web_person = (await _put(api, "web", "S-3", PERSON))["customer"]
+    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "INSERT INTO invoice_registrations (registration_number, corporate_number, "
+            "sequence_number, process, status, update_date, import_id) VALUES "
+            "('T7000012050002', '7000012050002', 1, '01', 'registered', DATE '2026-11-30', 0)"
+        )
+    finally:
+        await conn.close()
+
+    c = await console("viewer")
+    results = c.page.locator("table.results tbody tr")
+    # The records of web (the per-system table): its two customers, with the condition named.
+    await c.goto("/console/quality")
+    await c.page.locator("tr[data-system=web] a.system-customers").click()
+    await c.page.wait_for_url(re.compile(r"/console/customers\?source_system=web"))
+    await expect(c.page.locator("#quality-filters")).to_contain_text("取込元 web のレコードあり")
+    await expect(results).to_have_count(2)
+    codes = set(await results.locator("a.code").all_inner_texts())
+    assert codes == {web_corp["customer_code"], web_person["customer_code"]}
+    # web's corporations without a phone: none (the filters combine).
+    await c.goto("/console/quality")
+    await c.page.locator('tr[data-system=web] a.system-missing[data-field="phone"]').click()
+    await expect(c.page.locator("#quality-filters")).to_contain_text("電話 が未入力")
+    await expect(results).to_have_count(0)
+    # The T-numbers per system: web's corporation whose number the registry does not publish.
+    await c.goto("/console/quality")
+    row = c.page.locator("table.invoice-systems tr[data-invoice-system=web][data-kind=corporation]")
+    await expect(row.locator('a[data-status="not_confirmed"]')).to_have_text("1")
+    await row.locator('a[data-status="not_confirmed"]').click()
+    await expect(c.page.locator("#quality-filters")).to_contain_text("T番号が確認できない")
+    await expect(results).to_have_count(1)
+    await expect(results.first).to_contain_text(web_corp["customer_code"])
+    # The registered one, from every system (the tile's table row for every kind).
+    await c.goto("/console/quality")
+    every = c.page.locator(
+        "table.invoice-systems tr[data-invoice-system=all][data-kind=corporation]"
+    )
+    await every.locator('a[data-status="registered"]').click()
+    await expect(results).to_have_count(1)
+    await expect(results.first).to_contain_text(registered["customer_code"])

@@ -102,6 +102,12 @@ def _quality_labels(lang: str, filters: customers.CustomerFilters) -> list[str]:
         labels.append(translate(lang, f"qrule.{filters.finding_rule}"))
     if filters.registry_status:
         labels.append(translate(lang, f"quality.enrichment.{filters.registry_status}"))
+    if filters.invoice_status:
+        labels.append(translate(lang, f"customers.quality.invoice.{filters.invoice_status}"))
+    if filters.source_system:
+        labels.append(
+            translate(lang, "customers.quality.source_system", system=filters.source_system)
+        )
     return labels
 
 
@@ -122,6 +128,8 @@ async def search(
     no_transaction_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
     finding_rule: Annotated[str | None, Query(max_length=100)] = None,
     registry_status: Annotated[str | None, Query(max_length=20)] = None,
+    invoice_status: Annotated[str | None, Query(max_length=20)] = None,
+    source_system: Annotated[str | None, Query(max_length=100)] = None,
     cursor: str | None = None,
 ) -> Response:
     values = {
@@ -140,6 +148,8 @@ async def search(
         "no_transaction_days": no_transaction_days,
         "finding_rule": finding_rule or None,
         "registry_status": registry_status or None,
+        "invoice_status": invoice_status or None,
+        "source_system": source_system or None,
     }
     quality = {k: v for k, v in quality.items() if v is not None}
     searched = any(values.values()) or bool(quality)
@@ -154,6 +164,8 @@ async def search(
             no_transaction_days=no_transaction_days,
             finding_rule=finding_rule or None,
             registry_status=registry_status or None,
+            invoice_status=invoice_status or None,
+            source_system=source_system or None,
         ),
         filters,
     ):

@@ -183,6 +183,9 @@ async def quality_page(
                 for r, v in sorted(by_rule.items(), key=lambda item: -item[1]["records"])
             ],
             "enrichment_bars": _enrichment_bars(lang, figures.get("enrichment") or {}),
+            # The per-system and per-kind figures link to their customers (source_system,
+            # registry_status, invoice_status: GET /v1/customers' filters).
+            "customers_link": customers_link,
             "kind": kind,
             "kinds": KINDS,
             "rules": list(RULES),
