@@ -279,15 +279,35 @@ _INVOICE_IDS = {
 
 
 def _invoice_function(event: str) -> str:
+    # The customers are locked first, in id order, as the write path and the merges lock them
+    # (customers, then source records, then the state rows through their triggers): a merge
+    # holding them waits for nothing this statement holds. Those the batch's next statement
+    # (registry.repository._ENDED_CUSTOMERS) updates without a T-number of their own — T + their
+    # 法人番号 — are locked here too, so that every customer the import touches is locked in
+    # one ordered pass.
+    implicit = (
+        " OR (c.invoice_registration_number IS NULL AND c.corporate_number IN ("
+        "SELECT substr(n.registration_number, 2) FROM numbers AS n"
+        " WHERE left(n.registration_number, 1) = 'T'))"
+        if event == "UPDATE"
+        else ""
+    )
     return f"""
 CREATE FUNCTION quality_registry_invoice_registrations_{event.lower()}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     ids uuid[];
 BEGIN
-    SELECT array_agg(c.id) INTO ids FROM customers AS c
-    WHERE c.status = 'active' AND c.invoice_registration_number IS NOT NULL
-      AND c.invoice_registration_number IN ({_INVOICE_IDS[event]});
+    WITH numbers AS MATERIALIZED ({_INVOICE_IDS[event]}),
+    locked AS (
+        SELECT c.id, c.invoice_registration_number IS NOT NULL AS numbered FROM customers AS c
+        WHERE c.status = 'active'
+          AND (c.invoice_registration_number IN (SELECT registration_number FROM numbers)
+               {implicit})
+        ORDER BY c.id
+        FOR NO KEY UPDATE OF c
+    )
+    SELECT array_agg(id) FILTER (WHERE numbered) INTO ids FROM locked;
     IF ids IS NOT NULL THEN
         PERFORM quality_registry_refresh(ids);
     END IF;
