@@ -119,6 +119,9 @@ class QualityRegistryState(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     state: Mapped[str] = mapped_column(Text)
     closed: Mapped[bool] = mapped_column(Boolean)
+    # The T-number's インボイス status (migration 0021): NULL without one, else registered,
+    # not_registered, expired, revoked or deleted.
+    invoice: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         Index(
@@ -126,6 +129,12 @@ class QualityRegistryState(Base):
             "state",
             "customer_id",
             postgresql_where=text("active"),
+        ),
+        Index(
+            "ix_quality_registry_states_active_invoice",
+            "invoice",
+            "customer_id",
+            postgresql_where=text("active AND invoice IS NOT NULL"),
         ),
     )
 
@@ -142,3 +151,4 @@ class QualityRegistrySourceState(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     state: Mapped[str] = mapped_column(Text)
     closed: Mapped[bool] = mapped_column(Boolean)
+    invoice: Mapped[str | None] = mapped_column(Text, nullable=True)
