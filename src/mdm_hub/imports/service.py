@@ -476,11 +476,13 @@ def _link_keys(record: CustomerRecord, system: str) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
-async def _settle() -> None:
-    """Before a process's first import work: Japan Post's index built (as ``serve`` builds it
-    at start), then the heap settled for the collector (``mdm_hub.heap``)."""
+async def _settle(settings: Settings) -> None:
+    """Before a process's first import work: the heap settled for the collector
+    (``mdm_hub.heap``), after Japan Post's index is built when this process normalizes
+    (``serve`` has built it at start; with a pool, its processes build their own)."""
     if not heap.settled():
-        await asyncio.to_thread(postal.index)
+        if writer.normalizes_here(settings):
+            await asyncio.to_thread(postal.index)
         heap.settle()
 
 
@@ -512,14 +514,14 @@ class Runner:
         async with self.sessionmaker() as session, session.begin():
             job = await repo.claim_job_to_stage(session, self.lease, self.job_id)
         if job is not None:
-            await _settle()
+            await _settle(self.settings)
             await self._stage(job)
             return True
         async with self.sessionmaker() as session, session.begin():
             claimed = await repo.claim_partition(session, self.name, self.lease, self.job_id)
         if claimed is None:
             return False
-        await _settle()
+        await _settle(self.settings)
         job_id, partition = claimed
         async with self.sessionmaker() as session:
             job = await get_job(session, job_id)
