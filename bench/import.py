@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import cProfile
 import csv
+import gc
 import io
 import os
 import pstats
@@ -192,8 +193,30 @@ async def main() -> None:
                   "of the same file")  # fmt: skip
 
         postmaster = int(next(db.folder.rglob("postmaster.pid")).read_text().split()[0])
+        import asyncpg
+
+        stats_conn = await asyncpg.connect(db.dsn)
+        # PostgreSQL times every trigger function (PL/pgSQL) of the import's connections.
+        await stats_conn.execute("ALTER DATABASE mdm_import SET track_functions = 'all'")
+
+        gc_cpu = [
+            0.0,
+            0.0,
+            0,
+        ]  # CPU seconds in the cyclic collector, start of the current one, runs
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_cpu[1] = time.process_time()
+            else:
+                gc_cpu[0] += time.process_time() - gc_cpu[1]
+                gc_cpu[2] += info["generation"] == 2
+
+        gc.callbacks.append(on_gc)
 
         async def run(path: Path, system: str, profile: bool = False) -> None:
+            await stats_conn.execute("SELECT pg_stat_reset()")
+            gc_cpu[0] = gc_cpu[2] = 0
             before = load()
             cpu0, pg0 = process_tree_cpu(os.getpid()), process_tree_cpu(postmaster)
             profiler = cProfile.Profile() if profile else None
@@ -224,6 +247,21 @@ async def main() -> None:
                   f"{pg_cpu * 1000 / max(job.rows_done, 1):.2f} ms/row: on 2 idle cores at most "
                   f"{2 / per_row:,.0f} rows/s")  # fmt: skip
             print(f"  outcomes: {job.counts}")  # fmt: skip
+            gc_ms = gc_cpu[0] * 1000 / max(job.rows_done, 1)
+            print(f"  cyclic garbage collector (this process): {gc_ms:.2f} ms/row, "
+                  f"{gc_cpu[2]} full collections; {len(gc.get_objects()):,} objects "
+                  f"tracked, {gc.get_freeze_count():,} frozen")  # fmt: skip
+            await asyncio.sleep(1.5)  # the backends report their function times when idle
+            functions = await stats_conn.fetch(
+                "SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions "
+                "WHERE calls > 0 ORDER BY total_time DESC"
+            )
+            rows_done = max(job.rows_done, 1)
+            print(f"  trigger functions: {sum(f['self_time'] for f in functions) / rows_done:.3f} "
+                  "ms/row in all (self time; PostgreSQL's own timing)")  # fmt: skip
+            for f in functions[:12]:
+                print(f"    {f['funcname']}: {f['calls']:,} calls, "
+                      f"{f['total_time'] / rows_done:.3f} ms/row")  # fmt: skip
             if profiler is not None:
                 stats = pstats.Stats(profiler)
                 stats.sort_stats("tottime").print_stats(40)
@@ -235,6 +273,7 @@ async def main() -> None:
         imported = {s: c for s, c in (await clusters(db.dsn)).items() if s.startswith("R")}
         print("import billing.csv into the hub holding crm.csv's customers:")
         await run(files["billing"], "billing")
+        await stats_conn.close()
 
         await truncate(db.dsn)
         fmt = file_format(files["crm"])

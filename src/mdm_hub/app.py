@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from mdm_hub import __version__
+from mdm_hub import __version__, heap
 from mdm_hub.audit.router import router as audit_router
 from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.auth.roles import authenticate
@@ -106,6 +106,7 @@ def create_app(
         app.state.shutting_down = False
         # Japan Post's index takes seconds to build: build it before the first write needs it.
         await asyncio.to_thread(postal.index)
+        heap.settle()  # what the process keeps is loaded: out of the collector's way
         worker_stop = asyncio.Event()
         refresher = asyncio.create_task(
             refresh_keyring(

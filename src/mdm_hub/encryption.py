@@ -24,6 +24,7 @@ import re
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -585,9 +586,12 @@ class _Key(Protocol):
 
 
 K = TypeVar("K", bound=_Key)
+_KEY_ORDER = attrgetter("kind", "value")
 
 
 def index_keys(keys: Iterable[K]) -> list[K]:
     """Blocking keys with their values as blind indexes, in lock order (sorted again: the
     hashes do not sort as the values did)."""
-    return sorted({type(k)(k.kind, index(k.kind, k.value)) for k in keys})  # type: ignore[call-arg]
+    # The keys' order is (kind, value) (matching.keys.BlockingKey's): compared in C.
+    indexed = {type(k)(k.kind, index(k.kind, k.value)) for k in keys}  # type: ignore[call-arg]
+    return sorted(indexed, key=_KEY_ORDER)

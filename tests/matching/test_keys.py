@@ -1,6 +1,7 @@
 import datetime as dt
+import random
 
-from mdm_hub.matching.keys import BlockingKey, blocking_keys, usable_keys
+from mdm_hub.matching.keys import BlockingKey, blocking_keys, sorted_keys, usable_keys
 
 from .records import MARUNOUCHI, UMEDA, address, corp, person
 
@@ -86,3 +87,16 @@ def test_usable_keys_drop_common_and_frequency_only_keys() -> None:
     assert all(k.kind != "site" for k in usable)
     assert usable == sorted(usable)
     assert BlockingKey("name_postal", "ABC商事|1000005") in usable_keys(keys, None, 0)
+
+
+def test_sorted_keys_is_the_dataclass_order() -> None:
+    rng = random.Random(16)
+    kinds = ["phone", "name", "email", "name_postal", "site"]
+    keys = [
+        BlockingKey(rng.choice(kinds), rng.choice(["", "a", "b", "0312345678", "株式会社", "ｱ"]))
+        for _ in range(300)
+    ]
+    assert sorted_keys(keys) == sorted(keys)
+    assert [(k.kind, k.value) for k in sorted_keys(set(keys))] == sorted(
+        (k.kind, k.value) for k in set(keys)
+    )

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from mdm_hub import heap
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
 from mdm_hub.events.repository import insert_summary_event
@@ -45,6 +46,7 @@ from mdm_hub.imports.models import ImportJob
 from mdm_hub.imports.reader import FileProblem, file_format, read_rows
 from mdm_hub.imports.spool import SealedSpool
 from mdm_hub.imports.writer import FieldProblems, Refusal
+from mdm_hub.normalize import postal
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 
@@ -474,6 +476,16 @@ def _link_keys(record: CustomerRecord, system: str) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
+async def _settle(settings: Settings) -> None:
+    """Before a process's first import work: the heap settled for the collector
+    (``mdm_hub.heap``), after Japan Post's index is built when this process normalizes
+    (``serve`` has built it at start; with a pool, its processes build their own)."""
+    if not heap.settled():
+        if writer.normalizes_here(settings):
+            await asyncio.to_thread(postal.index)
+        heap.settle()
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -502,12 +514,14 @@ class Runner:
         async with self.sessionmaker() as session, session.begin():
             job = await repo.claim_job_to_stage(session, self.lease, self.job_id)
         if job is not None:
+            await _settle(self.settings)
             await self._stage(job)
             return True
         async with self.sessionmaker() as session, session.begin():
             claimed = await repo.claim_partition(session, self.name, self.lease, self.job_id)
         if claimed is None:
             return False
+        await _settle(self.settings)
         job_id, partition = claimed
         async with self.sessionmaker() as session:
             job = await get_job(session, job_id)

@@ -136,7 +136,15 @@ def refusals_by_item(
     return own, others
 
 
+def _pool_size(settings: Settings) -> int:
+    return settings.import_processes or os.cpu_count() or 1
+
+
 def use_processes(settings: Settings) -> None:
     """Normalize import batches in a pool of ``settings.import_processes`` processes."""
-    count = settings.import_processes or os.cpu_count() or 1
-    prepare_pool(count)
+    prepare_pool(_pool_size(settings))
+
+
+def normalizes_here(settings: Settings) -> bool:
+    """Whether this process normalizes its import batches itself (no pool)."""
+    return _pool_size(settings) <= 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from mdm_hub.normalize import fold_key
@@ -31,6 +32,16 @@ class BlockingKey:
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+# The order of BlockingKey's own comparison (kind, then value), compared in C: sorting a
+# batch's thousands of keys with the dataclass's __lt__ cost ~3 % of a bulk import's CPU.
+key_order = attrgetter("kind", "value")
+
+
+def sorted_keys(keys: Iterable[BlockingKey]) -> list[BlockingKey]:
+    """``sorted(keys)``, the same order, faster."""
+    return sorted(keys, key=key_order)
 
 
 # Key kinds.
@@ -128,7 +139,7 @@ def blocking_keys(record: CustomerRecord, config: MatchConfig | None = None) -> 
                 add(BlockingKey(PERSON_NAME_PHONE, f"{name_key}|{phone.e164}"))
         if record.birth_date:
             add(BlockingKey(PERSON_NAME_BIRTH, f"{name_key}|{record.birth_date.isoformat()}"))
-    return sorted(keys)
+    return sorted_keys(keys)
 
 
 def _add_person_part_keys(record: CustomerRecord, add: Callable[[BlockingKey], None]) -> None:
@@ -205,7 +216,7 @@ def usable_keys(
     A key missing from ``frequencies`` counts as new (0).
     """
     freq = frequencies or {}
-    return sorted(
+    return sorted_keys(
         {k for k in keys if k.kind not in FREQUENCY_ONLY_KINDS and freq.get(k, 0) <= max_block_size}
     )
 

@@ -19,7 +19,7 @@ from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
 from mdm_hub.customers.models import SourceRecord
 from mdm_hub.db import WritePart
 from mdm_hub.encryption import sealed_json
-from mdm_hub.matching.keys import BlockingKey, usable_keys
+from mdm_hub.matching.keys import BlockingKey, sorted_keys, usable_keys
 from mdm_hub.matching.models import DistinctPair, MatchCandidate, MatchKey, MergeLog
 from mdm_hub.matching.scoring import MatchScore
 from mdm_hub.settings import Settings
@@ -514,7 +514,7 @@ async def batch_candidates(
 ) -> BatchCandidates:
     """One statement for the keys of a whole batch (see ``_BATCH_CANDIDATES``)."""
     found = BatchCandidates({}, {}, {})
-    wanted = sorted(set(keys))
+    wanted = sorted_keys(set(keys))
     if not wanted:
         return found
     fetchable = set(usable_keys(wanted, None, settings.match_max_block_size))

@@ -332,7 +332,12 @@ def _simulate(
             step.changed = changed_fields(step.before["record"], state["record"]) or ["/lineage"]
         if step.event is not None:
             changed[target.id] = state
-            target.record, target.name, target._prepared = state["record"], state["name"], None
+            target.record, target.name = state["record"], state["name"]
+            # A new customer whose golden record is this record as it is: its scoring form is
+            # the one worked out for this item (not validated and prepared again when a later
+            # item of the batch is scored against it).
+            same = kept is p and _same_record(state["record"], alone.stored)
+            target._prepared = alone.compared if same else None
         step.customer = dict(state)
         target.sources.append(view)
         for key in own - target.keys:
@@ -353,6 +358,12 @@ _COLUMNS = (
     "created_at",
     *_STATE,
 )
+
+
+def _same_record(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal records, their custom fields in the same order (dict equality ignores order, and
+    a validated record keeps it)."""
+    return a == b and list(a.get("custom_fields") or {}) == list(b.get("custom_fields") or {})
 
 
 def _view(state: dict[str, Any]) -> dict[str, Any]:

@@ -15,11 +15,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub import heap
 from mdm_hub.custom_fields.service import Configuration
 from mdm_hub.customers.prepare import changes_json, normalize_with
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.matching import service as matching
 from mdm_hub.matching.keys import BlockingKey
+from mdm_hub.normalize import postal
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 
@@ -142,6 +144,8 @@ def _watch_parent(parent: int) -> None:
     if os.getppid() != parent:  # gone already, before the thread could start
         os._exit(0)
     threading.Thread(target=watch, name="mdm-parent-watch", daemon=True).start()
+    postal.index()  # what every batch needs, built once per process
+    heap.settle()
 
 
 @dataclass

@@ -24,6 +24,7 @@ from mdm_hub.customers.repository import lock_customer, lock_source_row
 from mdm_hub.errors import ProblemError
 from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.matching import service as matching
+from mdm_hub.matching.keys import sorted_keys
 from mdm_hub.privacy.service import WriteHeld, erasures_hit, hold_write
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
@@ -137,7 +138,7 @@ async def write_batch(
     prepared = await prepare(session, settings, payloads, config, ready)
     locked = {k for p in prepared if isinstance(p, Prepared) for k in p.keys}
     ids = [source_id for source_id, _ in items]
-    await lock_batch(session, sorted({(system, i) for i in ids}), sorted(locked))
+    await lock_batch(session, sorted({(system, i) for i in ids}), sorted_keys(locked))
     # Not row-locked here: the advisory locks serialize writers of these source records, and
     # a row is locked below only after its customer (the order merges use: no deadlock).
     existing, fingerprint, protected = await repository.existing_sources(
@@ -149,7 +150,7 @@ async def write_batch(
         # Out of the usual order, so a deadlock is possible (it answers 503: try again), but
         # only when the change of configuration changed the records' keys.
         more = {k for p in prepared if isinstance(p, Prepared) for k in p.keys} - locked
-        await lock_keys(session, sorted(more))
+        await lock_keys(session, sorted_keys(more))
     held: dict[int, dict[str, Any]] = {}
     if hold_erased:
         held = await hold_erased_items(
