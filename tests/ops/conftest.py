@@ -54,7 +54,10 @@ ALL_OPTIONS_OVERLAY: dict[str, Any] = {
         "topologySpreadConstraints": [],
         "extraEnv": [{"name": "MDM_MAX_PAGE_SIZE", "value": "200"}],
     },
-    "worker": {"http": {"enabled": True, "port": 9000}},
+    "worker": {
+        "http": {"enabled": True, "port": 9000},
+        "registryFolders": {"enabled": True, "existingClaim": "nta-downloads"},
+    },
     "networkPolicy": {
         "egress": {
             "extraRules": [{"ports": [{"port": 8443, "protocol": "TCP"}]}],

@@ -562,6 +562,82 @@ def test_registry_import_cronjobs(objects: dict[str, list[dict[str, Any]]]) -> N
     assert "registryImport.existingClaim" in str(failure.value)
 
 
+def test_worker_registry_folders(objects: dict[str, list[dict[str, Any]]]) -> None:
+    """Off by default; when on, the worker gets the downloads volume read-only at mountPath and
+    the folder settings it watches (MDM_REGISTRY_*), from a claim or any other volume source."""
+    for value_set in ("minimal", "production"):
+        worker = find(objects[value_set], "Deployment", f"{FULLNAME}-worker")
+        [container] = pod_spec(worker)["containers"]
+        assert not any(name.startswith("MDM_REGISTRY_") for name in env_of(container))
+        assert [m["name"] for m in container["volumeMounts"]] == ["tmp"]
+        assert [v["name"] for v in pod_spec(worker)["volumes"]] == ["tmp"]
+
+    worker = find(objects["all-options"], "Deployment", f"{FULLNAME}-worker")
+    [container] = pod_spec(worker)["containers"]
+    env = env_of(container)
+    assert env["MDM_REGISTRY_NTA_FOLDER"] == "/imports/nta"
+    assert env["MDM_REGISTRY_INVOICE_FOLDER"] == "/imports/invoice"
+    assert env["MDM_REGISTRY_IMPORT_INTERVAL_SECONDS"] == "3600"
+    assert {"name": "registry-files", "mountPath": "/imports", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    volumes = {v["name"]: v for v in pod_spec(worker)["volumes"]}
+    assert volumes["registry-files"] == {
+        "name": "registry-files",
+        "persistentVolumeClaim": {"claimName": "nta-downloads", "readOnly": True},
+    }
+
+    nfs = {"nfs": {"server": "files.example.co.jp", "path": "/exports/nta", "readOnly": True}}
+    values = deep_merge(
+        VALUE_SETS["production"],
+        {
+            "worker": {
+                "registryFolders": {
+                    "enabled": True,
+                    "volume": nfs,
+                    "mountPath": "/data/registry/",
+                    "invoiceFolder": "",
+                    "intervalSeconds": 600,
+                }
+            }
+        },
+    )
+    report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE)
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
+    worker = find(manifests(render(values)), "Deployment", f"{FULLNAME}-worker")
+    for kube_version in KUBE_VERSIONS:
+        kubernetes_validate.validate(worker, kube_version, strict=True)
+    [container] = pod_spec(worker)["containers"]
+    env = env_of(container)
+    assert env["MDM_REGISTRY_NTA_FOLDER"] == "/data/registry/nta"
+    assert "MDM_REGISTRY_INVOICE_FOLDER" not in env
+    assert env["MDM_REGISTRY_IMPORT_INTERVAL_SECONDS"] == "600"
+    assert {"name": "registry-files", "mountPath": "/data/registry/", "readOnly": True} in (
+        container["volumeMounts"]
+    )
+    volumes = {v["name"]: v for v in pod_spec(worker)["volumes"]}
+    assert volumes["registry-files"] == {"name": "registry-files", **nfs}
+
+    for overlay, message in (
+        ({"enabled": True}, "worker.registryFolders.existingClaim or"),
+        ({"enabled": True, "existingClaim": "x", "volume": nfs}, "only one of existingClaim"),
+        (
+            {"enabled": True, "existingClaim": "x", "ntaFolder": "", "invoiceFolder": ""},
+            "set ntaFolder or invoiceFolder",
+        ),
+    ):
+        with pytest.raises(helm.HelmError) as failure:
+            render(deep_merge(VALUE_SETS["production"], {"worker": {"registryFolders": overlay}}))
+        assert message in str(failure.value)
+    with pytest.raises(helm.HelmError, match="intervalSeconds"):
+        render(
+            deep_merge(
+                VALUE_SETS["production"],
+                {"worker": {"registryFolders": {"existingClaim": "x", "intervalSeconds": 5}}},
+            )
+        )
+
+
 def test_backup_cronjob(objects: dict[str, list[dict[str, Any]]]) -> None:
     """Off by default; on a volume: `mdm-hub backup` into the claim, pruned after keepDays; to
     object storage: the dump into a scratch volume, then rclone copies it with the Secret's
