@@ -84,6 +84,47 @@ SELECT g.*, s.* FROM
 """
 
 
+# The roll-up as migration 0017 left it: the group from the closure table, then the sites
+# walked (one index range per company), for ``--compare`` with today's (sites in the closure,
+# migration 0022).
+CLOSURE_0017_ROLLUP = f"""
+WITH grp(id, active, amount, depth) AS (
+    SELECT c.id, c.status = 'active', {AMOUNT}, 0
+    FROM customers c WHERE c.id = CAST(:id AS uuid)
+  UNION ALL
+    SELECT p.descendant_id, p.descendant_active, p.descendant_amount, p.depth
+    FROM customer_group_paths p
+    WHERE p.ancestor_id = CAST(:id AS uuid) AND NOT p.site
+      AND (p.valid_from IS NULL OR p.valid_from <= CURRENT_DATE)
+      AND (p.valid_to IS NULL OR p.valid_to >= CURRENT_DATE)
+),
+site_rows AS (
+    SELECT grp.depth = 0 AS direct, r.child_amount AS amount
+    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'site'
+    WHERE grp.active AND r.child_active AND {IN_EFFECT}
+)
+SELECT g.*, s.* FROM
+    (SELECT COALESCE(sum(amount) FILTER (WHERE active AND depth = 0), 0) AS own_amount,
+            count(*) FILTER (WHERE active) AS group_companies,
+            COALESCE(sum(amount) FILTER (WHERE active), 0) AS group_company_amount
+     FROM grp) g,
+    (SELECT count(*) FILTER (WHERE direct) AS direct_sites,
+            COALESCE(sum(amount) FILTER (WHERE direct), 0) AS direct_site_amount,
+            count(*) AS group_sites,
+            COALESCE(sum(amount), 0) AS group_site_amount
+     FROM site_rows) s
+"""
+FIGURES = (
+    "own_amount",
+    "group_companies",
+    "group_company_amount",
+    "direct_sites",
+    "direct_site_amount",
+    "group_sites",
+    "group_site_amount",
+)
+
+
 def positional(sql: str) -> str:
     return (
         sql.replace("CAST(:id AS uuid)", "$1::uuid")
@@ -180,11 +221,12 @@ async def run(url: str, args: argparse.Namespace) -> None:
         pairs = {
             "tree": ((WALK_DESCENDANTS, _DESCENDANTS), (top, 10, 1001)),
             "rollup": ((WALK_ROLLUP, _ROLLUP), (top,)),
+            "rollup (sites walked, 0017)": ((CLOSURE_0017_ROLLUP, _ROLLUP), (top,)),
         }
         for what, ((walk, closure), params) in pairs.items():
             statements = {
                 name: await conn.prepare(positional(sql))
-                for name, sql in (("walk (before 0017)", walk), ("closure (0017)", closure))
+                for name, sql in (("before", walk), ("now (0022)", closure))
             }
             times: dict[str, list[float]] = {name: [] for name in statements}
             for _ in range(args.requests):
@@ -192,8 +234,12 @@ async def run(url: str, args: argparse.Namespace) -> None:
                     started = time.perf_counter()
                     await statement.fetch(*params)
                     times[name].append((time.perf_counter() - started) * 1000)
-            answers = [[tuple(r) for r in await s.fetch(*params)] for s in statements.values()]
-            assert answers[0] == answers[1], what  # the same answer
+            answers = [await s.fetch(*params) for s in statements.values()]
+            if what.startswith("rollup"):
+                figures = [{k: rows[0][k] for k in FIGURES} for rows in answers]
+                assert figures[0] == figures[1], (what, figures)  # the same answer
+            else:
+                assert [tuple(r) for r in answers[0]] == [tuple(r) for r in answers[1]], what
             for name, measured in times.items():
                 print(line(f"{what} SQL of the top, {name} (prepared, interleaved)", measured))
         await conn.close()

@@ -377,8 +377,10 @@ async def generate_hub(url: str, template: str, args: argparse.Namespace, step: 
             " WHERE c.customer_code IN ('H00000001', $1) ORDER BY c.customer_code",
             f"H{args.hub:08d}",
         )
-        print(f"  clones: {[tuple(r) for r in sample]}; distinct names: "
-              f"{await conn.fetchval('SELECT count(DISTINCT name_key) FROM customers'):,}")
+        print(
+            f"  clones: {[tuple(r) for r in sample]}; distinct names: "
+            f"{await conn.fetchval('SELECT count(DISTINCT name_key) FROM customers'):,}"
+        )
         print(f"  links + VACUUM ANALYZE: {time.perf_counter() - started:.1f} s")
     finally:
         await conn.close()
@@ -388,12 +390,11 @@ async def write_customers(url: str, numbers: list[int]) -> None:
     """Customers through the write path (as PUT /v1/sources/crm/records/… stores them)."""
     from mdm_hub.context import Actor
     from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.encryption import install_keyring
+    from mdm_hub.privacy.fields import open_keyring
     from mdm_hub.record import CustomerIn
     from mdm_hub.settings import get_settings
     from mdm_hub.sources.service import put_source_record
-
-    from mdm_hub.encryption import install_keyring
-    from mdm_hub.privacy.fields import open_keyring
 
     settings = get_settings().model_copy(update={"database_url": url})
     engine = create_engine(url, settings)

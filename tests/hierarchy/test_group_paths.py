@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import uuid
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from mdm_hub.hierarchy import service
+from mdm_hub.hierarchy.schemas import HierarchyOut
 from tests.conftest import _asyncpg_dsn
-from tests.hierarchy.test_hierarchy_api import company, put, site
+from tests.hierarchy.test_hierarchy_api import company, put
 
 IN_EFFECT = (
     "(r.valid_from IS NULL OR r.valid_from <= CURRENT_DATE)"
@@ -65,7 +70,8 @@ SELECT
     (SELECT COALESCE(sum(amount), 0) FROM site_rows) AS site_amount
 """
 
-# The closure recomputed from the links (as migration 0017 fills it).
+# The closure recomputed from the links (as migrations 0017 and 0022 fill it): the group's
+# chains, then each site's chain to its corporation and to the corporation's group ancestors.
 RECOMPUTED = """
 WITH RECURSIVE up(d, a, depth, vf, vt, active, amount, seen) AS (
     SELECT child_id, parent_id, 1, valid_from, valid_to, child_active, child_amount,
@@ -76,16 +82,28 @@ WITH RECURSIVE up(d, a, depth, vf, vt, active, amount, seen) AS (
            least(up.vt, r.valid_to), up.active, up.amount, up.seen || r.parent_id
     FROM up JOIN customer_relations r ON r.child_id = up.a AND r.axis = 'group'
     WHERE NOT r.parent_id = ANY(up.seen)
+),
+grp AS (SELECT * FROM up WHERE vf IS NULL OR vt IS NULL OR vf <= vt),
+sites AS (
+    SELECT r.parent_id AS a, r.child_id AS d, 1 AS depth, r.valid_from AS vf, r.valid_to AS vt,
+           r.child_active AS active, r.child_amount AS amount, r.parent_id AS corp
+    FROM customer_relations r WHERE r.axis = 'site'
+  UNION ALL
+    SELECT g.a, r.child_id, g.depth + 1, greatest(r.valid_from, g.vf), least(r.valid_to, g.vt),
+           r.child_active, r.child_amount, r.parent_id
+    FROM customer_relations r JOIN grp g ON g.d = r.parent_id WHERE r.axis = 'site'
 )
-SELECT a, d, depth, vf, vt, active, amount FROM up
+SELECT a, d, false, depth, vf, vt, active, amount, NULL::uuid FROM grp
+UNION ALL
+SELECT a, d, true, depth, vf, vt, active, amount, corp FROM sites
 WHERE vf IS NULL OR vt IS NULL OR vf <= vt
-ORDER BY d, a
+ORDER BY 2, 3, 1
 """
 
 STORED = """
-SELECT ancestor_id, descendant_id, depth, valid_from, valid_to, descendant_active,
-       descendant_amount
-FROM customer_group_paths ORDER BY descendant_id, ancestor_id
+SELECT ancestor_id, descendant_id, site, depth, valid_from, valid_to, descendant_active,
+       descendant_amount, corporation_id
+FROM customer_group_paths ORDER BY descendant_id, site, ancestor_id
 """
 
 TODAY = dt.date.today()
@@ -102,6 +120,21 @@ DATES: list[tuple[dt.date | None, dt.date | None]] = [
 
 def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
+
+
+async def _link_site(
+    client: httpx.AsyncClient, shop: str, corporation: str, rng: random.Random
+) -> None:
+    vf, vt = rng.choice(DATES)
+    answer = await client.put(
+        f"/v1/customers/{shop}/relations/corporation",
+        json={
+            "corporation": {"customer_id": corporation},
+            "valid_from": _iso(vf),
+            "valid_to": _iso(vt),
+        },
+    )
+    assert answer.status_code == 200, answer.text
 
 
 class Model:
@@ -134,15 +167,41 @@ class Model:
         return low <= high
 
 
-async def _check(client: httpx.AsyncClient, conn: asyncpg.Connection, ids: list[str]) -> int:
-    """The API's trees and roll-ups equal the recursive CTEs'; the table its recomputation."""
+async def _composed(app: FastAPI, customer: str, **depths: int) -> dict[str, Any]:
+    """The tree as the console composes it, statement by statement (service.hierarchy)."""
+    async with app.state.sessionmaker() as session:
+        tree = await service.hierarchy(session, uuid.UUID(customer), **depths)
+    return HierarchyOut.model_validate(tree).model_dump(mode="json")
+
+
+async def _check(
+    client: httpx.AsyncClient, conn: asyncpg.Connection, ids: list[str], app: FastAPI
+) -> int:
+    """The API's trees and roll-ups equal the recursive CTEs' and the console's composed tree;
+    the table equals its recomputation."""
     stored = [tuple(r) for r in await conn.fetch(STORED)]
     assert stored == [tuple(r) for r in await conn.fetch(RECOMPUTED)]
     members = 0
     for customer in ids:
-        tree = (
-            await client.get(f"/v1/customers/{customer}/hierarchy?descendants_depth=20&limit=5000")
-        ).json()
+        answer = await client.get(
+            f"/v1/customers/{customer}/hierarchy?descendants_depth=20&limit=5000"
+        )
+        tree = answer.json()
+        assert tree == await _composed(
+            app, customer, ancestors_depth=20, descendants_depth=20, limit=5000
+        )
+        for depths in ((0, 0, 2), (1, 2, 3)):
+            url = (
+                f"/v1/customers/{customer}/hierarchy?ancestors_depth={depths[0]}"
+                f"&descendants_depth={depths[1]}&limit={depths[2]}"
+            )
+            assert (await client.get(url)).json() == await _composed(
+                app,
+                customer,
+                ancestors_depth=depths[0],
+                descendants_depth=depths[1],
+                limit=depths[2],
+            )
         expected = await conn.fetch(CTE_DESCENDANTS, customer, 20)
         assert [
             (c["id"], c["parent_id"], c["depth"], c["relation_type"]) for c in tree["children"]
@@ -194,37 +253,67 @@ async def _link(
 
 @pytest.mark.parametrize("seed", [7, 19])
 async def test_closure_answers_as_the_recursive_walks(
-    client: httpx.AsyncClient, database_url: str, seed: int
+    client: httpx.AsyncClient, database_url: str, app: FastAPI, seed: int
 ) -> None:
     rng = random.Random(seed)
     ids = [await put(client, f"c{i}", company(400 + seed * 50 + i, 10 * i + 1)) for i in range(18)]
-    for i in range(8):
-        shop = await put(
-            client,
-            f"s{i}",
-            company(700 + seed * 50 + i, i + 1, relations={"site_type": "branch"}),
-        )
-        assert (await site(client, shop, {"customer_id": rng.choice(ids)})).status_code == 200
+
+    def shop_payload(i: int, amount: int) -> dict[str, Any]:
+        return company(700 + seed * 50 + i, amount, relations={"site_type": "branch"})
+
+    shops = [await put(client, f"s{i}", shop_payload(i, i + 1)) for i in range(8)]
+    for shop in shops:
+        await _link_site(client, shop, rng.choice(ids), rng)
     model = Model()
     for i in range(1, len(ids)):  # a random forest
         await _link(client, model, ids[i], ids[rng.randrange(i)], rng)
     conn = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
-        assert await _check(client, conn, ids) > 0
+        assert await _check(client, conn, ids, app) > 0
         for _ in range(30):  # relinks: some move subtrees, some would close a cycle
             child = rng.choice(ids)
             below = [i for i in ids if i != child and model.is_below(i, child)]
             target = rng.choice(below) if below and rng.random() < 0.4 else rng.choice(ids)
             await _link(client, model, child, target, rng)
-        await _check(client, conn, ids)
+        await _check(client, conn, ids, app)
         assert model.refused > 0  # some relinks would have closed a cycle
+
+        # Sites: relinked (some dated), a site's 取引金額 changed, a company with sites and a
+        # site deleted (inactive), a group company without sites made a site of another
+        # company as well (it keeps its group link: on both axes).
+        for shop in rng.sample(shops, 4):
+            await _link_site(client, shop, rng.choice(ids), rng)
+        await put(client, "s0", shop_payload(0, 999))
+        await _check(client, conn, ids, app)
+        with_sites = {
+            r["parent_id"]
+            for r in await conn.fetch(
+                "SELECT parent_id::text FROM customer_relations WHERE axis = 'site'"
+            )
+        }
+        closed = next(i for i in ids if i in with_sites)
+        assert (await client.delete(f"/v1/customers/{closed}")).status_code == 204
+        assert (await client.delete(f"/v1/customers/{shops[1]}")).status_code == 204
+        both = next(i for i in ids if i not in with_sites and i in model.links and i != closed)
+        corporation = next(i for i in ids if i not in (both, closed))
+        answer = await client.put(
+            f"/v1/customers/{both}/relations/corporation",
+            json={"corporation": {"customer_id": corporation}},
+        )
+        assert answer.status_code == 200, answer.text
+        sites_of_both = await conn.fetchval(
+            "SELECT count(DISTINCT site) FROM customer_group_paths WHERE descendant_id = $1",
+            uuid.UUID(both),
+        )
+        assert sites_of_both == 2  # rows on both axes
+        await _check(client, conn, ids, app)
         assert any(vf or vt for _, vf, vt in model.links.values())
         for child in rng.sample(sorted(model.links), 3):  # unlinks
             assert (
                 await client.delete(f"/v1/customers/{child}/relations/parent")
             ).status_code == 204
             del model.links[child]
-        await _check(client, conn, ids)
+        await _check(client, conn, ids, app)
 
         # A merge of two linked companies, then its unmerge.
         survivor, absorbed = rng.sample(ids[1:], 2)
@@ -232,20 +321,20 @@ async def test_closure_answers_as_the_recursive_walks(
             f"/v1/customers/{survivor}/merge", json={"customer_ids": [absorbed]}
         )
         assert merged.status_code == 200, merged.text
-        await _check(client, conn, ids)
+        await _check(client, conn, ids, app)
         source = f"c{ids.index(absorbed)}"
         unmerged = await client.post(
             f"/v1/customers/{survivor}/unmerge",
             json={"source_records": [{"system": "crm", "source_id": source}]},
         )
         assert unmerged.status_code == 200, unmerged.text
-        await _check(client, conn, ids)
+        await _check(client, conn, ids, app)
     finally:
         await conn.close()
 
 
 async def test_merging_a_company_into_one_below_it_keeps_the_group_acyclic(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, database_url: str, app: FastAPI
 ) -> None:
     """top ← mid ← low: merging top into low would put mid under low and low under mid; the
     merge cuts mid's link instead, and the unmerge gives it back."""
@@ -260,7 +349,7 @@ async def test_merging_a_company_into_one_below_it_keeps_the_group_acyclic(
     assert merged.status_code == 200, merged.text
     conn = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
-        await _check(client, conn, [low, mid])
+        await _check(client, conn, [low, mid], app)
         assert (await client.get(f"/v1/customers/{mid}/hierarchy")).json()["ancestors"] == []
         assert [
             a["id"]
@@ -271,7 +360,7 @@ async def test_merging_a_company_into_one_below_it_keeps_the_group_acyclic(
             json={"source_records": [{"system": "crm", "source_id": "m0"}]},
         )
         assert unmerged.status_code == 200, unmerged.text
-        await _check(client, conn, [top, mid, low])
+        await _check(client, conn, [top, mid, low], app)
         tree = (await client.get(f"/v1/customers/{low}/hierarchy")).json()
         assert [a["id"] for a in tree["ancestors"]] == [mid, top]
     finally:

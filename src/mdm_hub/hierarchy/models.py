@@ -18,6 +18,7 @@ from sqlalchemy import (
     Numeric,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -144,22 +145,27 @@ class GroupPath(Base):
     """The group's closure table: one row per (ancestor, descendant) pair joined by a chain of
     group links whose validity intervals overlap; ``valid_from`` / ``valid_to`` are their
     intersection, ``descendant_*`` the descendant's own link's copy of its 取引金額 and status.
-    Kept by triggers on ``customer_relations`` (migration 0017), never written by the app."""
+    Rows with ``site`` true end in a site link: the site's chain to its corporation
+    (``corporation_id``, depth 1) and to each group ancestor above it (migration 0022). Kept by
+    triggers on ``customer_relations`` (migrations 0017 and 0022), never written by the app."""
 
     __tablename__ = "customer_group_paths"
 
     descendant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    site: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=false())
     ancestor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     depth: Mapped[int] = mapped_column(Integer)
     valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     descendant_active: Mapped[bool] = mapped_column(Boolean)
     descendant_amount: Mapped[Decimal] = mapped_column(Numeric)
+    corporation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
 
     __table_args__ = (
         Index(
             "ix_customer_group_paths_ancestor",
             "ancestor_id",
+            "site",
             "depth",
             postgresql_include=[
                 "descendant_id",
@@ -167,6 +173,7 @@ class GroupPath(Base):
                 "valid_to",
                 "descendant_active",
                 "descendant_amount",
+                "corporation_id",
             ],
         ),
     )

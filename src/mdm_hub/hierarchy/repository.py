@@ -126,7 +126,7 @@ _ANCESTORS = f"""
 WITH RECURSIVE up(id, relation_type, valid_from, valid_to, depth, path) AS (
     SELECT r.parent_id, r.relation_type, r.valid_from, r.valid_to, 1, ARRAY[r.child_id]
     FROM customer_relations r
-    WHERE r.child_id = :id AND r.axis = 'group' AND {IN_EFFECT}
+    WHERE r.child_id = :id AND r.axis = 'group' AND {IN_EFFECT} AND :max_depth >= 1
   UNION ALL
     SELECT r.parent_id, r.relation_type, r.valid_from, r.valid_to, up.depth + 1, up.path || up.id
     FROM up JOIN customer_relations r ON r.child_id = up.id AND r.axis = 'group'
@@ -160,45 +160,118 @@ SELECT p.descendant_id AS id, r.parent_id, c.customer_code, c.name, c.status, r.
 FROM customer_group_paths p
 JOIN customer_relations r ON r.child_id = p.descendant_id AND r.axis = 'group'
 JOIN customers c ON c.id = p.descendant_id
-WHERE p.ancestor_id = :id AND p.depth <= :max_depth AND {PATH_IN_EFFECT}
+WHERE p.ancestor_id = :id AND NOT p.site AND p.depth <= :max_depth
+      AND {PATH_IN_EFFECT}
 ORDER BY p.depth, c.customer_code
 LIMIT :limit
 """
 
 
-# The same members as a JSON array, rendered by PostgreSQL (the fields of schemas.ChildOut, in
-# its order): the whole group of a large company is one text value, with no row, object or
-# model made per member in Python. ``more``: members beyond ``limit`` exist.
-_DESCENDANTS_JSON = f"""
-SELECT COALESCE(json_agg(m.member ORDER BY m.n) FILTER (WHERE m.n <= :limit), '[]')::text
-           AS members,
-       count(*) > :limit AS more
-FROM (
-    SELECT json_build_object(
-               'id', p.descendant_id, 'customer_code', c.customer_code, 'name', c.name,
-               'status', c.status, 'relation_type', r.relation_type,
-               'valid_from', r.valid_from, 'valid_to', r.valid_to, 'depth', p.depth,
-               'parent_id', r.parent_id) AS member,
-           row_number() OVER (ORDER BY p.depth, c.customer_code) AS n
-    FROM customer_group_paths p
-    JOIN customer_relations r ON r.child_id = p.descendant_id AND r.axis = 'group'
-    JOIN customers c ON c.id = p.descendant_id
-    WHERE p.ancestor_id = :id AND p.depth <= :max_depth AND {PATH_IN_EFFECT}
-    ORDER BY p.depth, c.customer_code
-    LIMIT :limit + 1
-) m
+# The whole answer of GET /v1/customers/{id}/hierarchy as one JSON text, in one statement (the
+# fields of schemas.HierarchyOut and of its parts, in their order): the customer, the
+# corporation it is a site of, its group parents (a walk up: a few links), its group members
+# below to ``max_depth`` (the closure's index range), its own sites and its waiting links;
+# ``truncated`` when more members or sites than ``limit`` exist. No row for no such customer.
+_NODE = "'id', {c}.id, 'customer_code', {c}.customer_code, 'name', {c}.name, 'status', {c}.status"
+_TREE_JSON = f"""
+SELECT json_build_object(
+    'customer', json_build_object({_NODE.format(c="c")}),
+    'corporation', (
+        SELECT json_build_object({_NODE.format(c="k")})
+        FROM customer_relations r JOIN customers k ON k.id = r.parent_id
+        WHERE r.child_id = c.id AND r.axis = 'site'),
+    'ancestors', (
+        WITH RECURSIVE up(id, relation_type, valid_from, valid_to, depth, path) AS (
+            SELECT r.parent_id, r.relation_type, r.valid_from, r.valid_to, 1, ARRAY[r.child_id]
+            FROM customer_relations r
+            WHERE r.child_id = c.id AND r.axis = 'group' AND {IN_EFFECT}
+              AND :ancestors_depth >= 1
+          UNION ALL
+            SELECT r.parent_id, r.relation_type, r.valid_from, r.valid_to, up.depth + 1,
+                   up.path || up.id
+            FROM up JOIN customer_relations r ON r.child_id = up.id AND r.axis = 'group'
+            WHERE {IN_EFFECT} AND up.depth < :ancestors_depth AND NOT r.parent_id = ANY(up.path)
+        )
+        SELECT COALESCE(json_agg(json_build_object(
+                   {_NODE.format(c="a")}, 'relation_type', up.relation_type,
+                   'valid_from', up.valid_from, 'valid_to', up.valid_to, 'depth', up.depth)
+                   ORDER BY up.depth), '[]')
+        FROM up JOIN customers a ON a.id = up.id),
+    'children', m.members,
+    'sites', s.sites,
+    'truncated', m.more OR s.more,
+    'waiting', (
+        SELECT COALESCE(json_agg(json_build_object(
+                   'axis', w.axis, 'relation_type', w.relation_type,
+                   'target_kind', w.target_kind, 'target', w.target,
+                   'valid_from', w.valid_from, 'valid_to', w.valid_to, 'set_by', w.set_by)
+                   ORDER BY w.axis), '[]')
+        FROM customer_relation_pending w WHERE w.child_id = c.id)
+)::text AS tree
+FROM customers c,
+LATERAL (
+    SELECT COALESCE(json_agg(x.member ORDER BY x.n) FILTER (WHERE x.n <= :limit), '[]')
+               AS members,
+           count(*) > :limit AS more
+    FROM (
+        SELECT json_build_object(
+                   'id', p.descendant_id, 'customer_code', d.customer_code, 'name', d.name,
+                   'status', d.status, 'relation_type', r.relation_type,
+                   'valid_from', r.valid_from, 'valid_to', r.valid_to, 'depth', p.depth,
+                   'parent_id', r.parent_id) AS member,
+               row_number() OVER (ORDER BY p.depth, d.customer_code) AS n
+        FROM customer_group_paths p
+        JOIN customer_relations r ON r.child_id = p.descendant_id AND r.axis = 'group'
+        JOIN customers d ON d.id = p.descendant_id
+        WHERE p.ancestor_id = c.id AND NOT p.site AND p.depth <= :max_depth
+          AND {PATH_IN_EFFECT}
+        ORDER BY p.depth, d.customer_code
+        LIMIT :limit + 1
+    ) x
+) m,
+LATERAL (
+    SELECT COALESCE(json_agg(y.site ORDER BY y.n) FILTER (WHERE y.n <= :limit), '[]')
+               AS sites,
+           count(*) > :limit AS more
+    FROM (
+        SELECT json_build_object(
+                   'id', e.id, 'customer_code', e.customer_code, 'name', e.name,
+                   'status', e.status,
+                   'site_type', e.record -> 'relations' ->> 'site_type',
+                   'valid_from', r.valid_from, 'valid_to', r.valid_to) AS site,
+               row_number() OVER (ORDER BY e.customer_code) AS n
+        FROM customer_relations r JOIN customers e ON e.id = r.child_id
+        WHERE r.parent_id = c.id AND r.axis = 'site' AND {IN_EFFECT}
+        ORDER BY e.customer_code
+        LIMIT :limit + 1
+    ) y
+) s
+WHERE c.id = :id
 """
 
 
-async def descendants_json(
-    session: AsyncSession, customer_id: uuid.UUID, max_depth: int, limit: int
-) -> tuple[str, bool]:
-    """The group members below, to ``max_depth``, as a JSON array (at most ``limit``), and
-    whether there are more."""
-    (row,) = await db.fetch(
-        session, _DESCENDANTS_JSON, {"id": customer_id, "max_depth": max_depth, "limit": limit}
+async def tree_json(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    *,
+    ancestors_depth: int,
+    descendants_depth: int,
+    limit: int,
+) -> str | None:
+    """The hierarchy's answer as JSON text (None for no such customer), in one statement
+    without BEGIN."""
+    rows = await db.fetch(
+        session,
+        _TREE_JSON,
+        {
+            "id": customer_id,
+            "ancestors_depth": ancestors_depth,
+            "max_depth": descendants_depth,
+            "limit": limit,
+        },
+        begin=False,
     )
-    return row["members"], row["more"]
+    return rows[0]["tree"] if rows else None
 
 
 async def descendants(
@@ -227,39 +300,61 @@ async def sites(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> li
 
 _AMOUNT = "COALESCE((c.record -> 'transactions' ->> 'annual_amount')::numeric, 0)"
 
-# The group below from the closure table (one index range, no customer row read but the top
-# one's), then one index range per company for its sites. Each link and path carries its
-# child's 取引金額 and status (kept by triggers, migrations 0012 and 0017).
+# One index range of the closure table (migration 0022): the group's companies and every site
+# of the customer and of its companies, each row with the chain's validity and its descendant's
+# 取引金額 and status (kept by triggers, migrations 0012, 0017 and 0022); no customer row is read
+# but the customer's own. A site counts while it and its corporation are active: the inactive
+# companies of the group (rare) are gathered first. ``found`` is false for no such customer.
 _ROLLUP = f"""
-WITH grp(id, active, amount, depth) AS (
-    SELECT c.id, c.status = 'active', {_AMOUNT}, 0
+WITH me AS (
+    SELECT c.status = 'active' AS active, {_AMOUNT} AS amount
     FROM customers c WHERE c.id = CAST(:id AS uuid)
-  UNION ALL
-    SELECT p.descendant_id, p.descendant_active, p.descendant_amount, p.depth
+),
+p AS MATERIALIZED (
+    SELECT p.site, p.depth, p.descendant_id, p.descendant_active AS active,
+           p.descendant_amount AS amount, p.corporation_id
     FROM customer_group_paths p
     WHERE p.ancestor_id = CAST(:id AS uuid) AND {PATH_IN_EFFECT}
 ),
-site_rows AS (
-    SELECT grp.depth = 0 AS direct, r.child_amount AS amount
-    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'site'
-    WHERE grp.active AND r.child_active AND {IN_EFFECT}
+inactive AS (
+    SELECT COALESCE(array_agg(descendant_id), '{{}}') AS ids FROM (
+        SELECT descendant_id FROM p WHERE NOT site AND NOT active
+        UNION ALL
+        SELECT CAST(:id AS uuid) FROM me WHERE NOT me.active
+    ) i
+),
+t AS (
+    SELECT count(*) FILTER (WHERE NOT site AND active) AS companies,
+           COALESCE(sum(amount) FILTER (WHERE NOT site AND active), 0) AS company_amount,
+           count(*) FILTER (WHERE site AND depth = 1 AND active) AS direct_sites,
+           COALESCE(sum(amount) FILTER (WHERE site AND depth = 1 AND active), 0)
+               AS direct_site_amount,
+           count(*) FILTER (WHERE site AND active AND corporation_id <> ALL(inactive.ids))
+               AS group_sites,
+           COALESCE(sum(amount) FILTER (WHERE site AND active
+                                        AND corporation_id <> ALL(inactive.ids)), 0)
+               AS group_site_amount
+    FROM p, inactive
+    GROUP BY inactive.ids
 )
-SELECT g.*, s.* FROM
-    (SELECT COALESCE(sum(amount) FILTER (WHERE active AND depth = 0), 0) AS own_amount,
-            count(*) FILTER (WHERE active) AS group_companies,
-            COALESCE(sum(amount) FILTER (WHERE active), 0) AS group_company_amount
-     FROM grp) g,
-    (SELECT count(*) FILTER (WHERE direct) AS direct_sites,
-            COALESCE(sum(amount) FILTER (WHERE direct), 0) AS direct_site_amount,
-            count(*) AS group_sites,
-            COALESCE(sum(amount), 0) AS group_site_amount
-     FROM site_rows) s
+SELECT me.active IS NOT NULL AS found,
+       CASE WHEN me.active THEN me.amount ELSE 0 END AS own_amount,
+       COALESCE(t.companies, 0) + CASE WHEN me.active THEN 1 ELSE 0 END AS group_companies,
+       COALESCE(t.company_amount, 0) + CASE WHEN me.active THEN me.amount ELSE 0 END
+           AS group_company_amount,
+       CASE WHEN me.active THEN COALESCE(t.direct_sites, 0) ELSE 0 END AS direct_sites,
+       CASE WHEN me.active THEN COALESCE(t.direct_site_amount, 0) ELSE 0 END
+           AS direct_site_amount,
+       COALESCE(t.group_sites, 0) AS group_sites,
+       COALESCE(t.group_site_amount, 0) AS group_site_amount
+FROM (SELECT 1) one LEFT JOIN me ON true LEFT JOIN t ON true
 """
 
 
-async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any]:
-    (row,) = await db.fetch(session, _ROLLUP, {"id": customer_id})
-    return dict(row)
+async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
+    """The roll-up's figures (None for no such customer), in one statement without BEGIN."""
+    (row,) = await db.fetch(session, _ROLLUP, {"id": customer_id}, begin=False)
+    return dict(row) if row["found"] else None
 
 
 _OVERLAP = (
@@ -281,7 +376,7 @@ async def would_cycle(
     found = await session.scalar(
         text(
             "SELECT EXISTS (SELECT 1 FROM customer_group_paths p WHERE p.descendant_id = :p"
-            f" AND p.ancestor_id = :c AND {_OVERLAP})"
+            f" AND NOT p.site AND p.ancestor_id = :c AND {_OVERLAP})"
         ),
         {"c": child_id, "p": parent_id, "vf": valid_from, "vt": valid_to},
     )
@@ -317,9 +412,10 @@ async def carry_links(
         text(
             "DELETE FROM customer_relations r WHERE r.parent_id = :a AND r.axis = 'group'"
             " AND EXISTS (SELECT 1 FROM customer_group_paths p WHERE p.ancestor_id = r.child_id"
-            " AND p.descendant_id = :s AND (p.valid_from IS NULL OR r.valid_to IS NULL"
-            " OR p.valid_from <= r.valid_to) AND (p.valid_to IS NULL OR r.valid_from IS NULL"
-            " OR p.valid_to >= r.valid_from)) RETURNING r.child_id"
+            " AND p.descendant_id = :s AND NOT p.site"
+            " AND (p.valid_from IS NULL OR r.valid_to IS NULL OR p.valid_from <= r.valid_to)"
+            " AND (p.valid_to IS NULL OR r.valid_from IS NULL OR p.valid_to >= r.valid_from))"
+            " RETURNING r.child_id"
         ),
         {"a": absorbed_id, "s": survivor_id},
     )
