@@ -363,6 +363,12 @@ async def test_merging_a_company_into_one_below_it_keeps_the_group_acyclic(
         await _check(client, conn, [top, mid, low], app)
         tree = (await client.get(f"/v1/customers/{low}/hierarchy")).json()
         assert [a["id"] for a in tree["ancestors"]] == [mid, top]
+        # ancestors_depth limits the walk up: 0 gives none (it gave the direct parent before).
+        for depth, expected in ((0, []), (1, [mid]), (2, [mid, top])):
+            tree = (
+                await client.get(f"/v1/customers/{low}/hierarchy?ancestors_depth={depth}")
+            ).json()
+            assert [a["id"] for a in tree["ancestors"]] == expected
     finally:
         await conn.close()
 
