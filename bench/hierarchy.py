@@ -180,21 +180,54 @@ async def load(dsn: str, companies: int, sites: int) -> tuple[uuid.UUID, uuid.UU
     return ids[0], ids[-1]
 
 
+PG_DATA: Path | None = None  # the embedded PostgreSQL's data folder (None with DATABASE_URL)
+CPU: dict[str, tuple[float, float]] = {}  # per timed line: CPU ms per request (app, PostgreSQL)
+
+
+def _ticks(pid: int, children: bool) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11 : 15 if children else 13])
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of the embedded PostgreSQL so far (the postmaster, its exited children and
+    its live ones), as bench/registry_import.py counts them."""
+    if PG_DATA is None:
+        return float("nan")
+    postmaster = int((PG_DATA / "postmaster.pid").read_text().split()[0])
+    total = _ticks(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parts = stat.read_text().rsplit(")", 1)[1].split()
+            if int(parts[1]) == postmaster:
+                total += _ticks(int(stat.parent.name), children=False)
+        except (OSError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 async def timed(client: httpx.AsyncClient, url: str, n: int) -> list[float]:
     await client.get(url)  # warm
     times = []
+    cpu, pg = time.process_time(), postgres_cpu()
     for _ in range(n):
         started = time.perf_counter()
         answer = await client.get(url)
         times.append((time.perf_counter() - started) * 1000)
         assert answer.status_code == 200, answer.text
+    CPU[url] = ((time.process_time() - cpu) * 1000 / n, (postgres_cpu() - pg) * 1000 / n)
     return times
 
 
-def line(name: str, times: list[float]) -> str:
+def line(name: str, times: list[float], url: str | None = None) -> str:
     times = sorted(times)
     p95 = times[int(len(times) * 0.95) - 1]
-    return f"{name}: median {statistics.median(times):.1f} ms, p95 {p95:.1f} ms"
+    cpu = ""
+    if url in CPU:
+        cpu = (
+            f"; CPU per request: app + client {CPU[url][0]:.1f} ms, PostgreSQL {CPU[url][1]:.1f} ms"
+        )
+    return f"{name}: median {statistics.median(times):.1f} ms, p95 {p95:.1f} ms{cpu}"
 
 
 async def run(url: str, args: argparse.Namespace) -> None:
@@ -260,26 +293,13 @@ async def run(url: str, args: argparse.Namespace) -> None:
         print(f"top's hierarchy: {members} group members, {sites} sites")
         rollup = (await client.get(f"/v1/customers/{top}/rollup")).json()
         print(f"top's rollup: {rollup['group']}")
-        print(
-            line(
-                "hierarchy of the top (whole group, depth 10)",
-                await timed(client, whole, args.requests),
-            )
-        )
-        print(
-            line(
-                "hierarchy of a leaf (ancestors to the top)",
-                await timed(client, f"/v1/customers/{leaf}/hierarchy", args.requests),
-            )
-        )
-        print(
-            line(
-                "rollup of the top (1,000 companies, 10,000 sites)",
-                await timed(client, f"/v1/customers/{top}/rollup", args.requests),
-            )
-        )
-        leaf_rollup = await timed(client, f"/v1/customers/{leaf}/rollup", args.requests)
-        print(line("rollup of a leaf", leaf_rollup))
+        for name, url in (
+            ("hierarchy of the top (whole group, depth 10)", whole),
+            ("hierarchy of a leaf (ancestors to the top)", f"/v1/customers/{leaf}/hierarchy"),
+            ("rollup of the top (1,000 companies, 10,000 sites)", f"/v1/customers/{top}/rollup"),
+            ("rollup of a leaf", f"/v1/customers/{leaf}/rollup"),
+        ):
+            print(line(name, await timed(client, url, args.requests), url))
 
 
 def main() -> None:
@@ -300,7 +320,9 @@ def main() -> None:
         if not url:
             from mdm_hub.embedded import start_embedded_postgres
 
+            global PG_DATA
             url = start_embedded_postgres(Path(tmp) / "pg")
+            PG_DATA = Path(tmp) / "pg" / "pg"
         upgrade(url)
         asyncio.run(run(url, args))
 
