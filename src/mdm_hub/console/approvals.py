@@ -18,7 +18,7 @@ from mdm_hub.auth.roles import ConfigManage, CustomersCurate
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import show
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, lang_of, query_string, render
+from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, query_string, render
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.steward import change_request_applier
 from mdm_hub.db import DbSession
@@ -129,17 +129,6 @@ async def decide(
         }.get(exc.problem_type.slug)
         if key is None:
             raise
-        return render(
-            request,
-            "_message.html",
-            {"level": "warning", "text": translate(lang, key), "detail": exc.detail},
-            headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
-        )
+        return message(request, "warning", translate(lang, key), detail=exc.detail)
     done = "approved" if decision == "approve" else "rejected"
-    target = f"{PREFIX}/approvals?done={done}"
-    return render(
-        request,
-        "_message.html",
-        {"level": "info", "text": translate(lang, f"approvals.done.{done}"), "next_link": target},
-        headers={"HX-Redirect": target},
-    )
+    return go(request, translate(lang, f"approvals.done.{done}"), f"{PREFIX}/approvals?done={done}")

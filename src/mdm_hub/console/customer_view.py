@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mdm_hub.customers.survivorship import get_pointer
+
 # Comparison levels (matching.compare.Level) by the colour a page gives them.
 LEVEL_CLASSES: dict[str, str] = {
     "exact": "exact",
@@ -80,15 +82,6 @@ def show(value: Any) -> str:
     return str(value)
 
 
-def pointer_value(record: dict[str, Any], pointer: str) -> Any:
-    value: Any = record
-    for part in pointer.strip("/").split("/"):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 # The record fields a comparison looks at (matching.compare's field names).
 COMPARED: dict[str, str] = {
     "corporate_number": "/corporate_number",
@@ -127,8 +120,8 @@ def comparison_rows(
                 css=level_class(level),
                 weight=float(item.get("weight") or 0.0),
                 detail=item.get("detail"),
-                value_a=show(pointer_value(a, pointer)),
-                value_b=show(pointer_value(b, pointer)),
+                value_a=show(get_pointer(a, pointer)),
+                value_b=show(get_pointer(b, pointer)),
             )
         )
     return rows
@@ -252,7 +245,7 @@ def group_rows(records: list[dict[str, Any]], links: list[dict[str, Any] | None]
             )
             cells.append(
                 GroupCell(
-                    show(pointer_value(record, pointer)),
+                    show(get_pointer(record, pointer)),
                     level_class(level) if level else None,
                     level,
                 )

@@ -19,12 +19,13 @@ from mdm_hub.console.customer_edit import (
     edit_values,
     patch_from_form,
 )
-from mdm_hub.console.customer_view import RECORD_FIELDS, diff, pointer_value, show
+from mdm_hub.console.customer_view import RECORD_FIELDS, diff, show
 from mdm_hub.console.hierarchy import hierarchy_context
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.web import (
     PREFIX,
     form_data,
+    go,
     lang_of,
     message,
     principal_of,
@@ -37,6 +38,7 @@ from mdm_hub.customers import repository as customers
 from mdm_hub.customers import search as search_filters
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer
 from mdm_hub.customers.steward import edit_customer
+from mdm_hub.customers.survivorship import get_pointer
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
@@ -233,7 +235,7 @@ async def _detail_context(
             if cid != str(customer_id)
         ]
     fields = [
-        (pointer, key, show(pointer_value(record, pointer)), out.lineage.get(pointer))
+        (pointer, key, show(get_pointer(record, pointer)), out.lineage.get(pointer))
         for pointer, key in RECORD_FIELDS
     ]
     movable = [s for s in sources if s.system != STEWARD_SYSTEM]
@@ -346,12 +348,8 @@ async def edit(
     if not isinstance(edited, Customer):
         # A protected field (issue 18): nothing changed yet; another 管理者 approves it.
         return message(request, "info", translate(lang, "customer.requested", id=edited.id))
-    target = f"{PREFIX}/customers/{customer_id}?saved=1"
-    return render(
-        request,
-        "_message.html",
-        {"level": "info", "text": translate(lang, "customer.saved"), "next_link": target},
-        headers={"HX-Redirect": target, "HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
+    return go(
+        request, translate(lang, "customer.saved"), f"{PREFIX}/customers/{customer_id}?saved=1"
     )
 
 

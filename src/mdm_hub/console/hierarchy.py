@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, lang_of, render
+from mdm_hub.console.web import PREFIX, form_data, lang_of, message
 from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import ProblemError
@@ -100,23 +100,13 @@ async def decide_site_proposal(
     decision = (await form_data(request)).get("decision", "")
     lang = lang_of(request)
     if decision not in ("accept", "reject"):
-        return render(
-            request,
-            "_message.html",
-            {"level": "error", "text": translate(lang, "hierarchy.bad_decision")},
-            headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
-        )
+        return message(request, "error", translate(lang, "hierarchy.bad_decision"))
     try:
         async with session.begin_nested():
             await service.decide_proposal(session, actor, proposal_id, decision)
     except ProblemError as exc:
         detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors or [])
-        return render(
-            request,
-            "_message.html",
-            {"level": "error", "text": detail or exc.detail or ""},
-            headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
-        )
+        return message(request, "error", detail or exc.detail or "")
     return Response(
         status_code=204, headers={"HX-Redirect": f"{PREFIX}/customers/{customer_id}?saved=1"}
     )

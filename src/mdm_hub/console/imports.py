@@ -23,7 +23,7 @@ from starlette.datastructures import UploadFile
 from mdm_hub.auth.roles import CustomersWrite
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, lang_of, message, render
+from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
 from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.db import DbSession
@@ -38,7 +38,6 @@ from mdm_hub.imports.mapping import (
     TARGETS,
     MappingFile,
 )
-from mdm_hub.imports.models import ImportJob
 from mdm_hub.imports.router import job_out, report_response
 from mdm_hub.imports.sample import write_sample
 
@@ -49,16 +48,6 @@ SYSTEM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 KINDS = ("corporation", "person")
 FINISHED = ("done", "failed", "cancelled")
 SAMPLE_SIZE = 5000
-
-
-def _go(request: Request, level: str, text: str, target: str) -> Response:
-    """Go to ``target``; the body says what was done (what a replay answers too)."""
-    return render(
-        request,
-        "_message.html",
-        {"level": level, "text": text, "next_link": target},
-        headers={"HX-Redirect": target, "HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
-    )
 
 
 @router.get("")
@@ -112,7 +101,7 @@ async def upload(
             job = await service.create_job(session, actor, options, upload.file)
     except ProblemError:
         return await _upload_problem(request, session, "empty", values)
-    return _go(request, "info", translate(lang, "imports.uploaded"), f"{PREFIX}/imports/{job.id}")
+    return go(request, translate(lang, "imports.uploaded"), f"{PREFIX}/imports/{job.id}")
 
 
 async def _upload_problem(
@@ -127,7 +116,9 @@ async def _upload_problem(
     return render(request, "_import_upload.html", context)
 
 
-async def _job_context(session: DbSession, job: ImportJob) -> dict[str, Any]:
+async def _job_context(session: DbSession, job_id: uuid.UUID) -> dict[str, Any]:
+    """The job's panel: its progress, the columns as mapped, what may be done next."""
+    job = await service.get_job(session, job_id)
     out = job_out(job)
     detected = job.detected
     if detected is None and job.status == "failed" and job.options.get("keep_file"):
@@ -176,8 +167,7 @@ async def _job_context(session: DbSession, job: ImportJob) -> dict[str, Any]:
 async def job_page(
     job_id: uuid.UUID, request: Request, session: DbSession, principal: CustomersWrite
 ) -> Response:
-    job = await service.get_job(session, job_id)
-    return render(request, "import_job.html", await _job_context(session, job))
+    return render(request, "import_job.html", await _job_context(session, job_id))
 
 
 @router.get("/{job_id}/status")
@@ -185,8 +175,7 @@ async def job_status(
     job_id: uuid.UUID, request: Request, session: DbSession, principal: CustomersWrite
 ) -> Response:
     """The job's panel alone: htmx polls it while the job runs (it stops once finished)."""
-    job = await service.get_job(session, job_id)
-    return render(request, "_import_job.html", await _job_context(session, job))
+    return render(request, "_import_job.html", await _job_context(session, job_id))
 
 
 @router.post("/{job_id}/rerun")
@@ -226,7 +215,7 @@ async def rerun(
             return message(request, "warning", translate(lang, "imports.problem.rerun"))
         raise
     done = "imports.started" if start else "imports.uploaded"
-    return _go(request, "info", translate(lang, done), f"{PREFIX}/imports/{job.id}")
+    return go(request, translate(lang, done), f"{PREFIX}/imports/{job.id}")
 
 
 @router.post("/{job_id}/cancel")
@@ -241,7 +230,7 @@ async def cancel(
         if exc.problem_type.slug == "conflict":
             return message(request, "warning", translate(lang, "imports.problem.finished"))
         raise
-    return _go(request, "info", translate(lang, "imports.cancelled"), f"{PREFIX}/imports/{job_id}")
+    return go(request, translate(lang, "imports.cancelled"), f"{PREFIX}/imports/{job_id}")
 
 
 @router.get("/{job_id}/report")
@@ -266,4 +255,4 @@ async def sample(
             options = service.ImportOptions(system=system, filename=path.name)
             with path.open("rb") as stream:
                 await service.create_job(session, actor, options, stream)
-    return _go(request, "info", translate(lang, "imports.sample.started"), f"{PREFIX}/imports")
+    return go(request, translate(lang, "imports.sample.started"), f"{PREFIX}/imports")

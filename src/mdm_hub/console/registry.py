@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, lang_of, query_string, render
+from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, query_string, render
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.enrichment import proposals
@@ -96,21 +96,7 @@ async def decide(
     except ProblemError as exc:
         if exc.problem_type.slug not in ("conflict", "not-found"):
             raise
-        return render(
-            request,
-            "_message.html",
-            {
-                "level": "warning",
-                "text": translate(lang, "proposals.changed"),
-                "detail": exc.detail,
-            },
-            headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
-        )
+        return message(request, "warning", translate(lang, "proposals.changed"), detail=exc.detail)
     done = "accepted" if decision == "accept" else "rejected"
     target = f"{PREFIX}/registry/proposals?done={done}"
-    return render(
-        request,
-        "_message.html",
-        {"level": "info", "text": translate(lang, f"proposals.done.{done}"), "next_link": target},
-        headers={"HX-Redirect": target},
-    )
+    return go(request, translate(lang, f"proposals.done.{done}"), target)

@@ -13,7 +13,7 @@ from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import comparison_rows, group_rows, waterfall
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, jst, lang_of, message, query_string, render
+from mdm_hub.console.web import PREFIX, form_data, go, jst, lang_of, message, query_string, render
 from mdm_hub.context import CurrentActor
 from mdm_hub.customers import repository as customers
 from mdm_hub.customers.views import customer_out, source_out
@@ -215,16 +215,7 @@ async def decide(
     target = f"{PREFIX}/review/{nxt}?done={done}" if nxt else f"{PREFIX}/review?done={done}"
     # htmx follows HX-Redirect; a replay of the same Idempotency-Key answers the same (the
     # stored answer keeps the HX- headers), and the body says what was done, with a link.
-    return render(
-        request,
-        "_message.html",
-        {
-            "level": "info",
-            "text": translate(lang_of(request), f"review.done.{done}"),
-            "next_link": target,
-        },
-        headers={"HX-Redirect": target},
-    )
+    return go(request, translate(lang_of(request), f"review.done.{done}"), target)
 
 
 @router.post("/{candidate_id}/group-merge")
@@ -263,31 +254,17 @@ async def merge_group(
         return message(request, "warning", translate(lang, "review.group.changed"))
     nxt = await repository.first_pending(session)
     target = f"{PREFIX}/review/{nxt}?done=merged" if nxt else f"{PREFIX}/review?done=merged"
-    return render(
-        request,
-        "_message.html",
-        {
-            "level": "info",
-            "text": translate(
-                lang, "review.group.merged", n=len(order), code=survivor.customer_code
-            ),
-            "next_link": target,
-        },
-        headers={"HX-Redirect": target},
-    )
+    merged = translate(lang, "review.group.merged", n=len(order), code=survivor.customer_code)
+    return go(request, merged, target)
 
 
 def _already_decided(request: Request, candidate: MatchCandidate) -> Response:
     lang = lang_of(request)
     status = translate(lang, f"review.status.{candidate.status}")
-    return render(
+    return message(
         request,
-        "_message.html",
-        {
-            "level": "warning",
-            "text": translate(lang, "review.already", status=status),
-            "detail": f"{candidate.decided_by or ''} {jst(candidate.decided_at, lang)}",
-            "next_link": f"{PREFIX}/review/next",
-        },
-        headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
+        "warning",
+        translate(lang, "review.already", status=status),
+        detail=f"{candidate.decided_by or ''} {jst(candidate.decided_at, lang)}",
+        next_link=f"{PREFIX}/review/next",
     )

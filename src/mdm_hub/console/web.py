@@ -179,6 +179,15 @@ def message(request: Request, level: str, text: str, **extra: str | None) -> HTM
     )
 
 
+def go(request: Request, text: str, target: str) -> HTMLResponse:
+    """Go to ``target`` (htmx follows HX-Redirect); the body says what was done, with a link.
+    A replay of the same Idempotency-Key answers the same: the stored answer keeps the HX-
+    headers."""
+    response = message(request, "info", text, next_link=target)
+    response.headers["HX-Redirect"] = target
+    return response
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
