@@ -126,9 +126,7 @@ async def access_log(
             rows = rows[:LOG_PAGE_SIZE]
             next_query = query_string({**values, "cursor": encode_cursor({"id": rows[-1]["id"]})})
     ids = {r["customer_id"] for r in rows if r["customer_id"] is not None}
-    codes = {
-        i: c.customer_code for i, c in (await repository.customers_by_id(session, ids)).items()
-    }
+    codes = await repository.customer_codes(session, ids)
     return render(
         request,
         "access_log.html",

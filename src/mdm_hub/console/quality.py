@@ -139,9 +139,7 @@ async def quality_page(
         limit=FINDINGS_PAGE,
     )
     ids: set[uuid.UUID] = {f.customer_id for f in findings}
-    codes = {
-        i: c.customer_code for i, c in (await repository.customers_by_id(session, ids)).items()
-    }
+    codes = await repository.customer_codes(session, ids)
     filters = {"kind": kind, "rule": rule, "field": field, "system": system}
     lang = lang_of(request)
     completeness = figures["completeness"][kind]

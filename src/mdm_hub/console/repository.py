@@ -94,6 +94,16 @@ async def customers_by_id(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uu
     return {c.id: c for c in rows.all()}
 
 
+async def customer_codes(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The customer codes of these customers (what a list links a customer by)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Customer.id, Customer.customer_code).where(Customer.id.in_(ids))
+    )
+    return {i: code for i, code in rows.tuples().all()}
+
+
 async def source_systems(session: AsyncSession) -> list[str]:
     rows = await session.scalars(
         select(SourceRecord.system).where(SourceRecord.system != "_steward").distinct().limit(50)
