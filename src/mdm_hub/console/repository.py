@@ -101,7 +101,7 @@ async def customer_codes(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uui
     rows = await session.execute(
         select(Customer.id, Customer.customer_code).where(Customer.id.in_(ids))
     )
-    return {i: code for i, code in rows.tuples().all()}
+    return {i: code for i, code in rows.all()}
 
 
 async def source_systems(session: AsyncSession) -> list[str]:

@@ -213,8 +213,6 @@ async def decide(
     nxt = following or previous
     done = "merged" if decision == "merge" else "distinct"
     target = f"{PREFIX}/review/{nxt}?done={done}" if nxt else f"{PREFIX}/review?done={done}"
-    # htmx follows HX-Redirect; a replay of the same Idempotency-Key answers the same (the
-    # stored answer keeps the HX- headers), and the body says what was done, with a link.
     return go(request, translate(lang_of(request), f"review.done.{done}"), target)
 
 
