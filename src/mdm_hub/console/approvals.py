@@ -18,7 +18,8 @@ from mdm_hub.auth.roles import ConfigManage, CustomersCurate
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import show
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, query_string, render
+from mdm_hub.console.paging import next_page, page_after
+from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers.steward import change_request_applier
 from mdm_hub.db import DbSession
@@ -26,7 +27,6 @@ from mdm_hub.errors import ProblemError
 from mdm_hub.governance import service as governance
 from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(
     prefix=f"{PREFIX}/approvals", include_in_schema=False, route_class=IdempotentRoute
@@ -71,7 +71,7 @@ async def approvals_page(
     cursor: str | None = None,
     done: Annotated[str | None, Query(pattern="^(approved|rejected)$")] = None,
 ) -> Response:
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
+    after = page_after(cursor)
     rows, last = await governance.list_requests(
         session, status=status, customer_id=None, after_id=after, limit=PAGE_SIZE
     )
@@ -89,9 +89,7 @@ async def approvals_page(
             "statuses": STATUSES,
             "mine": mine,
             "done": done,
-            "next_query": query_string({"status": status, "cursor": encode_cursor({"id": last})})
-            if last
-            else None,
+            "next_query": next_page({"status": status}, last),
         },
     )
 

@@ -17,12 +17,12 @@ from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import PrivacyManage
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
+from mdm_hub.console.paging import next_page, page_after
 from mdm_hub.console.web import PREFIX, form_data, lang_of, query_string, render
 from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import FieldProblem, validation_problem
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.privacy import repository as privacy
 from mdm_hub.privacy import service
 from mdm_hub.privacy.schemas import DisclosureOut
@@ -113,7 +113,7 @@ async def access_log(
     rows: list[dict[str, Any]] = []
     next_query = None
     if not problems:
-        before = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
+        before = page_after(cursor)
         rows = await privacy.access_entries(
             session,
             customer_id=customer_id,
@@ -124,7 +124,7 @@ async def access_log(
         )
         if len(rows) > LOG_PAGE_SIZE:
             rows = rows[:LOG_PAGE_SIZE]
-            next_query = query_string({**values, "cursor": encode_cursor({"id": rows[-1]["id"]})})
+            next_query = next_page(values, rows[-1]["id"])
     ids = {r["customer_id"] for r in rows if r["customer_id"] is not None}
     codes = await repository.customer_codes(session, ids)
     return render(

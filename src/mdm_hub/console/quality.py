@@ -18,10 +18,10 @@ from mdm_hub.auth.roles import CustomersRead
 from mdm_hub.console import repository
 from mdm_hub.console.charts import line_chart
 from mdm_hub.console.i18n import translate
+from mdm_hub.console.paging import next_page, page_after
 from mdm_hub.console.web import PREFIX, lang_of, query_string, render
 from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
-from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.quality import kpis, service
 from mdm_hub.quality.rules import RULES
 
@@ -125,7 +125,7 @@ async def quality_page(
     figures = await kpis.compute(session, settings)
     today = dt.date.fromisoformat(figures["day"])
     history = await kpis.history(session, today - dt.timedelta(days=HISTORY_DAYS - 1), today)
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
+    after = page_after(cursor)
     rule = rule or None
     field = field.strip() if field and field.strip() else None
     system = system or None
@@ -195,8 +195,6 @@ async def quality_page(
             "codes": codes,
             "filters": filters,
             "filtered": any(v for k, v in filters.items() if k != "kind"),
-            "next_query": query_string({**filters, "cursor": encode_cursor({"id": last})})
-            if last
-            else None,
+            "next_query": next_page(filters, last),
         },
     )

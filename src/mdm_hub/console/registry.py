@@ -15,14 +15,14 @@ from fastapi.responses import Response
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, query_string, render
+from mdm_hub.console.paging import next_page, page_after
+from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.enrichment import proposals
 from mdm_hub.enrichment import repository as enrichment
 from mdm_hub.errors import ProblemError
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(
     prefix=f"{PREFIX}/registry/proposals", include_in_schema=False, route_class=IdempotentRoute
@@ -51,7 +51,7 @@ async def proposals_page(
     cursor: str | None = None,
     done: Annotated[str | None, Query(pattern="^(accepted|rejected)$")] = None,
 ) -> Response:
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else 0
+    after = page_after(cursor) or 0
     rows = await enrichment.proposals(session, status, after, PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -65,11 +65,7 @@ async def proposals_page(
             "status": status,
             "statuses": STATUSES,
             "done": done,
-            "next_query": query_string(
-                {"status": status, "cursor": encode_cursor({"id": rows[-1]["id"]})}
-            )
-            if more
-            else None,
+            "next_query": next_page({"status": status}, rows[-1]["id"] if more else None),
         },
     )
 
