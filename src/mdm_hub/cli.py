@@ -8,7 +8,8 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,33 +108,56 @@ def _open_keyring(settings: Settings, engine: AsyncEngine) -> Coroutine[Any, Any
     return run()
 
 
-async def _load_keyring(settings: Settings) -> None:
+def _database(
+    settings: Settings, *, loopback: bool, upgrade_embedded: bool = False
+) -> tuple[Settings, str]:
+    """The settings with the field key (``with_field_key``) and the database's URL, checked to
+    be at the schema's head; with ``upgrade_embedded`` the embedded database (no
+    MDM_DATABASE_URL, it belongs to this process) is first brought there."""
+    settings = with_field_key(settings, loopback=loopback)
+    url = resolve_database_url(settings)
+    if upgrade_embedded and not settings.database_url:
+        from mdm_hub.migrate import upgrade
+
+        upgrade(url)
+    check_database(url)
+    return settings, url
+
+
+@asynccontextmanager
+async def _engine(
+    settings: Settings, url: str, *, keyring: bool = True
+) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``url``, disposed after; with ``keyring`` the data keys are installed first
+    (for a command that reads or writes sealed values)."""
     from mdm_hub.db import create_engine
 
-    assert settings.database_url
-    engine = create_engine(settings.database_url, settings)
+    engine = create_engine(url, settings)
     try:
-        await _open_keyring(settings, engine)
+        if keyring:
+            await _open_keyring(settings, engine)
+        yield engine
     finally:
         await engine.dispose()
+
+
+async def _load_keyring(settings: Settings) -> None:
+    assert settings.database_url
+    async with _engine(settings, settings.database_url):
+        pass
 
 
 def cmd_serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
     from mdm_hub.app import create_app
-    from mdm_hub.migrate import upgrade
 
     host = host or settings.host
     port = port or settings.port
     dev_issuer = _dev_issuer(settings, host, port)  # before anything starts: may refuse
     from mdm_hub.auth.dev_issuer import is_loopback
 
-    settings = with_field_key(settings, loopback=is_loopback(host))
-    url = resolve_database_url(settings)
-    if not settings.database_url:
-        upgrade(url)  # the embedded database belongs to this process: keep it at head
-    check_database(url)
+    settings, url = _database(settings, loopback=is_loopback(host), upgrade_embedded=True)
     settings = settings.model_copy(update={"database_url": url, "host": host, "port": port})
     # The webhook worker runs as a task beside the API unless MDM_SERVE_WORKER=false (then run
     # `mdm-hub worker` on its own, e.g. as a separate deployment).
@@ -222,13 +246,8 @@ def cmd_worker(settings: Settings) -> int:
 
     from mdm_hub.events.worker import run_worker
     from mdm_hub.housekeeping import PERIODIC_JOBS
-    from mdm_hub.migrate import upgrade
 
-    settings = with_field_key(settings, loopback=False)
-    url = resolve_database_url(settings)
-    if not settings.database_url:
-        upgrade(url)  # the embedded database: same as serve
-    check_database(url)
+    settings, url = _database(settings, loopback=False, upgrade_embedded=True)
     try:  # uvloop (from uvicorn[standard]) halves the event loop's share of each delivery
         import uvloop
 
@@ -274,24 +293,17 @@ def cmd_matching_refit(settings: Settings, output: Path, max_pairs: int) -> int:
     """Refit the matching weights on this hub's data and write a new weights file."""
     import asyncio
 
-    from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.db import create_sessionmaker
     from mdm_hub.matching.refit import RefitData, collect_pairs, refit, write_weights
     from mdm_hub.matching.service import match_config
 
-    settings = with_field_key(settings, loopback=False)
-    url = resolve_database_url(settings)
-    check_database(url)
+    settings, url = _database(settings, loopback=False)
 
     async def collect() -> RefitData:
-        engine = create_engine(url, settings)
-        try:
-            await _open_keyring(settings, engine)
-            async with create_sessionmaker(engine)() as session:
-                return await collect_pairs(
-                    session, max_pairs=max_pairs, max_block_size=settings.match_max_block_size
-                )
-        finally:
-            await engine.dispose()
+        async with _engine(settings, url) as engine, create_sessionmaker(engine)() as session:
+            return await collect_pairs(
+                session, max_pairs=max_pairs, max_block_size=settings.match_max_block_size
+            )
 
     data = asyncio.run(collect())
     config = match_config(settings)
@@ -307,26 +319,19 @@ def cmd_matching_reindex(settings: Settings, batch_size: int) -> int:
     """Recompute every source record's blocking keys (after a release or a weights change)."""
     import asyncio
 
-    from mdm_hub.db import create_engine
     from mdm_hub.matching.reindex import ReindexResult, reindex
     from mdm_hub.matching.service import match_config
 
-    settings = with_field_key(settings, loopback=False)
-    url = resolve_database_url(settings)
-    check_database(url)
+    settings, url = _database(settings, loopback=False)
 
     async def run() -> ReindexResult:
-        engine = create_engine(url, settings)
-        try:
-            await _open_keyring(settings, engine)
+        async with _engine(settings, url) as engine:
             return await reindex(
                 engine,
                 match_config(settings),
                 batch_size=batch_size,
                 progress=lambda r: print(f"  {r.source_records:,} source records", flush=True),
             )
-        finally:
-            await engine.dispose()
 
     print(asyncio.run(run()).summary())
     return 0
@@ -341,20 +346,16 @@ def cmd_keys_rotate(settings: Settings, batch_size: int, settle_seconds: float |
     """A new data key, every stored value re-encrypted under it (online, resumable)."""
     import asyncio
 
-    from mdm_hub.db import create_engine
     from mdm_hub.encryption import parse_kek
     from mdm_hub.privacy.keylock import KeyOperationRunning
     from mdm_hub.privacy.rotation import rotate
 
-    settings = with_field_key(settings, loopback=False)
+    settings, url = _database(settings, loopback=False)
     assert settings.field_encryption_key is not None
-    url = resolve_database_url(settings)
-    check_database(url)
     settle = 2 * settings.field_key_refresh_seconds if settle_seconds is None else settle_seconds
 
     async def run() -> int:
-        engine = create_engine(url, settings)
-        try:
+        async with _engine(settings, url, keyring=False) as engine:
             assert settings.field_encryption_key is not None
             try:
                 result = await rotate(
@@ -367,8 +368,6 @@ def cmd_keys_rotate(settings: Settings, batch_size: int, settle_seconds: float |
             except KeyOperationRunning as exc:
                 print(f"mdm-hub keys rotate: {exc}", file=sys.stderr)
                 return KEY_OPERATION_RUNNING
-        finally:
-            await engine.dispose()
         rewritten = sum(result.rewritten.values())
         print(
             f"data key {result.key_id} active{' (resumed)' if result.resumed else ''}: "
@@ -385,7 +384,6 @@ def cmd_keys_rewrap(settings: Settings) -> int:
     not yet re-wrapped with MDM_FIELD_ENCRYPTION_KEY_PREVIOUS (online, resumable)."""
     import asyncio
 
-    from mdm_hub.db import create_engine
     from mdm_hub.encryption import EncryptionError, parse_kek
     from mdm_hub.privacy.keylock import KeyOperationRunning
     from mdm_hub.privacy.rewrap import RewrapResult, rewrap
@@ -402,16 +400,13 @@ def cmd_keys_rewrap(settings: Settings) -> int:
     check_database(url)
 
     async def run() -> RewrapResult:
-        engine = create_engine(url, settings)
-        try:
+        async with _engine(settings, url, keyring=False) as engine:
             return await rewrap(
                 engine,
                 parse_kek(key.get_secret_value()),
                 parse_kek(previous.get_secret_value()),
                 progress=lambda line: print(f"  {line}", flush=True),
             )
-        finally:
-            await engine.dispose()
 
     try:
         print(asyncio.run(run()).summary(), flush=True)
@@ -442,10 +437,10 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
     import tempfile
 
-    from mdm_hub.imports.cli import import_options, run_import, summary
+    from mdm_hub.imports.cli import run_import, summary
     from mdm_hub.imports.mapping import MappingFileError, load_mapping
     from mdm_hub.imports.reader import _normalized_encoding
-    from mdm_hub.migrate import upgrade
+    from mdm_hub.imports.service import ImportOptions
 
     files: list[tuple[Path, str]] = []
     if args.sample:
@@ -468,24 +463,20 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     except (MappingFileError, ValueError) as exc:
         print(f"mdm-hub import: {exc}", file=sys.stderr)
         return 2
-    settings = with_field_key(settings, loopback=not settings.database_url)
-    url = resolve_database_url(settings)
-    if not settings.database_url:
-        upgrade(url)
-    check_database(url)
+    settings, url = _database(settings, loopback=not settings.database_url, upgrade_embedded=True)
     # The rows are stored sealed and written through the write path: the keys first.
     asyncio.run(_load_keyring(settings.model_copy(update={"database_url": url})))
     status = 0
     for path, system in files:
-        options = import_options(
-            path,
-            system,
-            mapping,
-            args.encoding,
-            args.sheet,
-            args.kind,
-            args.dry_run,
-            args.summary_event,
+        options = ImportOptions(
+            system=system,
+            filename=path.name,
+            encoding=args.encoding,
+            sheet=args.sheet,
+            kind=args.kind,
+            mapping=mapping,
+            dry_run=args.dry_run,
+            summary_event=args.summary_event,
         )
         job = asyncio.run(run_import(url, settings, path, options, batch_size=args.batch_size))
         print(summary(job))
@@ -578,23 +569,18 @@ def cmd_registry_apply(settings: Settings, *, recheck: bool = False) -> int:
     linked customers (the ``nta`` source record, closure, successor, withdrawal)."""
     import asyncio
 
-    from mdm_hub.db import create_engine, create_sessionmaker
+    from mdm_hub.db import create_sessionmaker
     from mdm_hub.enrichment.proposals import ProposeResult, propose
     from mdm_hub.enrichment.service import ApplyResult, apply_registry
 
-    settings = with_field_key(settings, loopback=not settings.database_url)
-    url = resolve_database_url(settings)
-    check_database(url)
+    settings, url = _database(settings, loopback=not settings.database_url)
 
     async def run() -> tuple[ApplyResult, ProposeResult]:
-        engine = create_engine(url, settings)
-        try:
-            await _open_keyring(settings, engine)  # it writes through the write path (sealed)
+        # The keyring: it writes through the write path (sealed).
+        async with _engine(settings, url) as engine:
             sessions = create_sessionmaker(engine)
             applied = await apply_registry(sessions, settings)
             return applied, await propose(sessions, settings, recheck=recheck)
-        finally:
-            await engine.dispose()
 
     result, proposed = asyncio.run(run())
     print(

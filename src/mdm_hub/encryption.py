@@ -267,23 +267,13 @@ def _empty(value: Any) -> bool:
     return value is None or value == [] or value == ""
 
 
-def _address(value: Any, fn: Fn) -> Any:
+def _entries(value: Any, fn: Fn, names: frozenset[str]) -> Any:
+    """``fn`` applied to the ``names`` entries of an object (an address, a contact person) or
+    of each object of a list of them."""
     if isinstance(value, list):
-        return [_address(a, fn) for a in value]
+        return [_entries(v, fn, names) for v in value]
     if isinstance(value, dict):
-        return {
-            k: (fn(v) if k in _ADDRESS_PARTS and not _empty(v) else v) for k, v in value.items()
-        }
-    return value
-
-
-def _contact(value: Any, fn: Fn) -> Any:
-    if isinstance(value, list):
-        return [_contact(c, fn) for c in value]
-    if isinstance(value, dict):
-        return {
-            k: (fn(v) if k in _CONTACT_FIELDS and not _empty(v) else v) for k, v in value.items()
-        }
+        return {k: (fn(v) if k in names and not _empty(v) else v) for k, v in value.items()}
     return value
 
 
@@ -293,11 +283,11 @@ def _at(parts: list[str], value: Any, fn: Fn, person: bool) -> Any:
         return value
     top, last = parts[0], parts[-1]
     if top == "contacts":
-        return fn(value) if last in _CONTACT_FIELDS else _contact(value, fn)
+        return fn(value) if last in _CONTACT_FIELDS else _entries(value, fn, _CONTACT_FIELDS)
     if person and top in _PERSON_FIELDS:
         return fn(value)
     if person and top == "addresses":
-        return fn(value) if last in _ADDRESS_PARTS else _address(value, fn)
+        return fn(value) if last in _ADDRESS_PARTS else _entries(value, fn, _ADDRESS_PARTS)
     return _walk(value, fn, person)
 
 

@@ -38,8 +38,9 @@ def _is_utf8(scope: Scope) -> bool:
     return True
 
 
-class RequestIdMiddleware:
-    """Accept a sane X-Request-ID or make one; echo it on the answer."""
+class HTTPMiddleware:
+    """A pure ASGI middleware for HTTP requests (``handle``); anything else (lifespan) passes
+    through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,6 +49,16 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HTTPMiddleware):
+    """Accept a sane X-Request-ID or make one; echo it on the answer."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = _header(scope, REQUEST_ID_HEADER)
         request_id = given if given and _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
@@ -66,7 +77,7 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-class BodyGuardMiddleware:
+class BodyGuardMiddleware(HTTPMiddleware):
     """413 for bodies over the limit, 415 for bodies that are not JSON, before any handler."""
 
     def __init__(
@@ -82,17 +93,14 @@ class BodyGuardMiddleware:
         """``upload_paths``: multipart/form-data accepted there, streamed (never buffered),
         up to ``upload_max_bytes``; paths ending in ``large_suffixes`` (batch endpoints) take
         JSON bodies up to ``large_max_bytes``."""
-        self.app = app
+        super().__init__(app)
         self.max_body_bytes = max_body_bytes
         self.upload_paths = upload_paths
         self.upload_max_bytes = upload_max_bytes
         self.large_suffixes = large_suffixes
         self.large_max_bytes = large_max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
             await self._reject(scope, receive, send, "bad-request", path)

@@ -6,10 +6,27 @@ import base64
 import binascii
 import json
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from mdm_hub.errors import FieldProblem, validation_problem
+from mdm_hub.settings import Settings
 from mdm_hub.types import BIGINT_MAX
+
+
+@dataclass
+class PageQuery:
+    """A list's ``cursor`` and ``limit`` query parameters (a FastAPI dependency: ``Depends()``),
+    the page size defaulting to MDM_DEFAULT_PAGE_SIZE."""
+
+    cursor: str | None = None
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None
+
+    def size(self, settings: Settings) -> int:
+        """``limit``, else MDM_DEFAULT_PAGE_SIZE; at most MDM_MAX_PAGE_SIZE."""
+        return min(self.limit or settings.default_page_size, settings.max_page_size)
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

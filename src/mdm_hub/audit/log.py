@@ -44,3 +44,25 @@ def audit_record(
         before=before,
         after=after,
     )
+
+
+def source_record_audit(
+    actor: Actor,
+    action: str,
+    system: str,
+    source_id: str,
+    customer_id: uuid.UUID | None,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """An audit entry about a source record: its entity id is ``system/source_id``."""
+    return audit_record(
+        actor,
+        action=action,
+        entity_type="source_record",
+        entity_id=f"{system}/{source_id}",
+        customer_id=customer_id,
+        before=before,
+        after=after,
+    )

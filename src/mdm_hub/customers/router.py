@@ -10,14 +10,14 @@ import uuid
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.auth.roles import ConfigManage, CustomersCurate, CustomersRead, CustomersWrite
 from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.customers import repository, search, steward
-from mdm_hub.customers.models import MISSING, Customer, CustomerStatus
+from mdm_hub.customers.models import Customer, CustomerStatus
 from mdm_hub.customers.prepare import normalize_payload
 from mdm_hub.customers.schemas import (
     EXAMPLE_CORPORATION,
@@ -39,7 +39,7 @@ from mdm_hub.normalize import (
     normalize_email_address,
     phone_e164,
 )
-from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.pagination import PageQuery, decode_cursor, encode_cursor
 from mdm_hub.quality import service as quality
 from mdm_hub.quality.schemas import CustomerFindingOut
 from mdm_hub.record import CustomerIn, CustomerRecord
@@ -68,6 +68,7 @@ def _filter_problem(field: str, exc: NormalizationError) -> Exception:
 
 @router.get("/customers", response_model=CustomerPage, responses=PROBLEM_RESPONSES, tags=CUSTOMERS)
 async def list_customers(
+    *,
     request: Request,
     session: DbSession,
     principal: CustomersRead,
@@ -82,51 +83,8 @@ async def list_customers(
         list[CustomerStatus] | None, Query(alias="status", description="Default: active")
     ] = None,
     updated_since: dt.datetime | None = None,
-    kind: Annotated[str | None, Query(description="corporation or person")] = None,
-    missing: Annotated[
-        list[str] | None,
-        Query(
-            max_length=20,
-            description="Fields the customer lacks, comma-separated or repeated (as the "
-            "completeness KPI counts them): " + ", ".join(MISSING),
-        ),
-    ] = None,
-    updated_before: Annotated[
-        dt.datetime | None, Query(description="Not updated since this time")
-    ] = None,
-    not_updated_days: Annotated[
-        int | None, Query(ge=0, le=36500, description="Not updated for this many days")
-    ] = None,
-    no_transaction_days: Annotated[
-        int | None,
-        Query(ge=0, le=36500, description="最終取引日 older than this many days (Japan time)"),
-    ] = None,
-    finding_rule: Annotated[
-        str | None,
-        Query(max_length=100, description="A source record of the customer has this finding"),
-    ] = None,
-    registry_status: Annotated[
-        str | None,
-        Query(description="法人番号 coverage: confirmed, suggested, withdrawn or unknown"),
-    ] = None,
-    invoice_status: Annotated[
-        str | None,
-        Query(
-            max_length=20,
-            description="The T-number's インボイス status: registered, not_confirmed (any but "
-            "registered), not_registered, expired, revoked or deleted",
-        ),
-    ] = None,
-    source_system: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=100,
-            description="The customer has a source record of this system",
-        ),
-    ] = None,
-    cursor: str | None = None,
-    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    quality_filters: Annotated[search.QualityQuery, Depends()],
+    page: Annotated[PageQuery, Depends()],
 ) -> CustomerPage:
     """Customers in customer-code order, filtered; follow `next_cursor` for the next page.
 
@@ -141,20 +99,7 @@ async def list_customers(
         updated_since=updated_since,
         statuses=tuple(s.value for s in customer_status or [CustomerStatus.active]),
     )
-    problems = search.apply(
-        search.QualityQuery(
-            kind=kind,
-            missing=missing,
-            updated_before=updated_before,
-            not_updated_days=not_updated_days,
-            no_transaction_days=no_transaction_days,
-            finding_rule=finding_rule,
-            registry_status=registry_status,
-            invoice_status=invoice_status,
-            source_system=source_system,
-        ),
-        filters,
-    )
+    problems = search.apply(quality_filters, filters)
     if problems:
         raise validation_problem(problems)
     try:
@@ -173,12 +118,9 @@ async def list_customers(
             filters.corporate_number = corporate_number_lookup(corporate_number)
     except NormalizationError as exc:
         raise _filter_problem("corporate_number", exc) from exc
-    after = decode_cursor(cursor, "cursor", {"code": str})["code"] if cursor else None
+    after = decode_cursor(page.cursor, "cursor", {"code": str})["code"] if page.cursor else None
     rows, last = await repository.list_customers(
-        session,
-        filters,
-        after_code=after,
-        limit=min(limit or settings.default_page_size, settings.max_page_size),
+        session, filters, after_code=after, limit=page.size(settings)
     )
     return CustomerPage(
         items=[customer_out(c) for c in rows],

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from fastapi import Query
 
 from mdm_hub.customers.models import MISSING
 from mdm_hub.customers.repository import CustomerFilters
@@ -29,17 +32,52 @@ INVOICE_STATUSES = (
 
 @dataclass
 class QualityQuery:
-    """The parameters as sent (text lists split on commas)."""
+    """The parameters as sent (text lists split on commas); as a FastAPI dependency
+    (``Depends()``), the query parameters of ``GET /v1/customers``."""
 
-    kind: str | None = None
-    missing: list[str] | None = None
-    updated_before: dt.datetime | None = None
-    not_updated_days: int | None = None
-    no_transaction_days: int | None = None
-    finding_rule: str | None = None
-    registry_status: str | None = None
-    invoice_status: str | None = None
-    source_system: str | None = None
+    kind: Annotated[str | None, Query(description="corporation or person")] = None
+    missing: Annotated[
+        list[str] | None,
+        Query(
+            max_length=20,
+            description="Fields the customer lacks, comma-separated or repeated (as the "
+            "completeness KPI counts them): " + ", ".join(MISSING),
+        ),
+    ] = None
+    updated_before: Annotated[
+        dt.datetime | None, Query(description="Not updated since this time")
+    ] = None
+    not_updated_days: Annotated[
+        int | None, Query(ge=0, le=36500, description="Not updated for this many days")
+    ] = None
+    no_transaction_days: Annotated[
+        int | None,
+        Query(ge=0, le=36500, description="最終取引日 older than this many days (Japan time)"),
+    ] = None
+    finding_rule: Annotated[
+        str | None,
+        Query(max_length=100, description="A source record of the customer has this finding"),
+    ] = None
+    registry_status: Annotated[
+        str | None,
+        Query(description="法人番号 coverage: confirmed, suggested, withdrawn or unknown"),
+    ] = None
+    invoice_status: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="The T-number's インボイス status: registered, not_confirmed (any but "
+            "registered), not_registered, expired, revoked or deleted",
+        ),
+    ] = None
+    source_system: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="The customer has a source record of this system",
+        ),
+    ] = None
 
 
 def _problem(field: str, code: str, message: str) -> FieldProblem:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.log import source_record_audit
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration, current_configuration
@@ -226,12 +226,12 @@ async def patch_customer(
     await session.flush()
     record_audit(
         session,
-        audit_record(
+        source_record_audit(
             actor,
-            action="customer.overridden",
-            entity_type="source_record",
-            entity_id=f"{STEWARD_SYSTEM}/{customer.id}",
-            customer_id=customer.id,
+            "customer.overridden",
+            STEWARD_SYSTEM,
+            str(customer.id),
+            customer.id,
             before=before,
             after={**source_view(steward), "overrides": overrides},
         ),
@@ -291,12 +291,12 @@ async def apply_held_values(
     source.version += 1
     source.updated_at = now()  # the approved values count as of now (survivorship's recency)
     await session.flush()
-    entry = audit_record(
+    entry = source_record_audit(
         actor,
-        action="source_record.approved",
-        entity_type="source_record",
-        entity_id=f"{system}/{source_id}",
-        customer_id=customer.id,
+        "source_record.approved",
+        system,
+        source_id,
+        customer.id,
         before=before,
         after={**source_view(source), "normalized": source.normalized},
     )

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.log import audit_record, source_record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers.golden import (
@@ -241,14 +241,8 @@ async def remove_nta_source(
         customer,
         config=await current_configuration(session),
         audit=[
-            audit_record(
-                actor,
-                action="source_record.removed",
-                entity_type="source_record",
-                entity_id=f"{SYSTEM}/{number}",
-                customer_id=customer.id,
-                before=removed,
-                after=None,
+            source_record_audit(
+                actor, "source_record.removed", SYSTEM, number, customer.id, before=removed
             )
         ],
     )

@@ -16,7 +16,6 @@ from typing import TextIO
 from mdm_hub.context import Actor
 from mdm_hub.db import create_engine, create_sessionmaker
 from mdm_hub.imports import repository, service
-from mdm_hub.imports.mapping import MappingFile
 from mdm_hub.imports.models import ImportJob
 from mdm_hub.settings import Settings
 
@@ -136,25 +135,3 @@ def summary(job: ImportJob) -> str:
         lines.append(f"  {key:<13} {job.counts.get(key, 0):>10,}")
     lines.append(f"  every row's outcome: GET /v1/imports/{job.id}/report")
     return "\n".join(lines)
-
-
-def import_options(
-    path: Path,
-    system: str,
-    mapping: MappingFile | None,
-    encoding: str | None,
-    sheet: str | None,
-    kind: str | None,
-    dry_run: bool,
-    summary_event: bool = False,
-) -> service.ImportOptions:
-    return service.ImportOptions(
-        system=system,
-        filename=path.name,
-        encoding=encoding,
-        sheet=sheet,
-        kind=kind,
-        mapping=mapping,
-        dry_run=dry_run,
-        summary_event=summary_event,
-    )

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mdm_hub import heap
 from mdm_hub.context import Actor
+from mdm_hub.custom_fields.service import Configuration
 from mdm_hub.errors import ProblemError
 from mdm_hub.events.repository import insert_summary_event
 from mdm_hub.imports import repository as repo
@@ -43,7 +44,7 @@ from mdm_hub.imports.mapping import (
     relation_columns,
 )
 from mdm_hub.imports.models import ImportJob
-from mdm_hub.imports.reader import FileProblem, file_format, read_rows
+from mdm_hub.imports.reader import FileFormat, FileProblem, file_format, read_rows
 from mdm_hub.imports.spool import SealedSpool
 from mdm_hub.imports.writer import FieldProblems, Refusal
 from mdm_hub.normalize import postal
@@ -244,22 +245,31 @@ def _problems_json(problems: list[RowProblem]) -> list[dict[str, str]]:
     return [p.to_json() for p in problems]
 
 
+async def _job_input(
+    session: AsyncSession, job: ImportJob, path: SealedSpool
+) -> tuple[FileFormat, Configuration, MappingFile | None]:
+    """How to read the job's file (its copy ``path``): its format, the custom fields, and the
+    mapping (the job's own, else the one saved for its system)."""
+    options = job.options
+    fmt = file_format(
+        path, encoding=options.get("encoding"), sheet=options.get("sheet"), name=job.filename
+    )
+    config = await writer.configuration(session)
+    mapping_json = options.get("mapping") or await repo.saved_mapping(session, job.system)
+    return fmt, config, mapping_from_json(mapping_json) if mapping_json else None
+
+
 async def detect_header(session: AsyncSession, job: ImportJob) -> dict[str, Any]:
     """What staging would detect, read from the kept file's header row alone (for a preview
     whose staging failed, e.g. with no name column, so that its mapping can be mended)."""
-    options = job.options
     path = await _file_copy(session, job)
     try:
-        fmt = file_format(
-            path, encoding=options.get("encoding"), sheet=options.get("sheet"), name=job.filename
-        )
-        config = await writer.configuration(session)
-        mapping_json = options.get("mapping") or await repo.saved_mapping(session, job.system)
+        fmt, config, mapping = await _job_input(session, job, path)
         header = map_header(
             next(iter(read_rows(path, fmt))).values,
-            mapping=mapping_from_json(mapping_json) if mapping_json else None,
+            mapping=mapping,
             custom_fields={d.key: d.label for d in config.definitions},
-            kind=options.get("kind"),
+            kind=job.options.get("kind"),
         )
     except (StopIteration, FileProblem, MappingFileError):
         return {}
@@ -280,12 +290,7 @@ async def stage_job(
     options = job.options
     path = await _file_copy(session, job)
     try:
-        fmt = file_format(
-            path, encoding=options.get("encoding"), sheet=options.get("sheet"), name=job.filename
-        )
-        config = await writer.configuration(session)
-        mapping_json = options.get("mapping") or await repo.saved_mapping(session, job.system)
-        mapping = mapping_from_json(mapping_json) if mapping_json else None
+        fmt, config, mapping = await _job_input(session, job, path)
         custom = {d.key: d.label for d in config.definitions}
         header: HeaderMapping | None = None
         components = _Components()

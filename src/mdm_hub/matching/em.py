@@ -558,16 +558,7 @@ def _with_params(
             )
             for level, p in fm.levels.items()
         }
-        fields[name] = FieldModel(
-            name=fm.name,
-            levels=levels,
-            tf_levels=fm.tf_levels,
-            tf_reference_count=fm.tf_reference_count,
-            tf_min_weight=fm.tf_min_weight,
-            description=fm.description,
-            compare=fm.compare,
-            custom_field=fm.custom_field,
-        )
+        fields[name] = replace(fm, levels=levels)
     return KindModel(
         prior=km.prior if prior is None else prior,
         fields=fields,

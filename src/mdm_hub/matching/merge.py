@@ -8,7 +8,6 @@ customer comes back as it was; otherwise they form a new customer (or join a nam
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -22,6 +21,7 @@ from mdm_hub.customers.golden import (
     bump_version,
     customer_view,
     new_customer,
+    now,
     recompute_golden,
     record_customer_change,
 )
@@ -36,10 +36,6 @@ from mdm_hub.matching.models import MatchCandidate, MergeLog
 from mdm_hub.matching.repository import are_distinct, move_keys
 from mdm_hub.registry import links as registry_links
 from mdm_hub.settings import Settings
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def _lock_all(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Customer]:
@@ -100,7 +96,7 @@ async def merge_customers(
             survivor_id=survivor_id,
             absorbed_id=absorbed_id,
             source_record_ids=source_ids,
-            merged_at=_now(),
+            merged_at=now(),
             merged_by=actor.subject,
         )
         repository.add_merge_log(session, log)
@@ -108,9 +104,9 @@ async def merge_customers(
         await announce_carried(session, actor, log.moved_links, absorbed_id, survivor_id)
         await registry_links.carry_link(session, actor, absorbed_id, survivor)
         await repository.close_candidates(
-            session, survivor_id, absorbed_id, "merged", _now(), actor.subject
+            session, survivor_id, absorbed_id, "merged", now(), actor.subject
         )
-        await repository.supersede_candidates_of(session, absorbed_id, _now(), actor.subject)
+        await repository.supersede_candidates_of(session, absorbed_id, now(), actor.subject)
         await record_customer_change(
             session,
             actor,
@@ -174,7 +170,7 @@ async def unmerge(
         target.status = "active"
         target.merged_into_id = None
         bump_version(target)
-        revived_from.undone_at = _now()
+        revived_from.undone_at = now()
         await session.flush()
         await restore_links(session, actor, revived_from.moved_links, target.id, customer_id)
         created = False
@@ -268,7 +264,7 @@ async def decide_candidate(
     else:
         await repository.remember_distinct(session, a, b, actor.subject)
         candidate.status = "distinct"
-    candidate.decided_at = _now()
+    candidate.decided_at = now()
     candidate.decided_by = actor.subject
     await session.flush()
     record_audit(

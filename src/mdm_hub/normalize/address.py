@@ -34,14 +34,9 @@ from .postal import (
     lookup,
     prefectures_of_city,
 )
-from .text import fold_chars, normalize_text, optional_text
+from .text import fold_chars, normalize_text, optional_text, words
 
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-PREFECTURES = _words(
+PREFECTURES = words(
     "北海道 青森県 岩手県 宮城県 秋田県 山形県 福島県 茨城県 栃木県 群馬県 埼玉県 千葉県 "
     "東京都 神奈川県 新潟県 富山県 石川県 福井県 山梨県 長野県 岐阜県 静岡県 愛知県 三重県 "
     "滋賀県 京都府 大阪府 兵庫県 奈良県 和歌山県 鳥取県 島根県 岡山県 広島県 山口県 徳島県 "

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from mdm_hub.record import CompanyName, LegalFormPosition
 
-from .text import fold_key, kana_fold, normalize_kana, normalize_text
+from .text import fold_key, kana_fold, normalize_kana, normalize_text, words
 
 # canonical long form → other spellings (after normalize_text: （株） and ㈱ are already "(株)")
 _JAPANESE_FORMS: dict[str, tuple[str, ...]] = {
@@ -116,11 +116,7 @@ _BRANCH_END = re.compile(f"(?:{'|'.join(BRANCH_WORDS)})$")
 
 # Without a space a branch is only split off behind a place name people put before 支店:
 # prefectures, 政令市, regions ("ABC商事大阪支店", "ABC東日本支社").
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-_PLACES = _words(
+_PLACES = words(
     "北海道 青森 岩手 宮城 秋田 山形 福島 茨城 栃木 群馬 埼玉 千葉 東京 神奈川 "
     "新潟 富山 石川 福井 山梨 長野 岐阜 静岡 愛知 三重 滋賀 京都 大阪 兵庫 "
     "奈良 和歌山 鳥取 島根 岡山 広島 山口 徳島 香川 愛媛 高知 福岡 佐賀 長崎 "
@@ -137,7 +133,7 @@ _PLACE_BRANCH = re.compile(
 # Without a space, a branch also starts after a word that ends an organisation's name
 # ("城南信用金庫本町支店", "ABC製作所大阪工場", "ABC事業本部第二分室"): only before the branch
 # words that never end a company's own name.
-_ORGANISATION_WORDS = _words(
+_ORGANISATION_WORDS = words(
     "銀行 信用金庫 信用組合 労働金庫 金庫 公庫 協同組合 製作所 工業所 工業 産業 商事 商会 "
     "商店 物産 建設 工務店 電機 電気 電工 証券 保険 生命 海上 運輸 運送 通運 鉄道 "
     "新聞社 放送 出版 印刷 "

@@ -11,6 +11,12 @@ import re
 import unicodedata
 from functools import lru_cache
 
+
+def words(text: str) -> tuple[str, ...]:
+    """The words of a table written as one space-separated string."""
+    return tuple(text.split())
+
+
 # Characters NFKC would get wrong for us, mapped before NFKC runs.
 # ～ (U+FF5E) would become ASCII "~"; Japanese text means the wave dash. Circled ideographs
 # (㊑) would lose their circle and read as a bare 株; (株) keeps the meaning.

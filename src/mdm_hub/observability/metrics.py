@@ -17,9 +17,10 @@ from prometheus_client import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import QueuePool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from mdm_hub.auth.roles import Public
+from mdm_hub.middleware import HTTPMiddleware
 from mdm_hub.observability import repository
 from mdm_hub.settings import Settings
 
@@ -265,20 +266,14 @@ def _set_invoice(gauge: Gauge, labels: tuple[str, ...], invoice: dict[str, Any])
         gauge.labels(*labels, status).set(n)
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(HTTPMiddleware):
     """Times every request: one JSON access line and one histogram sample, by route template.
 
     The line carries the path template (never the query string: filters hold phones and
     emails), the status, the latency, the request id (from the log formatter) and the subject.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import AuditRecord, audit_record
+from mdm_hub.audit.log import AuditRecord, audit_record, source_record_audit
 from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
 from mdm_hub.customers.golden import customer_view, now, recompute_golden
@@ -111,12 +111,12 @@ async def store_batch(
             )
         MATCH_DECISIONS.labels(step.outcome).inc()
         audit.append(
-            audit_record(
+            source_record_audit(
                 actor,
-                action="source_record.created",
-                entity_type="source_record",
-                entity_id=f"{system}/{item.source_id}",
-                customer_id=customer_id,
+                "source_record.created",
+                system,
+                item.source_id,
+                customer_id,
                 after={
                     **source_view(source),
                     "raw_payload": once(source.raw_payload),
@@ -219,12 +219,12 @@ async def store_changed_source(
     existing.version += 1
     existing.updated_at = now()
     await index_record(session, existing, prepared.keys)  # autoflushes the row first
-    entry = audit_record(
+    entry = source_record_audit(
         actor,
-        action="source_record.updated",
-        entity_type="source_record",
-        entity_id=f"{existing.system}/{existing.source_id}",
-        customer_id=existing.customer_id,
+        "source_record.updated",
+        existing.system,
+        existing.source_id,
+        existing.customer_id,
         before=before,
         after=source_view(existing),
     )
