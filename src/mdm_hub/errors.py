@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +18,8 @@ from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,13 @@ class ProblemError(Exception):
         self.errors = errors
         self.headers = headers
         self.extra = extra or {}
+
+
+def found(value: T | None, detail: str) -> T:
+    """``value``; 404 (``not-found``, with ``detail``) when there is none."""
+    if value is None:
+        raise ProblemError("not-found", detail)
+    return value
 
 
 def validation_problem(errors: list[FieldProblem], detail: str | None = None) -> ProblemError:

@@ -29,24 +29,19 @@ from mdm_hub.customers.models import (
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
 from mdm_hub.encryption import index, sealed_json
-from mdm_hub.errors import ProblemError
+from mdm_hub.errors import found
 from mdm_hub.normalize import name_key
 
 
 async def get_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        raise ProblemError("not-found", f"No customer {customer_id}")
-    return customer
+    return found(await session.get(Customer, customer_id), f"No customer {customer_id}")
 
 
 async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
     customer = await session.get(
         Customer, customer_id, with_for_update=True, populate_existing=True
     )
-    if customer is None:
-        raise ProblemError("not-found", f"No customer {customer_id}")
-    return customer
+    return found(customer, f"No customer {customer_id}")
 
 
 async def customer_sources(session: AsyncSession, customer_id: uuid.UUID) -> list[SourceView]:
@@ -95,9 +90,7 @@ async def get_source_record(session: AsyncSession, system: str, source_id: str) 
             SourceRecord.system == system, SourceRecord.source_id == source_id
         )
     )
-    if source is None:
-        raise ProblemError("not-found", f"No record {source_id!r} from source {system!r}")
-    return source
+    return found(source, f"No record {source_id!r} from source {system!r}")
 
 
 async def list_customer_sources(

@@ -27,7 +27,7 @@ from mdm_hub.auth.authn import principal_var
 from mdm_hub.auth.masking import MASK
 from mdm_hub.auth.roles import Permission
 from mdm_hub.context import Actor
-from mdm_hub.errors import ProblemError
+from mdm_hub.errors import ProblemError, found
 from mdm_hub.governance import repository
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
 from mdm_hub.governance.schemas import (
@@ -234,10 +234,9 @@ def etag(request: ChangeRequest) -> str:
 
 
 async def get_request(session: AsyncSession, request_id: int) -> ChangeRequest:
-    request = await repository.get_request(session, request_id)
-    if request is None:
-        raise ProblemError("not-found", f"No change request {request_id}")
-    return request
+    return found(
+        await repository.get_request(session, request_id), f"No change request {request_id}"
+    )
 
 
 async def decide(

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mdm_hub import heap
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration
-from mdm_hub.errors import ProblemError
+from mdm_hub.errors import ProblemError, found
 from mdm_hub.events.repository import insert_summary_event
 from mdm_hub.imports import repository as repo
 from mdm_hub.imports import writer
@@ -175,10 +175,7 @@ async def drop_stale_preview_files(engine: AsyncEngine, settings: Settings) -> i
 
 
 async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
-    job = await repo.get_job(session, job_id)
-    if job is None:
-        raise ProblemError("not-found", f"No import {job_id}")
-    return job
+    return found(await repo.get_job(session, job_id), f"No import {job_id}")
 
 
 async def cancel_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
