@@ -20,9 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
-from mdm_hub.record import Address, AddressIn, AddressPurpose
+from mdm_hub.record import Address, AddressIn
 
 from .base import InvalidValue, Outcome, Report
 from .numerals import KANJI_NUMBER, KANJI_NUMERAL_CHARS, kanji_to_int
@@ -427,44 +428,20 @@ def normalize_address(raw: AddressIn, pointer: str, report: Report) -> Address:
 
 def address_outcome(raw: AddressIn, pointer: str) -> Outcome:
     """(address as a dict, changes, errors) for one address; cached per distinct address."""
-    return _address_cached(
-        pointer,
-        raw.purpose,
-        raw.postal_code,
-        raw.prefecture,
-        raw.city,
-        raw.town,
-        raw.street,
-        raw.building,
-        raw.full_text,
-    )
+    return _address_cached(pointer, _address_values(raw))
+
+
+_ADDRESS_FIELDS = tuple(AddressIn.model_fields)
+_address_values = attrgetter(*_ADDRESS_FIELDS)
 
 
 @lru_cache(maxsize=16384)
-def _address_cached(
-    pointer: str,
-    purpose: AddressPurpose,
-    postal_code: str | None,
-    prefecture: str | None,
-    city: str | None,
-    town: str | None,
-    street: str | None,
-    building: str | None,
-    full_text: str | None,
-) -> Outcome:
+def _address_cached(pointer: str, values: tuple[Any, ...]) -> Outcome:
     # Addresses repeat (every record of a site, every re-sent record): the work is done once
-    # per distinct address. The dict is shared between callers and must not be mutated.
+    # per distinct address (its fields' values). The dict is shared between callers and must
+    # not be mutated.
     report = Report()
-    raw = AddressIn.model_construct(
-        purpose=purpose,
-        postal_code=postal_code,
-        prefecture=prefecture,
-        city=city,
-        town=town,
-        street=street,
-        building=building,
-        full_text=full_text,
-    )
+    raw = AddressIn.model_construct(**dict(zip(_ADDRESS_FIELDS, values, strict=True)))
     return report.outcome(_normalize(raw, pointer, report))
 
 
