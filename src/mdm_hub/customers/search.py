@@ -84,17 +84,24 @@ def _problem(field: str, code: str, message: str) -> FieldProblem:
     return FieldProblem(field=field, location="query", code=code, message=message)
 
 
+def _one_of(
+    field: str, value: str | None, allowed: tuple[str, ...], problems: list[FieldProblem]
+) -> str | None:
+    """``value`` when it is one of ``allowed`` (or not given); otherwise None, and a problem
+    naming the field."""
+    if value is None or value in allowed:
+        return value
+    problems.append(_problem(field, "invalid", f"{field} is one of {', '.join(allowed)}"))
+    return None
+
+
 def apply(query: QualityQuery, filters: CustomerFilters) -> list[FieldProblem]:
     """Set the quality filters on ``filters``; the parameters that cannot be read, named.
 
     The day arithmetic is the KPIs' (quality.kpis): not updated since now − N days; no
     transaction before today (Japan time) − N days."""
     problems: list[FieldProblem] = []
-    if query.kind is not None:
-        if query.kind in KINDS:
-            filters.kind = query.kind
-        else:
-            problems.append(_problem("kind", "invalid", f"kind is one of {', '.join(KINDS)}"))
+    filters.kind = _one_of("kind", query.kind, KINDS, problems)
     fields = [f.strip() for item in query.missing or [] for f in item.split(",") if f.strip()]
     unknown = [f for f in fields if f not in MISSING]
     if unknown:
@@ -124,28 +131,12 @@ def apply(query: QualityQuery, filters: CustomerFilters) -> list[FieldProblem]:
             filters.finding_rule = query.finding_rule
         else:
             problems.append(_problem("finding_rule", "invalid", "Unknown rule"))
-    if query.registry_status is not None:
-        if query.registry_status in REGISTRY_STATUSES:
-            filters.registry_status = query.registry_status
-        else:
-            problems.append(
-                _problem(
-                    "registry_status",
-                    "invalid",
-                    f"registry_status is one of {', '.join(REGISTRY_STATUSES)}",
-                )
-            )
-    if query.invoice_status is not None:
-        if query.invoice_status in INVOICE_STATUSES:
-            filters.invoice_status = query.invoice_status
-        else:
-            problems.append(
-                _problem(
-                    "invoice_status",
-                    "invalid",
-                    f"invoice_status is one of {', '.join(INVOICE_STATUSES)}",
-                )
-            )
+    filters.registry_status = _one_of(
+        "registry_status", query.registry_status, REGISTRY_STATUSES, problems
+    )
+    filters.invoice_status = _one_of(
+        "invoice_status", query.invoice_status, INVOICE_STATUSES, problems
+    )
     if query.source_system is not None:
         filters.source_system = query.source_system
     return problems
