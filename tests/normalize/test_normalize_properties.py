@@ -273,3 +273,13 @@ def test_street_is_idempotent(raw: str) -> None:
     street = canonical_street(raw).street
     if street is not None:
         assert canonical_street(street).street == street
+
+
+def test_a_note_beside_an_unpaired_bracket_comes_back_the_same() -> None:
+    """Found by hypothesis: 株【(0) stores 株【 with the note 0; re-sent as 株【 【0】, the name's
+    own 【 paired with the note's 】 and the name became 株."""
+    data = {"kind": "corporation", "name": "株【(0)"}
+    record = normalize_customer(CustomerIn.model_validate(data), rank_rules=RULES).record
+    assert record.company_name is not None and record.company_name.note == "0"
+    again = normalize_customer(as_input(record), rank_rules=RULES).record
+    assert again == record

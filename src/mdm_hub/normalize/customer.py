@@ -579,7 +579,8 @@ def as_input(record: CustomerRecord) -> CustomerIn:
             (
                 (opening, closing)
                 for opening, closing in (("【", "】"), ("[", "]"), ("(", ")"))
-                if opening not in note and closing not in note
+                # a bracket of the name itself (an unpaired 【) would pair with the note's
+                if not {opening, closing} & set(note + name)
             ),
             ("【", "】"),
         )
