@@ -36,6 +36,7 @@ from mdm_hub.governance.schemas import (
     HeldForApproval,
     ProtectedFields,
 )
+from mdm_hub.pagination import cut_page
 
 
 def actor_name(actor: Actor) -> str:
@@ -114,9 +115,31 @@ def touched(patch: dict[str, Any], fields: list[ProtectedField]) -> list[str]:
 
 
 async def _add_request(
-    session: AsyncSession, actor: Actor, request: ChangeRequest, protected: list[str]
-) -> None:
-    """A new change request stored, and audited with the protected fields it holds."""
+    session: AsyncSession,
+    actor: Actor,
+    protected: list[str],
+    *,
+    customer_id: uuid.UUID,
+    patch: dict[str, Any],
+    changes: list[dict[str, Any]],
+    reason: str | None,
+    system: str | None = None,
+    source_id: str | None = None,
+) -> ChangeRequest:
+    """A new pending change request by ``actor``, stored, and audited with the protected fields
+    it holds."""
+    request = ChangeRequest(
+        customer_id=customer_id,
+        status="pending",
+        version=1,
+        patch=patch,
+        changes=changes,
+        reason=reason,
+        requested_by=actor_name(actor),
+        requested_at=dt.datetime.now(dt.UTC),
+        system=system,
+        source_id=source_id,
+    )
     await repository.add_request(session, request)
     record_audit(
         session,
@@ -129,6 +152,7 @@ async def _add_request(
             after={**_view(request), "protected": protected},
         ),
     )
+    return request
 
 
 async def request_change(
@@ -143,18 +167,15 @@ async def request_change(
     """Keep a steward's patch as a change request (the caller locked the customer, checked
     If-Match as for the edit, and gives each field's golden value before and normalized value
     after in ``changes``)."""
-    request = ChangeRequest(
+    return await _add_request(
+        session,
+        actor,
+        protected,
         customer_id=customer_id,
-        status="pending",
-        version=1,
         patch=patch,
         changes=changes,
         reason=reason,
-        requested_by=actor_name(actor),
-        requested_at=dt.datetime.now(dt.UTC),
     )
-    await _add_request(session, actor, request, protected)
-    return request
 
 
 async def hold_source_change(
@@ -203,20 +224,17 @@ async def hold_source_change(
             ),
         )
         return pending if changes else None
-    request = ChangeRequest(
+    return await _add_request(
+        session,
+        actor,
+        [c["field"] for c in changes],
         customer_id=customer_id,
-        status="pending",
-        version=1,
         patch=values,
         changes=changes,
         reason=None,  # the source record (system, source_id) says where it comes from
-        requested_by=actor_name(actor),
-        requested_at=dt.datetime.now(dt.UTC),
         system=system,
         source_id=source_id,
     )
-    await _add_request(session, actor, request, [c["field"] for c in changes])
-    return request
 
 
 async def pending_source_change(
@@ -306,12 +324,13 @@ async def list_requests(
     after_id: int | None,
     limit: int,
 ) -> tuple[list[ChangeRequest], int | None]:
-    rows = await repository.list_requests(
-        session, status=status, customer_id=customer_id, after_id=after_id, limit=limit + 1
+    rows, last = cut_page(
+        await repository.list_requests(
+            session, status=status, customer_id=customer_id, after_id=after_id, limit=limit + 1
+        ),
+        limit,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, rows[-1].id if more else None
+    return rows, last.id if last else None
 
 
 # Personal data in a patch (see auth/masking.py), hidden without pii:read.

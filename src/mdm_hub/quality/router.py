@@ -13,7 +13,7 @@ from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.pagination import ConfiguredIdPaging, id_cursor
 from mdm_hub.quality import kpis, service
 from mdm_hub.quality.schemas import (
     FindingPage,
@@ -51,9 +51,9 @@ async def set_rule_policy(
 
 @router.get("/findings", response_model=FindingPage, responses=PROBLEM_RESPONSES)
 async def list_findings(
-    request: Request,
     session: DbSession,
     principal: CustomersRead,
+    page: ConfiguredIdPaging,
     rule: Annotated[str | None, Query(max_length=100)] = None,
     field: Annotated[
         str | None,
@@ -61,22 +61,18 @@ async def list_findings(
     ] = None,
     system: Annotated[str | None, Query(max_length=100, description="Source system")] = None,
     customer_id: uuid.UUID | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> FindingPage:
     """The findings of the source records as they are now, oldest first; follow `next_cursor`."""
-    settings = request.app.state.settings
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
     items, last = await service.list_findings(
         session,
         rule=rule,
         field=field,
         system=system,
         customer_id=customer_id,
-        after_id=after,
-        limit=min(limit or settings.default_page_size, settings.max_page_size),
+        after_id=page.position,
+        limit=page.limit,
     )
-    return FindingPage(items=items, next_cursor=encode_cursor({"id": last}) if last else None)
+    return FindingPage(items=items, next_cursor=id_cursor(last))
 
 
 @router.get("/kpis", response_model=KpisOut, responses=PROBLEM_RESPONSES)

@@ -14,6 +14,7 @@ from mdm_hub.auth.masking import MASK
 from mdm_hub.auth.roles import Permission
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
+from mdm_hub.pagination import cut_page
 from mdm_hub.quality import repository
 from mdm_hub.quality.rules import RULES, Policy, effective_policy
 from mdm_hub.quality.schemas import FindingListItem, FindingOut, RuleOut
@@ -110,10 +111,9 @@ async def list_findings(
         after_id=after_id,
         limit=limit,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, last = cut_page(rows, limit)
     items = [FindingListItem.model_validate(visible(r, r["kind"])) for r in rows]
-    return items, rows[-1]["id"] if more else None
+    return items, last["id"] if last else None
 
 
 async def customer_findings(
