@@ -174,35 +174,25 @@ async def erasure_of(session: AsyncSession, customer_id: uuid.UUID) -> dict[str,
 # --- disclosure ------------------------------------------------------------------------------
 
 
-async def audit_entries(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
-    return await _rows(
-        session,
-        "SELECT id, occurred_at, actor, action, entity_type, entity_id, request_id, before, "
-        "after FROM audit_log WHERE customer_id = ANY(:ids) ORDER BY id",
-        {"ids": list(ids)},
-    )
+_DISCLOSED = {
+    "history": "SELECT id, occurred_at, actor, action, entity_type, entity_id, request_id, "
+    "before, after FROM audit_log WHERE customer_id = ANY(:ids) ORDER BY id",
+    "events": "SELECT seq, event_id, type, customer_version, changed_fields, occurred_at "
+    "FROM customer_events WHERE customer_id = ANY(:ids) ORDER BY seq",
+    # Per webhook endpoint: how many of the customers' events it received, first and last.
+    "recipients": "SELECT e.id AS endpoint_id, e.url, count(*) AS delivered, "
+    "min(d.finished_at) AS first_delivered_at, max(d.finished_at) AS last_delivered_at "
+    "FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
+    "WHERE d.customer_id = ANY(:ids) AND d.status = 'delivered' "
+    "GROUP BY e.id, e.url ORDER BY e.url",
+}
 
 
-async def events_of(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
-    return await _rows(
-        session,
-        "SELECT seq, event_id, type, customer_version, changed_fields, occurred_at "
-        "FROM customer_events WHERE customer_id = ANY(:ids) ORDER BY seq",
-        {"ids": list(ids)},
-    )
-
-
-async def recipients_of(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
-    """Per webhook endpoint: how many of the customer's events it received, first and last."""
-    return await _rows(
-        session,
-        "SELECT e.id AS endpoint_id, e.url, count(*) AS delivered, "
-        "min(d.finished_at) AS first_delivered_at, max(d.finished_at) AS last_delivered_at "
-        "FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
-        "WHERE d.customer_id = ANY(:ids) AND d.status = 'delivered' "
-        "GROUP BY e.id, e.url ORDER BY e.url",
-        {"ids": list(ids)},
-    )
+async def disclosed_history(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[str, list[Any]]:
+    """The customers' audit entries (history), change events and webhook recipients."""
+    return {part: await _rows(session, sql, {"ids": list(ids)}) for part, sql in _DISCLOSED.items()}
 
 
 # --- held writes -----------------------------------------------------------------------------
