@@ -14,7 +14,7 @@ from typing import Annotated, Any, Protocol
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import Engine, MetaData, event, text
+from sqlalchemy import ColumnElement, Engine, MetaData, SQLColumnExpression, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -40,6 +40,14 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def equal_where_given(
+    *filters: tuple[SQLColumnExpression[Any], object],
+) -> list[ColumnElement[bool]]:
+    """``column = value`` for each filter a caller gave: those whose value is None are left out
+    (for ``select(...).where(*conditions)``)."""
+    return [column == value for column, value in filters if value is not None]
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.db import equal_where_given
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
 
 
@@ -56,11 +57,16 @@ async def list_requests(
     limit: int,
 ) -> list[ChangeRequest]:
     """Up to ``limit`` change requests in id order after ``after_id``."""
-    query = select(ChangeRequest).order_by(ChangeRequest.id).limit(limit)
-    if status is not None:
-        query = query.where(ChangeRequest.status == status)
-    if customer_id is not None:
-        query = query.where(ChangeRequest.customer_id == customer_id)
+    query = (
+        select(ChangeRequest)
+        .where(
+            *equal_where_given(
+                (ChangeRequest.status, status), (ChangeRequest.customer_id, customer_id)
+            )
+        )
+        .order_by(ChangeRequest.id)
+        .limit(limit)
+    )
     if after_id is not None:
         query = query.where(ChangeRequest.id > after_id)
     return list((await session.scalars(query)).all())

@@ -66,19 +66,16 @@ async def list_findings(
     """A page of findings in id order (one more than ``limit`` when more follow)."""
     where = ["f.id > :after_id"]
     params: dict[str, Any] = {"after_id": after_id or 0, "limit": limit + 1}
-    if rule is not None:
-        where.append("f.rule = :rule")
-        params["rule"] = rule
+    equal = {"f.rule": rule, "f.system": system, "s.customer_id": customer_id}
+    for column, value in equal.items():
+        if value is not None:
+            name = column.partition(".")[2]
+            where.append(f"{column} = :{name}")
+            params[name] = value
     if field is not None:
         # /phones matches /phones/0/number: a pointer names its subtree.
         where.append("(f.field = :field OR left(f.field, length(:field) + 1) = :field || '/')")
         params["field"] = field
-    if system is not None:
-        where.append("f.system = :system")
-        params["system"] = system
-    if customer_id is not None:
-        where.append("s.customer_id = :customer_id")
-        params["customer_id"] = customer_id
     sql = f"""
         SELECT {_FINDING_COLUMNS}
         FROM quality_findings AS f
