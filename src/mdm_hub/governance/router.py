@@ -12,6 +12,7 @@ from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.governance import service
+from mdm_hub.governance.repository import RequestFilters
 from mdm_hub.governance.schemas import (
     ChangeRequestOut,
     ChangeRequestPage,
@@ -54,8 +55,7 @@ async def list_change_requests(
     """Change requests, oldest first (default: those waiting); follow `next_cursor`."""
     rows, last = await service.list_requests(
         session,
-        status=status,
-        customer_id=customer_id,
+        RequestFilters(status=status, customer_id=customer_id),
         after_id=page.position,
         limit=page.limit,
     )

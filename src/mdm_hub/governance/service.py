@@ -30,6 +30,7 @@ from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
 from mdm_hub.governance import repository
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
+from mdm_hub.governance.repository import RequestFilters
 from mdm_hub.governance.schemas import (
     ChangeRequestOut,
     DecisionIn,
@@ -141,18 +142,36 @@ async def _add_request(
         source_id=source_id,
     )
     await repository.add_request(session, request)
+    _audit_request(
+        session, actor, request, "created", after={**_view(request), "protected": protected}
+    )
+    return request
+
+
+def _audit_request(
+    session: AsyncSession,
+    actor: Actor,
+    request: ChangeRequest,
+    action: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    customer_id: uuid.UUID | None = None,
+) -> None:
+    """The audit entry of ``change_request.<action>``; ``after`` (unless given) is the request
+    as it is now, ``customer_id`` (unless given) its customer's."""
     record_audit(
         session,
         audit_record(
             actor,
-            action="change_request.created",
+            action=f"change_request.{action}",
             entity_type="change_request",
             entity_id=str(request.id),
-            customer_id=request.customer_id,
-            after={**_view(request), "protected": protected},
+            customer_id=customer_id or request.customer_id,
+            before=before,
+            after=_view(request) if after is None else after,
         ),
     )
-    return request
 
 
 async def request_change(
@@ -211,18 +230,8 @@ async def hold_source_change(
             pending.requested_at = dt.datetime.now(dt.UTC)
         pending.version += 1
         await session.flush()
-        record_audit(
-            session,
-            audit_record(
-                actor,
-                action=f"change_request.{'withdrawn' if not changes else 'replaced'}",
-                entity_type="change_request",
-                entity_id=str(pending.id),
-                customer_id=customer_id,
-                before=before,
-                after=_view(pending),
-            ),
-        )
+        action = "replaced" if changes else "withdrawn"
+        _audit_request(session, actor, pending, action, before=before, customer_id=customer_id)
         return pending if changes else None
     return await _add_request(
         session,
@@ -301,33 +310,15 @@ async def decide(
     request.decided_at = dt.datetime.now(dt.UTC)
     request.comment = body.comment
     await session.flush()
-    record_audit(
-        session,
-        audit_record(
-            actor,
-            action=f"change_request.{request.status}",
-            entity_type="change_request",
-            entity_id=str(request.id),
-            customer_id=request.customer_id,
-            before=before,
-            after=_view(request),
-        ),
-    )
+    _audit_request(session, actor, request, request.status, before=before)
     return request
 
 
 async def list_requests(
-    session: AsyncSession,
-    *,
-    status: str | None,
-    customer_id: uuid.UUID | None,
-    after_id: int | None,
-    limit: int,
+    session: AsyncSession, filters: RequestFilters, *, after_id: int | None, limit: int
 ) -> tuple[list[ChangeRequest], int | None]:
     rows, last = cut_page(
-        await repository.list_requests(
-            session, status=status, customer_id=customer_id, after_id=after_id, limit=limit + 1
-        ),
+        await repository.list_requests(session, filters, after_id=after_id, limit=limit + 1),
         limit,
     )
     return rows, last.id if last else None

@@ -313,40 +313,39 @@ async def access_entries(
     return [dict(r) for r in rows]
 
 
-async def prune(session: AsyncSession, *, older_than: dt.datetime) -> int:
-    result = await session.execute(
-        text("DELETE FROM pii_access_log WHERE accessed_at < :cutoff"), {"cutoff": older_than}
-    )
-    assert isinstance(result, CursorResult)  # a DELETE's result
+async def _changed(session: AsyncSession, sql: str, params: dict[str, Any]) -> int:
+    """How many rows a DELETE or UPDATE changed."""
+    result = await session.execute(text(sql), params)
+    assert isinstance(result, CursorResult)  # a DELETE's or UPDATE's result
     return int(result.rowcount or 0)
+
+
+async def prune(session: AsyncSession, *, older_than: dt.datetime) -> int:
+    return await _changed(
+        session, "DELETE FROM pii_access_log WHERE accessed_at < :cutoff", {"cutoff": older_than}
+    )
 
 
 async def clear_audit_payloads(session: AsyncSession, *, older_than: dt.datetime) -> int:
-    result = await session.execute(
-        text(
-            "UPDATE audit_log SET before = NULL, after = NULL WHERE occurred_at < :cutoff "
-            "AND (before IS NOT NULL OR after IS NOT NULL)"
-        ),
+    return await _changed(
+        session,
+        "UPDATE audit_log SET before = NULL, after = NULL WHERE occurred_at < :cutoff "
+        "AND (before IS NOT NULL OR after IS NOT NULL)",
         {"cutoff": older_than},
     )
-    assert isinstance(result, CursorResult)  # an UPDATE's result
-    return int(result.rowcount or 0)
 
 
 async def clear_event_payloads(session: AsyncSession, *, older_than: dt.datetime) -> int:
     """Stub the payload of events every endpoint has been handed and that are old enough."""
-    result = await session.execute(
-        text(
-            "UPDATE customer_events ev SET payload = jsonb_build_object('id', ev.customer_id, "
-            "'payload_removed', true) WHERE ev.occurred_at < :cutoff "
-            "AND NOT (ev.payload ? 'payload_removed') "
-            "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = ev.seq "
-            "AND d.status NOT IN ('delivered', 'dead'))"
-        ),
+    return await _changed(
+        session,
+        "UPDATE customer_events ev SET payload = jsonb_build_object('id', ev.customer_id, "
+        "'payload_removed', true) WHERE ev.occurred_at < :cutoff "
+        "AND NOT (ev.payload ? 'payload_removed') "
+        "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = ev.seq "
+        "AND d.status NOT IN ('delivered', 'dead'))",
         {"cutoff": older_than},
     )
-    assert isinstance(result, CursorResult)  # an UPDATE's result
-    return int(result.rowcount or 0)
 
 
 async def customer_document(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:

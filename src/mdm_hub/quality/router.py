@@ -15,6 +15,7 @@ from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import ConfiguredIdPaging, id_cursor
 from mdm_hub.quality import kpis, service
+from mdm_hub.quality.repository import FindingFilters
 from mdm_hub.quality.schemas import (
     FindingPage,
     KpiHistory,
@@ -63,14 +64,9 @@ async def list_findings(
     customer_id: uuid.UUID | None = None,
 ) -> FindingPage:
     """The findings of the source records as they are now, oldest first; follow `next_cursor`."""
+    filters = FindingFilters(rule=rule, field=field, system=system, customer_id=customer_id)
     items, last = await service.list_findings(
-        session,
-        rule=rule,
-        field=field,
-        system=system,
-        customer_id=customer_id,
-        after_id=page.position,
-        limit=page.limit,
+        session, filters, after_id=page.position, limit=page.limit
     )
     return FindingPage(items=items, next_cursor=id_cursor(last))
 
