@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersRead
 from mdm_hub.context import CurrentActor
@@ -24,9 +24,9 @@ from mdm_hub.quality.schemas import (
     RuleOut,
     RulePolicyIn,
 )
+from mdm_hub.types import KeyPath
 
 router = APIRouter(prefix="/v1/quality", tags=["quality"], route_class=IdempotentRoute)
-RulePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
 @router.get("/rules", response_model=list[RuleOut], responses=PROBLEM_RESPONSES)
@@ -37,7 +37,7 @@ async def list_rules(session: DbSession, principal: ConfigRead) -> list[RuleOut]
 
 @router.put("/rules/{rule}", response_model=RuleOut, responses=PROBLEM_RESPONSES)
 async def set_rule_policy(
-    rule: RulePath,
+    rule: KeyPath,
     body: RulePolicyIn,
     session: DbSession,
     principal: ConfigManage,
