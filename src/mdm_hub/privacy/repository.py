@@ -32,14 +32,19 @@ async def _rows(session: AsyncSession, sql: str, params: dict[str, Any]) -> list
     return list((await session.execute(text(sql), params)).mappings().all())
 
 
+async def _row(session: AsyncSession, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The first row of the statement (None: it has none)."""
+    rows = await _rows(session, sql, params)
+    return dict(rows[0]) if rows else None
+
+
 async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
-    rows = await _rows(
+    return await _row(
         session,
         "SELECT id, customer_code, kind, status, version, record FROM customers "
         "WHERE id = :id FOR UPDATE",
         {"id": customer_id},
     )
-    return dict(rows[0]) if rows else None
 
 
 async def customers_behind(session: AsyncSession, customer_id: uuid.UUID) -> list[uuid.UUID]:
@@ -161,14 +166,13 @@ async def remove_person_data(
 
 
 async def erasure_of(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
-    rows = await _rows(
+    return await _row(
         session,
         "SELECT id, customer_id, customer_code, erased_customer_ids, source_ids, reason, "
         "erased_by, request_id, erased_at FROM erasures WHERE customer_id = :id "
         "OR erased_customer_ids ? CAST(:id AS text) ORDER BY erased_at DESC LIMIT 1",
         {"id": customer_id},
     )
-    return dict(rows[0]) if rows else None
 
 
 # --- disclosure ------------------------------------------------------------------------------
@@ -241,10 +245,8 @@ async def held_writes(
 
 
 async def lock_held_write(session: AsyncSession, held_id: int) -> dict[str, Any] | None:
-    rows = await _rows(
-        session, "SELECT * FROM held_writes WHERE id = :id FOR UPDATE", {"id": held_id}
-    )
-    return dict(rows[0]) if rows else None
+    sql = "SELECT * FROM held_writes WHERE id = :id FOR UPDATE"
+    return await _row(session, sql, {"id": held_id})
 
 
 async def decide_held_write(
@@ -350,16 +352,13 @@ async def clear_event_payloads(session: AsyncSession, *, older_than: dt.datetime
 
 async def customer_document(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
     """The customer as GET /v1/customers/{id} shows it (record, identity, lineage)."""
-    rows = await _rows(
+    row = await _row(
         session,
         "SELECT id, customer_code, status, version, merged_into_id, created_at, updated_at, "
         "record, lineage FROM customers WHERE id = :id",
         {"id": customer_id},
     )
-    if not rows:
-        return None
-    row = dict(rows[0])
-    return {**row.pop("record"), **row}
+    return None if row is None else {**row.pop("record"), **row}
 
 
 async def source_documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
