@@ -9,12 +9,21 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import Engine, MetaData, event, text
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    MetaData,
+    SQLColumnExpression,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -40,6 +49,33 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def equal_where_given(
+    *filters: tuple[SQLColumnExpression[Any], object],
+) -> list[ColumnElement[bool]]:
+    """``column = value`` for each filter a caller gave: those whose value is None are left out
+    (for ``select(...).where(*conditions)``)."""
+    return [column == value for column, value in filters if value is not None]
+
+
+M = TypeVar("M", bound=Base)
+
+
+async def id_ordered_page(
+    session: AsyncSession,
+    entity: type[M],
+    *filters: tuple[SQLColumnExpression[Any], object],
+    after_id: int | None,
+    limit: int,
+) -> list[M]:
+    """Up to ``limit`` rows of ``entity`` in id order after ``after_id`` (None: from the first),
+    each equal to the filters given (see ``equal_where_given``)."""
+    id_column = inspect(entity).primary_key[0]
+    query = select(entity).where(*equal_where_given(*filters)).order_by(id_column).limit(limit)
+    if after_id is not None:
+        query = query.where(id_column > after_id)
+    return list((await session.scalars(query)).all())
 
 
 def sqlalchemy_url(url: str) -> str:

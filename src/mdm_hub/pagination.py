@@ -1,4 +1,4 @@
-"""Opaque cursors for keyset pagination."""
+"""Opaque cursors for keyset pagination, and the query parameters of a listing in id order."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel
 
+from mdm_hub.context import settings_of
 from mdm_hub.errors import FieldProblem, validation_problem
 from mdm_hub.settings import Settings
 from mdm_hub.types import BIGINT_MAX
@@ -64,3 +67,56 @@ def decode_cursor(cursor: str, parameter: str, fields: dict[str, type]) -> dict[
                 )
             ]
         ) from exc
+
+
+T = TypeVar("T")
+P = TypeVar("P", bound=BaseModel)
+
+
+def cut_page(rows: Sequence[T], limit: int) -> tuple[list[T], T | None]:
+    """``rows`` read as ``limit + 1``: the page, and its last row when more follow (else None)."""
+    page = list(rows[:limit])
+    return page, page[-1] if len(rows) > limit else None
+
+
+def id_cursor(last_id: int | None) -> str | None:
+    """The cursor of the page after the one ending at ``last_id`` (None: no page follows)."""
+    return encode_cursor({"id": last_id}) if last_id is not None else None
+
+
+@dataclass(frozen=True)
+class IdPage:
+    """One page of a listing in id order, as asked: the cursor (None: from the start), the size."""
+
+    cursor: str | None
+    limit: int
+
+    @property
+    def position(self) -> int | None:
+        """The id the cursor carries (a cursor that is not ours: 422 naming ``cursor``)."""
+        if not self.cursor:
+            return None
+        position: int = decode_cursor(self.cursor, "cursor", {"id": int})["id"]
+        return position
+
+    def answer(self, page_type: type[P], rows: Sequence[Mapping[str, Any]]) -> P:
+        """``page_type`` (``items``, ``next_cursor``) for ``rows`` read as ``limit + 1``."""
+        items, last = cut_page(rows, self.limit)
+        return page_type.model_validate(
+            {"items": items, "next_cursor": id_cursor(last["id"] if last else None)}
+        )
+
+
+def id_page(cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> IdPage:
+    return IdPage(cursor, limit)
+
+
+def configured_id_page(request: Request, page: Annotated[PageQuery, Depends()]) -> IdPage:
+    """The page size the client asks for, else the configured default; at most the maximum."""
+    return IdPage(page.cursor, page.size(settings_of(request)))
+
+
+# ``cursor`` and ``limit`` (1-500, default 100) of a listing in id order.
+IdPaging = Annotated[IdPage, Depends(id_page)]
+# The same with the configured default page size (``default_page_size``, ``max_page_size``).
+ConfiguredIdPaging = Annotated[IdPage, Depends(configured_id_page)]

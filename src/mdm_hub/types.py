@@ -17,6 +17,8 @@ BIGINT_MAX = 2**63 - 1
 NO_NUL_PATTERN = r"^[^\u0000]*$"
 # A source system's name: lower case, as in /v1/sources/{system}/….
 SYSTEM_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+# A key the hub names things by (a custom field, a quality rule): snake_case, 63 at most.
+KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 # A source id: printable text, no control character (C0, DEL, C1; CR and LF included), and not
 # only spaces: ids are compared as text, so two ids that print alike must be the same id.
 SOURCE_ID_PATTERN = (
@@ -37,6 +39,8 @@ SafeStr = Annotated[
 
 # A database id (bigint identity): 1 … 2^63−1.
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
+
+KeyPath = Annotated[str, Path(pattern=KEY_PATTERN)]
 
 SourceIdPath = Annotated[
     str,

@@ -122,6 +122,8 @@ async def test_paging_walks_every_entry_once(client: httpx.AsyncClient) -> None:
     # an exact fit: no next page announced
     exact = await _audit(client, limit=7)
     assert len(exact["items"]) == 7 and exact["next_cursor"] is None
+    # an empty cursor is no cursor, as on every listing in id order (mdm_hub.pagination)
+    assert [e["id"] for e in (await _audit(client, cursor=""))["items"]] == everything
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import AuditRecord
 from mdm_hub.audit.models import AuditEntry
-from mdm_hub.db import WritePart
+from mdm_hub.db import WritePart, id_ordered_page
 from mdm_hub.encryption import sealed_json
 
 
@@ -70,15 +69,13 @@ async def list_entries(
     session: AsyncSession, filters: AuditFilters, *, after_id: int | None, limit: int
 ) -> list[AuditEntry]:
     """Entries in id order after ``after_id``: at most ``limit``."""
-    query = select(AuditEntry).order_by(AuditEntry.id).limit(limit)
-    if filters.customer_id is not None:
-        query = query.where(AuditEntry.customer_id == filters.customer_id)
-    if filters.entity_type is not None:
-        query = query.where(AuditEntry.entity_type == filters.entity_type)
-    if filters.entity_id is not None:
-        query = query.where(AuditEntry.entity_id == filters.entity_id)
-    if filters.action is not None:
-        query = query.where(AuditEntry.action == filters.action)
-    if after_id is not None:
-        query = query.where(AuditEntry.id > after_id)
-    return list((await session.scalars(query)).all())
+    return await id_ordered_page(
+        session,
+        AuditEntry,
+        (AuditEntry.customer_id, filters.customer_id),
+        (AuditEntry.entity_type, filters.entity_type),
+        (AuditEntry.entity_id, filters.entity_id),
+        (AuditEntry.action, filters.action),
+        after_id=after_id,
+        limit=limit,
+    )

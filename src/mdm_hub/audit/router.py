@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from mdm_hub.audit import repository
@@ -14,7 +14,7 @@ from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import AuditRead
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
-from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.pagination import IdPaging, cut_page, id_cursor
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -41,22 +41,22 @@ class AuditPage(BaseModel):
 async def list_audit_entries(
     session: DbSession,
     principal: AuditRead,
+    page: IdPaging,
     customer_id: uuid.UUID | None = None,
     entity_type: str | None = None,
     entity_id: str | None = None,
     action: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     """Audit entries, oldest first: who changed what, when, with the before and after."""
-    after_id = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor is not None else None
-    rows = await repository.list_entries(
-        session,
-        repository.AuditFilters(customer_id, entity_type, entity_id, action),
-        after_id=after_id,
-        limit=limit + 1,
+    rows, last = cut_page(
+        await repository.list_entries(
+            session,
+            repository.AuditFilters(customer_id, entity_type, entity_id, action),
+            after_id=page.position,
+            limit=page.limit + 1,
+        ),
+        page.limit,
     )
-    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
     return AuditPage(
         items=[
             AuditEntryOut.model_validate(
@@ -67,7 +67,7 @@ async def list_audit_entries(
                     "after": disclose(r.after, r.customer_id, what="audit"),
                 }
             )
-            for r in rows[:limit]
+            for r in rows
         ],
-        next_cursor=next_cursor,
+        next_cursor=id_cursor(last.id if last else None),
     )

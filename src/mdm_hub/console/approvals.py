@@ -25,6 +25,7 @@ from mdm_hub.customers.steward import change_request_applier
 from mdm_hub.db import DbSession
 from mdm_hub.errors import ProblemError
 from mdm_hub.governance import service as governance
+from mdm_hub.governance.repository import RequestFilters
 from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn
 from mdm_hub.idempotency.route import IdempotentRoute
 
@@ -73,7 +74,7 @@ async def approvals_page(
 ) -> Response:
     after = page_after(cursor)
     rows, last = await governance.list_requests(
-        session, status=status, customer_id=None, after_id=after, limit=PAGE_SIZE
+        session, RequestFilters(status=status), after_id=after, limit=PAGE_SIZE
     )
     changes = [governance.change_request_out(r) for r in rows]
     mine = {r.id for r in rows if governance.is_requester(actor, r)}

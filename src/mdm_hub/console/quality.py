@@ -23,6 +23,7 @@ from mdm_hub.console.web import PREFIX, lang_of, query_string, render
 from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.quality import kpis, service
+from mdm_hub.quality.repository import FindingFilters
 from mdm_hub.quality.rules import RULES
 
 router = APIRouter(prefix=f"{PREFIX}/quality", include_in_schema=False)
@@ -131,10 +132,7 @@ async def quality_page(
     system = system or None
     findings, last = await service.list_findings(
         session,
-        rule=rule,
-        field=field,
-        system=system,
-        customer_id=None,
+        FindingFilters(rule=rule, field=field, system=system),
         after_id=after,
         limit=FINDINGS_PAGE,
     )

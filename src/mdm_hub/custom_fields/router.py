@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead
 from mdm_hub.context import CurrentActor
@@ -19,9 +18,9 @@ from mdm_hub.custom_fields.schemas import (
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.types import KeyPath
 
 router = APIRouter(prefix="/v1", tags=["configuration"], route_class=IdempotentRoute)
-KeyPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
 @router.post(

@@ -5,9 +5,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mdm_hub.types import SafeStr
+from mdm_hub.types import KEY_PATTERN, SafeStr
 
-FieldKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", examples=["credit_limit"])]
+FieldKey = Annotated[str, Field(pattern=KEY_PATTERN, examples=["credit_limit"])]
 FieldType = Literal["string", "integer", "number", "boolean", "date", "enum"]
 
 

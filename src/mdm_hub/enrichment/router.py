@@ -20,7 +20,7 @@ from mdm_hub.enrichment.schemas import (
 )
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.pagination import IdPage
 from mdm_hub.registry import service as registry
 from mdm_hub.registry.schemas import RegistryOut
 from mdm_hub.types import Id
@@ -37,14 +37,9 @@ async def list_registry_proposals(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ProposalPage:
     """Proposals of `mdm-hub nta apply` (name + address matching), oldest first."""
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else 0
-    rows = await repository.proposals(session, status, after, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return ProposalPage(
-        items=[ProposalOut.model_validate(r) for r in rows],
-        next_cursor=encode_cursor({"id": rows[-1]["id"]}) if more else None,
-    )
+    page = IdPage(cursor, limit)
+    rows = await repository.proposals(session, status, page.position or 0, limit + 1)
+    return page.answer(ProposalPage, rows)
 
 
 @router.post(

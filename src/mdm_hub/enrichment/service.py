@@ -164,27 +164,15 @@ async def apply_one(
     if status != customer.status:
         changed.append("/status")
     if changed:
-        view = customer_view(customer)
-        customer.status = status
-        bump_version(customer)
-        await record_customer_change(
+        await _record_link_change(
             session,
             actor,
             customer,
-            action=EVENT,
-            before=view,
+            status=status,
             changed=changed,
-            audit=[
-                audit_record(
-                    actor,
-                    action=EVENT,
-                    entity_type="registry_link",
-                    entity_id=str(customer_id),
-                    customer_id=customer_id,
-                    before=_jsonable(before),
-                    after={**_jsonable(state), "process": row["process"]},
-                )
-            ],
+            action=EVENT,
+            before=before,
+            after={**_jsonable(state), "process": row["process"]},
         )
     if not row["deleted"]:
         successor = state["successor_customer_id"] if state["closed_on"] else None
@@ -269,8 +257,35 @@ async def unlink(
     # The closure came from that link: a wrong link's closure goes with it.
     reopened = closed_status(customer.status, None)
     await set_successor(session, actor, customer, None, None, f"{SYSTEM}/{number}")
+    await _record_link_change(
+        session,
+        actor,
+        customer,
+        status=reopened,
+        changed=["/registry/corporate_number"]
+        + (["/status"] if reopened != customer.status else []),
+        action="registry_link.removed",
+        before=before,
+        after=None,
+    )
+    return True
+
+
+async def _record_link_change(
+    session: AsyncSession,
+    actor: Actor,
+    customer: Customer,
+    *,
+    status: str,
+    changed: list[str],
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any] | None,
+) -> None:
+    """A registry link's change to a customer: its status, a new version, the customer's event
+    and the link's audit entry (``before``: the link's state as read)."""
     view = customer_view(customer)
-    customer.status = reopened
+    customer.status = status
     bump_version(customer)
     await record_customer_change(
         session,
@@ -278,18 +293,16 @@ async def unlink(
         customer,
         action=EVENT,
         before=view,
-        changed=["/registry/corporate_number"]
-        + (["/status"] if reopened != view["status"] else []),
+        changed=changed,
         audit=[
             audit_record(
                 actor,
-                action="registry_link.removed",
+                action=action,
                 entity_type="registry_link",
-                entity_id=str(customer_id),
-                customer_id=customer_id,
+                entity_id=str(customer.id),
+                customer_id=customer.id,
                 before=_jsonable(before),
-                after=None,
+                after=after,
             )
         ],
     )
-    return True

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from mdm_hub.db import Base, WritePart
+from mdm_hub.db import Base, WritePart, equal_where_given
 from mdm_hub.encryption import sealed_json
 from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, xid8_param
 
@@ -513,22 +513,21 @@ async def attempts_before(
     query = (
         select(WebhookAttempt, WebhookDelivery)
         .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
-        .where(WebhookAttempt.endpoint_id == endpoint_id)
+        .where(
+            WebhookAttempt.endpoint_id == endpoint_id,
+            *equal_where_given(
+                (WebhookAttempt.outcome, filters.outcome),
+                (WebhookDelivery.status, filters.delivery_status),
+                (WebhookDelivery.event_id, filters.event_id),
+                (WebhookDelivery.customer_id, filters.customer_id),
+                (WebhookDelivery.id, filters.delivery_id),
+            ),
+        )
         .order_by(WebhookAttempt.id.desc())
         .limit(limit)
     )
     if before_id is not None:
         query = query.where(WebhookAttempt.id < before_id)
-    if filters.outcome is not None:
-        query = query.where(WebhookAttempt.outcome == filters.outcome)
-    if filters.delivery_status is not None:
-        query = query.where(WebhookDelivery.status == filters.delivery_status)
-    if filters.event_id is not None:
-        query = query.where(WebhookDelivery.event_id == filters.event_id)
-    if filters.customer_id is not None:
-        query = query.where(WebhookDelivery.customer_id == filters.customer_id)
-    if filters.delivery_id is not None:
-        query = query.where(WebhookDelivery.id == filters.delivery_id)
     return [(a, d) for a, d in (await session.execute(query)).all()]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.db import id_ordered_page
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
 
 
@@ -47,20 +49,23 @@ async def pending_source_request(
     return await session.scalar(query.with_for_update() if lock else query)
 
 
+@dataclass(frozen=True)
+class RequestFilters:
+    """Which change requests a listing shows (None: any)."""
+
+    status: str | None = None
+    customer_id: uuid.UUID | None = None
+
+
 async def list_requests(
-    session: AsyncSession,
-    *,
-    status: str | None,
-    customer_id: uuid.UUID | None,
-    after_id: int | None,
-    limit: int,
+    session: AsyncSession, filters: RequestFilters, *, after_id: int | None, limit: int
 ) -> list[ChangeRequest]:
     """Up to ``limit`` change requests in id order after ``after_id``."""
-    query = select(ChangeRequest).order_by(ChangeRequest.id).limit(limit)
-    if status is not None:
-        query = query.where(ChangeRequest.status == status)
-    if customer_id is not None:
-        query = query.where(ChangeRequest.customer_id == customer_id)
-    if after_id is not None:
-        query = query.where(ChangeRequest.id > after_id)
-    return list((await session.scalars(query)).all())
+    return await id_ordered_page(
+        session,
+        ChangeRequest,
+        (ChangeRequest.status, filters.status),
+        (ChangeRequest.customer_id, filters.customer_id),
+        after_id=after_id,
+        limit=limit,
+    )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Response
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersCurate
 from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.governance import service
+from mdm_hub.governance.repository import RequestFilters
 from mdm_hub.governance.schemas import (
     ChangeRequestOut,
     ChangeRequestPage,
@@ -19,7 +20,7 @@ from mdm_hub.governance.schemas import (
     ProtectedFields,
 )
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.pagination import ConfiguredIdPaging, id_cursor
 from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1", tags=["governance"], route_class=IdempotentRoute)
@@ -45,27 +46,21 @@ async def replace_protected_fields(
 
 @router.get("/change-requests", response_model=ChangeRequestPage, responses=PROBLEM_RESPONSES)
 async def list_change_requests(
-    request: Request,
     session: DbSession,
     principal: CustomersCurate,
+    page: ConfiguredIdPaging,
     status: Literal["pending", "approved", "rejected", "withdrawn"] | None = "pending",
     customer_id: uuid.UUID | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> ChangeRequestPage:
     """Change requests, oldest first (default: those waiting); follow `next_cursor`."""
-    settings = request.app.state.settings
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
     rows, last = await service.list_requests(
         session,
-        status=status,
-        customer_id=customer_id,
-        after_id=after,
-        limit=min(limit or settings.default_page_size, settings.max_page_size),
+        RequestFilters(status=status, customer_id=customer_id),
+        after_id=page.position,
+        limit=page.limit,
     )
     return ChangeRequestPage(
-        items=[service.change_request_out(r) for r in rows],
-        next_cursor=encode_cursor({"id": last}) if last else None,
+        items=[service.change_request_out(r) for r in rows], next_cursor=id_cursor(last)
     )
 
 

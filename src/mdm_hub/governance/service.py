@@ -30,12 +30,14 @@ from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError, found
 from mdm_hub.governance import repository
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
+from mdm_hub.governance.repository import RequestFilters
 from mdm_hub.governance.schemas import (
     ChangeRequestOut,
     DecisionIn,
     HeldForApproval,
     ProtectedFields,
 )
+from mdm_hub.pagination import cut_page
 
 
 def actor_name(actor: Actor) -> str:
@@ -114,19 +116,60 @@ def touched(patch: dict[str, Any], fields: list[ProtectedField]) -> list[str]:
 
 
 async def _add_request(
-    session: AsyncSession, actor: Actor, request: ChangeRequest, protected: list[str]
-) -> None:
-    """A new change request stored, and audited with the protected fields it holds."""
+    session: AsyncSession,
+    actor: Actor,
+    protected: list[str],
+    *,
+    customer_id: uuid.UUID,
+    patch: dict[str, Any],
+    changes: list[dict[str, Any]],
+    reason: str | None,
+    system: str | None = None,
+    source_id: str | None = None,
+) -> ChangeRequest:
+    """A new pending change request by ``actor``, stored, and audited with the protected fields
+    it holds."""
+    request = ChangeRequest(
+        customer_id=customer_id,
+        status="pending",
+        version=1,
+        patch=patch,
+        changes=changes,
+        reason=reason,
+        requested_by=actor_name(actor),
+        requested_at=dt.datetime.now(dt.UTC),
+        system=system,
+        source_id=source_id,
+    )
     await repository.add_request(session, request)
+    _audit_request(
+        session, actor, request, "created", after={**_view(request), "protected": protected}
+    )
+    return request
+
+
+def _audit_request(
+    session: AsyncSession,
+    actor: Actor,
+    request: ChangeRequest,
+    action: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    customer_id: uuid.UUID | None = None,
+) -> None:
+    """The audit entry of ``change_request.<action>``; ``after`` (unless given) is the request
+    as it is now, ``customer_id`` (unless given) its customer's."""
     record_audit(
         session,
         audit_record(
             actor,
-            action="change_request.created",
+            action=f"change_request.{action}",
             entity_type="change_request",
             entity_id=str(request.id),
-            customer_id=request.customer_id,
-            after={**_view(request), "protected": protected},
+            customer_id=customer_id or request.customer_id,
+            before=before,
+            after=_view(request) if after is None else after,
         ),
     )
 
@@ -143,18 +186,15 @@ async def request_change(
     """Keep a steward's patch as a change request (the caller locked the customer, checked
     If-Match as for the edit, and gives each field's golden value before and normalized value
     after in ``changes``)."""
-    request = ChangeRequest(
+    return await _add_request(
+        session,
+        actor,
+        protected,
         customer_id=customer_id,
-        status="pending",
-        version=1,
         patch=patch,
         changes=changes,
         reason=reason,
-        requested_by=actor_name(actor),
-        requested_at=dt.datetime.now(dt.UTC),
     )
-    await _add_request(session, actor, request, protected)
-    return request
 
 
 async def hold_source_change(
@@ -190,33 +230,20 @@ async def hold_source_change(
             pending.requested_at = dt.datetime.now(dt.UTC)
         pending.version += 1
         await session.flush()
-        record_audit(
-            session,
-            audit_record(
-                actor,
-                action=f"change_request.{'withdrawn' if not changes else 'replaced'}",
-                entity_type="change_request",
-                entity_id=str(pending.id),
-                customer_id=customer_id,
-                before=before,
-                after=_view(pending),
-            ),
-        )
+        action = "replaced" if changes else "withdrawn"
+        _audit_request(session, actor, pending, action, before=before, customer_id=customer_id)
         return pending if changes else None
-    request = ChangeRequest(
+    return await _add_request(
+        session,
+        actor,
+        [c["field"] for c in changes],
         customer_id=customer_id,
-        status="pending",
-        version=1,
         patch=values,
         changes=changes,
         reason=None,  # the source record (system, source_id) says where it comes from
-        requested_by=actor_name(actor),
-        requested_at=dt.datetime.now(dt.UTC),
         system=system,
         source_id=source_id,
     )
-    await _add_request(session, actor, request, [c["field"] for c in changes])
-    return request
 
 
 async def pending_source_change(
@@ -282,35 +309,18 @@ async def decide(
     request.decided_at = dt.datetime.now(dt.UTC)
     request.comment = body.comment
     await session.flush()
-    record_audit(
-        session,
-        audit_record(
-            actor,
-            action=f"change_request.{request.status}",
-            entity_type="change_request",
-            entity_id=str(request.id),
-            customer_id=request.customer_id,
-            before=before,
-            after=_view(request),
-        ),
-    )
+    _audit_request(session, actor, request, request.status, before=before)
     return request
 
 
 async def list_requests(
-    session: AsyncSession,
-    *,
-    status: str | None,
-    customer_id: uuid.UUID | None,
-    after_id: int | None,
-    limit: int,
+    session: AsyncSession, filters: RequestFilters, *, after_id: int | None, limit: int
 ) -> tuple[list[ChangeRequest], int | None]:
-    rows = await repository.list_requests(
-        session, status=status, customer_id=customer_id, after_id=after_id, limit=limit + 1
+    rows, last = cut_page(
+        await repository.list_requests(session, filters, after_id=after_id, limit=limit + 1),
+        limit,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, rows[-1].id if more else None
+    return rows, last.id if last else None
 
 
 # Personal data in a patch (see auth/masking.py), hidden without pii:read.

@@ -496,14 +496,20 @@ async def customer_by_source(
     return found  # type: ignore[no-any-return]
 
 
+# Active corporations with the 法人番号 :n that are no one's site.
+_UNLINKED_WITH_NUMBER = (
+    "SELECT c.id FROM customers c WHERE c.corporate_number = :n AND c.status = 'active'"
+    " AND c.kind = 'corporation' AND NOT EXISTS (SELECT 1 FROM customer_relations r"
+    " WHERE r.child_id = c.id AND r.axis = 'site')"
+)
+
+
 async def corporations_by_number(session: AsyncSession, corporate_number: str) -> list[uuid.UUID]:
     """Active corporations with this 法人番号 that are not sites (sites share the number)."""
     rows = await session.execute(
         text(
-            "SELECT c.id FROM customers c WHERE c.corporate_number = :n AND c.status = 'active'"
-            " AND c.kind = 'corporation' AND NOT EXISTS (SELECT 1 FROM customer_relations r"
-            " WHERE r.child_id = c.id AND r.axis = 'site')"
-            " AND COALESCE(c.record -> 'relations' ->> 'site_type', 'head_office')"
+            _UNLINKED_WITH_NUMBER
+            + " AND COALESCE(c.record -> 'relations' ->> 'site_type', 'head_office')"
             " = 'head_office'"
         ),
         {"n": corporate_number},
@@ -710,11 +716,7 @@ async def corporations_by_name(
 async def unlinked_with_number(session: AsyncSession, corporate_number: str) -> list[uuid.UUID]:
     """Active corporations with this 法人番号 that are no one's site yet."""
     rows = await session.execute(
-        text(
-            "SELECT c.id FROM customers c WHERE c.corporate_number = :n AND c.status = 'active'"
-            " AND c.kind = 'corporation' AND NOT EXISTS (SELECT 1 FROM customer_relations r"
-            " WHERE r.child_id = c.id AND r.axis = 'site') ORDER BY c.customer_code LIMIT 1000"
-        ),
+        text(_UNLINKED_WITH_NUMBER + " ORDER BY c.customer_code LIMIT 1000"),
         {"n": corporate_number},
     )
     return [r[0] for r in rows]

@@ -24,7 +24,7 @@ from mdm_hub.hierarchy.schemas import (
     SiteProposalPage,
 )
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.pagination import IdPaging
 from mdm_hub.types import Id
 
 router = APIRouter(prefix="/v1", tags=["hierarchy"], route_class=IdempotentRoute)
@@ -129,21 +129,20 @@ async def get_rollup(
 async def list_site_proposals(
     session: DbSession,
     principal: CustomersRead,
+    page: IdPaging,
     status: Literal["pending", "accepted", "rejected", "superseded"] | None = "pending",
     customer_id: uuid.UUID | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SiteProposalPage:
     """Sites (事業所) matching proposed for a steward: a record that names a branch and carries
     a corporation's 法人番号, when the hub was not sure which corporation (or whether)."""
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor is not None else 0
     rows = await repository.proposals(
-        session, status=status, customer_id=customer_id, after_id=after, limit=limit + 1
+        session,
+        status=status,
+        customer_id=customer_id,
+        after_id=page.position or 0,
+        limit=page.limit + 1,
     )
-    next_cursor = encode_cursor({"id": rows[limit - 1]["id"]}) if len(rows) > limit else None
-    return SiteProposalPage(
-        items=[SiteProposalOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
-    )
+    return page.answer(SiteProposalPage, rows)
 
 
 @router.post(

@@ -32,14 +32,19 @@ async def _rows(session: AsyncSession, sql: str, params: dict[str, Any]) -> list
     return list((await session.execute(text(sql), params)).mappings().all())
 
 
+async def _row(session: AsyncSession, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The first row of the statement (None: it has none)."""
+    rows = await _rows(session, sql, params)
+    return dict(rows[0]) if rows else None
+
+
 async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
-    rows = await _rows(
+    return await _row(
         session,
         "SELECT id, customer_code, kind, status, version, record FROM customers "
         "WHERE id = :id FOR UPDATE",
         {"id": customer_id},
     )
-    return dict(rows[0]) if rows else None
 
 
 async def customers_behind(session: AsyncSession, customer_id: uuid.UUID) -> list[uuid.UUID]:
@@ -161,48 +166,37 @@ async def remove_person_data(
 
 
 async def erasure_of(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
-    rows = await _rows(
+    return await _row(
         session,
         "SELECT id, customer_id, customer_code, erased_customer_ids, source_ids, reason, "
         "erased_by, request_id, erased_at FROM erasures WHERE customer_id = :id "
         "OR erased_customer_ids ? CAST(:id AS text) ORDER BY erased_at DESC LIMIT 1",
         {"id": customer_id},
     )
-    return dict(rows[0]) if rows else None
 
 
 # --- disclosure ------------------------------------------------------------------------------
 
 
-async def audit_entries(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
-    return await _rows(
-        session,
-        "SELECT id, occurred_at, actor, action, entity_type, entity_id, request_id, before, "
-        "after FROM audit_log WHERE customer_id = ANY(:ids) ORDER BY id",
-        {"ids": list(ids)},
-    )
+_DISCLOSED = {
+    "history": "SELECT id, occurred_at, actor, action, entity_type, entity_id, request_id, "
+    "before, after FROM audit_log WHERE customer_id = ANY(:ids) ORDER BY id",
+    "events": "SELECT seq, event_id, type, customer_version, changed_fields, occurred_at "
+    "FROM customer_events WHERE customer_id = ANY(:ids) ORDER BY seq",
+    # Per webhook endpoint: how many of the customers' events it received, first and last.
+    "recipients": "SELECT e.id AS endpoint_id, e.url, count(*) AS delivered, "
+    "min(d.finished_at) AS first_delivered_at, max(d.finished_at) AS last_delivered_at "
+    "FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
+    "WHERE d.customer_id = ANY(:ids) AND d.status = 'delivered' "
+    "GROUP BY e.id, e.url ORDER BY e.url",
+}
 
 
-async def events_of(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
-    return await _rows(
-        session,
-        "SELECT seq, event_id, type, customer_version, changed_fields, occurred_at "
-        "FROM customer_events WHERE customer_id = ANY(:ids) ORDER BY seq",
-        {"ids": list(ids)},
-    )
-
-
-async def recipients_of(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
-    """Per webhook endpoint: how many of the customer's events it received, first and last."""
-    return await _rows(
-        session,
-        "SELECT e.id AS endpoint_id, e.url, count(*) AS delivered, "
-        "min(d.finished_at) AS first_delivered_at, max(d.finished_at) AS last_delivered_at "
-        "FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
-        "WHERE d.customer_id = ANY(:ids) AND d.status = 'delivered' "
-        "GROUP BY e.id, e.url ORDER BY e.url",
-        {"ids": list(ids)},
-    )
+async def disclosed_history(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[str, list[Any]]:
+    """The customers' audit entries (history), change events and webhook recipients."""
+    return {part: await _rows(session, sql, {"ids": list(ids)}) for part, sql in _DISCLOSED.items()}
 
 
 # --- held writes -----------------------------------------------------------------------------
@@ -251,10 +245,8 @@ async def held_writes(
 
 
 async def lock_held_write(session: AsyncSession, held_id: int) -> dict[str, Any] | None:
-    rows = await _rows(
-        session, "SELECT * FROM held_writes WHERE id = :id FOR UPDATE", {"id": held_id}
-    )
-    return dict(rows[0]) if rows else None
+    sql = "SELECT * FROM held_writes WHERE id = :id FOR UPDATE"
+    return await _row(session, sql, {"id": held_id})
 
 
 async def decide_held_write(
@@ -323,54 +315,50 @@ async def access_entries(
     return [dict(r) for r in rows]
 
 
-async def prune(session: AsyncSession, *, older_than: dt.datetime) -> int:
-    result = await session.execute(
-        text("DELETE FROM pii_access_log WHERE accessed_at < :cutoff"), {"cutoff": older_than}
-    )
-    assert isinstance(result, CursorResult)  # a DELETE's result
+async def _changed(session: AsyncSession, sql: str, params: dict[str, Any]) -> int:
+    """How many rows a DELETE or UPDATE changed."""
+    result = await session.execute(text(sql), params)
+    assert isinstance(result, CursorResult)  # a DELETE's or UPDATE's result
     return int(result.rowcount or 0)
+
+
+async def prune(session: AsyncSession, *, older_than: dt.datetime) -> int:
+    return await _changed(
+        session, "DELETE FROM pii_access_log WHERE accessed_at < :cutoff", {"cutoff": older_than}
+    )
 
 
 async def clear_audit_payloads(session: AsyncSession, *, older_than: dt.datetime) -> int:
-    result = await session.execute(
-        text(
-            "UPDATE audit_log SET before = NULL, after = NULL WHERE occurred_at < :cutoff "
-            "AND (before IS NOT NULL OR after IS NOT NULL)"
-        ),
+    return await _changed(
+        session,
+        "UPDATE audit_log SET before = NULL, after = NULL WHERE occurred_at < :cutoff "
+        "AND (before IS NOT NULL OR after IS NOT NULL)",
         {"cutoff": older_than},
     )
-    assert isinstance(result, CursorResult)  # an UPDATE's result
-    return int(result.rowcount or 0)
 
 
 async def clear_event_payloads(session: AsyncSession, *, older_than: dt.datetime) -> int:
     """Stub the payload of events every endpoint has been handed and that are old enough."""
-    result = await session.execute(
-        text(
-            "UPDATE customer_events ev SET payload = jsonb_build_object('id', ev.customer_id, "
-            "'payload_removed', true) WHERE ev.occurred_at < :cutoff "
-            "AND NOT (ev.payload ? 'payload_removed') "
-            "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = ev.seq "
-            "AND d.status NOT IN ('delivered', 'dead'))"
-        ),
+    return await _changed(
+        session,
+        "UPDATE customer_events ev SET payload = jsonb_build_object('id', ev.customer_id, "
+        "'payload_removed', true) WHERE ev.occurred_at < :cutoff "
+        "AND NOT (ev.payload ? 'payload_removed') "
+        "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = ev.seq "
+        "AND d.status NOT IN ('delivered', 'dead'))",
         {"cutoff": older_than},
     )
-    assert isinstance(result, CursorResult)  # an UPDATE's result
-    return int(result.rowcount or 0)
 
 
 async def customer_document(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any] | None:
     """The customer as GET /v1/customers/{id} shows it (record, identity, lineage)."""
-    rows = await _rows(
+    row = await _row(
         session,
         "SELECT id, customer_code, status, version, merged_into_id, created_at, updated_at, "
         "record, lineage FROM customers WHERE id = :id",
         {"id": customer_id},
     )
-    if not rows:
-        return None
-    row = dict(rows[0])
-    return {**row.pop("record"), **row}
+    return None if row is None else {**row.pop("record"), **row}
 
 
 async def source_documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:

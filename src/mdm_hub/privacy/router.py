@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import PrivacyManage
@@ -14,10 +14,9 @@ from mdm_hub.context import CurrentActor, settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.pagination import IdPaging
 from mdm_hub.privacy import repository, service
 from mdm_hub.privacy.schemas import (
-    AccessLogEntryOut,
     AccessLogPage,
     DisclosureOut,
     ErasureIn,
@@ -81,17 +80,14 @@ async def get_disclosure(
 async def list_held_writes(
     session: DbSession,
     principal: PrivacyManage,
+    page: IdPaging,
     status: Literal["held", "released", "rejected"] | None = "held",
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> HeldWritePage:
     """Source writes held because they carried an erased person's identifying values."""
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else 0
-    rows = await repository.held_writes(session, status=status, after_id=after, limit=limit + 1)
-    next_cursor = encode_cursor({"id": rows[limit - 1]["id"]}) if len(rows) > limit else None
-    return HeldWritePage(
-        items=[HeldWriteOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
+    rows = await repository.held_writes(
+        session, status=status, after_id=page.position or 0, limit=page.limit + 1
     )
+    return page.answer(HeldWritePage, rows)
 
 
 @router.post(
@@ -112,24 +108,19 @@ async def reject_held_write(
 async def list_access_log(
     session: DbSession,
     principal: PrivacyManage,
+    page: IdPaging,
     customer_id: uuid.UUID | None = None,
     subject: str | None = None,
     since: dt.datetime | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AccessLogPage:
     """Who saw a person's unmasked data, newest first: subject, client, request id, customer,
     fields and endpoint. Reads by masked roles are not logged (they saw nothing personal)."""
-    before = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
     rows = await repository.access_entries(
         session,
         customer_id=customer_id,
         subject=subject,
         since=since,
-        before_id=before,
-        limit=limit + 1,
+        before_id=page.position,
+        limit=page.limit + 1,
     )
-    next_cursor = encode_cursor({"id": rows[limit - 1]["id"]}) if len(rows) > limit else None
-    return AccessLogPage(
-        items=[AccessLogEntryOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
-    )
+    return page.answer(AccessLogPage, rows)

@@ -189,7 +189,5 @@ async def disclosure(session: AsyncSession, customer_id: uuid.UUID) -> dict[str,
         "customer": customer,
         "merged_customer_ids": [i for i in ids if i != customer_id],
         "source_records": await repository.source_documents(session, ids),
-        "history": await repository.audit_entries(session, ids),
-        "events": await repository.events_of(session, ids),
-        "recipients": await repository.recipients_of(session, ids),
+        **await repository.disclosed_history(session, ids),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,32 +54,36 @@ _FINDING_COLUMNS = """
 """
 
 
+@dataclass(frozen=True)
+class FindingFilters:
+    """Which findings a listing shows (None: any)."""
+
+    rule: str | None = None
+    field: str | None = None  # a JSON pointer: /phones also matches /phones/0/number
+    system: str | None = None
+    customer_id: uuid.UUID | None = None
+
+
 async def list_findings(
-    session: AsyncSession,
-    *,
-    rule: str | None,
-    field: str | None,
-    system: str | None,
-    customer_id: uuid.UUID | None,
-    after_id: int | None,
-    limit: int,
+    session: AsyncSession, filters: FindingFilters, *, after_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """A page of findings in id order (one more than ``limit`` when more follow)."""
     where = ["f.id > :after_id"]
     params: dict[str, Any] = {"after_id": after_id or 0, "limit": limit + 1}
-    if rule is not None:
-        where.append("f.rule = :rule")
-        params["rule"] = rule
-    if field is not None:
+    equal = {
+        "f.rule": filters.rule,
+        "f.system": filters.system,
+        "s.customer_id": filters.customer_id,
+    }
+    for column, value in equal.items():
+        if value is not None:
+            name = column.partition(".")[2]
+            where.append(f"{column} = :{name}")
+            params[name] = value
+    if filters.field is not None:
         # /phones matches /phones/0/number: a pointer names its subtree.
         where.append("(f.field = :field OR left(f.field, length(:field) + 1) = :field || '/')")
-        params["field"] = field
-    if system is not None:
-        where.append("f.system = :system")
-        params["system"] = system
-    if customer_id is not None:
-        where.append("s.customer_id = :customer_id")
-        params["customer_id"] = customer_id
+        params["field"] = filters.field
     sql = f"""
         SELECT {_FINDING_COLUMNS}
         FROM quality_findings AS f

@@ -6,15 +6,16 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersRead
 from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.idempotency.route import IdempotentRoute
-from mdm_hub.pagination import decode_cursor, encode_cursor
+from mdm_hub.pagination import ConfiguredIdPaging, id_cursor
 from mdm_hub.quality import kpis, service
+from mdm_hub.quality.repository import FindingFilters
 from mdm_hub.quality.schemas import (
     FindingPage,
     KpiHistory,
@@ -23,9 +24,9 @@ from mdm_hub.quality.schemas import (
     RuleOut,
     RulePolicyIn,
 )
+from mdm_hub.types import KeyPath
 
 router = APIRouter(prefix="/v1/quality", tags=["quality"], route_class=IdempotentRoute)
-RulePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
 @router.get("/rules", response_model=list[RuleOut], responses=PROBLEM_RESPONSES)
@@ -36,7 +37,7 @@ async def list_rules(session: DbSession, principal: ConfigRead) -> list[RuleOut]
 
 @router.put("/rules/{rule}", response_model=RuleOut, responses=PROBLEM_RESPONSES)
 async def set_rule_policy(
-    rule: RulePath,
+    rule: KeyPath,
     body: RulePolicyIn,
     session: DbSession,
     principal: ConfigManage,
@@ -51,9 +52,9 @@ async def set_rule_policy(
 
 @router.get("/findings", response_model=FindingPage, responses=PROBLEM_RESPONSES)
 async def list_findings(
-    request: Request,
     session: DbSession,
     principal: CustomersRead,
+    page: ConfiguredIdPaging,
     rule: Annotated[str | None, Query(max_length=100)] = None,
     field: Annotated[
         str | None,
@@ -61,22 +62,13 @@ async def list_findings(
     ] = None,
     system: Annotated[str | None, Query(max_length=100, description="Source system")] = None,
     customer_id: uuid.UUID | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> FindingPage:
     """The findings of the source records as they are now, oldest first; follow `next_cursor`."""
-    settings = request.app.state.settings
-    after = decode_cursor(cursor, "cursor", {"id": int})["id"] if cursor else None
+    filters = FindingFilters(rule=rule, field=field, system=system, customer_id=customer_id)
     items, last = await service.list_findings(
-        session,
-        rule=rule,
-        field=field,
-        system=system,
-        customer_id=customer_id,
-        after_id=after,
-        limit=min(limit or settings.default_page_size, settings.max_page_size),
+        session, filters, after_id=page.position, limit=page.limit
     )
-    return FindingPage(items=items, next_cursor=encode_cursor({"id": last}) if last else None)
+    return FindingPage(items=items, next_cursor=id_cursor(last))
 
 
 @router.get("/kpis", response_model=KpisOut, responses=PROBLEM_RESPONSES)

@@ -14,7 +14,9 @@ from mdm_hub.auth.masking import MASK
 from mdm_hub.auth.roles import Permission
 from mdm_hub.context import Actor
 from mdm_hub.errors import ProblemError
+from mdm_hub.pagination import cut_page
 from mdm_hub.quality import repository
+from mdm_hub.quality.repository import FindingFilters
 from mdm_hub.quality.rules import RULES, Policy, effective_policy
 from mdm_hub.quality.schemas import FindingListItem, FindingOut, RuleOut
 
@@ -92,28 +94,12 @@ async def set_rule_policy(
 
 
 async def list_findings(
-    session: AsyncSession,
-    *,
-    rule: str | None,
-    field: str | None,
-    system: str | None,
-    customer_id: uuid.UUID | None,
-    after_id: int | None,
-    limit: int,
+    session: AsyncSession, filters: FindingFilters, *, after_id: int | None, limit: int
 ) -> tuple[list[FindingListItem], int | None]:
-    rows = await repository.list_findings(
-        session,
-        rule=rule,
-        field=field,
-        system=system,
-        customer_id=customer_id,
-        after_id=after_id,
-        limit=limit,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows = await repository.list_findings(session, filters, after_id=after_id, limit=limit)
+    rows, last = cut_page(rows, limit)
     items = [FindingListItem.model_validate(visible(r, r["kind"])) for r in rows]
-    return items, rows[-1]["id"] if more else None
+    return items, last["id"] if last else None
 
 
 async def customer_findings(
