@@ -321,10 +321,12 @@ async def test_per_system_and_t_number_figures_link_to_their_customers(
     await expect(results).to_have_count(2)
     codes = set(await results.locator("a.code").all_inner_texts())
     assert codes == {web_corp["customer_code"], web_person["customer_code"]}
-    # web's corporations without a phone: none (the filters combine).
+    # web's records without a phone: none.
     await c.goto("/console/quality")
     await c.page.locator('tr[data-system=web] a.system-missing[data-field="phone"]').click()
-    await expect(c.page.locator("#quality-filters")).to_contain_text("電話 が未入力")
+    await expect(c.page.locator("#quality-filters")).to_contain_text(
+        "web のレコード自体に 電話 がない"
+    )
     await expect(results).to_have_count(0)
     # The T-numbers per system: web's corporation whose number the registry does not publish.
     await c.goto("/console/quality")
@@ -342,3 +344,41 @@ async def test_per_system_and_t_number_figures_link_to_their_customers(
     await every.locator('a[data-status="registered"]').click()
     await expect(results).to_have_count(1)
     await expect(results.first).to_contain_text(registered["customer_code"])
+
+
+async def test_a_per_system_completeness_link_lists_the_records_it_counts(
+    hub: Hub, console: Any
+) -> None:
+    """web sends no phone for a customer whose golden record has crm's: the figure counts the
+    web record, and its link lists that customer (the golden record's phone does not hide it)."""
+    async with hub.api() as api:
+        both = (await _put(api, "crm", "M-1", corporation()))["customer"]
+        assert (await _put(api, "web", "M-1", corporation(phones=[])))["customer"]["id"] == both[
+            "id"
+        ]
+        alone = (await _put(api, "web", "M-2", other_corporation(2, phones=[])))["customer"]
+        await _put(api, "web", "M-3", other_corporation(3))
+        figures = (await api.get("/v1/quality/kpis")).json()
+    web = figures["completeness_by_system"]["web"]["all"]
+    assert web["records"] - web["fields"]["phone"]["filled"] == 2
+
+    c = await console("viewer")
+    results = c.page.locator("table.results tbody tr")
+    await c.goto("/console/quality")
+    link = c.page.locator('tr[data-system=web] a.system-missing[data-field="phone"]')
+    await expect(link).to_have_attribute("href", re.compile(r"source_missing=phone"))
+    await link.click()
+    await c.page.wait_for_url(
+        re.compile(r"/console/customers\?source_system=web&source_missing=phone")
+    )
+    filters = c.page.locator("#quality-filters")
+    await expect(filters).to_contain_text("取込元 web のレコードあり")
+    await expect(filters).to_contain_text("web のレコード自体に 電話 がない")
+    await expect(results).to_have_count(2)
+    codes = set(await results.locator("a.code").all_inner_texts())
+    assert codes == {both["customer_code"], alone["customer_code"]}
+    # crm's record has the phone: its link lists no one.
+    await c.goto("/console/quality")
+    await c.page.locator('tr[data-system=crm] a.system-missing[data-field="phone"]').click()
+    await expect(c.page.locator("#quality-filters")).to_contain_text("crm のレコード自体に")
+    await expect(results).to_have_count(0)

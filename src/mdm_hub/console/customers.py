@@ -110,6 +110,26 @@ def _quality_labels(lang: str, filters: customers.CustomerFilters) -> list[str]:
         labels.append(
             translate(lang, "customers.quality.source_system", system=filters.source_system)
         )
+    if filters.source_system and filters.source_missing:
+        fields = "・".join(translate(lang, f"kfield.{f}") for f in filters.source_missing)
+        labels.append(
+            translate(
+                lang,
+                "customers.quality.source_missing",
+                system=filters.source_system,
+                fields=fields,
+            )
+        )
+    if filters.source_system and filters.source_transaction_before is not None:
+        today = dt.datetime.now(search_filters.JAPAN).date()
+        labels.append(
+            translate(
+                lang,
+                "customers.quality.source_no_transaction_days",
+                system=filters.source_system,
+                n=(today - filters.source_transaction_before).days,
+            )
+        )
     return labels
 
 
@@ -132,6 +152,8 @@ async def search(
     registry_status: Annotated[str | None, Query(max_length=20)] = None,
     invoice_status: Annotated[str | None, Query(max_length=20)] = None,
     source_system: Annotated[str | None, Query(max_length=100)] = None,
+    source_missing: Annotated[str | None, Query(max_length=400)] = None,
+    source_no_transaction_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
     cursor: str | None = None,
 ) -> Response:
     values = {
@@ -152,6 +174,8 @@ async def search(
         "registry_status": registry_status or None,
         "invoice_status": invoice_status or None,
         "source_system": source_system or None,
+        "source_missing": source_missing or None,
+        "source_no_transaction_days": source_no_transaction_days,
     }
     quality = {k: v for k, v in quality.items() if v is not None}
     searched = any(values.values()) or bool(quality)
@@ -168,6 +192,8 @@ async def search(
             registry_status=registry_status or None,
             invoice_status=invoice_status or None,
             source_system=source_system or None,
+            source_missing=[source_missing] if source_missing else None,
+            source_no_transaction_days=source_no_transaction_days,
         ),
         filters,
     ):

@@ -74,6 +74,10 @@ QUALITY_MESSAGES: dict[str, dict[str, str]] = {
         "customers.quality.no_transaction_days": "{n} 日以上取引なし",
         "customers.quality.clear": "条件を外す",
         "customers.quality.source_system": "取込元 {system} のレコードあり",
+        "customers.quality.source_missing": "{system} のレコード自体に {fields} がない",
+        "customers.quality.source_no_transaction_days": (
+            "{system} のレコードの最終取引日が {n} 日以上前"
+        ),
         "customers.quality.invoice.registered": "T番号が登録中",
         "customers.quality.invoice.not_confirmed": "T番号が確認できない",
         "customers.quality.invoice.not_registered": "T番号が公表なし",
@@ -232,6 +236,10 @@ QUALITY_MESSAGES: dict[str, dict[str, str]] = {
         "customers.quality.no_transaction_days": "no transaction for {n} days",
         "customers.quality.clear": "Clear the conditions",
         "customers.quality.source_system": "with a record from {system}",
+        "customers.quality.source_missing": "{system}'s own record without {fields}",
+        "customers.quality.source_no_transaction_days": (
+            "{system}'s own record: no transaction for {n} days"
+        ),
         "customers.quality.invoice.registered": "T-number registered",
         "customers.quality.invoice.not_confirmed": "T-number not confirmed",
         "customers.quality.invoice.not_registered": "T-number not published",

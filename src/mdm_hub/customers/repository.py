@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, literal_column, or_, select, text, update
+from sqlalchemy import Select, TextClause, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -183,6 +183,10 @@ class CustomerFilters:
     # registered): the T-number's インボイス status, as the KPI counts it.
     invoice_status: str | None = None
     source_system: str | None = None  # a source record of this system
+    # A source record of source_system whose own normalized record lacks these fields (keys of
+    # MISSING) and / or whose own 最終取引日 is before this day: the per-system figures' records.
+    source_missing: tuple[str, ...] = ()
+    source_transaction_before: dt.date | None = None
 
 
 def customer_query(filters: CustomerFilters) -> Select[Customer]:
@@ -235,6 +239,10 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
                 "WHERE s.customer_id = customers.id AND s.system = :source_system)"
             ).bindparams(source_system=filters.source_system)
         )
+    if filters.source_system is not None and (
+        filters.source_missing or filters.source_transaction_before is not None
+    ):
+        query = query.where(_source_values(filters))
     if filters.customer_code is not None:
         query = query.where(Customer.customer_code == filters.customer_code)
     if filters.name_prefix:
@@ -260,6 +268,35 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
     if filters.updated_since is not None:
         query = query.where(Customer.updated_at >= filters.updated_since)
     return query
+
+
+def _source_values(filters: CustomerFilters) -> TextClause:
+    """Customers with a record of ``source_system`` that itself lacks the fields / has its
+    最終取引日 before the day — decided by the very SQL functions that count the per-system
+    figures (quality_source_facts: its 'filled:<field>' facts; quality_transaction_facts: the
+    record's day), so a figure and the customers it links to cannot drift apart."""
+    conditions = [
+        "s.customer_id = customers.id",
+        "s.system = :source_values_system",
+        "s.system <> '_steward'",
+    ]
+    params: dict[str, Any] = {"source_values_system": filters.source_system}
+    if filters.source_missing:
+        # The record has none of the fields (each 'filled:<field>' fact is absent).
+        conditions.append(
+            "NOT EXISTS (SELECT 1 FROM quality_source_facts(s.system, s.normalized, s.findings)"
+            " AS f WHERE f.metric = ANY(CAST(:source_filled AS text[])))"
+        )
+        params["source_filled"] = [f"filled:{f}" for f in filters.source_missing]
+    if filters.source_transaction_before is not None:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM quality_transaction_facts(s.system, s.normalized) AS t "
+            "WHERE t.metric < :source_transaction_before)"
+        )
+        params["source_transaction_before"] = filters.source_transaction_before.isoformat()
+    return text(
+        f"EXISTS (SELECT 1 FROM source_records AS s WHERE {' AND '.join(conditions)})"
+    ).bindparams(**params)
 
 
 def _like_prefix(text: str) -> str:

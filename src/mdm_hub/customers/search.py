@@ -1,6 +1,7 @@
 """The customer search's quality filters, read from query parameters: the customers behind a
 figure of the quality KPIs (a field missing, not updated, no transaction, a finding's rule, a
-法人番号 coverage state, a T-number's インボイス status, a source system). Shared by
+法人番号 coverage state, a T-number's インボイス status, a source system, and what a source
+system's own record lacks or says of its last transaction). Shared by
 ``GET /v1/customers`` and the console's 顧客検索."""
 
 from __future__ import annotations
@@ -78,6 +79,25 @@ class QualityQuery:
             description="The customer has a source record of this system",
         ),
     ] = None
+    source_missing: Annotated[
+        list[str] | None,
+        Query(
+            max_length=20,
+            description="With source_system: the customer has a record of that system whose "
+            "own normalized record lacks these fields (comma-separated or repeated; as the "
+            "per-system completeness counts them): " + ", ".join(MISSING),
+        ),
+    ] = None
+    source_no_transaction_days: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=36500,
+            description="With source_system: the customer has a record of that system whose "
+            "own 最終取引日 is older than this many days (Japan time; as the per-system "
+            "no-transaction figure counts them)",
+        ),
+    ] = None
 
 
 def _problem(field: str, code: str, message: str) -> FieldProblem:
@@ -102,19 +122,9 @@ def apply(query: QualityQuery, filters: CustomerFilters) -> list[FieldProblem]:
     transaction before today (Japan time) − N days."""
     problems: list[FieldProblem] = []
     filters.kind = _one_of("kind", query.kind, KINDS, problems)
-    fields = [f.strip() for item in query.missing or [] for f in item.split(",") if f.strip()]
-    unknown = [f for f in fields if f not in MISSING]
-    if unknown:
-        problems.append(
-            _problem(
-                "missing",
-                "invalid",
-                f"Unknown field {', '.join(f[:40] for f in unknown[:3])}; "
-                f"one of {', '.join(MISSING)}",
-            )
-        )
-    else:
-        filters.missing = tuple(dict.fromkeys(fields))
+    fields = _fields(query.missing, "missing", problems)
+    if fields is not None:
+        filters.missing = fields
     cutoffs = []
     if query.updated_before is not None:
         before = query.updated_before
@@ -139,4 +149,43 @@ def apply(query: QualityQuery, filters: CustomerFilters) -> list[FieldProblem]:
     )
     if query.source_system is not None:
         filters.source_system = query.source_system
+    # The per-system figures count a system's source records by their own values (migration
+    # 0014's quality_source_facts, 0025's quality_source_transaction_day): these read the same.
+    source_fields = _fields(query.source_missing, "source_missing", problems)
+    if source_fields is not None:
+        filters.source_missing = source_fields
+    if query.source_no_transaction_days is not None:
+        today = dt.datetime.now(JAPAN).date()
+        filters.source_transaction_before = today - dt.timedelta(
+            days=query.source_no_transaction_days
+        )
+    if (source_fields or query.source_no_transaction_days is not None) and not query.source_system:
+        problems.append(
+            _problem(
+                "source_system",
+                "required",
+                "source_missing and source_no_transaction_days read the records of one "
+                "source system: give source_system",
+            )
+        )
     return problems
+
+
+def _fields(
+    items: list[str] | None, parameter: str, problems: list[FieldProblem]
+) -> tuple[str, ...] | None:
+    """The field names of ``missing`` / ``source_missing`` (comma-separated or repeated), or
+    None with a problem when one is unknown."""
+    fields = [f.strip() for item in items or [] for f in item.split(",") if f.strip()]
+    unknown = [f for f in fields if f not in MISSING]
+    if unknown:
+        problems.append(
+            _problem(
+                parameter,
+                "invalid",
+                f"Unknown field {', '.join(f[:40] for f in unknown[:3])}; "
+                f"one of {', '.join(MISSING)}",
+            )
+        )
+        return None
+    return tuple(dict.fromkeys(fields))

@@ -1,0 +1,134 @@
+"""The per-source-system figures of GET /v1/quality/kpis (completeness of each field and no
+transaction for N days, counted over that system's source records by their own values) and the
+customers their links list (GET /v1/customers?source_system=…&source_missing=… /
+source_no_transaction_days=…): the same count, also when a customer's golden record and one of
+its source records disagree — where the golden-record filters (missing, no_transaction_days)
+count something else."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+import pytest
+
+from mdm_hub.customers.models import MISSING
+from tests.helpers import PERSON, corporation, errors_by_field, other_corporation
+
+
+async def _put(client: httpx.AsyncClient, system: str, source_id: str, body: Any) -> str:
+    answer = await client.put(f"/v1/sources/{system}/records/{source_id}", json=body)
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["customer"]["customer_code"])
+
+
+async def _codes(client: httpx.AsyncClient, **params: Any) -> set[str]:
+    codes: set[str] = set()
+    cursor = None
+    while True:
+        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        answer = await client.get("/v1/customers", params=query)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        codes |= {c["customer_code"] for c in page["items"]}
+        cursor = page["next_cursor"]
+        if not cursor:
+            return codes
+
+
+async def _kpis(client: httpx.AsyncClient) -> dict[str, Any]:
+    answer = await client.get("/v1/quality/kpis")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+async def _check_every_figure(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Each per-system figure (records without each field; no transaction) equals the number
+    of customers its link lists."""
+    kpis = await _kpis(client)
+    days = kpis["parameters"]["no_transaction_days"]
+    for system, slices in kpis["completeness_by_system"].items():
+        records = slices["all"]["records"]
+        for field, figure in slices["all"]["fields"].items():
+            listed = await _codes(client, source_system=system, source_missing=field)
+            assert len(listed) == records - figure["filled"], (system, field)
+        old = kpis["freshness_by_system"][system]["no_transaction"]
+        listed = await _codes(client, source_system=system, source_no_transaction_days=days)
+        assert len(listed) == old, system
+    return kpis
+
+
+async def test_each_per_system_figure_lists_as_many_customers(client: httpx.AsyncClient) -> None:
+    long_ago = (dt.date.today() - dt.timedelta(days=2000)).isoformat()
+    recent = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    # One record per customer per system.
+    full = await _put(client, "crm", "C-1", corporation())
+    no_phone = await _put(client, "crm", "C-2", other_corporation(2, phones=[]))
+    stale = await _put(
+        client, "web", "W-3", other_corporation(3, transactions={"last_transaction_on": long_ago})
+    )
+    person = await _put(client, "web", "W-4", PERSON)
+    kpis = await _check_every_figure(client)
+    assert kpis["completeness_by_system"]["crm"]["all"]["fields"]["phone"]["filled"] == 1
+    assert await _codes(client, source_system="crm", source_missing="phone") == {no_phone}
+    assert await _codes(client, source_system="web", source_missing="corporate_number") == {
+        stale,
+        person,
+    }
+    days = kpis["parameters"]["no_transaction_days"]
+    assert await _codes(client, source_system="web", source_no_transaction_days=days) == {stale}
+    # Several fields: the record lacks all of them; with both conditions, one record has both.
+    assert await _codes(
+        client, source_system="web", source_missing="corporate_number,birth_date"
+    ) == {stale}
+    assert await _codes(
+        client,
+        source_system="web",
+        source_missing=["corporate_number"],
+        source_no_transaction_days=days,
+    ) == {stale}
+    assert await _codes(client, source_system="crm", source_missing="corporate_number") == {
+        no_phone
+    }
+
+    # A customer with records from two systems whose values differ from its golden record: web
+    # sends no phone and an old 最終取引日, crm a phone and a recent one.
+    web_body = corporation(phones=[], transactions={"last_transaction_on": long_ago})
+    merged = await _put(client, "web", "W-1", web_body)
+    assert merged == full
+    crm_body = corporation(transactions={"last_transaction_on": recent})
+    assert await _put(client, "crm", "C-1", crm_body) == full
+    kpis = await _check_every_figure(client)
+    web = kpis["completeness_by_system"]["web"]["all"]
+    assert web["records"] - web["fields"]["phone"]["filled"] == 1
+    assert await _codes(client, source_system="web", source_missing="phone") == {full}
+    # The golden-record filter (what the per-system link used before) finds no one: the figure
+    # counts the web record's own phone.
+    assert await _codes(client, source_system="web", missing="phone") == set()
+    assert await _codes(client, source_system="web", source_no_transaction_days=days) == {
+        stale,
+        full,
+    }
+    assert await _codes(client, source_system="crm", source_no_transaction_days=days) == set()
+    assert set(MISSING) == set(web["fields"]), "the filter takes every field the figure has"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"source_missing": "phone"}, "source_system"),
+        ({"source_no_transaction_days": 30}, "source_system"),
+        ({"source_system": "crm", "source_missing": "phone,fax"}, "source_missing"),
+        ({"source_system": "crm", "source_missing": "nothing"}, "source_missing"),
+        ({"source_system": "crm", "source_no_transaction_days": -1}, "source_no_transaction_days"),
+        ({"source_system": "crm", "source_no_transaction_days": "x"}, "source_no_transaction_days"),
+    ],
+)
+async def test_bad_source_value_filters_are_named(
+    client: httpx.AsyncClient, params: dict[str, Any], field: str
+) -> None:
+    answer = await client.get("/v1/customers", params=params)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert field in errors_by_field(answer.json())
