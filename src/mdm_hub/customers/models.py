@@ -182,4 +182,10 @@ class SourceRecord(Base):
         UniqueConstraint("system", "source_id"),
         # quality (issue 18): freshness per source system, an index-only range count.
         Index("ix_source_records_system_updated_at", "system", "updated_at"),
+        # The customers behind a per-system no-transaction figure (migration 0025).
+        Index(
+            "ix_source_records_system_transaction_day",
+            "system",
+            text("quality_source_transaction_day(system, normalized)"),
+        ),
     )

@@ -273,8 +273,9 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
 def _source_values(filters: CustomerFilters) -> TextClause:
     """Customers with a record of ``source_system`` that itself lacks the fields / has its
     最終取引日 before the day — decided by the very SQL functions that count the per-system
-    figures (quality_source_facts: its 'filled:<field>' facts; quality_transaction_facts: the
-    record's day), so a figure and the customers it links to cannot drift apart."""
+    figures (quality_source_facts: its 'filled:<field>' facts; quality_source_transaction_day,
+    the day quality_transaction_facts counts, migration 0025), so a figure and the customers
+    it links to cannot drift apart."""
     conditions = [
         "s.customer_id = customers.id",
         "s.system = :source_values_system",
@@ -289,9 +290,9 @@ def _source_values(filters: CustomerFilters) -> TextClause:
         )
         params["source_filled"] = [f"filled:{f}" for f in filters.source_missing]
     if filters.source_transaction_before is not None:
+        # The day quality_transaction_facts counts (migration 0025), by its index.
         conditions.append(
-            "EXISTS (SELECT 1 FROM quality_transaction_facts(s.system, s.normalized) AS t "
-            "WHERE t.metric < :source_transaction_before)"
+            "quality_source_transaction_day(s.system, s.normalized) < :source_transaction_before"
         )
         params["source_transaction_before"] = filters.source_transaction_before.isoformat()
     return text(
