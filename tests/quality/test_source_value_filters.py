@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -132,3 +133,42 @@ async def test_bad_source_value_filters_are_named(
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert field in errors_by_field(answer.json())
+
+
+async def test_the_per_system_not_written_figure_lists_its_records(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """'Not written for N days' per system counts that system's source records by their own
+    write time; its link (source_not_updated_days) lists their customers, also when another
+    system wrote the customer since — where not_updated_days (the golden record's) does not."""
+    shared = await _put(client, "web", "W-1", corporation())
+    assert await _put(client, "crm", "C-1", corporation()) == shared
+    alone = await _put(client, "web", "W-2", other_corporation(2))
+    await _put(client, "web", "W-3", other_corporation(3))
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:  # web wrote W-1 and W-2 long ago; crm wrote the shared customer just now
+        await conn.execute(
+            "UPDATE source_records SET updated_at = now() - interval '400 days' "
+            "WHERE system = 'web' AND source_id IN ('W-1', 'W-2')"
+        )
+        await conn.execute(
+            "UPDATE customers SET updated_at = now() - interval '400 days' "
+            "WHERE customer_code = $1",
+            alone,
+        )
+    finally:
+        await conn.close()
+    kpis = await _kpis(client)
+    days = kpis["parameters"]["stale_days"]
+    for system, figures in kpis["freshness_by_system"].items():
+        listed = await _codes(client, source_system=system, source_not_updated_days=days)
+        assert len(listed) == figures["not_updated"], system
+    assert kpis["freshness_by_system"]["web"]["not_updated"] == 2
+    assert await _codes(client, source_system="web", source_not_updated_days=days) == {
+        shared,
+        alone,
+    }
+    assert await _codes(client, source_system="web", not_updated_days=days) == {alone}
+    bad = await client.get("/v1/customers", params={"source_not_updated_days": 30})
+    assert bad.status_code == 422
+    assert "source_system" in errors_by_field(bad.json())

@@ -120,6 +120,16 @@ def _quality_labels(lang: str, filters: customers.CustomerFilters) -> list[str]:
                 fields=fields,
             )
         )
+    if filters.source_system and filters.source_updated_before is not None:
+        days = (dt.datetime.now(dt.UTC) - filters.source_updated_before).days
+        labels.append(
+            translate(
+                lang,
+                "customers.quality.source_not_updated_days",
+                system=filters.source_system,
+                n=days,
+            )
+        )
     if filters.source_system and filters.source_transaction_before is not None:
         today = dt.datetime.now(search_filters.JAPAN).date()
         labels.append(
@@ -154,6 +164,7 @@ async def search(
     source_system: Annotated[str | None, Query(max_length=100)] = None,
     source_missing: Annotated[str | None, Query(max_length=400)] = None,
     source_no_transaction_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
+    source_not_updated_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
     cursor: str | None = None,
 ) -> Response:
     values = {
@@ -176,6 +187,7 @@ async def search(
         "source_system": source_system or None,
         "source_missing": source_missing or None,
         "source_no_transaction_days": source_no_transaction_days,
+        "source_not_updated_days": source_not_updated_days,
     }
     quality = {k: v for k, v in quality.items() if v is not None}
     searched = any(values.values()) or bool(quality)
@@ -194,6 +206,7 @@ async def search(
             source_system=source_system or None,
             source_missing=[source_missing] if source_missing else None,
             source_no_transaction_days=source_no_transaction_days,
+            source_not_updated_days=source_not_updated_days,
         ),
         filters,
     ):

@@ -78,6 +78,7 @@ QUALITY_MESSAGES: dict[str, dict[str, str]] = {
         "customers.quality.source_no_transaction_days": (
             "{system} のレコードの最終取引日が {n} 日以上前"
         ),
+        "customers.quality.source_not_updated_days": "{system} のレコードが {n} 日以上書き込みなし",
         "customers.quality.invoice.registered": "T番号が登録中",
         "customers.quality.invoice.not_confirmed": "T番号が確認できない",
         "customers.quality.invoice.not_registered": "T番号が公表なし",
@@ -240,6 +241,7 @@ QUALITY_MESSAGES: dict[str, dict[str, str]] = {
         "customers.quality.source_no_transaction_days": (
             "{system}'s own record: no transaction for {n} days"
         ),
+        "customers.quality.source_not_updated_days": "{system}'s record not written for {n} days",
         "customers.quality.invoice.registered": "T-number registered",
         "customers.quality.invoice.not_confirmed": "T-number not confirmed",
         "customers.quality.invoice.not_registered": "T-number not published",

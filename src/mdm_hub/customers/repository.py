@@ -187,6 +187,7 @@ class CustomerFilters:
     # MISSING) and / or whose own 最終取引日 is before this day: the per-system figures' records.
     source_missing: tuple[str, ...] = ()
     source_transaction_before: dt.date | None = None
+    source_updated_before: dt.datetime | None = None  # the source record not written since
 
 
 def customer_query(filters: CustomerFilters) -> Select[Customer]:
@@ -240,7 +241,9 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
             ).bindparams(source_system=filters.source_system)
         )
     if filters.source_system is not None and (
-        filters.source_missing or filters.source_transaction_before is not None
+        filters.source_missing
+        or filters.source_transaction_before is not None
+        or filters.source_updated_before is not None
     ):
         query = query.where(_source_values(filters))
     if filters.customer_code is not None:
@@ -295,6 +298,10 @@ def _source_values(filters: CustomerFilters) -> TextClause:
             "quality_source_transaction_day(s.system, s.normalized) < :source_transaction_before"
         )
         params["source_transaction_before"] = filters.source_transaction_before.isoformat()
+    if filters.source_updated_before is not None:
+        # As quality.repository.sources_not_updated_since counts them, on (system, updated_at).
+        conditions.append("s.updated_at < :source_updated_before")
+        params["source_updated_before"] = filters.source_updated_before
     return text(
         f"EXISTS (SELECT 1 FROM source_records AS s WHERE {' AND '.join(conditions)})"
     ).bindparams(**params)

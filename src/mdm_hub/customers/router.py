@@ -90,10 +90,11 @@ async def list_customers(
 
     The quality filters (kind, missing, updated_before, not_updated_days,
     no_transaction_days, finding_rule, registry_status, invoice_status, source_system,
-    source_missing, source_no_transaction_days) list the customers behind a figure of
+    source_missing, source_no_transaction_days, source_not_updated_days) list the customers
+    behind a figure of
     `GET /v1/quality/kpis`; they apply to active customers with the KPIs' own definitions.
-    source_missing and source_no_transaction_days read the source record's own values, as the
-    per-source-system figures count them, and need source_system."""
+    source_missing, source_no_transaction_days and source_not_updated_days read the source
+    record's own values, as the per-source-system figures count them, and need source_system."""
     settings = settings_of(request)
     filters = repository.CustomerFilters(
         customer_code=customer_code,

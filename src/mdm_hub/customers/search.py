@@ -88,6 +88,15 @@ class QualityQuery:
             "per-system completeness counts them): " + ", ".join(MISSING),
         ),
     ] = None
+    source_not_updated_days: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=36500,
+            description="With source_system: the customer has a record of that system not "
+            "written for this many days (as the per-system 'not written' figure counts them)",
+        ),
+    ] = None
     source_no_transaction_days: Annotated[
         int | None,
         Query(
@@ -154,17 +163,23 @@ def apply(query: QualityQuery, filters: CustomerFilters) -> list[FieldProblem]:
     source_fields = _fields(query.source_missing, "source_missing", problems)
     if source_fields is not None:
         filters.source_missing = source_fields
+    if query.source_not_updated_days is not None:
+        filters.source_updated_before = dt.datetime.now(dt.UTC) - dt.timedelta(
+            days=query.source_not_updated_days
+        )
     if query.source_no_transaction_days is not None:
         today = dt.datetime.now(JAPAN).date()
         filters.source_transaction_before = today - dt.timedelta(
             days=query.source_no_transaction_days
         )
-    if (source_fields or query.source_no_transaction_days is not None) and not query.source_system:
+    per_record = query.source_no_transaction_days, query.source_not_updated_days
+    if (source_fields or any(d is not None for d in per_record)) and not query.source_system:
         problems.append(
             _problem(
                 "source_system",
                 "required",
-                "source_missing and source_no_transaction_days read the records of one "
+                "source_missing, source_no_transaction_days and source_not_updated_days "
+                "read the records of one "
                 "source system: give source_system",
             )
         )
