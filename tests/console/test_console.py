@@ -176,6 +176,11 @@ async def test_find_a_customer_by_a_phone_in_any_spelling(hub: Hub, console: Any
         row = c.page.locator("table.results tbody tr")
         await expect(row).to_have_count(1)
         await expect(row).to_contain_text(customer["customer_code"])
+        # The values as a person reads them, not the models' repr (number='…' e164='…').
+        await expect(row).to_contain_text("03-1234-5678")
+        await expect(row).to_contain_text("info@abc-shoji.example.jp")
+        await expect(row).to_contain_text("〒1000005 東京都 千代田区 丸の内")
+        await expect(row).not_to_contain_text("number=")
         await row.get_by_role("link", name=customer["name"]).click()
         await expect(c.page.locator("h1")).to_contain_text(customer["name"])
         # Nothing wider than the phone's screen.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from mdm_hub.customers.survivorship import get_pointer
 
 # Comparison levels (matching.compare.Level) by the colour a page gives them.
@@ -67,6 +69,8 @@ def show(value: Any) -> str:
     """A field's value as one line of text."""
     if value is None or value == [] or value == {}:
         return ""
+    if isinstance(value, BaseModel):  # an API model (the search's rows): as its JSON
+        return show(value.model_dump(mode="json", exclude_none=True))
     if isinstance(value, list):
         return " / ".join(show(v) for v in value)
     if isinstance(value, dict):
