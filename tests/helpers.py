@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import httpx
+
 CORPORATION: dict[str, Any] = {
     "kind": "corporation",
     "name": "株式会社ABC商事",
@@ -69,3 +71,19 @@ def other_corporation(i: int, **changes: Any) -> dict[str, Any]:
     payload.pop("name_kana")
     payload.update(changes)
     return payload
+
+
+async def listed_codes(client: httpx.AsyncClient, **params: Any) -> set[str]:
+    """Every customer code GET /v1/customers lists with these filters, page after page (two to
+    a page, so that the cursor carries the filters too)."""
+    codes: set[str] = set()
+    cursor = None
+    while True:
+        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        answer = await client.get("/v1/customers", params=query)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        codes |= {c["customer_code"] for c in page["items"]}
+        cursor = page["next_cursor"]
+        if not cursor:
+            return codes

@@ -13,22 +13,7 @@ from sqlalchemy.dialects import postgresql
 from mdm_hub.customers.models import MISSING
 from mdm_hub.customers.repository import CustomerFilters, customer_query
 from tests.conftest import _asyncpg_dsn
-from tests.helpers import PERSON, corporation, other_corporation
-
-
-async def _codes(client: httpx.AsyncClient, **params: Any) -> set[str]:
-    """Every customer code the filters list, page after page."""
-    codes: set[str] = set()
-    cursor = None
-    while True:
-        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        answer = await client.get("/v1/customers", params=query)
-        assert answer.status_code == 200, answer.text
-        page = answer.json()
-        codes |= {c["customer_code"] for c in page["items"]}
-        cursor = page["next_cursor"]
-        if not cursor:
-            return codes
+from tests.helpers import PERSON, corporation, listed_codes, other_corporation
 
 
 async def _put(client: httpx.AsyncClient, source_id: str, body: dict[str, Any]) -> str:
@@ -74,26 +59,31 @@ async def test_the_customers_behind_each_figure(
         await conn.close()
     corporations = {full, no_phone, old_tx, stale}
 
-    assert await _codes(client, missing="phone") == {no_phone}
-    assert await _codes(client, missing="corporate_number") == {no_phone, old_tx, person, stale}
-    assert await _codes(client, missing="corporate_number,phone") == {no_phone}
-    assert await _codes(client, missing=["corporate_number", "birth_date"]) == {
+    assert await listed_codes(client, missing="phone") == {no_phone}
+    assert await listed_codes(client, missing="corporate_number") == {
+        no_phone,
+        old_tx,
+        person,
+        stale,
+    }
+    assert await listed_codes(client, missing="corporate_number,phone") == {no_phone}
+    assert await listed_codes(client, missing=["corporate_number", "birth_date"]) == {
         no_phone,
         old_tx,
         stale,
     }
-    assert await _codes(client, missing="last_transaction_on", kind="corporation") == {
+    assert await listed_codes(client, missing="last_transaction_on", kind="corporation") == {
         no_phone,
         stale,
     }
-    assert await _codes(client, kind="person") == {person}
-    assert await _codes(client, not_updated_days=365) == {stale}
-    assert await _codes(client, updated_before="2026-06-01T00:00:00+09:00") == {stale}
-    assert await _codes(client, no_transaction_days=365) == {old_tx}
-    assert await _codes(client, finding_rule="phone_number_not_valid") == {person}
-    assert await _codes(client, registry_status="confirmed") == {full}
-    assert await _codes(client, registry_status="suggested") == {no_phone}
-    assert await _codes(client, registry_status="unknown", kind="corporation") == (
+    assert await listed_codes(client, kind="person") == {person}
+    assert await listed_codes(client, not_updated_days=365) == {stale}
+    assert await listed_codes(client, updated_before="2026-06-01T00:00:00+09:00") == {stale}
+    assert await listed_codes(client, no_transaction_days=365) == {old_tx}
+    assert await listed_codes(client, finding_rule="phone_number_not_valid") == {person}
+    assert await listed_codes(client, registry_status="confirmed") == {full}
+    assert await listed_codes(client, registry_status="suggested") == {no_phone}
+    assert await listed_codes(client, registry_status="unknown", kind="corporation") == (
         corporations - {full, no_phone}
     )
 
@@ -104,12 +94,12 @@ async def test_the_customers_behind_each_figure(
         for field in MISSING:
             filled = kpis["completeness"][kind][field]["filled"]
             params = {"missing": field} | ({} if kind == "all" else {"kind": kind})
-            assert len(await _codes(client, **params)) == active - filled, (kind, field)
+            assert len(await listed_codes(client, **params)) == active - filled, (kind, field)
         stale_days = kpis["parameters"]["stale_days"]
         params = {"not_updated_days": stale_days} | ({} if kind == "all" else {"kind": kind})
-        assert len(await _codes(client, **params)) == kpis["freshness"][kind]["not_updated"]
+        assert len(await listed_codes(client, **params)) == kpis["freshness"][kind]["not_updated"]
     for state in ("confirmed", "suggested", "withdrawn", "unknown"):
-        listed = await _codes(client, registry_status=state, kind="corporation")
+        listed = await listed_codes(client, registry_status=state, kind="corporation")
         assert len(listed) == kpis["enrichment"][state], state
 
     for params, field in (

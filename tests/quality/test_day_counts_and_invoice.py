@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 
 from tests.conftest import _asyncpg_dsn
-from tests.helpers import PERSON, corporation, other_corporation
+from tests.helpers import PERSON, corporation, listed_codes, other_corporation
 
 STATUSES = ("not_registered", "expired", "revoked", "deleted")
 
@@ -60,20 +60,6 @@ def _strip(figures: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in figures.items() if k != "not_confirmed_share"}
 
 
-async def _codes(client: httpx.AsyncClient, **params: Any) -> set[str]:
-    codes: set[str] = set()
-    cursor = None
-    while True:
-        query = {**params, "limit": 3, **({"cursor": cursor} if cursor else {})}
-        answer = await client.get("/v1/customers", params=query)
-        assert answer.status_code == 200, answer.text
-        page = answer.json()
-        codes |= {c["customer_code"] for c in page["items"]}
-        cursor = page["next_cursor"]
-        if not cursor:
-            return codes
-
-
 async def _check(client: httpx.AsyncClient, database_url: str) -> dict[str, Any]:
     """The KPIs equal the recount, and each T-number figure lists as many customers."""
     answer = await client.get("/v1/quality/kpis")
@@ -105,15 +91,15 @@ async def _check(client: httpx.AsyncClient, database_url: str) -> dict[str, Any]
         assert _strip(got) == _figures(kinds.get(kind, {})), kind
         kind_param = {"kind": kind}
         assert (
-            len(await _codes(client, invoice_status="not_confirmed", **kind_param))
+            len(await listed_codes(client, invoice_status="not_confirmed", **kind_param))
             == (got["not_confirmed"])
         )
         assert (
-            len(await _codes(client, invoice_status="registered", **kind_param))
+            len(await listed_codes(client, invoice_status="registered", **kind_param))
             == (got["registered"])
         )
         for status in STATUSES:
-            listed = await _codes(client, invoice_status=status, **kind_param)
+            listed = await listed_codes(client, invoice_status=status, **kind_param)
             assert len(listed) == got["by_status"][status], (kind, status)
 
     systems: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
@@ -165,10 +151,10 @@ async def test_invoice_and_freshness_counts_follow_every_change(
     person = await _put(client, "crm/records/P", PERSON)
     kpis = await _check(client, database_url)
     assert kpis["invoice_registration"]["by_status"]["not_registered"] == 3
-    assert await _codes(client, source_system="web") == {a, c}
-    assert await _codes(client, source_system="crm") == {a, b, person}
-    assert await _codes(client, source_system="crm", invoice_status="not_confirmed") == {a, b}
-    assert await _codes(client, source_system="erp") == set()
+    assert await listed_codes(client, source_system="web") == {a, c}
+    assert await listed_codes(client, source_system="crm") == {a, b, person}
+    assert await listed_codes(client, source_system="crm", invoice_status="not_confirmed") == {a, b}
+    assert await listed_codes(client, source_system="erp") == set()
 
     conn = await asyncpg.connect(_asyncpg_dsn(database_url))
     try:
@@ -183,7 +169,7 @@ async def test_invoice_and_freshness_counts_follow_every_change(
         kpis = await _check(client, database_url)
         assert kpis["invoice_registration"]["registered"] == 1
         assert kpis["invoice_registration_by_system"]["web"]["corporation"]["registered"] == 1
-        assert await _codes(client, invoice_status="revoked") == {b}
+        assert await listed_codes(client, invoice_status="revoked") == {b}
         await conn.execute("UPDATE invoice_registrations SET update_date = DATE '2026-12-01'")
         assert (await _check(client, database_url))["invoice_registration"] == (
             kpis["invoice_registration"]
@@ -197,7 +183,7 @@ async def test_invoice_and_freshness_counts_follow_every_change(
             "DELETE FROM invoice_registrations WHERE registration_number = 'T7000012050002'"
         )
         kpis = await _check(client, database_url)
-        assert await _codes(client, invoice_status="registered") == {b}
+        assert await listed_codes(client, invoice_status="registered") == {b}
 
         # C's source changes its T-number to B's (registered); a steward merges C into B.
         await _put(
@@ -215,7 +201,7 @@ async def test_invoice_and_freshness_counts_follow_every_change(
         assert merged.status_code == 200, merged.text
         kpis = await _check(client, database_url)
         assert kpis["invoice_registration_by_system"]["web"]["corporation"]["registered"] == 1
-        assert await _codes(client, source_system="web", invoice_status="registered") == {b}
+        assert await listed_codes(client, source_system="web", invoice_status="registered") == {b}
 
         # Freshness across the cutoff's own day: customers and source records an hour either
         # side of now − N days count on the right side of it.
@@ -239,7 +225,7 @@ async def test_invoice_and_freshness_counts_follow_every_change(
         )
         kpis = await _check(client, database_url)
         assert kpis["freshness"]["all"]["not_updated"] == 1
-        assert await _codes(client, not_updated_days=days) == {a}
+        assert await listed_codes(client, not_updated_days=days) == {a}
         # Old transactions, a person's included; then the customer is deleted.
         old = {"last_transaction_on": "2019-03-31"}
         await _put(client, "crm/records/P", {**PERSON, "transactions": old})

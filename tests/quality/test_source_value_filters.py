@@ -15,27 +15,13 @@ import httpx
 import pytest
 
 from mdm_hub.customers.models import MISSING
-from tests.helpers import PERSON, corporation, errors_by_field, other_corporation
+from tests.helpers import PERSON, corporation, errors_by_field, listed_codes, other_corporation
 
 
 async def _put(client: httpx.AsyncClient, system: str, source_id: str, body: Any) -> str:
     answer = await client.put(f"/v1/sources/{system}/records/{source_id}", json=body)
     assert answer.status_code in (200, 201), answer.text
     return str(answer.json()["customer"]["customer_code"])
-
-
-async def _codes(client: httpx.AsyncClient, **params: Any) -> set[str]:
-    codes: set[str] = set()
-    cursor = None
-    while True:
-        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        answer = await client.get("/v1/customers", params=query)
-        assert answer.status_code == 200, answer.text
-        page = answer.json()
-        codes |= {c["customer_code"] for c in page["items"]}
-        cursor = page["next_cursor"]
-        if not cursor:
-            return codes
 
 
 async def _kpis(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -52,10 +38,10 @@ async def _check_every_figure(client: httpx.AsyncClient) -> dict[str, Any]:
     for system, slices in kpis["completeness_by_system"].items():
         records = slices["all"]["records"]
         for field, figure in slices["all"]["fields"].items():
-            listed = await _codes(client, source_system=system, source_missing=field)
+            listed = await listed_codes(client, source_system=system, source_missing=field)
             assert len(listed) == records - figure["filled"], (system, field)
         old = kpis["freshness_by_system"][system]["no_transaction"]
-        listed = await _codes(client, source_system=system, source_no_transaction_days=days)
+        listed = await listed_codes(client, source_system=system, source_no_transaction_days=days)
         assert len(listed) == old, system
     return kpis
 
@@ -72,24 +58,26 @@ async def test_each_per_system_figure_lists_as_many_customers(client: httpx.Asyn
     person = await _put(client, "web", "W-4", PERSON)
     kpis = await _check_every_figure(client)
     assert kpis["completeness_by_system"]["crm"]["all"]["fields"]["phone"]["filled"] == 1
-    assert await _codes(client, source_system="crm", source_missing="phone") == {no_phone}
-    assert await _codes(client, source_system="web", source_missing="corporate_number") == {
+    assert await listed_codes(client, source_system="crm", source_missing="phone") == {no_phone}
+    assert await listed_codes(client, source_system="web", source_missing="corporate_number") == {
         stale,
         person,
     }
     days = kpis["parameters"]["no_transaction_days"]
-    assert await _codes(client, source_system="web", source_no_transaction_days=days) == {stale}
+    assert await listed_codes(client, source_system="web", source_no_transaction_days=days) == {
+        stale
+    }
     # Several fields: the record lacks all of them; with both conditions, one record has both.
-    assert await _codes(
+    assert await listed_codes(
         client, source_system="web", source_missing="corporate_number,birth_date"
     ) == {stale}
-    assert await _codes(
+    assert await listed_codes(
         client,
         source_system="web",
         source_missing=["corporate_number"],
         source_no_transaction_days=days,
     ) == {stale}
-    assert await _codes(client, source_system="crm", source_missing="corporate_number") == {
+    assert await listed_codes(client, source_system="crm", source_missing="corporate_number") == {
         no_phone
     }
 
@@ -103,15 +91,15 @@ async def test_each_per_system_figure_lists_as_many_customers(client: httpx.Asyn
     kpis = await _check_every_figure(client)
     web = kpis["completeness_by_system"]["web"]["all"]
     assert web["records"] - web["fields"]["phone"]["filled"] == 1
-    assert await _codes(client, source_system="web", source_missing="phone") == {full}
+    assert await listed_codes(client, source_system="web", source_missing="phone") == {full}
     # The golden-record filter (what the per-system link used before) finds no one: the figure
     # counts the web record's own phone.
-    assert await _codes(client, source_system="web", missing="phone") == set()
-    assert await _codes(client, source_system="web", source_no_transaction_days=days) == {
+    assert await listed_codes(client, source_system="web", missing="phone") == set()
+    assert await listed_codes(client, source_system="web", source_no_transaction_days=days) == {
         stale,
         full,
     }
-    assert await _codes(client, source_system="crm", source_no_transaction_days=days) == set()
+    assert await listed_codes(client, source_system="crm", source_no_transaction_days=days) == set()
     assert set(MISSING) == set(web["fields"]), "the filter takes every field the figure has"
 
 
@@ -161,14 +149,14 @@ async def test_the_per_system_not_written_figure_lists_its_records(
     kpis = await _kpis(client)
     days = kpis["parameters"]["stale_days"]
     for system, figures in kpis["freshness_by_system"].items():
-        listed = await _codes(client, source_system=system, source_not_updated_days=days)
+        listed = await listed_codes(client, source_system=system, source_not_updated_days=days)
         assert len(listed) == figures["not_updated"], system
     assert kpis["freshness_by_system"]["web"]["not_updated"] == 2
-    assert await _codes(client, source_system="web", source_not_updated_days=days) == {
+    assert await listed_codes(client, source_system="web", source_not_updated_days=days) == {
         shared,
         alone,
     }
-    assert await _codes(client, source_system="web", not_updated_days=days) == {alone}
+    assert await listed_codes(client, source_system="web", not_updated_days=days) == {alone}
     bad = await client.get("/v1/customers", params={"source_not_updated_days": 30})
     assert bad.status_code == 422
     assert "source_system" in errors_by_field(bad.json())
