@@ -150,11 +150,11 @@ def put_body(row: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def csv_file(path: Path, data: list[dict[str, str]]) -> Path:
+def csv_file(path: Path, data: list[dict[str, str]], header: list[str] = HEADER) -> Path:
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\r\n")
-    out.writerow(HEADER)
-    out.writerows([row.get(h, "") for h in HEADER] for row in data)
+    out.writerow(header)
+    out.writerows([row.get(h, "") for h in header] for row in data)
     path.write_bytes(buffer.getvalue().encode("cp932"))
     return path
 
@@ -404,13 +404,7 @@ async def test_links_by_customer_code_share_a_partition(
         *fillers,
         {**second, "親会社MDMコード": codes["E1"]},
     ]
-    header = [*HEADER, "親会社MDMコード"]
-    buffer = io.StringIO()
-    out = csv.writer(buffer, lineterminator="\r\n")
-    out.writerow(header)
-    out.writerows([row.get(h, "") for h in header] for row in rows)
-    path = tmp_path / "codes.csv"
-    path.write_bytes(buffer.getvalue().encode("cp932"))
+    path = csv_file(tmp_path / "codes.csv", rows, [*HEADER, "親会社MDMコード"])
     with path.open("rb") as f:
         answer = await client.post(
             "/v1/imports", files={"file": (path.name, f, "text/csv")}, data={"system": "crm"}

@@ -233,19 +233,20 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
         if filters.invoice_status != "not_confirmed":
             clause = clause.bindparams(invoice_status=filters.invoice_status)
         query = query.where(clause)
-    if filters.source_system is not None:
+    if filters.source_system is not None and (
+        filters.source_missing
+        or filters.source_transaction_before is not None
+        or filters.source_updated_before is not None
+    ):
+        # Its own EXISTS over that system's records: the plain one below would be implied.
+        query = query.where(_source_values(filters))
+    elif filters.source_system is not None:
         query = query.where(
             text(
                 "EXISTS (SELECT 1 FROM source_records AS s "
                 "WHERE s.customer_id = customers.id AND s.system = :source_system)"
             ).bindparams(source_system=filters.source_system)
         )
-    if filters.source_system is not None and (
-        filters.source_missing
-        or filters.source_transaction_before is not None
-        or filters.source_updated_before is not None
-    ):
-        query = query.where(_source_values(filters))
     if filters.customer_code is not None:
         query = query.where(Customer.customer_code == filters.customer_code)
     if filters.name_prefix:

@@ -467,6 +467,8 @@ async def customers_named(
 ) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
     """The customers of the stored source records among ``source_ids`` (of ``system``), and
     of the customer codes among ``codes``: what staging rows are and what their links name."""
+    if not source_ids and not codes:
+        return {}, {}
     by_source = await session.execute(
         text(
             "SELECT source_id, customer_id FROM source_records "

@@ -422,7 +422,14 @@ async def _stage_rows(
         session,
         system,
         [row["source_id"] for row, _, _ in valid if row["source_id"] is not None],
-        sorted({c for _, _, v in valid for c in _codes_named(v)}),
+        sorted(
+            {
+                c
+                for p in prepared
+                if not isinstance(p, FieldProblems)
+                for c in _codes_named(p.record)
+            }
+        ),
     )
     for (row, mapped, _), done in zip(valid, prepared, strict=True):
         if isinstance(done, FieldProblems):
@@ -443,7 +450,7 @@ async def _stage_rows(
     return staged
 
 
-def _codes_named(record: CustomerIn | CustomerRecord) -> list[str]:
+def _codes_named(record: CustomerRecord) -> list[str]:
     """The hub customer codes a record's links name (``site_of_``/``parent_customer_code``)."""
     relations = record.relations
     if relations is None:
