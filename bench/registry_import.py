@@ -116,8 +116,21 @@ def importer_cpu() -> float:
 def run_import(url: str, path: Path) -> tuple[float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
+    # BENCH_IMPORTER_PREFIX: a profiler's command line to run the importer under, e.g.
+    # "py-spy record -o diff.svg --" (its CPU seconds then include the profiler's).
+    prefix = os.environ.get("BENCH_IMPORTER_PREFIX", "").split()
     done = subprocess.run(
-        [sys.executable, "-m", "mdm_hub.cli", "nta", "import", str(path), "--batch-size", "10000"],
+        [
+            *prefix,
+            sys.executable,
+            "-m",
+            "mdm_hub.cli",
+            "nta",
+            "import",
+            str(path),
+            "--batch-size",
+            "10000",
+        ],
         env={**os.environ, "DATABASE_URL": url, "MDM_LOG_LEVEL": "WARNING"},
         capture_output=True,
         text=True,
@@ -138,16 +151,28 @@ def main() -> None:
     parser.add_argument("--linked-in-diff", type=int, default=None)
     parser.add_argument("--hub", type=int, default=0, help="customers generated in SQL")
     parser.add_argument("--hub-linked", type=int, default=200_000)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the embedded PostgreSQL in this folder; with --hub, the generated registry "
+        "and hub are kept (database bench_hub_base) and reused by the next run with the same "
+        "sizes, each run applying the 差分 to a fresh copy of them",
+    )
     args = parser.parse_args()
     print_header()
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as tmp:
         folder = Path(tmp)
         url = os.environ.get("DATABASE_URL")
         data_dir = None
+        if args.data_dir is not None and args.hub:
+            data_dir = args.data_dir
+            url = kept_hub(data_dir, args)
+            diff_against_hub(url, folder, data_dir, args, generate=False)
+            return
         if not url:
             from mdm_hub.embedded import start_embedded_postgres
 
-            data_dir = folder / "pg"
+            data_dir = folder / "pg" if args.data_dir is None else args.data_dir
             url = start_embedded_postgres(data_dir)
         upgrade(url)
         if args.hub:
@@ -281,10 +306,92 @@ WHERE c.customer_code LIKE 'H%'
 """
 
 
-def diff_against_hub(
-    url: str, folder: Path, data_dir: Path | None, args: argparse.Namespace
-) -> None:
-    """The registry and the hub generated in SQL, then the 差分 through the real command."""
+BASE, RUN = "bench_hub_base", "bench_hub_run"
+
+
+def kept_hub(data_dir: Path, args: argparse.Namespace) -> str:
+    """The URL of a fresh copy (database bench_hub_run) of the registry and hub kept in
+    ``data_dir`` (database bench_hub_base), generated first when missing or of other sizes.
+    The copy is migrated to this checkout's newest revision."""
+    from mdm_hub.embedded import start_embedded_postgres
+
+    sizes = (args.rows, args.hub, args.hub_linked)
+    base_url = start_embedded_postgres(data_dir, BASE)
+    if asyncio.run(_kept_sizes(base_url)) != sizes:
+        print(f"generating the registry and hub {sizes} into {BASE}")
+        _admin(base_url, f"DROP DATABASE {BASE}", f"CREATE DATABASE {BASE}")
+        upgrade(base_url)
+        _generate(base_url, args)
+        asyncio.run(_kept_sizes(base_url, sizes))
+    else:
+        print(f"reusing the registry and hub {sizes} kept in {data_dir}")
+    started = time.perf_counter()
+    _admin(
+        base_url,
+        f"DROP DATABASE IF EXISTS {RUN}",
+        f"CREATE DATABASE {RUN} TEMPLATE {BASE} STRATEGY FILE_COPY",
+    )
+    url = base_url.replace(f"/{BASE}?", f"/{RUN}?")
+    upgrade(url)
+    asyncio.run(_analyze(url))
+    print(f"copied and migrated in {time.perf_counter() - started:.1f} s")
+    return url
+
+
+def _admin(url: str, *statements: str) -> None:
+    async def run() -> None:
+        import asyncpg
+
+        from mdm_hub.db import sqlalchemy_url
+
+        dsn = sqlalchemy_url(url).replace("+asyncpg", "").replace(f"/{BASE}?", "/postgres?")
+        conn = await asyncpg.connect(dsn)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+async def _kept_sizes(
+    url: str, sizes: tuple[int, int, int] | None = None
+) -> tuple[int, int, int] | None:
+    """The sizes the kept hub was generated with (None: not generated), or record them."""
+    import asyncpg
+
+    from mdm_hub.db import sqlalchemy_url
+
+    conn = await asyncpg.connect(sqlalchemy_url(url).replace("+asyncpg", ""))
+    try:
+        if sizes is not None:
+            await conn.execute("CREATE TABLE bench_hub_sizes (rows int, hub int, linked int)")
+            await conn.execute("INSERT INTO bench_hub_sizes VALUES ($1, $2, $3)", *sizes)
+            return sizes
+        if await conn.fetchval("SELECT to_regclass('bench_hub_sizes')") is None:
+            return None
+        found = await conn.fetchrow("SELECT rows, hub, linked FROM bench_hub_sizes")
+        return (found["rows"], found["hub"], found["linked"]) if found else None
+    finally:
+        await conn.close()
+
+
+async def _analyze(url: str) -> None:
+    """Statistics for the tables a new migration may have changed (the copy keeps the
+    base's)."""
+    import asyncpg
+
+    from mdm_hub.db import sqlalchemy_url
+
+    conn = await asyncpg.connect(sqlalchemy_url(url).replace("+asyncpg", ""))
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+def _generate(url: str, args: argparse.Namespace) -> None:
     step = args.rows // args.hub_linked
     if args.hub_linked > args.hub or step < 1:
         raise SystemExit("--hub-linked must be at most --hub and at most --rows")
@@ -293,6 +400,20 @@ def diff_against_hub(
     print(f"template customer written through the write path: {template}")
     asyncio.run(generate_hub(url, template, args, step))
     print(f"registry and hub generated in {time.perf_counter() - started:.1f} s")
+
+
+def diff_against_hub(
+    url: str,
+    folder: Path,
+    data_dir: Path | None,
+    args: argparse.Namespace,
+    *,
+    generate: bool = True,
+) -> None:
+    """The registry and the hub generated in SQL, then the 差分 through the real command."""
+    step = args.rows // args.hub_linked
+    if generate:
+        _generate(url, args)
     linked = [k * step for k in range(1, args.hub_linked + 1)]
     in_diff = linked[:: max(1, len(linked) // (args.linked_in_diff or 2000))][
         : args.linked_in_diff or 2000
