@@ -43,30 +43,66 @@ RETURNING customer_id
 """
 
 
+# The numbers _LINK_NEW can link at all: carried by a customer, linked to no customer, and
+# published by the registry (withdrawn or not: _LINK_NEW reads that). From the indexes alone
+# (the customers' and the links' 法人番号, the registry's primary key): at a hub of 1M
+# customers, _LINK_NEW over the whole hub read every customer row and looked each one up in the
+# registry (~15 s of PostgreSQL CPU at every apply, over the 15 s statement timeout on a busy
+# machine), where it now reads the customers of these numbers only (usually none or a few).
+_LINKABLE_NUMBERS = """
+SELECT DISTINCT c.corporate_number FROM customers c
+WHERE c.corporate_number IS NOT NULL
+  AND (CAST(:numbers AS text[]) IS NULL OR c.corporate_number = ANY(CAST(:numbers AS text[])))
+  AND NOT EXISTS (SELECT 1 FROM registry_links l WHERE l.corporate_number = c.corporate_number)
+  AND EXISTS (SELECT 1 FROM nta_corporations n WHERE n.corporate_number = c.corporate_number)
+"""
+
+
 async def link_new(session: AsyncSession, numbers: Sequence[str] | None) -> int:
     """Link every customer that can be linked by its 法人番号 (only ``numbers`` when given)."""
-    rows = await session.execute(
-        text(_LINK_NEW), {"numbers": list(numbers) if numbers is not None else None}
+    linkable = list(
+        (
+            await session.execute(
+                text(_LINKABLE_NUMBERS),
+                {"numbers": list(numbers) if numbers is not None else None},
+            )
+        ).scalars()
     )
+    if not linkable:
+        return 0
+    # _LINK_NEW restricted to those numbers links what it links over the whole hub: its
+    # customers all carry one of them, and it counts a number's carriers by that number alone.
+    rows = await session.execute(text(_LINK_NEW), {"numbers": linkable})
     return len(rows.all())
 
 
 # A merger's successor waits for its customer: the successor's 法人番号 is linked now, or one
-# active corporation carries it.
+# active corporation carries it. Each link looks up its registry row by the primary key, the
+# links taken in 法人番号 order (the registry's index pages, and its rows as a 全件 import
+# leaves them, are then read in order) — where joining the two tables hashed the whole
+# registry (5M rows) at every apply — and the customers of the links found only are read.
+# (LIMIT 1 and the scalar subquery keep those lookups lookups: the planner would otherwise
+# hash the whole registry, or every customer, again.)
 _PENDING = """
-SELECT l.customer_id FROM registry_links l
-JOIN nta_corporations n ON n.corporate_number = l.corporate_number
-JOIN customers c ON c.id = l.customer_id AND c.status IN ('active', 'closed')
-WHERE l.applied_update_date IS DISTINCT FROM n.update_date
-   OR l.applied_process IS DISTINCT FROM n.process
-   OR (l.successor_corporate_number IS NOT NULL AND l.successor_customer_id IS NULL
-       AND l.closed_on IS NOT NULL AND NOT l.withdrawn
-       AND (EXISTS (SELECT 1 FROM registry_links s
-                    WHERE s.corporate_number = l.successor_corporate_number)
-            OR (SELECT count(*) FROM customers s
-                WHERE s.corporate_number = l.successor_corporate_number
-                  AND s.status = 'active' AND s.kind = 'corporation') = 1))
-ORDER BY l.customer_id
+SELECT p.customer_id FROM (
+    SELECT l.customer_id
+    FROM (SELECT * FROM registry_links ORDER BY corporate_number OFFSET 0) AS l
+    CROSS JOIN LATERAL (
+        SELECT n.update_date, n.process FROM nta_corporations n
+        WHERE n.corporate_number = l.corporate_number LIMIT 1) AS n
+    WHERE l.applied_update_date IS DISTINCT FROM n.update_date
+       OR l.applied_process IS DISTINCT FROM n.process
+       OR (l.successor_corporate_number IS NOT NULL AND l.successor_customer_id IS NULL
+           AND l.closed_on IS NOT NULL AND NOT l.withdrawn
+           AND (EXISTS (SELECT 1 FROM registry_links s
+                        WHERE s.corporate_number = l.successor_corporate_number)
+                OR (SELECT count(*) FROM customers s
+                    WHERE s.corporate_number = l.successor_corporate_number
+                      AND s.status = 'active' AND s.kind = 'corporation') = 1))
+    OFFSET 0
+) AS p
+WHERE (SELECT c.status FROM customers c WHERE c.id = p.customer_id) IN ('active', 'closed')
+ORDER BY p.customer_id
 """
 
 
