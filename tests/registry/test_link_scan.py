@@ -5,14 +5,19 @@ what the linking statement run over the whole hub links."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.enrichment import repository
+from mdm_hub.enrichment.service import apply_registry
+from mdm_hub.settings import Settings
 from tests.registry.files import corporate_number, nta_row, write_csv
 from tests.registry.test_import_cli import fetch, run_cli
 
@@ -115,3 +120,30 @@ async def test_link_new_links_what_the_statement_over_the_whole_hub_links(
     # Nothing is left to link: both find nothing.
     assert await whole_hub(app) == set()
     assert await link_new(app) == set()
+
+
+async def test_the_apply_scans_the_hub_under_the_batch_timeout(
+    app: FastAPI, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linking and finding pending links read the whole hub: at 1M customers on a busy machine
+    they outlast the API's statement timeout (15 s), which failed the whole apply."""
+    seen: list[str] = []
+    link_new, pending = repository.link_new, repository.pending
+
+    async def timeout(session: AsyncSession) -> None:
+        seen.append((await session.execute(text("SHOW statement_timeout"))).scalar_one())
+
+    async def watched_link_new(session: AsyncSession, numbers: Sequence[str] | None) -> int:
+        await timeout(session)
+        return await link_new(session, numbers)
+
+    async def watched_pending(session: AsyncSession) -> list[uuid.UUID]:
+        await timeout(session)
+        return await pending(session)
+
+    monkeypatch.setattr(repository, "link_new", watched_link_new)
+    monkeypatch.setattr(repository, "pending", watched_pending)
+    await apply_registry(app.state.sessionmaker, Settings(database_url=database_url))
+    async with app.state.sessionmaker() as session:
+        await timeout(session)
+    assert seen == [repository.SCAN_TIMEOUT, repository.SCAN_TIMEOUT, "15s"]

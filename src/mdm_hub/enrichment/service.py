@@ -102,8 +102,10 @@ async def apply_registry(
     """Link what can be linked, then apply every link whose registry row changed."""
     result = ApplyResult()
     async with sessions() as session, session.begin():
+        await repository.allow_long_scans(session)
         result.linked = await repository.link_new(session, numbers)
-    async with sessions() as session:
+    async with sessions() as session, session.begin():
+        await repository.allow_long_scans(session)
         pending = await repository.pending(session)
     for customer_id in pending:
         try:
