@@ -36,7 +36,7 @@ import match_quality as mq
 from mdm_hub.matching.compare import PreparedRecord, prepare
 from mdm_hub.matching.config import MatchConfig, load_config
 from mdm_hub.matching.keys import FREQUENCY_ONLY_KINDS, blocking_keys, usable_keys
-from mdm_hub.matching.refit import RefitData, _random_pairs, refit
+from mdm_hub.matching.refit import RefitData, _random_pairs, pair_rank, record_rank, refit
 from mdm_hub.matching.scoring import Decision, MatchScore, decide, score_pair
 from mdm_hub.normalize import NormalizationError, normalize_customer
 from mdm_hub.record import CustomerIn, CustomerRecord
@@ -113,23 +113,28 @@ def replay(data: Loaded, config: MatchConfig) -> tuple[int, int, list[Miss]]:
 
 
 def refit_weights(data: Loaded, config: MatchConfig, random_pairs: int) -> MatchConfig:
+    """The refit of ``refit.collect_pairs`` + ``refit.refit``, in memory: the same candidate
+    pairs (blocks of 2–50 records), the same ranked samples (``record_rank`` / ``pair_rank``:
+    the 50,000 pairs and 100,000 records of the lowest ranks, in rank order) and the same
+    random pairs, so the weights are those ``mdm-hub matching-refit`` writes for this data."""
+    seed, max_pairs = 0.42, 50_000
     records = [record for _, record in data]
+    rank = [record_rank(seed, rec.system, rec.source_id) for rec, _ in data]
     blocks: dict[object, list[int]] = collections.defaultdict(list)
     for i, record in enumerate(records):
         for k in blocking_keys(record, config):
             if k.kind not in FREQUENCY_ONLY_KINDS:
                 blocks[k].append(i)
-    pairs = sorted(
-        {
-            pair
-            for ids in blocks.values()
-            if 2 <= len(ids) <= MAX_BLOCK
-            for pair in itertools.combinations(ids, 2)
-        }
-    )
-    rng = random.Random(0.42)
-    training = [(records[a], records[b]) for a, b in rng.sample(pairs, min(50_000, len(pairs)))]
-    sample = _random_pairs(records, random_pairs, random.Random(0.42))
+    pairs = {
+        (a, b) if rank[a] < rank[b] else (b, a)
+        for ids in blocks.values()
+        if 2 <= len(ids) <= MAX_BLOCK
+        for a, b in itertools.combinations(ids, 2)
+    }
+    ranked = sorted(pairs, key=lambda p: pair_rank(rank[p[0]], rank[p[1]]))
+    training = [(records[a], records[b]) for a, b in ranked[:max_pairs]]
+    by_rank = sorted(range(len(records)), key=rank.__getitem__)[: 2 * max_pairs]
+    sample = _random_pairs([records[i] for i in by_rank], random_pairs, random.Random(seed))
     data_ = RefitData(training, sample, [], {"person": len(records)}, {"person": len(pairs)})
     result = refit(data_, config, f"{config.version}+refit")
     print(result.summary())

@@ -10,6 +10,7 @@ new weights file; the running hub changes only when an administrator points
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 from dataclasses import dataclass, field
@@ -52,9 +53,15 @@ async def collect_pairs(
     seed: float = 0.42,
     random_pairs: int = RANDOM_PAIRS,
 ) -> RefitData:
-    """Training pairs (a random sample of at most ``max_pairs`` candidate pairs), at most
+    """Training pairs (a sample of at most ``max_pairs`` candidate pairs), at most
     ``random_pairs`` random pairs, the stewards' decisions, and the record and candidate-pair
-    counts per kind (for λ)."""
+    counts per kind (for λ).
+
+    Both samples depend on the data and ``seed`` only, not on the order PostgreSQL reads the
+    rows in: the candidate pairs of the lowest :func:`pair_rank` and the records of the lowest
+    :func:`record_rank` (a hash of the records' system and source id), in that order. The same
+    records give the same weights however they were written.
+    """
     candidate_pairs = await repository.make_refit_pairs(
         session,
         seed=seed,
@@ -65,7 +72,7 @@ async def collect_pairs(
         (CustomerRecord.model_validate(a), CustomerRecord.model_validate(b))
         for a, b in await repository.refit_pair_sample(session, max_pairs)
     ]
-    sample = await repository.source_record_sample(session, 2 * max_pairs)
+    sample = await repository.source_record_sample(session, 2 * max_pairs, seed=seed)
     records = [CustomerRecord.model_validate(normalized) for normalized in sample]
     sampled_pairs = _random_pairs(records, random_pairs, random.Random(seed))
     labelled = [
@@ -74,6 +81,18 @@ async def collect_pairs(
     ]
     per_kind = await repository.source_records_per_kind(session)
     return RefitData(training, sampled_pairs, labelled, per_kind, candidate_pairs)
+
+
+def record_rank(seed: float, system: str, source_id: str) -> str:
+    """A source record's place in the refit's samples (the database computes the same)."""
+    identity = f"{seed!r}\x1f{system}\x1f{source_id}"
+    return hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()
+
+
+def pair_rank(a_rank: str, b_rank: str) -> str:
+    """A candidate pair's place in the training sample, from its records' ranks (either order)."""
+    low, high = sorted((a_rank, b_rank))
+    return hashlib.md5((low + high).encode(), usedforsecurity=False).hexdigest()
 
 
 def _random_pairs(records: list[CustomerRecord], count: int, rng: random.Random) -> list[Pair]:

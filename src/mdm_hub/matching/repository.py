@@ -324,7 +324,15 @@ async def candidates_after(
 # fetchable blocking key held by no more than ``max_block_size`` records (the write path's block
 # rule; a 代表番号 with 1,000 holders makes no candidates, so its ~500,000 pairs are no training
 # pairs either). Made once per refit, in its own transaction's temporary table.
-_CANDIDATE_PAIRS = """
+#
+# Samples are taken in the order of a hash of the records' identities (system and source id)
+# and the seed, never of ``random()``: ``random()`` after ``setseed`` numbers the rows in the
+# order the plan happens to read them (hash joins, heap order, statistics), so the same data
+# gave another sample, and other weights, from one run to the next. ``refit.record_rank`` and
+# ``refit.pair_rank`` compute the same ranks in Python.
+_RECORD_RANK = "md5(CAST(:seed AS text) || chr(31) || {r}.system || chr(31) || {r}.source_id)"
+
+_CANDIDATE_PAIRS = f"""
     CREATE TEMPORARY TABLE refit_pairs ON COMMIT DROP AS
     WITH blocks AS (
         SELECT k.kind, k.value
@@ -332,29 +340,41 @@ _CANDIDATE_PAIRS = """
         WHERE k.kind <> ALL(CAST(:frequency_only AS text[]))
         GROUP BY k.kind, k.value
         HAVING count(*) BETWEEN 2 AND :max_block_size
+    ),
+    pairs AS (
+        SELECT DISTINCT a.source_record_id AS a_id, b.source_record_id AS b_id,
+               ra.normalized->>'kind' AS record_kind,
+               {_RECORD_RANK.format(r="ra")} COLLATE "C" AS a_rank,
+               {_RECORD_RANK.format(r="rb")} COLLATE "C" AS b_rank
+        FROM blocks
+        JOIN match_keys AS a ON a.kind = blocks.kind AND a.value = blocks.value
+        JOIN match_keys AS b ON b.kind = blocks.kind AND b.value = blocks.value
+                            AND a.source_record_id < b.source_record_id
+        JOIN source_records AS ra ON ra.id = a.source_record_id AND ra.system <> '_steward'
+        JOIN source_records AS rb ON rb.id = b.source_record_id AND rb.system <> '_steward'
+        WHERE ra.normalized->>'kind' = rb.normalized->>'kind'
     )
-    SELECT DISTINCT a.source_record_id AS a_id, b.source_record_id AS b_id,
-           ra.normalized->>'kind' AS record_kind
-    FROM blocks
-    JOIN match_keys AS a ON a.kind = blocks.kind AND a.value = blocks.value
-    JOIN match_keys AS b ON b.kind = blocks.kind AND b.value = blocks.value
-                        AND a.source_record_id < b.source_record_id
-    JOIN source_records AS ra ON ra.id = a.source_record_id AND ra.system <> '_steward'
-    JOIN source_records AS rb ON rb.id = b.source_record_id AND rb.system <> '_steward'
-    WHERE ra.normalized->>'kind' = rb.normalized->>'kind'
+    SELECT CASE WHEN a_rank < b_rank THEN a_id ELSE b_id END AS first_id,
+           CASE WHEN a_rank < b_rank THEN b_id ELSE a_id END AS second_id,
+           record_kind,
+           md5(least(a_rank, b_rank) || greatest(a_rank, b_rank)) COLLATE "C" AS pair_rank
+    FROM pairs
 """
 
 
 async def make_refit_pairs(
     session: AsyncSession, *, seed: float, frequency_only: list[str], max_block_size: int
 ) -> dict[str, int]:
-    """Make this transaction's ``refit_pairs`` (``random()`` seeded with ``seed`` for the
-    samples that follow); returns the candidate pairs per record kind."""
-    await session.execute(text("SELECT setseed(:seed)"), {"seed": seed})
+    """Make this transaction's ``refit_pairs`` (ranked by ``seed`` for the samples that
+    follow); returns the candidate pairs per record kind."""
     await session.execute(text("DROP TABLE IF EXISTS refit_pairs"))
     await session.execute(
         text(_CANDIDATE_PAIRS),
-        {"frequency_only": frequency_only, "max_block_size": max_block_size},
+        {
+            "frequency_only": frequency_only,
+            "max_block_size": max_block_size,
+            "seed": repr(seed),
+        },
     )
     pair_counts = await session.execute(
         text("SELECT record_kind, count(*) AS n FROM refit_pairs GROUP BY record_kind")
@@ -365,14 +385,19 @@ async def make_refit_pairs(
 async def refit_pair_sample(
     session: AsyncSession, limit: int
 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """The normalized payloads of a random sample of at most ``limit`` of ``refit_pairs``."""
+    """The normalized payloads of at most ``limit`` of ``refit_pairs``: those of the lowest
+    ranks, in rank order, each pair's record of the lower rank first."""
     rows = await session.execute(
         text(
             """
             SELECT ra.normalized AS a, rb.normalized AS b
-            FROM (SELECT a_id, b_id FROM refit_pairs ORDER BY random() LIMIT :limit) AS p
-            JOIN source_records AS ra ON ra.id = p.a_id
-            JOIN source_records AS rb ON rb.id = p.b_id
+            FROM (
+                SELECT first_id, second_id, pair_rank FROM refit_pairs
+                ORDER BY pair_rank LIMIT :limit
+            ) AS p
+            JOIN source_records AS ra ON ra.id = p.first_id
+            JOIN source_records AS rb ON rb.id = p.second_id
+            ORDER BY p.pair_rank
             """
         ),
         {"limit": limit},
@@ -380,14 +405,18 @@ async def refit_pair_sample(
     return [(row.a, row.b) for row in rows]
 
 
-async def source_record_sample(session: AsyncSession, limit: int) -> list[dict[str, Any]]:
-    """The normalized payloads of a random sample of source records (not the steward's)."""
+async def source_record_sample(
+    session: AsyncSession, limit: int, *, seed: float
+) -> list[dict[str, Any]]:
+    """The normalized payloads of at most ``limit`` source records (not the steward's): those
+    of the lowest ranks under ``seed``, in rank order."""
+    rank = _RECORD_RANK.format(r="r")
     rows = await session.execute(
         text(
-            "SELECT normalized FROM source_records WHERE system <> '_steward' "
-            "ORDER BY random() LIMIT :limit"
+            f"SELECT r.normalized FROM source_records AS r WHERE r.system <> '_steward' "
+            f'ORDER BY {rank} COLLATE "C" LIMIT :limit'
         ),
-        {"limit": limit},
+        {"limit": limit, "seed": repr(seed)},
     )
     return [row.normalized for row in rows]
 
