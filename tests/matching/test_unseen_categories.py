@@ -14,7 +14,7 @@ from mdm_hub.matching.compare import (
     prepare,
 )
 from mdm_hub.matching.config import DEFAULT_CONFIG_PATH, config_from_dict, load_config
-from mdm_hub.matching.keys import IDENTIFIER_NEAR, BlockingKey, blocking_keys
+from mdm_hub.matching.keys import ANY_PART_BIRTH, IDENTIFIER_NEAR, BlockingKey, blocking_keys
 from mdm_hub.matching.levels import Level
 from mdm_hub.matching.scoring import HardRule, score_pair
 from mdm_hub.record import CustomerRecord
@@ -177,3 +177,45 @@ def test_an_identifier_declared_before_transposed_still_loads_and_scores_similar
     a = prepare(member(person("a", "b"), "M12345"), config)
     b = prepare(member(person("a", "b"), "M12354"), config)
     assert identifier_comparator("member_no")(a, b, config)[0] == Level.similar
+
+
+# --- the town written on one side only; a name part in the other's place ----------------------
+
+
+def test_the_same_number_in_the_same_area_with_the_town_on_one_side_only() -> None:
+    full = _home("east ryde", "hodgkinson street", "4")
+    no_town = _home("east ryde", None, "4")
+    assert level(compare_address, full, no_town) == Level.same_town
+    assert level(compare_address, no_town, _home("east ryde", None, "4")) == Level.same_town
+    # Another number, another area, or no number: nothing to go by.
+    assert level(compare_address, full, _home("east ryde", None, "40")) == Level.missing
+    assert level(compare_address, full, _home("east ryde", None, None)) == Level.missing
+    assert level(compare_address, full, _home("dapto", None, "4")) == Level.different
+    jp = _home("千代田区", "丸の内", "1-2-3", "東京都")
+    assert level(compare_address, jp, _home("千代田区", None, "1-2-3", "東京都")) == (
+        Level.same_town
+    )
+    # Still the household's evidence: not counted when the given names differ.
+    taro = person("山田", "太郎", addresses=[address(city="x市", town="本町", street="4")])
+    hanako = person("山田", "花子", addresses=[address(city="x市", street="4")])
+    score = score_pair(taro, hanako, config=DEFAULT)
+    assert level(compare_address, taro, hanako) == Level.same_town
+    assert next(c.weight for c in score.comparisons if c.field == "address") == 0
+
+
+def test_one_name_part_in_the_other_place_and_the_other_part_replaced_share_a_key() -> None:
+    """One source swapped 姓 and 名 and the other part differs: the part that agrees and the
+    birth date still bring the records together (scoring reads them as family_differs)."""
+    born = dt.date(1910, 12, 25)
+    a = person("gearman", "zarlia", birth_date=born)
+    b = person("zarlia", "hand", birth_date=born)
+    shared = set(blocking_keys(a)) & set(blocking_keys(b))
+    assert [(k.kind, k.value.casefold()) for k in shared] == [
+        (ANY_PART_BIRTH, f"zarlia|{born.isoformat()}")
+    ]
+    assert level(compare_person_name, a, b) == Level.family_differs
+    # The part in its own place meets as before, on the same kind too.
+    c = person("gearman", "zoe", birth_date=born)
+    assert ANY_PART_BIRTH in {k.kind for k in set(blocking_keys(a)) & set(blocking_keys(c))}
+    # Without a birth date a name part alone is no key.
+    assert ANY_PART_BIRTH not in {k.kind for k in blocking_keys(person("gearman", "zarlia"))}

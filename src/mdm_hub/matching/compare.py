@@ -351,6 +351,11 @@ def _address_level_in_area(
     elif x.postal_code and y.postal_code:
         town_equal = x.postal_code == y.postal_code
         town_score = 1.0 if town_equal else 0.0
+    elif x.street and x.street == y.street:
+        # The town written on one side only (or on neither): the same number in the same area
+        # agrees as far as both go, like a street on one side only; nothing tells the sites
+        # apart, and nothing says they are two.
+        return (L.same_town, f"{x.town or y.town or ''}{x.street}, town on one side only")
     else:
         return (L.missing, "")
 

@@ -71,6 +71,10 @@ FAMILY_SITE = "family_site"
 GIVEN_SITE = "given_site"
 # 姓 and 名 in either order (one source swapped them), with the birth date.
 NAME_PARTS_BIRTH = "name_parts_birth"
+# Either part of the name, in whichever place it was written, with the birth date: one source
+# swapped 姓 and 名 and the other part differs too (a typo, a replaced name). Holds what
+# family_birth and given_birth hold, and their crossings.
+ANY_PART_BIRTH = "any_part_birth"
 # Birth date and the area (市区町村) alone: the street written differently, or a move within it.
 BIRTH_CITY = "birth_city"
 # An identifier custom field declared in the weights file (``custom_field|value``).
@@ -153,6 +157,8 @@ def _add_person_part_keys(record: CustomerRecord, add: Callable[[BlockingKey], N
             add(BlockingKey(FAMILY_BIRTH, f"{family}|{birth}"))
         if given:
             add(BlockingKey(GIVEN_BIRTH, f"{given}|{birth}"))
+        for part in {family, given} - {""}:
+            add(BlockingKey(ANY_PART_BIRTH, f"{part}|{birth}"))
         if family and given:
             first, second = sorted((family, given))
             add(BlockingKey(NAME_PARTS_BIRTH, f"{first}|{second}|{birth}"))
