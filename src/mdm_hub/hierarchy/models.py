@@ -177,3 +177,20 @@ class GroupPath(Base):
             ],
         ),
     )
+
+
+class SiteTotals(Base):
+    """A corporation's site links with one validity interval, summed: how many, how many to an
+    active site, and those sites' 取引金額 (``valid_from`` / ``valid_to`` are -infinity /
+    infinity for an open end). The group roll-up adds one such row per company instead of one
+    closure row per site. Kept by a trigger on ``customer_relations`` (migration 0027), never
+    written by the app."""
+
+    __tablename__ = "customer_site_totals"
+
+    corporation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    valid_to: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    links: Mapped[int] = mapped_column(Integer)
+    sites: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Numeric)

@@ -300,54 +300,42 @@ async def sites(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> li
 
 _AMOUNT = "COALESCE((c.record -> 'transactions' ->> 'annual_amount')::numeric, 0)"
 
-# One index range of the closure table (migration 0022): the group's companies and every site
-# of the customer and of its companies, each row with the chain's validity and its descendant's
-# 取引金額 and status (kept by triggers, migrations 0012, 0017 and 0022); no customer row is read
-# but the customer's own. A site counts while it and its corporation are active: the inactive
-# companies of the group (rare) are gathered first. ``found`` is false for no such customer.
+# The group's companies are one index range of the closure table (its rows without sites,
+# migration 0017), each with its 取引金額 and status (kept by triggers, migrations 0012 and
+# 0017); each company's sites are its rows of customer_site_totals (migration 0027: the site
+# links' counts and sums, per validity interval), so the roll-up reads a row per company, not
+# one per site. A site counts while it, its link, its corporation and the corporation's chain
+# up to the customer are in effect and active; no customer row is read but the customer's own.
+# ``found`` is false for no such customer.
 _ROLLUP = f"""
 WITH me AS (
     SELECT c.status = 'active' AS active, {_AMOUNT} AS amount
     FROM customers c WHERE c.id = CAST(:id AS uuid)
 ),
-p AS MATERIALIZED (
-    SELECT p.site, p.depth, p.descendant_id, p.descendant_active AS active,
-           p.descendant_amount AS amount, p.corporation_id
+companies AS MATERIALIZED (
+    SELECT p.descendant_id AS id, p.descendant_amount AS amount, false AS own
     FROM customer_group_paths p
-    WHERE p.ancestor_id = CAST(:id AS uuid) AND {PATH_IN_EFFECT}
+    WHERE p.ancestor_id = CAST(:id AS uuid) AND NOT p.site AND p.descendant_active
+      AND {PATH_IN_EFFECT}
+  UNION ALL
+    SELECT CAST(:id AS uuid), me.amount, true FROM me WHERE me.active
 ),
-inactive AS (
-    SELECT COALESCE(array_agg(descendant_id), '{{}}') AS ids FROM (
-        SELECT descendant_id FROM p WHERE NOT site AND NOT active
-        UNION ALL
-        SELECT CAST(:id AS uuid) FROM me WHERE NOT me.active
-    ) i
+g AS (
+    SELECT count(*) AS companies, COALESCE(sum(amount), 0) AS company_amount FROM companies
 ),
-t AS (
-    SELECT count(*) FILTER (WHERE NOT site AND active) AS companies,
-           COALESCE(sum(amount) FILTER (WHERE NOT site AND active), 0) AS company_amount,
-           count(*) FILTER (WHERE site AND depth = 1 AND active) AS direct_sites,
-           COALESCE(sum(amount) FILTER (WHERE site AND depth = 1 AND active), 0)
-               AS direct_site_amount,
-           count(*) FILTER (WHERE site AND active AND corporation_id <> ALL(inactive.ids))
-               AS group_sites,
-           COALESCE(sum(amount) FILTER (WHERE site AND active
-                                        AND corporation_id <> ALL(inactive.ids)), 0)
-               AS group_site_amount
-    FROM p, inactive
-    GROUP BY inactive.ids
+s AS (
+    SELECT COALESCE(sum(t.sites) FILTER (WHERE k.own), 0) AS direct_sites,
+           COALESCE(sum(t.amount) FILTER (WHERE k.own), 0) AS direct_site_amount,
+           COALESCE(sum(t.sites), 0) AS group_sites,
+           COALESCE(sum(t.amount), 0) AS group_site_amount
+    FROM companies k JOIN customer_site_totals t ON t.corporation_id = k.id
+    WHERE t.valid_from <= CURRENT_DATE AND t.valid_to >= CURRENT_DATE
 )
 SELECT me.active IS NOT NULL AS found,
        CASE WHEN me.active THEN me.amount ELSE 0 END AS own_amount,
-       COALESCE(t.companies, 0) + CASE WHEN me.active THEN 1 ELSE 0 END AS group_companies,
-       COALESCE(t.company_amount, 0) + CASE WHEN me.active THEN me.amount ELSE 0 END
-           AS group_company_amount,
-       CASE WHEN me.active THEN COALESCE(t.direct_sites, 0) ELSE 0 END AS direct_sites,
-       CASE WHEN me.active THEN COALESCE(t.direct_site_amount, 0) ELSE 0 END
-           AS direct_site_amount,
-       COALESCE(t.group_sites, 0) AS group_sites,
-       COALESCE(t.group_site_amount, 0) AS group_site_amount
-FROM (SELECT 1) one LEFT JOIN me ON true LEFT JOIN t ON true
+       g.companies AS group_companies, g.company_amount AS group_company_amount,
+       s.direct_sites, s.direct_site_amount, s.group_sites, s.group_site_amount
+FROM g, s LEFT JOIN me ON true
 """
 
 
