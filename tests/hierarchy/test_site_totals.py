@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
+from mdm_hub.hierarchy.schemas import ChildOut, HierarchyOut, SiteOut
 from mdm_hub.migrate import upgrade
 from tests.conftest import _asyncpg_dsn, _recreate_database
 from tests.hierarchy.test_group_paths import CTE_ROLLUP, _check
@@ -229,3 +230,34 @@ async def test_the_migration_fills_the_totals_of_a_hub_with_sites(server_url: st
         ]
     finally:
         await conn.close()
+
+
+async def test_the_tree_caps_sites_at_the_limit_and_keeps_the_schemas_order(
+    client: httpx.AsyncClient,
+) -> None:
+    """The members and sites come as rows, one more than ``limit``: that one says
+    ``truncated`` and is not shown; the answer's keys are HierarchyOut's, in its order."""
+    corporation = await put(client, "k", company(580, 1))
+    member = await put(client, "m", company(581, 1))
+    assert (await parent(client, member, {"customer_id": corporation})).status_code == 200
+    shops = [await put(client, f"s{i}", shop(20 + i, 1)) for i in range(3)]
+    for s in shops:
+        await link_site(client, s, corporation, dt.date(2020, 1, 1))
+    codes = sorted(
+        [(await client.get(f"/v1/customers/{s}")).json()["customer_code"] for s in shops]
+    )
+    url = f"/v1/customers/{corporation}/hierarchy"
+    for limit, shown, truncated in ((1, 1, True), (2, 2, True), (3, 3, False)):
+        answer = await client.get(f"{url}?limit={limit}")
+        tree = answer.json()
+        assert [s["customer_code"] for s in tree["sites"]] == codes[:shown]
+        assert tree["truncated"] is truncated
+        assert list(tree) == list(HierarchyOut.model_fields)
+        assert list(tree["children"][0]) == list(ChildOut.model_fields)
+        assert list(tree["sites"][0]) == list(SiteOut.model_fields)
+        assert (
+            tree["sites"][0]["valid_from"] == "2020-01-01" and tree["sites"][0]["valid_to"] is None
+        )
+        assert HierarchyOut.model_validate_json(answer.content).model_dump(mode="json") == tree
+    missing = await client.get(f"/v1/customers/{uuid.uuid4()}/hierarchy")
+    assert missing.status_code == 404
