@@ -178,11 +178,6 @@ LIMIT :limit
 # 2 to 3 times the rows themselves. Ids as text, so that the rows render as they come. No part
 # 0 for no such customer.
 _NODE = "'id', {c}.id, 'customer_code', {c}.customer_code, 'name', {c}.name, 'status', {c}.status"
-MEMBER_FIELDS = (
-    "id", "customer_code", "name", "status", "relation_type", "valid_from", "valid_to", "depth",
-    "parent_id",
-)  # fmt: skip
-SITE_FIELDS = ("id", "customer_code", "name", "status", "site_type", "valid_from", "valid_to")
 _TREE = f"""
 SELECT 0 AS part, json_build_object(
     'customer', json_build_object({_NODE.format(c="c")}),
@@ -248,8 +243,10 @@ class Tree:
     """The hierarchy's answer as the statement gives it (see ``_TREE``)."""
 
     head: str
-    members: list[tuple[Any, ...]]  # MEMBER_FIELDS
-    sites: list[tuple[Any, ...]]  # SITE_FIELDS
+    # id, customer_code, name, status, relation_type, valid_from, valid_to, depth, parent_id
+    members: list[tuple[Any, ...]]
+    # id, customer_code, name, status, site_type, valid_from, valid_to
+    sites: list[tuple[Any, ...]]
 
 
 async def tree(
