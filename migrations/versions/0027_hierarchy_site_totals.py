@@ -21,6 +21,12 @@ depends_on: str | Sequence[str] | None = None
 # open end, so that the key has no NULL): how many links, how many of them to an active site,
 # and those sites' 取引金額. Links with the same interval share a row; a row goes when its last
 # link goes. Whether a row is in effect is decided when it is read (the day moves on).
+#
+# A change appends its delta to customer_site_total_deltas (an INSERT: writers never wait for
+# each other there), then folds the corporation's deltas into its totals unless another
+# transaction is folding them (a try lock, never waited for): the folder's totals rows stay
+# locked until it commits, and a writer that would wait for them leaves its delta for the next
+# fold instead. Readers add the two tables.
 _FUNCTIONS = [
     """
 CREATE FUNCTION hierarchy_site_totals_add(corporation uuid, link_from date, link_to date,
@@ -28,17 +34,25 @@ CREATE FUNCTION hierarchy_site_totals_add(corporation uuid, link_from date, link
                                           add_amount numeric)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO customer_site_totals AS t
+    INSERT INTO customer_site_total_deltas
         (corporation_id, valid_from, valid_to, links, sites, amount)
     VALUES (corporation, COALESCE(link_from, '-infinity'), COALESCE(link_to, 'infinity'),
-            add_links, add_sites, add_amount)
-    ON CONFLICT (corporation_id, valid_from, valid_to) DO UPDATE
-    SET links = t.links + EXCLUDED.links, sites = t.sites + EXCLUDED.sites,
-        amount = t.amount + EXCLUDED.amount;
-    IF add_links < 0 THEN
-        DELETE FROM customer_site_totals t
-        WHERE t.corporation_id = corporation AND t.valid_from = COALESCE(link_from, '-infinity')
-          AND t.valid_to = COALESCE(link_to, 'infinity') AND t.links = 0;
+            add_links, add_sites, add_amount);
+    IF pg_try_advisory_xact_lock(
+           hashtextextended('hierarchy_site_totals:' || corporation::text, 0)) THEN
+        WITH moved AS (
+            DELETE FROM customer_site_total_deltas d WHERE d.corporation_id = corporation
+            RETURNING d.valid_from, d.valid_to, d.links, d.sites, d.amount
+        )
+        INSERT INTO customer_site_totals AS t
+            (corporation_id, valid_from, valid_to, links, sites, amount)
+        SELECT corporation, m.valid_from, m.valid_to, sum(m.links), sum(m.sites),
+               sum(m.amount)
+        FROM moved m GROUP BY m.valid_from, m.valid_to
+        ON CONFLICT (corporation_id, valid_from, valid_to) DO UPDATE
+        SET links = t.links + EXCLUDED.links, sites = t.sites + EXCLUDED.sites,
+            amount = t.amount + EXCLUDED.amount;
+        DELETE FROM customer_site_totals t WHERE t.corporation_id = corporation AND t.links = 0;
     END IF;
 END $$""",
     """
@@ -96,6 +110,22 @@ GROUP BY 1, 2, 3
 
 def upgrade() -> None:
     op.create_table(
+        "customer_site_total_deltas",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("corporation_id", sa.UUID(), nullable=False),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("valid_to", sa.Date(), nullable=False),
+        sa.Column("links", sa.Integer(), nullable=False),
+        sa.Column("sites", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.Numeric(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_site_total_deltas")),
+    )
+    op.create_index(
+        "ix_customer_site_total_deltas_corporation",
+        "customer_site_total_deltas",
+        ["corporation_id"],
+    )
+    op.create_table(
         "customer_site_totals",
         sa.Column("corporation_id", sa.UUID(), nullable=False),
         sa.Column("valid_from", sa.Date(), nullable=False),
@@ -123,3 +153,4 @@ def downgrade() -> None:
         "DROP FUNCTION hierarchy_site_totals_add(uuid, date, date, integer, integer, numeric)"
     )
     op.drop_table("customer_site_totals")
+    op.drop_table("customer_site_total_deltas")

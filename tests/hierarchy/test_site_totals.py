@@ -22,9 +22,15 @@ from tests.conftest import _asyncpg_dsn, _recreate_database
 from tests.hierarchy.test_group_paths import CTE_ROLLUP, _check
 from tests.hierarchy.test_hierarchy_api import company, parent, put
 
+# The totals as readers see them: the folded rows plus the deltas not folded in yet.
 STORED = """
-SELECT corporation_id, valid_from, valid_to, links, sites, amount FROM customer_site_totals
-ORDER BY 1, 2, 3
+SELECT corporation_id, valid_from, valid_to, sum(links)::int, sum(sites)::int, sum(amount)
+FROM (SELECT corporation_id, valid_from, valid_to, links, sites, amount
+      FROM customer_site_totals
+      UNION ALL
+      SELECT corporation_id, valid_from, valid_to, links, sites, amount
+      FROM customer_site_total_deltas) t
+GROUP BY 1, 2, 3 HAVING sum(links) <> 0 ORDER BY 1, 2, 3
 """
 # From scratch: the site links grouped by corporation and interval (open ends as infinities).
 RECOMPUTED = """
@@ -46,10 +52,14 @@ def shop(i: int, amount: int) -> dict[str, Any]:
     return company(600 + i, amount, relations={"site_type": "branch"})
 
 
-async def totals(conn: asyncpg.Connection) -> list[tuple[Any, ...]]:
+async def totals(conn: asyncpg.Connection, *, folded: bool = True) -> list[tuple[Any, ...]]:
+    """The totals (with the deltas) equal their recomputation; with ``folded``, every delta is
+    folded in and no totals row outlives its last link."""
     stored = [tuple(r) for r in await conn.fetch(STORED)]
     assert stored == [tuple(r) for r in await conn.fetch(RECOMPUTED)]
-    assert all(links > 0 for _, _, _, links, _, _ in stored)  # no row outlives its last link
+    if folded:
+        assert await conn.fetchval("SELECT count(*) FROM customer_site_total_deltas") == 0
+        assert await conn.fetchval("SELECT count(*) FROM customer_site_totals WHERE links = 0") == 0
     return stored
 
 
@@ -261,3 +271,38 @@ async def test_the_tree_caps_sites_at_the_limit_and_keeps_the_schemas_order(
         assert HierarchyOut.model_validate_json(answer.content).model_dump(mode="json") == tree
     missing = await client.get(f"/v1/customers/{uuid.uuid4()}/hierarchy")
     assert missing.status_code == 404
+
+
+async def test_writers_of_one_corporations_sites_never_wait_for_each_other(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """Two transactions change sites of the same corporation: the second does not wait for the
+    first's totals row (it leaves its delta unfolded); readers count both; a later change folds
+    everything in."""
+    corporation = await put(client, "k", company(590, 1))
+    shops = [await put(client, f"s{i}", shop(30 + i, 10)) for i in range(2)]
+    for s in shops:
+        await link_site(client, s, corporation)
+    dsn = _asyncpg_dsn(database_url)
+    first, second, reader = [await asyncpg.connect(dsn) for _ in range(3)]
+    new_amount = (
+        "UPDATE customers SET record = jsonb_set(record, '{transactions}',"
+        " jsonb_build_object('annual_amount', $2::int)) WHERE id = $1"
+    )
+    try:
+        transaction = first.transaction()
+        await transaction.start()
+        await first.execute(new_amount, uuid.UUID(shops[0]), 500)
+        await second.execute("SET lock_timeout = '2s'")
+        await second.execute(new_amount, uuid.UUID(shops[1]), 700)  # not waiting for first
+        assert await reader.fetchval("SELECT count(*) FROM customer_site_total_deltas") == 1
+        await transaction.commit()
+        stored = await totals(reader, folded=False)
+        assert [r[3:] for r in stored] == [(2, 2, Decimal(1200))]
+        rollup = (await client.get(f"/v1/customers/{corporation}/rollup")).json()
+        assert rollup["direct"] == {"sites": 2, "annual_amount": "1201"}
+        await put(client, "s0", shop(30, 5))  # the next change folds every delta in
+        assert [r[3:] for r in await totals(reader)] == [(2, 2, Decimal(705))]
+    finally:
+        for conn in (first, second, reader):
+            await conn.close()

@@ -304,9 +304,9 @@ _AMOUNT = "COALESCE((c.record -> 'transactions' ->> 'annual_amount')::numeric, 0
 
 # The group's companies are one index range of the closure table (its rows without sites,
 # migration 0017), each with its 取引金額 and status (kept by triggers, migrations 0012 and
-# 0017); each company's sites are its rows of customer_site_totals (migration 0027: the site
-# links' counts and sums, per validity interval), so the roll-up reads a row per company, not
-# one per site. A site counts while it, its link, its corporation and the corporation's chain
+# 0017); each company's sites are its rows of customer_site_totals and of the deltas not
+# folded in yet (migration 0027: the site links' counts and sums, per validity interval), so
+# the roll-up reads a row or so per company, not one per site. A site counts while it, its link, its corporation and the corporation's chain
 # up to the customer are in effect and active; no customer row is read but the customer's own.
 # ``found`` is false for no such customer.
 _ROLLUP = f"""
@@ -330,7 +330,12 @@ s AS (
            COALESCE(sum(t.amount) FILTER (WHERE k.own), 0) AS direct_site_amount,
            COALESCE(sum(t.sites), 0) AS group_sites,
            COALESCE(sum(t.amount), 0) AS group_site_amount
-    FROM companies k JOIN customer_site_totals t ON t.corporation_id = k.id
+    FROM companies k
+    JOIN (SELECT corporation_id, valid_from, valid_to, sites, amount
+          FROM customer_site_totals
+          UNION ALL
+          SELECT corporation_id, valid_from, valid_to, sites, amount
+          FROM customer_site_total_deltas) t ON t.corporation_id = k.id
     WHERE t.valid_from <= CURRENT_DATE AND t.valid_to >= CURRENT_DATE
 )
 SELECT me.active IS NOT NULL AS found,
