@@ -19,26 +19,9 @@ from fastapi import FastAPI
 from mdm_hub.hierarchy.schemas import ChildOut, HierarchyOut, SiteOut
 from mdm_hub.migrate import upgrade
 from tests.conftest import _asyncpg_dsn, _recreate_database
-from tests.hierarchy.test_group_paths import CTE_ROLLUP, _check
+from tests.hierarchy.test_group_paths import CTE_ROLLUP, SITE_TOTALS, SITE_TOTALS_RECOMPUTED, _check
 from tests.hierarchy.test_hierarchy_api import company, parent, put
 
-# The totals as readers see them: the folded rows plus the deltas not folded in yet.
-STORED = """
-SELECT corporation_id, valid_from, valid_to, sum(links)::int, sum(sites)::int, sum(amount)
-FROM (SELECT corporation_id, valid_from, valid_to, links, sites, amount
-      FROM customer_site_totals
-      UNION ALL
-      SELECT corporation_id, valid_from, valid_to, links, sites, amount
-      FROM customer_site_total_deltas) t
-GROUP BY 1, 2, 3 HAVING sum(links) <> 0 ORDER BY 1, 2, 3
-"""
-# From scratch: the site links grouped by corporation and interval (open ends as infinities).
-RECOMPUTED = """
-SELECT parent_id, COALESCE(valid_from, '-infinity'), COALESCE(valid_to, 'infinity'),
-       count(*)::int, (count(*) FILTER (WHERE child_active))::int,
-       COALESCE(sum(child_amount) FILTER (WHERE child_active), 0)
-FROM customer_relations WHERE axis = 'site' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-"""
 TODAY = dt.date.today()
 PERSON = {
     "kind": "person",
@@ -55,8 +38,8 @@ def shop(i: int, amount: int) -> dict[str, Any]:
 async def totals(conn: asyncpg.Connection, *, folded: bool = True) -> list[tuple[Any, ...]]:
     """The totals (with the deltas) equal their recomputation; with ``folded``, every delta is
     folded in and no totals row outlives its last link."""
-    stored = [tuple(r) for r in await conn.fetch(STORED)]
-    assert stored == [tuple(r) for r in await conn.fetch(RECOMPUTED)]
+    stored = [tuple(r) for r in await conn.fetch(SITE_TOTALS)]
+    assert stored == [tuple(r) for r in await conn.fetch(SITE_TOTALS_RECOMPUTED)]
     if folded:
         assert await conn.fetchval("SELECT count(*) FROM customer_site_total_deltas") == 0
         assert await conn.fetchval("SELECT count(*) FROM customer_site_totals WHERE links = 0") == 0
@@ -87,6 +70,7 @@ async def rollups_agree(
     for customer in ids:
         rollup = (await client.get(f"/v1/customers/{customer}/rollup")).json()
         old = await conn.fetchrow(CTE_ROLLUP, customer)
+        assert old is not None
         assert rollup["direct"] == {
             "sites": old["direct_sites"],
             "annual_amount": str(old["own"] + old["direct_amount"]),
