@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import json
 import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -29,7 +32,7 @@ from machine import print_header
 from mdm_hub.app import create_app
 from mdm_hub.auth.dev_issuer import DevIssuer
 from mdm_hub.db import sqlalchemy_url
-from mdm_hub.hierarchy.repository import IN_EFFECT
+from mdm_hub.hierarchy.repository import IN_EFFECT, PATH_IN_EFFECT
 from mdm_hub.migrate import upgrade
 from mdm_hub.settings import Settings
 
@@ -114,6 +117,55 @@ SELECT g.*, s.* FROM
             COALESCE(sum(amount), 0) AS group_site_amount
      FROM site_rows) s
 """
+# The roll-up as migration 0022 left it: the group's companies and every site in one range of
+# the closure table (11,000 rows for the top), for ``--compare`` with today's (the companies'
+# range and each company's site totals, migration 0027).
+CLOSURE_0022_ROLLUP = f"""
+WITH me AS (
+    SELECT c.status = 'active' AS active, {AMOUNT} AS amount
+    FROM customers c WHERE c.id = CAST(:id AS uuid)
+),
+p AS MATERIALIZED (
+    SELECT p.site, p.depth, p.descendant_id, p.descendant_active AS active,
+           p.descendant_amount AS amount, p.corporation_id
+    FROM customer_group_paths p
+    WHERE p.ancestor_id = CAST(:id AS uuid) AND {PATH_IN_EFFECT}
+),
+inactive AS (
+    SELECT COALESCE(array_agg(descendant_id), '{{}}') AS ids FROM (
+        SELECT descendant_id FROM p WHERE NOT site AND NOT active
+        UNION ALL
+        SELECT CAST(:id AS uuid) FROM me WHERE NOT me.active
+    ) i
+),
+t AS (
+    SELECT count(*) FILTER (WHERE NOT site AND active) AS companies,
+           COALESCE(sum(amount) FILTER (WHERE NOT site AND active), 0) AS company_amount,
+           count(*) FILTER (WHERE site AND depth = 1 AND active) AS direct_sites,
+           COALESCE(sum(amount) FILTER (WHERE site AND depth = 1 AND active), 0)
+               AS direct_site_amount,
+           count(*) FILTER (WHERE site AND active AND corporation_id <> ALL(inactive.ids))
+               AS group_sites,
+           COALESCE(sum(amount) FILTER (WHERE site AND active
+                                        AND corporation_id <> ALL(inactive.ids)), 0)
+               AS group_site_amount
+    FROM p, inactive
+    GROUP BY inactive.ids
+)
+SELECT me.active IS NOT NULL AS found,
+       CASE WHEN me.active THEN me.amount ELSE 0 END AS own_amount,
+       COALESCE(t.companies, 0) + CASE WHEN me.active THEN 1 ELSE 0 END AS group_companies,
+       COALESCE(t.company_amount, 0) + CASE WHEN me.active THEN me.amount ELSE 0 END
+           AS group_company_amount,
+       CASE WHEN me.active THEN COALESCE(t.direct_sites, 0) ELSE 0 END AS direct_sites,
+       CASE WHEN me.active THEN COALESCE(t.direct_site_amount, 0) ELSE 0 END
+           AS direct_site_amount,
+       COALESCE(t.group_sites, 0) AS group_sites,
+       COALESCE(t.group_site_amount, 0) AS group_site_amount
+FROM (SELECT 1) one LEFT JOIN me ON true LEFT JOIN t ON true
+"""
+
+
 FIGURES = (
     "own_amount",
     "group_companies",
@@ -174,12 +226,21 @@ async def load(dsn: str, companies: int, sites: int) -> tuple[uuid.UUID, uuid.UU
             records=[(c, p, a, t, "bench") for c, p, a, t in relations],
             columns=["child_id", "parent_id", "axis", "relation_type", "set_by"],
         )
-        await conn.execute("ANALYZE customers; ANALYZE customer_relations")
+        # As autovacuum leaves a hub: statistics, and the visibility map for index-only scans.
+        for table in HIERARCHY_TABLES:
+            if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+                await conn.execute(f"VACUUM ANALYZE {table}")
     finally:
         await conn.close()
     return ids[0], ids[-1]
 
 
+HIERARCHY_TABLES = (
+    "customers",
+    "customer_relations",
+    "customer_group_paths",
+    "customer_site_totals",
+)
 PG_DATA: Path | None = None  # the embedded PostgreSQL's data folder (None with DATABASE_URL)
 CPU: dict[str, tuple[float, float]] = {}  # per timed line: CPU ms per request (app, PostgreSQL)
 
@@ -219,6 +280,21 @@ async def timed(client: httpx.AsyncClient, url: str, n: int) -> list[float]:
     return times
 
 
+async def profile(client: httpx.AsyncClient, url: str, n: int) -> None:
+    """Where the bench process's CPU goes for ``n`` requests (the app and its httpx client):
+    the functions with the most time of their own."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(n):
+        assert (await client.get(url)).status_code == 200
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(15)
+    print(f"profile of {n} × {url} (cProfile, its overhead included):")
+    print(out.getvalue())
+
+
 def line(name: str, times: list[float], url: str | None = None) -> str:
     times = sorted(times)
     p95 = times[int(len(times) * 0.95) - 1]
@@ -255,11 +331,12 @@ async def run(url: str, args: argparse.Namespace) -> None:
             "tree": ((WALK_DESCENDANTS, _DESCENDANTS), (top, 10, 1001)),
             "rollup": ((WALK_ROLLUP, _ROLLUP), (top,)),
             "rollup (sites walked, 0017)": ((CLOSURE_0017_ROLLUP, _ROLLUP), (top,)),
+            "rollup (sites in the closure, 0022)": ((CLOSURE_0022_ROLLUP, _ROLLUP), (top,)),
         }
         for what, ((walk, closure), params) in pairs.items():
             statements = {
                 name: await conn.prepare(positional(sql))
-                for name, sql in (("before", walk), ("now (0022)", closure))
+                for name, sql in (("before", walk), ("now (0027)", closure))
             }
             times: dict[str, list[float]] = {name: [] for name in statements}
             for _ in range(args.requests):
@@ -300,6 +377,9 @@ async def run(url: str, args: argparse.Namespace) -> None:
             ("rollup of a leaf", f"/v1/customers/{leaf}/rollup"),
         ):
             print(line(name, await timed(client, url, args.requests), url))
+        if args.profile:
+            for url in (whole, f"/v1/customers/{top}/rollup"):
+                await profile(client, url, args.requests)
 
 
 def main() -> None:
@@ -308,6 +388,9 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=10)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--explain", action="store_true", help="print the rollup's plan")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the top's tree and roll-up requests"
+    )
     parser.add_argument(
         "--compare",
         action="store_true",

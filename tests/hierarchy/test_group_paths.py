@@ -106,6 +106,24 @@ SELECT ancestor_id, descendant_id, site, depth, valid_from, valid_to, descendant
 FROM customer_group_paths ORDER BY descendant_id, site, ancestor_id
 """
 
+# Each corporation's site totals (migration 0027) as readers see them: the folded rows plus
+# the deltas not folded in yet.
+SITE_TOTALS = """
+SELECT corporation_id, valid_from, valid_to, sum(links)::int, sum(sites)::int, sum(amount)
+FROM (SELECT corporation_id, valid_from, valid_to, links, sites, amount
+      FROM customer_site_totals
+      UNION ALL
+      SELECT corporation_id, valid_from, valid_to, links, sites, amount
+      FROM customer_site_total_deltas) t
+GROUP BY 1, 2, 3 HAVING sum(links) <> 0 ORDER BY 1, 2, 3
+"""
+# From scratch: the site links grouped by corporation and interval (open ends as infinities).
+SITE_TOTALS_RECOMPUTED = """
+SELECT parent_id, COALESCE(valid_from, '-infinity'), COALESCE(valid_to, 'infinity'),
+       count(*)::int, (count(*) FILTER (WHERE child_active))::int,
+       COALESCE(sum(child_amount) FILTER (WHERE child_active), 0)
+FROM customer_relations WHERE axis = 'site' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
 TODAY = dt.date.today()
 DATES: list[tuple[dt.date | None, dt.date | None]] = [
     (None, None),
@@ -178,9 +196,11 @@ async def _check(
     client: httpx.AsyncClient, conn: asyncpg.Connection, ids: list[str], app: FastAPI
 ) -> int:
     """The API's trees and roll-ups equal the recursive CTEs' and the console's composed tree;
-    the table equals its recomputation."""
+    the closure and the site totals equal their recomputation."""
     stored = [tuple(r) for r in await conn.fetch(STORED)]
     assert stored == [tuple(r) for r in await conn.fetch(RECOMPUTED)]
+    totals = [tuple(r) for r in await conn.fetch(SITE_TOTALS)]
+    assert totals == [tuple(r) for r in await conn.fetch(SITE_TOTALS_RECOMPUTED)]
     members = 0
     for customer in ids:
         answer = await client.get(

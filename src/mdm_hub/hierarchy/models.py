@@ -177,3 +177,38 @@ class GroupPath(Base):
             ],
         ),
     )
+
+
+class SiteTotals(Base):
+    """A corporation's site links with one validity interval, summed: how many, how many to an
+    active site, and those sites' 取引金額 (``valid_from`` / ``valid_to`` are -infinity /
+    infinity for an open end). The group roll-up adds one such row per company instead of one
+    closure row per site. Kept by a trigger on ``customer_relations`` (migration 0027), never
+    written by the app."""
+
+    __tablename__ = "customer_site_totals"
+
+    corporation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    valid_to: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    links: Mapped[int] = mapped_column(Integer)
+    sites: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Numeric)
+
+
+class SiteTotalDelta(Base):
+    """A change of :class:`SiteTotals` not folded in yet: a writer inserts its delta here and
+    folds the corporation's deltas into the totals only when no other transaction is folding
+    them, so writers never wait for each other; readers add both tables (migration 0027)."""
+
+    __tablename__ = "customer_site_total_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    corporation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+    links: Mapped[int] = mapped_column(Integer)
+    sites: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Numeric)
+
+    __table_args__ = (Index("ix_customer_site_total_deltas_corporation", "corporation_id"),)

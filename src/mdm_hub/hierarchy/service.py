@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import audit_record
@@ -279,9 +280,9 @@ async def hierarchy_json(
     descendants_depth: int,
     limit: int,
 ) -> bytes:
-    """:func:`hierarchy` as the JSON of ``HierarchyOut``, rendered by PostgreSQL in one
-    statement (a whole group of 1,000 companies is one text value, not 1,000 objects)."""
-    tree = await repository.tree_json(
+    """:func:`hierarchy` as the JSON of ``HierarchyOut``, from one statement: the members and
+    sites come as rows (a whole group of 1,000 companies is 1,000 tuples, no pydantic)."""
+    tree = await repository.tree(
         session,
         customer_id,
         ancestors_depth=ancestors_depth,
@@ -290,7 +291,43 @@ async def hierarchy_json(
     )
     if tree is None:
         raise ProblemError("not-found", f"No customer {customer_id}")
-    return tree.encode()
+    head = orjson.loads(tree.head)
+    return orjson.dumps(
+        {
+            "customer": head["customer"],
+            "corporation": head["corporation"],
+            "ancestors": head["ancestors"],
+            # dict displays: a third of the time of dict(zip(names, row)) for 1,000 members
+            "children": [
+                {
+                    "id": i,
+                    "customer_code": code,
+                    "name": name,
+                    "status": state,
+                    "relation_type": kind,
+                    "valid_from": vf,
+                    "valid_to": vt,
+                    "depth": depth,
+                    "parent_id": parent,
+                }
+                for i, code, name, state, kind, vf, vt, depth, parent in tree.members[:limit]
+            ],
+            "sites": [
+                {
+                    "id": i,
+                    "customer_code": code,
+                    "name": name,
+                    "status": state,
+                    "site_type": kind,
+                    "valid_from": vf,
+                    "valid_to": vt,
+                }
+                for i, code, name, state, kind, vf, vt in tree.sites[:limit]
+            ],
+            "truncated": len(tree.members) > limit or len(tree.sites) > limit,
+            "waiting": head["waiting"],
+        }
+    )
 
 
 async def rollup(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any]:
