@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mdm_hub.audit.log import AuditRecord, audit_record
 from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
-from mdm_hub.custom_fields.service import Configuration, missing_required
+from mdm_hub.custom_fields.service import Configuration, current_configuration, missing_required
 from mdm_hub.customers import repository
 from mdm_hub.customers.models import STEWARD_SYSTEM, Customer, CustomerStatus
 from mdm_hub.customers.survivorship import (
@@ -213,6 +213,21 @@ async def recompute_golden(
         writes=[*writes, update],
     )
     return True
+
+
+async def recompute_after(
+    session: AsyncSession, settings: Settings, actor: Actor, customer: Customer, entry: AuditRecord
+) -> bool:
+    """:func:`recompute_golden` after one audited change to the customer's source records,
+    under the configuration in force now. True if the golden record changed."""
+    return await recompute_golden(
+        session,
+        settings,
+        actor,
+        customer,
+        config=await current_configuration(session),
+        audit=[entry],
+    )
 
 
 async def new_customer(session: AsyncSession, settings: Settings, kind: str) -> Customer:

@@ -18,6 +18,7 @@ from mdm_hub.customers.golden import (
     bump_version,
     customer_view,
     now,
+    recompute_after,
     recompute_golden,
     record_customer_change,
 )
@@ -170,9 +171,9 @@ async def edit_customer(
     when it touches a protected field (issue 18), a change request waiting for another
     管理者's approval (nothing changes yet)."""
     protected = governance.touched(patch, await governance.list_protected(session))
-    if not protected:
-        return await patch_customer(session, settings, actor, customer_id, patch, if_match)
     locked = await _lock_for_edit(session, customer_id, if_match)
+    if not protected:
+        return await apply_edit(session, settings, actor, locked, patch)
     done = await normalize_patch(session, locked, patch)
     changes = requested_changes(locked, patch, done.record)
     return await governance.request_change(
@@ -180,16 +181,15 @@ async def edit_customer(
     )
 
 
-async def patch_customer(
+async def apply_edit(
     session: AsyncSession,
     settings: Settings,
     actor: Actor,
-    customer_id: uuid.UUID,
+    customer: Customer,
     patch: dict[str, Any],
-    if_match: str | None,
 ) -> Customer:
-    """A steward's edit: kept as the steward's own source, so survivorship lets it win."""
-    customer = await _lock_for_edit(session, customer_id, if_match)
+    """A steward's edit of the customer (locked by :func:`_lock_for_edit`): kept as the
+    steward's own source, so survivorship lets it win."""
     config = await current_configuration(session)
     done = await normalize_patch(session, customer, patch, config)
     normalized = done.record
@@ -300,14 +300,7 @@ async def apply_held_values(
         before=before,
         after={**source_view(source), "normalized": source.normalized},
     )
-    await recompute_golden(
-        session,
-        settings,
-        actor,
-        customer,
-        config=await current_configuration(session),
-        audit=[entry],
-    )
+    await recompute_after(session, settings, actor, customer, entry)
     return customer
 
 
@@ -323,6 +316,7 @@ def change_request_applier(
                 session, settings, actor, change.system, change.source_id, change.patch
             )
         else:
-            await patch_customer(session, settings, actor, change.customer_id, change.patch, "*")
+            locked = await _lock_for_edit(session, change.customer_id, "*")
+            await apply_edit(session, settings, actor, locked, change.patch)
 
     return apply

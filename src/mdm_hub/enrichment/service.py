@@ -32,11 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mdm_hub.audit.log import audit_record, source_record_audit
 from mdm_hub.context import Actor
-from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers.golden import (
     bump_version,
     customer_view,
-    recompute_golden,
+    recompute_after,
     record_customer_change,
 )
 from mdm_hub.customers.models import Customer, CustomerStatus
@@ -224,18 +223,10 @@ async def remove_nta_source(
         "normalized": source.normalized,
     }
     await repository.delete_source_record(session, source)
-    await recompute_golden(
-        session,
-        settings,
-        actor,
-        customer,
-        config=await current_configuration(session),
-        audit=[
-            source_record_audit(
-                actor, "source_record.removed", SYSTEM, number, customer.id, before=removed
-            )
-        ],
+    entry = source_record_audit(
+        actor, "source_record.removed", SYSTEM, number, customer.id, before=removed
     )
+    await recompute_after(session, settings, actor, customer, entry)
     return True
 
 
