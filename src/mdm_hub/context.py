@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from mdm_hub.settings import Settings
 
@@ -21,16 +19,6 @@ class Actor:
     subject: str
     client_id: str | None = None
     request_id: str | None = None
-
-
-async def _current_actor(request: Request) -> Actor:
-    # The authenticated principal (mdm_hub.auth), which is an Actor: the audit log records its
-    # subject, client id and the request id. A request without valid credentials gets 401.
-    authenticate: Callable[[Request], Awaitable[Actor]] = request.app.state.authenticate
-    return await authenticate(request)
-
-
-CurrentActor = Annotated[Actor, Depends(_current_actor)]
 
 
 def settings_of(request: Request) -> Settings:

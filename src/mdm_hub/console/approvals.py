@@ -20,7 +20,7 @@ from mdm_hub.console.customer_view import show
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.paging import next_page, page_after
 from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.customers.steward import change_request_applier
 from mdm_hub.db import DbSession
 from mdm_hub.errors import ProblemError
@@ -66,8 +66,7 @@ def diff_rows(change: ChangeRequestOut) -> list[DiffRow]:
 async def approvals_page(
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
     status: Annotated[str, Query(pattern="^(pending|approved|rejected|withdrawn)$")] = "pending",
     cursor: str | None = None,
     done: Annotated[str | None, Query(pattern="^(approved|rejected)$")] = None,
@@ -100,8 +99,7 @@ async def decide(
     request_id: int,
     request: Request,
     session: DbSession,
-    principal: ConfigManage,
-    actor: CurrentActor,
+    actor: ConfigManage,
 ) -> Response:
     """承認 or 却下 with a comment; the version the page showed is the If-Match."""
     form = await form_data(request)

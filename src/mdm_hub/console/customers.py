@@ -32,7 +32,6 @@ from mdm_hub.console.web import (
     query_string,
     render,
 )
-from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.customers import repository as customers
 from mdm_hub.customers import search as search_filters
@@ -353,8 +352,7 @@ async def edit(
     customer_id: uuid.UUID,
     request: Request,
     session: DbSession,
-    principal: CustomersWrite,
-    actor: CurrentActor,
+    actor: CustomersWrite,
 ) -> Response:
     """The edit form, through the same service as PATCH /v1/customers/{id} with If-Match.
 
@@ -426,8 +424,7 @@ async def unmerge(
     customer_id: uuid.UUID,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> Response:
     """Move one source record out, through the same service as POST .../unmerge."""
     form = await form_data(request)

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.web import PREFIX, form_data, lang_of, message
-from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import ProblemError
 from mdm_hub.hierarchy import service
@@ -93,8 +92,7 @@ async def decide_site_proposal(
     proposal_id: Annotated[Id, Path()],
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> Response:
     """Accept or reject matching's proposal, as POST /v1/hierarchy/site-proposals/{id}/decision."""
     decision = (await form_data(request)).get("decision", "")

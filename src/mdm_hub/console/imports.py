@@ -24,7 +24,6 @@ from mdm_hub.auth.roles import CustomersWrite
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
-from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields.service import current_configuration
 from mdm_hub.db import DbSession
 from mdm_hub.errors import ProblemError
@@ -61,9 +60,7 @@ async def imports(request: Request, session: DbSession, principal: CustomersWrit
 
 
 @router.post("")
-async def upload(
-    request: Request, session: DbSession, principal: CustomersWrite, actor: CurrentActor
-) -> Response:
+async def upload(request: Request, session: DbSession, actor: CustomersWrite) -> Response:
     """A file in: stored as a preview job (a dry run that keeps the file)."""
     lang = lang_of(request)
     form = await request.form()
@@ -183,8 +180,7 @@ async def rerun(
     job_id: uuid.UUID,
     request: Request,
     session: DbSession,
-    principal: CustomersWrite,
-    actor: CurrentActor,
+    actor: CustomersWrite,
 ) -> Response:
     """The preview's file again, with the mapping as edited: a new preview, or the import."""
     lang = lang_of(request)
@@ -242,9 +238,7 @@ async def report(
 
 
 @router.post("/sample")
-async def sample(
-    request: Request, session: DbSession, principal: CustomersWrite, actor: CurrentActor
-) -> Response:
+async def sample(request: Request, session: DbSession, actor: CustomersWrite) -> Response:
     """The generated sample (about 5,000 customers from two systems, as ``mdm-hub import
     --sample``), imported through the same jobs; offered on the home page of an empty hub."""
     lang = lang_of(request)

@@ -19,7 +19,6 @@ from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.paging import next_page, page_after
 from mdm_hub.console.web import PREFIX, form_data, lang_of, query_string, render
-from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import FieldProblem, validation_problem
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -37,8 +36,7 @@ async def erase(
     customer_id: uuid.UUID,
     request: Request,
     session: DbSession,
-    principal: PrivacyManage,
-    actor: CurrentActor,
+    actor: PrivacyManage,
 ) -> Response:
     """The confirmed erase form: a reason (required) and the confirmation box ticked."""
     form = await form_data(request)

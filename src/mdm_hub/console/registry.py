@@ -17,7 +17,7 @@ from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.paging import next_page, page_after
 from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.enrichment import proposals
 from mdm_hub.enrichment import repository as enrichment
@@ -75,8 +75,7 @@ async def decide(
     proposal_id: int,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> Response:
     """承認 (link the customer to the corporation) or 却下, through the API's service."""
     form = await form_data(request)

@@ -14,7 +14,6 @@ from mdm_hub.console import repository
 from mdm_hub.console.customer_view import comparison_rows, group_rows, waterfall
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.web import PREFIX, form_data, go, jst, lang_of, message, query_string, render
-from mdm_hub.context import CurrentActor
 from mdm_hub.customers import repository as customers
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
@@ -171,8 +170,7 @@ async def decide(
     candidate_id: int,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> Response:
     """統合 or 別人・別会社, through the same service as POST /v1/match-candidates/{id}/decision;
     then the next waiting pair opens. Another steward's earlier decision is a message."""
@@ -221,8 +219,7 @@ async def merge_group(
     candidate_id: int,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> Response:
     """統合 of the whole group as the page showed it, through the service of
     POST /v1/customers/{id}/merge (the oldest customer survives, as a pair's merge does). When

@@ -12,7 +12,6 @@ from mdm_hub.auth.roles import WebhooksManage, WebhooksRead
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.web import PREFIX, form_data, lang_of, message, render
-from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import ProblemError
 from mdm_hub.events import subscriptions
@@ -78,8 +77,7 @@ async def replay(
     endpoint_id: uuid.UUID,
     request: Request,
     session: DbSession,
-    principal: WebhooksManage,
-    actor: CurrentActor,
+    actor: WebhooksManage,
 ) -> Response:
     """Replay one dead letter (the same service as POST .../replay with delivery_id)."""
     form = await form_data(request)
@@ -119,8 +117,7 @@ async def rotate(
     endpoint_id: uuid.UUID,
     request: Request,
     session: DbSession,
-    principal: WebhooksManage,
-    actor: CurrentActor,
+    actor: WebhooksManage,
 ) -> Response:
     endpoint = await subscriptions.rotate_secret(
         session, request.app.state.settings, actor, endpoint_id

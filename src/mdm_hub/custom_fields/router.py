@@ -7,7 +7,6 @@ from dataclasses import asdict
 from fastapi import APIRouter, Response, status
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead
-from mdm_hub.context import CurrentActor
 from mdm_hub.custom_fields import service
 from mdm_hub.custom_fields.schemas import (
     CustomFieldCreate,
@@ -30,7 +29,7 @@ router = APIRouter(prefix="/v1", tags=["configuration"], route_class=IdempotentR
     responses={**PROBLEM_RESPONSES, 409: PROBLEM_RESPONSES[422]},
 )
 async def create_custom_field(
-    body: CustomFieldCreate, session: DbSession, principal: ConfigManage, actor: CurrentActor
+    body: CustomFieldCreate, session: DbSession, actor: ConfigManage
 ) -> CustomFieldOut:
     """Define a custom field; every later customer write is validated against it."""
     definition = await service.create_definition(session, actor, body)
@@ -57,8 +56,7 @@ async def update_custom_field(
     key: KeyPath,
     body: CustomFieldUpdate,
     session: DbSession,
-    principal: ConfigManage,
-    actor: CurrentActor,
+    actor: ConfigManage,
 ) -> CustomFieldOut:
     """Change a definition's label, description, requiredness or allowed values."""
     definition = await service.update_definition(session, actor, key, body)
@@ -68,9 +66,7 @@ async def update_custom_field(
 @router.delete(
     "/custom-fields/{key}", status_code=status.HTTP_204_NO_CONTENT, responses=PROBLEM_RESPONSES
 )
-async def delete_custom_field(
-    key: KeyPath, session: DbSession, principal: ConfigManage, actor: CurrentActor
-) -> Response:
+async def delete_custom_field(key: KeyPath, session: DbSession, actor: ConfigManage) -> Response:
     """Remove a definition. Stored values stay in source records but are no longer accepted."""
     await service.delete_definition(session, actor, key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -84,8 +80,6 @@ async def get_rank_rules(session: DbSession, principal: ConfigRead) -> RankRules
 
 
 @router.put("/rank-rules", response_model=RankRules, responses=PROBLEM_RESPONSES)
-async def put_rank_rules(
-    body: RankRules, session: DbSession, principal: ConfigManage, actor: CurrentActor
-) -> RankRules:
+async def put_rank_rules(body: RankRules, session: DbSession, actor: ConfigManage) -> RankRules:
     """Replace the rank rules. They apply to every write from now on."""
     return await service.replace_rank_rules(session, actor, body)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.auth.roles import ConfigManage, CustomersCurate, CustomersRead, CustomersWrite
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.customers import repository, search, steward
 from mdm_hub.customers.models import Customer, CustomerStatus
 from mdm_hub.customers.prepare import normalize_payload
@@ -178,8 +178,7 @@ async def patch_customer(
     request: Request,
     response: Response,
     session: DbSession,
-    principal: CustomersWrite,
-    actor: CurrentActor,
+    actor: CustomersWrite,
     if_match: IfMatch = None,
     reason: Annotated[
         str | None,
@@ -221,8 +220,7 @@ async def decide_change_request(
     request: Request,
     response: Response,
     session: DbSession,
-    principal: ConfigManage,
-    actor: CurrentActor,
+    actor: ConfigManage,
     if_match: Annotated[str | None, Header()] = None,
 ) -> ChangeRequestOut:
     """Approve (the change applies as the approver's edit, audited, with its event) or reject
@@ -248,8 +246,7 @@ async def decide_change_request(
 async def delete_customer(
     customer_id: uuid.UUID,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
     if_match: IfMatch = None,
 ) -> Response:
     """Soft delete: the customer stays readable with status `deleted`."""

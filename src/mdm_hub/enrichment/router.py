@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from mdm_hub.auth.roles import CustomersCurate
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.enrichment import proposals, repository, service
 from mdm_hub.enrichment.schemas import (
@@ -52,8 +52,7 @@ async def decide_registry_proposal(
     body: ProposalDecision,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> ProposalOut:
     """Accept (link the customer: the registry becomes its source `nta`, applied at once) or
     reject a pending proposal; 409 when it is decided already or either side is linked."""
@@ -71,8 +70,7 @@ async def link_customer_registry(
     body: RegistryLinkIn,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> RegistryOut:
     """Link the customer to the registry's corporation of this 法人番号, as accepting a
     proposal does (the registry becomes its source `nta`, applied at once; its pending
@@ -94,8 +92,7 @@ async def unlink_customer_registry(
     customer_id: uuid.UUID,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> Response:
     """Remove the customer's registry link (a wrong link): the link and its source record
     `nta/<法人番号>` go and the golden record is recomputed without it (audited,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import CustomersRead, WebhooksManage, WebhooksRead
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.events import feed, subscriptions
@@ -102,8 +102,7 @@ async def create_webhook_endpoint(
     body: EndpointIn,
     response: Response,
     session: DbSession,
-    principal: WebhooksManage,
-    actor: CurrentActor,
+    actor: WebhooksManage,
 ) -> EndpointCreated:
     """Subscribe a URL. The answer carries the signing secret; it is not shown again.
 
@@ -163,8 +162,7 @@ async def update_webhook_endpoint(
     endpoint_id: uuid.UUID,
     body: EndpointPatch,
     session: DbSession,
-    principal: WebhooksManage,
-    actor: CurrentActor,
+    actor: WebhooksManage,
 ) -> EndpointOut:
     """Change URL, event types, filter, description, or enable/disable.
 
@@ -180,7 +178,7 @@ async def update_webhook_endpoint(
     responses=PROBLEM_RESPONSES,
 )
 async def delete_webhook_endpoint(
-    endpoint_id: uuid.UUID, session: DbSession, principal: WebhooksManage, actor: CurrentActor
+    endpoint_id: uuid.UUID, session: DbSession, actor: WebhooksManage
 ) -> Response:
     """Unsubscribe: the endpoint, its pending deliveries and its delivery log are removed."""
     await subscriptions.delete_endpoint(session, actor, endpoint_id)
@@ -196,8 +194,7 @@ async def rotate_webhook_secret(
     endpoint_id: uuid.UUID,
     request: Request,
     session: DbSession,
-    principal: WebhooksManage,
-    actor: CurrentActor,
+    actor: WebhooksManage,
 ) -> SecretRotated:
     """A new signing secret. Until `previous_secret_expires_at` every message is signed with
     both the new and the old secret, so receivers can switch without losing a message."""
@@ -264,8 +261,7 @@ async def replay_webhook_deliveries(
     body: ReplayIn,
     request: Request,
     session: DbSession,
-    principal: WebhooksManage,
-    actor: CurrentActor,
+    actor: WebhooksManage,
 ) -> ReplayOut:
     """Send events again: every matching event `since` a time or `from_event_id` on (also
     from before the endpoint existed, as a backfill), or one dead-lettered `delivery_id`.

@@ -8,7 +8,6 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersCurate
-from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.governance import service
@@ -37,7 +36,7 @@ async def list_protected_fields(
 
 @router.put("/protected-fields", response_model=list[ProtectedFieldIn], responses=PROBLEM_RESPONSES)
 async def replace_protected_fields(
-    body: ProtectedFields, session: DbSession, principal: ConfigManage, actor: CurrentActor
+    body: ProtectedFields, session: DbSession, actor: ConfigManage
 ) -> list[ProtectedFieldIn]:
     """Replace the protected fields (audited). Pending change requests stay as they are."""
     fields = await service.replace_protected(session, actor, body)

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead
-from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.hierarchy import repository, service
@@ -43,8 +42,7 @@ async def put_site_link(
     customer_id: uuid.UUID,
     body: SiteLinkIn,
     session: DbSession,
-    actor: CurrentActor,
-    principal: CustomersCurate,
+    actor: CustomersCurate,
 ) -> LinkOut:
     """This customer is a site (事業所) of a corporation. 422 for a self-link, a corporation
     that is itself a site, or a customer that has sites of its own."""
@@ -60,8 +58,7 @@ async def put_group_link(
     customer_id: uuid.UUID,
     body: GroupLinkIn,
     session: DbSession,
-    actor: CurrentActor,
-    principal: CustomersCurate,
+    actor: CustomersCurate,
 ) -> LinkOut:
     """This corporation's group parent (親会社), as a subsidiary (子会社) or an affiliate
     (関連会社). 422 for a self-link or a cycle."""
@@ -77,8 +74,7 @@ async def delete_link(
     customer_id: uuid.UUID,
     axis: Literal["corporation", "parent"],
     session: DbSession,
-    actor: CurrentActor,
-    principal: CustomersCurate,
+    actor: CustomersCurate,
 ) -> Response:
     """Remove the customer's link to its corporation or to its group parent."""
     await service.remove_link(
@@ -154,8 +150,7 @@ async def decide_site_proposal(
     proposal_id: Annotated[Id, Path(description="The site proposal's id")],
     body: SiteProposalDecisionIn,
     session: DbSession,
-    actor: CurrentActor,
-    principal: CustomersCurate,
+    actor: CustomersCurate,
 ) -> SiteProposalOut:
     """Accept (link the site to the corporation) or reject a proposal."""
     return SiteProposalOut.model_validate(

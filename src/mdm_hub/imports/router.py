@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.auth.roles import CustomersWrite
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.customers.schemas import MatchDecision
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
@@ -86,8 +86,7 @@ async def create_import(
     request: Request,
     response: Response,
     session: DbSession,
-    principal: CustomersWrite,
-    actor: CurrentActor,
+    actor: CustomersWrite,
     mapping: Annotated[
         UploadFile | None, File(description="Mapping file (YAML or JSON); kept for the system")
     ] = None,
@@ -194,8 +193,7 @@ async def put_source_records(
     body: BatchIn,
     request: Request,
     session: DbSession,
-    principal: CustomersWrite,
-    actor: CurrentActor,
+    actor: CustomersWrite,
 ) -> BatchOut:
     """Up to 1,000 records at once, in order: each is written and answered as its own PUT
     (status, customer, decision, or problem); one bad item does not fail the others."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from mdm_hub.auth.masking import disclose_explanation
 from mdm_hub.auth.roles import CustomersCurate
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.customers.models import Customer
 from mdm_hub.customers.schemas import CustomerOut
 from mdm_hub.customers.steward import etag
@@ -97,8 +97,7 @@ async def decide_match_candidate(
     body: CandidateDecision,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> MatchCandidateOut:
     """A steward decides: `merge` the pair (the older customer survives) or `distinct`."""
     candidate = await merge.decide_candidate(
@@ -114,8 +113,7 @@ async def merge_customers(
     request: Request,
     response: Response,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> CustomerOut:
     """Merge other customers into this one. Their ids stay resolvable (status `merged`)."""
     survivor = await merge.merge_customers(
@@ -131,8 +129,7 @@ async def unmerge_customer(
     body: UnmergeRequest,
     request: Request,
     session: DbSession,
-    principal: CustomersCurate,
-    actor: CurrentActor,
+    actor: CustomersCurate,
 ) -> UnmergeResult:
     """Move source records out: back to the customer a merge took them from, or elsewhere."""
     remaining, target = await merge.unmerge(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import PrivacyManage
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -37,8 +37,7 @@ async def erase_customer(
     body: ErasureIn,
     request: Request,
     session: DbSession,
-    principal: PrivacyManage,
-    actor: CurrentActor,
+    actor: PrivacyManage,
 ) -> ErasureOut:
     """Erase a person on request (利用停止・消去): their data leaves the golden record, every
     source record (of customers merged into it too), blocking keys, review candidates, audit
@@ -95,9 +94,7 @@ async def list_held_writes(
     response_model=HeldWriteOut,
     responses=PROBLEM_RESPONSES,
 )
-async def reject_held_write(
-    held_id: Id, session: DbSession, principal: PrivacyManage, actor: CurrentActor
-) -> HeldWriteOut:
+async def reject_held_write(held_id: Id, session: DbSession, actor: PrivacyManage) -> HeldWriteOut:
     """Drop a held write: the person stays erased and the write's data is discarded."""
     return HeldWriteOut.model_validate(
         await service.decide_held_write(session, actor, held_id, "rejected")

@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersRead
-from mdm_hub.context import CurrentActor
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -40,8 +39,7 @@ async def set_rule_policy(
     rule: KeyPath,
     body: RulePolicyIn,
     session: DbSession,
-    principal: ConfigManage,
-    actor: CurrentActor,
+    actor: ConfigManage,
 ) -> RuleOut:
     """Set a rule's policy (reject | flag | ignore) for every later write; audited.
 

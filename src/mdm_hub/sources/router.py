@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from mdm_hub.auth.masking import disclose_explanation
 from mdm_hub.auth.roles import CustomersRead, CustomersWrite, PrivacyManage
-from mdm_hub.context import CurrentActor, settings_of
+from mdm_hub.context import settings_of
 from mdm_hub.customers.repository import get_source_record as read_source_record
 from mdm_hub.customers.schemas import (
     EXAMPLE_CORPORATION,
@@ -69,8 +69,7 @@ async def put_source_record(
     request: Request,
     response: Response,
     session: DbSession,
-    principal: CustomersWrite,
-    actor: CurrentActor,
+    actor: CustomersWrite,
 ) -> SourceWriteResult | JSONResponse:
     """A source system hands the hub its record (idempotent).
 
@@ -154,8 +153,7 @@ async def release_held_write(
     held_id: Id,
     request: Request,
     session: DbSession,
-    principal: PrivacyManage,
-    actor: CurrentActor,
+    actor: PrivacyManage,
 ) -> SourceWriteResult:
     """Write a held record after all (a 管理者 confirmed it is not the erased person, or the
     person came back): it goes through the write path like the source's own PUT."""
