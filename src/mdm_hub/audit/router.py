@@ -16,7 +16,7 @@ from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.pagination import IdPaging, cut_page, id_cursor
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
 
 
 class AuditEntryOut(BaseModel):
@@ -37,7 +37,7 @@ class AuditPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
-@router.get("", response_model=AuditPage, responses=PROBLEM_RESPONSES)
+@router.get("")
 async def list_audit_entries(
     session: DbSession,
     principal: AuditRead,

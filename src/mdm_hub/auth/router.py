@@ -152,7 +152,7 @@ def start_session(request: Request, token: str, subject: str, next_path: str) ->
     return response
 
 
-@router.post("/logout", response_model=LoggedOut, dependencies=[Public])
+@router.post("/logout", dependencies=[Public])
 async def logout(request: Request, response: Response) -> LoggedOut:
     """End the console session (send X-CSRF-Token)."""
     session = request.session
@@ -172,7 +172,7 @@ async def logout(request: Request, response: Response) -> LoggedOut:
     return LoggedOut(end_session_url=end_session_url)
 
 
-@router.get("/me", response_model=Me)
+@router.get("/me")
 async def me(request: Request, principal: Authenticated) -> Me:
     """Who is calling, with which roles and permissions."""
     return Me(

@@ -19,14 +19,13 @@ from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.types import KeyPath
 
-router = APIRouter(prefix="/v1", tags=["configuration"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/v1", tags=["configuration"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 
 
 @router.post(
-    "/custom-fields",
-    response_model=CustomFieldOut,
-    status_code=status.HTTP_201_CREATED,
-    responses={**PROBLEM_RESPONSES, 409: PROBLEM_RESPONSES[422]},
+    "/custom-fields", status_code=status.HTTP_201_CREATED, responses={409: PROBLEM_RESPONSES[422]}
 )
 async def create_custom_field(
     body: CustomFieldCreate, session: DbSession, actor: ConfigManage
@@ -36,7 +35,7 @@ async def create_custom_field(
     return CustomFieldOut(**service.definition_dict(definition))
 
 
-@router.get("/custom-fields", response_model=list[CustomFieldOut], responses=PROBLEM_RESPONSES)
+@router.get("/custom-fields")
 async def list_custom_fields(session: DbSession, principal: ConfigRead) -> list[CustomFieldOut]:
     return [
         CustomFieldOut(**service.definition_dict(d))
@@ -44,14 +43,14 @@ async def list_custom_fields(session: DbSession, principal: ConfigRead) -> list[
     ]
 
 
-@router.get("/custom-fields/{key}", response_model=CustomFieldOut, responses=PROBLEM_RESPONSES)
+@router.get("/custom-fields/{key}")
 async def get_custom_field(
     key: KeyPath, session: DbSession, principal: ConfigRead
 ) -> CustomFieldOut:
     return CustomFieldOut(**service.definition_dict(await service.get_definition(session, key)))
 
 
-@router.patch("/custom-fields/{key}", response_model=CustomFieldOut, responses=PROBLEM_RESPONSES)
+@router.patch("/custom-fields/{key}")
 async def update_custom_field(
     key: KeyPath,
     body: CustomFieldUpdate,
@@ -63,23 +62,21 @@ async def update_custom_field(
     return CustomFieldOut(**service.definition_dict(definition))
 
 
-@router.delete(
-    "/custom-fields/{key}", status_code=status.HTTP_204_NO_CONTENT, responses=PROBLEM_RESPONSES
-)
+@router.delete("/custom-fields/{key}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_custom_field(key: KeyPath, session: DbSession, actor: ConfigManage) -> Response:
     """Remove a definition. Stored values stay in source records but are no longer accepted."""
     await service.delete_definition(session, actor, key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/rank-rules", response_model=RankRules, responses=PROBLEM_RESPONSES)
+@router.get("/rank-rules")
 async def get_rank_rules(session: DbSession, principal: ConfigRead) -> RankRules:
     """The thresholds that derive 顧客ランク from 取引金額 (highest matching threshold wins)."""
     rules = await service.load_rank_rules(session)
     return RankRules.model_validate({"rules": [asdict(r) for r in rules]})
 
 
-@router.put("/rank-rules", response_model=RankRules, responses=PROBLEM_RESPONSES)
+@router.put("/rank-rules")
 async def put_rank_rules(body: RankRules, session: DbSession, actor: ConfigManage) -> RankRules:
     """Replace the rank rules. They apply to every write from now on."""
     return await service.replace_rank_rules(session, actor, body)

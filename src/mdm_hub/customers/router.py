@@ -45,7 +45,7 @@ from mdm_hub.quality.schemas import CustomerFindingOut
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", route_class=IdempotentRoute, responses=PROBLEM_RESPONSES)
 CUSTOMERS: list[str | Enum] = ["customers"]  # FastAPI's type for tags
 
 IfMatch = Annotated[str | None, Header(description="ETag of the version being changed")]
@@ -66,7 +66,7 @@ def _filter_problem(field: str, exc: NormalizationError) -> Exception:
     )
 
 
-@router.get("/customers", response_model=CustomerPage, responses=PROBLEM_RESPONSES, tags=CUSTOMERS)
+@router.get("/customers", tags=CUSTOMERS)
 async def list_customers(
     *,
     request: Request,
@@ -131,12 +131,7 @@ async def list_customers(
     )
 
 
-@router.get(
-    "/customers/{customer_id}",
-    response_model=CustomerOut,
-    responses=PROBLEM_RESPONSES,
-    tags=CUSTOMERS,
-)
+@router.get("/customers/{customer_id}", tags=CUSTOMERS)
 async def get_customer(
     customer_id: uuid.UUID,
     response: Response,
@@ -209,10 +204,7 @@ async def patch_customer(
 
 
 @router.post(
-    "/change-requests/{request_id}/decision",
-    response_model=ChangeRequestOut,
-    responses=CONFLICT_RESPONSES,
-    tags=["governance"],
+    "/change-requests/{request_id}/decision", responses=CONFLICT_RESPONSES, tags=["governance"]
 )
 async def decide_change_request(
     request_id: Id,
@@ -254,12 +246,7 @@ async def delete_customer(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(
-    "/customers/{customer_id}/sources",
-    response_model=list[SourceRecordOut],
-    responses=PROBLEM_RESPONSES,
-    tags=CUSTOMERS,
-)
+@router.get("/customers/{customer_id}/sources", tags=CUSTOMERS)
 async def list_customer_sources(
     customer_id: uuid.UUID,
     session: DbSession,
@@ -269,9 +256,7 @@ async def list_customer_sources(
     return [source_out(s) for s in await repository.list_customer_sources(session, customer_id)]
 
 
-@router.post(
-    "/normalize", response_model=NormalizeResult, responses=PROBLEM_RESPONSES, tags=["sources"]
-)
+@router.post("/normalize", tags=["sources"])
 async def normalize(
     payload: Annotated[
         CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})

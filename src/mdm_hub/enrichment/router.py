@@ -25,10 +25,12 @@ from mdm_hub.registry import service as registry
 from mdm_hub.registry.schemas import RegistryOut
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1", tags=["registry"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/v1", tags=["registry"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 
 
-@router.get("/registry/proposals", response_model=ProposalPage, responses=PROBLEM_RESPONSES)
+@router.get("/registry/proposals")
 async def list_registry_proposals(
     session: DbSession,
     principal: CustomersCurate,
@@ -42,11 +44,7 @@ async def list_registry_proposals(
     return page.answer(ProposalPage, rows)
 
 
-@router.post(
-    "/registry/proposals/{proposal_id}/decision",
-    response_model=ProposalOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.post("/registry/proposals/{proposal_id}/decision")
 async def decide_registry_proposal(
     proposal_id: Annotated[Id, Path(description="The proposal's id")],
     body: ProposalDecision,
@@ -62,9 +60,7 @@ async def decide_registry_proposal(
     return ProposalOut.model_validate(decided)
 
 
-@router.put(
-    "/customers/{customer_id}/registry", response_model=RegistryOut, responses=PROBLEM_RESPONSES
-)
+@router.put("/customers/{customer_id}/registry")
 async def link_customer_registry(
     customer_id: uuid.UUID,
     body: RegistryLinkIn,
@@ -83,11 +79,7 @@ async def link_customer_registry(
     return RegistryOut.model_validate(await registry.customer_registry(session, customer_id))
 
 
-@router.delete(
-    "/customers/{customer_id}/registry",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=PROBLEM_RESPONSES,
-)
+@router.delete("/customers/{customer_id}/registry", status_code=status.HTTP_204_NO_CONTENT)
 async def unlink_customer_registry(
     customer_id: uuid.UUID,
     request: Request,

@@ -38,8 +38,15 @@ from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=IdempotentRoute)
-changes_router = APIRouter(prefix="/v1", tags=["changes"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/v1/webhooks",
+    tags=["webhooks"],
+    route_class=IdempotentRoute,
+    responses=PROBLEM_RESPONSES,
+)
+changes_router = APIRouter(
+    prefix="/v1", tags=["changes"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
@@ -92,12 +99,7 @@ def attempt_out(attempt: WebhookAttempt, delivery: WebhookDelivery) -> AttemptOu
     )
 
 
-@router.post(
-    "/endpoints",
-    response_model=EndpointCreated,
-    status_code=status.HTTP_201_CREATED,
-    responses=PROBLEM_RESPONSES,
-)
+@router.post("/endpoints", status_code=status.HTTP_201_CREATED)
 async def create_webhook_endpoint(
     body: EndpointIn,
     response: Response,
@@ -113,7 +115,7 @@ async def create_webhook_endpoint(
     return EndpointCreated.model_validate({**endpoint_out(endpoint), "secret": endpoint.secret})
 
 
-@router.get("/endpoints", response_model=EndpointPage, responses=PROBLEM_RESPONSES)
+@router.get("/endpoints")
 async def list_webhook_endpoints(
     request: Request,
     session: DbSession,
@@ -149,7 +151,7 @@ async def list_webhook_endpoints(
     )
 
 
-@router.get("/endpoints/{endpoint_id}", response_model=EndpointOut, responses=PROBLEM_RESPONSES)
+@router.get("/endpoints/{endpoint_id}")
 async def get_webhook_endpoint(
     endpoint_id: uuid.UUID, session: DbSession, principal: WebhooksRead
 ) -> EndpointOut:
@@ -157,7 +159,7 @@ async def get_webhook_endpoint(
     return await _with_stats(session, await subscriptions.get_endpoint(session, endpoint_id))
 
 
-@router.patch("/endpoints/{endpoint_id}", response_model=EndpointOut, responses=PROBLEM_RESPONSES)
+@router.patch("/endpoints/{endpoint_id}")
 async def update_webhook_endpoint(
     endpoint_id: uuid.UUID,
     body: EndpointPatch,
@@ -172,11 +174,7 @@ async def update_webhook_endpoint(
     return await _with_stats(session, endpoint)
 
 
-@router.delete(
-    "/endpoints/{endpoint_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=PROBLEM_RESPONSES,
-)
+@router.delete("/endpoints/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_webhook_endpoint(
     endpoint_id: uuid.UUID, session: DbSession, actor: WebhooksManage
 ) -> Response:
@@ -185,11 +183,7 @@ async def delete_webhook_endpoint(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
-    "/endpoints/{endpoint_id}/rotate-secret",
-    response_model=SecretRotated,
-    responses=PROBLEM_RESPONSES,
-)
+@router.post("/endpoints/{endpoint_id}/rotate-secret")
 async def rotate_webhook_secret(
     endpoint_id: uuid.UUID,
     request: Request,
@@ -206,11 +200,7 @@ async def rotate_webhook_secret(
     )
 
 
-@router.get(
-    "/endpoints/{endpoint_id}/deliveries",
-    response_model=AttemptPage,
-    responses=PROBLEM_RESPONSES,
-)
+@router.get("/endpoints/{endpoint_id}/deliveries")
 async def list_webhook_deliveries(
     endpoint_id: uuid.UUID,
     request: Request,
@@ -252,7 +242,6 @@ async def list_webhook_deliveries(
 
 @router.post(
     "/endpoints/{endpoint_id}/replay",
-    response_model=ReplayOut,
     status_code=status.HTTP_202_ACCEPTED,
     responses=CONFLICT_RESPONSES,
 )
@@ -270,11 +259,7 @@ async def replay_webhook_deliveries(
     return ReplayOut(queued=queued)
 
 
-@router.post(
-    "/endpoints/{endpoint_id}/test",
-    response_model=AttemptOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.post("/endpoints/{endpoint_id}/test")
 async def test_webhook_endpoint(
     endpoint_id: uuid.UUID,
     request: Request,
@@ -286,7 +271,7 @@ async def test_webhook_endpoint(
     return attempt_out(attempt, delivery)
 
 
-@changes_router.get("/changes", response_model=ChangePage, responses=PROBLEM_RESPONSES)
+@changes_router.get("/changes")
 async def list_changes(
     request: Request,
     session: DbSession,

@@ -22,10 +22,12 @@ from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import ConfiguredIdPaging, id_cursor
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1", tags=["governance"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/v1", tags=["governance"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 
 
-@router.get("/protected-fields", response_model=list[ProtectedFieldIn], responses=PROBLEM_RESPONSES)
+@router.get("/protected-fields")
 async def list_protected_fields(
     session: DbSession, principal: ConfigRead
 ) -> list[ProtectedFieldIn]:
@@ -34,7 +36,7 @@ async def list_protected_fields(
     return [ProtectedFieldIn.model_validate(f) for f in service.protected_view(fields)]
 
 
-@router.put("/protected-fields", response_model=list[ProtectedFieldIn], responses=PROBLEM_RESPONSES)
+@router.put("/protected-fields")
 async def replace_protected_fields(
     body: ProtectedFields, session: DbSession, actor: ConfigManage
 ) -> list[ProtectedFieldIn]:
@@ -43,7 +45,7 @@ async def replace_protected_fields(
     return [ProtectedFieldIn.model_validate(f) for f in service.protected_view(fields)]
 
 
-@router.get("/change-requests", response_model=ChangeRequestPage, responses=PROBLEM_RESPONSES)
+@router.get("/change-requests")
 async def list_change_requests(
     session: DbSession,
     principal: CustomersCurate,
@@ -63,9 +65,7 @@ async def list_change_requests(
     )
 
 
-@router.get(
-    "/change-requests/{request_id}", response_model=ChangeRequestOut, responses=PROBLEM_RESPONSES
-)
+@router.get("/change-requests/{request_id}")
 async def get_change_request(
     request_id: Id, response: Response, session: DbSession, principal: CustomersCurate
 ) -> ChangeRequestOut:

@@ -26,18 +26,16 @@ from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.pagination import IdPaging
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1", tags=["hierarchy"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/v1", tags=["hierarchy"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 
 
 def _out(link: Link) -> LinkOut:
     return LinkOut.model_validate(vars(link))
 
 
-@router.put(
-    "/customers/{customer_id}/relations/corporation",
-    response_model=LinkOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.put("/customers/{customer_id}/relations/corporation")
 async def put_site_link(
     customer_id: uuid.UUID,
     body: SiteLinkIn,
@@ -49,11 +47,7 @@ async def put_site_link(
     return _out(await service.set_site_link(session, actor, customer_id, body))
 
 
-@router.put(
-    "/customers/{customer_id}/relations/parent",
-    response_model=LinkOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.put("/customers/{customer_id}/relations/parent")
 async def put_group_link(
     customer_id: uuid.UUID,
     body: GroupLinkIn,
@@ -65,11 +59,7 @@ async def put_group_link(
     return _out(await service.set_group_link(session, actor, customer_id, body))
 
 
-@router.delete(
-    "/customers/{customer_id}/relations/{axis}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=PROBLEM_RESPONSES,
-)
+@router.delete("/customers/{customer_id}/relations/{axis}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_link(
     customer_id: uuid.UUID,
     axis: Literal["corporation", "parent"],
@@ -83,11 +73,7 @@ async def delete_link(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(
-    "/customers/{customer_id}/hierarchy",
-    response_model=HierarchyOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.get("/customers/{customer_id}/hierarchy", response_model=HierarchyOut)
 async def get_hierarchy(
     customer_id: uuid.UUID,
     session: DbSession,
@@ -108,9 +94,7 @@ async def get_hierarchy(
     return Response(content=body, media_type="application/json")
 
 
-@router.get(
-    "/customers/{customer_id}/rollup", response_model=RollupOut, responses=PROBLEM_RESPONSES
-)
+@router.get("/customers/{customer_id}/rollup")
 async def get_rollup(
     customer_id: uuid.UUID, session: DbSession, principal: CustomersRead
 ) -> RollupOut:
@@ -119,9 +103,7 @@ async def get_rollup(
     return RollupOut.model_validate(await service.rollup(session, customer_id))
 
 
-@router.get(
-    "/hierarchy/site-proposals", response_model=SiteProposalPage, responses=PROBLEM_RESPONSES
-)
+@router.get("/hierarchy/site-proposals")
 async def list_site_proposals(
     session: DbSession,
     principal: CustomersRead,
@@ -141,11 +123,7 @@ async def list_site_proposals(
     return page.answer(SiteProposalPage, rows)
 
 
-@router.post(
-    "/hierarchy/site-proposals/{proposal_id}/decision",
-    response_model=SiteProposalOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.post("/hierarchy/site-proposals/{proposal_id}/decision")
 async def decide_site_proposal(
     proposal_id: Annotated[Id, Path(description="The site proposal's id")],
     body: SiteProposalDecisionIn,

@@ -39,8 +39,12 @@ from mdm_hub.record import CustomerIn
 from mdm_hub.sources.router import SystemPath
 
 # POSTs honour Idempotency-Key; an upload sent with one is read whole to fingerprint it.
-router = APIRouter(prefix="/v1", tags=["imports"], route_class=IdempotentRoute)
-batch_router = APIRouter(prefix="/v1", tags=["sources"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/v1", tags=["imports"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
+batch_router = APIRouter(
+    prefix="/v1", tags=["sources"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 
 JobId = Annotated[uuid.UUID, Path(description="The import job's id")]
 
@@ -75,10 +79,7 @@ def job_out(job: ImportJob) -> ImportJobOut:
 
 
 @router.post(
-    "/imports",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=ImportJobOut,
-    responses={**PROBLEM_RESPONSES, 413: PROBLEM_RESPONSES[422]},
+    "/imports", status_code=status.HTTP_202_ACCEPTED, responses={413: PROBLEM_RESPONSES[422]}
 )
 async def create_import(
     file: Annotated[UploadFile, File(description="CSV, TSV (UTF-8, UTF-8 BOM or CP932) or .xlsx")],
@@ -139,7 +140,7 @@ async def create_import(
     return job_out(job)
 
 
-@router.get("/imports/{job_id}", response_model=ImportJobOut, responses=PROBLEM_RESPONSES)
+@router.get("/imports/{job_id}")
 async def get_import(job_id: JobId, session: DbSession, principal: CustomersWrite) -> ImportJobOut:
     """Status, rows total and done, rate, ETA and counts by outcome."""
     return job_out(await service.get_job(session, job_id))
@@ -148,7 +149,6 @@ async def get_import(job_id: JobId, session: DbSession, principal: CustomersWrit
 @router.get(
     "/imports/{job_id}/report",
     responses={
-        **PROBLEM_RESPONSES,
         200: {"content": {"text/csv": {}}, "description": "line,source_id,outcome,..."},
     },
     response_class=StreamingResponse,
@@ -171,11 +171,7 @@ async def report_response(session: AsyncSession, job_id: uuid.UUID) -> Streaming
     )
 
 
-@router.post(
-    "/imports/{job_id}/cancel",
-    response_model=ImportJobOut,
-    responses={**PROBLEM_RESPONSES, 409: PROBLEM_RESPONSES[422]},
-)
+@router.post("/imports/{job_id}/cancel", responses={409: PROBLEM_RESPONSES[422]})
 async def cancel_import(
     job_id: JobId, session: DbSession, principal: CustomersWrite
 ) -> ImportJobOut:
@@ -183,11 +179,7 @@ async def cancel_import(
     return job_out(await service.cancel_job(session, job_id))
 
 
-@batch_router.post(
-    "/sources/{system}/records/batch",
-    response_model=BatchOut,
-    responses=PROBLEM_RESPONSES,
-)
+@batch_router.post("/sources/{system}/records/batch")
 async def put_source_records(
     system: SystemPath,
     body: BatchIn,

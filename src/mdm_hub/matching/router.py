@@ -31,7 +31,9 @@ from mdm_hub.matching.schemas import (
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/v1", tags=["matching"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
     409: PROBLEM_RESPONSES[422],
@@ -56,7 +58,7 @@ def _candidate_out(
     )
 
 
-@router.get("/match-candidates", response_model=MatchCandidatePage, responses=PROBLEM_RESPONSES)
+@router.get("/match-candidates")
 async def list_match_candidates(
     session: DbSession,
     principal: CustomersCurate,
@@ -87,11 +89,7 @@ async def list_match_candidates(
     )
 
 
-@router.post(
-    "/match-candidates/{candidate_id}/decision",
-    response_model=MatchCandidateOut,
-    responses=RESPONSES,
-)
+@router.post("/match-candidates/{candidate_id}/decision", responses=RESPONSES)
 async def decide_match_candidate(
     candidate_id: Annotated[Id, Path(description="The match candidate's id")],
     body: CandidateDecision,
@@ -106,7 +104,7 @@ async def decide_match_candidate(
     return _candidate_out(candidate, await pair_customers(session, [candidate]))
 
 
-@router.post("/customers/{customer_id}/merge", response_model=CustomerOut, responses=RESPONSES)
+@router.post("/customers/{customer_id}/merge", responses=RESPONSES)
 async def merge_customers(
     customer_id: uuid.UUID,
     body: MergeRequest,
@@ -123,7 +121,7 @@ async def merge_customers(
     return customer_out(survivor)
 
 
-@router.post("/customers/{customer_id}/unmerge", response_model=UnmergeResult, responses=RESPONSES)
+@router.post("/customers/{customer_id}/unmerge", responses=RESPONSES)
 async def unmerge_customer(
     customer_id: uuid.UUID,
     body: UnmergeRequest,

@@ -26,12 +26,12 @@ from mdm_hub.privacy.schemas import (
 )
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1", tags=["privacy"], route_class=IdempotentRoute)
-
-
-@router.post(
-    "/customers/{customer_id}/erase", response_model=ErasureOut, responses=PROBLEM_RESPONSES
+router = APIRouter(
+    prefix="/v1", tags=["privacy"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
 )
+
+
+@router.post("/customers/{customer_id}/erase")
 async def erase_customer(
     customer_id: uuid.UUID,
     body: ErasureIn,
@@ -50,9 +50,7 @@ async def erase_customer(
     return ErasureOut.model_validate(erasure)
 
 
-@router.get(
-    "/customers/{customer_id}/erasure", response_model=ErasureOut, responses=PROBLEM_RESPONSES
-)
+@router.get("/customers/{customer_id}/erasure")
 async def get_erasure(
     customer_id: uuid.UUID, session: DbSession, principal: PrivacyManage
 ) -> ErasureOut:
@@ -60,11 +58,7 @@ async def get_erasure(
     return ErasureOut.model_validate(await service.tombstone(session, customer_id))
 
 
-@router.get(
-    "/customers/{customer_id}/disclosure",
-    response_model=DisclosureOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.get("/customers/{customer_id}/disclosure")
 async def get_disclosure(
     customer_id: uuid.UUID, session: DbSession, principal: PrivacyManage
 ) -> DisclosureOut:
@@ -75,7 +69,7 @@ async def get_disclosure(
     return DisclosureOut.model_validate(document)
 
 
-@router.get("/privacy/held-writes", response_model=HeldWritePage, responses=PROBLEM_RESPONSES)
+@router.get("/privacy/held-writes")
 async def list_held_writes(
     session: DbSession,
     principal: PrivacyManage,
@@ -89,11 +83,7 @@ async def list_held_writes(
     return page.answer(HeldWritePage, rows)
 
 
-@router.post(
-    "/privacy/held-writes/{held_id}/reject",
-    response_model=HeldWriteOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.post("/privacy/held-writes/{held_id}/reject")
 async def reject_held_write(held_id: Id, session: DbSession, actor: PrivacyManage) -> HeldWriteOut:
     """Drop a held write: the person stays erased and the write's data is discarded."""
     return HeldWriteOut.model_validate(
@@ -101,7 +91,7 @@ async def reject_held_write(held_id: Id, session: DbSession, actor: PrivacyManag
     )
 
 
-@router.get("/access-log", response_model=AccessLogPage, responses=PROBLEM_RESPONSES)
+@router.get("/access-log")
 async def list_access_log(
     session: DbSession,
     principal: PrivacyManage,

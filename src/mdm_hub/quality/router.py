@@ -25,16 +25,18 @@ from mdm_hub.quality.schemas import (
 )
 from mdm_hub.types import KeyPath
 
-router = APIRouter(prefix="/v1/quality", tags=["quality"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/v1/quality", tags=["quality"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 
 
-@router.get("/rules", response_model=list[RuleOut], responses=PROBLEM_RESPONSES)
+@router.get("/rules")
 async def list_rules(session: DbSession, principal: ConfigRead) -> list[RuleOut]:
     """Every plausibility rule with its default and the policy in force."""
     return await service.list_rules(session)
 
 
-@router.put("/rules/{rule}", response_model=RuleOut, responses=PROBLEM_RESPONSES)
+@router.put("/rules/{rule}")
 async def set_rule_policy(
     rule: KeyPath,
     body: RulePolicyIn,
@@ -48,7 +50,7 @@ async def set_rule_policy(
     return await service.set_rule_policy(session, actor, rule, body.policy)
 
 
-@router.get("/findings", response_model=FindingPage, responses=PROBLEM_RESPONSES)
+@router.get("/findings")
 async def list_findings(
     session: DbSession,
     principal: CustomersRead,
@@ -69,13 +71,13 @@ async def list_findings(
     return FindingPage(items=items, next_cursor=id_cursor(last))
 
 
-@router.get("/kpis", response_model=KpisOut, responses=PROBLEM_RESPONSES)
+@router.get("/kpis")
 async def get_kpis(request: Request, session: DbSession, principal: CustomersRead) -> KpisOut:
     """The quality KPIs now, per kind and per source system."""
     return KpisOut.model_validate(await kpis.compute(session, request.app.state.settings))
 
 
-@router.get("/kpis/history", response_model=KpiHistory, responses=PROBLEM_RESPONSES)
+@router.get("/kpis/history")
 async def get_kpi_history(
     session: DbSession,
     principal: CustomersRead,
@@ -102,7 +104,7 @@ async def get_kpi_history(
     )
 
 
-@router.post("/kpis/snapshots", response_model=KpisOut, responses=PROBLEM_RESPONSES)
+@router.post("/kpis/snapshots")
 async def take_kpi_snapshot(
     request: Request, session: DbSession, principal: ConfigManage
 ) -> KpisOut:

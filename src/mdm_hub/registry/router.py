@@ -13,12 +13,12 @@ from mdm_hub.idempotency.route import IdempotentRoute
 from mdm_hub.registry import service
 from mdm_hub.registry.schemas import RegistryOut
 
-router = APIRouter(prefix="/v1", tags=["registry"], route_class=IdempotentRoute)
-
-
-@router.get(
-    "/customers/{customer_id}/registry", response_model=RegistryOut, responses=PROBLEM_RESPONSES
+router = APIRouter(
+    prefix="/v1", tags=["registry"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
 )
+
+
+@router.get("/customers/{customer_id}/registry")
 async def get_customer_registry(
     customer_id: uuid.UUID, session: DbSession, principal: CustomersRead
 ) -> RegistryOut:

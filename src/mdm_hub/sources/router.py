@@ -33,8 +33,10 @@ from mdm_hub.sources import service
 from mdm_hub.types import SYSTEM_PATTERN, Id, SourceIdPath
 
 # The source routes are tagged as they were when they lived with the customers' routes.
-router = APIRouter(prefix="/v1", route_class=IdempotentRoute)
-match_router = APIRouter(prefix="/v1", tags=["matching"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/v1", route_class=IdempotentRoute, responses=PROBLEM_RESPONSES)
+match_router = APIRouter(
+    prefix="/v1", tags=["matching"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+)
 
 SystemPath = Annotated[
     str,
@@ -51,7 +53,6 @@ SystemPath = Annotated[
     tags=["sources"],
     response_model=SourceWriteResult,
     responses={
-        **PROBLEM_RESPONSES,
         201: {"model": SourceWriteResult, "description": "Created"},
         202: {
             "model": HeldWriteOut,
@@ -103,12 +104,7 @@ async def put_source_record(
     )
 
 
-@router.get(
-    "/sources/{system}/records/{source_id}",
-    tags=["sources"],
-    response_model=SourceRecordOut,
-    responses=PROBLEM_RESPONSES,
-)
+@router.get("/sources/{system}/records/{source_id}", tags=["sources"])
 async def get_source_record(
     system: SystemPath,
     source_id: SourceIdPath,
@@ -119,7 +115,7 @@ async def get_source_record(
     return source_out(await read_source_record(session, system, source_id))
 
 
-@match_router.post("/match", response_model=MatchResult, responses=PROBLEM_RESPONSES)
+@match_router.post("/match")
 async def match(
     payload: Annotated[
         CustomerIn, Body(openapi_examples={"corporation": {"value": EXAMPLE_CORPORATION}})
@@ -143,12 +139,7 @@ async def match(
     )
 
 
-@router.post(
-    "/privacy/held-writes/{held_id}/release",
-    response_model=SourceWriteResult,
-    responses=PROBLEM_RESPONSES,
-    tags=["privacy"],
-)
+@router.post("/privacy/held-writes/{held_id}/release", tags=["privacy"])
 async def release_held_write(
     held_id: Id,
     request: Request,
