@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead
 from mdm_hub.custom_fields import service
@@ -16,12 +16,10 @@ from mdm_hub.custom_fields.schemas import (
 )
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.types import KeyPath
 
-router = APIRouter(
-    prefix="/v1", tags=["configuration"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["configuration"])
 
 
 @router.post(

@@ -10,7 +10,7 @@ import uuid
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import Body, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +32,7 @@ from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
 from mdm_hub.governance import service as governance
 from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.normalize import (
     NormalizationError,
     corporate_number_lookup,
@@ -45,7 +45,7 @@ from mdm_hub.quality.schemas import CustomerFindingOut
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.types import Id
 
-router = APIRouter(prefix="/v1", route_class=IdempotentRoute, responses=PROBLEM_RESPONSES)
+router = api_router()
 CUSTOMERS: list[str | Enum] = ["customers"]  # FastAPI's type for tags
 
 IfMatch = Annotated[str | None, Header(description="ETag of the version being changed")]

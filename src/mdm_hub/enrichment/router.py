@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import Path, Query, Request, Response, status
 
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.context import settings_of
@@ -18,16 +18,13 @@ from mdm_hub.enrichment.schemas import (
     ProposalPage,
     RegistryLinkIn,
 )
-from mdm_hub.errors import PROBLEM_RESPONSES
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import IdPage
 from mdm_hub.registry import service as registry
 from mdm_hub.registry.schemas import RegistryOut
 from mdm_hub.types import Id
 
-router = APIRouter(
-    prefix="/v1", tags=["registry"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["registry"])
 
 
 @router.get("/registry/proposals")

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import CustomersRead, WebhooksManage, WebhooksRead
@@ -34,19 +34,12 @@ from mdm_hub.events.schemas import (
     ReplayOut,
     SecretRotated,
 )
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.types import Id
 
-router = APIRouter(
-    prefix="/v1/webhooks",
-    tags=["webhooks"],
-    route_class=IdempotentRoute,
-    responses=PROBLEM_RESPONSES,
-)
-changes_router = APIRouter(
-    prefix="/v1", tags=["changes"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["webhooks"], prefix="/v1/webhooks")
+changes_router = api_router(tags=["changes"])
 
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,

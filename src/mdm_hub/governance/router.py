@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersCurate
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.governance import service
 from mdm_hub.governance.repository import RequestFilters
 from mdm_hub.governance.schemas import (
@@ -18,13 +17,11 @@ from mdm_hub.governance.schemas import (
     ProtectedFieldIn,
     ProtectedFields,
 )
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import ConfiguredIdPaging, id_cursor
 from mdm_hub.types import Id
 
-router = APIRouter(
-    prefix="/v1", tags=["governance"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["governance"])
 
 
 @router.get("/protected-fields")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import Path, Query, Response, status
 
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.hierarchy import repository, service
 from mdm_hub.hierarchy.repository import Link
 from mdm_hub.hierarchy.schemas import (
@@ -22,13 +21,11 @@ from mdm_hub.hierarchy.schemas import (
     SiteProposalOut,
     SiteProposalPage,
 )
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import IdPaging
 from mdm_hub.types import Id
 
-router = APIRouter(
-    prefix="/v1", tags=["hierarchy"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["hierarchy"])
 
 
 def _out(link: Link) -> LinkOut:

@@ -11,12 +11,14 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Coroutine
+from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 
 from mdm_hub.auth.masking import can_read_pii, mask_answer
+from mdm_hub.errors import PROBLEM_RESPONSES
 
 from .service import (
     HEADER,
@@ -123,3 +125,11 @@ def _as_principal_may_see(body: bytes) -> bytes:
     except ValueError:
         return body
     return json.dumps(mask_answer(value), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def api_router(*, prefix: str = "/v1", tags: list[str | Enum] | None = None) -> APIRouter:
+    """A router of the versioned API: its POSTs honour ``Idempotency-Key``, and every operation
+    documents the problem+json answers (``errors.PROBLEM_RESPONSES``)."""
+    return APIRouter(
+        prefix=prefix, tags=tags, route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
+    )

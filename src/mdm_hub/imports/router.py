@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile, status
+from fastapi import File, Form, Path, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,7 @@ from mdm_hub.errors import (
     validation_problem,
 )
 from mdm_hub.governance.service import held_for_approval
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.imports import service, writer
 from mdm_hub.imports.mapping import MappingFileError, parse_mapping
 from mdm_hub.imports.models import ImportJob
@@ -39,12 +39,8 @@ from mdm_hub.record import CustomerIn
 from mdm_hub.sources.router import SystemPath
 
 # POSTs honour Idempotency-Key; an upload sent with one is read whole to fingerprint it.
-router = APIRouter(
-    prefix="/v1", tags=["imports"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
-batch_router = APIRouter(
-    prefix="/v1", tags=["sources"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["imports"])
+batch_router = api_router(tags=["sources"])
 
 JobId = Annotated[uuid.UUID, Path(description="The import job's id")]
 

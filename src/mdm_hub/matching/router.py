@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from mdm_hub.auth.masking import disclose_explanation
 from mdm_hub.auth.roles import CustomersCurate
@@ -16,7 +16,7 @@ from mdm_hub.customers.steward import etag
 from mdm_hub.customers.views import customer_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import PROBLEM_RESPONSES
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.matching import merge
 from mdm_hub.matching.candidates import CandidateFilters, list_candidates, pair_customers
 from mdm_hub.matching.models import MatchCandidate
@@ -31,9 +31,7 @@ from mdm_hub.matching.schemas import (
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.types import Id
 
-router = APIRouter(
-    prefix="/v1", tags=["matching"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["matching"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
     409: PROBLEM_RESPONSES[422],

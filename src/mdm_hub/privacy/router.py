@@ -6,14 +6,13 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import PrivacyManage
 from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import IdPaging
 from mdm_hub.privacy import repository, service
 from mdm_hub.privacy.schemas import (
@@ -26,9 +25,7 @@ from mdm_hub.privacy.schemas import (
 )
 from mdm_hub.types import Id
 
-router = APIRouter(
-    prefix="/v1", tags=["privacy"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["privacy"])
 
 
 @router.post("/customers/{customer_id}/erase")

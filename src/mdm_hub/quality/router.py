@@ -6,12 +6,12 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersRead
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.errors import FieldProblem, validation_problem
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import ConfiguredIdPaging, id_cursor
 from mdm_hub.quality import kpis, service
 from mdm_hub.quality.repository import FindingFilters
@@ -25,9 +25,7 @@ from mdm_hub.quality.schemas import (
 )
 from mdm_hub.types import KeyPath
 
-router = APIRouter(
-    prefix="/v1/quality", tags=["quality"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["quality"], prefix="/v1/quality")
 
 
 @router.get("/rules")

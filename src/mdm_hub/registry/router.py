@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
-
 from mdm_hub.auth.roles import CustomersRead
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.registry import service
 from mdm_hub.registry.schemas import RegistryOut
 
-router = APIRouter(
-    prefix="/v1", tags=["registry"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router(tags=["registry"])
 
 
 @router.get("/customers/{customer_id}/registry")

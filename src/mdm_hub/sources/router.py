@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Request, Response, status
+from fastapi import Body, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from mdm_hub.auth.masking import disclose_explanation
@@ -22,9 +22,8 @@ from mdm_hub.customers.schemas import (
 from mdm_hub.customers.steward import etag
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES
 from mdm_hub.governance.service import held_for_approval
-from mdm_hub.idempotency.route import IdempotentRoute
+from mdm_hub.idempotency.route import api_router
 from mdm_hub.matching.schemas import MatchResult
 from mdm_hub.privacy.schemas import HeldWriteOut
 from mdm_hub.privacy.service import WriteHeld, decide_held_write
@@ -33,10 +32,8 @@ from mdm_hub.sources import service
 from mdm_hub.types import SYSTEM_PATTERN, Id, SourceIdPath
 
 # The source routes are tagged as they were when they lived with the customers' routes.
-router = APIRouter(prefix="/v1", route_class=IdempotentRoute, responses=PROBLEM_RESPONSES)
-match_router = APIRouter(
-    prefix="/v1", tags=["matching"], route_class=IdempotentRoute, responses=PROBLEM_RESPONSES
-)
+router = api_router()
+match_router = api_router(tags=["matching"])
 
 SystemPath = Annotated[
     str,
