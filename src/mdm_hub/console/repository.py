@@ -5,16 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, exists, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from mdm_hub.audit.models import AuditEntry
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.events.models import CustomerEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from mdm_hub.imports.models import ImportJob
 from mdm_hub.matching.models import MatchCandidate
+
+_Entry = TypeVar("_Entry", AuditEntry, CustomerEvent)
 
 BANDS: dict[str, tuple[float, float]] = {
     "high": (0.8, 1.0),
@@ -153,13 +156,7 @@ async def customer_history(
     session: AsyncSession, customer_id: uuid.UUID, limit: int = 50
 ) -> list[AuditEntry]:
     """The audit entries of a customer, newest first."""
-    rows = await session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.customer_id == customer_id)
-        .order_by(AuditEntry.id.desc())
-        .limit(limit)
-    )
-    return list(rows.all())
+    return await _newest_of_customer(session, AuditEntry, AuditEntry.id, customer_id, limit)
 
 
 async def candidate_group(
@@ -200,11 +197,19 @@ async def customer_events(
     session: AsyncSession, customer_id: uuid.UUID, limit: int = 50
 ) -> list[CustomerEvent]:
     """The change events (the change feed's entries) of a customer, newest first."""
+    return await _newest_of_customer(session, CustomerEvent, CustomerEvent.seq, customer_id, limit)
+
+
+async def _newest_of_customer(
+    session: AsyncSession,
+    entity: type[_Entry],
+    newest: InstrumentedAttribute[int],
+    customer_id: uuid.UUID,
+    limit: int,
+) -> list[_Entry]:
+    """The ``limit`` rows of ``entity`` about a customer, highest ``newest`` first."""
     rows = await session.scalars(
-        select(CustomerEvent)
-        .where(CustomerEvent.customer_id == customer_id)
-        .order_by(CustomerEvent.seq.desc())
-        .limit(limit)
+        select(entity).where(entity.customer_id == customer_id).order_by(newest.desc()).limit(limit)
     )
     return list(rows.all())
 
