@@ -28,6 +28,27 @@ logger = logging.getLogger("mdm_hub.access")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+
+def _gauge(name: str, documentation: str, *labels: str) -> Gauge:
+    return Gauge(name, documentation, labels, registry=REGISTRY)
+
+
+def _counter(name: str, documentation: str, *labels: str) -> Counter:
+    return Counter(name, documentation, labels, registry=REGISTRY)
+
+
+# The labelled quality gauges: set_quality_gauges clears them before it sets them, so that a
+# label set gone from the KPI document (a deleted rule, a retired system) goes from /metrics.
+_QUALITY_LABELLED: list[Gauge] = []
+
+
+def _quality_gauge(name: str, documentation: str, *labels: str) -> Gauge:
+    gauge = _gauge(name, documentation, *labels)
+    if labels:
+        _QUALITY_LABELLED.append(gauge)
+    return gauge
+
+
 REQUEST_LATENCY = Histogram(
     "mdm_http_request_duration_seconds",
     "HTTP request latency by route template",
@@ -35,168 +56,137 @@ REQUEST_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-MATCH_DECISIONS = Counter(
-    "mdm_match_decisions_total",
-    "Decisions of the write path for new source records",
-    ["outcome"],
-    registry=REGISTRY,
+MATCH_DECISIONS = _counter(
+    "mdm_match_decisions_total", "Decisions of the write path for new source records", "outcome"
 )
-REVIEW_QUEUE = Gauge(
-    "mdm_review_queue_size", "Match candidates waiting for a steward", registry=REGISTRY
-)
-OUTBOX_LAG = Gauge(
+REVIEW_QUEUE = _gauge("mdm_review_queue_size", "Match candidates waiting for a steward")
+OUTBOX_LAG = _gauge(
     "mdm_outbox_lag_seconds",
     "Age of the oldest change event not yet handed to every enabled endpoint: not fanned "
     "out yet (worker down or behind) or with a delivery still pending",
-    registry=REGISTRY,
 )
-DELIVERIES = Gauge(
+DELIVERIES = _gauge(
     "mdm_webhook_deliveries",
     "Webhook deliveries kept in the delivery log, by endpoint and status",
-    ["endpoint", "status"],
-    registry=REGISTRY,
+    "endpoint",
+    "status",
 )
-POOL_IN_USE = Gauge(
-    "mdm_db_pool_connections_in_use", "Database connections checked out", registry=REGISTRY
-)
-POOL_SIZE = Gauge("mdm_db_pool_size", "Database pool size (persistent)", registry=REGISTRY)
+POOL_IN_USE = _gauge("mdm_db_pool_connections_in_use", "Database connections checked out")
+POOL_SIZE = _gauge("mdm_db_pool_size", "Database pool size (persistent)")
 
 # Quality KPIs (quality/kpis.py; the same figures as GET /v1/quality/kpis).
-QUALITY_COMPLETENESS = Gauge(
+QUALITY_COMPLETENESS = _quality_gauge(
     "mdm_quality_completeness_ratio",
     "Share of active customers with the field filled",
-    ["kind", "field"],
-    registry=REGISTRY,
+    "kind",
+    "field",
 )
-QUALITY_ERROR_RATE = Gauge(
+QUALITY_ERROR_RATE = _quality_gauge(
     "mdm_quality_error_rate_ratio",
     'Share of source records with a finding of the rule (rule="any": any finding)',
-    ["system", "rule"],
-    registry=REGISTRY,
+    "system",
+    "rule",
 )
-QUALITY_MERGES_PER_1000_WRITES = Gauge(
+QUALITY_MERGES_PER_1000_WRITES = _quality_gauge(
     "mdm_quality_merges_per_1000_writes",
     'Merges per 1,000 source record writes in the KPI window (system="all": every merge)',
-    ["system"],
-    registry=REGISTRY,
+    "system",
 )
-QUALITY_MERGED_AWAY = Gauge(
-    "mdm_quality_customers_merged_away", "Customers merged into another", registry=REGISTRY
+QUALITY_MERGED_AWAY = _quality_gauge(
+    "mdm_quality_customers_merged_away", "Customers merged into another"
 )
-QUALITY_STALE = Gauge(
+QUALITY_STALE = _quality_gauge(
     "mdm_quality_customers_not_updated",
     "Active customers not updated for MDM_QUALITY_STALE_DAYS",
-    ["kind"],
-    registry=REGISTRY,
+    "kind",
 )
-QUALITY_NO_TRANSACTION = Gauge(
+QUALITY_NO_TRANSACTION = _quality_gauge(
     "mdm_quality_customers_no_transaction",
     "Active customers whose 最終取引日 is older than MDM_QUALITY_NO_TRANSACTION_DAYS",
-    ["kind"],
-    registry=REGISTRY,
+    "kind",
 )
-QUALITY_WRITES_PER_DAY = Gauge(
+QUALITY_WRITES_PER_DAY = _quality_gauge(
     "mdm_quality_writes_per_day",
     "Source record writes per day in the KPI window, by source system",
-    ["system"],
-    registry=REGISTRY,
+    "system",
 )
 
-QUALITY_ERROR_RATE_BY_KIND = Gauge(
+QUALITY_ERROR_RATE_BY_KIND = _quality_gauge(
     "mdm_quality_error_rate_by_kind_ratio",
     'Share of source records of the kind with a finding of the rule (rule="any": any finding)',
-    ["kind", "rule"],
-    registry=REGISTRY,
+    "kind",
+    "rule",
 )
-QUALITY_SOURCE_COMPLETENESS = Gauge(
+QUALITY_SOURCE_COMPLETENESS = _quality_gauge(
     "mdm_quality_source_completeness_ratio",
     'Share of a source system\'s records with the field filled (kind="all": every kind)',
-    ["system", "kind", "field"],
-    registry=REGISTRY,
+    "system",
+    "kind",
+    "field",
 )
-QUALITY_SOURCES_NOT_UPDATED = Gauge(
+QUALITY_SOURCES_NOT_UPDATED = _quality_gauge(
     "mdm_quality_source_records_not_updated",
     "Source records not written again for MDM_QUALITY_STALE_DAYS, by source system",
-    ["system"],
-    registry=REGISTRY,
+    "system",
 )
 
-QUALITY_ENRICHMENT = Gauge(
+QUALITY_ENRICHMENT = _quality_gauge(
     "mdm_quality_enrichment_customers",
     "Active corporations by 法人番号 coverage: confirmed (linked to the NTA registry), "
     "suggested (a pending registry proposal), withdrawn (linked to a withdrawn number), unknown",
-    ["state"],
-    registry=REGISTRY,
+    "state",
 )
-QUALITY_CLOSED_ACTIVE = Gauge(
+QUALITY_CLOSED_ACTIVE = _quality_gauge(
     "mdm_quality_customers_closed_still_active",
     "Active customers whose registry link records a closure (閉鎖)",
-    registry=REGISTRY,
 )
-QUALITY_INVOICE_NOT_CONFIRMED = Gauge(
+QUALITY_INVOICE_NOT_CONFIRMED = _quality_gauge(
     "mdm_quality_invoice_numbers_not_confirmed",
     "Active customers whose T-number the インボイス registry does not confirm as registered, "
     "by what it says (not_registered, expired, revoked, deleted)",
-    ["status"],
-    registry=REGISTRY,
+    "status",
 )
-QUALITY_SOURCES_NO_TRANSACTION = Gauge(
+QUALITY_SOURCES_NO_TRANSACTION = _quality_gauge(
     "mdm_quality_source_records_no_transaction",
     "Source records whose 最終取引日 (as the system sent it) is older than "
     "MDM_QUALITY_NO_TRANSACTION_DAYS, by source system",
-    ["system"],
-    registry=REGISTRY,
+    "system",
 )
-QUALITY_ENRICHMENT_BY_KIND = Gauge(
+QUALITY_ENRICHMENT_BY_KIND = _quality_gauge(
     "mdm_quality_enrichment_by_kind_customers",
     "Active customers of the kind by 法人番号 coverage (confirmed, suggested, withdrawn, unknown)",
-    ["kind", "state"],
-    registry=REGISTRY,
+    "kind",
+    "state",
 )
-QUALITY_ENRICHMENT_BY_SYSTEM = Gauge(
+QUALITY_ENRICHMENT_BY_SYSTEM = _quality_gauge(
     "mdm_quality_enrichment_source_records",
     "A source system's records (of active customers) by their customer's 法人番号 coverage "
     '(kind="all": every kind)',
-    ["system", "kind", "state"],
-    registry=REGISTRY,
+    "system",
+    "kind",
+    "state",
 )
 
-QUALITY_INVOICE_BY_KIND = Gauge(
+QUALITY_INVOICE_BY_KIND = _quality_gauge(
     "mdm_quality_invoice_numbers_by_kind_customers",
     "Active customers of the kind carrying a T-number, by what the インボイス registry says of "
     "it (registered, not_registered, expired, revoked, deleted)",
-    ["kind", "status"],
-    registry=REGISTRY,
+    "kind",
+    "status",
 )
-QUALITY_INVOICE_BY_SYSTEM = Gauge(
+QUALITY_INVOICE_BY_SYSTEM = _quality_gauge(
     "mdm_quality_invoice_numbers_source_records",
     "A source system's records (of active customers carrying a T-number) by their customer's "
     'T-number status (kind="all": every kind)',
-    ["system", "kind", "status"],
-    registry=REGISTRY,
+    "system",
+    "kind",
+    "status",
 )
 
 
 def set_quality_gauges(figures: dict[str, Any]) -> None:
     """Set the quality gauges from a KPI document (quality.kpis.compute)."""
-    for gauge in (
-        QUALITY_COMPLETENESS,
-        QUALITY_ERROR_RATE,
-        QUALITY_MERGES_PER_1000_WRITES,
-        QUALITY_STALE,
-        QUALITY_NO_TRANSACTION,
-        QUALITY_WRITES_PER_DAY,
-        QUALITY_ERROR_RATE_BY_KIND,
-        QUALITY_SOURCE_COMPLETENESS,
-        QUALITY_SOURCES_NOT_UPDATED,
-        QUALITY_ENRICHMENT,
-        QUALITY_INVOICE_NOT_CONFIRMED,
-        QUALITY_SOURCES_NO_TRANSACTION,
-        QUALITY_ENRICHMENT_BY_KIND,
-        QUALITY_ENRICHMENT_BY_SYSTEM,
-        QUALITY_INVOICE_BY_KIND,
-        QUALITY_INVOICE_BY_SYSTEM,
-    ):
+    for gauge in _QUALITY_LABELLED:
         gauge.clear()
     for kind, fields in figures["completeness"].items():
         for field, value in fields.items():
