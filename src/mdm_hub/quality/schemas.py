@@ -56,6 +56,11 @@ class RulePolicyIn(BaseModel):
     )
 
 
+def _added_later(description: str) -> Any:
+    """A KPI figure added after the first snapshots: one stored without it reads as {}."""
+    return Field(default_factory=dict, description=description)
+
+
 class KpisOut(BaseModel):
     """The quality KPIs at one moment (see docs/quality.md for each figure)."""
 
@@ -74,16 +79,14 @@ class KpisOut(BaseModel):
         description="all, by_kind (corporation / person) and by_system (each with its by_kind): "
         "source records, records with findings, share, by_rule"
     )
-    completeness_by_system: dict[str, dict[str, dict[str, Any]]] = Field(
-        default_factory=dict,
-        description="source system → all / corporation / person → records, fields → filled, "
-        "share of that system's source records",
+    completeness_by_system: dict[str, dict[str, dict[str, Any]]] = _added_later(
+        "source system → all / corporation / person → records, fields → filled, "
+        "share of that system's source records"
     )
-    freshness_by_system: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="source system → records, not written again for stale_days, share; "
+    freshness_by_system: dict[str, dict[str, Any]] = _added_later(
+        "source system → records, not written again for stale_days, share; "
         "no_transaction (最終取引日 as the system sent it older than no_transaction_days), "
-        "share, no_transaction_date (no 最終取引日), by_kind",
+        "share, no_transaction_date (no 最終取引日), by_kind"
     )
     duplicates: dict[str, Any] = Field(
         description="candidates_waiting, merged_away, merges per 1,000 writes in the window"
@@ -95,37 +98,30 @@ class KpisOut(BaseModel):
     update_frequency: dict[str, dict[str, Any]] = Field(
         description="source system → writes in the window, per day, new customers"
     )
-    enrichment: dict[str, Any] = Field(
-        default_factory=dict,
-        description="法人番号 coverage of the active corporations by the NTA registry: "
+    enrichment: dict[str, Any] = _added_later(
+        "法人番号 coverage of the active corporations by the NTA registry: "
         "confirmed (linked), suggested (a pending proposal), withdrawn, unknown, with shares; "
-        "closed_still_active (active customers whose registry link records a closure)",
+        "closed_still_active (active customers whose registry link records a closure)"
     )
-    enrichment_by_kind: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="corporation / person → customers, confirmed, suggested, withdrawn, "
-        "unknown (each with its share), closed_still_active",
+    enrichment_by_kind: dict[str, dict[str, Any]] = _added_later(
+        "corporation / person → customers, confirmed, suggested, withdrawn, "
+        "unknown (each with its share), closed_still_active"
     )
-    enrichment_by_system: dict[str, dict[str, dict[str, Any]]] = Field(
-        default_factory=dict,
-        description="source system → all / corporation / person → the same figures counted "
-        "over that system's source records of active customers",
+    enrichment_by_system: dict[str, dict[str, dict[str, Any]]] = _added_later(
+        "source system → all / corporation / person → the same figures counted "
+        "over that system's source records of active customers"
     )
-    invoice_registration: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Active customers with a T-number: registered per the インボイス registry, "
-        "not_confirmed (and by_status: not_registered, expired, revoked, deleted)",
+    invoice_registration: dict[str, Any] = _added_later(
+        "Active customers with a T-number: registered per the インボイス registry, "
+        "not_confirmed (and by_status: not_registered, expired, revoked, deleted)"
     )
-    invoice_registration_by_kind: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="corporation / person → the same T-number figures over the active "
-        "customers of that kind",
+    invoice_registration_by_kind: dict[str, dict[str, Any]] = _added_later(
+        "corporation / person → the same T-number figures over the active customers of that kind"
     )
-    invoice_registration_by_system: dict[str, dict[str, dict[str, Any]]] = Field(
-        default_factory=dict,
-        description="source system → all / corporation / person → the same T-number figures "
+    invoice_registration_by_system: dict[str, dict[str, dict[str, Any]]] = _added_later(
+        "source system → all / corporation / person → the same T-number figures "
         "counted over that system's source records of active customers (each with its "
-        "customer's T-number status)",
+        "customer's T-number status)"
     )
 
 
