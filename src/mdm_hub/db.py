@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -15,11 +16,14 @@ import asyncpg
 import orjson
 from fastapi import Depends, Request
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    DateTime,
     Engine,
     MetaData,
     SQLColumnExpression,
     event,
+    func,
     inspect,
     select,
     text,
@@ -32,7 +36,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from mdm_hub.encryption import sealed_json, unseal_json_text
@@ -49,6 +53,14 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Column declarations many tables share, as ``id: Mapped[SerialId]``: a bigserial primary key,
+# and a timestamptz that the database sets to now() on insert.
+SerialId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
+TimestampNow = Annotated[
+    dt.datetime, mapped_column(DateTime(timezone=True), server_default=func.now())
+]
 
 
 def equal_where_given(

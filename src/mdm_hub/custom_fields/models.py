@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Text, func
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, TimestampNow
 
 CUSTOM_FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "enum")
 
@@ -23,12 +22,8 @@ class CustomFieldDefinition(Base):
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     allowed_values: Mapped[list[Any] | None] = mapped_column(JSONB, nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
+    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (CheckConstraint(f"type IN {CUSTOM_FIELD_TYPES!r}", name="type"),)
 

@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Computed,
     DateTime,
@@ -24,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, SerialId, TimestampNow
 
 
 class CustomerStatus(StrEnum):
@@ -96,9 +95,7 @@ class Customer(Base):
     invoice_registration_number: Mapped[str | None] = mapped_column(
         Text, Computed("record ->> 'invoice_registration_number'", persisted=True), nullable=True
     )
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )
@@ -157,7 +154,7 @@ class SourceRecord(Base):
 
     __tablename__ = "source_records"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     system: Mapped[str] = mapped_column(Text)
     source_id: Mapped[str] = mapped_column(Text)
     customer_id: Mapped[uuid.UUID] = mapped_column(
@@ -171,12 +168,8 @@ class SourceRecord(Base):
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     decision: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
+    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (
         UniqueConstraint("system", "source_id"),

@@ -35,14 +35,13 @@ from sqlalchemy import (
     Index,
     Integer,
     Text,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, SerialId, TimestampNow
 
 EventType = Literal[
     "customer.created",
@@ -76,7 +75,7 @@ class CustomerEvent(Base):
 
     __tablename__ = "customer_events"
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    seq: Mapped[SerialId]
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True, default=uuid.uuid4)
     type: Mapped[str] = mapped_column(Text)
     customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
@@ -86,9 +85,7 @@ class CustomerEvent(Base):
     # False: in the change feed but sent to no webhook (an import's changes when the import
     # asked for one summary event instead; migration 0015).
     webhook: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
-    occurred_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    occurred_at: Mapped[TimestampNow]
     txid: Mapped[int] = mapped_column(
         Xid8(), server_default=text("pg_current_xact_id()"), nullable=False
     )
@@ -145,12 +142,8 @@ class WebhookEndpoint(Base):
     previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
+    updated_at: Mapped[TimestampNow]
 
 
 class WebhookFanoutCursor(Base):
@@ -161,9 +154,7 @@ class WebhookFanoutCursor(Base):
     id: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=True)
     order_txid: Mapped[int] = mapped_column(BigInteger, default=0)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (CheckConstraint("id", name="single_row"),)
 
@@ -187,9 +178,7 @@ class WebhookQueue(Base):
     )
     leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     lease_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (
         Index(
@@ -205,7 +194,7 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     endpoint_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
     )
@@ -223,9 +212,7 @@ class WebhookDelivery(Base):
         DateTime(timezone=True), nullable=True
     )
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
 
     __table_args__ = (
         CheckConstraint(f"status IN {DELIVERY_STATUSES!r}", name="status"),
@@ -251,7 +238,7 @@ class WebhookAttempt(Base):
 
     __tablename__ = "webhook_attempts"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     delivery_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
     )

@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -15,13 +14,12 @@ from sqlalchemy import (
     Index,
     Integer,
     Text,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, SerialId, TimestampNow
 
 CHANGE_REQUEST_STATUSES = ("pending", "approved", "rejected", "withdrawn")
 
@@ -34,15 +32,13 @@ class ProtectedField(Base):
     pointer: Mapped[str] = mapped_column(Text, primary_key=True)
     steward_edits: Mapped[bool] = mapped_column(Boolean, default=True)
     systems: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[TimestampNow]
 
 
 class ChangeRequest(Base):
     __tablename__ = "change_requests"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     status: Mapped[str] = mapped_column(Text, default="pending")
     version: Mapped[int] = mapped_column(Integer, default=1)

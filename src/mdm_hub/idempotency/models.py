@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, Text, func
+from sqlalchemy import Index, Integer, LargeBinary, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, TimestampNow
 
 
 class IdempotencyRecord(Base):
@@ -24,8 +23,6 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     headers: Mapped[list[Any]] = mapped_column(JSONB)
     body: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
 
     __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)

@@ -6,11 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, LargeBinary, Text, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, LargeBinary, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, SerialId, TimestampNow
 
 
 class Erasure(Base):
@@ -28,9 +28,7 @@ class Erasure(Base):
     reason: Mapped[str] = mapped_column(Text)
     erased_by: Mapped[str] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(Text, nullable=True)
-    erased_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    erased_at: Mapped[TimestampNow]
 
 
 class Suppression(Base):
@@ -51,7 +49,7 @@ class HeldWrite(Base):
 
     __tablename__ = "held_writes"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     erasure_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("erasures.id"))
     system: Mapped[str] = mapped_column(Text)
     source_id: Mapped[str] = mapped_column(Text)
@@ -59,7 +57,7 @@ class HeldWrite(Base):
     matched: Mapped[list[str]] = mapped_column(JSONB)  # kinds of the values that matched
     status: Mapped[str] = mapped_column(Text, default="held")  # held | released | rejected
     held_by: Mapped[str] = mapped_column(Text)
-    held_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    held_at: Mapped[TimestampNow]
     decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -81,7 +79,7 @@ class AccessLogEntry(Base):
 
     __tablename__ = "pii_access_log"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     accessed_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )
@@ -122,9 +120,7 @@ class DataKey(Base):
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
 
 
 class IndexKey(Base):
@@ -135,6 +131,4 @@ class IndexKey(Base):
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]

@@ -16,13 +16,12 @@ from sqlalchemy import (
     Index,
     Text,
     Uuid,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, SerialId, TimestampNow
 
 
 class QualityRulePolicy(Base):
@@ -32,9 +31,7 @@ class QualityRulePolicy(Base):
 
     rule: Mapped[str] = mapped_column(Text, primary_key=True)
     policy: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (CheckConstraint("policy IN ('reject', 'flag', 'ignore')", name="policy"),)
 
@@ -47,7 +44,7 @@ class QualityFinding(Base):
 
     __tablename__ = "quality_findings"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     source_record_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("source_records.id", ondelete="CASCADE")
     )
@@ -56,9 +53,7 @@ class QualityFinding(Base):
     field: Mapped[str] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
     value: Mapped[Any] = mapped_column(JSONB, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
 
     __table_args__ = (
         Index("ix_quality_findings_source_record_id", "source_record_id"),
@@ -99,7 +94,7 @@ class QualityCountDelta(Base):
 
     __tablename__ = "quality_count_deltas"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     scope: Mapped[str] = mapped_column(Text)
     metric: Mapped[str] = mapped_column(Text)
     value: Mapped[int] = mapped_column(BigInteger)
