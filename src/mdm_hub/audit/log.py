@@ -66,3 +66,18 @@ def source_record_audit(
         before=before,
         after=after,
     )
+
+
+def replaced_audit(
+    actor: Actor, entity: str, *, before: dict[str, Any], after: dict[str, Any]
+) -> AuditRecord:
+    """An audit entry for a configuration replaced as a whole (the rank rules, the protected
+    fields): action ``<entity>.replaced``, the entity its own type and id."""
+    return audit_record(
+        actor,
+        action=f"{entity}.replaced",
+        entity_type=entity,
+        entity_id=entity,
+        before=before,
+        after=after,
+    )

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.log import audit_record, replaced_audit
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields import repository
@@ -304,13 +304,6 @@ async def replace_rank_rules(session: AsyncSession, actor: Actor, body: RankRule
     )
     record_audit(
         session,
-        audit_record(
-            actor,
-            action="rank_rules.replaced",
-            entity_type="rank_rules",
-            entity_id="rank_rules",
-            before={"rules": before},
-            after=body.model_dump(),
-        ),
+        replaced_audit(actor, "rank_rules", before={"rules": before}, after=body.model_dump()),
     )
     return RankRules(rules=sorted(body.rules, key=lambda r: -r.min_amount))

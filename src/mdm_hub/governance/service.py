@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.audit.log import audit_record
+from mdm_hub.audit.log import audit_record, replaced_audit
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.auth.authn import principal_var
 from mdm_hub.auth.masking import MASK
@@ -82,11 +82,9 @@ async def replace_protected(
     after = await list_protected(session)
     record_audit(
         session,
-        audit_record(
+        replaced_audit(
             actor,
-            action="protected_fields.replaced",
-            entity_type="protected_fields",
-            entity_id="protected_fields",
+            "protected_fields",
             before={"fields": before},
             after={"fields": protected_view(after)},
         ),
