@@ -29,7 +29,7 @@ from mdm_hub.privacy.service import WriteHeld, erasures_hit, hold_write
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
-from mdm_hub.sources.decide import NewSource, resolve_batch
+from mdm_hub.sources.decide import NewSource, Plan, resolve_batch
 from mdm_hub.sources.hierarchy import Refusal, Written, follow_hierarchy
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
@@ -186,7 +186,9 @@ async def write_batch(
             new = NewSource(system, source_id, raws[index], digests[index], item, link_to)
             run.append((index, new))
             if protected:
-                await _write_guarded(session, settings, actor, system, run, answers, webhooks)
+                await _write_run(
+                    session, settings, actor, system, run, answers, webhooks, guard=True
+                )
         else:
             await _write_run(session, settings, actor, system, run, answers, webhooks)
             answers[index] = await _write_changed(
@@ -245,14 +247,52 @@ async def _write_run(
     run: list[tuple[int, NewSource]],
     answers: list[ItemWrite | None],
     webhooks: bool,
+    *,
+    guard: bool = False,
 ) -> None:
-    """Decide and store a run of new source records (emptied)."""
+    """Decide and store a run of new source records (emptied).
+
+    ``guard`` (this system has protected fields; the run is one record): when the record joins
+    an existing customer, its protected values are held for approval
+    (``protect.hold_protected``) and it is stored with what may be stored."""
     if not run:
         return
-    plan = await resolve_batch(session, settings, [item for _, item in run])
+    items = [item for _, item in run]
+    plan = await resolve_batch(session, settings, items)
+    request = None
+    if guard:
+        plan, request = await _hold_protected(session, settings, actor, system, items, plan)
     stored = await store_batch(session, settings, actor, system, plan, webhooks=webhooks)
     _answer(run, stored, answers)
+    written = answers[run[0][0]]
+    if request is not None and written is not None and written.write is not None:
+        written.write.change_request = request
     run.clear()
+
+
+async def _hold_protected(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    items: list[NewSource],
+    plan: Plan,
+) -> tuple[Plan, ChangeRequest | None]:
+    """One new record (``items``, decided in ``plan``) that joins an existing customer: its
+    protected values held for approval; the plan of what may be stored, and the request."""
+    (item,), (step,) = items, plan.steps
+    if step.problem is not None or step.created:
+        return plan, None
+    (held,) = await hold_protected(
+        session,
+        settings,
+        actor,
+        system,
+        [Guarded(plan.existing[step.customer_id], False, item.source_id, None, item.prepared)],
+    )
+    if held.prepared is not item.prepared:
+        plan = await resolve_batch(session, settings, items, stored_as={0: held.prepared})
+    return plan, held.change_request
 
 
 def _answer(
@@ -268,41 +308,6 @@ def _answer(
                 done.step.outcome,
                 SourceWrite(done.customer, done.source, created_source=True),
             )
-
-
-async def _write_guarded(
-    session: AsyncSession,
-    settings: Settings,
-    actor: Actor,
-    system: str,
-    run: list[tuple[int, NewSource]],
-    answers: list[ItemWrite | None],
-    webhooks: bool,
-) -> None:
-    """One new source record (``run`` holds it; emptied) when this system has protected
-    fields: decided, its protected values held for approval when it joins an existing customer
-    (``protect.hold_protected``), then stored with what may be stored."""
-    ((index, item),) = run
-    plan = await resolve_batch(session, settings, [item])
-    (step,) = plan.steps
-    request = None
-    if step.problem is None and not step.created:
-        (guard,) = await hold_protected(
-            session,
-            settings,
-            actor,
-            system,
-            [Guarded(plan.existing[step.customer_id], False, item.source_id, None, item.prepared)],
-        )
-        request = guard.change_request
-        if guard.prepared is not item.prepared:
-            plan = await resolve_batch(session, settings, [item], stored_as={0: guard.prepared})
-    stored = await store_batch(session, settings, actor, system, plan, webhooks=webhooks)
-    _answer(run, stored, answers)
-    written = answers[index]
-    if written is not None and written.write is not None:
-        written.write.change_request = request
-    run.clear()
 
 
 async def _write_changed(
