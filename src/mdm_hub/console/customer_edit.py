@@ -23,12 +23,17 @@ INTEGERS = frozenset(
 _GROUPED_DIGITS = re.compile(r"^[0-9０-９]{1,3}([,，][0-9０-９]{3})*$|^[0-9０-９]+$")
 
 
+CORPORATION = ("corporation",)
+PERSON = ("person",)
+BOTH = ("corporation", "person")
+
+
 @dataclass(frozen=True)
 class EditField:
     name: str  # JSON pointer into the record as input
     label: str  # message key (or, for a custom field, its label as defined)
     group: str  # message key of the fieldset
-    kinds: tuple[str, ...] = ("corporation", "person")
+    kinds: tuple[str, ...] = BOTH
     control: str = "text"  # text | lines (one value per line) | select
     options: tuple[str, ...] = ()  # select: the values offered (besides empty)
     custom_type: str | None = None  # custom fields: their type
@@ -39,39 +44,64 @@ class EditField:
         return "edit-" + self.name.strip("/").replace("/", "-")
 
 
-CORPORATION = ("corporation",)
-PERSON = ("person",)
+def _fieldset(
+    group: str, *fields: tuple[str, str], kinds: tuple[str, ...] = BOTH, control: str = "text"
+) -> tuple[EditField, ...]:
+    """The fields of one fieldset (``group``, a message key), each (JSON pointer, label key)."""
+    return tuple(EditField(name, label, group, kinds, control) for name, label in fields)
+
 
 STANDARD_FIELDS: tuple[EditField, ...] = (
-    EditField("/name", "customer.name", "edit.group.name", CORPORATION),
-    EditField("/person_name/family_name", "customer.family_name", "edit.group.name", PERSON),
-    EditField("/person_name/given_name", "customer.given_name", "edit.group.name", PERSON),
-    EditField("/person_name/family_name_kana", "edit.family_name_kana", "edit.group.name", PERSON),
-    EditField("/person_name/given_name_kana", "edit.given_name_kana", "edit.group.name", PERSON),
-    EditField("/name_kana", "customer.name_kana", "edit.group.name"),
-    EditField("/corporate_number", "customers.corporate_number", "edit.group.ids", CORPORATION),
-    EditField("/invoice_registration_number", "edit.invoice_number", "edit.group.ids"),
-    EditField("/birth_date", "field.birth_date", "edit.group.ids", PERSON),
-    EditField("/addresses/0/postal_code", "edit.postal_code", "edit.group.address"),
-    EditField("/addresses/0/prefecture", "edit.prefecture", "edit.group.address"),
-    EditField("/addresses/0/city", "edit.city", "edit.group.address"),
-    EditField("/addresses/0/town", "edit.town", "edit.group.address"),
-    EditField("/addresses/0/street", "edit.street", "edit.group.address"),
-    EditField("/addresses/0/building", "edit.building", "edit.group.address"),
-    EditField("/phones", "edit.phones", "edit.group.contact", control="lines"),
-    EditField("/emails", "edit.emails", "edit.group.contact", control="lines"),
-    EditField("/classification/industry", "field.industry", "edit.group.classification"),
-    EditField("/classification/rank", "customer.rank", "edit.group.classification"),
-    EditField("/classification/region", "edit.region", "edit.group.classification"),
-    EditField("/classification/segment", "edit.segment", "edit.group.classification"),
-    EditField("/transactions/started_on", "edit.started_on", "edit.group.transactions"),
-    EditField("/transactions/last_transaction_on", "edit.last_on", "edit.group.transactions"),
-    EditField("/transactions/annual_amount", "edit.annual_amount", "edit.group.transactions"),
-    EditField("/transactions/category", "edit.category", "edit.group.transactions"),
-    EditField("/company_profile/employees", "edit.employees", "edit.group.profile", CORPORATION),
-    EditField("/company_profile/capital", "edit.capital", "edit.group.profile", CORPORATION),
-    EditField(
-        "/company_profile/established_on", "edit.established_on", "edit.group.profile", CORPORATION
+    *_fieldset("edit.group.name", ("/name", "customer.name"), kinds=CORPORATION),
+    *_fieldset(
+        "edit.group.name",
+        ("/person_name/family_name", "customer.family_name"),
+        ("/person_name/given_name", "customer.given_name"),
+        ("/person_name/family_name_kana", "edit.family_name_kana"),
+        ("/person_name/given_name_kana", "edit.given_name_kana"),
+        kinds=PERSON,
+    ),
+    *_fieldset("edit.group.name", ("/name_kana", "customer.name_kana")),
+    *_fieldset(
+        "edit.group.ids", ("/corporate_number", "customers.corporate_number"), kinds=CORPORATION
+    ),
+    *_fieldset("edit.group.ids", ("/invoice_registration_number", "edit.invoice_number")),
+    *_fieldset("edit.group.ids", ("/birth_date", "field.birth_date"), kinds=PERSON),
+    *_fieldset(
+        "edit.group.address",
+        ("/addresses/0/postal_code", "edit.postal_code"),
+        ("/addresses/0/prefecture", "edit.prefecture"),
+        ("/addresses/0/city", "edit.city"),
+        ("/addresses/0/town", "edit.town"),
+        ("/addresses/0/street", "edit.street"),
+        ("/addresses/0/building", "edit.building"),
+    ),
+    *_fieldset(
+        "edit.group.contact",
+        ("/phones", "edit.phones"),
+        ("/emails", "edit.emails"),
+        control="lines",
+    ),
+    *_fieldset(
+        "edit.group.classification",
+        ("/classification/industry", "field.industry"),
+        ("/classification/rank", "customer.rank"),
+        ("/classification/region", "edit.region"),
+        ("/classification/segment", "edit.segment"),
+    ),
+    *_fieldset(
+        "edit.group.transactions",
+        ("/transactions/started_on", "edit.started_on"),
+        ("/transactions/last_transaction_on", "edit.last_on"),
+        ("/transactions/annual_amount", "edit.annual_amount"),
+        ("/transactions/category", "edit.category"),
+    ),
+    *_fieldset(
+        "edit.group.profile",
+        ("/company_profile/employees", "edit.employees"),
+        ("/company_profile/capital", "edit.capital"),
+        ("/company_profile/established_on", "edit.established_on"),
+        kinds=CORPORATION,
     ),
 )
 
