@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -87,58 +88,43 @@ def _filters(values: dict[str, str]) -> tuple[customers.CustomerFilters, dict[st
 
 def _quality_labels(lang: str, filters: customers.CustomerFilters) -> list[str]:
     """The quality conditions in force, as words (the page says what it lists)."""
-    labels = []
+    labels: list[str] = []
+
+    def say(key: str, **values: Any) -> None:
+        labels.append(translate(lang, key, **values))
+
+    def fields(names: Iterable[str]) -> str:
+        return "・".join(translate(lang, f"kfield.{name}") for name in names)
+
+    now, today = dt.datetime.now(dt.UTC), dt.datetime.now(search_filters.JAPAN).date()
     if filters.kind:
-        labels.append(translate(lang, f"quality.kind.{filters.kind}"))
+        say(f"quality.kind.{filters.kind}")
     if filters.missing:
-        fields = "・".join(translate(lang, f"kfield.{f}") for f in filters.missing)
-        labels.append(translate(lang, "customers.quality.missing", fields=fields))
+        say("customers.quality.missing", fields=fields(filters.missing))
     if filters.updated_before is not None:
-        days = (dt.datetime.now(dt.UTC) - filters.updated_before).days
-        labels.append(translate(lang, "customers.quality.not_updated_days", n=days))
+        say("customers.quality.not_updated_days", n=(now - filters.updated_before).days)
     if filters.transaction_before is not None:
-        days = (dt.datetime.now(search_filters.JAPAN).date() - filters.transaction_before).days
-        labels.append(translate(lang, "customers.quality.no_transaction_days", n=days))
+        say("customers.quality.no_transaction_days", n=(today - filters.transaction_before).days)
     if filters.finding_rule:
-        labels.append(translate(lang, f"qrule.{filters.finding_rule}"))
+        say(f"qrule.{filters.finding_rule}")
     if filters.registry_status:
-        labels.append(translate(lang, f"quality.enrichment.{filters.registry_status}"))
+        say(f"quality.enrichment.{filters.registry_status}")
     if filters.invoice_status:
-        labels.append(translate(lang, f"customers.quality.invoice.{filters.invoice_status}"))
-    if filters.source_system:
-        labels.append(
-            translate(lang, "customers.quality.source_system", system=filters.source_system)
+        say(f"customers.quality.invoice.{filters.invoice_status}")
+    system = filters.source_system
+    if not system:
+        return labels
+    say("customers.quality.source_system", system=system)
+    if filters.source_missing:
+        say(
+            "customers.quality.source_missing", system=system, fields=fields(filters.source_missing)
         )
-    if filters.source_system and filters.source_missing:
-        fields = "・".join(translate(lang, f"kfield.{f}") for f in filters.source_missing)
-        labels.append(
-            translate(
-                lang,
-                "customers.quality.source_missing",
-                system=filters.source_system,
-                fields=fields,
-            )
-        )
-    if filters.source_system and filters.source_updated_before is not None:
-        days = (dt.datetime.now(dt.UTC) - filters.source_updated_before).days
-        labels.append(
-            translate(
-                lang,
-                "customers.quality.source_not_updated_days",
-                system=filters.source_system,
-                n=days,
-            )
-        )
-    if filters.source_system and filters.source_transaction_before is not None:
-        today = dt.datetime.now(search_filters.JAPAN).date()
-        labels.append(
-            translate(
-                lang,
-                "customers.quality.source_no_transaction_days",
-                system=filters.source_system,
-                n=(today - filters.source_transaction_before).days,
-            )
-        )
+    if filters.source_updated_before is not None:
+        days = (now - filters.source_updated_before).days
+        say("customers.quality.source_not_updated_days", system=system, n=days)
+    if filters.source_transaction_before is not None:
+        days = (today - filters.source_transaction_before).days
+        say("customers.quality.source_no_transaction_days", system=system, n=days)
     return labels
 
 
