@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from mdm_hub.auth.roles import Public
 from mdm_hub.db import schema_revision
-from mdm_hub.errors import PROBLEM_RESPONSES, PROBLEM_TYPES, ProblemError
+from mdm_hub.errors import PROBLEM_TYPES, ProblemError, problem_responses
 from mdm_hub.migrate import migration_head, schema_is_behind
 from mdm_hub.privacy.fields import load_pending_keyring
 
 router = APIRouter(tags=["operations"], dependencies=[Public])  # probes: no token
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: PROBLEM_RESPONSES[404]}
+NOT_FOUND = problem_responses(404)
 
 
 class Health(BaseModel):

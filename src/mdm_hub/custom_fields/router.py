@@ -15,7 +15,7 @@ from mdm_hub.custom_fields.schemas import (
     RankRules,
 )
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.errors import problem_responses
 from mdm_hub.idempotency.route import api_router
 from mdm_hub.types import KeyPath
 
@@ -23,7 +23,7 @@ router = api_router(tags=["configuration"])
 
 
 @router.post(
-    "/custom-fields", status_code=status.HTTP_201_CREATED, responses={409: PROBLEM_RESPONSES[422]}
+    "/custom-fields", status_code=status.HTTP_201_CREATED, responses=problem_responses(409)
 )
 async def create_custom_field(
     body: CustomFieldCreate, session: DbSession, actor: ConfigManage

@@ -29,7 +29,7 @@ from mdm_hub.customers.schemas import (
 )
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
+from mdm_hub.errors import FieldProblem, problem_responses, validation_problem
 from mdm_hub.governance import service as governance
 from mdm_hub.governance.schemas import ChangeRequestOut, DecisionIn
 from mdm_hub.idempotency.route import api_router
@@ -49,12 +49,7 @@ router = api_router()
 CUSTOMERS: list[str | Enum] = ["customers"]  # FastAPI's type for tags
 
 IfMatch = Annotated[str | None, Header(description="ETag of the version being changed")]
-CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **PROBLEM_RESPONSES,
-    409: PROBLEM_RESPONSES[422],
-    412: PROBLEM_RESPONSES[422],
-    428: PROBLEM_RESPONSES[422],
-}
+CONFLICT_RESPONSES = problem_responses(409, 412, 428)
 
 
 def _filter_problem(field: str, exc: NormalizationError) -> Exception:

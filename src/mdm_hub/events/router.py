@@ -12,7 +12,7 @@ from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import CustomersRead, WebhooksManage, WebhooksRead
 from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES, FieldProblem, validation_problem
+from mdm_hub.errors import FieldProblem, problem_responses, validation_problem
 from mdm_hub.events import feed, subscriptions
 from mdm_hub.events.models import (
     AttemptOutcome,
@@ -41,10 +41,7 @@ from mdm_hub.types import Id
 router = api_router(tags=["webhooks"], prefix="/v1/webhooks")
 changes_router = api_router(tags=["changes"])
 
-CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **PROBLEM_RESPONSES,
-    409: PROBLEM_RESPONSES[422],
-}
+CONFLICT_RESPONSES = problem_responses(409)
 Limit = Annotated[int | None, Query(ge=1, le=500, description="Page size")]
 
 

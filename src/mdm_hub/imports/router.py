@@ -16,10 +16,10 @@ from mdm_hub.customers.schemas import MatchDecision
 from mdm_hub.customers.views import customer_out, source_out
 from mdm_hub.db import DbSession
 from mdm_hub.errors import (
-    PROBLEM_RESPONSES,
     FieldProblem,
     Problem,
     ProblemError,
+    problem_responses,
     validation_problem,
 )
 from mdm_hub.governance.service import held_for_approval
@@ -74,9 +74,7 @@ def job_out(job: ImportJob) -> ImportJobOut:
     )
 
 
-@router.post(
-    "/imports", status_code=status.HTTP_202_ACCEPTED, responses={413: PROBLEM_RESPONSES[422]}
-)
+@router.post("/imports", status_code=status.HTTP_202_ACCEPTED)
 async def create_import(
     file: Annotated[UploadFile, File(description="CSV, TSV (UTF-8, UTF-8 BOM or CP932) or .xlsx")],
     system: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", examples=["crm"])],
@@ -167,7 +165,7 @@ async def report_response(session: AsyncSession, job_id: uuid.UUID) -> Streaming
     )
 
 
-@router.post("/imports/{job_id}/cancel", responses={409: PROBLEM_RESPONSES[422]})
+@router.post("/imports/{job_id}/cancel", responses=problem_responses(409))
 async def cancel_import(
     job_id: JobId, session: DbSession, principal: CustomersWrite
 ) -> ImportJobOut:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
 
@@ -15,7 +15,7 @@ from mdm_hub.customers.schemas import CustomerOut
 from mdm_hub.customers.steward import etag
 from mdm_hub.customers.views import customer_out
 from mdm_hub.db import DbSession
-from mdm_hub.errors import PROBLEM_RESPONSES
+from mdm_hub.errors import problem_responses
 from mdm_hub.idempotency.route import api_router
 from mdm_hub.matching import merge
 from mdm_hub.matching.candidates import CandidateFilters, list_candidates, pair_customers
@@ -32,10 +32,7 @@ from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.types import Id
 
 router = api_router(tags=["matching"])
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    **PROBLEM_RESPONSES,
-    409: PROBLEM_RESPONSES[422],
-}
+RESPONSES = problem_responses(409)
 
 
 def _candidate_out(
