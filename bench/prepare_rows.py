@@ -69,7 +69,9 @@ def prepare_all(
         t2 = clock()
         kept = Prepared(cfg, changes, done.record, record, keys, done.findings).to_json()
         t3 = clock()
-        sealed_json({"payload": payload.model_dump(mode="json", exclude_unset=True), **kept})
+        # staging stores the row's payload and what it prepared, each sealed
+        sealed_json(payload.model_dump(mode="json", exclude_unset=True))
+        sealed_json(kept)
         t4 = clock()
         spent["normalize_with"] += t1 - t0
         spent["record + keys"] += t2 - t1
@@ -114,6 +116,7 @@ def main() -> None:
     if args.profile:
         profile = cProfile.Profile()
         profile.runcall(run)
+        profile.dump_stats("/tmp/prepare_rows.prof")
         pstats.Stats(profile).sort_stats("tottime").print_stats(40)
         pstats.Stats(profile).sort_stats("cumulative").print_stats(60)
         return

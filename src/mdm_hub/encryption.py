@@ -24,7 +24,7 @@ import re
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -576,12 +576,13 @@ class _Key(Protocol):
 
 
 K = TypeVar("K", bound=_Key)
-_KEY_ORDER = attrgetter("kind", "value")
+_TUPLE_ORDER = itemgetter(0, 1)
 
 
 def index_keys(keys: Iterable[K]) -> list[K]:
     """Blocking keys with their values as blind indexes, in lock order (sorted again: the
     hashes do not sort as the values did)."""
-    # The keys' order is (kind, value) (matching.keys.BlockingKey's): compared in C.
-    indexed = {type(k)(k.kind, index(k.kind, k.value)) for k in keys}  # type: ignore[call-arg]
-    return sorted(indexed, key=_KEY_ORDER)
+    # The keys' order is (kind, value) (matching.keys.BlockingKey's): compared in C, on
+    # tuples, and the keys made once each (a key's own hash and init are Python code).
+    indexed = {(k.kind, index(k.kind, k.value), type(k)) for k in keys}
+    return [cls(kind, value) for kind, value, cls in sorted(indexed, key=_TUPLE_ORDER)]  # type: ignore[call-arg]

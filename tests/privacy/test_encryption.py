@@ -20,6 +20,8 @@ from mdm_hub.encryption import (
     decrypt_record,
     derive_key,
     encrypt_record,
+    index_keys,
+    install_keyring,
     is_encrypted,
     key_id_of,
     keyring_from,
@@ -29,6 +31,7 @@ from mdm_hub.encryption import (
     reencrypt_record,
     wrap_data_key,
 )
+from mdm_hub.matching.keys import BlockingKey
 from mdm_hub.normalize import normalize_customer
 from mdm_hub.privacy.keystore import add_data_key, drop_retired_keys, load_keyring
 from mdm_hub.record import CustomerIn
@@ -110,6 +113,29 @@ def test_blind_indexes_are_deterministic_keyed_and_separate_from_the_wrapping_ke
     assert h != ring.blind_index("email", "+819012345678")  # per kind
     assert "819012345678" not in h
     assert derive_key(KEK, b"a") != derive_key(KEK, b"b") != KEK
+
+
+def test_index_keys_are_the_distinct_keys_with_blind_values_in_kind_then_value_order() -> None:
+    ring = _keyring("dk1")
+    keys = [
+        BlockingKey(kind, f"{kind}-{i % 7}")
+        for i in range(60)
+        for kind in ("phone", "email", "name", "site", "corpnum")
+    ]
+    keys += keys[:10]  # duplicates
+    import mdm_hub.encryption as encryption
+
+    before = encryption._keyring
+    try:
+        install_keyring(ring)
+        indexed = index_keys(keys)
+        install_keyring(None)
+        assert index_keys([]) == []  # no keyring needed for no keys
+    finally:
+        install_keyring(before)
+    expected = sorted({BlockingKey(k.kind, ring.blind_index(k.kind, k.value)) for k in keys})
+    assert indexed == expected
+    assert all(type(k) is BlockingKey for k in indexed)
 
 
 def test_every_personal_part_of_a_person_is_encrypted_and_comes_back() -> None:
