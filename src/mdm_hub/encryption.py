@@ -339,11 +339,82 @@ def _walk(value: Any, fn: Fn, person: bool) -> Any:
     return out
 
 
-def encrypt_record(keyring: Keyring | None, document: Any) -> Any:
-    """The document (a record, raw or normalized; an audit view, an event payload, a patch, a
-    list of changes) with every personal part encrypted; parts already encrypted are kept.
-    Without a keyring, a document with no clear personal part passes; one with any fails."""
+# The walk again, for a document sealed only to be written out at once (``sealed_json``): what
+# holds nothing to seal is returned as it is, not copied (most objects of a document), so the
+# result shares those parts with the document. It equals what ``_walk`` returns.
+_NAMED = _PERSON_FIELDS | _LISTS
 
+
+def _at_shared(parts: list[str], value: Any, fn: Fn, person: bool) -> Any:
+    if _empty(value):
+        return value
+    top, last = parts[0], parts[-1]
+    if top == "contacts":
+        return fn(value) if last in _CONTACT_FIELDS else _entries(value, fn, _CONTACT_FIELDS)
+    if person and top in _PERSON_FIELDS:
+        return fn(value)
+    if person and top == "addresses":
+        return fn(value) if last in _ADDRESS_PARTS else _entries(value, fn, _ADDRESS_PARTS)
+    return _walk_shared(value, fn, person)
+
+
+def _walk_shared(value: Any, fn: Fn, person: bool) -> Any:
+    if isinstance(value, list):
+        items: list[Any] | None = None
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list)):
+                w = _walk_shared(v, fn, person)
+                if w is not v:
+                    if items is None:
+                        items = value[:i]
+                    items.append(w)
+                    continue
+            if items is not None:
+                items.append(v)
+        return value if items is None else items
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("kind")
+    if isinstance(kind, str) and kind in _KINDS:
+        person = kind == "person"
+    named = value.get("field", value.get("pointer"))
+    parts: list[str] | None = None
+    quoted = False
+    if isinstance(named, str) and named.startswith("/"):
+        parts = named.strip("/").split("/")
+        quoted = _names_personal(parts, person)
+    elif isinstance(named, str):
+        quoted = named in _COMPARED
+    out: dict[str, Any] | None = None
+    for k, v in value.items():
+        if k.startswith("/"):
+            w = _at_shared(k.strip("/").split("/"), v, fn, person)
+        elif quoted and (k in _TEXT_KEYS or (parts is None and k in _VALUE_KEYS)):
+            w = v if _empty(v) else fn(v)
+        elif parts is not None and k in _VALUE_KEYS:
+            w = _at_shared(parts, v, fn, person)
+        elif k in _NAMED:
+            w = _at_shared([k], v, fn, person)
+        elif isinstance(v, (dict, list)):
+            w = _walk_shared(v, fn, person)
+        else:
+            if out is not None:
+                out[k] = v
+            continue
+        if out is None:
+            if w is v:
+                continue
+            out = {}
+            for before, kept in value.items():  # the entries before this one, as they are
+                if before == k:
+                    break
+                out[before] = kept
+        out[k] = w
+    return value if out is None else out
+
+
+def _sealer(keyring: Keyring | None) -> Fn:
+    """What :func:`encrypt_record` applies to each personal part."""
     if keyring is None:
 
         def seal(v: Any) -> Any:
@@ -361,7 +432,14 @@ def encrypt_record(keyring: Keyring | None, document: Any) -> Any:
                 return v
             return encrypt(v)
 
-    return _walk(document, seal, True)
+    return seal
+
+
+def encrypt_record(keyring: Keyring | None, document: Any) -> Any:
+    """The document (a record, raw or normalized; an audit view, an event payload, a patch, a
+    list of changes) with every personal part encrypted; parts already encrypted are kept.
+    Without a keyring, a document with no clear personal part passes; one with any fails."""
+    return _walk(document, _sealer(keyring), True)
 
 
 def decrypt_record(keyring: Keyring | None, document: Any) -> Any:
@@ -461,7 +539,8 @@ def _sealed_default(value: Any) -> Any:
 def sealed_json(document: Any) -> str:
     """The JSON text a repository stores in a jsonb column (the seam every store goes through:
     ORM and Core writes through the engine's serializer, hand-written statements directly)."""
-    sealed = seal(document)
+    # Written out at once: the sealed document may share the parts with nothing to seal.
+    sealed = _walk_shared(document, _sealer(_keyring), True)
     try:
         return orjson.dumps(sealed, default=_sealed_default).decode()
     except TypeError:  # what orjson does not write (an integer beyond 64 bits): as json does

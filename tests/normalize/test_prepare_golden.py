@@ -12,8 +12,16 @@ An intended change of a rule: write the file again (``prepare_golden.py``) with 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import orjson
 from prepare_golden import hashes, load, outcome
+
+from mdm_hub.encryption import _walk, _walk_shared
+
+
+def _marked(value: Any) -> Any:
+    return {"sealed": value}
 
 
 def test_every_payload_prepares_as_recorded() -> None:
@@ -34,3 +42,18 @@ def test_every_payload_prepares_as_recorded() -> None:
             + json.dumps(now, ensure_ascii=False)[:2000]
         )
     assert not differing, f"{len(differing)} payloads differ; first ones:\n" + "\n".join(detail)
+
+
+def test_the_walk_that_shares_unsealed_parts_seals_what_the_copying_walk_seals() -> None:
+    """``sealed_json``'s walk (parts with nothing to seal returned as they are) against the
+    walk of ``seal`` (everything copied): the same document, the same JSON text, and the
+    document walked is left as it was."""
+    for item in load()[::3]:
+        document = outcome(item["payload"]).get("document")
+        if document is None:
+            continue
+        before = orjson.dumps(document)
+        copied, shared = _walk(document, _marked, True), _walk_shared(document, _marked, True)
+        assert shared == copied
+        assert orjson.dumps(shared) == orjson.dumps(copied)
+        assert orjson.dumps(document) == before
