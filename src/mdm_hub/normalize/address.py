@@ -339,7 +339,16 @@ def _town_prefix(
     if _LOOSE_TRIGGER.search(body[:longest]):
         # 北3条西 / 北三条西: the longer of the two readings (真栄 is a town, 真栄四条 too)
         by_numeral = _towns_loosely(prefecture, city)
-        for length in range(longest, found[0] if found else 0, -1):
+        stop = found[0] if found else 0
+        # _loose shortens a text by less than its number of kanji numerals (a run of them
+        # becomes at least one digit; its other rewrites keep the length): lengths whose text
+        # is longer than the city's longest loose name by more than that cannot match.
+        widest = _loosely_widest(prefecture, city)
+        start, numerals = longest, sum(ch in KANJI_NUMERAL_CHARS for ch in folded)
+        while start > stop and start - numerals > widest:
+            start -= 1
+            numerals -= start < len(folded) and folded[start] in KANJI_NUMERAL_CHARS
+        for length in range(start, stop, -1):
             if (town := by_numeral.get(_loose(folded[:length]))) is not None:
                 return length, town
     return found
@@ -365,6 +374,12 @@ def _towns_loosely(prefecture: str, city: str) -> dict[str, str]:
     for folded, town in towns.items():
         found.setdefault(_loose(folded), set()).add(town)
     return {form: next(iter(names)) for form, names in found.items() if len(names) == 1}
+
+
+@lru_cache(maxsize=2048)
+def _loosely_widest(prefecture: str, city: str) -> int:
+    """The length of the city's longest loose form (:func:`_towns_loosely`)."""
+    return max(map(len, _towns_loosely(prefecture, city)), default=0)
 
 
 @dataclass(frozen=True)
