@@ -4,8 +4,9 @@ The file holds about 9,400 payloads — an import's generated rows, every addres
 of the form tables, seeded variants of phones, e-mails, dates and numbers, invalid ones too —
 and, for each, hashes of the normalized record, its changes or errors, its blocking keys, the
 findings and problems of ``normalize_with``, and where the sealing walk puts the personal parts
-of the stored document. Made with the code before the speed work of issue 16 (normalization of
-first-seen values, sealing); a change that only makes things faster must give the same hashes.
+of the stored document. Made with main's code without the speed work of issue 16
+(normalization of first-seen values, sealing; main 300d50b, with the any_part_birth keys); a
+change that only makes things faster must give the same hashes.
 An intended change of a rule: write the file again (``prepare_golden.py``) with the change.
 """
 
