@@ -1,25 +1,28 @@
-"""Bulk import throughput and quality: generated CP932 CSVs (Japanese headers, ~30 % duplicate
-rows with 表記ゆれ) through `mdm-hub import`'s code path, beside one-by-one PUTs of the same rows.
+"""Bulk import throughput, memory and quality: generated CP932 CSVs (Japanese headers, ~30 %
+duplicate rows with 表記ゆれ) through `mdm-hub import`'s code path, beside one-by-one PUTs.
 
-    .venv/bin/python bench/import.py [--rows 20000] [--existing-rows N] [--processes 1]
-                                     [--profile]
+    .venv/bin/python -u bench/import.py [--rows 20000] [--existing-rows N] [--processes 1]
+        [--quality-rows 20000] [--progress-seconds 60] [--sample-seconds 2] [--profile]
 
 1. Starts an embedded PostgreSQL in a temporary folder and migrates it (bench/match_quality.py).
-2. Generates the rows (``mdm_hub.imports.sample.generated_rows``: real postal codes and towns;
-   a duplicate row is one of the last 50,000 entities as another clerk typed it; the generator
-   knows which entity each row is): the first ``--rows`` go to crm.csv, the next
-   ``--existing-rows`` (default: as many) to billing.csv — the same entities, so billing.csv
-   meets the customers crm.csv created.
-3. Speed (Japan Post's index is built before the clock starts, as `mdm-hub serve` builds it at
-   start): ``mdm_hub.imports.cli.run_import`` (what `mdm-hub import FILE` runs: file stored in
-   the database, read, mapped, normalized once while staged, partitioned, written in batches
-   through the batch write path) of crm.csv into the empty hub, then of billing.csv into the hub
-   that now holds crm.csv's customers: rows/s end to end, and the RSS of the hub's processes
-   (this one, its normalizing processes, and PostgreSQL's) with ``uptime`` beside each figure.
-4. Quality and baseline: empties the hub and PUTs the first ``--quality-rows`` rows of crm.csv
-   one by one in file order through the real app (httpx over ASGI): the PUT rate, and pairwise
-   precision/recall of the import of those rows (step 3's clusters, restricted to them) and of
-   the PUTs against the truth, and how many rows ended in a different cluster.
+2. Writes the files row by row in a process of its own (:func:`write_files`; the generator of
+   ``mdm_hub.imports.sample`` with wider name lists, :func:`wide_rows`, so that a million rows
+   can be made: real postal codes and towns; a duplicate row is one of the last 50,000
+   entities as another clerk typed it; the generator knows which entity each row is): the
+   first ``--rows`` go to crm.csv, the next ``--existing-rows`` (default: as many) to
+   billing.csv.
+3. Baseline: PUTs the first ``--quality-rows`` rows of crm.csv one by one in file order through
+   the real app (httpx over ASGI) into the empty hub (the PUT rate), keeps their clusters, and
+   empties the hub.
+4. Speed and memory (Japan Post's index is built before the clock starts, as `mdm-hub serve`
+   builds it at start): ``mdm_hub.imports.cli.run_import`` (what `mdm-hub import FILE` runs) of
+   crm.csv into the empty hub, then of billing.csv into the hub holding crm.csv's customers:
+   rows/s end to end, CPU per row (importer with its pool, PostgreSQL), and the memory of all
+   hub processes (:class:`Memory`: RSS and PSS of the importer, its pool and PostgreSQL,
+   sampled with peaks), with progress and checkpoint lines while it runs, so that a run
+   stopped early still gives figures.
+5. Quality: pairwise precision/recall of the import's clusters of those rows and of the PUTs'
+   against the truth, and how many rows ended in a different cluster.
 """
 
 from __future__ import annotations
@@ -530,9 +533,10 @@ async def main() -> None:
             elapsed = time.perf_counter() - started
             cpu = process_tree_cpu(os.getpid()) - cpu0
             pg_cpu = process_tree_cpu(postmaster) - pg0
-            with memory.lock:
-                peak = dict(memory.peak)
-                print(memory.line(memory.sample(), "end"))
+            with memory.lock:  # the last sample counts too (a short import may have no other)
+                last = memory.sample()
+                peak = {k: max(memory.peak.get(k, 0.0), v) for k, v in last.items()}
+                print(memory.line(last, "end"))
             print(
                 f"  {job.status}, {job.rows_done:,} rows in {elapsed:.1f} s = "
                 f"{job.rows_done / elapsed:,.0f} rows/s; load before {before}, after {load()}"
