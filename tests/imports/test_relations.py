@@ -422,3 +422,43 @@ async def test_links_by_customer_code_share_a_partition(
     assert report["E1"]["problems"] == ""
     assert report["E2"]["problems"] == "親会社MDMコード:cycle"
     assert ("E1", "group", "E2", "subsidiary", None, None) in await _links(database_url)
+
+
+async def test_waiting_link_of_an_earlier_import_refused_in_the_later_report(
+    client: httpx.AsyncClient, app: Any, tmp_path: Path
+) -> None:
+    """A link waiting since an earlier import (W1 names W2, not there yet), refused when W2
+    arrives in a later import (W2 names W1: a cycle): W2's row reports it, in the preview and
+    in the import (before, it was only in the audit log); W1's row in the earlier job keeps
+    nothing new, and W1 stays stored."""
+
+    async def imported(path: Path, **form: Any) -> list[dict[str, str]]:
+        with path.open("rb") as f:
+            answer = await client.post(
+                "/v1/imports",
+                files={"file": (path.name, f, "text/csv")},
+                data={"system": "crm", **{k: str(v) for k, v in form.items()}},
+            )
+        assert answer.status_code == 202, answer.text
+        await Runner(app.state.sessionmaker, app.state.settings).run_until_idle()
+        return await _report(client, str(answer.json()["id"]))
+
+    first = await imported(
+        csv_file(tmp_path / "w1.csv", [corporation("W1", 31, 親会社コード="W2")])
+    )
+    assert [(r["source_id"], r["problems"]) for r in first] == [("W1", "")]
+    later = csv_file(
+        tmp_path / "w2.csv", [corporation("W0", 30), corporation("W2", 32, 親会社コード="W1")]
+    )
+    for preview in (True, False):
+        report = await imported(later, **({"dry_run": "true"} if preview else {}))
+        assert [(r["source_id"], r["outcome"], r["problems"]) for r in report] == [
+            ("W0", "new_customer", ""),
+            ("W2", "new_customer", "waiting_link_refused"),
+        ], preview
+    w1 = (await client.get("/v1/sources/crm/records/W1")).json()["customer_id"]
+    hierarchy = (await client.get(f"/v1/customers/{w1}/hierarchy")).json()
+    assert hierarchy["waiting"] == []
+    w2 = (await client.get("/v1/sources/crm/records/W2")).json()["customer_id"]
+    ancestors = (await client.get(f"/v1/customers/{w2}/hierarchy")).json()["ancestors"]
+    assert [(a["id"], a["depth"]) for a in ancestors] == [(w1, 1)]  # W2's own link stands

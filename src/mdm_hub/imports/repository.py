@@ -343,13 +343,13 @@ async def add_row_problems(
     job_id: uuid.UUID,
     partition: int,
     problems: dict[str, list[dict[str, str]]],
-) -> None:
+) -> set[str]:
     """Problems found after a row was done (a link it named, refused when its target came):
     added to the partition's last done row with that source id, if there is one (rows that
-    name each other share a partition)."""
+    name each other share a partition). The source ids of the rows that got them."""
     if not problems:
-        return
-    await session.execute(
+        return set()
+    found = await session.execute(
         text(
             """
             UPDATE import_rows AS r SET problems = r.problems || CAST(x.problems AS jsonb)
@@ -360,6 +360,7 @@ async def add_row_problems(
                 WHERE job_id = :job AND partition = :partition AND source_id = x.source_id
                   AND status = 'done'
             )
+            RETURNING r.source_id
             """
         ),
         {
@@ -371,6 +372,7 @@ async def add_row_problems(
             ],
         },
     )
+    return {row[0] for row in found}
 
 
 async def add_counts(

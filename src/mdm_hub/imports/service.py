@@ -46,7 +46,7 @@ from mdm_hub.imports.mapping import (
 from mdm_hub.imports.models import ImportJob
 from mdm_hub.imports.reader import FileFormat, FileProblem, file_format, read_rows
 from mdm_hub.imports.spool import SealedSpool
-from mdm_hub.imports.writer import FieldProblems, Refusal
+from mdm_hub.imports.writer import FieldProblems, Refusal, WaitingRefusal
 from mdm_hub.normalize import postal
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
@@ -608,6 +608,7 @@ class Runner:
                     await _summary_event(session, job.id)
                 return False
             earlier: dict[str, list[dict[str, str]]] = {}
+            arrivals: dict[str, list[tuple[int, dict[str, str]]]] = {}
             results = await _write(
                 session,
                 self.settings,
@@ -617,9 +618,11 @@ class Runner:
                 webhooks=not job.options.get("summary_event"),
                 columns=_relation_columns(job),
                 earlier=earlier,
+                arrivals=arrivals,
             )
+            reported = await repo.add_row_problems(session, job.id, partition, earlier)
+            _report_arrivals(results, {s: a for s, a in arrivals.items() if s not in reported})
             await repo.record_results(session, job.id, results)
-            await repo.add_row_problems(session, job.id, partition, earlier)
         return True
 
     async def _dry_run_partition(self, job: ImportJob, partition: int) -> None:
@@ -637,6 +640,7 @@ class Runner:
                 for start in range(0, len(rows), self.batch_size):
                     batch = rows[start : start + self.batch_size]
                     earlier: dict[str, list[dict[str, str]]] = {}
+                    arrivals: dict[str, list[tuple[int, dict[str, str]]]] = {}
                     written = await _write(
                         session,
                         self.settings,
@@ -645,10 +649,14 @@ class Runner:
                         batch,
                         columns=_relation_columns(job),
                         earlier=earlier,
+                        arrivals=arrivals,
                     )
                     for source_id, problems in earlier.items():
                         if source_id in by_source:
                             by_source[source_id]["problems"].extend(problems)
+                    _report_arrivals(
+                        written, {s: a for s, a in arrivals.items() if s not in by_source}
+                    )
                     for (_, source_id, _, _), result in zip(batch, written, strict=True):
                         by_source[source_id] = result
                     for result in written:
@@ -687,6 +695,7 @@ async def _write(
     webhooks: bool = True,
     columns: dict[str, str] | None = None,
     earlier: dict[str, list[dict[str, str]]] | None = None,
+    arrivals: dict[str, list[tuple[int, dict[str, str]]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows (line, source id, payload, what staging prepared) written as one batch of the
     write path; their results for the report.
@@ -694,7 +703,10 @@ async def _write(
     A hierarchy link a row names that is refused (cycle, self-link, ...) leaves the row
     stored without it and is one of its problems, in the link's column (``columns``: pointer
     → column). A waiting link refused when its target came names the row that named it: its
-    problems go to ``earlier`` (source id → problems) when that row is not in this batch."""
+    problems go to ``earlier`` (source id → problems) when that row is not in this batch, and
+    to ``arrivals`` (source id → (line of the row that arrived, problem)) for the caller to
+    report on the arriving row when the naming record is no row of this job (an earlier
+    import's, or a PUT's): :func:`_report_arrivals`."""
     results: dict[int, dict[str, Any]] = {}
     refused: list[Refusal] = []
     valid: list[tuple[int, str, CustomerIn, dict[str, Any] | None]] = []
@@ -760,9 +772,41 @@ async def _write(
         at = last_line.get(refusal.source_id)
         if at is not None and at in results:
             results[at]["problems"].extend(found)
-        elif earlier is not None:
+            continue
+        if earlier is not None:
             earlier.setdefault(refusal.source_id, []).extend(found)
+        if (
+            arrivals is not None
+            and isinstance(refusal, WaitingRefusal)
+            and refusal.arrived_system == system
+            and (arrived := last_line.get(refusal.arrived_source_id)) is not None
+        ):
+            arrivals.setdefault(refusal.source_id, []).extend(
+                (
+                    arrived,
+                    {
+                        "column": "",
+                        "code": "waiting_link_refused",
+                        "message": f"The link {e.field} of {refusal.system}/"
+                        f"{refusal.source_id}, waiting for this record, was refused "
+                        f"({e.code}): {e.message}",
+                    },
+                )
+                for e in refusal.problem.errors or []
+            )
     return [results[line] for line, _, _, _ in rows]
+
+
+def _report_arrivals(
+    results: list[dict[str, Any]], arrivals: dict[str, list[tuple[int, dict[str, str]]]]
+) -> None:
+    """Waiting links whose naming record is no row of this job (an earlier import's or a
+    PUT's), refused when a row of this batch arrived: problems of that row (the link stays
+    in the audit log too, ``customer_relation.refused``)."""
+    by_line = {result["line"]: result for result in results}
+    for problems in arrivals.values():
+        for line, problem in problems:
+            by_line[line]["problems"].append(problem)
 
 
 def _relation_columns(job: ImportJob) -> dict[str, str]:

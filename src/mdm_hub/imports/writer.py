@@ -27,6 +27,7 @@ from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 from mdm_hub.sources import service as sources
 from mdm_hub.sources.hierarchy import Refusal as Refusal
+from mdm_hub.sources.hierarchy import WaitingRefusal as WaitingRefusal
 from mdm_hub.sources.prepare import Prepared, prepare
 from mdm_hub.sources.prepare import use_processes as prepare_pool
 

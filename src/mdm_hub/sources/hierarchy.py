@@ -5,6 +5,7 @@ carries, the sites matching finds (matching.sites)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +16,16 @@ from mdm_hub.hierarchy.service import audit_refused
 from mdm_hub.matching.sites import propose_sites
 from mdm_hub.settings import Settings
 
-__all__ = ["Refusal", "Written", "follow_hierarchy"]
+__all__ = ["Refusal", "WaitingRefusal", "Written", "follow_hierarchy"]
+
+
+@dataclass(frozen=True)
+class WaitingRefusal(Refusal):
+    """A waiting link (named earlier by ``system``/``source_id``) refused when the record it
+    waited for, ``arrived_system``/``arrived_source_id``, was written."""
+
+    arrived_system: str
+    arrived_source_id: str
 
 
 async def follow_hierarchy(
@@ -34,7 +44,8 @@ async def follow_hierarchy(
 
     One statement for the batch finds the records with anything to do; only those are followed.
     Returns the links refused without refusing a write: a batch's records' own, and waiting
-    links refused when their target arrived (those name the source record that named them).
+    links refused when their target arrived (those name the source record that named them
+    and, in a batch of many, the record that arrived: ``WaitingRefusal``).
     """
     if len(batch) > 1:
         busy = await needs_follow(session, batch)
@@ -50,7 +61,14 @@ async def follow_hierarchy(
             async with session.begin_nested():
                 shared = await follow_written(session, actor, [written], arrived)
                 await propose_sites(session, settings, actor, shared)
-            refused.extend(arrived)
+            refused.extend(
+                r
+                if (r.system, r.source_id) == (written.system, written.source_id)
+                else WaitingRefusal(
+                    r.system, r.source_id, r.problem, written.system, written.source_id
+                )
+                for r in arrived
+            )
         except ProblemError as exc:
             refused.append(Refusal(written.system, written.source_id, exc))
             audit_refused(
