@@ -289,14 +289,15 @@ async def pending_rows(
     session: AsyncSession, job_id: uuid.UUID, partition: int, limit: int | None
 ) -> list[tuple[int, str, dict[str, Any], dict[str, Any] | None]]:
     """Pending rows of a partition in file order: line, source id, payload, and what staging
-    prepared."""
+    prepared. Not row-locked: the caller holds the partition's row (``renew_lease``, in the
+    same transaction), which every writer of the partition's rows takes first, so no other
+    transaction marks them done meanwhile (a row lock each cost a WAL record per row)."""
     result = await session.execute(
         text(
             """
             SELECT line, source_id, payload, prepared FROM import_rows
             WHERE job_id = :job AND partition = :partition AND status = 'pending'
             ORDER BY line LIMIT :limit
-            FOR UPDATE
             """
         ),
         {"job": job_id, "partition": partition, "limit": limit},
