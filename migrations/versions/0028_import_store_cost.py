@@ -21,7 +21,7 @@ The figures are unchanged (tests/quality/test_import_figures.py recounts them fr
 after bulk imports).
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-06 18:10:00.000000
 """
 
@@ -33,7 +33,7 @@ from types import ModuleType
 from alembic import op
 
 revision: str = "0028"
-down_revision: str | None = "0025"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
