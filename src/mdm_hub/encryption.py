@@ -304,6 +304,20 @@ def _names_personal(parts: list[str], person: bool) -> bool:
 _LISTS = frozenset({"addresses", "contacts"})
 
 
+def _object_context(value: dict[str, Any], person: bool) -> tuple[bool, list[str] | None, bool]:
+    """What an object of a document says of its values: whether they are a person's (its own
+    ``kind`` or its parent's), the pointer its ``field``/``pointer`` names, and whether its
+    text keys quote a personal value."""
+    kind = value.get("kind")
+    if isinstance(kind, str) and kind in _KINDS:
+        person = kind == "person"
+    named = value.get("field", value.get("pointer"))
+    if isinstance(named, str) and named.startswith("/"):
+        parts = named.strip("/").split("/")
+        return person, parts, _names_personal(parts, person)
+    return person, None, isinstance(named, str) and named in _COMPARED
+
+
 def _walk(value: Any, fn: Fn, person: bool) -> Any:
     # Scalars are taken as they are without a call (most of a document's values): this walk
     # runs over every document the hub stores.
@@ -311,17 +325,7 @@ def _walk(value: Any, fn: Fn, person: bool) -> Any:
         return [_walk(v, fn, person) if isinstance(v, (dict, list)) else v for v in value]
     if not isinstance(value, dict):
         return value
-    kind = value.get("kind")
-    if isinstance(kind, str) and kind in _KINDS:
-        person = kind == "person"
-    named = value.get("field", value.get("pointer"))
-    parts: list[str] | None = None
-    quoted = False
-    if isinstance(named, str) and named.startswith("/"):
-        parts = named.strip("/").split("/")
-        quoted = _names_personal(parts, person)
-    elif isinstance(named, str):
-        quoted = named in _COMPARED
+    person, parts, quoted = _object_context(value, person)
     out: dict[str, Any] = {}
     for k, v in value.items():
         if k.startswith("/"):
@@ -374,17 +378,7 @@ def _walk_shared(value: Any, fn: Fn, person: bool) -> Any:
         return value if items is None else items
     if not isinstance(value, dict):
         return value
-    kind = value.get("kind")
-    if isinstance(kind, str) and kind in _KINDS:
-        person = kind == "person"
-    named = value.get("field", value.get("pointer"))
-    parts: list[str] | None = None
-    quoted = False
-    if isinstance(named, str) and named.startswith("/"):
-        parts = named.strip("/").split("/")
-        quoted = _names_personal(parts, person)
-    elif isinstance(named, str):
-        quoted = named in _COMPARED
+    person, parts, quoted = _object_context(value, person)
     out: dict[str, Any] | None = None
     for k, v in value.items():
         if k.startswith("/"):
