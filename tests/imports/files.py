@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
+import httpx
 import xlsxwriter
 
 HEADER = [
@@ -80,3 +82,18 @@ def xlsx_file(path: Path, data: list[list[str]], sheet: str = "顧客一覧") ->
                 sheet_.write_string(r, c, value)
     book.close()
     return path
+
+
+async def posted_import(
+    client: httpx.AsyncClient, path: Path, system: str = "crm", **form: Any
+) -> dict[str, Any]:
+    """``POST /v1/imports`` with the file and the form fields; the 202's job."""
+    with path.open("rb") as f:
+        answer = await client.post(
+            "/v1/imports",
+            files={"file": (path.name, f, "application/octet-stream")},
+            data={"system": system, **{k: str(v) for k, v in form.items()}},
+        )
+    assert answer.status_code == 202, answer.text
+    job: dict[str, Any] = answer.json()
+    return job

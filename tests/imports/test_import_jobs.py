@@ -11,18 +11,7 @@ import asyncpg
 import httpx
 
 from mdm_hub.imports.service import Runner
-from tests.imports.files import rows, text_file, xlsx_file
-
-
-async def _upload(client: httpx.AsyncClient, path: Path, **form: Any) -> dict[str, Any]:
-    with path.open("rb") as f:
-        answer = await client.post(
-            "/v1/imports",
-            files={"file": (path.name, f, "application/octet-stream")},
-            data={"system": "crm", **{k: str(v) for k, v in form.items()}},
-        )
-    assert answer.status_code == 202, answer.text
-    return answer.json()
+from tests.imports.files import posted_import, rows, text_file, xlsx_file
 
 
 async def _run(app: Any, batch_size: int = 500) -> None:
@@ -64,7 +53,7 @@ async def _truncate(database_url: str) -> None:
 
 async def test_cp932_file_end_to_end(client: httpx.AsyncClient, app: Any, tmp_path: Path) -> None:
     path = text_file(tmp_path / "顧客.csv", "cp932", rows(40))
-    job = await _upload(client, path)
+    job = await posted_import(client, path)
     assert job["status"] == "queued" and job["rows_done"] == 0
     await _run(app)
     done = (await client.get(f"/v1/imports/{job['id']}")).json()
@@ -88,7 +77,7 @@ async def test_cp932_file_end_to_end(client: httpx.AsyncClient, app: Any, tmp_pa
     assert "髙橋ビル①Ⅲ" in stored["raw_payload"]["addresses"][0]["full_text"]
 
     # The same file again: every row already stored, nothing changes.
-    again = await _upload(client, path)
+    again = await posted_import(client, path)
     await _run(app)
     second = (await client.get(f"/v1/imports/{again['id']}")).json()
     assert second["counts"]["unchanged"] == 39 and second["counts"]["rejected"] == 1
@@ -104,7 +93,7 @@ async def test_same_customers_whatever_the_batch_size(
     results = []
     for batch_size in (1, 500):
         await _truncate(database_url)
-        await _upload(client, path)
+        await posted_import(client, path)
         await _run(app, batch_size)
         results.append(await _clusters(database_url))
     assert results[0] == results[1]
@@ -159,14 +148,14 @@ async def test_bad_input_is_problem_json(
     # A file without a name column fails as a whole, with the reason.
     nameless = tmp_path / "n.csv"
     nameless.write_text("TEL\n03-1234-5678\n", encoding="utf-8")
-    job = await _upload(client, nameless)
+    job = await posted_import(client, nameless)
     await _run(app)
     failed = (await client.get(f"/v1/imports/{job['id']}")).json()
     assert failed["status"] == "failed" and failed["error"]["code"] == "no_name_column"
 
 
 async def test_cancel(client: httpx.AsyncClient, app: Any, tmp_path: Path) -> None:
-    job = await _upload(client, text_file(tmp_path / "a.csv", "utf-8", rows(10)))
+    job = await posted_import(client, text_file(tmp_path / "a.csv", "utf-8", rows(10)))
     cancelled = await client.post(f"/v1/imports/{job['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     await _run(app)
@@ -189,7 +178,7 @@ async def test_roles(client_as: Any, tmp_path: Path) -> None:
         )
         assert batch.status_code == 403
     async with client_as(roles=["data_entry"]) as entry:
-        job = await _upload(entry, path)
+        job = await posted_import(entry, path)
         assert (await entry.get(f"/v1/imports/{job['id']}")).status_code == 200
 
 
@@ -198,7 +187,7 @@ async def test_cancel_while_staging_stays_cancelled(
 ) -> None:
     from mdm_hub.imports import repository
 
-    job = await _upload(client, text_file(tmp_path / "a.csv", "utf-8", rows(10)))
+    job = await posted_import(client, text_file(tmp_path / "a.csv", "utf-8", rows(10)))
     runner = Runner(app.state.sessionmaker, app.state.settings)
     async with app.state.sessionmaker() as session, session.begin():
         claimed = await repository.claim_job_to_stage(session, 60)
@@ -218,7 +207,7 @@ async def test_a_row_refused_at_write_time_leaves_nothing_half_written(
     its source record was inserted (the golden record lacks the field). Batches run without
     savepoints are rolled back and written again row by row in savepoints: every row is
     rejected with its problem, and nothing of any row stays."""
-    job = await _upload(client, text_file(tmp_path / "a.csv", "utf-8", rows(8)))
+    job = await posted_import(client, text_file(tmp_path / "a.csv", "utf-8", rows(8)))
     runner = Runner(app.state.sessionmaker, app.state.settings, batch_size=3)
     assert await runner.run_once()  # staged
     staged = (await client.get(f"/v1/imports/{job['id']}")).json()

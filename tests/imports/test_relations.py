@@ -24,6 +24,7 @@ from mdm_hub.imports import service as import_service
 from mdm_hub.imports.mapping import map_header, map_row
 from mdm_hub.imports.service import Runner
 from mdm_hub.normalize.corporate_number import check_digit
+from tests.imports.files import posted_import
 from tests.imports.test_import_jobs import _report, _truncate
 
 HEADER = [
@@ -268,14 +269,7 @@ async def test_api_job_links_as_puts_do_and_reports_refused_links(
     second = csv_file(tmp_path / "取引先2.csv", FILE2)
 
     async def upload(path: Path, **form: Any) -> str:
-        with path.open("rb") as f:
-            answer = await client.post(
-                "/v1/imports",
-                files={"file": (path.name, f, "text/csv")},
-                data={"system": "crm", **{k: str(v) for k, v in form.items()}},
-            )
-        assert answer.status_code == 202, answer.text
-        return str(answer.json()["id"])
+        return str((await posted_import(client, path, **form))["id"])
 
     async def run() -> None:
         # A row per transaction: a link refused when its target came is a problem of the row
@@ -433,15 +427,9 @@ async def test_waiting_link_of_an_earlier_import_refused_in_the_later_report(
     nothing new, and W1 stays stored."""
 
     async def imported(path: Path, **form: Any) -> list[dict[str, str]]:
-        with path.open("rb") as f:
-            answer = await client.post(
-                "/v1/imports",
-                files={"file": (path.name, f, "text/csv")},
-                data={"system": "crm", **{k: str(v) for k, v in form.items()}},
-            )
-        assert answer.status_code == 202, answer.text
+        job = await posted_import(client, path, **form)
         await Runner(app.state.sessionmaker, app.state.settings).run_until_idle()
-        return await _report(client, str(answer.json()["id"]))
+        return await _report(client, str(job["id"]))
 
     first = await imported(
         csv_file(tmp_path / "w1.csv", [corporation("W1", 31, 親会社コード="W2")])
