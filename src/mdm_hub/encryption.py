@@ -261,6 +261,7 @@ _TEXT_KEYS = frozenset({"message", "detail"})
 _COMPARED = frozenset({"birth_date", "phone", "email", "address", "contact_phone", "contact_email"})
 
 Fn = Callable[[Any], Any]
+Walk = Callable[[Any, Fn, bool], Any]
 
 
 def _empty(value: Any) -> bool:
@@ -277,8 +278,9 @@ def _entries(value: Any, fn: Fn, names: frozenset[str]) -> Any:
     return value
 
 
-def _at(parts: list[str], value: Any, fn: Fn, person: bool) -> Any:
-    """``value`` found at ``parts`` (a field path) of a customer record."""
+def _at(parts: list[str], value: Any, fn: Fn, person: bool, walk: Walk | None = None) -> Any:
+    """``value`` found at ``parts`` (a field path) of a customer record; what is not sealed
+    whole goes on through ``walk`` (``_walk`` unless given)."""
     if _empty(value):
         return value
     top, last = parts[0], parts[-1]
@@ -288,7 +290,7 @@ def _at(parts: list[str], value: Any, fn: Fn, person: bool) -> Any:
         return fn(value)
     if person and top == "addresses":
         return fn(value) if last in _ADDRESS_PARTS else _entries(value, fn, _ADDRESS_PARTS)
-    return _walk(value, fn, person)
+    return (walk or _walk)(value, fn, person)
 
 
 def _names_personal(parts: list[str], person: bool) -> bool:
@@ -349,19 +351,6 @@ def _walk(value: Any, fn: Fn, person: bool) -> Any:
 _NAMED = _PERSON_FIELDS | _LISTS
 
 
-def _at_shared(parts: list[str], value: Any, fn: Fn, person: bool) -> Any:
-    if _empty(value):
-        return value
-    top, last = parts[0], parts[-1]
-    if top == "contacts":
-        return fn(value) if last in _CONTACT_FIELDS else _entries(value, fn, _CONTACT_FIELDS)
-    if person and top in _PERSON_FIELDS:
-        return fn(value)
-    if person and top == "addresses":
-        return fn(value) if last in _ADDRESS_PARTS else _entries(value, fn, _ADDRESS_PARTS)
-    return _walk_shared(value, fn, person)
-
-
 def _walk_shared(value: Any, fn: Fn, person: bool) -> Any:
     if isinstance(value, list):
         items: list[Any] | None = None
@@ -382,13 +371,13 @@ def _walk_shared(value: Any, fn: Fn, person: bool) -> Any:
     out: dict[str, Any] | None = None
     for k, v in value.items():
         if k.startswith("/"):
-            w = _at_shared(k.strip("/").split("/"), v, fn, person)
+            w = _at(k.strip("/").split("/"), v, fn, person, _walk_shared)
         elif quoted and (k in _TEXT_KEYS or (parts is None and k in _VALUE_KEYS)):
             w = v if _empty(v) else fn(v)
         elif parts is not None and k in _VALUE_KEYS:
-            w = _at_shared(parts, v, fn, person)
+            w = _at(parts, v, fn, person, _walk_shared)
         elif k in _NAMED:
-            w = _at_shared([k], v, fn, person)
+            w = _at([k], v, fn, person, _walk_shared)
         elif isinstance(v, (dict, list)):
             w = _walk_shared(v, fn, person)
         else:
