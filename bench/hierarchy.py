@@ -27,7 +27,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import print_header
+from machine import postgres_cpu, print_header
 
 from mdm_hub.app import create_app
 from mdm_hub.auth.dev_issuer import DevIssuer
@@ -60,16 +60,8 @@ FROM down JOIN customers c ON c.id = down.id
 ORDER BY down.depth, c.customer_code
 LIMIT :limit
 """
-WALK_ROLLUP = f"""
-WITH RECURSIVE grp(id, active, amount, depth, path) AS (
-    SELECT c.id, c.status = 'active', {AMOUNT}, 0, ARRAY[c.id]
-    FROM customers c WHERE c.id = CAST(:id AS uuid)
-  UNION ALL
-    SELECT r.child_id, r.child_active, r.child_amount, grp.depth + 1, grp.path || r.child_id
-    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'group'
-    WHERE {IN_EFFECT} AND NOT r.child_id = ANY(grp.path)
-),
-site_rows AS (
+# The end both older roll-ups share: each group company's sites walked, then the sums.
+SITES_AND_TOTALS = f"""site_rows AS (
     SELECT grp.depth = 0 AS direct, r.child_amount AS amount
     FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'site'
     WHERE grp.active AND r.child_active AND {IN_EFFECT}
@@ -85,6 +77,16 @@ SELECT g.*, s.* FROM
             COALESCE(sum(amount), 0) AS group_site_amount
      FROM site_rows) s
 """
+WALK_ROLLUP = f"""
+WITH RECURSIVE grp(id, active, amount, depth, path) AS (
+    SELECT c.id, c.status = 'active', {AMOUNT}, 0, ARRAY[c.id]
+    FROM customers c WHERE c.id = CAST(:id AS uuid)
+  UNION ALL
+    SELECT r.child_id, r.child_active, r.child_amount, grp.depth + 1, grp.path || r.child_id
+    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'group'
+    WHERE {IN_EFFECT} AND NOT r.child_id = ANY(grp.path)
+),
+{SITES_AND_TOTALS}"""
 
 
 # The roll-up as migration 0017 left it: the group from the closure table, then the sites
@@ -101,22 +103,7 @@ WITH grp(id, active, amount, depth) AS (
       AND (p.valid_from IS NULL OR p.valid_from <= CURRENT_DATE)
       AND (p.valid_to IS NULL OR p.valid_to >= CURRENT_DATE)
 ),
-site_rows AS (
-    SELECT grp.depth = 0 AS direct, r.child_amount AS amount
-    FROM grp JOIN customer_relations r ON r.parent_id = grp.id AND r.axis = 'site'
-    WHERE grp.active AND r.child_active AND {IN_EFFECT}
-)
-SELECT g.*, s.* FROM
-    (SELECT COALESCE(sum(amount) FILTER (WHERE active AND depth = 0), 0) AS own_amount,
-            count(*) FILTER (WHERE active) AS group_companies,
-            COALESCE(sum(amount) FILTER (WHERE active), 0) AS group_company_amount
-     FROM grp) g,
-    (SELECT count(*) FILTER (WHERE direct) AS direct_sites,
-            COALESCE(sum(amount) FILTER (WHERE direct), 0) AS direct_site_amount,
-            count(*) AS group_sites,
-            COALESCE(sum(amount), 0) AS group_site_amount
-     FROM site_rows) s
-"""
+{SITES_AND_TOTALS}"""
 # The roll-up as migration 0022 left it: the group's companies and every site in one range of
 # the closure table (11,000 rows for the top), for ``--compare`` with today's (the companies'
 # range and each company's site totals, migration 0027).
@@ -245,38 +232,16 @@ PG_DATA: Path | None = None  # the embedded PostgreSQL's data folder (None with 
 CPU: dict[str, tuple[float, float]] = {}  # per timed line: CPU ms per request (app, PostgreSQL)
 
 
-def _ticks(pid: int, children: bool) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11 : 15 if children else 13])
-
-
-def postgres_cpu() -> float:
-    """CPU seconds of the embedded PostgreSQL so far (the postmaster, its exited children and
-    its live ones), as bench/registry_import.py counts them."""
-    if PG_DATA is None:
-        return float("nan")
-    postmaster = int((PG_DATA / "postmaster.pid").read_text().split()[0])
-    total = _ticks(postmaster, children=True)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parts = stat.read_text().rsplit(")", 1)[1].split()
-            if int(parts[1]) == postmaster:
-                total += _ticks(int(stat.parent.name), children=False)
-        except (OSError, ValueError):
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 async def timed(client: httpx.AsyncClient, url: str, n: int) -> list[float]:
     await client.get(url)  # warm
     times = []
-    cpu, pg = time.process_time(), postgres_cpu()
+    cpu, pg = time.process_time(), postgres_cpu(PG_DATA)
     for _ in range(n):
         started = time.perf_counter()
         answer = await client.get(url)
         times.append((time.perf_counter() - started) * 1000)
         assert answer.status_code == 200, answer.text
-    CPU[url] = ((time.process_time() - cpu) * 1000 / n, (postgres_cpu() - pg) * 1000 / n)
+    CPU[url] = ((time.process_time() - cpu) * 1000 / n, (postgres_cpu(PG_DATA) - pg) * 1000 / n)
     return times
 
 
@@ -373,7 +338,11 @@ async def run(url: str, args: argparse.Namespace) -> None:
         for name, url in (
             ("hierarchy of the top (whole group, depth 10)", whole),
             ("hierarchy of a leaf (ancestors to the top)", f"/v1/customers/{leaf}/hierarchy"),
-            ("rollup of the top (1,000 companies, 10,000 sites)", f"/v1/customers/{top}/rollup"),
+            (
+                f"rollup of the top ({args.companies:,} companies, "
+                f"{args.companies * args.sites:,} sites)",
+                f"/v1/customers/{top}/rollup",
+            ),
             ("rollup of a leaf", f"/v1/customers/{leaf}/rollup"),
         ):
             print(line(name, await timed(client, url, args.requests), url))

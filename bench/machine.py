@@ -43,3 +43,26 @@ def print_header() -> None:
         f"load={info['load']}"
     )
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+
+
+def _ticks(pid: int, children: bool) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime, stime (and cutime, cstime: the children it waited for) in clock ticks
+    return sum(int(f) for f in fields[11 : 15 if children else 13])
+
+
+def postgres_cpu(pg_data: Path | None) -> float:
+    """CPU seconds of the PostgreSQL whose data folder is ``pg_data`` so far: the postmaster
+    with its exited children, and its live children (nan without a folder)."""
+    if pg_data is None:
+        return float("nan")
+    postmaster = int((pg_data / "postmaster.pid").read_text().split()[0])
+    total = _ticks(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parts = stat.read_text().rsplit(")", 1)[1].split()
+            if int(parts[1]) == postmaster:
+                total += _ticks(int(stat.parent.name), children=False)
+        except (OSError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")

@@ -47,7 +47,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import print_header
+from machine import postgres_cpu, print_header
 
 from mdm_hub.migrate import upgrade
 from mdm_hub.normalize.corporate_number import check_digit
@@ -85,27 +85,20 @@ def write_zip(path: Path, rows) -> None:  # type: ignore[no-untyped-def]
         text.detach()
 
 
-def _ticks(pid: int, children: bool) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # utime, stime (and cutime, cstime: the children it waited for) in clock ticks
-    return sum(int(f) for f in fields[11 : 15 if children else 13])
-
-
-def postgres_cpu(data_dir: Path | None) -> float:
-    """CPU seconds of the embedded PostgreSQL: the postmaster with its exited children, and
-    its live children."""
-    if data_dir is None:
-        return float("nan")
-    postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
-    total = _ticks(postmaster, children=True)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parts = stat.read_text().rsplit(")", 1)[1].split()
-            if int(parts[1]) == postmaster:
-                total += _ticks(int(stat.parent.name), children=False)
-        except (OSError, ValueError):
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
+def write_diff(folder: Path, numbers: list[int], rng: random.Random) -> Path:
+    """A 差分 file of 2026-12-01 for the registry rows ``numbers``: each a 商号変更 (11),
+    a 所在地変更 (12) or a closure (21, 閉鎖等の事由 01: 清算の結了等)."""
+    diff_rows = []
+    for seq, i in enumerate(numbers, 1):
+        r = row(seq, i, rng, process=rng.choice(["11", "12", "21"]), day="2026-12-01")
+        if r[2] == "11":
+            r[6] = r[6].replace("テスト商事", "新テスト商事")
+        elif r[2] == "21":
+            r[18], r[19] = "2026-12-01", "01"
+        diff_rows.append(r)
+    diff = folder / "diff_20261201.zip"
+    write_zip(diff, diff_rows)
+    return diff
 
 
 def importer_cpu() -> float:
@@ -192,9 +185,9 @@ def main() -> None:
             f"generated {args.rows:,} rows: {full.stat().st_size / 1e6:.1f} MB zipped "
             f"in {time.perf_counter() - started:.1f} s"
         )
-        cpu, pg = importer_cpu(), postgres_cpu(data_dir)
+        cpu, pg = importer_cpu(), postgres_cpu(data_dir and data_dir / "pg")
         elapsed, rss, out = run_import(url, full)
-        cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir) - pg
+        cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir and data_dir / "pg") - pg
         print(out)
         print(
             f"全件 import: {elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s, "
@@ -207,19 +200,10 @@ def main() -> None:
         in_diff = linked[: args.linked_in_diff if args.linked_in_diff is not None else len(linked)]
         others = sorted(set(range(1, args.rows + 1)) - set(in_diff))
         changed = in_diff + rng.sample(others, args.diff_rows - len(in_diff))
-        diff_rows = []
-        for seq, i in enumerate(changed, 1):
-            r = row(seq, i, rng, process=rng.choice(["11", "12", "21"]), day="2026-12-01")
-            if r[2] == "11":
-                r[6] = r[6].replace("テスト商事", "新テスト商事")
-            elif r[2] == "21":  # closed: 閉鎖等年月日, 閉鎖等の事由 01 (清算の結了等)
-                r[18], r[19] = "2026-12-01", "01"
-            diff_rows.append(r)
-        diff = folder / "diff_20261201.zip"
-        write_zip(diff, diff_rows)
-        cpu, pg = importer_cpu(), postgres_cpu(data_dir)
+        diff = write_diff(folder, changed, rng)
+        cpu, pg = importer_cpu(), postgres_cpu(data_dir and data_dir / "pg")
         elapsed, rss, out = run_import(url, diff)
-        cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir) - pg
+        cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir and data_dir / "pg") - pg
         print(out)
         print(
             f"差分 import ({args.diff_rows:,} rows against {args.rows:,}, {len(in_diff):,} of them "
@@ -426,20 +410,11 @@ def diff_against_hub(
         if i % step != 0 and i not in chosen:
             chosen.add(i)
             others.append(i)
-    diff_rows = []
-    for seq, i in enumerate(in_diff + others, 1):
-        r = row(seq, i, rng, process=rng.choice(["11", "12", "21"]), day="2026-12-01")
-        if r[2] == "11":
-            r[6] = r[6].replace("テスト商事", "新テスト商事")
-        elif r[2] == "21":  # closed: 閉鎖等年月日, 閉鎖等の事由 01 (清算の結了等)
-            r[18], r[19] = "2026-12-01", "01"
-        diff_rows.append(r)
-    diff = folder / "diff_20261201.zip"
-    write_zip(diff, diff_rows)
+    diff = write_diff(folder, in_diff + others, rng)
     print(f"uptime before the 差分: {os.getloadavg()}")
-    cpu, pg = importer_cpu(), postgres_cpu(data_dir)
+    cpu, pg = importer_cpu(), postgres_cpu(data_dir and data_dir / "pg")
     elapsed, rss, out = run_import(url, diff)
-    cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir) - pg
+    cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir and data_dir / "pg") - pg
     print(out)
     print(
         f"差分 import + apply ({args.diff_rows:,} rows against a registry of {args.rows:,} and "
