@@ -3,6 +3,7 @@ duplicate rows with 表記ゆれ) through `mdm-hub import`'s code path, beside o
 
     .venv/bin/python -u bench/import.py [--rows 20000] [--existing-rows N] [--processes 1]
         [--quality-rows 20000] [--progress-seconds 60] [--sample-seconds 2] [--profile]
+        [--hub 1000000]
 
 1. Starts an embedded PostgreSQL in a temporary folder and migrates it (bench/match_quality.py).
 2. Writes the files row by row in a process of its own (:func:`write_files`; the generator of
@@ -16,7 +17,8 @@ duplicate rows with 表記ゆれ) through `mdm-hub import`'s code path, beside o
    empties the hub.
 4. Speed and memory (Japan Post's index is built before the clock starts, as `mdm-hub serve`
    builds it at start): ``mdm_hub.imports.cli.run_import`` (what `mdm-hub import FILE` runs) of
-   crm.csv into the empty hub, then of billing.csv into the hub holding crm.csv's customers:
+   crm.csv into the empty hub, then of billing.csv into the hub holding crm.csv's customers
+   (with ``--hub N``, cloned until the hub holds N first: bench/hub_clone.py):
    rows/s end to end, CPU per row (importer with its pool, PostgreSQL), and the memory of all
    hub processes (:class:`Memory`: RSS and PSS of the importer, its pool and PostgreSQL,
    sampled with peaks), with progress and checkpoint lines while it runs, so that a run
@@ -46,6 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from hub_clone import clone_hub
 from machine import print_header
 from match_quality import app_client, embedded_database
 from write_path import _install_keyring, process_tree_cpu
@@ -372,6 +375,11 @@ async def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--processes", type=int, default=1, help="normalizing processes")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--hub", type=int, default=0,
+        help="before billing.csv, clone crm.csv's customers until the hub holds this many "
+        "(bench/hub_clone.py)",
+    )  # fmt: skip
     parser.add_argument("--sample-seconds", type=float, default=2.0, help="memory sampling")
     parser.add_argument("--progress-seconds", type=float, default=60.0, help="progress lines")
     parser.add_argument(
@@ -521,6 +529,8 @@ async def main() -> None:
               f"{args.processes} normalizing process(es)):", flush=True)  # fmt: skip
         await run(files["crm"], "crm", profile=args.profile)
         imported = await clusters(db.dsn, sample_ids)
+        if args.hub:
+            print(await clone_hub(db.dsn, args.hub), f"; load {load()}", flush=True)
         customers = await stats_conn.fetchval("SELECT count(*) FROM customers")
         print(f"import billing.csv into the hub holding crm.csv's {customers:,} customers:",
               flush=True)  # fmt: skip
