@@ -38,6 +38,7 @@ from mdm_hub.matching.service import match_config
 from mdm_hub.normalize.base import InvalidValue, NormalizationError
 from mdm_hub.normalize.corporate_number import clean_corporate_number
 from mdm_hub.normalize.customer import normalize_customer
+from mdm_hub.proposals.repository import record_decision
 from mdm_hub.record import CustomerRecord, LegalFormPosition
 from mdm_hub.settings import Settings
 
@@ -236,7 +237,7 @@ async def decide_proposal(
     if found["status"] != "pending":
         raise ProblemError("conflict", f"The proposal is {found['status']}, not pending")
     if decision == "reject":
-        await repository.decide_proposal(session, proposal_id, "rejected", actor.subject)
+        await record_decision(session, "registry_proposals", proposal_id, "rejected", actor.subject)
     else:
         linked = await repository.insert_link(
             session, found["customer_id"], found["corporate_number"], "steward"
@@ -245,7 +246,7 @@ async def decide_proposal(
             raise ProblemError(
                 "conflict", "The customer or this 法人番号 is already linked to the registry"
             )
-        await repository.decide_proposal(session, proposal_id, "accepted", actor.subject)
+        await record_decision(session, "registry_proposals", proposal_id, "accepted", actor.subject)
         await repository.supersede_proposals(session, found["customer_id"])
         await apply_one(session, settings, found["customer_id"], actor=actor)
     decided = await repository.proposal(session, proposal_id, lock=False)

@@ -357,18 +357,6 @@ async def proposal(session: AsyncSession, proposal_id: int, lock: bool) -> dict[
     return dict(row._mapping) if row is not None else None
 
 
-async def decide_proposal(
-    session: AsyncSession, proposal_id: int, status: str, decided_by: str
-) -> None:
-    await session.execute(
-        text(
-            "UPDATE registry_proposals SET status = :s, decided_by = :by, decided_at = now()"
-            " WHERE id = :id"
-        ),
-        {"id": proposal_id, "s": status, "by": decided_by},
-    )
-
-
 async def supersede_proposals(session: AsyncSession, customer_id: uuid.UUID) -> None:
     """The customer is linked: its other pending proposals are moot."""
     await session.execute(

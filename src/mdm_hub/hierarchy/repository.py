@@ -681,18 +681,6 @@ async def proposal(
     return dict(row._mapping) if row is not None else None
 
 
-async def decide_proposal(
-    session: AsyncSession, proposal_id: int, status: str, decided_by: str
-) -> None:
-    await session.execute(
-        text(
-            "UPDATE hierarchy_proposals SET status = :s, decided_at = now(), decided_by = :by"
-            " WHERE id = :id"
-        ),
-        {"id": proposal_id, "s": status, "by": decided_by},
-    )
-
-
 async def corporations_by_name(
     session: AsyncSession, customer_id: uuid.UUID, *, sites: bool
 ) -> list[uuid.UUID]:

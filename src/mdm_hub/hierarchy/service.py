@@ -21,6 +21,7 @@ from mdm_hub.hierarchy import repository
 from mdm_hub.hierarchy.models import SUCCESSOR
 from mdm_hub.hierarchy.repository import Link
 from mdm_hub.hierarchy.schemas import CustomerRef, GroupLinkIn, SiteLinkIn
+from mdm_hub.proposals.repository import record_decision
 
 EVENT = "customer.relation_changed"
 
@@ -364,8 +365,12 @@ async def decide_proposal(
             session, actor, found["child_id"], found["parent_id"], None, None, "steward"
         )
         await repository.close_proposals(session, found["child_id"], "superseded", actor.subject)
-    await repository.decide_proposal(
-        session, proposal_id, "accepted" if decision == "accept" else "rejected", actor.subject
+    await record_decision(
+        session,
+        "hierarchy_proposals",
+        proposal_id,
+        "accepted" if decision == "accept" else "rejected",
+        actor.subject,
     )
     record_audit(
         session,
