@@ -7,7 +7,6 @@ import uuid
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -19,12 +18,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    func,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, SerialId, TimestampNow
 
 # axis "site": a site (事業所) → its corporation; axis "group": a corporation → its parent.
 AXES = ("site", "group")
@@ -41,7 +39,7 @@ class CustomerRelation(Base):
 
     __tablename__ = "customer_relations"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     parent_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     axis: Mapped[str] = mapped_column(Text)
@@ -49,12 +47,8 @@ class CustomerRelation(Base):
     valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     set_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
+    updated_at: Mapped[TimestampNow]
     # The child's 取引金額 and whether it is active, copied from customers by triggers
     # (migration 0012) so that a roll-up reads links only, never the customers behind them.
     child_amount: Mapped[Decimal] = mapped_column(Numeric, server_default="0")
@@ -93,7 +87,7 @@ class PendingLink(Base):
 
     __tablename__ = "customer_relation_pending"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     axis: Mapped[str] = mapped_column(Text)
     relation_type: Mapped[str] = mapped_column(Text)
@@ -103,9 +97,7 @@ class PendingLink(Base):
     valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     set_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
 
     __table_args__ = (
         UniqueConstraint("child_id", "axis"),
@@ -121,14 +113,12 @@ class SiteProposal(Base):
 
     __tablename__ = "hierarchy_proposals"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     parent_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default="pending")
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -203,7 +193,7 @@ class SiteTotalDelta(Base):
 
     __tablename__ = "customer_site_total_deltas"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     corporation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_to: Mapped[dt.date] = mapped_column(Date)

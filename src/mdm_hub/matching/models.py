@@ -14,12 +14,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Text,
-    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, SerialId, TimestampNow
 
 CandidateStatus = Literal["pending", "merged", "distinct", "superseded"]
 CANDIDATE_STATUSES: tuple[CandidateStatus, ...] = get_args(CandidateStatus)
@@ -48,7 +47,7 @@ class MatchCandidate(Base):
 
     __tablename__ = "match_candidates"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     customer_a_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     customer_b_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     probability: Mapped[float] = mapped_column(Float)
@@ -56,9 +55,7 @@ class MatchCandidate(Base):
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[CandidateStatus] = mapped_column(Text, default="pending")
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[TimestampNow]
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -87,9 +84,7 @@ class DistinctPair(Base):
     customer_b_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
     )
-    decided_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    decided_at: Mapped[TimestampNow]
     decided_by: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (CheckConstraint("customer_a_id < customer_b_id", name="ordered_pair"),)
@@ -100,13 +95,11 @@ class MergeLog(Base):
 
     __tablename__ = "merge_log"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     survivor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     absorbed_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     source_record_ids: Mapped[list[int]] = mapped_column(JSONB)
-    merged_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    merged_at: Mapped[TimestampNow]
     merged_by: Mapped[str] = mapped_column(Text)
     undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # The hierarchy links the merge changed, as they were before it (for the unmerge).
