@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from mdm_hub.auth.masking import disclose
@@ -128,73 +130,66 @@ def _quality_labels(lang: str, filters: customers.CustomerFilters) -> list[str]:
     return labels
 
 
+@dataclass
+class _SearchForm:
+    """The search form's fields (SEARCH_FIELDS), as typed."""
+
+    name: Annotated[str | None, Query(max_length=200)] = None
+    phone: Annotated[str | None, Query(max_length=60)] = None
+    email: Annotated[str | None, Query(max_length=320)] = None
+    corporate_number: Annotated[str | None, Query(max_length=40)] = None
+    code: Annotated[str | None, Query(max_length=40)] = None
+    postal_code: Annotated[str | None, Query(max_length=20)] = None
+
+    def values(self) -> dict[str, str]:
+        return {field: (getattr(self, field) or "").strip() for field in SEARCH_FIELDS}
+
+
+@dataclass
+class _QualityLinks:
+    """The customers behind a figure of データ品質 (its links), as GET /v1/customers lists them:
+    the same filters, one text each (an empty one is not given)."""
+
+    kind: Annotated[str | None, Query(max_length=20)] = None
+    missing: Annotated[str | None, Query(max_length=400)] = None
+    not_updated_days: Annotated[int | None, Query(ge=0, le=36500)] = None
+    no_transaction_days: Annotated[int | None, Query(ge=0, le=36500)] = None
+    finding_rule: Annotated[str | None, Query(max_length=100)] = None
+    registry_status: Annotated[str | None, Query(max_length=20)] = None
+    invoice_status: Annotated[str | None, Query(max_length=20)] = None
+    source_system: Annotated[str | None, Query(max_length=100)] = None
+    source_missing: Annotated[str | None, Query(max_length=400)] = None
+    source_no_transaction_days: Annotated[int | None, Query(ge=0, le=36500)] = None
+    source_not_updated_days: Annotated[int | None, Query(ge=0, le=36500)] = None
+
+    def given(self) -> dict[str, Any]:
+        """The filters given, in this order (the page keeps them in its form and links)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None and v != ""}
+
+    def query(self) -> search_filters.QualityQuery:
+        given = self.given()
+        for listed in ("missing", "source_missing"):  # a list in the API's query
+            if listed in given:
+                given[listed] = [given[listed]]
+        return search_filters.QualityQuery(**given)
+
+
 @router.get("")
 async def search(
     request: Request,
     session: DbSession,
     principal: CustomersRead,
-    name: Annotated[str | None, Query(max_length=200)] = None,
-    phone: Annotated[str | None, Query(max_length=60)] = None,
-    email: Annotated[str | None, Query(max_length=320)] = None,
-    corporate_number: Annotated[str | None, Query(max_length=40)] = None,
-    code: Annotated[str | None, Query(max_length=40)] = None,
-    postal_code: Annotated[str | None, Query(max_length=20)] = None,
-    kind: Annotated[str | None, Query(max_length=20)] = None,
-    missing: Annotated[str | None, Query(max_length=400)] = None,
-    not_updated_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
-    no_transaction_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
-    finding_rule: Annotated[str | None, Query(max_length=100)] = None,
-    registry_status: Annotated[str | None, Query(max_length=20)] = None,
-    invoice_status: Annotated[str | None, Query(max_length=20)] = None,
-    source_system: Annotated[str | None, Query(max_length=100)] = None,
-    source_missing: Annotated[str | None, Query(max_length=400)] = None,
-    source_no_transaction_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
-    source_not_updated_days: Annotated[int | None, Query(ge=0, le=36500)] = None,
+    form: Annotated[_SearchForm, Depends()],
+    links: Annotated[_QualityLinks, Depends()],
     cursor: str | None = None,
 ) -> Response:
-    values = {
-        "name": (name or "").strip(),
-        "phone": (phone or "").strip(),
-        "email": (email or "").strip(),
-        "corporate_number": (corporate_number or "").strip(),
-        "code": (code or "").strip(),
-        "postal_code": (postal_code or "").strip(),
-    }
-    # The customers behind a figure of データ品質 (its links), as GET /v1/customers lists them.
-    quality = {
-        "kind": kind or None,
-        "missing": missing or None,
-        "not_updated_days": not_updated_days,
-        "no_transaction_days": no_transaction_days,
-        "finding_rule": finding_rule or None,
-        "registry_status": registry_status or None,
-        "invoice_status": invoice_status or None,
-        "source_system": source_system or None,
-        "source_missing": source_missing or None,
-        "source_no_transaction_days": source_no_transaction_days,
-        "source_not_updated_days": source_not_updated_days,
-    }
-    quality = {k: v for k, v in quality.items() if v is not None}
+    values = form.values()
+    quality = links.given()
     searched = any(values.values()) or bool(quality)
     rows: list[Any] = []
     next_query = None
     filters, problems = _filters(values)
-    for problem in search_filters.apply(
-        search_filters.QualityQuery(
-            kind=kind or None,
-            missing=[missing] if missing else None,
-            not_updated_days=not_updated_days,
-            no_transaction_days=no_transaction_days,
-            finding_rule=finding_rule or None,
-            registry_status=registry_status or None,
-            invoice_status=invoice_status or None,
-            source_system=source_system or None,
-            source_missing=[source_missing] if source_missing else None,
-            source_no_transaction_days=source_no_transaction_days,
-            source_not_updated_days=source_not_updated_days,
-        ),
-        filters,
-    ):
+    for problem in search_filters.apply(links.query(), filters):
         problems[problem.field] = problem.message
     if searched and not problems:
         after = decode_cursor(cursor, "cursor", {"code": str})["code"] if cursor else None
