@@ -322,15 +322,33 @@ _ADVISORY_LOCKS = (
 )
 
 
-async def advisory_xact_locks(session: AsyncSession, keys: list[str]) -> None:
+# The same, and for the rest of the transaction generic plans of prepared statements.
+_ADVISORY_LOCKS_GENERIC_PLANS = (
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true) UNION ALL "
+    f"SELECT NULL FROM ({_ADVISORY_LOCKS}) AS locked"
+)
+
+
+async def advisory_xact_locks(
+    session: AsyncSession, keys: list[str], *, generic_plans: bool = False
+) -> None:
     """Take transaction-scoped advisory locks, in sorted order so that writers never deadlock.
 
     One round trip for all keys: the array is sorted here and unnested in its order.
+
+    ``generic_plans``: in the same statement, ``plan_cache_mode = force_generic_plan`` until
+    the transaction ends (``set_config`` local to it). PostgreSQL otherwise plans a prepared
+    statement whose generic plan it costs above its custom ones anew at every execution, for
+    ever: a statement reading one element of an array parameter (``= ANY(:ids)``,
+    ``unnest(:ids)``) is such a statement, and so are the ones in the trigger functions that
+    take an array of ids. Meant for short transactions of such statements (a single write):
+    the plans stay the same, their planning goes.
     """
     ordered = sorted(set(keys))
     if not ordered:
         return
-    await fetch(session, _ADVISORY_LOCKS, {"keys": ordered})
+    sql = _ADVISORY_LOCKS_GENERIC_PLANS if generic_plans else _ADVISORY_LOCKS
+    await fetch(session, sql, {"keys": ordered})
 
 
 @dataclass(frozen=True)

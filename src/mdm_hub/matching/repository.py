@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,7 @@ _KEY_HOLDERS = """
         SELECT * FROM unnest(
             CAST(:kinds AS text[]), CAST(:key_values AS text[]), CAST(:fetches AS boolean[])
         ) AS w(kind, value, fetches)
+        WHERE {only_if}
     ),
     holders AS (
         SELECT DISTINCT w.kind, w.value, w.fetches, k.customer_id
@@ -88,11 +89,11 @@ _FREQUENCIES_AND_CANDIDATES = (
 """
 )
 
-_WITHOUT_FINGERPRINT = _FREQUENCIES_AND_CANDIDATES.format(fingerprint="")
+_WITHOUT_FINGERPRINT = _FREQUENCIES_AND_CANDIDATES.format(fingerprint="", only_if="true")
 
 # The dry run reads the configuration's fingerprint here too (see custom_fields.service).
 _WITH_FINGERPRINT = _FREQUENCIES_AND_CANDIDATES.format(
-    fingerprint=f", {FINGERPRINT_SQL} AS fingerprint"
+    fingerprint=f", {FINGERPRINT_SQL} AS fingerprint", only_if="true"
 )
 
 
@@ -506,7 +507,9 @@ async def insert_keys(
 # (a fetching key held by at most ``max_block_size`` customers: ``c`` rows, with their golden
 # record), and every key of the batch each of those customers holds (``h`` rows), so that the
 # caller can follow the batch's own changes to keys, frequencies and candidates in memory.
-_BATCH_CANDIDATES = (
+# ``{only_if}``: a condition (no column) without which no key is read (see
+# ``batch_candidates_sql``).
+_BATCH_CANDIDATES_IF = (
     _KEY_HOLDERS
     + """,
     picked AS (
@@ -515,8 +518,8 @@ _BATCH_CANDIDATES = (
         JOIN frequencies AS q ON q.kind = h.kind AND q.value = h.value
         WHERE q.fetches AND q.customers <= :max_block_size
     )
-    SELECT 'f' AS part, kind, value, customers, NULL::uuid AS id, NULL::text AS customer_code,
-           NULL::text AS name, NULL::jsonb AS record
+    SELECT 'f' AS part, kind, value, customers, NULL::uuid AS candidate,
+           NULL::text AS customer_code, NULL::text AS name, NULL::jsonb AS record
     FROM frequencies
     UNION ALL
     SELECT 'h', h.kind, h.value, NULL, h.customer_id, NULL, NULL, NULL
@@ -526,6 +529,16 @@ _BATCH_CANDIDATES = (
     FROM customers AS c WHERE c.id IN (SELECT customer_id FROM picked)
 """
 )
+_BATCH_CANDIDATES = _BATCH_CANDIDATES_IF.format(only_if="true")
+
+
+def batch_candidates_sql(only_if: str) -> str:
+    """The batch candidates' statement (rows ``part``, ``kind``, ``value``, ``customers``,
+    ``candidate``, ``customer_code``, ``name``, ``record``; parameters ``kinds``,
+    ``key_values``, ``fetches``, ``max_block_size``: :func:`batch_candidates_params`) reading
+    nothing unless ``only_if`` (SQL with no column of its own) holds: for a statement that
+    reads the candidates together with what decides whether they are needed."""
+    return _BATCH_CANDIDATES_IF.format(only_if=only_if)
 
 
 @dataclass
@@ -542,30 +555,41 @@ async def batch_candidates(
     session: AsyncSession, keys: list[BlockingKey], settings: Settings
 ) -> BatchCandidates:
     """One statement for the keys of a whole batch (see ``_BATCH_CANDIDATES``)."""
-    found = BatchCandidates({}, {}, {})
+    params = batch_candidates_params(keys, settings)
+    if params is None:
+        return BatchCandidates({}, {}, {})
+    return read_batch_candidates(await db.fetch(session, _BATCH_CANDIDATES, params))
+
+
+def batch_candidates_params(
+    keys: Iterable[BlockingKey], settings: Settings
+) -> dict[str, Any] | None:
+    """The parameters of :func:`batch_candidates_sql` for ``keys`` (None: no key)."""
     wanted = sorted_keys(set(keys))
     if not wanted:
-        return found
+        return None
     fetchable = set(usable_keys(wanted, None, settings.match_max_block_size))
-    rows = await db.fetch(
-        session,
-        _BATCH_CANDIDATES,
-        {
-            "kinds": [k.kind for k in wanted],
-            "key_values": [k.value for k in wanted],
-            "fetches": [k in fetchable for k in wanted],
-            "max_block_size": settings.match_max_block_size,
-        },
-    )
+    return {
+        "kinds": [k.kind for k in wanted],
+        "key_values": [k.value for k in wanted],
+        "fetches": [k in fetchable for k in wanted],
+        "max_block_size": settings.match_max_block_size,
+    }
+
+
+def read_batch_candidates(rows: Iterable[db.Row]) -> BatchCandidates:
+    """The rows of :func:`batch_candidates_sql` (other rows, whose ``part`` is NULL, skipped)."""
+    found = BatchCandidates({}, {}, {})
     for row in rows:
         part = row["part"]
         if part == "f":
             found.frequencies[BlockingKey(row["kind"], row["value"])] = row["customers"]
         elif part == "h":
-            found.holdings.setdefault(row["id"], set()).add(BlockingKey(row["kind"], row["value"]))
-        else:
-            found.customers[row["id"]] = Candidate(
-                row["id"], row["customer_code"], row["name"], row["record"]
+            key = BlockingKey(row["kind"], row["value"])
+            found.holdings.setdefault(row["candidate"], set()).add(key)
+        elif part == "c":
+            found.customers[row["candidate"]] = Candidate(
+                row["candidate"], row["customer_code"], row["name"], row["record"]
             )
     return found
 

@@ -127,16 +127,20 @@ async def resolve_batch(
     items: Sequence[NewSource],
     *,
     stored_as: Mapping[int, Prepared] | None = None,
+    found: BatchCandidates | None = None,
 ) -> Plan:
     """Decide every new source record of the batch (its keys locked by the caller), as if
     written one by one in order; the customers they join are row-locked.
 
     ``stored_as``: for an item (by position), what is stored instead of what was decided on
-    (governance holds protected values: ``protect.hold_protected``)."""
+    (governance holds protected values: ``protect.hold_protected``). ``found``: the
+    candidates of exactly these items' keys, read by the caller since the keys were locked
+    and before anything was written (``repository.existing_sources``)."""
     stored_as = stored_as or {}
     pinned = {item.pinned for item in items if item.pinned is not None}
     keys = [k for item in items for k in item.prepared.keys]
-    found = await batch_candidates(session, keys, settings)
+    if found is None:
+        found = await batch_candidates(session, keys, settings)
     loaded: dict[uuid.UUID, tuple[Customer, list[SourceView]]] = {}
     memo: dict[int, _Item] = {}
     for attempt in range(4):

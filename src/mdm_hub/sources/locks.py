@@ -24,11 +24,15 @@ async def lock_batch(
     session: AsyncSession,
     sources: Sequence[tuple[str, str]],
     keys: Sequence[BlockingKey],
+    *,
+    generic_plans: bool = False,
 ) -> None:
     """Lock the source records (system, source id) and blocking keys of a batch, sorted, in one
-    round trip."""
+    round trip. ``generic_plans``: see ``db.advisory_xact_locks``."""
     names = [source_lock(system, source_id) for system, source_id in sources]
-    await advisory_xact_locks(session, [*names, *matching.key_locks(list(keys))])
+    await advisory_xact_locks(
+        session, [*names, *matching.key_locks(list(keys))], generic_plans=generic_plans
+    )
 
 
 async def lock_keys(session: AsyncSession, keys: Sequence[BlockingKey]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,14 @@ from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.db import WritePart
 from mdm_hub.encryption import sealed_json
+from mdm_hub.matching.keys import BlockingKey
+from mdm_hub.matching.repository import (
+    BatchCandidates,
+    batch_candidates_params,
+    batch_candidates_sql,
+    read_batch_candidates,
+)
+from mdm_hub.settings import Settings
 
 # The stored record of (system, source_id), if any, and the configuration's fingerprint.
 _EXISTING_SOURCE = f"""
@@ -72,19 +80,49 @@ _EXISTING_SOURCES = f"""
 """
 
 
+# The same, and the candidates of the batch's blocking keys (matching's batch statement) when
+# none of its source records is stored: a batch of new records (a PUT of a new source record,
+# an import) then reads both in one round trip. Its rows are the stored records' (``part``
+# NULL) and the candidates' (``part`` set), side by side (a full join on false).
+_NONE_STORED = """NOT EXISTS (
+    SELECT 1 FROM source_records AS x
+    WHERE x.system = :system AND x.source_id = ANY(CAST(:source_ids AS text[])))"""
+_EXISTING_SOURCES_AND_CANDIDATES = f"""
+    SELECT * FROM ({_EXISTING_SOURCES}) AS e
+    FULL JOIN ({batch_candidates_sql(_NONE_STORED)}) AS c ON false
+"""
+
+
 async def existing_sources(
-    session: AsyncSession, system: str, source_ids: list[str]
-) -> tuple[dict[str, SourceRecord], str, bool]:
+    session: AsyncSession,
+    system: str,
+    source_ids: list[str],
+    keys: Collection[BlockingKey] | None = None,
+    settings: Settings | None = None,
+) -> tuple[dict[str, SourceRecord], str, bool, BatchCandidates | None]:
     """The stored records of ``source_ids`` (as read: not added to the session) by source id,
     the configuration's fingerprint, and whether any field is protected for writes of
-    ``system`` (governance: ``sources.protect``), in one statement."""
-    rows = await db.fetch(session, _EXISTING_SOURCES, {"system": system, "source_ids": source_ids})
+    ``system`` (governance: ``sources.protect``), in one statement.
+
+    With ``keys`` (and ``settings``), the same statement reads the candidates of those keys
+    (``matching.repository.batch_candidates``) when no record of ``source_ids`` is stored: then
+    returned, else None."""
+    params: dict[str, Any] = {"system": system, "source_ids": source_ids}
+    ahead = None if keys is None or settings is None else batch_candidates_params(keys, settings)
+    if ahead is not None:
+        rows = [*await db.fetch(session, _EXISTING_SOURCES_AND_CANDIDATES, {**params, **ahead})]
+        stored = [row for row in rows if row["part"] is None]
+    else:
+        rows = stored = [*await db.fetch(session, _EXISTING_SOURCES, params)]
     found = {
         row["source_id"]: _stored(system, row["source_id"], row)
-        for row in rows
+        for row in stored
         if row["id"] is not None
     }
-    return found, rows[0]["fingerprint"], rows[0]["protected"]
+    candidates = None
+    if keys is not None and not found:  # no key at all: no candidate (as batch_candidates)
+        candidates = BatchCandidates({}, {}, {}) if ahead is None else read_batch_candidates(rows)
+    return found, stored[0]["fingerprint"], stored[0]["protected"], candidates
 
 
 _CUSTOMER_NAMES = tuple(c.name for c in Customer.__table__.columns if not c.computed)

@@ -81,7 +81,7 @@ async def put_source_record(
     """
     try:
         write = await service.put_source_record(
-            session, settings_of(request), actor, system, source_id, payload
+            session, settings_of(request), actor, system, source_id, payload, generic_plans=True
         )
     except WriteHeld as held:  # stored as a held write; this transaction commits it
         return JSONResponse(  # the documented 202 answer

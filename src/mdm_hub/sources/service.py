@@ -24,7 +24,8 @@ from mdm_hub.customers.repository import lock_customer, lock_source_row
 from mdm_hub.errors import ProblemError
 from mdm_hub.governance.models import ChangeRequest
 from mdm_hub.matching import service as matching
-from mdm_hub.matching.keys import sorted_keys
+from mdm_hub.matching.keys import BlockingKey, sorted_keys
+from mdm_hub.matching.repository import BatchCandidates
 from mdm_hub.privacy.service import WriteHeld, erasures_hit, hold_write
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.settings import Settings
@@ -59,6 +60,14 @@ class ItemWrite:
     held: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """Candidates read with the batch's stored records (none stored), and of which keys."""
+
+    keys: frozenset[BlockingKey]
+    found: BatchCandidates
+
+
 async def put_source_record(
     session: AsyncSession,
     settings: Settings,
@@ -69,6 +78,7 @@ async def put_source_record(
     *,
     hold_erased: bool = True,
     link_to: uuid.UUID | None = None,
+    generic_plans: bool = False,
 ) -> SourceWrite:
     """Store a source system's record: validate, normalize, link to a customer, recompute (a
     batch of one: :func:`write_batch`).
@@ -76,7 +86,9 @@ async def put_source_record(
     ``hold_erased``: a person record carrying an erased person's identifying values is held
     (privacy.service.WriteHeld) instead of written; False when a 管理者 released it.
     ``link_to``: a new source record joins this customer instead of the one matching decides
-    (the registry's record of a customer linked by its 法人番号); candidates are not queued."""
+    (the registry's record of a customer linked by its 法人番号); candidates are not queued.
+    ``generic_plans``: the transaction is this write alone (the PUT's): its statements and
+    triggers run with cached generic plans (``db.advisory_xact_locks``)."""
     (item,) = await write_batch(
         session,
         settings,
@@ -86,6 +98,7 @@ async def put_source_record(
         hold_erased=hold_erased,
         link_to=link_to,
         alone=True,
+        generic_plans=generic_plans,
     )
     if item.held is not None:
         raise WriteHeld(item.held)
@@ -108,6 +121,7 @@ async def write_batch(
     link_to: uuid.UUID | None = None,
     alone: bool = False,
     refused: list[Refusal] | None = None,
+    generic_plans: bool = False,
 ) -> list[ItemWrite]:
     """Store a batch of one system's records, answered item by item in order, each as its own
     PUT would be answered had the items been PUT one by one in that order.
@@ -125,7 +139,8 @@ async def write_batch(
     ``alone``: a single PUT, whose refused hierarchy link refuses the write
     (``sources.hierarchy.follow_hierarchy``). ``refused``: gets the links refused while the
     records stay stored (an item's own in a batch of many, and waiting links whose target
-    arrived), each naming the source record that named the link.
+    arrived), each naming the source record that named the link. ``generic_plans``: see
+    :func:`put_source_record`.
     """
     raws = [payload.model_dump(mode="json", exclude_unset=True) for _, payload in items]
     digests = [canonical_hash(raw) for raw in raws]
@@ -138,12 +153,22 @@ async def write_batch(
     prepared = await prepare(session, settings, payloads, config, ready)
     locked = {k for p in prepared if isinstance(p, Prepared) for k in p.keys}
     ids = [source_id for source_id, _ in items]
-    await lock_batch(session, sorted({(system, i) for i in ids}), sorted_keys(locked))
+    await lock_batch(
+        session,
+        sorted({(system, i) for i in ids}),
+        sorted_keys(locked),
+        generic_plans=generic_plans,
+    )
     # Not row-locked here: the advisory locks serialize writers of these source records, and
     # a row is locked below only after its customer (the order merges use: no deadlock).
-    existing, fingerprint, protected = await repository.existing_sources(
-        session, system, sorted(set(ids))
+    # With them, the candidates of all the keys when no record of the batch is stored: those
+    # of its first run of new records when that run is the whole batch (see _Ahead).
+    existing, fingerprint, protected, candidates = await repository.existing_sources(
+        session, system, sorted(set(ids)), locked, settings
     )
+    ahead = None
+    if candidates is not None and fingerprint == config.fingerprint:
+        ahead = _Ahead(frozenset(locked), candidates)
     if fingerprint != config.fingerprint:  # changed since this process last read it
         config = await configuration_for(session, fingerprint)
         prepared = await prepare(session, settings, payloads, config, ready)
@@ -164,7 +189,8 @@ async def write_batch(
     seen: set[str] = set()
     for index, (source_id, _) in enumerate(items):
         if source_id in seen:  # again in the batch: the earlier item is stored first
-            await _write_run(session, settings, actor, system, run, answers, webhooks)
+            await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
+            ahead = None
             stored, _ = await repository.existing_source(session, system, source_id)
             if stored is not None:
                 existing[source_id] = stored
@@ -187,14 +213,16 @@ async def write_batch(
             run.append((index, new))
             if protected:
                 await _write_run(
-                    session, settings, actor, system, run, answers, webhooks, guard=True
+                    session, settings, actor, system, run, answers, webhooks, ahead, guard=True
                 )
+                ahead = None
         else:
-            await _write_run(session, settings, actor, system, run, answers, webhooks)
+            await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
+            ahead = None
             answers[index] = await _write_changed(
                 session, settings, actor, system, stored, raws[index], digests[index], item
             )
-    await _write_run(session, settings, actor, system, run, answers, webhooks)
+    await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
     done = [a for a in answers if a is not None]
     assert len(done) == len(items)
     written = [
@@ -247,18 +275,24 @@ async def _write_run(
     run: list[tuple[int, NewSource]],
     answers: list[ItemWrite | None],
     webhooks: bool,
+    ahead: _Ahead | None = None,
     *,
     guard: bool = False,
 ) -> None:
     """Decide and store a run of new source records (emptied).
 
-    ``guard`` (this system has protected fields; the run is one record): when the record joins
-    an existing customer, its protected values are held for approval
+    ``ahead``: candidates read with the stored records, used when they are those of this
+    run's keys (the caller passes them to the batch's first run only: nothing was written
+    since). ``guard`` (this system has protected fields; the run is one record): when the
+    record joins an existing customer, its protected values are held for approval
     (``protect.hold_protected``) and it is stored with what may be stored."""
     if not run:
         return
     items = [item for _, item in run]
-    plan = await resolve_batch(session, settings, items)
+    found = None
+    if ahead is not None and ahead.keys == {k for item in items for k in item.prepared.keys}:
+        found = ahead.found
+    plan = await resolve_batch(session, settings, items, found=found)
     request = None
     if guard:
         plan, request = await _hold_protected(session, settings, actor, system, items, plan)
