@@ -834,7 +834,7 @@ async def main_async(args: argparse.Namespace) -> None:
         server = start_server(db.url, port, args.workers)
         meters = {"uvicorn": server.pid, "PostgreSQL": await postmaster_pid(db.dsn)}
         try:
-            await wait_ready(base)
+            await wait_ready(base, within=args.ready_seconds)
             # warm-up: connections, caches, imports
             await run_phase(base, "warm-up", requests_for("match", args.size, args.seed + 7, towns),
                             requests=200, seconds=30, concurrency=args.concurrency)  # fmt: skip
@@ -884,6 +884,10 @@ def main() -> None:
         help="use this database instead of a fresh embedded one; pre-loaded only when it holds "
         "no customers, so that later runs (same --size and --seed) skip the pre-load",
     )
+    parser.add_argument(
+        "--ready-seconds", type=float, default=60,
+        help="how long the server may take to start (longer on a loaded machine)",
+    )  # fmt: skip
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N",
         help="instead of the load test: cProfile N sequential requests per kind in-process",
