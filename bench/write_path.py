@@ -707,7 +707,7 @@ async def profile_in_process(url: str, args: argparse.Namespace, towns: list) ->
             profiler.disable()
             stats = pstats.Stats(profiler)
             stats.sort_stats("tottime").print_stats(30)
-            stats.sort_stats("cumulative").print_stats(60)
+            stats.sort_stats("cumulative").print_stats(150)
 
 
 async def count_statements(client: httpx.AsyncClient, make: Iterator) -> Counter[str]:
