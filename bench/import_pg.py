@@ -3,7 +3,8 @@
 included (pg_stat_statements with ``track = all``).
 
     .venv/bin/python bench/import_pg.py [--rows 5000] [--existing-rows 5000] [--batch-size 500]
-                                        [--statements 25]
+                                        [--statements 25] [--profile FILE]
+                                        [--sample FILE]
 
 The same generated CP932 files and the same code path as bench/import.py (``run_import``):
 crm.csv into an empty hub, then billing.csv into the hub holding crm.csv's customers. After
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import csv
 import hashlib
 import importlib
 import io
@@ -27,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +84,80 @@ def restart_with_statements(server: Any, folder: Path, explain_ms: int) -> Path:
     )  # fmt: skip
     server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
     return log
+
+
+class StackSampler(threading.Thread):
+    """Where this process's main thread is, every ``interval`` seconds of wall time: each
+    function on its stack counted once per sample (cumulative), and the sample's innermost
+    frame. Unlike cProfile it costs nothing per call, so code of many small calls (the
+    sealing walk) is not over-counted against C code of few (pydantic, orjson, asyncpg).
+    A sample taken while the thread waits in the event loop's ``select`` counts as waiting."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.main = threading.main_thread().ident
+        self.stopped = threading.Event()
+        self.samples = 0
+        self.waiting = 0
+        self.cumulative: dict[str, int] = {}
+        self.innermost: dict[str, int] = {}
+
+    @staticmethod
+    def _name(frame: Any) -> str:
+        code = frame.f_code
+        path = code.co_filename
+        where = path.split("/src/")[-1] if "/src/mdm_hub/" in path else path.rsplit("/", 1)[-1]
+        return f"{where}:{code.co_name}"
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            frame = sys._current_frames().get(self.main)
+            if frame is None:
+                continue
+            self.samples += 1
+            if frame.f_code.co_name == "select" and frame.f_code.co_filename.endswith(
+                "selectors.py"
+            ):
+                self.waiting += 1
+                continue
+            self.innermost[self._name(frame)] = self.innermost.get(self._name(frame), 0) + 1
+            seen = set()
+            while frame is not None:
+                seen.add(self._name(frame))
+                frame = frame.f_back
+            for name in seen:
+                self.cumulative[name] = self.cumulative.get(name, 0) + 1
+
+    def stop(self, path: str) -> None:
+        self.stopped.set()
+        self.join()
+        Path(path).write_text(self.report() + "\n")
+
+    def report(self, top: int = 70) -> str:
+        busy = max(self.samples - self.waiting, 1)
+        lines = [
+            f"{self.samples:,} samples every {self.interval * 1000:g} ms, "
+            f"{self.waiting:,} waiting in the event loop; shares of the {busy:,} others:",
+            "cumulative (the function and what it calls):",
+        ]
+        for name, n in sorted(self.cumulative.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"  {100 * n / busy:5.1f} %  {name}")
+        lines.append("innermost (the function itself):")
+        for name, n in sorted(self.innermost.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"  {100 * n / busy:5.1f} %  {name}")
+        return "\n".join(lines)
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> None:
+    """A generated list as bench/import.py wrote it before its million-row generator (the
+    sample generator's rows, CP932, Japanese headers): the files session 8's figures used."""
+    from mdm_hub.imports.sample import LIST_HEADER
+
+    with path.open("w", encoding="cp932", errors="replace", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(LIST_HEADER)
+        out.writerows(rows)
 
 
 def code_path() -> Path:
@@ -160,6 +238,16 @@ async def main() -> None:
         help="record PostgreSQL's processes with `perf record -g` during the imports",
     )  # fmt: skip
     parser.add_argument(
+        "--profile", metavar="FILE",
+        help="cProfile the importer (this process) during crm.csv's import into FILE (pstats); "
+        "the CPU figures of that import then include the profiler",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sample", metavar="FILE",
+        help="sample the importer's stack every 2 ms during crm.csv's import (StackSampler) "
+        "and write where its time goes to FILE",
+    )  # fmt: skip
+    parser.add_argument(
         "--statements", type=int, default=0, metavar="N",
         help="print the N statements PostgreSQL spent most time in (pg_stat_statements)",
     )  # fmt: skip
@@ -181,7 +269,7 @@ async def main() -> None:
         files = {"crm": db.folder / "crm.csv", "billing": db.folder / "billing.csv"}
         generated = generated_rows(args.rows + second, args.seed)
         for system, count in (("crm", args.rows), ("billing", second)):
-            bench_import.write_csv(files[system], [next(generated)[0] for _ in range(count)])
+            write_csv(files[system], [next(generated)[0] for _ in range(count)])
         import asyncpg
 
         if args.statements:
@@ -201,14 +289,27 @@ async def main() -> None:
                 await stats.execute("SELECT pg_stat_statements_reset()")
             before = bench_import.load()
             cpu0, pg0 = process_tree_cpu(os.getpid()), process_tree_cpu(postmaster)
+            profiler = (
+                cProfile.Profile(time.process_time) if args.profile and system == "crm" else None
+            )
+            sampler = StackSampler() if args.sample and system == "crm" else None
+            if sampler is not None:
+                sampler.start()
             started = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             job = await run_import(
                 db.url, settings, path, ImportOptions(system=system, filename=path.name),
                 batch_size=args.batch_size, out=io.StringIO(),
             )  # fmt: skip
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             wall = time.perf_counter() - started
             cpu = process_tree_cpu(os.getpid()) - cpu0
             pg = process_tree_cpu(postmaster) - pg0
+            if sampler is not None:
+                sampler.stop(args.sample)
             n = max(job.rows_done, 1)
             print(
                 f"{system}.csv into a hub holding {'nothing' if system == 'crm' else 'crm.csv'}: "

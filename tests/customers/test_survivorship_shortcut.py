@@ -250,3 +250,63 @@ def _assert_shortcut_is_byte_for_byte(validated: CustomerRecord) -> None:
         golden = survivorship._combine(sources, {}, SurvivorshipRules())
         full = golden_columns(CustomerRecord.model_validate(golden.record), golden.lineage)
     assert _bytes(fast) == _bytes(full)
+
+
+def _ranked_by_whole_key(
+    sources: list[SourceView], pointer: str, rules: SurvivorshipRules
+) -> list[SourceView]:
+    """The ranking as the rules state it: one sort by the whole key."""
+    with_value = [
+        s for s in sources if not survivorship.is_empty(survivorship._get(s.record, pointer))
+    ]
+    return sorted(
+        with_value,
+        key=lambda s: (
+            rules.priority(pointer, s.system),
+            -s.recency,
+            -s.completeness,
+            s.system,
+            s.source_id,
+        ),
+    )
+
+
+_POINTERS = [
+    "/kind", "/name", "/name_kana", "/corporate_number", "/birth_date", "/addresses",
+    "/phones", "/emails", "/contacts", "/billing/closing_day", "/billing/payment_day",
+    "/transactions/category", "/custom_fields/tier", "/custom_fields/score", "/",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sources=st.lists(
+        st.tuples(
+            st.sampled_from(["crm", "sfa", "billing"]),
+            st.sampled_from(["A-1", "A-2", "B-1"]),
+            st.integers(min_value=0, max_value=2),  # hours after T0: ties are common
+            _records(),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    rules=st.dictionaries(
+        st.sampled_from(["/", "/name", "/billing", "/phones", "/custom_fields"]),
+        st.lists(st.sampled_from(["crm", "sfa", "billing"]), unique=True, max_size=3),
+    ),
+)
+def test_the_ranking_sorted_once_is_the_sort_by_the_whole_key(
+    sources: list[tuple[str, str, int, dict[str, Any]]], rules: dict[str, list[str]]
+) -> None:
+    """``_combine`` ranks the sources once for all pointers and then per pointer by priority
+    only: the same order, ties included, as one sort by the whole key (recency, completeness,
+    system and source id tie often here)."""
+    views = [
+        SourceView(system, source_id, T0 + dt.timedelta(hours=h), record)
+        for system, source_id, h, record in sources
+    ]
+    survivorship_rules = SurvivorshipRules(rules)
+    for pointer in _POINTERS:
+        expected = _ranked_by_whole_key(views, pointer, survivorship_rules)
+        found = survivorship._ranked(views, pointer, survivorship_rules)
+        assert [id(s) for s in found] == [id(s) for s in expected], pointer

@@ -137,7 +137,9 @@ def golden_columns_of(
     ``only``: the validated record of the one source (its ``record`` is this record's
     ``model_dump(mode="json")``): when survivorship leaves it as it is (no empty value
     dropped, no list item repeated), it is the golden record, with no validation and dump
-    again."""
+    again, and not copied either: the customer's record is then the source's own document
+    (documents are not changed in place once built; a batch's store seals a document once
+    however many rows hold it, by identity: ``sources.store._SealOnce``)."""
     golden = golden_of(sources, settings)
     dumped = None
     if (
@@ -147,7 +149,8 @@ def golden_columns_of(
         # dict equality ignores order; survivorship sorts the custom fields' keys
         and list(golden.record["custom_fields"]) == list(sources[0].record["custom_fields"] or {})
     ):
-        record, dumped = only, dict(sources[0].record)
+        one = sources[0].record
+        record, dumped = only, one if type(one) is dict else dict(one)
     else:
         record = CustomerRecord.model_validate(golden.record)
     problems = missing_required(record.custom_fields, config.definitions)

@@ -94,8 +94,12 @@ def _completeness(record: Mapping[str, Any]) -> int:
 
 
 def _get(record: Mapping[str, Any], pointer: str) -> Any:
+    return _get_parts(record, pointer.strip("/").split("/"))
+
+
+def _get_parts(record: Mapping[str, Any], parts: list[str]) -> Any:
     value: Any = record
-    for part in pointer.strip("/").split("/"):
+    for part in parts:
         if not isinstance(value, Mapping):
             return None
         value = value.get(part)
@@ -105,17 +109,37 @@ def _get(record: Mapping[str, Any], pointer: str) -> Any:
 def _ranked(
     sources: Sequence[SourceView], pointer: str, rules: SurvivorshipRules
 ) -> list[SourceView]:
-    with_value = [s for s in sources if not is_empty(_get(s.record, pointer))]
-    return sorted(
-        with_value,
-        key=lambda s: (
-            rules.priority(pointer, s.system),
-            -s.recency,
-            -s.completeness,
-            s.system,
-            s.source_id,
-        ),
-    )
+    """The sources with a value at ``pointer``, best first: by ``rules``' priority for the
+    pointer, then most recent, most complete, system and source id."""
+    return _Ranking(sources, rules)(pointer)
+
+
+def _order(source: SourceView) -> tuple[float, int, str, str]:
+    return (-source.recency, -source.completeness, source.system, source.source_id)
+
+
+class _Ranking:
+    """:func:`_ranked` for every pointer of one golden record: the sources sorted once by
+    the keys that do not depend on the pointer, then, per pointer, those with a value in that
+    order, sorted again (stable) by the pointer's priority only when there are rules. A stable
+    sort by the first key of a list already sorted by the rest is the sort by the whole key,
+    ties included."""
+
+    def __init__(self, sources: Sequence[SourceView], rules: SurvivorshipRules) -> None:
+        self.order = sorted(sources, key=_order)
+        self.rules = rules
+
+    def __call__(self, pointer: str) -> list[SourceView]:
+        parts = pointer.strip("/").split("/")
+        if len(parts) == 1:
+            name = parts[0]
+            with_value = [s for s in self.order if not is_empty(s.record.get(name))]
+        else:
+            with_value = [s for s in self.order if not is_empty(_get_parts(s.record, parts))]
+        if self.rules.source_priority and len(with_value) > 1:
+            priority = self.rules.priority
+            with_value.sort(key=lambda s: priority(pointer, s.system))
+        return with_value
 
 
 def _origin(source: SourceView, rule: str) -> dict[str, Any]:
@@ -213,6 +237,7 @@ def _combine(
     record: dict[str, Any] = {}
     lineage: dict[str, dict[str, Any]] = {}
     steward = {"system": "_steward", "source_id": "", "rule": "steward_override"}
+    ranked_at = _Ranking(sources, rules)
 
     for base, members in SCALAR_GROUPS.items():
         pointer = f"/{base}"
@@ -222,7 +247,7 @@ def _combine(
                 record[member] = overrides.get(f"/{member}")
             lineage[pointer] = steward
             continue
-        ranked = _ranked(sources, pointer, rules)
+        ranked = ranked_at(pointer)
         if not ranked:
             for member in members:
                 record[member] = None
@@ -241,7 +266,7 @@ def _combine(
         merged: list[Any] = []
         seen: set[Any] = set()
         contributors: list[dict[str, Any]] = []
-        for source in _ranked(sources, pointer, rules):
+        for source in ranked_at(pointer):
             added = False
             for item in source.record.get(name) or []:
                 key = identity(item)
@@ -267,7 +292,7 @@ def _combine(
                 obj[leaf] = overrides[pointer]
                 lineage[pointer] = steward
                 continue
-            ranked = _ranked(sources, pointer, rules)
+            ranked = ranked_at(pointer)
             obj[leaf] = _get(ranked[0].record, pointer) if ranked else None
             if ranked:
                 lineage[pointer] = _origin(ranked[0], _rule_name(ranked, pointer, rules))
@@ -281,7 +306,7 @@ def _combine(
         if pointer in overrides:
             value, origin = overrides[pointer], steward
         else:
-            ranked = _ranked(sources, pointer, rules)
+            ranked = ranked_at(pointer)
             if not ranked:
                 continue
             value = _get(ranked[0].record, pointer)

@@ -61,8 +61,11 @@ def event_insert(*, event_type: str, customer: Any, changed: list[str]) -> Write
     )
 
 
-def event_row(event_type: str, customer: Any, changed: list[str]) -> dict[str, Any]:
-    """One change event of ``customer`` as it now is, for ``repository.insert_events``."""
+def event_row(
+    event_type: str, customer: Any, changed: list[str], payload: Any = None
+) -> dict[str, Any]:
+    """One change event of ``customer`` as it now is, for ``repository.insert_events``
+    (``payload``: its :func:`customer_payload` when the caller has made it, sealed or not)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type}")
     return {
@@ -71,7 +74,7 @@ def event_row(event_type: str, customer: Any, changed: list[str]) -> dict[str, A
         "customer_id": customer.id,
         "customer_version": customer.version,
         "changed_fields": changed,
-        "payload": customer_payload(customer),
+        "payload": customer_payload(customer) if payload is None else payload,
         "occurred_at": dt.datetime.now(dt.UTC),
     }
 

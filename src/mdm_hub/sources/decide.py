@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.custom_fields.service import Configuration
 from mdm_hub.customers.golden import golden_columns_of, now
 from mdm_hub.customers.models import Customer, CustomerStatus
 from mdm_hub.customers.survivorship import SourceView
@@ -86,6 +87,8 @@ class Step:
     before: dict[str, Any] | None = None  # customer_view before an update
     changed: list[str] = field(default_factory=list)
     problem: ProblemError | None = None  # refused (a required custom field): nothing written
+    # the record it stores as JSON (``stored.record.model_dump(mode="json")``, made once)
+    normalized: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,7 +145,7 @@ async def resolve_batch(
     if found is None:
         found = await batch_candidates(session, keys, settings)
     loaded: dict[uuid.UUID, tuple[Customer, list[SourceView]]] = {}
-    memo: dict[int, _Item] = {}
+    memo = _Memo()
     for attempt in range(4):
         plan, missing = _simulate(settings, items, found, loaded, stored_as, memo)
         if not missing:
@@ -150,6 +153,7 @@ async def resolve_batch(
         if attempt == 2:  # rare: read every customer the batch could join, once
             missing = set(found.customers) - set(loaded)
         locked = await repository.lock_customers(session, sorted(missing))
+        memo.check_times(locked.values())
         if any(
             c.status != CustomerStatus.active.value
             for i, (c, _) in locked.items()
@@ -174,6 +178,49 @@ class _Item:
 
     compared: PreparedRecord  # its record prepared for scoring
     stored: dict[str, Any]  # the record it stores, as JSON (model_dump)
+    view: SourceView  # the source record it stores, as survivorship sees it
+
+
+@dataclass
+class _Memo:
+    """What a pass of :func:`_simulate` keeps for the next pass of the same batch: each item's
+    own work (by position), and the golden columns of each list of source records (by the
+    views' identities; an item's view and its time are the same in every pass). The next
+    pass recomputes only the customers whose source records changed: those read since.
+
+    The items' times are those of the first pass; they stay the batch's times unless a
+    customer read since holds a source record that is not older than the first of them
+    (another writer's, stored meanwhile): then every item takes a new time, as the batch's
+    records must be the most recent of the customers they join."""
+
+    items: dict[int, _Item] = field(default_factory=dict)
+    goldens: dict[tuple[int, ...], tuple[list[SourceView], Any, dict[str, Any]]] = field(
+        default_factory=dict
+    )
+
+    def check_times(self, read: Any) -> None:
+        if not self.items:
+            return
+        first = min(item.view.updated_at for item in self.items.values())
+        if any(v.updated_at >= first for _, views in read for v in views):
+            self.items.clear()
+            self.goldens.clear()
+
+    def golden(
+        self,
+        settings: Settings,
+        sources: list[SourceView],
+        config: Configuration,
+        only: CustomerRecord | None,
+    ) -> dict[str, Any]:
+        """``golden_columns_of`` of these sources (a refusal is not kept: it raises again)."""
+        key = (*map(id, sources), id(config), id(only))
+        found = self.goldens.get(key)
+        if found is not None and found[1] is config:
+            return found[2]
+        columns = golden_columns_of(settings, sources, config, only=only)
+        self.goldens[key] = (sources, config, columns)
+        return columns
 
 
 def _simulate(
@@ -182,7 +229,7 @@ def _simulate(
     found: BatchCandidates,
     loaded: dict[uuid.UUID, tuple[Customer, list[SourceView]]],
     stored_as: Mapping[int, Prepared],
-    memo: dict[int, _Item],
+    memo: _Memo,
 ) -> tuple[Plan, set[uuid.UUID]]:
     """The batch written one by one, in memory. Customers joined but not in ``loaded`` are
     returned as missing (the pass then continues as well as it can, to find them all).
@@ -223,11 +270,11 @@ def _simulate(
         ordered = sorted(ids, key=lambda i: held[i].order)[: settings.match_max_candidates]
         if item.pinned is not None:
             ordered = []
-        alone = memo.get(position)
+        alone = memo.items.get(position)
         if alone is None:
-            alone = memo[position] = _Item(
-                prepare(p.record, config), kept.record.model_dump(mode="json")
-            )
+            stored = kept.record.model_dump(mode="json")
+            view = SourceView(item.system, item.source_id, now(), stored)
+            alone = memo.items[position] = _Item(prepare(p.record, config), stored, view)
         prepared_record = alone.compared
         scored: list[tuple[str, MatchScore]] = []
         by_id: dict[str, Candidate] = {}
@@ -261,7 +308,8 @@ def _simulate(
         scored.sort(key=lambda pair: -pair[1].probability)
         resolution = matching.Resolution(p.keys, frequencies, result, by_id, scored)
         outcome = matching.outcome_of(result.decision)
-        stored_at = now()
+        view = alone.view
+        stored_at = view.updated_at
         target: _Held
         if result.decision == Decision.merge and result.customer_id is not None:
             target = held[uuid.UUID(result.customer_id)]
@@ -308,13 +356,12 @@ def _simulate(
             target.sources = []
             is_new = True
         assert target.customer is not None and target.sources is not None
-        view = SourceView(item.system, item.source_id, stored_at, alone.stored)
         try:
-            columns = golden_columns_of(
+            columns = memo.golden(
                 settings,
                 [*target.sources, view],
                 p.config,
-                only=None if target.sources else kept.record,
+                None if target.sources else kept.record,
             )
         except ProblemError as problem:  # refused like the PUT's 422: nothing of it stays
             steps.append(
@@ -322,6 +369,7 @@ def _simulate(
             )
             continue
         step = Step(item, kept, resolution, target.id, is_new, outcome, stored_at)
+        step.normalized = alone.stored
         state = target.customer
         if is_new:
             held[target.id] = target

@@ -193,7 +193,7 @@ def sources_insert(
             "customer_ids": [s.customer_id for s in sources],
             "raw": [sealed_json(seal(s.raw_payload)) for s in sources],
             "hashes": [s.payload_hash for s in sources],
-            "normalized": [sealed_json(s.normalized) for s in sources],
+            "normalized": [sealed_json(seal(s.normalized)) for s in sources],
             "changes": [sealed_json(s.changes) for s in sources],
             "findings": [sealed_json(s.findings) for s in sources],
             "decisions": [sealed_json(seal(s.decision)) for s in sources],

@@ -90,7 +90,7 @@ async def store_batch(
             customer_id=customer_id,
             raw_payload=item.raw,
             payload_hash=item.digest,
-            normalized=step.stored.record.model_dump(mode="json"),
+            normalized=step.normalized,
             changes=step.stored.changes,
             findings=step.stored.findings,
             decision=resolution.decision_json(step.outcome, customer_id),
@@ -141,12 +141,9 @@ async def store_batch(
                     after={**customer_view(customer), "record": once(customer.record)},
                 )
             )
-            event = event_row(step.event, customer, step.changed)
             # customer_payload: the record's fields beside its identity (never personal data)
-            event["payload"] = Sealed(
-                {**once(customer.record).document, **to_jsonable_python(customer.identity())}
-            )
-            events.append(event)
+            payload = {**once(customer.record).document, **to_jsonable_python(customer.identity())}
+            events.append(event_row(step.event, customer, step.changed, Sealed(payload)))
         stored.append(Stored(step, source, customer))
     new = set(plan.created)
     columns = [
