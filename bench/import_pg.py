@@ -30,7 +30,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -86,66 +85,61 @@ def restart_with_statements(server: Any, folder: Path, explain_ms: int) -> Path:
     return log
 
 
-class StackSampler(threading.Thread):
-    """Where this process's main thread is, every ``interval`` seconds of wall time: each
-    function on its stack counted once per sample (cumulative), and the sample's innermost
-    frame. Unlike cProfile it costs nothing per call, so code of many small calls (the
-    sealing walk) is not over-counted against C code of few (pydantic, orjson, asyncpg).
-    A sample taken while the thread waits in the event loop's ``select`` counts as waiting."""
+class StackSampler:
+    """Where this process spends its CPU time: every ``interval`` seconds of the process's CPU
+    time (``ITIMER_PROF``, user and system), the main thread's Python stack, each function on
+    it counted once per sample (cumulative), and its innermost Python function (a C function
+    counts in the Python function that called it). Unlike cProfile it costs nothing per call,
+    so code of many small calls (the sealing walk) is not over-counted against C code of few
+    (pydantic, orjson, asyncpg); unlike sampling the wall clock, a process the machine's load
+    keeps waiting, or one waiting for PostgreSQL, is not sampled."""
 
-    def __init__(self, interval: float = 0.002) -> None:
-        super().__init__(daemon=True)
+    def __init__(self, interval: float = 0.001) -> None:
         self.interval = interval
-        self.main = threading.main_thread().ident
-        self.stopped = threading.Event()
         self.samples = 0
-        self.waiting = 0
         self.cumulative: dict[str, int] = {}
         self.innermost: dict[str, int] = {}
 
     @staticmethod
-    def _name(frame: Any) -> str:
+    def _where(frame: Any) -> str:
         code = frame.f_code
         path = code.co_filename
         where = path.split("/src/")[-1] if "/src/mdm_hub/" in path else path.rsplit("/", 1)[-1]
         return f"{where}:{code.co_name}"
 
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            frame = sys._current_frames().get(self.main)
-            if frame is None:
-                continue
-            self.samples += 1
-            if frame.f_code.co_name == "select" and frame.f_code.co_filename.endswith(
-                "selectors.py"
-            ):
-                self.waiting += 1
-                continue
-            self.innermost[self._name(frame)] = self.innermost.get(self._name(frame), 0) + 1
-            seen = set()
-            while frame is not None:
-                seen.add(self._name(frame))
-                frame = frame.f_back
-            for name in seen:
-                self.cumulative[name] = self.cumulative.get(name, 0) + 1
+    def _sample(self, signum: int, frame: Any) -> None:
+        if frame is None:
+            return
+        self.samples += 1
+        leaf = self._where(frame)
+        self.innermost[leaf] = self.innermost.get(leaf, 0) + 1
+        seen = set()
+        while frame is not None:
+            seen.add(self._where(frame))
+            frame = frame.f_back
+        for name in seen:
+            self.cumulative[name] = self.cumulative.get(name, 0) + 1
+
+    def start(self) -> None:
+        signal.signal(signal.SIGPROF, self._sample)
+        signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
 
     def stop(self, path: str) -> None:
-        self.stopped.set()
-        self.join()
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
         Path(path).write_text(self.report() + "\n")
 
-    def report(self, top: int = 70) -> str:
-        busy = max(self.samples - self.waiting, 1)
+    def report(self, top: int = 80) -> str:
+        n = max(self.samples, 1)
         lines = [
-            f"{self.samples:,} samples every {self.interval * 1000:g} ms, "
-            f"{self.waiting:,} waiting in the event loop; shares of the {busy:,} others:",
-            "cumulative (the function and what it calls):",
+            f"{self.samples:,} samples, one per {self.interval * 1000:g} ms of CPU time; "
+            "cumulative (the function and what it calls):"
         ]
-        for name, n in sorted(self.cumulative.items(), key=lambda kv: -kv[1])[:top]:
-            lines.append(f"  {100 * n / busy:5.1f} %  {name}")
-        lines.append("innermost (the function itself):")
-        for name, n in sorted(self.innermost.items(), key=lambda kv: -kv[1])[:top]:
-            lines.append(f"  {100 * n / busy:5.1f} %  {name}")
+        for name, count in sorted(self.cumulative.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"  {100 * count / n:5.1f} %  {name}")
+        lines.append("innermost Python function:")
+        for name, count in sorted(self.innermost.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"  {100 * count / n:5.1f} %  {name}")
         return "\n".join(lines)
 
 
@@ -244,8 +238,8 @@ async def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--sample", metavar="FILE",
-        help="sample the importer's stack every 2 ms during crm.csv's import (StackSampler) "
-        "and write where its time goes to FILE",
+        help="sample the importer's stack every 1 ms of its CPU time during crm.csv's import "
+        "(StackSampler) and write where its CPU time goes to FILE",
     )  # fmt: skip
     parser.add_argument(
         "--statements", type=int, default=0, metavar="N",
