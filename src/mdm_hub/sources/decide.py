@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,11 +194,13 @@ class _Memo:
     records must be the most recent of the customers they join."""
 
     items: dict[int, _Item] = field(default_factory=dict)
-    goldens: dict[tuple[int, ...], tuple[list[SourceView], Any, dict[str, Any]]] = field(
+    goldens: dict[tuple[int, ...], tuple[list[SourceView], Configuration, dict[str, Any]]] = field(
         default_factory=dict
     )
 
-    def check_times(self, read: Any) -> None:
+    def check_times(self, read: Iterable[tuple[Customer, list[SourceView]]]) -> None:
+        """Every item takes a new time in the next pass when a customer of ``read`` (those
+        read since the first pass) holds a source record as recent as the batch's first."""
         if not self.items:
             return
         first = min(item.view.updated_at for item in self.items.values())
