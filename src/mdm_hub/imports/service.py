@@ -368,7 +368,11 @@ async def stage_job(
                 "name...): give a mapping",
             )
         chunk_rows = None if job.dry_run else settings.import_chunk_rows
-        counted = _count_rows(reading) if first_chunk and chunk_rows is not None else None
+        counted = None
+        if first_chunk and chunk_rows is not None:
+            counted = _count_rows(reading)
+            if progress is not None:  # the lease renewed after the file's pass
+                await progress(0)
         components = _Components()
         lines: list[int] = []
         batch: list[tuple[int, list[str]]] = []
