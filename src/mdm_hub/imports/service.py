@@ -1,11 +1,14 @@
-"""Import jobs: create (file stored in the database), stage (read, map, validate, partition),
-run (partitions claimed by any number of workers, in checkpointed batches), report.
+"""Import jobs: create (file stored in the database), stage (read, map, validate, partition)
+and run (partitions claimed by any number of workers, in checkpointed batches) chunk after
+chunk of rows in file order, report.
 
-Determinism: rows that share a blocking key (or a source id) are in one partition, and a
-partition's rows are written in file order through the single write path, each batch in one
-transaction that also marks its rows done. So a row is stored exactly once whatever crashes,
-and the customers do not depend on the batch size or on how many workers ran (partitions share
-no key, so their order does not matter for rows of the file among themselves).
+Determinism: within a chunk, rows that share a blocking key (or a source id, or an existing
+customer they may meet) are in one partition, and a partition's rows are written in file order
+through the single write path, each batch in one transaction that also marks its rows done; a
+chunk is staged only once the one before it is written. So a row is stored exactly once
+whatever crashes, and the customers do not depend on the chunk size, the batch size or on how
+many workers ran (partitions share no key, so their order does not matter for rows of the file
+among themselves).
 """
 
 from __future__ import annotations
