@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     import_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Rows per import transaction (checkpoint)"
     )
+    import_chunk_rows: int = Field(
+        default=50_000,
+        ge=1,
+        description="Rows an import stages (reads, normalizes, partitions) at a time, each chunk "
+        "after the one before it is written: what staging holds in memory (a dry run stages "
+        "its file whole)",
+    )
     import_processes: int = Field(
         default=0,
         ge=0,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Text,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -37,6 +38,10 @@ class ImportJob(Base):
     detected: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     rows_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Staged in chunks of rows, in file order (0029): the file's line of the last row staged,
+    # and whether the whole file is.
+    staged_line: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    staged_all: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     rows_done: Mapped[int] = mapped_column(Integer)
     counts: Mapped[dict[str, int]] = mapped_column(JSONB)
     leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

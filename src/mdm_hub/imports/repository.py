@@ -123,18 +123,26 @@ async def drop_stale_preview_files(session: AsyncSession, hours: float) -> int:
 async def claim_job_to_stage(
     session: AsyncSession, lease_seconds: float, job_id: uuid.UUID | None = None
 ) -> ImportJob | None:
-    """A queued job (or one whose stager died: its lease ran out), leased to the caller."""
+    """A job with rows to stage, leased to the caller: a queued one, one whose stager died (its
+    lease ran out), or a running one whose staged chunk is written and whose file has more rows
+    (its next chunk; it stays ``running``)."""
     row = await session.scalar(
         text(
             """
-            UPDATE import_jobs SET status = 'staging',
+            UPDATE import_jobs SET status = CASE WHEN status = 'running' THEN 'running'
+                                                 ELSE 'staging' END,
                 leased_until = now() + make_interval(secs => :lease),
                 started_at = coalesce(started_at, now())
             WHERE id = (
-                SELECT id FROM import_jobs
-                WHERE (status = 'queued' OR (status = 'staging' AND leased_until < now()))
-                  AND (CAST(:job AS uuid) IS NULL OR id = CAST(:job AS uuid))
-                ORDER BY created_at
+                SELECT j.id FROM import_jobs AS j
+                WHERE (j.status = 'queued'
+                       OR (j.status = 'staging' AND j.leased_until < now())
+                       OR (j.status = 'running' AND NOT j.staged_all
+                           AND (j.leased_until IS NULL OR j.leased_until < now())
+                           AND NOT EXISTS (SELECT 1 FROM import_partitions AS p
+                                           WHERE p.job_id = j.id AND p.status <> 'done')))
+                  AND (CAST(:job AS uuid) IS NULL OR j.id = CAST(:job AS uuid))
+                ORDER BY j.created_at
                 FOR UPDATE SKIP LOCKED LIMIT 1
             )
             RETURNING id
@@ -151,18 +159,32 @@ async def renew_staging(session: AsyncSession, job_id: uuid.UUID, lease_seconds:
     await session.execute(
         text(
             "UPDATE import_jobs SET leased_until = now() + make_interval(secs => :lease) "
-            "WHERE id = :job AND status = 'staging'"
+            "WHERE id = :job AND status IN ('staging', 'running')"
         ),
         {"job": job_id, "lease": lease_seconds},
     )
 
 
-async def clear_staged(session: AsyncSession, job_id: uuid.UUID) -> None:
-    """What an interrupted staging left (its transaction rolled back: normally nothing)."""
-    await session.execute(text("DELETE FROM import_rows WHERE job_id = :job"), {"job": job_id})
+async def clear_staged(session: AsyncSession, job_id: uuid.UUID, after_line: int | None) -> None:
+    """What an interrupted staging of the chunk after ``after_line`` left (its transaction
+    rolled back: normally nothing)."""
     await session.execute(
-        text("DELETE FROM import_partitions WHERE job_id = :job"), {"job": job_id}
+        text("DELETE FROM import_rows WHERE job_id = :job AND line > :after"),
+        {"job": job_id, "after": after_line if after_line is not None else -1},
     )
+    if after_line is None:
+        await session.execute(
+            text("DELETE FROM import_partitions WHERE job_id = :job"), {"job": job_id}
+        )
+
+
+async def next_partition(session: AsyncSession, job_id: uuid.UUID) -> int:
+    """The first partition number a new chunk of the job may use."""
+    found = await session.scalar(
+        text("SELECT coalesce(max(partition) + 1, 0) FROM import_partitions WHERE job_id = :job"),
+        {"job": job_id},
+    )
+    return int(found or 0)
 
 
 async def insert_rows(
@@ -346,34 +368,43 @@ async def add_row_problems(
     problems: dict[str, list[dict[str, str]]],
 ) -> set[str]:
     """Problems found after a row was done (a link it named, refused when its target came):
-    added to the partition's last done row with that source id, if there is one (rows that
-    name each other share a partition). The source ids of the rows that got them."""
+    added to the last done row of the job with that source id, if there is one. Rows that name
+    each other share a partition within a chunk, so that row is in this partition, or in an
+    earlier chunk (all of whose rows are done). The source ids of the rows that got them."""
     if not problems:
         return set()
-    found = await session.execute(
-        text(
-            """
-            UPDATE import_rows AS r SET problems = r.problems || CAST(x.problems AS jsonb)
-            FROM unnest(CAST(:source_ids AS text[]), CAST(:problems AS text[]))
-                 AS x(source_id, problems)
-            WHERE r.job_id = :job AND r.line = (
-                SELECT max(line) FROM import_rows
-                WHERE job_id = :job AND partition = :partition AND source_id = x.source_id
-                  AND status = 'done'
-            )
-            RETURNING r.source_id
-            """
-        ),
-        {
-            "job": job_id,
-            "partition": partition,
-            "source_ids": list(problems),
-            "problems": [
-                json.dumps(seal_messages(p), ensure_ascii=False) for p in problems.values()
-            ],
-        },
-    )
-    return {row[0] for row in found}
+    found: set[str] = set()
+    # This partition first (indexed); the job's earlier chunks only for what is left.
+    for within in (True, False):
+        left = {s: p for s, p in problems.items() if s not in found}
+        if not left:
+            break
+        where = "AND partition = :partition" if within else ""
+        updated = await session.execute(
+            text(
+                f"""
+                UPDATE import_rows AS r SET problems = r.problems || CAST(x.problems AS jsonb)
+                FROM unnest(CAST(:source_ids AS text[]), CAST(:problems AS text[]))
+                     AS x(source_id, problems)
+                WHERE r.job_id = :job AND r.line = (
+                    SELECT max(line) FROM import_rows
+                    WHERE job_id = :job {where} AND source_id = x.source_id
+                      AND status = 'done'
+                )
+                RETURNING r.source_id
+                """
+            ),
+            {
+                "job": job_id,
+                **({"partition": partition} if within else {}),
+                "source_ids": list(left),
+                "problems": [
+                    json.dumps(seal_messages(p), ensure_ascii=False) for p in left.values()
+                ],
+            },
+        )
+        found |= {row[0] for row in updated}
+    return found
 
 
 async def add_counts(
@@ -397,7 +428,8 @@ async def add_counts(
 
 
 async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: int) -> bool:
-    """Mark the partition done; True when that finished the job."""
+    """Mark the partition done; True when that finished the job (its whole file staged and
+    every partition done; else a worker stages the next chunk, :func:`claim_job_to_stage`)."""
     await session.execute(
         text(
             "UPDATE import_partitions SET status = 'done', leased_until = NULL "
@@ -410,7 +442,7 @@ async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: 
         text(
             """
             UPDATE import_jobs SET status = 'done', finished_at = now(), leased_until = NULL
-            WHERE id = :job AND status = 'running' AND NOT EXISTS (
+            WHERE id = :job AND status = 'running' AND staged_all AND NOT EXISTS (
                 SELECT 1 FROM import_partitions WHERE job_id = :job AND status <> 'done'
             )
             RETURNING coalesce((options ->> 'keep_file')::boolean, false)

@@ -1,11 +1,14 @@
-"""Import jobs: create (file stored in the database), stage (read, map, validate, partition),
-run (partitions claimed by any number of workers, in checkpointed batches), report.
+"""Import jobs: create (file stored in the database), stage (read, map, validate, partition)
+and run (partitions claimed by any number of workers, in checkpointed batches) chunk after
+chunk of rows in file order, report.
 
-Determinism: rows that share a blocking key (or a source id) are in one partition, and a
-partition's rows are written in file order through the single write path, each batch in one
-transaction that also marks its rows done. So a row is stored exactly once whatever crashes,
-and the customers do not depend on the batch size or on how many workers ran (partitions share
-no key, so their order does not matter for rows of the file among themselves).
+Determinism: within a chunk, rows that share a blocking key (or a source id, or an existing
+customer they may meet) are in one partition, and a partition's rows are written in file order
+through the single write path, each batch in one transaction that also marks its rows done; a
+chunk is staged only once the one before it is written. So a row is stored exactly once
+whatever crashes, and the customers do not depend on the chunk size, the batch size or on how
+many workers ran (partitions share no key, so their order does not matter for rows of the file
+among themselves).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -44,7 +47,7 @@ from mdm_hub.imports.mapping import (
     relation_columns,
 )
 from mdm_hub.imports.models import ImportJob
-from mdm_hub.imports.reader import FileFormat, FileProblem, file_format, read_rows
+from mdm_hub.imports.reader import FileFormat, FileProblem, Row, file_format, read_rows
 from mdm_hub.imports.spool import SealedSpool
 from mdm_hub.imports.writer import FieldProblems, Refusal, WaitingRefusal
 from mdm_hub.normalize import postal
@@ -275,21 +278,104 @@ async def detect_header(session: AsyncSession, job: ImportJob) -> dict[str, Any]
     return {"format": fmt.kind, "encoding": fmt.encoding, "sheet": fmt.sheet, **header.to_json()}
 
 
+@dataclass
+class _Reading:
+    """A job's file open for staging, kept by the process that stages it from one chunk to the
+    next, so that each chunk reads on where the last ended (a process that did not stage the
+    last chunk, or one whose staging failed, opens the file again and skips the staged rows)."""
+
+    job_id: uuid.UUID
+    spool: SealedSpool
+    fmt: FileFormat
+    config: Configuration
+    mapping: MappingFile | None
+    header: list[str]
+    rows: Iterator[Row]
+    last_line: int | None  # the line of the last row handed out
+    ahead: Row | None  # the row after it (None: the file has no more)
+
+    def next(self) -> Row:
+        row = self.ahead
+        assert row is not None
+        self.ahead = next(self.rows, None)
+        self.last_line = row.line
+        return row
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+async def _open_reading(session: AsyncSession, job: ImportJob) -> _Reading:
+    """The job's file opened after its header row and its staged rows (``staged_line``)."""
+    spool = await _file_copy(session, job)
+    try:
+        fmt, config, mapping = await _job_input(session, job, spool)
+        rows = iter(read_rows(spool, fmt))
+        first = next(rows, None)
+        if first is None:
+            raise FileProblem("no_header", "The file has no header row")
+        ahead = next(rows, None)
+        while ahead is not None and job.staged_line is not None and ahead.line <= job.staged_line:
+            ahead = next(rows, None)
+        return _Reading(
+            job.id, spool, fmt, config, mapping, first.values, rows, job.staged_line, ahead
+        )
+    except BaseException:
+        spool.close()
+        raise
+
+
+def _count_rows(reading: _Reading) -> int:
+    """The file's data rows (a pass of the reader alone, for the progress's total)."""
+    return sum(1 for _ in read_rows(reading.spool, reading.fmt)) - 1
+
+
 async def stage_job(
     session: AsyncSession,
     settings: Settings,
     job: ImportJob,
     progress: Callable[[int], Awaitable[None]] | None = None,
-) -> None:
-    """Read the job's file row by row: map, validate, normalize (for the keys), store the rows
-    and their partitions. One transaction (the caller's): a crash leaves nothing half-staged."""
-    await repo.clear_staged(session, job.id)
-    options = job.options
-    path = await _file_copy(session, job)
+    reading: _Reading | None = None,
+) -> _Reading | None:
+    """Stage the job's next chunk: up to ``MDM_IMPORT_CHUNK_ROWS`` rows after the last staged
+    (a dry run: the whole file, as its writes are rolled back and a later chunk could not see
+    the customers an earlier one would create), read, mapped, validated, normalized (for the
+    keys), stored with their partitions. One transaction (the caller's): a crash leaves nothing
+    of the chunk staged. A chunk is staged only once the one before it is written, so that its
+    rows' existing holders include the customers earlier chunks created, and partitions (rows
+    sharing no key) are computed within the chunk: staging holds one chunk's keys in memory,
+    never the whole file's.
+
+    ``reading`` is the file as the caller's last chunk left it; the file as it is after this
+    chunk is returned, to be given to the next (None: nothing left to read)."""
+    if reading is not None and (reading.job_id != job.id or reading.last_line != job.staged_line):
+        reading.close()
+        reading = None
+    first_chunk = job.staged_line is None
+    await repo.clear_staged(session, job.id, job.staged_line)
+    if reading is None:
+        reading = await _open_reading(session, job)
     try:
-        fmt, config, mapping = await _job_input(session, job, path)
-        custom = {d.key: d.label for d in config.definitions}
-        header: HeaderMapping | None = None
+        header = map_header(
+            reading.header,
+            mapping=reading.mapping,
+            custom_fields={d.key: d.label for d in reading.config.definitions},
+            kind=job.options.get("kind"),
+        )
+        if not any(c.target == "name" for c in header.columns) and not any(
+            c.target in ("family_name", "given_name") for c in header.columns
+        ):
+            raise FileProblem(
+                "no_name_column",
+                "No column holds the customer's name (会社名, 取引先名, 顧客名, 氏名, "
+                "name...): give a mapping",
+            )
+        chunk_rows = None if job.dry_run else settings.import_chunk_rows
+        counted = None
+        if first_chunk and chunk_rows is not None:
+            counted = _count_rows(reading)
+            if progress is not None:  # the lease renewed after the file's pass
+                await progress(0)
         components = _Components()
         lines: list[int] = []
         batch: list[tuple[int, list[str]]] = []
@@ -297,8 +383,7 @@ async def stage_job(
 
         async def flush() -> None:
             nonlocal rejected
-            assert header is not None
-            staged = await _stage_rows(session, settings, config, header, batch, job.system)
+            staged = await _stage_rows(session, settings, reading.config, header, batch, job.system)
             for row in staged:
                 if row["status"] == "pending":
                     components.add([f"source:{row['source_id']}", *row.pop("keys")])
@@ -309,61 +394,71 @@ async def stage_job(
             await repo.insert_rows(session, job.id, staged)
             batch.clear()
 
-        for row in read_rows(path, fmt):
-            if header is None:
-                header = map_header(
-                    row.values, mapping=mapping, custom_fields=custom, kind=options.get("kind")
-                )
-                if not any(c.target == "name" for c in header.columns) and not any(
-                    c.target in ("family_name", "given_name") for c in header.columns
-                ):
-                    raise FileProblem(
-                        "no_name_column",
-                        "No column holds the customer's name (会社名, 取引先名, 顧客名, 氏名, "
-                        "name...): give a mapping",
-                    )
-                continue
+        while reading.ahead is not None and (chunk_rows is None or total < chunk_rows):
+            row = reading.next()
             total += 1
             batch.append((row.line, row.values))
             if len(batch) >= STAGE_BATCH:
                 await flush()
                 if progress is not None:
                     await progress(total)
-        if header is None:
-            raise FileProblem("no_header", "The file has no header row")
         await flush()
-        sizes = await _partition(session, job.id, lines, components)
+        first = await repo.next_partition(session, job.id)
+        sizes = await _partition(session, job.id, lines, components, first)
         await repo.lock_job(session, job)
-        if job.status != "staging":  # cancelled meanwhile: it stays cancelled
-            return
-        job.detected = {
-            "format": fmt.kind,
-            "encoding": fmt.encoding,
-            "sheet": fmt.sheet,
-            **header.to_json(),
-        }
-        job.rows_total = total
-        job.status = "running" if sizes else "done"
+        if job.status not in ("staging", "running"):  # cancelled meanwhile: it stays cancelled
+            reading.close()
+            return None
+        if first_chunk:
+            job.detected = {
+                "format": reading.fmt.kind,
+                "encoding": reading.fmt.encoding,
+                "sheet": reading.fmt.sheet,
+                **header.to_json(),
+            }
+            job.rows_total = counted if counted is not None else total
+            if reading.mapping is not None and not job.options.get("mapping"):
+                # The system's saved mapping, kept with the job: every chunk maps as the first.
+                job.options = {**job.options, "mapping": reading.mapping.to_json()}
+        job.staged_line = reading.last_line
+        job.staged_all = reading.ahead is None
         job.leased_until = None
-        if not sizes:
+        job.status = "running" if sizes or not job.staged_all else "done"
+        if job.status == "done":
             job.finished_at = dt.datetime.now(dt.UTC)
         if rejected:
             await session.flush()
             await repo.add_counts(session, job.id, {"rejected": rejected}, rejected)
             await repo.reload_job(session, job)
         await session.flush()
-    finally:
-        path.close()
+        if job.status == "done" and first > 0 and not job.dry_run:
+            # The last chunk had no row to write: the job ends here, not with a partition.
+            if not job.options.get("keep_file"):
+                await repo.drop_chunks(session, job.id)
+            await _summary_event(session, job.id)
+    except BaseException:
+        reading.close()
+        raise
+    if job.staged_all:
+        reading.close()
+        return None
+    return reading
 
 
 async def _partition(
-    session: AsyncSession, job_id: uuid.UUID, lines: list[int], components: _Components
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    lines: list[int],
+    components: _Components,
+    first: int,
 ) -> dict[int, int]:
+    """The chunk's rows (``lines``, staged in this order) in partitions numbered from
+    ``first``: rows of one component in one partition."""
     count = max(1, -(-len(lines) // PARTITION_ROWS))
     sizes: dict[int, int] = {}
     partitions: list[int] = []
     for index in range(len(lines)):
-        partition = components.find(index) % count
+        partition = first + components.find(index) % count
         partitions.append(partition)
         sizes[partition] = sizes.get(partition, 0) + 1
     for start in range(0, len(lines), 10_000):
@@ -509,6 +604,7 @@ class Runner:
     job_id: uuid.UUID | None = None  # only this job (the CLI), else every job
     on_progress: Callable[[uuid.UUID], Awaitable[None]] | None = None
     name: str = ""
+    _reading: _Reading | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.name = self.name or worker_name()
@@ -541,38 +637,62 @@ class Runner:
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                worked = await self.run_once()
-            except Exception:
-                logger.exception("import worker: a unit of work failed; retrying later")
-                worked = False
-            if not worked:
-                with _suppress_timeout():
-                    await asyncio.wait_for(stop.wait(), self.settings.worker_poll_interval_seconds)
+        try:
+            while not stop.is_set():
+                try:
+                    worked = await self.run_once()
+                except Exception:
+                    logger.exception("import worker: a unit of work failed; retrying later")
+                    worked = False
+                if not worked:
+                    with _suppress_timeout():
+                        await asyncio.wait_for(
+                            stop.wait(), self.settings.worker_poll_interval_seconds
+                        )
+        finally:
+            self.close()
 
     async def run_until_idle(self) -> None:
-        while await self.run_once():
-            pass
+        try:
+            while await self.run_once():
+                pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """The file this runner kept open between two chunks of a job, closed."""
+        if self._reading is not None:
+            self._reading.close()
+            self._reading = None
 
     async def _stage(self, claimed: ImportJob) -> None:
         job_id = claimed.id
+        # The file as this runner's last chunk left it: stage_job owns it (and closes it on a
+        # failure); what it returns is kept once the chunk is committed.
+        reading, self._reading = self._reading, None
         try:
             async with self.sessionmaker() as session, session.begin():
                 job = await get_job(session, job_id)
-                await stage_job(session, self.settings, job, self._renew_staging(job_id))
+                given, reading = reading, None
+                reading = await stage_job(
+                    session, self.settings, job, self._renew_staging(job_id), given
+                )
+            self._reading, reading = reading, None
         except (FileProblem, MappingFileError) as exc:
             code = exc.code if isinstance(exc, FileProblem) else "invalid_mapping"
             async with self.sessionmaker() as session, session.begin():
                 failed = await get_job(session, job_id)
                 await repo.lock_job(session, failed)
-                if failed.status != "staging":  # cancelled meanwhile (its file is gone)
+                if failed.status not in ("staging", "running"):  # cancelled meanwhile
                     return
                 failed.status = "failed"
                 failed.error = {"code": code, "message": str(exc)}
                 failed.finished_at = dt.datetime.now(dt.UTC)
                 if not failed.options.get("keep_file"):  # a preview: mapped again, then rerun
                     await repo.drop_chunks(session, job_id)
+        finally:
+            if reading is not None:  # not given to stage_job, or its chunk not committed
+                reading.close()
         if self.on_progress is not None:
             await self.on_progress(job_id)
 

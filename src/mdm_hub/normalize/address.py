@@ -137,7 +137,7 @@ class Street:
     building: str | None  # what followed the numbers
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def canonical_street(text: str) -> Street:
     """Canonical "1-2-3" street and whatever followed it (building, floor, room)."""
     text = normalize_text(text)
@@ -222,7 +222,7 @@ def split_city(prefecture: str | None, text: str) -> tuple[str | None, str | Non
     return prefecture, None, text
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def split_town(prefecture: str | None, city: str | None, text: str) -> tuple[str | None, str]:
     """(town, rest): a known 町域 at the start of ``text``, else the text before the numbers.
 
@@ -400,7 +400,7 @@ def _with(p: _Parts, **changes: str | None) -> _Parts:
 _LINE_POSTAL = re.compile(r"^(?:〒|郵便番号)?\s*(\d{3}-?\d{4})\s*")
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def parse_address_line(text: str) -> _Parts:
     """Split a one-line address ("〒100-0005 東京都千代田区丸の内1-2-3 丸の内ビル5F")."""
     text = normalize_text(text)
@@ -456,7 +456,7 @@ _ADDRESS_FIELDS = tuple(AddressIn.model_fields)
 _address_values = attrgetter(*_ADDRESS_FIELDS)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def _address_cached(pointer: str, values: tuple[Any, ...]) -> Outcome:
     # Addresses repeat (every record of a site, every re-sent record): the work is done once
     # per distinct address (its fields' values). The dict is shared between callers and must

@@ -253,7 +253,7 @@ def _english_canonical(written: str) -> str:
     return written  # unreachable: the alternation is made of these patterns
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_company_name(text: str) -> ParsedCompanyName:
     cleaned, notes = _split_notes(text)
     legal = written = None
@@ -360,7 +360,7 @@ _ZENGIN_TOKEN = re.compile(rf"^(?:\(?(?:{_ZENGIN_FOLDED})\)|\((?:{_ZENGIN_FOLDED
 _READING_TOKEN = re.compile(rf"^(?:{_READING_ALT})$")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def company_kana_key(text: str) -> str:
     """Match key of a company フリガナ: legal-form reading, branch reading and notes removed.
 

@@ -40,7 +40,7 @@ from .phone import normalize_extension, parse_phone
 from .rank import derive_rank
 from .text import fold_key, kana_fold, normalize_kana, normalize_text
 
-_CACHE = 65536
+_CACHE = 8192  # entries per cache: see docs/import.md (memory per process)
 _JAPAN = ZoneInfo("Asia/Tokyo")
 
 

@@ -74,7 +74,7 @@ def _make_date(year: int, month: int, day: int, original: str) -> dt.date:
         raise InvalidValue("invalid_date", f"{original!r} is not a calendar date") from None
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def parse_date(text: str) -> ParsedDate:
     """Parse an ISO or 和暦 date; raises InvalidValue (invalid_date / incomplete_date)."""
     cleaned = re.sub(_WEEKDAY + "$", "", normalize_text(text))

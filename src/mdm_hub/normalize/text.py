@@ -99,7 +99,7 @@ def _resolve_hyphens(text: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def normalize_text(text: str) -> str:
     """Display form of free text.
 
@@ -128,7 +128,7 @@ def optional_text(text: str | None) -> str | None:
 _HIRA_TO_KATA = {cp: cp + 0x60 for cp in range(0x3041, 0x3097)} | {0x309D: 0x30FD, 0x309E: 0x30FE}
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def normalize_kana(text: str) -> str:
     """Display form of a フリガナ: normalize_text, then hiragana → full-width katakana."""
     return normalize_text(text).translate(_HIRA_TO_KATA)
@@ -189,7 +189,7 @@ def fold_chars(text: str) -> str:
     return folded
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def fold_key(text: str) -> str:
     """Match key of a name-like text: folded, upper-case, letters and digits only."""
     folded = fold_chars(normalize_text(text))
