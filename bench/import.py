@@ -314,18 +314,26 @@ def pairs(groups: dict[object, list[str]]) -> set[tuple[str, str]]:
     return {p for members in groups.values() for p in combinations(sorted(members), 2)}
 
 
-async def clusters(dsn: str, source_ids: list[str]) -> dict[str, str]:
+async def clusters(
+    dsn: str, source_ids: list[str], decisions: dict[str, object] | None = None
+) -> dict[str, str]:
+    """The customer of each source id; with ``decisions``, each one's decision (outcome,
+    reason, probability, candidates) is put there too, to explain a cluster that differs."""
+    import json
+
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT source_id, customer_id::text FROM source_records "
+            "SELECT source_id, customer_id::text, decision::text FROM source_records "
             "WHERE source_id = ANY($1::text[])",
             source_ids,
         )
     finally:
         await conn.close()
+    if decisions is not None:
+        decisions.update((r["source_id"], json.loads(r["decision"])) for r in rows)
     return {r["source_id"]: r["customer_id"] for r in rows}
 
 
@@ -351,6 +359,52 @@ def moved(a: dict[str, str], b: dict[str, str]) -> int:
 
     ma, mb = members(a), members(b)
     return sum(1 for s in ma if ma[s] != mb.get(s))
+
+
+async def outcomes_of(dsn: str, job_id: object, system: str) -> dict[str, object]:
+    """What an import decided, to compare runs of the same file (batch sizes, processes): the
+    clusters of all the system's rows (as sets of source ids), each row's outcome and problem
+    codes, and the customer codes, with a digest of each."""
+    import hashlib
+    import json
+
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT line, source_id, outcome, customer_code, problems::text AS problems "
+            "FROM import_rows WHERE job_id = $1 ORDER BY line",
+            job_id,
+        )
+        stored = await conn.fetch(
+            "SELECT source_id, customer_id::text FROM source_records WHERE system = $1", system
+        )
+    finally:
+        await conn.close()
+    groups: dict[str, list[str]] = {}
+    for r in stored:
+        groups.setdefault(r["customer_id"], []).append(r["source_id"])
+    cluster_list = sorted(sorted(members) for members in groups.values())
+    outcome_list = [
+        [r["line"], r["source_id"], r["outcome"], sorted(p["code"] for p in json.loads(r[4]))]
+        for r in rows
+    ]
+    codes = [[r["line"], r["customer_code"]] for r in rows]
+
+    def digest(x: object) -> str:
+        return hashlib.sha256(json.dumps(x, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    return {
+        "clusters": cluster_list,
+        "outcomes": outcome_list,
+        "customer_codes": codes,
+        "digests": {
+            "clusters": digest(cluster_list),
+            "outcomes": digest(outcome_list),
+            "customer_codes": digest(codes),
+        },
+    }
 
 
 async def truncate(dsn: str) -> None:
@@ -385,6 +439,11 @@ async def main() -> None:
     parser.add_argument(
         "--profile", action="store_true",
         help="cProfile the first import (this process; the figures then include the profiler)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dump", type=Path, default=None,
+        help="JSON of the quality sample (truth, PUT and import clusters) and of crm.csv's import "
+        "(all clusters, outcomes, customer codes), to compare runs and explain differences",
     )  # fmt: skip
     args = parser.parse_args()
     second = args.rows if args.existing_rows is None else args.existing_rows
@@ -436,7 +495,8 @@ async def main() -> None:
             for mapped in bodies:
                 await client.put(f"/v1/sources/crm/records/{mapped.source_id}", json=mapped.payload)
             put_elapsed = time.perf_counter() - started
-        one_by_one = await clusters(db.dsn, sample_ids)
+        put_decisions: dict[str, object] = {}
+        one_by_one = await clusters(db.dsn, sample_ids, put_decisions)
         print(f"PUT one by one in file order, the first {len(bodies):,} rows of crm.csv into the "
               f"empty hub: {len(bodies) / put_elapsed:,.1f} records/s; load before {before}, "
               f"after {load()}")  # fmt: skip
@@ -464,7 +524,7 @@ async def main() -> None:
 
         gc.callbacks.append(on_gc)
 
-        async def run(path: Path, system: str, profile: bool = False) -> None:
+        async def run(path: Path, system: str, profile: bool = False):  # type: ignore[no-untyped-def]
             await stats_conn.execute("SELECT pg_stat_reset()")
             gc_cpu[0] = gc_cpu[2] = 0
             before = load()
@@ -524,11 +584,16 @@ async def main() -> None:
                 stats = pstats.Stats(profiler)
                 stats.sort_stats("tottime").print_stats(40)
                 stats.sort_stats("cumulative").print_stats(80)
+            return job
 
         print(f"import crm.csv into the empty hub (batch {args.batch_size}, "
               f"{args.processes} normalizing process(es)):", flush=True)  # fmt: skip
-        await run(files["crm"], "crm", profile=args.profile)
-        imported = await clusters(db.dsn, sample_ids)
+        crm_job = await run(files["crm"], "crm", profile=args.profile)
+        import_decisions: dict[str, object] = {}
+        imported = await clusters(db.dsn, sample_ids, import_decisions)
+        decided = await outcomes_of(db.dsn, crm_job.id, "crm")
+        print(f"  crm.csv's import: {len(decided['clusters']):,} customers; digests "  # type: ignore[arg-type]
+              f"{decided['digests']}", flush=True)  # fmt: skip
         if args.hub:
             print(await clone_hub(db.dsn, args.hub), f"; load {load()}", flush=True)
         customers = await stats_conn.fetchval("SELECT count(*) FROM customers")
@@ -543,6 +608,17 @@ async def main() -> None:
             print(f"  {name:<16} {len(found):,} stored, {len(set(found.values())):,} customers, "
                   f"pairwise precision {p:.4f} recall {r:.4f}")  # fmt: skip
         print(f"  rows in a different cluster between the two: {moved(imported, one_by_one)}")
+        if args.dump is not None:
+            import json
+
+            args.dump.write_text(
+                json.dumps(
+                    {"args": vars(args) | {"dump": str(args.dump)}, "truth": truth,
+                     "one_by_one": one_by_one, "imported": imported, "crm": decided,
+                     "decisions": {"one_by_one": put_decisions, "imported": import_decisions}},
+                    ensure_ascii=False,
+                )
+            )  # fmt: skip
 
 
 if __name__ == "__main__":
