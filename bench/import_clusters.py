@@ -9,6 +9,9 @@
     one-by-one PUT baseline (its embedded PostgreSQL, ``DSN``: the first N rows of crm.csv in
     file order), against the import of the same file in ``DUMP`` (a run with
     ``--quality-rows 0``, same ``--rows`` and ``--seed``) restricted to those N rows.
+.venv/bin/python bench/import_clusters.py quality DUMP
+    Pairwise precision and recall of all of crm.csv's import (a run with ``--dump``) against
+    the generator's entities (regenerated from the seed).
 .venv/bin/python bench/import_clusters.py same DUMP DUMP...
     Whether runs of the same file (other batch sizes, processes) decided the same: crm.csv's
     clusters, each row's outcome and problem codes, the customer codes (digests, and the
@@ -166,6 +169,18 @@ def partial(dsn: str, path: Path, out: Path | None) -> None:
     )
 
 
+def quality(path: Path) -> None:
+    dump = json.loads(path.read_text())
+    args = dump["args"]
+    bench = importlib.import_module("import")
+    truth = {values[0]: entity for values, entity in bench.wide_rows(args["rows"], args["seed"])}
+    imported = {s: str(n) for n, members in enumerate(dump["crm"]["clusters"]) for s in members}
+    p, r = precision_recall(imported, truth)
+    print(f"{path}: seed {args['seed']}, {len(imported):,} rows stored of {len(truth):,}, "
+          f"{len(dump['crm']['clusters']):,} customers ({len(set(truth.values())):,} entities): "
+          f"pairwise precision {p:.4f} recall {r:.4f}")  # fmt: skip
+
+
 def same(paths: list[Path]) -> int:
     runs = []
     for path in paths:
@@ -194,6 +209,7 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("explain").add_argument("dump", type=Path)
     sub.add_parser("same").add_argument("dumps", type=Path, nargs="+")
+    sub.add_parser("quality").add_argument("dump", type=Path)
     part = sub.add_parser("partial")
     part.add_argument("dsn")
     part.add_argument("dump", type=Path)
@@ -203,6 +219,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "explain":
         explain(args.dump)
+        return 0
+    if args.command == "quality":
+        quality(args.dump)
         return 0
     if args.command == "partial":
         partial(args.dsn, args.dump, args.out)
