@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.customers.models import SourceRecord
+from mdm_hub.customers.models import Customer, SourceRecord
 
 # Linking and finding the pending links read the whole links table and the customers' numbers:
 # a batch job's statements, not a request's. The API's statement timeout
@@ -144,6 +144,35 @@ async def link_and_row(session: AsyncSession, customer_id: uuid.UUID) -> dict[st
     return dict(row._mapping) if row is not None else None
 
 
+_LINKS_AND_ROWS = _LINK_AND_ROW.replace(
+    "WHERE l.customer_id = :id", "WHERE l.customer_id = ANY(CAST(:ids AS uuid[]))"
+).replace("FOR UPDATE OF l", "ORDER BY l.customer_id\nFOR UPDATE OF l")
+
+
+async def links_and_rows(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """``link_and_row`` of many customers in one statement, in customer id order (the links
+    locked in that order); a customer without a link has no row."""
+    rows = await session.execute(text(_LINKS_AND_ROWS), {"ids": list(customer_ids)})
+    return [dict(r._mapping) for r in rows]
+
+
+async def lock_customers(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Customer]:
+    """The customers, row-locked in id order and read again (``customers.repository.
+    lock_customer`` of many in one statement)."""
+    query = (
+        select(Customer)
+        .where(Customer.id.in_(sorted(customer_ids)))
+        .order_by(Customer.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {c.id: c for c in (await session.scalars(query)).all()}
+
+
 _SUCCESSOR = """
 SELECT customer_id FROM registry_links WHERE corporate_number = :n
 UNION ALL
@@ -163,27 +192,43 @@ async def successor_customer(session: AsyncSession, number: str) -> uuid.UUID | 
     return found
 
 
-_SAVE = """
-UPDATE registry_links SET applied_update_date = :update_date, applied_process = :process,
-    closed_on = :closed_on, close_cause = :close_cause,
-    successor_corporate_number = :successor_corporate_number,
-    successor_customer_id = :successor_customer_id, withdrawn = :withdrawn, updated_at = now()
-WHERE customer_id = :customer_id
+# One statement for many links: registry_links' quality triggers run once per statement.
+_SAVE_MANY = """
+UPDATE registry_links l SET applied_update_date = v.update_date, applied_process = v.process,
+    closed_on = v.closed_on, close_cause = v.close_cause,
+    successor_corporate_number = v.successor_corporate_number,
+    successor_customer_id = v.successor_customer_id, withdrawn = v.withdrawn,
+    updated_at = now()
+FROM unnest(CAST(:customer_id AS uuid[]), CAST(:update_date AS date[]),
+            CAST(:process AS text[]), CAST(:closed_on AS date[]), CAST(:close_cause AS text[]),
+            CAST(:successor_corporate_number AS text[]), CAST(:successor_customer_id AS uuid[]),
+            CAST(:withdrawn AS boolean[]))
+     AS v(customer_id, update_date, process, closed_on, close_cause,
+          successor_corporate_number, successor_customer_id, withdrawn)
+WHERE l.customer_id = v.customer_id
 """
 
 
-async def save(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    *,
-    update_date: dt.date,
-    process: str,
-    state: dict[str, Any],
+async def save_many(
+    session: AsyncSession, links: Sequence[tuple[uuid.UUID, dt.date, str, dict[str, Any]]]
 ) -> None:
-    await session.execute(
-        text(_SAVE),
-        {"customer_id": customer_id, "update_date": update_date, "process": process, **state},
-    )
+    """Each link's applied registry row (update date, process) and state, in one statement."""
+    if not links:
+        return
+    columns: dict[str, list[Any]] = {
+        "customer_id": [c for c, _, _, _ in links],
+        "update_date": [u for _, u, _, _ in links],
+        "process": [p for _, _, p, _ in links],
+    }
+    for name in (
+        "closed_on",
+        "close_cause",
+        "successor_corporate_number",
+        "successor_customer_id",
+        "withdrawn",
+    ):
+        columns[name] = [state[name] for _, _, _, state in links]
+    await session.execute(text(_SAVE_MANY), columns)
 
 
 # Active corporations without a 法人番号, not a site, not linked, never proposed, after ``after``

@@ -16,8 +16,12 @@
    by the reopening), and a merger's successor customer its ``successor`` relation in the
    hierarchy (removed when reopened; pending until the successor's customer exists).
 
-Each customer is applied in a transaction of its own: one that fails is reported and the
-others go on; running again picks up what is still pending.
+The pending customers are applied in batches (``apply_many``): their ``nta`` source records
+written as one batch of the write path, as the bulk import writes its rows, in one transaction
+per batch. A customer whose record is refused is reported and the others go on; when
+something else refuses (a batch rolled back), that batch's customers are applied each in a
+transaction of its own (``apply_one``, the same steps for one customer), the one that fails
+reported. Running again picks up what is still pending.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from mdm_hub.errors import ProblemError
 from mdm_hub.hierarchy.service import set_successor
 from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
-from mdm_hub.sources.service import put_source_record
+from mdm_hub.sources.service import put_source_record, write_batch
 
 SYSTEM = "nta"
 EVENT = "customer.registry_changed"
@@ -92,13 +96,20 @@ class ApplyResult:
     failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
 
+# Linked customers applied together: one batch of the write path (the bulk import's), one
+# transaction.
+APPLY_BATCH = 500
+
+
 async def apply_registry(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     *,
     numbers: Sequence[str] | None = None,
+    batch_size: int = APPLY_BATCH,
 ) -> ApplyResult:
-    """Link what can be linked, then apply every link whose registry row changed."""
+    """Link what can be linked, then apply every link whose registry row changed, in batches
+    of ``batch_size`` customers (``apply_many``)."""
     result = ApplyResult()
     async with sessions() as session, session.begin():
         await repository.allow_long_scans(session)
@@ -106,7 +117,31 @@ async def apply_registry(
     async with sessions() as session, session.begin():
         await repository.allow_long_scans(session)
         pending = await repository.pending(session)
-    for customer_id in pending:
+    for start in range(0, len(pending), batch_size):
+        chunk = pending[start : start + batch_size]
+        try:
+            async with sessions() as session, session.begin():
+                applied = await apply_many(session, settings, chunk)
+        except ProblemError:
+            # Something refused beyond one customer's source record (its state, its
+            # successor link) rolled the batch back: each customer again on its own, the
+            # one that fails reported and the others applied.
+            await _apply_each(sessions, settings, chunk, result)
+            continue
+        result.applied += applied.applied
+        result.state_changed += applied.state_changed
+        result.failed.extend(applied.failed)
+    return result
+
+
+async def _apply_each(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    customer_ids: Sequence[uuid.UUID],
+    result: ApplyResult,
+) -> None:
+    """Each customer in a transaction of its own (``apply_one``)."""
+    for customer_id in customer_ids:
         try:
             async with sessions() as session, session.begin():
                 changed = await apply_one(session, settings, customer_id)
@@ -115,6 +150,45 @@ async def apply_registry(
             continue
         result.applied += 1
         result.state_changed += changed
+
+
+async def apply_many(
+    session: AsyncSession,
+    settings: Settings,
+    customer_ids: Sequence[uuid.UUID],
+    *,
+    actor: Actor = ACTOR,
+) -> ApplyResult:
+    """``apply_one`` of many customers in one transaction: their links read and locked in one
+    statement, their ``nta`` source records written as one batch of the write path
+    (``sources.service.write_batch``, as the bulk import writes its rows: one statement per
+    step for the whole batch), their link states saved in one statement. A customer whose
+    source record is refused (its problem, as its own PUT would answer) is reported in
+    ``failed`` and nothing of it is written; the others are applied."""
+    result = ApplyResult()
+    rows = await repository.links_and_rows(session, customer_ids)
+    live = [row for row in rows if not row["deleted"]]
+    refused: set[uuid.UUID] = set()
+    if live:
+        done = await write_batch(
+            session,
+            settings,
+            actor,
+            SYSTEM,
+            [(row["corporate_number"], nta_payload(row)) for row in live],
+            hold_erased=False,
+            link_to={row["corporate_number"]: row["customer_id"] for row in live},
+        )
+        for row, item in zip(live, done, strict=True):
+            if item.problem is not None:
+                refused.add(row["customer_id"])
+                problem = item.problem
+                result.failed.append(
+                    (row["customer_id"], problem.detail or problem.problem_type.title)
+                )
+    rows = [row for row in rows if row["customer_id"] not in refused]
+    result.state_changed = await _apply_states(session, settings, actor, rows)
+    result.applied = len(rows)
     return result
 
 
@@ -126,7 +200,6 @@ async def apply_one(
     row = await repository.link_and_row(session, customer_id)
     if row is None:
         return False
-    number = row["corporate_number"]
     if not row["deleted"]:
         await put_source_record(
             session,
@@ -138,49 +211,73 @@ async def apply_one(
             hold_erased=False,
             link_to=customer_id,
         )
-    before = {k: row[k] for k in STATE_FIELDS}
-    if row["deleted"]:
-        # 99 withdraws the number: its source record goes (the registry's history keeps the
-        # values); the closure last applied stays.
-        customer = await lock_customer(session, customer_id)
-        await remove_nta_source(session, settings, actor, customer, row["corporate_number"])
-        state = {**before, "withdrawn": True}
-    else:
-        successor = row["n_successor"]
-        state = {
-            "closed_on": row["close_date"],
-            "close_cause": row["n_cause"],
-            "successor_corporate_number": successor,
-            "successor_customer_id": (
-                await repository.successor_customer(session, successor) if successor else None
-            ),
-            "withdrawn": False,
-        }
-    await repository.save(
-        session, customer_id, update_date=row["update_date"], process=row["process"], state=state
+    return bool(await _apply_states(session, settings, actor, [row]))
+
+
+async def _apply_states(
+    session: AsyncSession, settings: Settings, actor: Actor, rows: Sequence[dict[str, Any]]
+) -> int:
+    """After their ``nta`` source records were written: each link's registry state (closure,
+    successor, withdrawal) saved, and applied to its customer (status, event, successor link);
+    how many customers' registry state changed."""
+    customers = await repository.lock_customers(session, [row["customer_id"] for row in rows])
+    planned: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+    for row in rows:
+        customer_id = row["customer_id"]
+        before = {k: row[k] for k in STATE_FIELDS}
+        if row["deleted"]:
+            # 99 withdraws the number: its source record goes (the registry's history keeps
+            # the values); the closure last applied stays.
+            customer = customers.get(customer_id) or await lock_customer(session, customer_id)
+            await remove_nta_source(session, settings, actor, customer, row["corporate_number"])
+            customers[customer_id] = await lock_customer(session, customer_id)
+            state = {**before, "withdrawn": True}
+        else:
+            successor = row["n_successor"]
+            state = {
+                "closed_on": row["close_date"],
+                "close_cause": row["n_cause"],
+                "successor_corporate_number": successor,
+                "successor_customer_id": (
+                    await repository.successor_customer(session, successor) if successor else None
+                ),
+                "withdrawn": False,
+            }
+        planned.append((row, before, state))
+    await repository.save_many(
+        session, [(r["customer_id"], r["update_date"], r["process"], s) for r, _, s in planned]
     )
-    changed = [f"/registry/{k}" for k in STATE_FIELDS if before[k] != state[k]]
-    customer = await lock_customer(session, customer_id)
-    status = closed_status(customer.status, state["closed_on"])
-    if status != customer.status:
-        changed.append("/status")
-    if changed:
-        await _record_link_change(
-            session,
-            actor,
-            customer,
-            status=status,
-            changed=changed,
-            action=EVENT,
-            before=before,
-            after={**_jsonable(state), "process": row["process"]},
-        )
-    if not row["deleted"]:
-        successor = state["successor_customer_id"] if state["closed_on"] else None
-        await set_successor(
-            session, actor, customer, successor, state["closed_on"], f"{SYSTEM}/{number}"
-        )
-    return bool(changed)
+    state_changed = 0
+    for row, before, state in planned:
+        customer_id = row["customer_id"]
+        customer = customers.get(customer_id) or await lock_customer(session, customer_id)
+        changed = [f"/registry/{k}" for k in STATE_FIELDS if before[k] != state[k]]
+        status = closed_status(customer.status, state["closed_on"])
+        if status != customer.status:
+            changed.append("/status")
+        if changed:
+            state_changed += 1
+            await _record_link_change(
+                session,
+                actor,
+                customer,
+                status=status,
+                changed=changed,
+                action=EVENT,
+                before=before,
+                after={**_jsonable(state), "process": row["process"]},
+            )
+        if not row["deleted"]:
+            successor_id = state["successor_customer_id"] if state["closed_on"] else None
+            await set_successor(
+                session,
+                actor,
+                customer,
+                successor_id,
+                state["closed_on"],
+                f"{SYSTEM}/{row['corporate_number']}",
+            )
+    return state_changed
 
 
 def closed_status(status: str, closed_on: dt.date | None) -> str:

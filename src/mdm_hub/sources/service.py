@@ -118,7 +118,7 @@ async def write_batch(
     hold_erased: bool = True,
     ready: Sequence[Mapping[str, Any] | None] | None = None,
     webhooks: bool = True,
-    link_to: uuid.UUID | None = None,
+    link_to: uuid.UUID | Mapping[str, uuid.UUID] | None = None,
     alone: bool = False,
     refused: list[Refusal] | None = None,
     generic_plans: bool = False,
@@ -135,7 +135,9 @@ async def write_batch(
     ``ready``: what an earlier ``prepare`` kept of each item (import staging), used when the
     configuration is the same (see ``prepare.prepare``). ``webhooks=False``: the new records'
     change events go to the change feed only (an import that sends one summary event).
-    ``link_to``: the customer every new source record joins (see :func:`put_source_record`).
+    ``link_to``: the customer every new source record joins (see :func:`put_source_record`),
+    or each new source record's own customer by its source id (the registry applied to a
+    batch of linked customers).
     ``alone``: a single PUT, whose refused hierarchy link refuses the write
     (``sources.hierarchy.follow_hierarchy``). ``refused``: gets the links refused while the
     records stay stored (an item's own in a batch of many, and waiting links whose target
@@ -209,7 +211,8 @@ async def write_batch(
         elif index in held:
             answers[index] = ItemWrite(source_id, "held", held=held[index])
         elif stored is None:
-            new = NewSource(system, source_id, raws[index], digests[index], item, link_to)
+            pin = link_to.get(source_id) if isinstance(link_to, Mapping) else link_to
+            new = NewSource(system, source_id, raws[index], digests[index], item, pin)
             run.append((index, new))
             if protected:
                 await _write_run(
