@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mdm_hub.enrichment import repository, service
+from mdm_hub.errors import ProblemError
 from mdm_hub.registry.importer import import_file
 from mdm_hub.settings import Settings
 from tests.registry.files import corporate_number, nta_row, write_csv, write_zip
@@ -292,3 +293,91 @@ async def test_batches_leave_what_one_at_a_time_leaves(
 
     for part in before:
         assert after[part] == before[part], part
+
+
+async def linked_pair(
+    client: httpx.AsyncClient, database_url: str, folder: Path
+) -> tuple[str, str, str]:
+    """Three customers and a 全件 naming them, imported (not applied)."""
+    x = await put(client, "BF-X", crm(A, "一番(株)"))
+    y = await put(client, "BF-Y", crm(B, "二番(株)"))
+    z = await put(client, "BF-Z", crm(C, "三番(株)"))
+    full = write_csv(
+        folder / "00_zenkoku_all_20261130.csv",
+        [nta_row(1, A, name="一番株式会社"), nta_row(2, B, name="二番株式会社"),
+         nta_row(3, C, name="三番株式会社")],
+    )  # fmt: skip
+    await import_file(_dsn(database_url), full, "nta", workers=0)
+    return x, y, z
+
+
+async def nta_sources(app: FastAPI) -> set[str]:
+    async with app.state.sessionmaker() as session:
+        found = await session.execute(
+            text(
+                "SELECT c.customer_code FROM source_records s"
+                " JOIN customers c ON c.id = s.customer_id WHERE s.system = 'nta'"
+            )
+        )
+        return set(found.scalars())
+
+
+async def test_a_refused_record_fails_its_customer_only(
+    client: httpx.AsyncClient, app: FastAPI, database_url: str, tmp_path: Path
+) -> None:
+    """A record the write path refuses (here: a required custom field the registry does not
+    carry) fails its customer as its own write would (the same problem), writes nothing of
+    it, and leaves its link pending; in a batch, the others are applied."""
+    x, y, z = await linked_pair(client, database_url, tmp_path)
+    defined = await client.post(
+        "/v1/custom-fields", json={"key": "sales_owner", "label": "営業担当", "type": "string",
+                                   "required": True},
+    )  # fmt: skip
+    assert defined.status_code == 201, defined.text
+    settings = Settings(database_url=database_url)
+    result = await service.apply_registry(app.state.sessionmaker, settings)
+    assert sorted(str(c) for c, _ in result.failed) == sorted([x, y, z])
+    assert result.applied == 0
+    assert await nta_sources(app) == set()
+    async with app.state.sessionmaker() as session:
+        assert sorted(map(str, await repository.pending(session))) == sorted([x, y, z])
+        # The same problem as the customer's own write (apply_one) answers.
+        with pytest.raises(ProblemError) as alone:
+            await service.apply_one(session, settings, uuid.UUID(x))
+    problem = alone.value
+    assert dict(result.failed)[uuid.UUID(x)] == (problem.detail or problem.problem_type.title)
+
+
+async def test_a_batch_refused_beyond_its_records_is_applied_one_by_one(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When a customer's state is refused after the batch's records were written (here the
+    successor link refuses one customer), the batch rolls back and its customers are applied
+    one at a time: that one reported and left pending, the others applied."""
+    x, y, z = await linked_pair(client, database_url, tmp_path)
+    set_successor = service.set_successor
+
+    async def refuse_y(session: AsyncSession, actor: Any, child: Any, *args: Any) -> None:
+        if str(child.id) == y:
+            raise ProblemError("validation-error", "refused for the test")
+        await set_successor(session, actor, child, *args)
+
+    monkeypatch.setattr(service, "set_successor", refuse_y)
+    settings = Settings(database_url=database_url)
+    result = await service.apply_registry(app.state.sessionmaker, settings)
+    assert result.failed == [(uuid.UUID(y), "refused for the test")]
+    assert result.applied == 2
+    codes = {c["id"]: c["customer_code"] for c in await customer_codes(app)}
+    assert await nta_sources(app) == {codes[x], codes[z]}
+    async with app.state.sessionmaker() as session:
+        assert [str(c) for c in await repository.pending(session)] == [y]
+
+
+async def customer_codes(app: FastAPI) -> list[dict[str, Any]]:
+    async with app.state.sessionmaker() as session:
+        found = await session.execute(text("SELECT id::text AS id, customer_code FROM customers"))
+        return [dict(r._mapping) for r in found]
