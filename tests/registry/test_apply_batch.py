@@ -359,14 +359,14 @@ async def test_a_batch_refused_beyond_its_records_is_applied_one_by_one(
     successor link refuses one customer), the batch rolls back and its customers are applied
     one at a time: that one reported and left pending, the others applied."""
     x, y, z = await linked_pair(client, database_url, tmp_path)
-    set_successor = service.set_successor
+    set_successors = service.set_successors
 
-    async def refuse_y(session: AsyncSession, actor: Any, child: Any, *args: Any) -> None:
-        if str(child.id) == y:
+    async def refuse_y(session: AsyncSession, actor: Any, links: Any) -> None:
+        if any(str(child.id) == y for child, *_ in links):
             raise ProblemError("validation-error", "refused for the test")
-        await set_successor(session, actor, child, *args)
+        await set_successors(session, actor, links)
 
-    monkeypatch.setattr(service, "set_successor", refuse_y)
+    monkeypatch.setattr(service, "set_successors", refuse_y)
     settings = Settings(database_url=database_url)
     result = await service.apply_registry(app.state.sessionmaker, settings)
     assert result.failed == [(uuid.UUID(y), "refused for the test")]

@@ -84,6 +84,33 @@ def store_golden(customer: Customer, columns: dict[str, Any]) -> WritePart:
     )
 
 
+_UPDATE_STATES = """
+    UPDATE customers c SET status = v.status, version = v.version, updated_at = v.updated_at
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:versions AS integer[]),
+                CAST(:updated AS timestamptz[])) AS v(id, status, version, updated_at)
+    WHERE c.id = v.id
+"""
+
+
+def store_states(changes: Sequence[tuple[Customer, dict[str, Any]]]) -> WritePart | None:
+    """Each customer's new ``status``, ``version`` and ``updated_at`` set as stored (see
+    ``store_golden``), and the one UPDATE that stores them all."""
+    if not changes:
+        return None
+    for customer, columns in changes:
+        for name in ("status", "version", "updated_at"):
+            set_committed_value(customer, name, columns[name])
+    return WritePart(
+        _UPDATE_STATES,
+        {
+            "ids": [c.id for c, _ in changes],
+            "statuses": [columns["status"] for _, columns in changes],
+            "versions": [columns["version"] for _, columns in changes],
+            "updated": [columns["updated_at"] for _, columns in changes],
+        },
+    )
+
+
 async def get_source_record(session: AsyncSession, system: str, source_id: str) -> SourceRecord:
     source = await session.scalar(
         select(SourceRecord).where(

@@ -34,19 +34,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mdm_hub.audit.log import audit_record, source_record_audit
+from mdm_hub.audit.log import AuditRecord, audit_record, source_record_audit
+from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
-from mdm_hub.customers.golden import (
-    bump_version,
-    customer_view,
-    recompute_after,
-    record_customer_change,
-)
+from mdm_hub.customers.golden import customer_view, now, recompute_after
 from mdm_hub.customers.models import Customer, CustomerStatus
-from mdm_hub.customers.repository import lock_customer, source_rows
+from mdm_hub.customers.repository import lock_customer, source_rows, store_states
+from mdm_hub.db import write_together
 from mdm_hub.enrichment import repository
 from mdm_hub.errors import ProblemError
-from mdm_hub.hierarchy.service import set_successor
+from mdm_hub.events.outbox import event_row
+from mdm_hub.events.repository import insert_events
+from mdm_hub.hierarchy.service import set_successor, set_successors
 from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 from mdm_hub.sources.service import put_source_record, write_batch
@@ -247,7 +246,8 @@ async def _apply_states(
     await repository.save_many(
         session, [(r["customer_id"], r["update_date"], r["process"], s) for r, _, s in planned]
     )
-    state_changed = 0
+    changes: list[_LinkChange] = []
+    successors: list[tuple[Customer, uuid.UUID | None, dt.date | None, str]] = []
     for row, before, state in planned:
         customer_id = row["customer_id"]
         customer = customers.get(customer_id) or await lock_customer(session, customer_id)
@@ -256,28 +256,15 @@ async def _apply_states(
         if status != customer.status:
             changed.append("/status")
         if changed:
-            state_changed += 1
-            await _record_link_change(
-                session,
-                actor,
-                customer,
-                status=status,
-                changed=changed,
-                action=EVENT,
-                before=before,
-                after={**_jsonable(state), "process": row["process"]},
-            )
+            after = {**_jsonable(state), "process": row["process"]}
+            changes.append(_LinkChange(customer, status, changed, EVENT, before, after))
         if not row["deleted"]:
             successor_id = state["successor_customer_id"] if state["closed_on"] else None
-            await set_successor(
-                session,
-                actor,
-                customer,
-                successor_id,
-                state["closed_on"],
-                f"{SYSTEM}/{row['corporate_number']}",
-            )
-    return state_changed
+            number = row["corporate_number"]
+            successors.append((customer, successor_id, state["closed_on"], f"{SYSTEM}/{number}"))
+    await _record_link_changes(session, actor, changes)
+    await set_successors(session, actor, successors)
+    return len(changes)
 
 
 def closed_status(status: str, closed_on: dt.date | None) -> str:
@@ -361,6 +348,19 @@ async def unlink(
     return True
 
 
+@dataclass
+class _LinkChange:
+    """A registry link's change to a customer: its new status, the changed fields of its
+    event, the link's audit action and its state before (as read) and after."""
+
+    customer: Customer
+    status: str
+    changed: list[str]
+    action: str
+    before: dict[str, Any]
+    after: dict[str, Any] | None
+
+
 async def _record_link_change(
     session: AsyncSession,
     actor: Actor,
@@ -372,27 +372,54 @@ async def _record_link_change(
     before: dict[str, Any],
     after: dict[str, Any] | None,
 ) -> None:
-    """A registry link's change to a customer: its status, a new version, the customer's event
-    and the link's audit entry (``before``: the link's state as read)."""
-    view = customer_view(customer)
-    customer.status = status
-    bump_version(customer)
-    await record_customer_change(
-        session,
-        actor,
-        customer,
-        action=EVENT,
-        before=view,
-        changed=changed,
-        audit=[
+    await _record_link_changes(
+        session, actor, [_LinkChange(customer, status, changed, action, before, after)]
+    )
+
+
+async def _record_link_changes(
+    session: AsyncSession, actor: Actor, changes: Sequence[_LinkChange]
+) -> None:
+    """Each change: the customer's status and a new version, the link's audit entry, the
+    customer's (``customers.golden.record_customer_change``'s) and its event
+    ``customer.registry_changed``; all of them in one statement."""
+    if not changes:
+        return
+    views = [customer_view(change.customer) for change in changes]
+    stored_at = now()
+    update = store_states(
+        [
+            (c.customer, {"status": c.status, "version": c.customer.version + 1,
+                          "updated_at": stored_at})
+            for c in changes
+        ]
+    )  # fmt: skip
+    entries: list[AuditRecord] = []
+    events: list[dict[str, Any]] = []
+    for change, view in zip(changes, views, strict=True):
+        customer = change.customer
+        entries.append(
             audit_record(
                 actor,
-                action=action,
+                action=change.action,
                 entity_type="registry_link",
                 entity_id=str(customer.id),
                 customer_id=customer.id,
-                before=_jsonable(before),
-                after=after,
+                before=_jsonable(change.before),
+                after=change.after,
             )
-        ],
-    )
+        )
+        entries.append(
+            audit_record(
+                actor,
+                action=EVENT,
+                entity_type="customer",
+                entity_id=str(customer.id),
+                customer_id=customer.id,
+                before=view,
+                after=customer_view(customer),
+            )
+        )
+        events.append(event_row(EVENT, customer, change.changed))
+    await session.flush()
+    await write_together(session, update, audit_insert(entries), insert_events(events))

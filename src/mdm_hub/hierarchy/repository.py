@@ -95,6 +95,20 @@ async def link_of(session: AsyncSession, child_id: uuid.UUID, axis: str) -> Link
     return Link(*row) if row is not None else None
 
 
+async def links_of(
+    session: AsyncSession, child_ids: Sequence[uuid.UUID], axis: str
+) -> dict[uuid.UUID, Link]:
+    """``link_of`` of many children in one statement (those without one are absent)."""
+    rows = await session.execute(
+        text(
+            f"SELECT {_LINK_COLUMNS} FROM customer_relations"
+            " WHERE child_id = ANY(CAST(:c AS uuid[])) AND axis = :a"
+        ),
+        {"c": list(child_ids), "a": axis},
+    )
+    return {row[0]: Link(*row) for row in rows}
+
+
 async def has_children(session: AsyncSession, parent_id: uuid.UUID, axis: str) -> bool:
     found = await session.scalar(
         text("SELECT EXISTS (SELECT 1 FROM customer_relations WHERE parent_id = :p AND axis = :a)"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -188,7 +189,32 @@ async def set_successor(
     """The registry's successor link (承継先) of a corporation closed by a merger: set, moved
     or (``None``) removed, with audit and event when it changed. ``child`` is locked by the
     caller and may be closed; the registry is the only writer of this axis."""
-    before = await repository.link_of(session, child.id, SUCCESSOR)
+    await set_successors(session, actor, [(child, successor_id, valid_from, set_by)])
+
+
+async def set_successors(
+    session: AsyncSession,
+    actor: Actor,
+    links: Sequence[tuple[Customer, uuid.UUID | None, dt.date | None, str]],
+) -> None:
+    """``set_successor`` of many children (child, successor, valid from, set by), their
+    current links read in one statement."""
+    current = await repository.links_of(session, [child.id for child, *_ in links], SUCCESSOR)
+    for child, successor_id, valid_from, set_by in links:
+        await _set_successor(
+            session, actor, child, successor_id, valid_from, set_by, current.get(child.id)
+        )
+
+
+async def _set_successor(
+    session: AsyncSession,
+    actor: Actor,
+    child: Customer,
+    successor_id: uuid.UUID | None,
+    valid_from: dt.date | None,
+    set_by: str,
+    before: Link | None,
+) -> None:
     if successor_id is None or successor_id == child.id:
         if before is not None:
             await repository.delete_link(session, child.id, SUCCESSOR)
