@@ -85,18 +85,26 @@ def write_zip(path: Path, rows) -> None:  # type: ignore[no-untyped-def]
         text.detach()
 
 
-def write_diff(folder: Path, numbers: list[int], rng: random.Random) -> Path:
-    """A 差分 file of 2026-12-01 for the registry rows ``numbers``: each a 商号変更 (11),
-    a 所在地変更 (12) or a closure (21, 閉鎖等の事由 01: 清算の結了等)."""
+def write_diff(
+    folder: Path,
+    numbers: list[int],
+    rng: random.Random,
+    day: str = "2026-12-01",
+    renamed: str = "新テスト商事",
+) -> Path:
+    """A 差分 file of ``day`` for the registry rows ``numbers``: each a 商号変更 (11, the name
+    with ``renamed``), a 所在地変更 (12) or a closure (21, 閉鎖等の事由 01: 清算の結了等)."""
     diff_rows = []
     for seq, i in enumerate(numbers, 1):
-        r = row(seq, i, rng, process=rng.choice(["11", "12", "21"]), day="2026-12-01")
+        r = row(seq, i, rng, process=rng.choice(["11", "12", "21"]), day=day)
         if r[2] == "11":
-            r[6] = r[6].replace("テスト商事", "新テスト商事")
+            r[6] = r[6].replace("テスト商事", renamed)
+        elif r[2] == "12":
+            r[11] = r[11].replace("丸の内", "大手町")
         elif r[2] == "21":
-            r[18], r[19] = "2026-12-01", "01"
+            r[18], r[19] = day, "01"
         diff_rows.append(r)
-    diff = folder / "diff_20261201.zip"
+    diff = folder / f"diff_{day.replace('-', '')}.zip"
     write_zip(diff, diff_rows)
     return diff
 
@@ -144,6 +152,12 @@ def main() -> None:
     parser.add_argument("--linked-in-diff", type=int, default=None)
     parser.add_argument("--hub", type=int, default=0, help="customers generated in SQL")
     parser.add_argument("--hub-linked", type=int, default=200_000)
+    parser.add_argument(
+        "--second-diff",
+        action="store_true",
+        help="with --hub: then the next day's 差分 of the same rows (the linked customers' nta "
+        "source records changed instead of written new)",
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -421,6 +435,21 @@ def diff_against_hub(
         f"a hub of {args.hub:,} customers, {args.hub_linked:,} linked; {len(in_diff):,} of the "
         f"rows linked customers): {elapsed:.1f} s; CPU: importer {cpu:.1f} s, PostgreSQL "
         f"{pg:.1f} s; importer peak RSS {rss:.0f} MB; load after {os.getloadavg()}"
+    )
+    if not args.second_diff:
+        return
+    # The next day's 差分 of the same rows: the linked customers' nta source records exist now
+    # (written by the first), so this one changes them, as a daily 差分 after a 全件 does.
+    diff = write_diff(folder, in_diff + others, rng, day="2026-12-02", renamed="改テスト商事")
+    print(f"uptime before the second 差分: {os.getloadavg()}")
+    cpu, pg = importer_cpu(), postgres_cpu(data_dir and data_dir / "pg")
+    elapsed, rss, out = run_import(url, diff)
+    cpu, pg = importer_cpu() - cpu, postgres_cpu(data_dir and data_dir / "pg") - pg
+    print(out)
+    print(
+        f"second 差分 import + apply (the same rows, their linked customers' nta records "
+        f"changed): {elapsed:.1f} s; CPU: importer {cpu:.1f} s, PostgreSQL {pg:.1f} s; "
+        f"importer peak RSS {rss:.0f} MB; load after {os.getloadavg()}"
     )
 
 
