@@ -74,7 +74,7 @@ _STREET_RULES = (
 _GROUP = r"(?:\d+(?:[A-Za-z](?![A-Za-z棟館]|\d+(?:F|階)))?|[A-Za-z\u3041-\u3096\u30a1-\u30f6]\d+)"
 _STREET_HEAD = re.compile(rf"{_GROUP}(?:-{_GROUP})*")
 _HYPHEN_RUN = re.compile(r"-(?:\s*-)+")
-_LEADING_SEPARATORS = re.compile(r"^[\s\-,、]+")
+_LEADING_SEPARATORS = re.compile(r"^[\s\-,、ー]+")  # ー: no word starts with it
 _TOWN_TAIL = re.compile(rf"^(.*?[^\d\s\-])\s*((?:\d+|[{_K}]+)\s*丁目.*|\d.*)$")
 _AZA = re.compile(r"^(?:大字|字)")
 # A 丁目 that is not followed by a number is part of a building's name (二丁目ビル), when it
