@@ -664,6 +664,50 @@ def batch_keys_insert(keys: list[tuple[str, BlockingKey]]) -> WritePart | None:
     )
 
 
+# The blocking keys of changed source records replaced: the keys a record no longer has
+# deleted, its new ones inserted (those it keeps are left as they are: both parts run against
+# one snapshot, so a key deleted and inserted again in the same statement would conflict).
+_DELETE_REPLACED_KEYS = """
+    DELETE FROM match_keys AS k
+    WHERE k.source_record_id = ANY(CAST(:ids AS bigint[]))
+      AND NOT EXISTS (
+        SELECT 1 FROM unnest(
+            CAST(:key_sources AS bigint[]), CAST(:kinds AS text[]), CAST(:key_values AS text[])
+        ) AS n(source_record_id, kind, value)
+        WHERE n.source_record_id = k.source_record_id AND n.kind = k.kind AND n.value = k.value)
+"""
+_INSERT_REPLACED_KEYS = """
+    INSERT INTO match_keys (kind, value, source_record_id, customer_id)
+    SELECT n.kind, n.value, n.source_record_id, n.customer_id
+    FROM unnest(
+        CAST(:key_sources AS bigint[]), CAST(:kinds AS text[]), CAST(:key_values AS text[]),
+        CAST(:key_customers AS uuid[])
+    ) AS n(source_record_id, kind, value, customer_id)
+    ON CONFLICT DO NOTHING
+"""
+
+
+def keys_replace(
+    sources: Sequence[tuple[int, uuid.UUID, Sequence[BlockingKey]]],
+) -> list[WritePart]:
+    """Parts for ``db.write_together`` that make the blocking keys of each source record
+    ((id, customer id, keys)) exactly ``keys`` (``index_record`` for many records at once)."""
+    if not sources:
+        return []
+    rows = [(i, c, k) for i, c, keys in sources for k in keys]
+    new = {
+        "key_sources": [i for i, _, _ in rows],
+        "kinds": [k.kind for _, _, k in rows],
+        "key_values": [k.value for _, _, k in rows],
+    }
+    parts = [WritePart(_DELETE_REPLACED_KEYS, {"ids": [i for i, _, _ in sources], **new})]
+    if rows:
+        parts.append(
+            WritePart(_INSERT_REPLACED_KEYS, {**new, "key_customers": [c for _, c, _ in rows]})
+        )
+    return parts
+
+
 # The active customers that hold each key, for keys held by at most ``max_block_size`` of them
 # (the keys that fetch candidates).
 _KEY_HOLDERS = """

@@ -45,6 +45,43 @@ def findings_writes(
     return parts
 
 
+_DELETE_BATCH_FINDINGS = (
+    "DELETE FROM quality_findings WHERE source_record_id = ANY(CAST(:ids AS bigint[]))"
+)
+_INSERT_REPLACED_FINDINGS = """
+    INSERT INTO quality_findings (source_record_id, system, rule, field, message, value)
+    SELECT b.source_record_id, CAST(:system AS text), f.rule, f.field, f.message, f.value
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:findings AS text[])) WITH ORDINALITY
+        AS b(source_record_id, findings, position)
+    CROSS JOIN LATERAL jsonb_to_recordset(CAST(b.findings AS jsonb))
+        AS f(rule text, field text, message text, value jsonb)
+    ORDER BY b.position
+"""
+
+
+def findings_replace(
+    system: str, findings: list[tuple[int, list[dict[str, Any]]]]
+) -> list[WritePart]:
+    """:func:`findings_writes` (``replace=True``) for many source records of one system
+    ((id, findings)): one delete and one insert, in their order."""
+    if not findings:
+        return []
+    parts = [WritePart(_DELETE_BATCH_FINDINGS, {"ids": [i for i, _ in findings]})]
+    present = [(i, f) for i, f in findings if f]
+    if present:
+        parts.append(
+            WritePart(
+                _INSERT_REPLACED_FINDINGS,
+                {
+                    "system": system,
+                    "ids": [i for i, _ in present],
+                    "findings": [sealed_json(f) for _, f in present],
+                },
+            )
+        )
+    return parts
+
+
 # A message that quotes a personal value is stored encrypted (the findings are sealed as one
 # document); read as jsonb, the engine's decoder gives it back in clear.
 _FINDING_COLUMNS = """

@@ -160,6 +160,65 @@ async def lock_customers(
     return found
 
 
+# Source records about to change, row-locked in id order (their customers locked first by the
+# caller: the order merges use).
+_LOCK_SOURCES = """
+    SELECT id, system, source_id, customer_id, raw_payload, payload_hash, normalized, changes,
+           findings, decision, version, created_at, updated_at
+    FROM source_records
+    WHERE id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY id
+    FOR UPDATE
+"""
+
+
+async def lock_sources(session: AsyncSession, ids: list[int]) -> dict[int, SourceRecord]:
+    """The source records (row-locked, read afresh, not added to the session) by id."""
+    if not ids:
+        return {}
+    rows = await db.fetch(session, _LOCK_SOURCES, {"ids": sorted(ids)})
+    return {row["id"]: _stored(row["system"], row["source_id"], row) for row in rows}
+
+
+_UPDATE_SOURCES = """
+    UPDATE source_records AS t SET
+        raw_payload = CAST(s.raw_payload AS jsonb), payload_hash = s.payload_hash,
+        normalized = CAST(s.normalized AS jsonb), changes = CAST(s.changes AS jsonb),
+        findings = CAST(s.findings AS jsonb), decision = CAST(s.decision AS jsonb),
+        version = s.version, updated_at = s.updated_at
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:raw AS text[]), CAST(:hashes AS text[]),
+        CAST(:normalized AS text[]), CAST(:changes AS text[]), CAST(:findings AS text[]),
+        CAST(:decisions AS text[]), CAST(:versions AS integer[]), CAST(:at AS timestamptz[])
+    ) AS s(id, raw_payload, payload_hash, normalized, changes, findings, decision, version,
+           updated_at)
+    WHERE t.id = s.id
+"""
+
+
+def sources_update(
+    sources: list[SourceRecord], seal: Callable[[Any], Any] = lambda d: d
+) -> WritePart | None:
+    """Changed source records (each once, as it is now), as one multi-row update for
+    ``db.write_together``; JSON serialized (and sealed) here, as in ``sources_insert``."""
+    if not sources:
+        return None
+    return WritePart(
+        _UPDATE_SOURCES,
+        {
+            "ids": [s.id for s in sources],
+            "raw": [sealed_json(seal(s.raw_payload)) for s in sources],
+            "hashes": [s.payload_hash for s in sources],
+            "normalized": [sealed_json(seal(s.normalized)) for s in sources],
+            "changes": [sealed_json(s.changes) for s in sources],
+            "findings": [sealed_json(s.findings) for s in sources],
+            "decisions": [sealed_json(seal(s.decision)) for s in sources],
+            "versions": [s.version for s in sources],
+            "at": [s.updated_at for s in sources],
+        },
+    )
+
+
 _INSERT_SOURCES = """
     INSERT INTO source_records (
         system, source_id, customer_id, raw_payload, payload_hash, normalized, changes,

@@ -35,7 +35,13 @@ from mdm_hub.sources.hierarchy import Refusal, Written, follow_hierarchy
 from mdm_hub.sources.locks import lock_batch, lock_keys
 from mdm_hub.sources.prepare import Prepared, prepare
 from mdm_hub.sources.protect import Guarded, hold_protected, pending_change
-from mdm_hub.sources.store import Stored, store_batch, store_changed_source
+from mdm_hub.sources.store import (
+    Changed,
+    Stored,
+    store_batch,
+    store_changed_batch,
+    store_changed_source,
+)
 
 
 @dataclass
@@ -129,7 +135,8 @@ async def write_batch(
     Steps (docs/architecture.md): prepare all; lock all source ids and blocking keys in one
     sorted statement; read the stored records of all; then the runs of new source records are
     decided together (``decide.resolve_batch``) and stored with multi-row statements
-    (``store.store_batch``); a changed source record is stored on its own, in its place. An
+    (``store.store_batch``), and the runs of changed source records likewise
+    (``store.store_changed_batch``; one by one when the system has protected fields). An
     item with problems is answered with them and writes nothing; the others are written.
 
     ``ready``: what an earlier ``prepare`` kept of each item (import staging), used when the
@@ -188,10 +195,15 @@ async def write_batch(
     # protected values held between the two.
     answers: list[ItemWrite | None] = [None] * len(items)
     run: list[tuple[int, NewSource]] = []
+    # A run of changed source records, stored together (a system with protected fields has
+    # each stored on its own: _write_changed). A run of new records and one of changed ones
+    # never wait at once: each is stored before the other begins, so the order holds.
+    changes: list[tuple[int, Changed]] = []
     seen: set[str] = set()
     for index, (source_id, _) in enumerate(items):
         if source_id in seen:  # again in the batch: the earlier item is stored first
             await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
+            await _write_changes(session, settings, actor, system, changes, answers)
             ahead = None
             stored, _ = await repository.existing_source(session, system, source_id)
             if stored is not None:
@@ -201,6 +213,9 @@ async def write_batch(
         stored = existing.get(source_id)
         item = prepared[index]
         if stored is not None and stored.payload_hash == digests[index]:
+            if any(c.stored.customer_id == stored.customer_id for _, c in changes):
+                # answered with its customer as stored now: the changes before it first
+                await _write_changes(session, settings, actor, system, changes, answers)
             customer = await repository.stored_customer(session, stored.customer_id)
             pending = await pending_change(session, system, source_id) if protected else None
             answers[index] = ItemWrite(
@@ -211,6 +226,7 @@ async def write_batch(
         elif index in held:
             answers[index] = ItemWrite(source_id, "held", held=held[index])
         elif stored is None:
+            await _write_changes(session, settings, actor, system, changes, answers)
             pin = link_to.get(source_id) if isinstance(link_to, Mapping) else link_to
             new = NewSource(system, source_id, raws[index], digests[index], item, pin)
             run.append((index, new))
@@ -222,10 +238,14 @@ async def write_batch(
         else:
             await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
             ahead = None
-            answers[index] = await _write_changed(
-                session, settings, actor, system, stored, raws[index], digests[index], item
-            )
+            if protected:
+                answers[index] = await _write_changed(
+                    session, settings, actor, system, stored, raws[index], digests[index], item
+                )
+            else:
+                changes.append((index, Changed(stored, raws[index], digests[index], item)))
     await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
+    await _write_changes(session, settings, actor, system, changes, answers)
     done = [a for a in answers if a is not None]
     assert len(done) == len(items)
     written = [
@@ -347,6 +367,31 @@ def _answer(
             )
 
 
+async def _write_changes(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    changes: list[tuple[int, Changed]],
+    answers: list[ItemWrite | None],
+) -> None:
+    """Store a run of changed source records together (``store.store_changed_batch``), and
+    answer each (emptied)."""
+    if not changes:
+        return
+    stored = await store_changed_batch(session, settings, actor, system, [c for _, c in changes])
+    for (index, change), done in zip(changes, stored, strict=True):
+        source_id = change.stored.source_id
+        if done.problem is not None:
+            answers[index] = ItemWrite(source_id, "rejected", problem=done.problem)
+        else:
+            assert done.customer is not None and done.source is not None
+            answers[index] = ItemWrite(
+                source_id, "updated", SourceWrite(done.customer, done.source, False)
+            )
+    changes.clear()
+
+
 async def _write_changed(
     session: AsyncSession,
     settings: Settings,
@@ -357,8 +402,9 @@ async def _write_changed(
     digest: str,
     prepared: Prepared,
 ) -> ItemWrite:
-    """A stored source record that changed: it keeps its customer (rows locked customer
-    first, the order merges use)."""
+    """A stored source record that changed, of a system with protected fields (on its own:
+    governance may hold its values): it keeps its customer (rows locked customer first, the
+    order merges use)."""
     customer = await lock_customer(session, stored.customer_id)
     existing = await lock_source_row(session, stored.id)
     if existing.customer_id != customer.id:  # a merge or unmerge moved it meanwhile

@@ -1,7 +1,7 @@
 """Step 5 of the write path: store a batch's new source records, their blocking keys and
 findings, the review pairs, the golden records, the audit entries and the outbox events as
-multi-row statements (``store_batch``); a changed source record is stored on its own
-(``store_changed_source``)."""
+multi-row statements (``store_batch``); a run of changed source records likewise
+(``store_changed_batch``), or one on its own (``store_changed_source``: governance's path)."""
 
 from __future__ import annotations
 
@@ -15,22 +15,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mdm_hub.audit.log import AuditRecord, audit_record, source_record_audit
 from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
-from mdm_hub.customers.golden import customer_view, now, recompute_golden
+from mdm_hub.customers.golden import customer_view, golden_columns_of, now, recompute_golden
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.repository import (
     customers_insert,
     customers_update,
     next_customer_codes,
 )
+from mdm_hub.customers.survivorship import SourceView
 from mdm_hub.customers.views import source_view
+from mdm_hub.db import write_together
 from mdm_hub.encryption import Sealed, seal_once
-from mdm_hub.events.outbox import event_row
+from mdm_hub.errors import ProblemError
+from mdm_hub.events.outbox import changed_fields, event_row
 from mdm_hub.events.repository import insert_events
 from mdm_hub.matching.keys import BlockingKey
-from mdm_hub.matching.repository import batch_keys_insert, candidates_insert, index_record
+from mdm_hub.matching.repository import (
+    batch_keys_insert,
+    candidates_insert,
+    index_record,
+    keys_replace,
+)
 from mdm_hub.matching.scoring import MatchScore
 from mdm_hub.observability.metrics import MATCH_DECISIONS
-from mdm_hub.quality.repository import batch_findings_insert, findings_writes
+from mdm_hub.quality.repository import batch_findings_insert, findings_replace, findings_writes
 from mdm_hub.settings import Settings
 from mdm_hub.sources import repository
 from mdm_hub.sources.decide import Plan, Step
@@ -170,6 +178,9 @@ async def store_batch(
     return stored
 
 
+_CUSTOMER_COLUMNS = tuple(c.name for c in Customer.__table__.columns if not c.computed)
+
+
 class _SealOnce:
     """Each document of a batch sealed once however many stored documents hold it (a
     customer's record: its row, its audit entries' before and after, its change events; a
@@ -234,3 +245,156 @@ async def store_changed_source(
         audit=[entry],
         writes=findings_writes(existing.id, existing.system, prepared.findings, replace=True),
     )
+
+
+@dataclass
+class Changed:
+    """A stored source record of the batch whose content changed: as read with the batch
+    (``stored``), and what it is now."""
+
+    stored: SourceRecord
+    raw: dict[str, Any]
+    digest: str
+    prepared: Prepared
+
+
+@dataclass
+class ChangedStored:
+    """A changed source record as stored, and its customer after it (both as written, not
+    added to the session), or the problem that refused it (nothing of it written)."""
+
+    source: SourceRecord | None
+    customer: Customer | None
+    problem: ProblemError | None = None
+
+
+def _decision(customer_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "outcome": "unchanged_link",
+        "customer_id": str(customer_id),
+        "probability": None,
+        "reason": "existing_source_record",
+        "candidates": [],
+    }
+
+
+async def store_changed_batch(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    system: str,
+    items: list[Changed],
+) -> list[ChangedStored]:
+    """A run of changed source records (each once; the system protects no field), stored as
+    :func:`store_changed_source` would store them one by one in their order: each keeps its
+    customer; its keys and findings are replaced; its customer's golden record is recomputed
+    (seeing the records of the run before it) and audited, with a change event when it
+    changed. The customers are row-locked with their source records in one statement, then
+    the source rows; everything is written in one more statement. A record refused (a
+    required custom field left without a value: 422) writes nothing."""
+    if not items:
+        return []
+    locked = await repository.lock_customers(session, sorted({i.stored.customer_id for i in items}))
+    rows = await repository.lock_sources(session, [i.stored.id for i in items])
+    moved = {r.customer_id for r in rows.values()} - set(locked)
+    if moved:  # a merge or unmerge moved a record meanwhile: its customer now (out of order)
+        locked.update(await repository.lock_customers(session, sorted(moved)))
+    states: dict[uuid.UUID, dict[str, Any]] = {}
+    views: dict[uuid.UUID, list[SourceView]] = {}
+    for cid, (customer, sources) in locked.items():
+        states[cid] = {name: getattr(customer, name) for name in _CUSTOMER_COLUMNS}
+        views[cid] = list(sources)
+    once = _SealOnce()
+    done: list[ChangedStored] = []
+    sources_now: dict[int, SourceRecord] = {}
+    audit: list[AuditRecord] = []
+    events: list[dict[str, Any]] = []
+    keys: dict[int, tuple[int, uuid.UUID, list[BlockingKey]]] = {}
+    findings: dict[int, tuple[int, list[dict[str, Any]]]] = {}
+    changed_customers: set[uuid.UUID] = set()
+    for item in items:
+        existing = rows[item.stored.id]
+        cid, prepared = existing.customer_id, item.prepared
+        at = now()
+        source = SourceRecord(
+            id=existing.id,
+            system=existing.system,
+            source_id=existing.source_id,
+            customer_id=cid,
+            raw_payload=item.raw,
+            payload_hash=item.digest,
+            normalized=prepared.normalized,
+            changes=prepared.changes,
+            findings=prepared.findings,
+            decision=_decision(cid),
+            version=existing.version + 1,
+            created_at=existing.created_at,
+            updated_at=at,
+        )
+        mine = SourceView(existing.system, existing.source_id, at, prepared.normalized)
+        others = views[cid]
+        sources = [
+            mine if (v.system, v.source_id) == (existing.system, existing.source_id) else v
+            for v in others
+        ]
+        try:
+            columns = golden_columns_of(settings, sources, prepared.config)
+        except ProblemError as problem:  # refused like the PUT's 422: nothing of it stays
+            done.append(ChangedStored(None, None, problem))
+            continue
+        views[cid] = sources
+        rows[item.stored.id] = source
+        sources_now[source.id] = source
+        keys[source.id] = (source.id, cid, list(prepared.keys))
+        findings[source.id] = (source.id, prepared.findings)
+        audit.append(
+            source_record_audit(
+                actor,
+                "source_record.updated",
+                existing.system,
+                existing.source_id,
+                cid,
+                before=source_view(existing),
+                after=source_view(source),
+            )
+        )
+        state = states[cid]
+        if columns["record"] != state["record"] or columns["lineage"] != state["lineage"]:
+            before = customer_view(Customer(**state))
+            state = states[cid] = {
+                **state,
+                **columns,
+                "version": state["version"] + 1,
+                "updated_at": now(),
+            }
+            customer = Customer(**state)
+            changed = changed_fields(before["record"], state["record"]) or ["/lineage"]
+            audit.append(
+                audit_record(
+                    actor,
+                    action="customer.updated",
+                    entity_type="customer",
+                    entity_id=str(cid),
+                    customer_id=cid,
+                    before={**before, "record": once(before["record"])},
+                    after={**customer_view(customer), "record": once(customer.record)},
+                )
+            )
+            payload = {**once(customer.record).document, **to_jsonable_python(customer.identity())}
+            events.append(event_row("customer.updated", customer, changed, Sealed(payload)))
+            changed_customers.add(cid)
+        done.append(ChangedStored(source, Customer(**state)))
+    customers = [
+        {**states[c], "record": once(states[c]["record"]), "lineage": once(states[c]["lineage"])}
+        for c in sorted(changed_customers)
+    ]
+    await write_together(
+        session,
+        repository.sources_update(list(sources_now.values()), once),
+        *keys_replace(list(keys.values())),
+        *findings_replace(system, list(findings.values())),
+        customers_update(customers),
+        audit_insert(audit),
+        insert_events(events),
+    )
+    return done
