@@ -4,10 +4,13 @@ included (pg_stat_statements with ``track = all``).
 
     .venv/bin/python bench/import_pg.py [--rows 5000] [--existing-rows 5000] [--batch-size 500]
                                         [--statements 25] [--profile FILE]
-                                        [--sample FILE]
+                                        [--sample FILE] [--changed]
 
 The same generated CP932 files and the same code path as bench/import.py (``run_import``):
 crm.csv into an empty hub, then billing.csv into the hub holding crm.csv's customers. After
+``--changed``: then crm.csv again as a changed file (every row's 取引金額 changed, and every
+third row's 電話番号 too: its source records are stored and changed, none new), the re-import
+of a changed export. After
 each import it prints a digest of what the import left (the clusters of source ids, the audit
 actions, the change events by type, the quality figures): two code versions that behave the
 same print the same digests, so a before/after comparison checks behaviour and cost at once.
@@ -154,6 +157,23 @@ def write_csv(path: Path, rows: list[list[str]]) -> None:
         out.writerows(rows)
 
 
+def changed_rows(rows: list[list[str]]) -> list[list[str]]:
+    """crm.csv's rows as a later export of the same system: the same 顧客コード (source ids),
+    every 取引金額 changed, and every third row's 電話番号."""
+    from mdm_hub.imports.sample import LIST_HEADER
+
+    amount, phone = LIST_HEADER.index("取引金額"), LIST_HEADER.index("電話番号")
+    out = []
+    for n, row in enumerate(rows):
+        row = list(row)
+        digits = row[amount].replace(",", "")
+        row[amount] = f"{int(digits) + 1000:,}" if digits.isdigit() else "1,000"
+        if n % 3 == 0:
+            row[phone] = f"03-5{n // 10000 % 1000:03d}-{n % 10000:04d}"
+        out.append(row)
+    return out
+
+
 def code_path() -> Path:
     import mdm_hub
 
@@ -242,6 +262,10 @@ async def main() -> None:
         "(StackSampler) and write where its CPU time goes to FILE",
     )  # fmt: skip
     parser.add_argument(
+        "--changed", action="store_true",
+        help="then crm.csv again, changed (changed_rows): the re-import of a changed export",
+    )  # fmt: skip
+    parser.add_argument(
         "--statements", type=int, default=0, metavar="N",
         help="print the N statements PostgreSQL spent most time in (pg_stat_statements)",
     )  # fmt: skip
@@ -262,8 +286,15 @@ async def main() -> None:
         postal.index()
         files = {"crm": db.folder / "crm.csv", "billing": db.folder / "billing.csv"}
         generated = generated_rows(args.rows + second, args.seed)
+        written = {}
         for system, count in (("crm", args.rows), ("billing", second)):
-            write_csv(files[system], [next(generated)[0] for _ in range(count)])
+            written[system] = [next(generated)[0] for _ in range(count)]
+            write_csv(files[system], written[system])
+        runs = [("crm", files["crm"], "nothing"), ("billing", files["billing"], "crm.csv")]
+        if args.changed:
+            changed = db.folder / "crm_changed.csv"
+            write_csv(changed, changed_rows(written["crm"]))
+            runs.append(("crm", changed, "crm.csv and billing.csv"))
         import asyncpg
 
         if args.statements:
@@ -277,16 +308,15 @@ async def main() -> None:
         if args.perf:
             recorder = start_perf(postmaster, args.perf)
             await asyncio.sleep(2)
-        for system in ("crm", "billing"):
-            path = files[system]
+        for system, path, held in runs:
             if args.statements:
                 await stats.execute("SELECT pg_stat_statements_reset()")
             before = bench_import.load()
             cpu0, pg0 = process_tree_cpu(os.getpid()), process_tree_cpu(postmaster)
             profiler = (
-                cProfile.Profile(time.process_time) if args.profile and system == "crm" else None
+                cProfile.Profile(time.process_time) if args.profile and path == runs[0][1] else None
             )
-            sampler = StackSampler() if args.sample and system == "crm" else None
+            sampler = StackSampler() if args.sample and path == runs[0][1] else None
             if sampler is not None:
                 sampler.start()
             started = time.perf_counter()
@@ -306,7 +336,7 @@ async def main() -> None:
                 sampler.stop(args.sample)
             n = max(job.rows_done, 1)
             print(
-                f"{system}.csv into a hub holding {'nothing' if system == 'crm' else 'crm.csv'}: "
+                f"{path.name} into a hub holding {held}: "
                 f"{job.status}, {job.rows_done:,} rows in {wall:.1f} s = {n / wall:,.0f} rows/s; "
                 f"CPU ms/row: importer {cpu * 1000 / n:.2f}, PostgreSQL {pg * 1000 / n:.2f} "
                 f"(at most {2 * n / (cpu + pg):,.0f} rows/s on 2 idle cores); "

@@ -136,7 +136,8 @@ async def write_batch(
     sorted statement; read the stored records of all; then the runs of new source records are
     decided together (``decide.resolve_batch``) and stored with multi-row statements
     (``store.store_batch``), and the runs of changed source records likewise
-    (``store.store_changed_batch``; one by one when the system has protected fields). An
+    (``store.store_changed_batch``; on its own in a single PUT, or when the system has
+    protected fields). An
     item with problems is answered with them and writes nothing; the others are written.
 
     ``ready``: what an earlier ``prepare`` kept of each item (import staging), used when the
@@ -195,9 +196,10 @@ async def write_batch(
     # protected values held between the two.
     answers: list[ItemWrite | None] = [None] * len(items)
     run: list[tuple[int, NewSource]] = []
-    # A run of changed source records, stored together (a system with protected fields has
-    # each stored on its own: _write_changed). A run of new records and one of changed ones
-    # never wait at once: each is stored before the other begins, so the order holds.
+    # A run of changed source records, stored together (a single PUT, and a system with
+    # protected fields, have each stored on its own: _write_changed). A run of new records
+    # and one of changed ones never wait at once: each is stored before the other begins, so
+    # the order holds.
     changes: list[tuple[int, Changed]] = []
     seen: set[str] = set()
     for index, (source_id, _) in enumerate(items):
@@ -238,7 +240,7 @@ async def write_batch(
         else:
             await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
             ahead = None
-            if protected:
+            if protected or alone:
                 answers[index] = await _write_changed(
                     session, settings, actor, system, stored, raws[index], digests[index], item
                 )
@@ -402,9 +404,9 @@ async def _write_changed(
     digest: str,
     prepared: Prepared,
 ) -> ItemWrite:
-    """A stored source record that changed, of a system with protected fields (on its own:
-    governance may hold its values): it keeps its customer (rows locked customer first, the
-    order merges use)."""
+    """A stored source record that changed, written on its own (a single PUT's, or of a
+    system with protected fields: governance may hold its values): it keeps its customer
+    (rows locked customer first, the order merges use)."""
     customer = await lock_customer(session, stored.customer_id)
     existing = await lock_source_row(session, stored.id)
     if existing.customer_id != customer.id:  # a merge or unmerge moved it meanwhile

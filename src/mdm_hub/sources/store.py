@@ -1,7 +1,8 @@
 """Step 5 of the write path: store a batch's new source records, their blocking keys and
 findings, the review pairs, the golden records, the audit entries and the outbox events as
 multi-row statements (``store_batch``); a run of changed source records likewise
-(``store_changed_batch``), or one on its own (``store_changed_source``: governance's path)."""
+(``store_changed_batch``), or one on its own (``store_changed_source``: a single PUT's, and
+governance's path)."""
 
 from __future__ import annotations
 
