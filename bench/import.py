@@ -211,6 +211,8 @@ def _process_name(pid: int, me: int) -> str:
     title = cmdline.removeprefix("postgres: ")
     if title.startswith("postgres ") or "[local]" in title:  # a backend: user database ...
         return f"postgres: backend {pid}"
+    if title.startswith("autovacuum worker"):  # several may run at once
+        return f"postgres: autovacuum worker {pid}"
     return f"postgres: {title}"
 
 
