@@ -494,6 +494,11 @@ async def main() -> None:
         "(bench/hub_clone.py)",
     )  # fmt: skip
     parser.add_argument("--sample-seconds", type=float, default=2.0, help="memory sampling")
+    parser.add_argument(
+        "--initdb-settings", action="store_true",
+        help="run the embedded PostgreSQL with initdb's settings instead of the hub's "
+        "(mdm_hub.embedded.SERVER_SETTINGS), to compare",
+    )  # fmt: skip
     parser.add_argument("--progress-seconds", type=float, default=60.0, help="progress lines")
     parser.add_argument(
         "--profile", action="store_true",
@@ -513,7 +518,7 @@ async def main() -> None:
     from mdm_hub.imports.service import ImportOptions
     from mdm_hub.settings import Settings
 
-    async with embedded_database("mdm_import") as db:
+    async with embedded_database("mdm_import", {} if args.initdb_settings else None) as db:
         settings = Settings(database_url=db.url, import_processes=args.processes)
         await _install_keyring(db.dsn)  # as `mdm-hub import` loads the field keys
         files = {"crm": db.folder / "crm.csv", "billing": db.folder / "billing.csv"}
@@ -565,6 +570,11 @@ async def main() -> None:
         import asyncpg
 
         stats_conn = await asyncpg.connect(db.dsn)
+        shown = [
+            f"{name} = {await stats_conn.fetchval(f'SHOW {name}')}"
+            for name in ("io_method", "shared_buffers", "autovacuum_max_workers", "max_connections")
+        ]
+        print(f"embedded PostgreSQL: {', '.join(shown)}", flush=True)
         # PostgreSQL times every trigger function (PL/pgSQL) of the import's connections.
         await stats_conn.execute("ALTER DATABASE mdm_import SET track_functions = 'all'")
 

@@ -68,7 +68,9 @@ class Database:
 
 
 @asynccontextmanager
-async def embedded_database(name: str = "mdm_bench") -> AsyncIterator[Database]:
+async def embedded_database(
+    name: str = "mdm_bench", settings: dict[str, str] | None = None
+) -> AsyncIterator[Database]:
     """A fresh embedded PostgreSQL in a temporary folder, migrated; stopped and deleted after.
 
     The same steps as ``mdm_hub.embedded.start_embedded_postgres`` (which keeps the server for
@@ -79,7 +81,8 @@ async def embedded_database(name: str = "mdm_bench") -> AsyncIterator[Database]:
 
     folder = Path(tempfile.mkdtemp(prefix="mdm-bench-"))
     # The embedded cluster's settings (mdm_hub.embedded.SERVER_SETTINGS), as `make run` has them.
-    server = configured_server((folder / "pg").resolve(), cleanup_mode="delete")
+    # ``settings={}``: initdb's, to compare with.
+    server = configured_server((folder / "pg").resolve(), cleanup_mode="delete", settings=settings)
     # On SIGTERM/SIGINT too: exit through SystemExit so that atexit stops the server.
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

