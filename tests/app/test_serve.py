@@ -34,7 +34,9 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float = 60) -> None:
+# A deadline, not a timing: a new data folder is initialized, then restarted with the embedded
+# cluster's settings, and on a loaded machine Python's imports alone took 80 s (load 22).
+def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -58,7 +60,7 @@ def admin_headers(data_dir: Path) -> dict[str, str]:
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=120) == 0  # a deadline: a stop took over 30 s at load 15
     finally:
         if process.poll() is None:
             process.kill()
