@@ -100,6 +100,16 @@ class IdOrderedPages(Generic[M]):
         return list((await session.scalars(query)).all())
 
 
+async def run(executor: AsyncSession | AsyncConnection, sql: str, **params: Any) -> None:
+    """One statement with its parameters by name (``:name`` in ``sql``), its result not read."""
+    await executor.execute(text(sql), params)
+
+
+async def scalar(executor: AsyncSession | AsyncConnection, sql: str, **params: Any) -> Any:
+    """The first column of the first row of one statement (None when no row)."""
+    return await executor.scalar(text(sql), params)
+
+
 def sqlalchemy_url(url: str) -> str:
     """Accept the usual ``postgres://`` / ``postgresql://`` URLs and use the asyncpg driver."""
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):

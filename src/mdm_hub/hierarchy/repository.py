@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
 from mdm_hub.customers.models import Customer
-from mdm_hub.db import advisory_xact_locks
+from mdm_hub.db import advisory_xact_locks, run
 
 IN_EFFECT = (
     "(r.valid_from IS NULL OR r.valid_from <= CURRENT_DATE)"
@@ -414,13 +414,11 @@ async def carry_links(
         {"a": absorbed_id},
     )
     changed: list[dict[str, Any]] = [Link(*r).stored() for r in rows]
-    await session.execute(
-        text(
-            "DELETE FROM customer_relations WHERE (child_id = :a AND parent_id = :s)"
-            " OR (child_id = :s AND parent_id = :a)"
-        ),
-        {"a": absorbed_id, "s": survivor_id},
+    between = (
+        "DELETE FROM customer_relations WHERE (child_id = :a AND parent_id = :s)"
+        " OR (child_id = :s AND parent_id = :a)"
     )
+    await run(session, between, a=absorbed_id, s=survivor_id)
     # A group member of the absorbed customer that is above the survivor would close a cycle
     # under it: it loses its link instead (kept in the merge log, restored by the unmerge).
     cut = await session.execute(
@@ -594,13 +592,11 @@ async def drop_pending(
     session: AsyncSession, child_id: uuid.UUID, axis: str, set_by: str | None = None
 ) -> None:
     """The child's waiting link on ``axis`` (only if ``set_by`` set it, when given)."""
-    await session.execute(
-        text(
-            "DELETE FROM customer_relation_pending WHERE child_id = :c AND axis = :a"
-            " AND (CAST(:s AS text) IS NULL OR set_by = :s)"
-        ),
-        {"c": child_id, "a": axis, "s": set_by},
+    sql = (
+        "DELETE FROM customer_relation_pending WHERE child_id = :c AND axis = :a"
+        " AND (CAST(:s AS text) IS NULL OR set_by = :s)"
     )
+    await run(session, sql, c=child_id, a=axis, s=set_by)
 
 
 async def pending_of(session: AsyncSession, child_id: uuid.UUID) -> list[Pending]:
@@ -633,13 +629,11 @@ async def propose_site(
     session: AsyncSession, child_id: uuid.UUID, parent_id: uuid.UUID, reason: str
 ) -> None:
     """A pending proposal, unless this pair was proposed before (decided ones stay decided)."""
-    await session.execute(
-        text(
-            "INSERT INTO hierarchy_proposals (child_id, parent_id, reason)"
-            " VALUES (:c, :p, :r) ON CONFLICT (child_id, parent_id) DO NOTHING"
-        ),
-        {"c": child_id, "p": parent_id, "r": reason},
+    sql = (
+        "INSERT INTO hierarchy_proposals (child_id, parent_id, reason)"
+        " VALUES (:c, :p, :r) ON CONFLICT (child_id, parent_id) DO NOTHING"
     )
+    await run(session, sql, c=child_id, p=parent_id, r=reason)
 
 
 async def close_proposals(

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.db import run, scalar
 from mdm_hub.encryption import seal_file_piece, seal_messages, sealed_json, unseal_file_piece
 from mdm_hub.imports.models import ImportJob
 
@@ -83,17 +84,12 @@ async def chunks(session: AsyncSession, job_id: uuid.UUID) -> AsyncIterator[byte
 
 
 async def drop_chunks(session: AsyncSession, job_id: uuid.UUID) -> None:
-    await session.execute(
-        text("DELETE FROM import_file_chunks WHERE job_id = :job"), {"job": job_id}
-    )
+    await run(session, "DELETE FROM import_file_chunks WHERE job_id = :job", job=job_id)
 
 
 async def has_chunks(session: AsyncSession, job_id: uuid.UUID) -> bool:
-    found = await session.scalar(
-        text("SELECT EXISTS (SELECT 1 FROM import_file_chunks WHERE job_id = :job)"),
-        {"job": job_id},
-    )
-    return bool(found)
+    sql = "SELECT EXISTS (SELECT 1 FROM import_file_chunks WHERE job_id = :job)"
+    return bool(await scalar(session, sql, job=job_id))
 
 
 async def move_chunks(session: AsyncSession, from_job: uuid.UUID, to_job: uuid.UUID) -> None:
@@ -156,35 +152,31 @@ async def claim_job_to_stage(
 
 
 async def renew_staging(session: AsyncSession, job_id: uuid.UUID, lease_seconds: float) -> None:
-    await session.execute(
-        text(
-            "UPDATE import_jobs SET leased_until = now() + make_interval(secs => :lease) "
-            "WHERE id = :job AND status IN ('staging', 'running')"
-        ),
-        {"job": job_id, "lease": lease_seconds},
+    sql = (
+        "UPDATE import_jobs SET leased_until = now() + make_interval(secs => :lease) "
+        "WHERE id = :job AND status IN ('staging', 'running')"
     )
+    await run(session, sql, job=job_id, lease=lease_seconds)
 
 
 async def clear_staged(session: AsyncSession, job_id: uuid.UUID, after_line: int | None) -> None:
     """What an interrupted staging of the chunk after ``after_line`` left (its transaction
     rolled back: normally nothing)."""
-    await session.execute(
-        text("DELETE FROM import_rows WHERE job_id = :job AND line > :after"),
-        {"job": job_id, "after": after_line if after_line is not None else -1},
+    after = after_line if after_line is not None else -1
+    await run(
+        session,
+        "DELETE FROM import_rows WHERE job_id = :job AND line > :after",
+        job=job_id,
+        after=after,
     )
     if after_line is None:
-        await session.execute(
-            text("DELETE FROM import_partitions WHERE job_id = :job"), {"job": job_id}
-        )
+        await run(session, "DELETE FROM import_partitions WHERE job_id = :job", job=job_id)
 
 
 async def next_partition(session: AsyncSession, job_id: uuid.UUID) -> int:
     """The first partition number a new chunk of the job may use."""
-    found = await session.scalar(
-        text("SELECT coalesce(max(partition) + 1, 0) FROM import_partitions WHERE job_id = :job"),
-        {"job": job_id},
-    )
-    return int(found or 0)
+    sql = "SELECT coalesce(max(partition) + 1, 0) FROM import_partitions WHERE job_id = :job"
+    return int(await scalar(session, sql, job=job_id) or 0)
 
 
 async def insert_rows(
@@ -430,13 +422,11 @@ async def add_counts(
 async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: int) -> bool:
     """Mark the partition done; True when that finished the job (its whole file staged and
     every partition done; else a worker stages the next chunk, :func:`claim_job_to_stage`)."""
-    await session.execute(
-        text(
-            "UPDATE import_partitions SET status = 'done', leased_until = NULL "
-            "WHERE job_id = :job AND partition = :partition"
-        ),
-        {"job": job_id, "partition": partition},
+    sql = (
+        "UPDATE import_partitions SET status = 'done', leased_until = NULL "
+        "WHERE job_id = :job AND partition = :partition"
     )
+    await run(session, sql, job=job_id, partition=partition)
     # The last partition done finishes the job (and drops its file).
     finished = await session.scalar(
         text(
