@@ -22,7 +22,7 @@ from mdm_hub.hierarchy import repository
 from mdm_hub.hierarchy.models import SUCCESSOR
 from mdm_hub.hierarchy.repository import Link
 from mdm_hub.hierarchy.schemas import CustomerRef, GroupLinkIn, SiteLinkIn
-from mdm_hub.proposals.repository import record_decision
+from mdm_hub.proposals.repository import pending, record_decision
 
 EVENT = "customer.relation_changed"
 
@@ -201,49 +201,33 @@ async def set_successors(
     current links read in one statement."""
     current = await repository.links_of(session, [child.id for child, *_ in links], SUCCESSOR)
     for child, successor_id, valid_from, set_by in links:
-        await _set_successor(
-            session, actor, child, successor_id, valid_from, set_by, current.get(child.id)
-        )
-
-
-async def _set_successor(
-    session: AsyncSession,
-    actor: Actor,
-    child: Customer,
-    successor_id: uuid.UUID | None,
-    valid_from: dt.date | None,
-    set_by: str,
-    before: Link | None,
-) -> None:
-    if successor_id is None or successor_id == child.id:
-        if before is not None:
-            await repository.delete_link(session, child.id, SUCCESSOR)
-            await _changed(session, actor, child, SUCCESSOR, before, None)
-        return
-    link = Link(child.id, successor_id, SUCCESSOR, SUCCESSOR, valid_from, None, set_by)
-    if before != link:
-        await repository.save_link(session, link)
-        await _changed(session, actor, child, SUCCESSOR, before, link)
+        before = current.get(child.id)
+        if successor_id is None or successor_id == child.id:
+            if before is not None:
+                await repository.delete_link(session, child.id, SUCCESSOR)
+                await _changed(session, actor, child, SUCCESSOR, before, None)
+            continue
+        link = Link(child.id, successor_id, SUCCESSOR, SUCCESSOR, valid_from, None, set_by)
+        if before != link:
+            await repository.save_link(session, link)
+            await _changed(session, actor, child, SUCCESSOR, before, link)
 
 
 async def remove_link(
     session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str
 ) -> None:
-    child = await _lock(session, customer_id, "/customer_id")
-    before = await repository.link_of(session, customer_id, axis)
-    if before is None:
+    if not await unlink(session, actor, customer_id, axis):
         raise ProblemError("not-found", f"Customer {customer_id} has no {axis} link")
-    await repository.delete_link(session, customer_id, axis)
-    await _changed(session, actor, child, axis, before, None)
 
 
-async def unlink(session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str) -> None:
-    """Remove the customer's link on ``axis`` if it has one (audit and event)."""
+async def unlink(session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str) -> bool:
+    """Remove the customer's link on ``axis`` if it has one (audit and event); whether it had."""
     child = await _lock(session, customer_id, "/customer_id")
     before = await repository.link_of(session, customer_id, axis)
     if before is not None:
         await repository.delete_link(session, customer_id, axis)
         await _changed(session, actor, child, axis, before, None)
+    return before is not None
 
 
 def _node(customer: Customer) -> dict[str, Any]:
@@ -381,11 +365,9 @@ async def decide_proposal(
 ) -> dict[str, Any]:
     """A steward's answer to a site proposal: accept links the site (and closes the child's
     other proposals), reject remembers the pair is not to be proposed again."""
-    found = await repository.proposal(session, proposal_id, lock=True)
-    if found is None:
-        raise ProblemError("not-found", f"No site proposal {proposal_id}")
-    if found["status"] != "pending":
-        raise ProblemError("conflict", f"Site proposal {proposal_id} is {found['status']}")
+    found = pending(
+        await repository.proposal(session, proposal_id, lock=True), "site proposal", proposal_id
+    )
     if decision == "accept":
         await link_site(
             session, actor, found["child_id"], found["parent_id"], None, None, "steward"
