@@ -36,7 +36,7 @@ def insert_event(params: dict[str, Any]) -> WritePart:
 _CHANGES_AFTER = text(
     f"""
     SELECT CAST(CAST(order_txid AS text) AS bigint) AS order_txid, seq, event_id,
-           type, customer_id, customer_version, changed_fields, payload,
+           type AS event_type, customer_id, customer_version, changed_fields, payload,
            occurred_at
     FROM customer_events
     WHERE (order_txid, seq) > ({xid8_param("t")}, :s)
