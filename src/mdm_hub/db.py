@@ -66,6 +66,11 @@ TimestampNow = Annotated[
 ]
 
 
+def attributes(row: object, *names: str) -> dict[str, Any]:
+    """The named attributes of an ORM object or a row, by name (for a response or a view)."""
+    return {name: getattr(row, name) for name in names}
+
+
 def equal_where_given(
     *filters: tuple[SQLColumnExpression[Any], object],
 ) -> list[ColumnElement[bool]]:

@@ -16,6 +16,7 @@ from mdm_hub.audit.log import audit_record
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.customers.models import Customer
+from mdm_hub.db import attributes
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event
 from mdm_hub.hierarchy import repository
@@ -231,12 +232,7 @@ async def unlink(session: AsyncSession, actor: Actor, customer_id: uuid.UUID, ax
 
 
 def _node(customer: Customer) -> dict[str, Any]:
-    return {
-        "id": customer.id,
-        "customer_code": customer.customer_code,
-        "name": customer.name,
-        "status": customer.status,
-    }
+    return attributes(customer, "id", "customer_code", "name", "status")
 
 
 async def _tree(
