@@ -77,6 +77,20 @@ async def customer(
 _LINK_COLUMNS = "child_id, parent_id, axis, relation_type, valid_from, valid_to, set_by"
 
 
+def _save_sql(table: str, columns: str, stamp: str) -> str:
+    """The insert of a child's row on an axis (``columns`` by name from a dataclass), replacing
+    the row it had there; ``stamp`` becomes now()."""
+    names = columns.split(", ")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c not in ("child_id", "axis"))
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in names)})"
+        f" ON CONFLICT (child_id, axis) DO UPDATE SET {updates}, {stamp} = now()"
+    )
+
+
+_SAVE_LINK = _save_sql("customer_relations", _LINK_COLUMNS, "updated_at")
+
+
 async def lock_group_changes(session: AsyncSession) -> None:
     """Group links change one transaction at a time, so two concurrent links cannot close a
     cycle that neither would see alone."""
@@ -118,16 +132,7 @@ async def has_children(session: AsyncSession, parent_id: uuid.UUID, axis: str) -
 
 
 async def save_link(session: AsyncSession, link: Link) -> None:
-    await session.execute(
-        text(
-            f"INSERT INTO customer_relations ({_LINK_COLUMNS}) VALUES"
-            " (:child_id, :parent_id, :axis, :relation_type, :valid_from, :valid_to, :set_by)"
-            " ON CONFLICT (child_id, axis) DO UPDATE SET parent_id = EXCLUDED.parent_id,"
-            " relation_type = EXCLUDED.relation_type, valid_from = EXCLUDED.valid_from,"
-            " valid_to = EXCLUDED.valid_to, set_by = EXCLUDED.set_by, updated_at = now()"
-        ),
-        vars(link),
-    )
+    await run(session, _SAVE_LINK, **vars(link))
 
 
 async def delete_link(session: AsyncSession, child_id: uuid.UUID, axis: str) -> None:
@@ -572,20 +577,11 @@ class Pending:
 _PENDING_COLUMNS = (
     "child_id, axis, relation_type, target_kind, target, valid_from, valid_to, set_by"
 )
+_SAVE_PENDING = _save_sql("customer_relation_pending", _PENDING_COLUMNS, "created_at")
 
 
 async def save_pending(session: AsyncSession, pending: Pending) -> None:
-    await session.execute(
-        text(
-            f"INSERT INTO customer_relation_pending ({_PENDING_COLUMNS}) VALUES (:child_id, :axis,"
-            " :relation_type, :target_kind, :target, :valid_from, :valid_to, :set_by)"
-            " ON CONFLICT (child_id, axis) DO UPDATE SET relation_type = EXCLUDED.relation_type,"
-            " target_kind = EXCLUDED.target_kind, target = EXCLUDED.target,"
-            " valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,"
-            " set_by = EXCLUDED.set_by, created_at = now()"
-        ),
-        vars(pending),
-    )
+    await run(session, _SAVE_PENDING, **vars(pending))
 
 
 async def drop_pending(
