@@ -7,7 +7,7 @@ import json
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
@@ -71,6 +71,12 @@ def attributes(row: object, *names: str) -> dict[str, Any]:
     return {name: getattr(row, name) for name in names}
 
 
+def arrays(rows: Sequence[Mapping[str, Any]], **keys: str) -> dict[str, list[Any]]:
+    """Array parameters of a multi-row statement: ``name="key"`` gives ``name``, the ``key``
+    of every row in order."""
+    return {name: [row[key] for row in rows] for name, key in keys.items()}
+
+
 def equal_where_given(
     *filters: tuple[SQLColumnExpression[Any], object],
 ) -> list[ColumnElement[bool]]:
@@ -105,12 +111,12 @@ class IdOrderedPages(Generic[M]):
         return list((await session.scalars(query)).all())
 
 
-async def run(executor: AsyncSession | AsyncConnection, sql: str, **params: Any) -> None:
+async def run(executor: AsyncSession | AsyncConnection, sql: str, /, **params: Any) -> None:
     """One statement with its parameters by name (``:name`` in ``sql``), its result not read."""
     await executor.execute(text(sql), params)
 
 
-async def scalar(executor: AsyncSession | AsyncConnection, sql: str, **params: Any) -> Any:
+async def scalar(executor: AsyncSession | AsyncConnection, sql: str, /, **params: Any) -> Any:
     """The first column of the first row of one statement (None when no row)."""
     return await executor.scalar(text(sql), params)
 

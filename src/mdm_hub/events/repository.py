@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from mdm_hub.db import Base, WritePart, equal_where_given, run
+from mdm_hub.db import Base, WritePart, arrays, equal_where_given, run
 from mdm_hub.encryption import sealed_json
 from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, xid8_param
 
@@ -260,13 +260,10 @@ def insert_events(events: Sequence[dict[str, Any]], *, webhook: bool = True) -> 
     return WritePart(
         _INSERT_EVENTS,
         {
-            "event_ids": [e["event_id"] for e in events],
-            "types": [e["type"] for e in events],
-            "customer_ids": [e["customer_id"] for e in events],
-            "versions": [e["customer_version"] for e in events],
+            **arrays(events, event_ids="event_id", types="type", customer_ids="customer_id"),
+            **arrays(events, versions="customer_version", occurred="occurred_at"),
             "changed": [json.dumps(e["changed_fields"], ensure_ascii=False) for e in events],
             "payloads": [sealed_json(e["payload"]) for e in events],
-            "occurred": [e["occurred_at"] for e in events],
             "webhook": webhook,
         },
     )
