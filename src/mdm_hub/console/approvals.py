@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mdm_hub.auth.roles import ConfigManage, CustomersCurate
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import show
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.paging import next_page, page_after
+from mdm_hub.console.paging import StatusPage, next_page, status_page
 from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
 from mdm_hub.context import settings_of
 from mdm_hub.customers.steward import change_request_applier
@@ -34,6 +34,7 @@ router = APIRouter(
 )
 PAGE_SIZE = 20
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
+ApprovalsQuery = Annotated[StatusPage, status_page(STATUSES, ("approved", "rejected"))]
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,11 @@ def diff_rows(change: ChangeRequestOut) -> list[DiffRow]:
 
 @router.get("")
 async def approvals_page(
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
-    status: Annotated[str, Query(pattern="^(pending|approved|rejected|withdrawn)$")] = "pending",
-    cursor: str | None = None,
-    done: Annotated[str | None, Query(pattern="^(approved|rejected)$")] = None,
+    request: Request, session: DbSession, actor: CustomersCurate, page: ApprovalsQuery
 ) -> Response:
-    after = page_after(cursor)
+    status = page.status
     rows, last = await governance.list_requests(
-        session, RequestFilters(status=status), after_id=after, limit=PAGE_SIZE
+        session, RequestFilters(status=status), after_id=page.after, limit=PAGE_SIZE
     )
     changes = [governance.change_request_out(r) for r in rows]
     mine = {r.id for r in rows if governance.is_requester(actor, r)}
@@ -88,7 +84,7 @@ async def approvals_page(
             "status": status,
             "statuses": STATUSES,
             "mine": mine,
-            "done": done,
+            "done": page.done,
             "next_query": next_page({"status": status}, last),
         },
     )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.paging import next_page, page_after
+from mdm_hub.console.paging import StatusPage, next_page, status_page
 from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
 from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
@@ -29,6 +29,7 @@ router = APIRouter(
 )
 PAGE_SIZE = 20
 STATUSES = ("pending", "accepted", "rejected", "superseded")
+ProposalsQuery = Annotated[StatusPage, status_page(STATUSES, ("accepted", "rejected"))]
 
 
 def _address(record: dict[str, Any]) -> str:
@@ -44,15 +45,10 @@ def _address(record: dict[str, Any]) -> str:
 
 @router.get("")
 async def proposals_page(
-    request: Request,
-    session: DbSession,
-    principal: CustomersRead,
-    status: Annotated[str, Query(pattern="^(pending|accepted|rejected|superseded)$")] = "pending",
-    cursor: str | None = None,
-    done: Annotated[str | None, Query(pattern="^(accepted|rejected)$")] = None,
+    request: Request, session: DbSession, principal: CustomersRead, page: ProposalsQuery
 ) -> Response:
-    after = page_after(cursor) or 0
-    rows = await enrichment.proposals(session, status, after, PAGE_SIZE + 1)
+    status = page.status
+    rows = await enrichment.proposals(session, status, page.after or 0, PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     customers = await repository.customers_by_id(session, {r["customer_id"] for r in rows})
@@ -64,7 +60,7 @@ async def proposals_page(
             "addresses": {i: _address(c.record) for i, c in customers.items()},
             "status": status,
             "statuses": STATUSES,
-            "done": done,
+            "done": page.done,
             "next_query": next_page({"status": status}, rows[-1]["id"] if more else None),
         },
     )
