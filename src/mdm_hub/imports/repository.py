@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.db import run, scalar
+from mdm_hub.db import arrays, run, scalar
 from mdm_hub.encryption import seal_file_piece, seal_messages, sealed_json, unseal_file_piece
 from mdm_hub.imports.models import ImportJob
 
@@ -179,41 +179,41 @@ async def next_partition(session: AsyncSession, job_id: uuid.UUID) -> int:
     return int(await scalar(session, sql, job=job_id) or 0)
 
 
+_INSERT_ROWS = """
+    INSERT INTO import_rows
+        (job_id, line, source_id, payload, status, outcome, problems, prepared)
+    SELECT CAST(:job AS uuid), r.line, r.source_id, CAST(r.payload AS jsonb), r.status,
+           r.outcome, CAST(r.problems AS jsonb), CAST(r.prepared AS jsonb)
+    FROM unnest(CAST(:lines AS integer[]), CAST(:source_ids AS text[]),
+                CAST(:payloads AS text[]), CAST(:statuses AS text[]),
+                CAST(:outcomes AS text[]), CAST(:problems AS text[]),
+                CAST(:prepared AS text[]))
+         AS r(line, source_id, payload, status, outcome, problems, prepared)
+"""
+
+
+def _row_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The line, outcome and problems (sealed) of staged or done rows, as array parameters."""
+    problems = [json.dumps(seal_messages(r["problems"]), ensure_ascii=False) for r in rows]
+    return {**arrays(rows, lines="line", outcomes="outcome"), "problems": problems}
+
+
 async def insert_rows(
     session: AsyncSession, job_id: uuid.UUID, rows: Sequence[dict[str, Any]]
 ) -> None:
     """Staged rows (multi-row insert): line, source_id, payload, status, outcome, problems."""
-    if not rows:
-        return
-    await session.execute(
-        text(
-            """
-            INSERT INTO import_rows
-                (job_id, line, source_id, payload, status, outcome, problems, prepared)
-            SELECT CAST(:job AS uuid), r.line, r.source_id, CAST(r.payload AS jsonb), r.status,
-                   r.outcome, CAST(r.problems AS jsonb), CAST(r.prepared AS jsonb)
-            FROM unnest(CAST(:lines AS integer[]), CAST(:source_ids AS text[]),
-                        CAST(:payloads AS text[]), CAST(:statuses AS text[]),
-                        CAST(:outcomes AS text[]), CAST(:problems AS text[]),
-                        CAST(:prepared AS text[]))
-                 AS r(line, source_id, payload, status, outcome, problems, prepared)
-            """
-        ),
-        {
-            "job": job_id,
-            "lines": [r["line"] for r in rows],
-            "source_ids": [r["source_id"] for r in rows],
-            "payloads": [None if r["payload"] is None else sealed_json(r["payload"]) for r in rows],
-            "statuses": [r["status"] for r in rows],
-            "outcomes": [r["outcome"] for r in rows],
-            "problems": [
-                json.dumps(seal_messages(r["problems"]), ensure_ascii=False) for r in rows
-            ],
-            "prepared": [
+    if rows:
+        await run(
+            session,
+            _INSERT_ROWS,
+            job=job_id,
+            **_row_arrays(rows),
+            **arrays(rows, source_ids="source_id", statuses="status"),
+            payloads=[None if r["payload"] is None else sealed_json(r["payload"]) for r in rows],
+            prepared=[
                 None if r.get("prepared") is None else sealed_json(r["prepared"]) for r in rows
             ],
-        },
-    )
+        )
 
 
 async def set_partitions(
@@ -319,33 +319,29 @@ async def pending_rows(
     return [(r[0], r[1], r[2], r[3]) for r in result]
 
 
+_RECORD_RESULTS = """
+    UPDATE import_rows AS r
+    SET status = 'done', outcome = x.outcome, customer_code = x.customer_code,
+        problems = CAST(x.problems AS jsonb)
+    FROM unnest(CAST(:lines AS integer[]), CAST(:outcomes AS text[]),
+                CAST(:codes AS text[]), CAST(:problems AS text[]))
+         AS x(line, outcome, customer_code, problems)
+    WHERE r.job_id = :job AND r.line = x.line
+"""
+
+
 async def record_results(
     session: AsyncSession, job_id: uuid.UUID, results: Sequence[dict[str, Any]]
 ) -> None:
     """Rows done (outcome, customer code, problems) and the job's counters, in one batch."""
     if not results:
         return
-    await session.execute(
-        text(
-            """
-            UPDATE import_rows AS r
-            SET status = 'done', outcome = x.outcome, customer_code = x.customer_code,
-                problems = CAST(x.problems AS jsonb)
-            FROM unnest(CAST(:lines AS integer[]), CAST(:outcomes AS text[]),
-                        CAST(:codes AS text[]), CAST(:problems AS text[]))
-                 AS x(line, outcome, customer_code, problems)
-            WHERE r.job_id = :job AND r.line = x.line
-            """
-        ),
-        {
-            "job": job_id,
-            "lines": [r["line"] for r in results],
-            "outcomes": [r["outcome"] for r in results],
-            "codes": [r["customer_code"] for r in results],
-            "problems": [
-                json.dumps(seal_messages(r["problems"]), ensure_ascii=False) for r in results
-            ],
-        },
+    await run(
+        session,
+        _RECORD_RESULTS,
+        job=job_id,
+        **_row_arrays(results),
+        codes=[r["customer_code"] for r in results],
     )
     added: dict[str, int] = {}
     for r in results:
