@@ -437,20 +437,24 @@ async def _relink(session: AsyncSession, actor: Actor, link: Link) -> None:
         )
 
 
-async def restore_links(
-    session: AsyncSession,
-    actor: Actor,
-    moved: list[dict[str, Any]],
-    absorbed_id: uuid.UUID,
-    survivor_id: uuid.UUID,
-) -> None:
+@dataclasses.dataclass(frozen=True)
+class Carried:
+    """The links a merge carried from ``absorbed_id`` to ``survivor_id``: the entries of
+    ``repository.carry_links``, kept in the merge log."""
+
+    entries: list[dict[str, Any]]
+    absorbed_id: uuid.UUID
+    survivor_id: uuid.UUID
+
+
+async def restore_links(session: AsyncSession, actor: Actor, carried: Carried) -> None:
     """An unmerge of ``absorbed_id`` out of ``survivor_id`` (revived, active again): the links
     the merge changed (``repository.carry_links``) go back as they were, unless changed since
     (a link that no longer points at the survivor stays as it is now)."""
-    await _restore_pending(
-        session, actor, [e for e in moved if e.get("pending")], absorbed_id, survivor_id
-    )
-    moved = [e for e in moved if not e.get("pending")]
+    absorbed_id, survivor_id = carried.absorbed_id, carried.survivor_id
+    pending = [e for e in carried.entries if e.get("pending")]
+    await _restore_pending(session, actor, dataclasses.replace(carried, entries=pending))
+    moved = [e for e in carried.entries if not e.get("pending")]
     before = [(Link.from_stored(e), bool(e.get("moved_to_survivor"))) for e in moved]
     for link, moved_to_survivor in before:
         if link.child_id != absorbed_id:
@@ -473,17 +477,12 @@ async def restore_links(
         await _relink(session, actor, link)
 
 
-async def _restore_pending(
-    session: AsyncSession,
-    actor: Actor,
-    moved: list[dict[str, Any]],
-    absorbed_id: uuid.UUID,
-    survivor_id: uuid.UUID,
-) -> None:
+async def _restore_pending(session: AsyncSession, actor: Actor, carried: Carried) -> None:
     """The waiting links the merge took from the absorbed customer go back to it with the
     source record that set them: still waiting on the survivor, or linked there since (the
     target arrived), or dropped by the merge (the survivor had a link on that axis)."""
-    for entry in moved:
+    absorbed_id, survivor_id = carried.absorbed_id, carried.survivor_id
+    for entry in carried.entries:
         pending = repository.Pending.from_stored(entry)
         axis, set_by = pending.axis, pending.set_by
         if entry.get("moved_to_survivor"):
@@ -509,18 +508,13 @@ async def site_proposals(session: AsyncSession, customer_id: uuid.UUID) -> list[
     )
 
 
-async def announce_carried(
-    session: AsyncSession,
-    actor: Actor,
-    changed: list[dict[str, Any]],
-    absorbed_id: uuid.UUID,
-    survivor_id: uuid.UUID,
-) -> None:
+async def announce_carried(session: AsyncSession, actor: Actor, carried: Carried) -> None:
     """After ``repository.carry_links``: the audit entry and ``customer.relation_changed``
     event of each customer whose link changed (the absorbed customer's sites and members, and
     the survivor when it took over the absorbed customer's own link). The absorbed customer's
     own change is its ``customer.merged`` event."""
-    for entry in changed:
+    absorbed_id, survivor_id = carried.absorbed_id, carried.survivor_id
+    for entry in carried.entries:
         if entry.get("pending"):
             continue  # a waiting link: not a link yet, no event
         before: Link | None = Link.from_stored(entry)
