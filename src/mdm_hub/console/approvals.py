@@ -19,7 +19,7 @@ from mdm_hub.console import repository
 from mdm_hub.console.customer_view import show
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.paging import StatusPage, next_page, status_page
-from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
+from mdm_hub.console.web import PREFIX, PostedForm, go, message, render
 from mdm_hub.context import settings_of
 from mdm_hub.customers.steward import change_request_applier
 from mdm_hub.db import DbSession
@@ -92,23 +92,14 @@ async def approvals_page(
 
 @router.post("/{request_id}/decision")
 async def decide(
-    request_id: int,
-    request: Request,
-    session: DbSession,
-    actor: ConfigManage,
+    request_id: int, session: DbSession, actor: ConfigManage, posted: PostedForm
 ) -> Response:
     """承認 or 却下 with a comment; the version the page showed is the If-Match."""
-    form = await form_data(request)
-    lang = lang_of(request)
-    decision = form.get("decision", "")
-    if decision == "approve":
-        body = DecisionIn(decision="approve")
-    elif decision == "reject":
-        body = DecisionIn(decision="reject")
-    else:
-        raise ProblemError("bad-request", "decision must be approve or reject")
+    form, lang = posted.form, posted.lang
+    decision = posted.choice("decision", ("approve", "reject"))
+    body = DecisionIn(decision="approve" if decision == "approve" else "reject")
     body.comment = form.get("comment", "").strip()[:2000] or None
-    apply = change_request_applier(session, settings_of(request), actor)
+    apply = change_request_applier(session, settings_of(posted.request), actor)
     try:
         async with session.begin_nested():
             await governance.decide(
@@ -122,6 +113,8 @@ async def decide(
         }.get(exc.problem_type.slug)
         if key is None:
             raise
-        return message(request, "warning", translate(lang, key), detail=exc.detail)
+        return message(posted.request, "warning", translate(lang, key), detail=exc.detail)
     done = "approved" if decision == "approve" else "rejected"
-    return go(request, translate(lang, f"approvals.done.{done}"), f"{PREFIX}/approvals?done={done}")
+    return go(
+        posted.request, translate(lang, f"approvals.done.{done}"), f"{PREFIX}/approvals?done={done}"
+    )

@@ -16,7 +16,7 @@ from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.paging import StatusPage, next_page, status_page
-from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
+from mdm_hub.console.web import PREFIX, PostedForm, go, message, render
 from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.enrichment import proposals
@@ -68,26 +68,21 @@ async def proposals_page(
 
 @router.post("/{proposal_id}/decision")
 async def decide(
-    proposal_id: int,
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
+    proposal_id: int, session: DbSession, actor: CustomersCurate, posted: PostedForm
 ) -> Response:
     """承認 (link the customer to the corporation) or 却下, through the API's service."""
-    form = await form_data(request)
-    lang = lang_of(request)
-    decision = form.get("decision", "")
-    if decision not in ("accept", "reject"):
-        raise ProblemError("bad-request", "decision must be accept or reject")
+    decision, lang = posted.choice("decision", ("accept", "reject")), posted.lang
     try:
         async with session.begin_nested():
             await proposals.decide_proposal(
-                session, settings_of(request), actor, proposal_id, decision
+                session, settings_of(posted.request), actor, proposal_id, decision
             )
     except ProblemError as exc:
         if exc.problem_type.slug not in ("conflict", "not-found"):
             raise
-        return message(request, "warning", translate(lang, "proposals.changed"), detail=exc.detail)
+        return message(
+            posted.request, "warning", translate(lang, "proposals.changed"), detail=exc.detail
+        )
     done = "accepted" if decision == "accept" else "rejected"
     target = f"{PREFIX}/registry/proposals?done={done}"
-    return go(request, translate(lang, f"proposals.done.{done}"), target)
+    return go(posted.request, translate(lang, f"proposals.done.{done}"), target)
