@@ -415,14 +415,16 @@ async def add_counts(
     )
 
 
+_PARTITION_DONE = (
+    "UPDATE import_partitions SET status = 'done', leased_until = NULL "
+    "WHERE job_id = :job AND partition = :partition"
+)
+
+
 async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: int) -> bool:
     """Mark the partition done; True when that finished the job (its whole file staged and
     every partition done; else a worker stages the next chunk, :func:`claim_job_to_stage`)."""
-    sql = (
-        "UPDATE import_partitions SET status = 'done', leased_until = NULL "
-        "WHERE job_id = :job AND partition = :partition"
-    )
-    await run(session, sql, job=job_id, partition=partition)
+    await run(session, _PARTITION_DONE, job=job_id, partition=partition)
     # The last partition done finishes the job (and drops its file).
     finished = await session.scalar(
         text(
