@@ -7,10 +7,10 @@ import json
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
 
 import asyncpg
 import orjson
@@ -42,6 +42,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from mdm_hub.encryption import sealed_json, unseal_json_text
 from mdm_hub.settings import Settings
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -63,6 +66,17 @@ TimestampNow = Annotated[
 ]
 
 
+def attributes(row: object, *names: str) -> dict[str, Any]:
+    """The named attributes of an ORM object or a row, by name (for a response or a view)."""
+    return {name: getattr(row, name) for name in names}
+
+
+def arrays(rows: Sequence[Mapping[str, Any]], **keys: str) -> dict[str, list[Any]]:
+    """Array parameters of a multi-row statement: ``name="key"`` gives ``name``, the ``key``
+    of every row in order."""
+    return {name: [row[key] for row in rows] for name, key in keys.items()}
+
+
 def equal_where_given(
     *filters: tuple[SQLColumnExpression[Any], object],
 ) -> list[ColumnElement[bool]]:
@@ -74,20 +88,37 @@ def equal_where_given(
 M = TypeVar("M", bound=Base)
 
 
-async def id_ordered_page(
-    session: AsyncSession,
-    entity: type[M],
-    *filters: tuple[SQLColumnExpression[Any], object],
-    after_id: int | None,
-    limit: int,
-) -> list[M]:
-    """Up to ``limit`` rows of ``entity`` in id order after ``after_id`` (None: from the first),
-    each equal to the filters given (see ``equal_where_given``)."""
-    id_column = inspect(entity).primary_key[0]
-    query = select(entity).where(*equal_where_given(*filters)).order_by(id_column).limit(limit)
-    if after_id is not None:
-        query = query.where(id_column > after_id)
-    return list((await session.scalars(query)).all())
+@dataclass(frozen=True)
+class IdOrderedPages(Generic[M]):
+    """A repository's listing of ``entity`` in id order, as
+    ``list_entries = IdOrderedPages(AuditEntry)``: called with a session, a filters dataclass
+    whose fields name columns of ``entity`` (a field left None is not filtered on, see
+    ``equal_where_given``), ``after_id`` (None: from the first) and ``limit`` (the most rows)."""
+
+    entity: type[M]
+
+    async def __call__(
+        self, session: AsyncSession, filters: DataclassInstance, *, after_id: int | None, limit: int
+    ) -> list[M]:
+        columns = inspect(self.entity).columns
+        conditions = equal_where_given(
+            *((columns[f.name], getattr(filters, f.name)) for f in fields(filters))
+        )
+        id_column = inspect(self.entity).primary_key[0]
+        query = select(self.entity).where(*conditions).order_by(id_column).limit(limit)
+        if after_id is not None:
+            query = query.where(id_column > after_id)
+        return list((await session.scalars(query)).all())
+
+
+async def run(executor: AsyncSession | AsyncConnection, sql: str, /, **params: Any) -> None:
+    """One statement with its parameters by name (``:name`` in ``sql``), its result not read."""
+    await executor.execute(text(sql), params)
+
+
+async def scalar(executor: AsyncSession | AsyncConnection, sql: str, /, **params: Any) -> Any:
+    """The first column of the first row of one statement (None when no row)."""
+    return await executor.scalar(text(sql), params)
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -208,9 +208,9 @@ def sql_outside_repositories(
                     if names or (node.module or "").startswith("sqlalchemy.dialects"):
                         what = f"imports {', '.join(names) or '*'} from {node.module}"
                 elif node.module == "mdm_hub.db" and any(
-                    a.name in ("fetch", "write_named") for a in node.names
+                    a.name in ("fetch", "write_named", "run", "scalar") for a in node.names
                 ):
-                    what = "imports db.fetch / db.write_named"
+                    what = "imports db.fetch / db.write_named / db.run / db.scalar"
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 method, receiver = node.func.attr, node.func.value
                 if method in RUNS_SQL:
@@ -269,6 +269,7 @@ def test_the_sql_check_finds_what_it_looks_for() -> None:
             "mdm_hub.things.models": "from sqlalchemy import text\n",
             "mdm_hub.things.router": "import sqlalchemy\nsession.delete(x)\n",
             "mdm_hub.db": "from sqlalchemy import text\n",
+            "mdm_hub.things.views": "from mdm_hub.db import attributes, run\n",
         }
     )
     assert found == [
@@ -281,4 +282,5 @@ def test_the_sql_check_finds_what_it_looks_for() -> None:
         "mdm_hub.things.service:7 .fetchval()",
         "mdm_hub.things.service:8 .refresh()",
         "mdm_hub.things.service:10 .get(Thing, ...)",
+        "mdm_hub.things.views:1 imports db.fetch / db.write_named / db.run / db.scalar",
     ]

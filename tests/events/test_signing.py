@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from types import SimpleNamespace
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -24,20 +25,16 @@ NOW = dt.datetime(2026, 11, 24, 1, 2, 3, tzinfo=dt.UTC)
 
 
 def test_event_body_is_the_payload_as_sent() -> None:
-    fields = {
-        "event_type": "customer.updated",
-        "occurred_at": NOW,
-        "event_id": "5f1c0c1e-3a55-4f77-9a43-2f0d3f4c9b10",
-        "customer_id": "0b7e3c2a-9a7d-4c3e-8d7e-6a1d2b3c4d5e",
-        "customer_version": 3,
-    }
-    customer = {"name": "株式会社ABC商事", "billing": {"closing_day": "end_of_month"}}
-    body = event_body(
-        **fields,
-        changed_fields_json='["/billing/closing_day"]',
-        customer_json=json.dumps(customer, ensure_ascii=False),
+    head = SimpleNamespace(
+        event_type="customer.updated",
+        occurred_at=NOW,
+        event_id="5f1c0c1e-3a55-4f77-9a43-2f0d3f4c9b10",
+        customer_id="0b7e3c2a-9a7d-4c3e-8d7e-6a1d2b3c4d5e",
+        customer_version=3,
     )
-    payload = event_payload(**fields, changed_fields=["/billing/closing_day"], customer=customer)
+    customer = {"name": "株式会社ABC商事", "billing": {"closing_day": "end_of_month"}}
+    body = event_body(head, '["/billing/closing_day"]', json.dumps(customer, ensure_ascii=False))
+    payload = event_payload(head, ["/billing/closing_day"], customer)
     assert json.loads(body) == payload
     assert payload["timestamp"] == "2026-11-24T01:02:03Z"
     assert "株式会社" in body  # UTF-8, not \\u escapes

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import AuditRecord
 from mdm_hub.audit.models import AuditEntry
-from mdm_hub.db import WritePart, id_ordered_page
+from mdm_hub.db import IdOrderedPages, WritePart
 from mdm_hub.encryption import sealed_json
 
 
@@ -65,17 +65,5 @@ class AuditFilters:
     action: str | None = None
 
 
-async def list_entries(
-    session: AsyncSession, filters: AuditFilters, *, after_id: int | None, limit: int
-) -> list[AuditEntry]:
-    """Entries in id order after ``after_id``: at most ``limit``."""
-    return await id_ordered_page(
-        session,
-        AuditEntry,
-        (AuditEntry.customer_id, filters.customer_id),
-        (AuditEntry.entity_type, filters.entity_type),
-        (AuditEntry.entity_id, filters.entity_id),
-        (AuditEntry.action, filters.action),
-        after_id=after_id,
-        limit=limit,
-    )
+# Entries in id order after ``after_id``: at most ``limit``.
+list_entries = IdOrderedPages(AuditEntry)

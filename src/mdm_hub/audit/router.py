@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from mdm_hub.audit import repository
@@ -41,17 +41,14 @@ class AuditPage(BaseModel):
 async def list_audit_entries(
     session: DbSession,
     principal: AuditRead,
+    filters: Annotated[repository.AuditFilters, Depends()],
     page: IdPaging,
-    customer_id: uuid.UUID | None = None,
-    entity_type: str | None = None,
-    entity_id: str | None = None,
-    action: str | None = None,
 ) -> AuditPage:
     """Audit entries, oldest first: who changed what, when, with the before and after."""
     rows, last = cut_page(
         await repository.list_entries(
             session,
-            repository.AuditFilters(customer_id, entity_type, entity_id, action),
+            filters,
             after_id=page.position,
             limit=page.limit + 1,
         ),

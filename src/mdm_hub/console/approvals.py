@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mdm_hub.auth.roles import ConfigManage, CustomersCurate
 from mdm_hub.console import repository
 from mdm_hub.console.customer_view import show
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.paging import next_page, page_after
-from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
+from mdm_hub.console.paging import StatusPage, next_page, status_page
+from mdm_hub.console.web import PREFIX, PostedForm, go, message, render
 from mdm_hub.context import settings_of
 from mdm_hub.customers.steward import change_request_applier
 from mdm_hub.db import DbSession
@@ -34,6 +34,7 @@ router = APIRouter(
 )
 PAGE_SIZE = 20
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
+ApprovalsQuery = Annotated[StatusPage, status_page(STATUSES, ("approved", "rejected"))]
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,11 @@ def diff_rows(change: ChangeRequestOut) -> list[DiffRow]:
 
 @router.get("")
 async def approvals_page(
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
-    status: Annotated[str, Query(pattern="^(pending|approved|rejected|withdrawn)$")] = "pending",
-    cursor: str | None = None,
-    done: Annotated[str | None, Query(pattern="^(approved|rejected)$")] = None,
+    request: Request, session: DbSession, actor: CustomersCurate, page: ApprovalsQuery
 ) -> Response:
-    after = page_after(cursor)
+    status = page.status
     rows, last = await governance.list_requests(
-        session, RequestFilters(status=status), after_id=after, limit=PAGE_SIZE
+        session, RequestFilters(status=status), after_id=page.after, limit=PAGE_SIZE
     )
     changes = [governance.change_request_out(r) for r in rows]
     mine = {r.id for r in rows if governance.is_requester(actor, r)}
@@ -88,7 +84,7 @@ async def approvals_page(
             "status": status,
             "statuses": STATUSES,
             "mine": mine,
-            "done": done,
+            "done": page.done,
             "next_query": next_page({"status": status}, last),
         },
     )
@@ -96,23 +92,14 @@ async def approvals_page(
 
 @router.post("/{request_id}/decision")
 async def decide(
-    request_id: int,
-    request: Request,
-    session: DbSession,
-    actor: ConfigManage,
+    request_id: int, session: DbSession, actor: ConfigManage, posted: PostedForm
 ) -> Response:
     """承認 or 却下 with a comment; the version the page showed is the If-Match."""
-    form = await form_data(request)
-    lang = lang_of(request)
-    decision = form.get("decision", "")
-    if decision == "approve":
-        body = DecisionIn(decision="approve")
-    elif decision == "reject":
-        body = DecisionIn(decision="reject")
-    else:
-        raise ProblemError("bad-request", "decision must be approve or reject")
+    form, lang = posted.form, posted.lang
+    decision = posted.choice("decision", ("approve", "reject"))
+    body = DecisionIn(decision="approve" if decision == "approve" else "reject")
     body.comment = form.get("comment", "").strip()[:2000] or None
-    apply = change_request_applier(session, settings_of(request), actor)
+    apply = change_request_applier(session, settings_of(posted.request), actor)
     try:
         async with session.begin_nested():
             await governance.decide(
@@ -126,6 +113,8 @@ async def decide(
         }.get(exc.problem_type.slug)
         if key is None:
             raise
-        return message(request, "warning", translate(lang, key), detail=exc.detail)
+        return message(posted.request, "warning", translate(lang, key), detail=exc.detail)
     done = "approved" if decision == "approve" else "rejected"
-    return go(request, translate(lang, f"approvals.done.{done}"), f"{PREFIX}/approvals?done={done}")
+    return go(
+        posted.request, translate(lang, f"approvals.done.{done}"), f"{PREFIX}/approvals?done={done}"
+    )

@@ -18,7 +18,7 @@ from mdm_hub.auth.roles import PrivacyManage
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
 from mdm_hub.console.paging import next_page, page_after
-from mdm_hub.console.web import PREFIX, form_data, lang_of, query_string, render
+from mdm_hub.console.web import PREFIX, PostedForm, lang_of, query_string, render
 from mdm_hub.db import DbSession
 from mdm_hub.errors import FieldProblem, validation_problem
 from mdm_hub.idempotency.route import IdempotentRoute
@@ -33,14 +33,10 @@ MAX_REASON = 1000  # as ErasureIn.reason
 
 @router.post("/customers/{customer_id}/erase")
 async def erase(
-    customer_id: uuid.UUID,
-    request: Request,
-    session: DbSession,
-    actor: PrivacyManage,
+    customer_id: uuid.UUID, session: DbSession, actor: PrivacyManage, posted: PostedForm
 ) -> Response:
     """The confirmed erase form: a reason (required) and the confirmation box ticked."""
-    form = await form_data(request)
-    lang = lang_of(request)
+    form, lang = posted.form, posted.lang
     reason = form.get("reason", "").strip()
     problems = []
     if not reason:
@@ -58,7 +54,7 @@ async def erase(
         )
     async with session.begin_nested():
         await service.erase_customer(
-            session, request.app.state.settings, actor, customer_id, reason
+            session, posted.request.app.state.settings, actor, customer_id, reason
         )
     return Response(
         status_code=204, headers={"HX-Redirect": f"{PREFIX}/customers/{customer_id}?erased=1"}

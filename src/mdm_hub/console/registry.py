@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mdm_hub.auth.roles import CustomersCurate, CustomersRead
 from mdm_hub.console import repository
 from mdm_hub.console.i18n import translate
-from mdm_hub.console.paging import next_page, page_after
-from mdm_hub.console.web import PREFIX, form_data, go, lang_of, message, render
+from mdm_hub.console.paging import StatusPage, next_page, status_page
+from mdm_hub.console.web import PREFIX, PostedForm, go, message, render
 from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.enrichment import proposals
@@ -29,6 +29,7 @@ router = APIRouter(
 )
 PAGE_SIZE = 20
 STATUSES = ("pending", "accepted", "rejected", "superseded")
+ProposalsQuery = Annotated[StatusPage, status_page(STATUSES, ("accepted", "rejected"))]
 
 
 def _address(record: dict[str, Any]) -> str:
@@ -44,15 +45,10 @@ def _address(record: dict[str, Any]) -> str:
 
 @router.get("")
 async def proposals_page(
-    request: Request,
-    session: DbSession,
-    principal: CustomersRead,
-    status: Annotated[str, Query(pattern="^(pending|accepted|rejected|superseded)$")] = "pending",
-    cursor: str | None = None,
-    done: Annotated[str | None, Query(pattern="^(accepted|rejected)$")] = None,
+    request: Request, session: DbSession, principal: CustomersRead, page: ProposalsQuery
 ) -> Response:
-    after = page_after(cursor) or 0
-    rows = await enrichment.proposals(session, status, after, PAGE_SIZE + 1)
+    status = page.status
+    rows = await enrichment.proposals(session, status, page.after or 0, PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     customers = await repository.customers_by_id(session, {r["customer_id"] for r in rows})
@@ -64,7 +60,7 @@ async def proposals_page(
             "addresses": {i: _address(c.record) for i, c in customers.items()},
             "status": status,
             "statuses": STATUSES,
-            "done": done,
+            "done": page.done,
             "next_query": next_page({"status": status}, rows[-1]["id"] if more else None),
         },
     )
@@ -72,26 +68,21 @@ async def proposals_page(
 
 @router.post("/{proposal_id}/decision")
 async def decide(
-    proposal_id: int,
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
+    proposal_id: int, session: DbSession, actor: CustomersCurate, posted: PostedForm
 ) -> Response:
     """承認 (link the customer to the corporation) or 却下, through the API's service."""
-    form = await form_data(request)
-    lang = lang_of(request)
-    decision = form.get("decision", "")
-    if decision not in ("accept", "reject"):
-        raise ProblemError("bad-request", "decision must be accept or reject")
+    decision, lang = posted.choice("decision", ("accept", "reject")), posted.lang
     try:
         async with session.begin_nested():
             await proposals.decide_proposal(
-                session, settings_of(request), actor, proposal_id, decision
+                session, settings_of(posted.request), actor, proposal_id, decision
             )
     except ProblemError as exc:
         if exc.problem_type.slug not in ("conflict", "not-found"):
             raise
-        return message(request, "warning", translate(lang, "proposals.changed"), detail=exc.detail)
+        return message(
+            posted.request, "warning", translate(lang, "proposals.changed"), detail=exc.detail
+        )
     done = "accepted" if decision == "accept" else "rejected"
     target = f"{PREFIX}/registry/proposals?done={done}"
-    return go(request, translate(lang, f"proposals.done.{done}"), target)
+    return go(posted.request, translate(lang, f"proposals.done.{done}"), target)

@@ -11,17 +11,18 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mdm_hub.auth.authn import SESSION_CSRF
 from mdm_hub.auth.roles import Permission, Principal
 from mdm_hub.console.i18n import LANG_COOKIE, language, translate
+from mdm_hub.errors import ProblemError
 
 PREFIX = "/console"
 HERE = Path(__file__).parent
@@ -199,6 +200,30 @@ async def form_data(request: Request) -> dict[str, str]:
         return {}
     parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     return {key: values[-1] for key, values in parsed.items()}
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A console form's request, its fields as posted (``form_data``) and the reader's
+    language."""
+
+    request: Request
+    form: dict[str, str]
+    lang: str
+
+    def choice(self, field: str, choices: tuple[str, ...]) -> str:
+        """The form's ``field``, one of ``choices`` (else a bad-request problem)."""
+        value = self.form.get(field, "")
+        if value not in choices:
+            raise ProblemError("bad-request", f"{field} must be {' or '.join(choices)}")
+        return value
+
+
+async def posted(request: Request) -> Posted:
+    return Posted(request, await form_data(request), lang_of(request))
+
+
+PostedForm = Annotated[Posted, Depends(posted)]
 
 
 def query_string(values: dict[str, Any]) -> str:

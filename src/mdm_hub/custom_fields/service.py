@@ -30,6 +30,7 @@ from mdm_hub.context import Actor
 from mdm_hub.custom_fields import repository
 from mdm_hub.custom_fields.models import CustomFieldDefinition, RankRuleRow
 from mdm_hub.custom_fields.schemas import CustomFieldCreate, CustomFieldUpdate, RankRules
+from mdm_hub.db import attributes
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.normalize import RankRule
 
@@ -37,16 +38,10 @@ MAX_STRING_LENGTH = 2000
 
 
 def definition_dict(definition: CustomFieldDefinition) -> dict[str, Any]:
-    return {
-        "key": definition.key,
-        "label": definition.label,
-        "type": definition.type,
-        "required": definition.required,
-        "allowed_values": definition.allowed_values,
-        "description": definition.description,
-        "created_at": definition.created_at,
-        "updated_at": definition.updated_at,
-    }
+    return attributes(
+        definition, "key", "label", "type", "required", "allowed_values", "description",
+        "created_at", "updated_at",
+    )  # fmt: skip
 
 
 def _audit_view(definition: CustomFieldDefinition) -> dict[str, Any]:

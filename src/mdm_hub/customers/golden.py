@@ -46,6 +46,21 @@ def customer_view(customer: Customer) -> dict[str, Any]:
     }
 
 
+def customer_audit(
+    actor: Actor, action: str, customer: Customer, before: dict[str, Any] | None
+) -> AuditRecord:
+    """The audit entry of a change to ``customer``: ``before`` and its view now."""
+    return audit_record(
+        actor,
+        action=action,
+        entity_type="customer",
+        entity_id=str(customer.id),
+        customer_id=customer.id,
+        before=before,
+        after=customer_view(customer),
+    )
+
+
 def bump_version(customer: Customer) -> None:
     customer.version += 1
     customer.updated_at = now()
@@ -68,15 +83,7 @@ async def record_customer_change(
     the same change, such as the customer row itself), ``audit`` followed by the customer's own
     audit entry, and the event.
     """
-    entry = audit_record(
-        actor,
-        action=action,
-        entity_type="customer",
-        entity_id=str(customer.id),
-        customer_id=customer.id,
-        before=before,
-        after=customer_view(customer),
-    )
+    entry = customer_audit(actor, action, customer, before)
     await session.flush()
     await write_together(
         session,

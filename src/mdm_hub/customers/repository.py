@@ -27,7 +27,7 @@ from mdm_hub.customers.models import (
     customer_code_seq,
 )
 from mdm_hub.customers.survivorship import SourceView
-from mdm_hub.db import WritePart
+from mdm_hub.db import WritePart, arrays
 from mdm_hub.encryption import index, sealed_json
 from mdm_hub.errors import found
 from mdm_hub.normalize import name_key
@@ -463,10 +463,7 @@ def customers_update(customers: Sequence[Mapping[str, Any]]) -> WritePart | None
     return WritePart(
         _UPDATE_CUSTOMERS,
         {
-            "ids": [c["id"] for c in customers],
-            "kinds": [c["kind"] for c in customers],
-            "versions": [c["version"] for c in customers],
+            **arrays(customers, ids="id", kinds="kind", versions="version", updated="updated_at"),
             **_golden_arrays(customers),
-            "updated": [c["updated_at"] for c in customers],
         },
     )

@@ -38,7 +38,7 @@ from mdm_hub.matching.service import match_config
 from mdm_hub.normalize.base import InvalidValue, NormalizationError
 from mdm_hub.normalize.corporate_number import clean_corporate_number
 from mdm_hub.normalize.customer import normalize_customer
-from mdm_hub.proposals.repository import record_decision
+from mdm_hub.proposals.repository import pending, record_decision
 from mdm_hub.record import CustomerRecord, LegalFormPosition
 from mdm_hub.settings import Settings
 
@@ -231,11 +231,9 @@ async def decide_proposal(
     decision: str,
 ) -> dict[str, Any]:
     """A steward accepts (the customer is linked and the registry applied) or rejects."""
-    found = await repository.proposal(session, proposal_id, lock=True)
-    if found is None:
-        raise ProblemError("not-found", f"No registry proposal {proposal_id}")
-    if found["status"] != "pending":
-        raise ProblemError("conflict", f"The proposal is {found['status']}, not pending")
+    found = pending(
+        await repository.proposal(session, proposal_id, lock=True), "registry proposal", proposal_id
+    )
     if decision == "reject":
         await record_decision(session, "registry_proposals", proposal_id, "rejected", actor.subject)
     else:

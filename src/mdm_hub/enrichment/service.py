@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mdm_hub.audit.log import AuditRecord, audit_record, source_record_audit
 from mdm_hub.audit.repository import audit_insert
 from mdm_hub.context import Actor
-from mdm_hub.customers.golden import customer_view, now, recompute_after
+from mdm_hub.customers.golden import customer_audit, customer_view, now, recompute_after
 from mdm_hub.customers.models import Customer, CustomerStatus
 from mdm_hub.customers.repository import lock_customer, source_rows, store_states
 from mdm_hub.db import write_together
@@ -409,17 +409,7 @@ async def _record_link_changes(
                 after=change.after,
             )
         )
-        entries.append(
-            audit_record(
-                actor,
-                action=EVENT,
-                entity_type="customer",
-                entity_id=str(customer.id),
-                customer_id=customer.id,
-                before=view,
-                after=customer_view(customer),
-            )
-        )
+        entries.append(customer_audit(actor, EVENT, customer, view))
         events.append(event_row(EVENT, customer, change.changed))
     await session.flush()
     await write_together(session, update, audit_insert(entries), insert_events(events))

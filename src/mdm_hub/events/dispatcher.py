@@ -189,17 +189,10 @@ class Dispatcher:
                 msg_id=str(row.event_id) if row.event_id else "",
             )
             if row.delivery_id is not None and row.event_type is not None:
-                claim.body = event_body(
-                    event_type=row.event_type,
-                    occurred_at=row.occurred_at,
-                    event_id=row.event_id,
-                    customer_id=row.customer_id,
-                    customer_version=row.customer_version,
-                    changed_fields_json=row.changed_fields_json,
-                    customer_json=webhook_customer_json(
-                        row.payload_json, self.settings.webhook_include_pii
-                    ),
+                customer = webhook_customer_json(
+                    row.payload_json, self.settings.webhook_include_pii
                 )
+                claim.body = event_body(row, row.changed_fields_json, customer)
             claims.append(claim)
         return claims
 

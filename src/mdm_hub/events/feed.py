@@ -43,17 +43,6 @@ async def read_changes(
     rows = await repository.changes_after(session, after.order_txid, after.seq, limit + 1)
     has_more = len(rows) > limit
     rows = rows[:limit]
-    items = [
-        event_payload(
-            event_type=r.type,
-            occurred_at=r.occurred_at,
-            event_id=r.event_id,
-            customer_id=r.customer_id,
-            customer_version=r.customer_version,
-            changed_fields=r.changed_fields,
-            customer=r.payload,
-        )
-        for r in rows
-    ]
+    items = [event_payload(r, r.changed_fields, r.payload) for r in rows]
     position = Position(rows[-1].order_txid, rows[-1].seq) if rows else after
     return items, position, has_more

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from mdm_hub.db import Base, WritePart, equal_where_given
+from mdm_hub.db import Base, WritePart, arrays, equal_where_given, run
 from mdm_hub.encryption import sealed_json
 from mdm_hub.events.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, xid8_param
 
@@ -36,7 +36,7 @@ def insert_event(params: dict[str, Any]) -> WritePart:
 _CHANGES_AFTER = text(
     f"""
     SELECT CAST(CAST(order_txid AS text) AS bigint) AS order_txid, seq, event_id,
-           type, customer_id, customer_version, changed_fields, payload,
+           type AS event_type, customer_id, customer_version, changed_fields, payload,
            occurred_at
     FROM customer_events
     WHERE (order_txid, seq) > ({xid8_param("t")}, :s)
@@ -260,26 +260,18 @@ def insert_events(events: Sequence[dict[str, Any]], *, webhook: bool = True) -> 
     return WritePart(
         _INSERT_EVENTS,
         {
-            "event_ids": [e["event_id"] for e in events],
-            "types": [e["type"] for e in events],
-            "customer_ids": [e["customer_id"] for e in events],
-            "versions": [e["customer_version"] for e in events],
+            **arrays(events, event_ids="event_id", types="type", customer_ids="customer_id"),
+            **arrays(events, versions="customer_version", occurred="occurred_at"),
             "changed": [json.dumps(e["changed_fields"], ensure_ascii=False) for e in events],
             "payloads": [sealed_json(e["payload"]) for e in events],
-            "occurred": [e["occurred_at"] for e in events],
             "webhook": webhook,
         },
     )
 
 
 async def move_fanout_cursor(conn: AsyncConnection, order_txid: int, seq: int) -> None:
-    await conn.execute(
-        text(
-            "UPDATE webhook_fanout_cursor SET order_txid = :t, seq = :s, "
-            "updated_at = now() WHERE id"
-        ),
-        {"t": order_txid, "s": seq},
-    )
+    sql = "UPDATE webhook_fanout_cursor SET order_txid = :t, seq = :s, updated_at = now() WHERE id"
+    await run(conn, sql, t=order_txid, s=seq)
 
 
 async def claim_due(
@@ -309,13 +301,11 @@ async def lock_queues(
 
 
 async def disable_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, reason: str) -> None:
-    await conn.execute(
-        text(
-            "UPDATE webhook_endpoints SET enabled = false, updated_at = now(), "
-            "disabled_reason = :reason WHERE id = :id AND enabled"
-        ),
-        {"id": endpoint_id, "reason": reason},
+    sql = (
+        "UPDATE webhook_endpoints SET enabled = false, updated_at = now(), "
+        "disabled_reason = :reason WHERE id = :id AND enabled"
     )
+    await run(conn, sql, id=endpoint_id, reason=reason)
 
 
 async def release_queues(
@@ -580,9 +570,18 @@ _START_EVENT = """(e.order_txid, e.seq) >= (
     SELECT s.order_txid, s.seq FROM customer_events s WHERE s.event_id = :event_id)"""
 
 
-def _replay_selection(
+@dataclass(frozen=True)
+class ReplaySelection:
+    """The events a replay queues (``FROM`` onwards, and its parameters): see
+    ``replay_selection``."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+def replay_selection(
     endpoint_id: uuid.UUID, since: dt.datetime | None, from_event_id: uuid.UUID | None
-) -> tuple[str, dict[str, Any]]:
+) -> ReplaySelection:
     """The events a replay queues: from ``since`` if given, else from ``from_event_id``."""
     params: dict[str, Any]
     if since is not None:
@@ -590,28 +589,18 @@ def _replay_selection(
     else:
         start, params = _START_EVENT, {"event_id": from_event_id}
     params["endpoint_id"] = endpoint_id
-    return _REPLAY_SELECT.format(start=start), params
+    return ReplaySelection(_REPLAY_SELECT.format(start=start), params)
 
 
-async def count_replay(
-    session: AsyncSession,
-    endpoint_id: uuid.UUID,
-    since: dt.datetime | None,
-    from_event_id: uuid.UUID | None,
-) -> int:
+async def count_replay(session: AsyncSession, selection: ReplaySelection) -> int:
     """How many events a replay would queue (see ``queue_replay``)."""
-    selection, params = _replay_selection(endpoint_id, since, from_event_id)
-    return int(await session.scalar(text(f"SELECT count(*) {selection}"), params) or 0)
+    return int(
+        await session.scalar(text(f"SELECT count(*) {selection.sql}"), selection.params) or 0
+    )
 
 
-async def queue_replay(
-    session: AsyncSession,
-    endpoint_id: uuid.UUID,
-    since: dt.datetime | None,
-    from_event_id: uuid.UUID | None,
-) -> None:
+async def queue_replay(session: AsyncSession, selection: ReplaySelection) -> None:
     """Deliveries of kind ``replay`` for the matching events fanned out so far; pairs due."""
-    selection, params = _replay_selection(endpoint_id, since, from_event_id)
     await session.execute(
         text(
             f"""
@@ -622,14 +611,14 @@ async def queue_replay(
                 )
                 SELECT w.id, 'replay', e.seq, e.event_id, e.type, e.customer_id, 'pending', 0,
                        now(), now()
-                {selection}
+                {selection.sql}
                 ORDER BY e.order_txid, e.seq
                 RETURNING endpoint_id, customer_id
             )
             {QUEUE_UPSERT_SQL}
             """
         ),
-        params,
+        selection.params,
     )
 
 

@@ -11,7 +11,7 @@ from fastapi import Query, Request, Response, status
 from mdm_hub.auth.masking import disclose
 from mdm_hub.auth.roles import CustomersRead, WebhooksManage, WebhooksRead
 from mdm_hub.context import settings_of
-from mdm_hub.db import DbSession
+from mdm_hub.db import DbSession, attributes
 from mdm_hub.errors import FieldProblem, problem_responses, validation_problem
 from mdm_hub.events import feed, subscriptions
 from mdm_hub.events.models import (
@@ -72,20 +72,13 @@ async def _with_stats(session: DbSession, endpoint: WebhookEndpoint) -> Endpoint
 
 def attempt_out(attempt: WebhookAttempt, delivery: WebhookDelivery) -> AttemptOut:
     return AttemptOut(
-        id=attempt.id,
+        **attributes(attempt, "id", "attempt", "attempted_at", "response_status", "latency_ms"),
+        **attributes(attempt, "error", "next_attempt_at"),
+        **attributes(delivery, "event_id", "event_type", "customer_id"),
         delivery_id=delivery.id,
         delivery_kind=delivery.kind,
         delivery_status=DeliveryStatus(delivery.status),
-        event_id=delivery.event_id,
-        event_type=delivery.event_type,
-        customer_id=delivery.customer_id,
-        attempt=attempt.attempt,
-        attempted_at=attempt.attempted_at,
         outcome=AttemptOutcome(attempt.outcome),
-        response_status=attempt.response_status,
-        latency_ms=attempt.latency_ms,
-        error=attempt.error,
-        next_attempt_at=attempt.next_attempt_at,
     )
 
 

@@ -16,7 +16,7 @@ import secrets as secrets_module
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from standardwebhooks.webhooks import Webhook
@@ -44,52 +44,52 @@ def rfc3339(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+class EventHead(Protocol):
+    """What an event's payload says besides its changed fields and customer: a stored event's
+    row (its ``type`` read as ``event_type``) or any object with these attributes."""
+
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+    @property
+    def event_id(self) -> Any: ...
+    @property
+    def customer_id(self) -> Any: ...
+    @property
+    def customer_version(self) -> int: ...
+
+
 def event_payload(
-    *,
-    event_type: str,
-    occurred_at: dt.datetime,
-    event_id: Any,
-    customer_id: Any,
-    customer_version: int,
-    changed_fields: list[str],
-    customer: dict[str, Any],
+    head: EventHead, changed_fields: list[str], customer: dict[str, Any]
 ) -> dict[str, Any]:
     """The Standard Webhooks payload of a customer event (also one item of the change feed)."""
     return {
-        "type": event_type,
-        "timestamp": rfc3339(occurred_at),
+        "type": head.event_type,
+        "timestamp": rfc3339(head.occurred_at),
         "data": {
-            "event_id": str(event_id),
-            "customer_id": str(customer_id),
-            "customer_version": customer_version,
+            "event_id": str(head.event_id),
+            "customer_id": str(head.customer_id),
+            "customer_version": head.customer_version,
             "changed_fields": changed_fields,
             "customer": customer,
         },
     }
 
 
-def event_body(
-    *,
-    event_type: str,
-    occurred_at: dt.datetime,
-    event_id: Any,
-    customer_id: Any,
-    customer_version: int,
-    changed_fields_json: str,
-    customer_json: str,
-) -> str:
+def event_body(head: EventHead, changed_fields_json: str, customer_json: str) -> str:
     """:func:`event_payload` as the JSON text that is sent, built around the stored JSON texts
     of the changed fields and the customer (no decoding and encoding again per delivery)."""
-    head = dumps({"type": event_type, "timestamp": rfc3339(occurred_at)})
+    head_json = dumps({"type": head.event_type, "timestamp": rfc3339(head.occurred_at)})
     data = dumps(
         {
-            "event_id": str(event_id),
-            "customer_id": str(customer_id),
-            "customer_version": customer_version,
+            "event_id": str(head.event_id),
+            "customer_id": str(head.customer_id),
+            "customer_version": head.customer_version,
         }
     )
     return (
-        f'{head[:-1]},"data":{data[:-1]},"changed_fields":{changed_fields_json},'
+        f'{head_json[:-1]},"data":{data[:-1]},"changed_fields":{changed_fields_json},'
         f'"customer":{customer_json}}}}}'
     )
 

@@ -289,7 +289,8 @@ async def _replay_events(
 ) -> int:
     if body.since is None and not await repository.event_exists(session, body.from_event_id):
         raise ProblemError("not-found", f"No event {body.from_event_id}")
-    count = await repository.count_replay(session, endpoint.id, body.since, body.from_event_id)
+    selection = repository.replay_selection(endpoint.id, body.since, body.from_event_id)
+    count = await repository.count_replay(session, selection)
     if count > settings.webhook_replay_max_events:
         raise validation_problem(
             [
@@ -303,7 +304,7 @@ async def _replay_events(
         )
     if not count:
         return 0
-    await repository.queue_replay(session, endpoint.id, body.since, body.from_event_id)
+    await repository.queue_replay(session, selection)
     return int(count)
 
 

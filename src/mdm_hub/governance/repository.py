@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.db import id_ordered_page
+from mdm_hub.db import IdOrderedPages
 from mdm_hub.governance.models import ChangeRequest, ProtectedField
 
 
@@ -57,15 +57,5 @@ class RequestFilters:
     customer_id: uuid.UUID | None = None
 
 
-async def list_requests(
-    session: AsyncSession, filters: RequestFilters, *, after_id: int | None, limit: int
-) -> list[ChangeRequest]:
-    """Up to ``limit`` change requests in id order after ``after_id``."""
-    return await id_ordered_page(
-        session,
-        ChangeRequest,
-        (ChangeRequest.status, filters.status),
-        (ChangeRequest.customer_id, filters.customer_id),
-        after_id=after_id,
-        limit=limit,
-    )
+# Up to ``limit`` change requests in id order after ``after_id``.
+list_requests = IdOrderedPages(ChangeRequest)

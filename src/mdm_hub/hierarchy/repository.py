@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub import db
 from mdm_hub.customers.models import Customer
-from mdm_hub.db import advisory_xact_locks
+from mdm_hub.db import advisory_xact_locks, run
 
 IN_EFFECT = (
     "(r.valid_from IS NULL OR r.valid_from <= CURRENT_DATE)"
@@ -77,6 +77,20 @@ async def customer(
 _LINK_COLUMNS = "child_id, parent_id, axis, relation_type, valid_from, valid_to, set_by"
 
 
+def _save_sql(table: str, columns: str, stamp: str) -> str:
+    """The insert of a child's row on an axis (``columns`` by name from a dataclass), replacing
+    the row it had there; ``stamp`` becomes now()."""
+    names = columns.split(", ")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c not in ("child_id", "axis"))
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in names)})"
+        f" ON CONFLICT (child_id, axis) DO UPDATE SET {updates}, {stamp} = now()"
+    )
+
+
+_SAVE_LINK = _save_sql("customer_relations", _LINK_COLUMNS, "updated_at")
+
+
 async def lock_group_changes(session: AsyncSession) -> None:
     """Group links change one transaction at a time, so two concurrent links cannot close a
     cycle that neither would see alone."""
@@ -118,16 +132,7 @@ async def has_children(session: AsyncSession, parent_id: uuid.UUID, axis: str) -
 
 
 async def save_link(session: AsyncSession, link: Link) -> None:
-    await session.execute(
-        text(
-            f"INSERT INTO customer_relations ({_LINK_COLUMNS}) VALUES"
-            " (:child_id, :parent_id, :axis, :relation_type, :valid_from, :valid_to, :set_by)"
-            " ON CONFLICT (child_id, axis) DO UPDATE SET parent_id = EXCLUDED.parent_id,"
-            " relation_type = EXCLUDED.relation_type, valid_from = EXCLUDED.valid_from,"
-            " valid_to = EXCLUDED.valid_to, set_by = EXCLUDED.set_by, updated_at = now()"
-        ),
-        vars(link),
-    )
+    await run(session, _SAVE_LINK, **vars(link))
 
 
 async def delete_link(session: AsyncSession, child_id: uuid.UUID, axis: str) -> None:
@@ -414,13 +419,11 @@ async def carry_links(
         {"a": absorbed_id},
     )
     changed: list[dict[str, Any]] = [Link(*r).stored() for r in rows]
-    await session.execute(
-        text(
-            "DELETE FROM customer_relations WHERE (child_id = :a AND parent_id = :s)"
-            " OR (child_id = :s AND parent_id = :a)"
-        ),
-        {"a": absorbed_id, "s": survivor_id},
+    between = (
+        "DELETE FROM customer_relations WHERE (child_id = :a AND parent_id = :s)"
+        " OR (child_id = :s AND parent_id = :a)"
     )
+    await run(session, between, a=absorbed_id, s=survivor_id)
     # A group member of the absorbed customer that is above the survivor would close a cycle
     # under it: it loses its link instead (kept in the merge log, restored by the unmerge).
     cut = await session.execute(
@@ -574,33 +577,22 @@ class Pending:
 _PENDING_COLUMNS = (
     "child_id, axis, relation_type, target_kind, target, valid_from, valid_to, set_by"
 )
+_SAVE_PENDING = _save_sql("customer_relation_pending", _PENDING_COLUMNS, "created_at")
 
 
 async def save_pending(session: AsyncSession, pending: Pending) -> None:
-    await session.execute(
-        text(
-            f"INSERT INTO customer_relation_pending ({_PENDING_COLUMNS}) VALUES (:child_id, :axis,"
-            " :relation_type, :target_kind, :target, :valid_from, :valid_to, :set_by)"
-            " ON CONFLICT (child_id, axis) DO UPDATE SET relation_type = EXCLUDED.relation_type,"
-            " target_kind = EXCLUDED.target_kind, target = EXCLUDED.target,"
-            " valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,"
-            " set_by = EXCLUDED.set_by, created_at = now()"
-        ),
-        vars(pending),
-    )
+    await run(session, _SAVE_PENDING, **vars(pending))
 
 
 async def drop_pending(
     session: AsyncSession, child_id: uuid.UUID, axis: str, set_by: str | None = None
 ) -> None:
     """The child's waiting link on ``axis`` (only if ``set_by`` set it, when given)."""
-    await session.execute(
-        text(
-            "DELETE FROM customer_relation_pending WHERE child_id = :c AND axis = :a"
-            " AND (CAST(:s AS text) IS NULL OR set_by = :s)"
-        ),
-        {"c": child_id, "a": axis, "s": set_by},
+    sql = (
+        "DELETE FROM customer_relation_pending WHERE child_id = :c AND axis = :a"
+        " AND (CAST(:s AS text) IS NULL OR set_by = :s)"
     )
+    await run(session, sql, c=child_id, a=axis, s=set_by)
 
 
 async def pending_of(session: AsyncSession, child_id: uuid.UUID) -> list[Pending]:
@@ -633,13 +625,11 @@ async def propose_site(
     session: AsyncSession, child_id: uuid.UUID, parent_id: uuid.UUID, reason: str
 ) -> None:
     """A pending proposal, unless this pair was proposed before (decided ones stay decided)."""
-    await session.execute(
-        text(
-            "INSERT INTO hierarchy_proposals (child_id, parent_id, reason)"
-            " VALUES (:c, :p, :r) ON CONFLICT (child_id, parent_id) DO NOTHING"
-        ),
-        {"c": child_id, "p": parent_id, "r": reason},
+    sql = (
+        "INSERT INTO hierarchy_proposals (child_id, parent_id, reason)"
+        " VALUES (:c, :p, :r) ON CONFLICT (child_id, parent_id) DO NOTHING"
     )
+    await run(session, sql, c=child_id, p=parent_id, r=reason)
 
 
 async def close_proposals(

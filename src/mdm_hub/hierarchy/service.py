@@ -16,13 +16,14 @@ from mdm_hub.audit.log import audit_record
 from mdm_hub.audit.repository import record_audit
 from mdm_hub.context import Actor
 from mdm_hub.customers.models import Customer
+from mdm_hub.db import attributes
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event
 from mdm_hub.hierarchy import repository
 from mdm_hub.hierarchy.models import SUCCESSOR
 from mdm_hub.hierarchy.repository import Link
 from mdm_hub.hierarchy.schemas import CustomerRef, GroupLinkIn, SiteLinkIn
-from mdm_hub.proposals.repository import record_decision
+from mdm_hub.proposals.repository import pending, record_decision
 
 EVENT = "customer.relation_changed"
 
@@ -201,58 +202,37 @@ async def set_successors(
     current links read in one statement."""
     current = await repository.links_of(session, [child.id for child, *_ in links], SUCCESSOR)
     for child, successor_id, valid_from, set_by in links:
-        await _set_successor(
-            session, actor, child, successor_id, valid_from, set_by, current.get(child.id)
-        )
-
-
-async def _set_successor(
-    session: AsyncSession,
-    actor: Actor,
-    child: Customer,
-    successor_id: uuid.UUID | None,
-    valid_from: dt.date | None,
-    set_by: str,
-    before: Link | None,
-) -> None:
-    if successor_id is None or successor_id == child.id:
-        if before is not None:
-            await repository.delete_link(session, child.id, SUCCESSOR)
-            await _changed(session, actor, child, SUCCESSOR, before, None)
-        return
-    link = Link(child.id, successor_id, SUCCESSOR, SUCCESSOR, valid_from, None, set_by)
-    if before != link:
-        await repository.save_link(session, link)
-        await _changed(session, actor, child, SUCCESSOR, before, link)
+        before = current.get(child.id)
+        if successor_id is None or successor_id == child.id:
+            if before is not None:
+                await repository.delete_link(session, child.id, SUCCESSOR)
+                await _changed(session, actor, child, SUCCESSOR, before, None)
+            continue
+        link = Link(child.id, successor_id, SUCCESSOR, SUCCESSOR, valid_from, None, set_by)
+        if before != link:
+            await repository.save_link(session, link)
+            await _changed(session, actor, child, SUCCESSOR, before, link)
 
 
 async def remove_link(
     session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str
 ) -> None:
-    child = await _lock(session, customer_id, "/customer_id")
-    before = await repository.link_of(session, customer_id, axis)
-    if before is None:
+    if not await unlink(session, actor, customer_id, axis):
         raise ProblemError("not-found", f"Customer {customer_id} has no {axis} link")
-    await repository.delete_link(session, customer_id, axis)
-    await _changed(session, actor, child, axis, before, None)
 
 
-async def unlink(session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str) -> None:
-    """Remove the customer's link on ``axis`` if it has one (audit and event)."""
+async def unlink(session: AsyncSession, actor: Actor, customer_id: uuid.UUID, axis: str) -> bool:
+    """Remove the customer's link on ``axis`` if it has one (audit and event); whether it had."""
     child = await _lock(session, customer_id, "/customer_id")
     before = await repository.link_of(session, customer_id, axis)
     if before is not None:
         await repository.delete_link(session, customer_id, axis)
         await _changed(session, actor, child, axis, before, None)
+    return before is not None
 
 
 def _node(customer: Customer) -> dict[str, Any]:
-    return {
-        "id": customer.id,
-        "customer_code": customer.customer_code,
-        "name": customer.name,
-        "status": customer.status,
-    }
+    return attributes(customer, "id", "customer_code", "name", "status")
 
 
 async def _tree(
@@ -381,11 +361,9 @@ async def decide_proposal(
 ) -> dict[str, Any]:
     """A steward's answer to a site proposal: accept links the site (and closes the child's
     other proposals), reject remembers the pair is not to be proposed again."""
-    found = await repository.proposal(session, proposal_id, lock=True)
-    if found is None:
-        raise ProblemError("not-found", f"No site proposal {proposal_id}")
-    if found["status"] != "pending":
-        raise ProblemError("conflict", f"Site proposal {proposal_id} is {found['status']}")
+    found = pending(
+        await repository.proposal(session, proposal_id, lock=True), "site proposal", proposal_id
+    )
     if decision == "accept":
         await link_site(
             session, actor, found["child_id"], found["parent_id"], None, None, "steward"
@@ -459,20 +437,24 @@ async def _relink(session: AsyncSession, actor: Actor, link: Link) -> None:
         )
 
 
-async def restore_links(
-    session: AsyncSession,
-    actor: Actor,
-    moved: list[dict[str, Any]],
-    absorbed_id: uuid.UUID,
-    survivor_id: uuid.UUID,
-) -> None:
+@dataclasses.dataclass(frozen=True)
+class Carried:
+    """The links a merge carried from ``absorbed_id`` to ``survivor_id``: the entries of
+    ``repository.carry_links``, kept in the merge log."""
+
+    entries: list[dict[str, Any]]
+    absorbed_id: uuid.UUID
+    survivor_id: uuid.UUID
+
+
+async def restore_links(session: AsyncSession, actor: Actor, carried: Carried) -> None:
     """An unmerge of ``absorbed_id`` out of ``survivor_id`` (revived, active again): the links
     the merge changed (``repository.carry_links``) go back as they were, unless changed since
     (a link that no longer points at the survivor stays as it is now)."""
-    await _restore_pending(
-        session, actor, [e for e in moved if e.get("pending")], absorbed_id, survivor_id
-    )
-    moved = [e for e in moved if not e.get("pending")]
+    absorbed_id, survivor_id = carried.absorbed_id, carried.survivor_id
+    pending = [e for e in carried.entries if e.get("pending")]
+    await _restore_pending(session, actor, dataclasses.replace(carried, entries=pending))
+    moved = [e for e in carried.entries if not e.get("pending")]
     before = [(Link.from_stored(e), bool(e.get("moved_to_survivor"))) for e in moved]
     for link, moved_to_survivor in before:
         if link.child_id != absorbed_id:
@@ -495,17 +477,12 @@ async def restore_links(
         await _relink(session, actor, link)
 
 
-async def _restore_pending(
-    session: AsyncSession,
-    actor: Actor,
-    moved: list[dict[str, Any]],
-    absorbed_id: uuid.UUID,
-    survivor_id: uuid.UUID,
-) -> None:
+async def _restore_pending(session: AsyncSession, actor: Actor, carried: Carried) -> None:
     """The waiting links the merge took from the absorbed customer go back to it with the
     source record that set them: still waiting on the survivor, or linked there since (the
     target arrived), or dropped by the merge (the survivor had a link on that axis)."""
-    for entry in moved:
+    absorbed_id, survivor_id = carried.absorbed_id, carried.survivor_id
+    for entry in carried.entries:
         pending = repository.Pending.from_stored(entry)
         axis, set_by = pending.axis, pending.set_by
         if entry.get("moved_to_survivor"):
@@ -531,18 +508,13 @@ async def site_proposals(session: AsyncSession, customer_id: uuid.UUID) -> list[
     )
 
 
-async def announce_carried(
-    session: AsyncSession,
-    actor: Actor,
-    changed: list[dict[str, Any]],
-    absorbed_id: uuid.UUID,
-    survivor_id: uuid.UUID,
-) -> None:
+async def announce_carried(session: AsyncSession, actor: Actor, carried: Carried) -> None:
     """After ``repository.carry_links``: the audit entry and ``customer.relation_changed``
     event of each customer whose link changed (the absorbed customer's sites and members, and
     the survivor when it took over the absorbed customer's own link). The absorbed customer's
     own change is its ``customer.merged`` event."""
-    for entry in changed:
+    absorbed_id, survivor_id = carried.absorbed_id, carried.survivor_id
+    for entry in carried.entries:
         if entry.get("pending"):
             continue  # a waiting link: not a link yet, no event
         before: Link | None = Link.from_stored(entry)

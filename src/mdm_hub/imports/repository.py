@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.db import arrays, run, scalar
 from mdm_hub.encryption import seal_file_piece, seal_messages, sealed_json, unseal_file_piece
 from mdm_hub.imports.models import ImportJob
 
@@ -83,17 +84,12 @@ async def chunks(session: AsyncSession, job_id: uuid.UUID) -> AsyncIterator[byte
 
 
 async def drop_chunks(session: AsyncSession, job_id: uuid.UUID) -> None:
-    await session.execute(
-        text("DELETE FROM import_file_chunks WHERE job_id = :job"), {"job": job_id}
-    )
+    await run(session, "DELETE FROM import_file_chunks WHERE job_id = :job", job=job_id)
 
 
 async def has_chunks(session: AsyncSession, job_id: uuid.UUID) -> bool:
-    found = await session.scalar(
-        text("SELECT EXISTS (SELECT 1 FROM import_file_chunks WHERE job_id = :job)"),
-        {"job": job_id},
-    )
-    return bool(found)
+    sql = "SELECT EXISTS (SELECT 1 FROM import_file_chunks WHERE job_id = :job)"
+    return bool(await scalar(session, sql, job=job_id))
 
 
 async def move_chunks(session: AsyncSession, from_job: uuid.UUID, to_job: uuid.UUID) -> None:
@@ -156,72 +152,68 @@ async def claim_job_to_stage(
 
 
 async def renew_staging(session: AsyncSession, job_id: uuid.UUID, lease_seconds: float) -> None:
-    await session.execute(
-        text(
-            "UPDATE import_jobs SET leased_until = now() + make_interval(secs => :lease) "
-            "WHERE id = :job AND status IN ('staging', 'running')"
-        ),
-        {"job": job_id, "lease": lease_seconds},
+    sql = (
+        "UPDATE import_jobs SET leased_until = now() + make_interval(secs => :lease) "
+        "WHERE id = :job AND status IN ('staging', 'running')"
     )
+    await run(session, sql, job=job_id, lease=lease_seconds)
 
 
 async def clear_staged(session: AsyncSession, job_id: uuid.UUID, after_line: int | None) -> None:
     """What an interrupted staging of the chunk after ``after_line`` left (its transaction
     rolled back: normally nothing)."""
-    await session.execute(
-        text("DELETE FROM import_rows WHERE job_id = :job AND line > :after"),
-        {"job": job_id, "after": after_line if after_line is not None else -1},
+    after = after_line if after_line is not None else -1
+    await run(
+        session,
+        "DELETE FROM import_rows WHERE job_id = :job AND line > :after",
+        job=job_id,
+        after=after,
     )
     if after_line is None:
-        await session.execute(
-            text("DELETE FROM import_partitions WHERE job_id = :job"), {"job": job_id}
-        )
+        await run(session, "DELETE FROM import_partitions WHERE job_id = :job", job=job_id)
 
 
 async def next_partition(session: AsyncSession, job_id: uuid.UUID) -> int:
     """The first partition number a new chunk of the job may use."""
-    found = await session.scalar(
-        text("SELECT coalesce(max(partition) + 1, 0) FROM import_partitions WHERE job_id = :job"),
-        {"job": job_id},
-    )
-    return int(found or 0)
+    sql = "SELECT coalesce(max(partition) + 1, 0) FROM import_partitions WHERE job_id = :job"
+    return int(await scalar(session, sql, job=job_id) or 0)
+
+
+_INSERT_ROWS = """
+    INSERT INTO import_rows
+        (job_id, line, source_id, payload, status, outcome, problems, prepared)
+    SELECT CAST(:job AS uuid), r.line, r.source_id, CAST(r.payload AS jsonb), r.status,
+           r.outcome, CAST(r.problems AS jsonb), CAST(r.prepared AS jsonb)
+    FROM unnest(CAST(:lines AS integer[]), CAST(:source_ids AS text[]),
+                CAST(:payloads AS text[]), CAST(:statuses AS text[]),
+                CAST(:outcomes AS text[]), CAST(:problems AS text[]),
+                CAST(:prepared AS text[]))
+         AS r(line, source_id, payload, status, outcome, problems, prepared)
+"""
+
+
+def _row_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The line, outcome and problems (sealed) of staged or done rows, as array parameters."""
+    problems = [json.dumps(seal_messages(r["problems"]), ensure_ascii=False) for r in rows]
+    return {**arrays(rows, lines="line", outcomes="outcome"), "problems": problems}
 
 
 async def insert_rows(
     session: AsyncSession, job_id: uuid.UUID, rows: Sequence[dict[str, Any]]
 ) -> None:
     """Staged rows (multi-row insert): line, source_id, payload, status, outcome, problems."""
-    if not rows:
-        return
-    await session.execute(
-        text(
-            """
-            INSERT INTO import_rows
-                (job_id, line, source_id, payload, status, outcome, problems, prepared)
-            SELECT CAST(:job AS uuid), r.line, r.source_id, CAST(r.payload AS jsonb), r.status,
-                   r.outcome, CAST(r.problems AS jsonb), CAST(r.prepared AS jsonb)
-            FROM unnest(CAST(:lines AS integer[]), CAST(:source_ids AS text[]),
-                        CAST(:payloads AS text[]), CAST(:statuses AS text[]),
-                        CAST(:outcomes AS text[]), CAST(:problems AS text[]),
-                        CAST(:prepared AS text[]))
-                 AS r(line, source_id, payload, status, outcome, problems, prepared)
-            """
-        ),
-        {
-            "job": job_id,
-            "lines": [r["line"] for r in rows],
-            "source_ids": [r["source_id"] for r in rows],
-            "payloads": [None if r["payload"] is None else sealed_json(r["payload"]) for r in rows],
-            "statuses": [r["status"] for r in rows],
-            "outcomes": [r["outcome"] for r in rows],
-            "problems": [
-                json.dumps(seal_messages(r["problems"]), ensure_ascii=False) for r in rows
-            ],
-            "prepared": [
+    if rows:
+        await run(
+            session,
+            _INSERT_ROWS,
+            job=job_id,
+            **_row_arrays(rows),
+            **arrays(rows, source_ids="source_id", statuses="status"),
+            payloads=[None if r["payload"] is None else sealed_json(r["payload"]) for r in rows],
+            prepared=[
                 None if r.get("prepared") is None else sealed_json(r["prepared"]) for r in rows
             ],
-        },
-    )
+        )
 
 
 async def set_partitions(
@@ -327,33 +319,29 @@ async def pending_rows(
     return [(r[0], r[1], r[2], r[3]) for r in result]
 
 
+_RECORD_RESULTS = """
+    UPDATE import_rows AS r
+    SET status = 'done', outcome = x.outcome, customer_code = x.customer_code,
+        problems = CAST(x.problems AS jsonb)
+    FROM unnest(CAST(:lines AS integer[]), CAST(:outcomes AS text[]),
+                CAST(:codes AS text[]), CAST(:problems AS text[]))
+         AS x(line, outcome, customer_code, problems)
+    WHERE r.job_id = :job AND r.line = x.line
+"""
+
+
 async def record_results(
     session: AsyncSession, job_id: uuid.UUID, results: Sequence[dict[str, Any]]
 ) -> None:
     """Rows done (outcome, customer code, problems) and the job's counters, in one batch."""
     if not results:
         return
-    await session.execute(
-        text(
-            """
-            UPDATE import_rows AS r
-            SET status = 'done', outcome = x.outcome, customer_code = x.customer_code,
-                problems = CAST(x.problems AS jsonb)
-            FROM unnest(CAST(:lines AS integer[]), CAST(:outcomes AS text[]),
-                        CAST(:codes AS text[]), CAST(:problems AS text[]))
-                 AS x(line, outcome, customer_code, problems)
-            WHERE r.job_id = :job AND r.line = x.line
-            """
-        ),
-        {
-            "job": job_id,
-            "lines": [r["line"] for r in results],
-            "outcomes": [r["outcome"] for r in results],
-            "codes": [r["customer_code"] for r in results],
-            "problems": [
-                json.dumps(seal_messages(r["problems"]), ensure_ascii=False) for r in results
-            ],
-        },
+    await run(
+        session,
+        _RECORD_RESULTS,
+        job=job_id,
+        **_row_arrays(results),
+        codes=[r["customer_code"] for r in results],
     )
     added: dict[str, int] = {}
     for r in results:
@@ -427,16 +415,16 @@ async def add_counts(
     )
 
 
+_PARTITION_DONE = (
+    "UPDATE import_partitions SET status = 'done', leased_until = NULL "
+    "WHERE job_id = :job AND partition = :partition"
+)
+
+
 async def finish_partition(session: AsyncSession, job_id: uuid.UUID, partition: int) -> bool:
     """Mark the partition done; True when that finished the job (its whole file staged and
     every partition done; else a worker stages the next chunk, :func:`claim_job_to_stage`)."""
-    await session.execute(
-        text(
-            "UPDATE import_partitions SET status = 'done', leased_until = NULL "
-            "WHERE job_id = :job AND partition = :partition"
-        ),
-        {"job": job_id, "partition": partition},
-    )
+    await run(session, _PARTITION_DONE, job=job_id, partition=partition)
     # The last partition done finishes the job (and drops its file).
     finished = await session.scalar(
         text(

@@ -14,7 +14,7 @@ from mdm_hub.auth.roles import CustomersWrite
 from mdm_hub.context import settings_of
 from mdm_hub.customers.schemas import MatchDecision
 from mdm_hub.customers.views import customer_out, source_out
-from mdm_hub.db import DbSession
+from mdm_hub.db import DbSession, attributes
 from mdm_hub.errors import (
     FieldProblem,
     Problem,
@@ -55,23 +55,14 @@ def job_out(job: ImportJob) -> ImportJobOut:
             if job.rows_total is not None and job.status == "running":
                 eta = round(max(job.rows_total - job.rows_done, 0) / rate, 1)
     return ImportJobOut(
-        id=job.id,
-        system=job.system,
-        filename=job.filename,
-        status=job.status,  # type: ignore[arg-type]
-        dry_run=job.dry_run,
-        rows_total=job.rows_total,
-        rows_done=job.rows_done,
+        **attributes(
+            job, "id", "system", "filename", "status", "dry_run", "rows_total", "rows_done",
+            "detected", "error", "created_by", "created_at", "started_at", "finished_at",
+        ),
         rows_per_second=rate,
         eta_seconds=eta,
         counts=ImportCounts.model_validate(job.counts),
-        detected=job.detected,
-        error=job.error,
-        created_by=job.created_by,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-    )
+    )  # fmt: skip
 
 
 @router.post("/imports", status_code=status.HTTP_202_ACCEPTED)

@@ -30,7 +30,7 @@ from mdm_hub.customers.repository import lock_customer, redirect_merged, source_
 from mdm_hub.errors import FieldProblem, ProblemError, validation_problem
 from mdm_hub.events.outbox import append_event, changed_fields
 from mdm_hub.hierarchy.repository import carry_links
-from mdm_hub.hierarchy.service import announce_carried, restore_links
+from mdm_hub.hierarchy.service import Carried, announce_carried, restore_links
 from mdm_hub.matching import repository
 from mdm_hub.matching.models import MatchCandidate, MergeLog
 from mdm_hub.matching.repository import are_distinct, move_keys
@@ -101,7 +101,7 @@ async def merge_customers(
         )
         repository.add_merge_log(session, log)
         log.moved_links = await carry_links(session, absorbed_id, survivor_id)
-        await announce_carried(session, actor, log.moved_links, absorbed_id, survivor_id)
+        await announce_carried(session, actor, Carried(log.moved_links, absorbed_id, survivor_id))
         await registry_links.carry_link(session, actor, absorbed_id, survivor)
         await repository.close_candidates(
             session, survivor_id, absorbed_id, "merged", now(), actor.subject
@@ -172,7 +172,8 @@ async def unmerge(
         bump_version(target)
         revived_from.undone_at = now()
         await session.flush()
-        await restore_links(session, actor, revived_from.moved_links, target.id, customer_id)
+        carried = Carried(revived_from.moved_links, target.id, customer_id)
+        await restore_links(session, actor, carried)
         created = False
     elif target_id is not None:
         if target_id == customer_id:

@@ -14,7 +14,7 @@ from mdm_hub.customers.models import Customer
 from mdm_hub.customers.schemas import CustomerOut
 from mdm_hub.customers.steward import etag
 from mdm_hub.customers.views import customer_out
-from mdm_hub.db import DbSession
+from mdm_hub.db import DbSession, attributes
 from mdm_hub.errors import problem_responses
 from mdm_hub.idempotency.route import api_router
 from mdm_hub.matching import merge
@@ -39,15 +39,9 @@ def _candidate_out(
     candidate: MatchCandidate, customers: dict[uuid.UUID, Customer]
 ) -> MatchCandidateOut:
     return MatchCandidateOut(
-        id=candidate.id,
-        status=candidate.status,
-        probability=candidate.probability,
-        match_weight=candidate.match_weight,
-        reason=candidate.reason,
+        **attributes(candidate, "id", "status", "probability", "match_weight", "reason"),
+        **attributes(candidate, "created_at", "decided_at", "decided_by"),
         explanation=disclose_explanation(candidate.explanation),
-        created_at=candidate.created_at,
-        decided_at=candidate.decided_at,
-        decided_by=candidate.decided_by,
         customer_a=customer_out(customers[candidate.customer_a_id]),
         customer_b=customer_out(customers[candidate.customer_b_id]),
     )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import CursorResult, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from mdm_hub.db import run
 from mdm_hub.encryption import sealed_json
 
 ERASED_NAME = "（消去済み）"
@@ -109,18 +110,13 @@ async def insert_suppressions(
 ) -> None:
     if not hashed:
         return
-    await session.execute(
-        text(
-            "INSERT INTO suppressions (digest, erasure_id, kind) "
-            "SELECT d, :erasure_id, k FROM unnest(CAST(:digests AS text[]), "
-            "CAST(:kinds AS text[])) AS s(d, k) ON CONFLICT DO NOTHING"
-        ),
-        {
-            "erasure_id": erasure_id,
-            "digests": [d for _, d in hashed],
-            "kinds": [k for k, _ in hashed],
-        },
+    sql = (
+        "INSERT INTO suppressions (digest, erasure_id, kind) "
+        "SELECT d, :erasure_id, k FROM unnest(CAST(:digests AS text[]), "
+        "CAST(:kinds AS text[])) AS s(d, k) ON CONFLICT DO NOTHING"
     )
+    digests, kinds = [d for _, d in hashed], [k for k, _ in hashed]
+    await run(session, sql, erasure_id=erasure_id, digests=digests, kinds=kinds)
 
 
 async def remove_person_data(
@@ -452,13 +448,11 @@ async def insert_active_key(session: AsyncSession, key_id: str, wrapped: bytes) 
 
 async def insert_pending_key(session: AsyncSession, key_id: str, wrapped: bytes) -> None:
     """A new data key, not active; ``clock_timestamp`` orders it after the active one."""
-    await session.execute(
-        text(
-            "INSERT INTO data_keys (id, wrapped_key, active, created_at) "
-            "VALUES (:id, :key, false, clock_timestamp())"
-        ),
-        {"id": key_id, "key": wrapped},
+    sql = (
+        "INSERT INTO data_keys (id, wrapped_key, active, created_at) "
+        "VALUES (:id, :key, false, clock_timestamp())"
     )
+    await run(session, sql, id=key_id, key=wrapped)
 
 
 async def set_active_key(session: AsyncSession, key_id: str) -> None:

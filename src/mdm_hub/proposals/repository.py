@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from mdm_hub.errors import ProblemError
 
 # The tables share the decision's columns: status, decided_by, decided_at.
 ProposalTable = Literal["registry_proposals", "hierarchy_proposals"]
@@ -29,3 +31,15 @@ async def record_decision(
         ),
         {"id": proposal_id, "s": status, "by": decided_by},
     )
+
+
+def pending(found: dict[str, Any] | None, name: str, proposal_id: int) -> dict[str, Any]:
+    """The proposal ``found`` (read locked, ``name`` as the problem calls it) while it waits for
+    a decision: not-found when there is none, conflict when it was decided."""
+    if found is None:
+        raise ProblemError("not-found", f"No {name} {proposal_id}")
+    if found["status"] != "pending":
+        raise ProblemError(
+            "conflict", f"The {name} {proposal_id} is {found['status']}, not pending"
+        )
+    return found
