@@ -6,28 +6,32 @@ import datetime as dt
 import json
 import re
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 import asyncpg
 import orjson
 from fastapi import Depends, Request
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     ColumnElement,
     DateTime,
     Engine,
     MetaData,
     SQLColumnExpression,
+    Text,
     event,
     func,
     inspect,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -53,6 +57,15 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # A column declared by its annotation alone (``name: Mapped[str | None]``) is text, bigint,
+    # timestamptz or uuid for these (date and boolean are SQLAlchemy's own); ``| None`` makes it
+    # nullable.
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        str: Text(),
+        int: BigInteger(),
+        dt.datetime: DateTime(timezone=True),
+        uuid.UUID: UUID(as_uuid=True),
+    }
 
 
 # Column declarations many tables share, as ``id: Mapped[SerialId]``: a bigserial primary key,
@@ -61,6 +74,12 @@ SerialId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrem
 TimestampNow = Annotated[
     dt.datetime, mapped_column(DateTime(timezone=True), server_default=func.now())
 ]
+
+
+def one_of(column: str, values: Iterable[str]) -> CheckConstraint:
+    """``CHECK (column IN ('a', 'b', ...))``, named after the column: the allowed values of a
+    text column, given as a tuple or a StrEnum."""
+    return CheckConstraint(f"{column} IN {tuple(str(value) for value in values)!r}", name=column)
 
 
 def equal_where_given(

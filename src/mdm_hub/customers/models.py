@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    CheckConstraint,
     Computed,
     DateTime,
     ForeignKey,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, SerialId, TimestampNow, one_of
 
 
 class CustomerStatus(StrEnum):
@@ -36,7 +35,6 @@ class CustomerStatus(StrEnum):
     closed = "closed"
 
 
-CUSTOMER_STATUSES = tuple(status.value for status in CustomerStatus)
 STEWARD_SYSTEM = "_steward"
 
 customer_code_seq = Sequence("customer_code_seq", metadata=Base.metadata)
@@ -69,15 +67,15 @@ class Customer(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     customer_code: Mapped[str] = mapped_column(Text, unique=True)
-    kind: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str]
     status: Mapped[str] = mapped_column(Text, default="active")
     version: Mapped[int] = mapped_column(Integer, default=1)
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("customers.id"), nullable=True
     )
-    name: Mapped[str] = mapped_column(Text)
-    name_key: Mapped[str] = mapped_column(Text)
-    name_kana: Mapped[str | None] = mapped_column(Text, nullable=True)
+    name: Mapped[str]
+    name_key: Mapped[str]
+    name_kana: Mapped[str | None]
     corporate_number: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
     phones: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     emails: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
@@ -101,8 +99,8 @@ class Customer(Base):
     )
 
     __table_args__ = (
-        CheckConstraint(f"status IN {CUSTOMER_STATUSES!r}", name="status"),
-        CheckConstraint("kind IN ('corporation', 'person')", name="kind"),
+        one_of("status", CustomerStatus),
+        one_of("kind", ("corporation", "person")),
         Index("ix_customers_phones", "phones", postgresql_using="gin"),
         Index("ix_customers_emails", "emails", postgresql_using="gin"),
         Index("ix_customers_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}),
@@ -155,13 +153,13 @@ class SourceRecord(Base):
     __tablename__ = "source_records"
 
     id: Mapped[SerialId]
-    system: Mapped[str] = mapped_column(Text)
-    source_id: Mapped[str] = mapped_column(Text)
+    system: Mapped[str]
+    source_id: Mapped[str]
     customer_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("customers.id"), index=True
     )
     raw_payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    payload_hash: Mapped[str] = mapped_column(Text)
+    payload_hash: Mapped[str]
     normalized: Mapped[dict[str, Any]] = mapped_column(JSONB)
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     # Plausibility findings of this version (see quality/rules.py); listed in quality_findings.

@@ -6,19 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any, Literal, get_args
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Text,
-)
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, SerialId, TimestampNow, one_of
 
 CandidateStatus = Literal["pending", "merged", "distinct", "superseded"]
 CANDIDATE_STATUSES: tuple[CandidateStatus, ...] = get_args(CandidateStatus)
@@ -53,14 +45,14 @@ class MatchCandidate(Base):
     probability: Mapped[float] = mapped_column(Float)
     match_weight: Mapped[float] = mapped_column(Float)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str]
     status: Mapped[CandidateStatus] = mapped_column(Text, default="pending")
     created_at: Mapped[TimestampNow]
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None]
 
     __table_args__ = (
-        CheckConstraint(f"status IN {CANDIDATE_STATUSES!r}", name="status"),
+        one_of("status", CANDIDATE_STATUSES),
         CheckConstraint("customer_a_id < customer_b_id", name="ordered_pair"),
         Index(
             "uq_match_candidates_pending_pair",
@@ -85,7 +77,7 @@ class DistinctPair(Base):
         UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
     )
     decided_at: Mapped[TimestampNow]
-    decided_by: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str]
 
     __table_args__ = (CheckConstraint("customer_a_id < customer_b_id", name="ordered_pair"),)
 
@@ -100,8 +92,8 @@ class MergeLog(Base):
     absorbed_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     source_record_ids: Mapped[list[int]] = mapped_column(JSONB)
     merged_at: Mapped[TimestampNow]
-    merged_by: Mapped[str] = mapped_column(Text)
-    undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    merged_by: Mapped[str]
+    undone_at: Mapped[dt.datetime | None]
     # The hierarchy links the merge changed, as they were before it (for the unmerge).
     moved_links: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
 
