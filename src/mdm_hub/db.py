@@ -22,6 +22,8 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Engine,
+    ForeignKey,
+    Index,
     MetaData,
     SQLColumnExpression,
     Text,
@@ -40,7 +42,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from mdm_hub.encryption import sealed_json, unseal_json_text
@@ -74,12 +76,35 @@ SerialId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrem
 TimestampNow = Annotated[
     dt.datetime, mapped_column(DateTime(timezone=True), server_default=func.now())
 ]
+# A customer's id as a foreign key; other options go in mapped_column(): ``parent_id:
+# Mapped[CustomerId]``, ``customer_id: Mapped[CustomerId] = mapped_column(primary_key=True)``.
+CustomerId = Annotated[uuid.UUID, mapped_column(ForeignKey("customers.id"))]
+
+
+class Timestamps:
+    """A mixin: when the row was created and last updated (both now() on insert)."""
+
+    created_at: Mapped[TimestampNow]
+    updated_at: Mapped[TimestampNow]
+
+
+class Decided:
+    """A mixin: who decided a row waiting for a decision (a steward's proposal, a change request,
+    a held write) and when; NULL while it waits."""
+
+    decided_by: Mapped[str | None]
+    decided_at: Mapped[dt.datetime | None]
 
 
 def one_of(column: str, values: Iterable[str]) -> CheckConstraint:
     """``CHECK (column IN ('a', 'b', ...))``, named after the column: the allowed values of a
     text column, given as a tuple or a StrEnum."""
     return CheckConstraint(f"{column} IN {tuple(str(value) for value in values)!r}", name=column)
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index of the rows ``where`` holds for (PostgreSQL's ``CREATE INDEX ... WHERE``)."""
+    return Index(name, *columns, unique=unique, postgresql_where=text(where))
 
 
 def equal_where_given(

@@ -8,12 +8,14 @@ from sqlalchemy import Boolean, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, TimestampNow, one_of
+from mdm_hub.db import Base, Timestamps, one_of
 
 CUSTOM_FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "enum")
 
 
-class CustomFieldDefinition(Base):
+class CustomFieldDefinition(Timestamps, Base):
+    """A field an administrator adds to customer records: its type, and what it allows."""
+
     __tablename__ = "custom_field_definitions"
 
     key: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -22,8 +24,6 @@ class CustomFieldDefinition(Base):
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     allowed_values: Mapped[list[Any] | None] = mapped_column(JSONB, nullable=True)
     description: Mapped[str | None]
-    created_at: Mapped[TimestampNow]
-    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (one_of("type", CUSTOM_FIELD_TYPES),)
 

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import (
     Computed,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     Sequence,
@@ -22,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow, one_of
+from mdm_hub.db import Base, CustomerId, SerialId, TimestampNow, Timestamps, one_of, partial_index
 
 
 class CustomerStatus(StrEnum):
@@ -70,9 +69,7 @@ class Customer(Base):
     kind: Mapped[str]
     status: Mapped[str] = mapped_column(Text, default="active")
     version: Mapped[int] = mapped_column(Integer, default=1)
-    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), nullable=True
-    )
+    merged_into_id: Mapped[CustomerId | None]
     name: Mapped[str]
     name_key: Mapped[str]
     name_kana: Mapped[str | None]
@@ -107,28 +104,25 @@ class Customer(Base):
         Index("ix_customers_name", "name", postgresql_ops={"name": "text_pattern_ops"}),
         Index("ix_customers_status_code", "status", "customer_code"),
         # Quality KPIs (freshness; migration 0008): counted by index-only range scans.
-        Index(
-            "ix_customers_active_kind_updated_at",
-            "kind",
-            "updated_at",
-            postgresql_where=text("status = 'active'"),
+        partial_index(
+            "ix_customers_active_kind_updated_at", "kind", "updated_at", where="status = 'active'"
         ),
-        Index(
+        partial_index(
             "ix_customers_active_kind_last_transaction",
             "kind",
             "last_transaction_on",
-            postgresql_where=text("status = 'active'"),
+            where="status = 'active'",
         ),
-        Index(
+        partial_index(
             "ix_customers_active_invoice_registration_number",
             "invoice_registration_number",
-            postgresql_where=text("status = 'active' AND invoice_registration_number IS NOT NULL"),
+            where="status = 'active' AND invoice_registration_number IS NOT NULL",
         ),
         *(
-            Index(
+            partial_index(
                 f"ix_customers_missing_{field}",
                 "customer_code",
-                postgresql_where=text(f"status = 'active' AND {condition}"),
+                where=f"status = 'active' AND {condition}",
             )
             for field, condition in MISSING.items()
         ),
@@ -147,7 +141,7 @@ class Customer(Base):
         }
 
 
-class SourceRecord(Base):
+class SourceRecord(Timestamps, Base):
     """A record as one source system holds it (the crosswalk: system + source id → customer)."""
 
     __tablename__ = "source_records"
@@ -155,9 +149,7 @@ class SourceRecord(Base):
     id: Mapped[SerialId]
     system: Mapped[str]
     source_id: Mapped[str]
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), index=True
-    )
+    customer_id: Mapped[CustomerId] = mapped_column(index=True)
     raw_payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     payload_hash: Mapped[str]
     normalized: Mapped[dict[str, Any]] = mapped_column(JSONB)
@@ -166,8 +158,6 @@ class SourceRecord(Base):
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     decision: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[TimestampNow]
-    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (
         UniqueConstraint("system", "source_id"),

@@ -24,14 +24,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
-from mdm_hub.db import Base, SerialId, TimestampNow, one_of
+from mdm_hub.db import Base, SerialId, TimestampNow, Timestamps, one_of, partial_index
 
 EventType = Literal[
     "customer.created",
@@ -110,7 +110,7 @@ DeliveryKind = Literal["event", "replay", "test"]
 DELIVERY_KINDS: tuple[DeliveryKind, ...] = get_args(DeliveryKind)
 
 
-class WebhookEndpoint(Base):
+class WebhookEndpoint(Timestamps, Base):
     """A subscriber: where to send which events, and the secret(s) to sign them with."""
 
     __tablename__ = "webhook_endpoints"
@@ -128,8 +128,6 @@ class WebhookEndpoint(Base):
     secret: Mapped[str]
     previous_secret: Mapped[str | None]
     previous_secret_expires_at: Mapped[dt.datetime | None]
-    created_at: Mapped[TimestampNow]
-    updated_at: Mapped[TimestampNow]
 
 
 class WebhookFanoutCursor(Base):
@@ -145,6 +143,12 @@ class WebhookFanoutCursor(Base):
     __table_args__ = (CheckConstraint("id", name="single_row"),)
 
 
+# An endpoint's id as a foreign key: its queues and deliveries go when it is deleted.
+EndpointId = Annotated[
+    uuid.UUID, mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+]
+
+
 class WebhookQueue(Base):
     """One row per (endpoint, customer): the head-of-line state and the worker lease.
 
@@ -155,9 +159,7 @@ class WebhookQueue(Base):
 
     __tablename__ = "webhook_queues"
 
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), primary_key=True
-    )
+    endpoint_id: Mapped[EndpointId] = mapped_column(primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     next_attempt_at: Mapped[dt.datetime | None]
     leased_until: Mapped[dt.datetime | None]
@@ -165,10 +167,8 @@ class WebhookQueue(Base):
     updated_at: Mapped[TimestampNow]
 
     __table_args__ = (
-        Index(
-            "ix_webhook_queues_due",
-            "next_attempt_at",
-            postgresql_where=text("next_attempt_at IS NOT NULL"),
+        partial_index(
+            "ix_webhook_queues_due", "next_attempt_at", where="next_attempt_at IS NOT NULL"
         ),
     )
 
@@ -179,9 +179,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[SerialId]
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
-    )
+    endpoint_id: Mapped[EndpointId]
     kind: Mapped[DeliveryKind] = mapped_column(Text, default="event")
     event_seq: Mapped[int | None]
     event_id: Mapped[uuid.UUID]
@@ -197,18 +195,16 @@ class WebhookDelivery(Base):
     __table_args__ = (
         one_of("status", DeliveryStatus),
         one_of("kind", DELIVERY_KINDS),
-        Index(
+        partial_index(
             "ix_webhook_deliveries_head",
             "endpoint_id",
             "customer_id",
             "event_seq",
-            postgresql_where=text("status = 'pending'"),
+            where="status = 'pending'",
         ),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
-        Index(
-            "ix_webhook_deliveries_finished_at",
-            "finished_at",
-            postgresql_where=text("status <> 'pending'"),
+        partial_index(
+            "ix_webhook_deliveries_finished_at", "finished_at", where="status <> 'pending'"
         ),
     )
 

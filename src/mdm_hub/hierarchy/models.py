@@ -10,7 +10,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    ForeignKey,
     Index,
     Integer,
     Numeric,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow, one_of
+from mdm_hub.db import Base, CustomerId, Decided, SerialId, TimestampNow, one_of
 
 # axis "site": a site (事業所) → its corporation; axis "group": a corporation → its parent.
 AXES = ("site", "group")
@@ -33,20 +32,25 @@ ALL_AXES = (*AXES, SUCCESSOR)
 RELATION_TYPES = ("site", "subsidiary", "affiliate", SUCCESSOR)
 
 
-class CustomerRelation(Base):
-    """One link, child → parent; a customer has at most one link on each axis."""
-
-    __tablename__ = "customer_relations"
+class _Link:
+    """What a link and a pending link (one whose parent the hub does not hold yet) both are."""
 
     id: Mapped[SerialId]
-    child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    parent_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    child_id: Mapped[CustomerId]
     axis: Mapped[str]
     relation_type: Mapped[str]
     valid_from: Mapped[dt.date | None]
     valid_to: Mapped[dt.date | None]
     set_by: Mapped[str]
     created_at: Mapped[TimestampNow]
+
+
+class CustomerRelation(_Link, Base):
+    """One link, child → parent; a customer has at most one link on each axis."""
+
+    __tablename__ = "customer_relations"
+
+    parent_id: Mapped[CustomerId]
     updated_at: Mapped[TimestampNow]
     # The child's 取引金額 and whether it is active, copied from customers by triggers
     # (migration 0012) so that a roll-up reads links only, never the customers behind them.
@@ -80,23 +84,15 @@ class CustomerRelation(Base):
     )
 
 
-class PendingLink(Base):
+class PendingLink(_Link, Base):
     """A link a source record names whose target the hub does not hold yet: resolved when a
     customer with that code, that source record or that 法人番号 (a corporation) arrives."""
 
     __tablename__ = "customer_relation_pending"
 
-    id: Mapped[SerialId]
-    child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    axis: Mapped[str]
-    relation_type: Mapped[str]
     # customer_code: the code; source: "system/source_id"; corporate_number: the 13 digits.
     target_kind: Mapped[str]
     target: Mapped[str]
-    valid_from: Mapped[dt.date | None]
-    valid_to: Mapped[dt.date | None]
-    set_by: Mapped[str]
-    created_at: Mapped[TimestampNow]
 
     __table_args__ = (
         UniqueConstraint("child_id", "axis"),
@@ -105,19 +101,17 @@ class PendingLink(Base):
     )
 
 
-class SiteProposal(Base):
+class SiteProposal(Decided, Base):
     """Matching's proposal that a customer is a site (事業所) of a corporation, for a steward."""
 
     __tablename__ = "hierarchy_proposals"
 
     id: Mapped[SerialId]
-    child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    parent_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    child_id: Mapped[CustomerId]
+    parent_id: Mapped[CustomerId]
     reason: Mapped[str]
     status: Mapped[str] = mapped_column(Text, server_default="pending")
     created_at: Mapped[TimestampNow]
-    decided_at: Mapped[dt.datetime | None]
-    decided_by: Mapped[str | None]
 
     __table_args__ = (
         UniqueConstraint("child_id", "parent_id"),

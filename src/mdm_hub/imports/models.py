@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, Text, false
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -43,14 +43,18 @@ class ImportJob(Base):
     __table_args__ = (Index("ix_import_jobs_status", "status"),)
 
 
+# The job a chunk, row or partition belongs to: the first part of their primary keys.
+JobKey = Annotated[
+    uuid.UUID, mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+]
+
+
 class ImportFileChunk(Base):
     """The uploaded file in 1 MiB pieces (streamed in and out: never whole in memory)."""
 
     __tablename__ = "import_file_chunks"
 
-    job_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[JobKey]
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -58,9 +62,7 @@ class ImportFileChunk(Base):
 class ImportRow(Base):
     __tablename__ = "import_rows"
 
-    job_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[JobKey]
     line: Mapped[int] = mapped_column(Integer, primary_key=True)
     partition: Mapped[int | None] = mapped_column(Integer, nullable=True)
     source_id: Mapped[str | None]
@@ -81,9 +83,7 @@ class ImportPartition(Base):
 
     __tablename__ = "import_partitions"
 
-    job_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[JobKey]
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     rows: Mapped[int] = mapped_column(Integer)
     status: Mapped[str]  # pending | done

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Index, LargeBinary, Text, 
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, CustomerId, Decided, SerialId, TimestampNow, partial_index
 
 
 class Erasure(Base):
@@ -19,9 +19,7 @@ class Erasure(Base):
     __tablename__ = "erasures"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), index=True
-    )
+    customer_id: Mapped[CustomerId] = mapped_column(index=True)
     customer_code: Mapped[str]
     erased_customer_ids: Mapped[list[str]] = mapped_column(JSONB)
     source_ids: Mapped[list[str]] = mapped_column(JSONB)
@@ -44,7 +42,7 @@ class Suppression(Base):
     kind: Mapped[str]  # phone | email | name_birth_date
 
 
-class HeldWrite(Base):
+class HeldWrite(Decided, Base):
     """A source write that matched a suppression, waiting for an administrator's decision."""
 
     __tablename__ = "held_writes"
@@ -58,18 +56,12 @@ class HeldWrite(Base):
     status: Mapped[str] = mapped_column(Text, default="held")  # held | released | rejected
     held_by: Mapped[str]
     held_at: Mapped[TimestampNow]
-    decided_by: Mapped[str | None]
-    decided_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
         Index("ix_held_writes_status_id", "status", "id"),
         # One waiting write per source record: a source retrying updates it.
-        Index(
-            "uq_held_writes_waiting",
-            "system",
-            "source_id",
-            unique=True,
-            postgresql_where="status = 'held'",
+        partial_index(
+            "uq_held_writes_waiting", "system", "source_id", where="status = 'held'", unique=True
         ),
     )
 

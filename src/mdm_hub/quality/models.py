@@ -6,11 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Text, Uuid, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow, one_of
+from mdm_hub.db import Base, SerialId, TimestampNow, one_of, partial_index
 
 
 class QualityRulePolicy(Base):
@@ -108,17 +108,14 @@ class QualityRegistryState(Base):
     invoice: Mapped[str | None]
 
     __table_args__ = (
-        Index(
-            "ix_quality_registry_states_active_state",
-            "state",
-            "customer_id",
-            postgresql_where=text("active"),
+        partial_index(
+            "ix_quality_registry_states_active_state", "state", "customer_id", where="active"
         ),
-        Index(
+        partial_index(
             "ix_quality_registry_states_active_invoice",
             "invoice",
             "customer_id",
-            postgresql_where=text("active AND invoice IS NOT NULL"),
+            where="active AND invoice IS NOT NULL",
         ),
     )
 

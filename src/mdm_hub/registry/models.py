@@ -8,7 +8,6 @@ the ``*_history`` tables keep every distinct published row (処理区分 and all
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 from sqlalchemy import (
@@ -20,12 +19,20 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow, one_of
+from mdm_hub.db import (
+    Base,
+    CustomerId,
+    Decided,
+    SerialId,
+    TimestampNow,
+    Timestamps,
+    one_of,
+    partial_index,
+)
 
 IMPORT_KINDS = ("nta", "invoice")
 IMPORT_STATUSES = ("running", "done")
@@ -190,7 +197,7 @@ LINKED_BY = ("corporate_number", "match", "steward")
 PROPOSAL_STATUSES = ("pending", "accepted", "rejected", "superseded")
 
 
-class RegistryLink(Base):
+class RegistryLink(Timestamps, Base):
     """A customer that is a corporation of the NTA registry (the registry is then one of its
     sources, system ``nta``), and the registry's last applied word on it: closed (閉鎖等年月日
     and 事由), merged into a successor (承継先法人番号, and that corporation's customer when the
@@ -198,9 +205,7 @@ class RegistryLink(Base):
 
     __tablename__ = "registry_links"
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
-    )
+    customer_id: Mapped[CustomerId] = mapped_column(primary_key=True)
     corporate_number: Mapped[str] = mapped_column(Text, index=True)
     linked_by: Mapped[str]
     applied_update_date: Mapped[dt.date | None]
@@ -208,38 +213,28 @@ class RegistryLink(Base):
     closed_on: Mapped[dt.date | None]
     close_cause: Mapped[str | None]
     successor_corporate_number: Mapped[str | None]
-    successor_customer_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), nullable=True
-    )
+    successor_customer_id: Mapped[CustomerId | None]
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    created_at: Mapped[TimestampNow]
-    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (
         one_of("linked_by", LINKED_BY),
         # Quality KPI (closed companies still active; migration 0019).
-        Index(
-            "ix_registry_links_closed",
-            "customer_id",
-            postgresql_where=text("closed_on IS NOT NULL"),
-        ),
+        partial_index("ix_registry_links_closed", "customer_id", where="closed_on IS NOT NULL"),
     )
 
 
-class RegistryProposal(Base):
+class RegistryProposal(Decided, Base):
     """A corporation of the registry that name + address matching proposes for a customer
     without a 法人番号, for a steward to accept (link) or reject."""
 
     __tablename__ = "registry_proposals"
 
     id: Mapped[SerialId]
-    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    customer_id: Mapped[CustomerId]
     corporate_number: Mapped[str]
     probability: Mapped[float] = mapped_column(Float)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str]
-    decided_by: Mapped[str | None]
-    decided_at: Mapped[dt.datetime | None]
     created_at: Mapped[TimestampNow]
 
     __table_args__ = (
@@ -255,7 +250,5 @@ class RegistryMatchCheck(Base):
 
     __tablename__ = "registry_match_checks"
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
-    )
+    customer_id: Mapped[CustomerId] = mapped_column(primary_key=True)
     checked_at: Mapped[dt.datetime]
