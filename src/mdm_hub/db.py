@@ -6,28 +6,34 @@ import datetime as dt
 import json
 import re
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 
 import asyncpg
 import orjson
 from fastapi import Depends, Request
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     ColumnElement,
     DateTime,
     Engine,
+    ForeignKey,
+    Index,
     MetaData,
     SQLColumnExpression,
+    Text,
     event,
     func,
     inspect,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -36,7 +42,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from mdm_hub.encryption import sealed_json, unseal_json_text
@@ -56,6 +62,15 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # A column declared by its annotation alone (``name: Mapped[str | None]``) is text, bigint,
+    # timestamptz or uuid for these (date and boolean are SQLAlchemy's own); ``| None`` makes it
+    # nullable.
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        str: Text(),
+        int: BigInteger(),
+        dt.datetime: DateTime(timezone=True),
+        uuid.UUID: UUID(as_uuid=True),
+    }
 
 
 # Column declarations many tables share, as ``id: Mapped[SerialId]``: a bigserial primary key,
@@ -64,6 +79,35 @@ SerialId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrem
 TimestampNow = Annotated[
     dt.datetime, mapped_column(DateTime(timezone=True), server_default=func.now())
 ]
+# A customer's id as a foreign key; other options go in mapped_column(): ``parent_id:
+# Mapped[CustomerId]``, ``customer_id: Mapped[CustomerId] = mapped_column(primary_key=True)``.
+CustomerId = Annotated[uuid.UUID, mapped_column(ForeignKey("customers.id"))]
+
+
+class Timestamps:
+    """A mixin: when the row was created and last updated (both now() on insert)."""
+
+    created_at: Mapped[TimestampNow]
+    updated_at: Mapped[TimestampNow]
+
+
+class Decided:
+    """A mixin: who decided a row waiting for a decision (a steward's proposal, a change request,
+    a held write) and when; NULL while it waits."""
+
+    decided_by: Mapped[str | None]
+    decided_at: Mapped[dt.datetime | None]
+
+
+def one_of(column: str, values: Iterable[str]) -> CheckConstraint:
+    """``CHECK (column IN ('a', 'b', ...))``, named after the column: the allowed values of a
+    text column, given as a tuple or a StrEnum."""
+    return CheckConstraint(f"{column} IN {tuple(str(value) for value in values)!r}", name=column)
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index of the rows ``where`` holds for (PostgreSQL's ``CREATE INDEX ... WHERE``)."""
+    return Index(name, *columns, unique=unique, postgresql_where=text(where))
 
 
 def attributes(row: object, *names: str) -> dict[str, Any]:

@@ -38,62 +38,52 @@ class ProblemType:
         return f"/problems/{self.slug}"
 
 
+def _problem(slug: str, status: int, description: str, title: str = "") -> ProblemType:
+    """A problem type whose title is its slug as words ("not-found": "Not found") unless given."""
+    return ProblemType(slug, status, title or slug.replace("-", " ").capitalize(), description)
+
+
+_UNAUTHORIZED = (
+    "No valid access token: send `Authorization: Bearer <token>` from the configured issuer (see "
+    "WWW-Authenticate), or sign in to the console."
+)
+_FORBIDDEN = (
+    "The token is valid but its roles or scopes do not grant the permission this call needs (or "
+    "a cookie-authenticated call lacks its X-CSRF-Token)."
+)
+_KEY_REUSED = (
+    "The Idempotency-Key was already used for a different request (another body or path); send "
+    "a new key for a new request."
+)
 PROBLEM_TYPES: dict[str, ProblemType] = {
     p.slug: p
     for p in [
-        ProblemType(
-            "validation-error", 422, "Invalid input", "A field failed validation; see errors."
+        _problem(
+            "validation-error", 422, "A field failed validation; see errors.", "Invalid input"
         ),
-        ProblemType("malformed-json", 400, "Malformed JSON", "The body is not valid JSON."),
-        ProblemType("bad-request", 400, "Bad request", "The request cannot be understood."),
-        ProblemType(
-            "unauthorized",
-            401,
-            "Unauthorized",
-            "No valid access token: send `Authorization: Bearer <token>` from the configured "
-            "issuer (see WWW-Authenticate), or sign in to the console.",
-        ),
-        ProblemType(
-            "forbidden",
-            403,
-            "Forbidden",
-            "The token is valid but its roles or scopes do not grant the permission this call "
-            "needs (or a cookie-authenticated call lacks its X-CSRF-Token).",
-        ),
-        ProblemType("not-found", 404, "Not found", "No such resource."),
-        ProblemType("method-not-allowed", 405, "Method not allowed", "Use another method."),
-        ProblemType("conflict", 409, "Conflict", "The request conflicts with the stored state."),
-        ProblemType(
+        _problem("malformed-json", 400, "The body is not valid JSON.", "Malformed JSON"),
+        _problem("bad-request", 400, "The request cannot be understood."),
+        _problem("unauthorized", 401, _UNAUTHORIZED),
+        _problem("forbidden", 403, _FORBIDDEN),
+        _problem("not-found", 404, "No such resource."),
+        _problem("method-not-allowed", 405, "Use another method."),
+        _problem("conflict", 409, "The request conflicts with the stored state."),
+        _problem(
             "precondition-failed",
             412,
-            "Precondition failed",
             "If-Match does not match the current version (ETag); fetch the resource again.",
         ),
-        ProblemType(
+        _problem(
             "precondition-required",
             428,
-            "Precondition required",
             "Updates need an If-Match header with the ETag of the version being changed.",
         ),
-        ProblemType(
-            "idempotency-key-reused",
-            422,
-            "Idempotency-Key reused",
-            "The Idempotency-Key was already used for a different request (another body or "
-            "path); send a new key for a new request.",
-        ),
-        ProblemType("payload-too-large", 413, "Payload too large", "The body exceeds the limit."),
-        ProblemType(
-            "unsupported-media-type",
-            415,
-            "Unsupported media type",
-            "Send the body as application/json.",
-        ),
-        ProblemType(
-            "not-acceptable", 406, "Not acceptable", "The requested media type is not served."
-        ),
-        ProblemType("service-unavailable", 503, "Service unavailable", "Try again later."),
-        ProblemType("internal-error", 500, "Internal error", "An unexpected error; it was logged."),
+        _problem("idempotency-key-reused", 422, _KEY_REUSED, "Idempotency-Key reused"),
+        _problem("payload-too-large", 413, "The body exceeds the limit."),
+        _problem("unsupported-media-type", 415, "Send the body as application/json."),
+        _problem("not-acceptable", 406, "The requested media type is not served."),
+        _problem("service-unavailable", 503, "Try again later."),
+        _problem("internal-error", 500, "An unexpected error; it was logged."),
     ]
 }
 

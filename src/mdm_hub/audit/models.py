@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Index, Text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import Index
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mdm_hub.db import Base, SerialId, TimestampNow
@@ -17,12 +17,12 @@ class AuditEntry(Base):
 
     id: Mapped[SerialId]
     occurred_at: Mapped[TimestampNow]
-    actor: Mapped[str] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(Text)
-    entity_type: Mapped[str] = mapped_column(Text)
-    entity_id: Mapped[str] = mapped_column(Text)
-    customer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
-    request_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actor: Mapped[str]
+    action: Mapped[str]
+    entity_type: Mapped[str]
+    entity_id: Mapped[str]
+    customer_id: Mapped[uuid.UUID | None]
+    request_id: Mapped[str | None]
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
 

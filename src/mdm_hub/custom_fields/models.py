@@ -4,32 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Text
+from sqlalchemy import Boolean, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, TimestampNow
+from mdm_hub.db import Base, Timestamps, one_of
 
 CUSTOM_FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "enum")
 
 
-class CustomFieldDefinition(Base):
+class CustomFieldDefinition(Timestamps, Base):
+    """A field an administrator adds to customer records: its type, and what it allows."""
+
     __tablename__ = "custom_field_definitions"
 
     key: Mapped[str] = mapped_column(Text, primary_key=True)
-    label: Mapped[str] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(Text)
+    label: Mapped[str]
+    type: Mapped[str]
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     allowed_values: Mapped[list[Any] | None] = mapped_column(JSONB, nullable=True)
-    description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[TimestampNow]
-    updated_at: Mapped[TimestampNow]
+    description: Mapped[str | None]
 
-    __table_args__ = (CheckConstraint(f"type IN {CUSTOM_FIELD_TYPES!r}", name="type"),)
+    __table_args__ = (one_of("type", CUSTOM_FIELD_TYPES),)
 
 
 class RankRuleRow(Base):
     __tablename__ = "rank_rules"
 
     rank: Mapped[str] = mapped_column(Text, primary_key=True)
-    min_amount: Mapped[int] = mapped_column(BigInteger)
+    min_amount: Mapped[int]

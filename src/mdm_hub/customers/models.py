@@ -8,10 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    CheckConstraint,
     Computed,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     Sequence,
@@ -23,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, CustomerId, SerialId, TimestampNow, Timestamps, one_of, partial_index
 
 
 class CustomerStatus(StrEnum):
@@ -36,7 +34,6 @@ class CustomerStatus(StrEnum):
     closed = "closed"
 
 
-CUSTOMER_STATUSES = tuple(status.value for status in CustomerStatus)
 STEWARD_SYSTEM = "_steward"
 
 customer_code_seq = Sequence("customer_code_seq", metadata=Base.metadata)
@@ -69,15 +66,13 @@ class Customer(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     customer_code: Mapped[str] = mapped_column(Text, unique=True)
-    kind: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str]
     status: Mapped[str] = mapped_column(Text, default="active")
     version: Mapped[int] = mapped_column(Integer, default=1)
-    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), nullable=True
-    )
-    name: Mapped[str] = mapped_column(Text)
-    name_key: Mapped[str] = mapped_column(Text)
-    name_kana: Mapped[str | None] = mapped_column(Text, nullable=True)
+    merged_into_id: Mapped[CustomerId | None]
+    name: Mapped[str]
+    name_key: Mapped[str]
+    name_kana: Mapped[str | None]
     corporate_number: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
     phones: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     emails: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
@@ -101,36 +96,33 @@ class Customer(Base):
     )
 
     __table_args__ = (
-        CheckConstraint(f"status IN {CUSTOMER_STATUSES!r}", name="status"),
-        CheckConstraint("kind IN ('corporation', 'person')", name="kind"),
+        one_of("status", CustomerStatus),
+        one_of("kind", ("corporation", "person")),
         Index("ix_customers_phones", "phones", postgresql_using="gin"),
         Index("ix_customers_emails", "emails", postgresql_using="gin"),
         Index("ix_customers_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}),
         Index("ix_customers_name", "name", postgresql_ops={"name": "text_pattern_ops"}),
         Index("ix_customers_status_code", "status", "customer_code"),
         # Quality KPIs (freshness; migration 0008): counted by index-only range scans.
-        Index(
-            "ix_customers_active_kind_updated_at",
-            "kind",
-            "updated_at",
-            postgresql_where=text("status = 'active'"),
+        partial_index(
+            "ix_customers_active_kind_updated_at", "kind", "updated_at", where="status = 'active'"
         ),
-        Index(
+        partial_index(
             "ix_customers_active_kind_last_transaction",
             "kind",
             "last_transaction_on",
-            postgresql_where=text("status = 'active'"),
+            where="status = 'active'",
         ),
-        Index(
+        partial_index(
             "ix_customers_active_invoice_registration_number",
             "invoice_registration_number",
-            postgresql_where=text("status = 'active' AND invoice_registration_number IS NOT NULL"),
+            where="status = 'active' AND invoice_registration_number IS NOT NULL",
         ),
         *(
-            Index(
+            partial_index(
                 f"ix_customers_missing_{field}",
                 "customer_code",
-                postgresql_where=text(f"status = 'active' AND {condition}"),
+                where=f"status = 'active' AND {condition}",
             )
             for field, condition in MISSING.items()
         ),
@@ -149,27 +141,23 @@ class Customer(Base):
         }
 
 
-class SourceRecord(Base):
+class SourceRecord(Timestamps, Base):
     """A record as one source system holds it (the crosswalk: system + source id → customer)."""
 
     __tablename__ = "source_records"
 
     id: Mapped[SerialId]
-    system: Mapped[str] = mapped_column(Text)
-    source_id: Mapped[str] = mapped_column(Text)
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), index=True
-    )
+    system: Mapped[str]
+    source_id: Mapped[str]
+    customer_id: Mapped[CustomerId] = mapped_column(index=True)
     raw_payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    payload_hash: Mapped[str] = mapped_column(Text)
+    payload_hash: Mapped[str]
     normalized: Mapped[dict[str, Any]] = mapped_column(JSONB)
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     # Plausibility findings of this version (see quality/rules.py); listed in quality_findings.
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     decision: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[TimestampNow]
-    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (
         UniqueConstraint("system", "source_id"),

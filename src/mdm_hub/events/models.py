@@ -24,24 +24,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    Text,
-    text,
-)
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, SerialId, TimestampNow, Timestamps, one_of, partial_index
 
 EventType = Literal[
     "customer.created",
@@ -77,8 +67,8 @@ class CustomerEvent(Base):
 
     seq: Mapped[SerialId]
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True, default=uuid.uuid4)
-    type: Mapped[str] = mapped_column(Text)
-    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    type: Mapped[str]
+    customer_id: Mapped[uuid.UUID]
     customer_version: Mapped[int] = mapped_column(Integer)
     changed_fields: Mapped[list[str]] = mapped_column(JSONB, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
@@ -116,34 +106,28 @@ class AttemptOutcome(StrEnum):
     failed = "failed"
 
 
-DELIVERY_STATUSES = tuple(status.value for status in DeliveryStatus)
 DeliveryKind = Literal["event", "replay", "test"]
 DELIVERY_KINDS: tuple[DeliveryKind, ...] = get_args(DeliveryKind)
-ATTEMPT_OUTCOMES = tuple(outcome.value for outcome in AttemptOutcome)
 
 
-class WebhookEndpoint(Base):
+class WebhookEndpoint(Timestamps, Base):
     """A subscriber: where to send which events, and the secret(s) to sign them with."""
 
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    url: Mapped[str] = mapped_column(Text)
-    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    url: Mapped[str]
+    description: Mapped[str | None]
     # NULL: every event type.
     event_types: Mapped[list[str] | None] = mapped_column(ARRAY(Text), nullable=True)
     # NULL: no filter. Kinds: customer kind; changed fields: JSON pointer prefixes.
     filter_kinds: Mapped[list[str] | None] = mapped_column(ARRAY(Text), nullable=True)
     filter_changed_fields: Mapped[list[str] | None] = mapped_column(ARRAY(Text), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    secret: Mapped[str] = mapped_column(Text)
-    previous_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
-    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
-    created_at: Mapped[TimestampNow]
-    updated_at: Mapped[TimestampNow]
+    disabled_reason: Mapped[str | None]
+    secret: Mapped[str]
+    previous_secret: Mapped[str | None]
+    previous_secret_expires_at: Mapped[dt.datetime | None]
 
 
 class WebhookFanoutCursor(Base):
@@ -159,6 +143,12 @@ class WebhookFanoutCursor(Base):
     __table_args__ = (CheckConstraint("id", name="single_row"),)
 
 
+# An endpoint's id as a foreign key: its queues and deliveries go when it is deleted.
+EndpointId = Annotated[
+    uuid.UUID, mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+]
+
+
 class WebhookQueue(Base):
     """One row per (endpoint, customer): the head-of-line state and the worker lease.
 
@@ -169,22 +159,16 @@ class WebhookQueue(Base):
 
     __tablename__ = "webhook_queues"
 
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), primary_key=True
-    )
+    endpoint_id: Mapped[EndpointId] = mapped_column(primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
-    leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    lease_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    next_attempt_at: Mapped[dt.datetime | None]
+    leased_until: Mapped[dt.datetime | None]
+    lease_token: Mapped[uuid.UUID | None]
     updated_at: Mapped[TimestampNow]
 
     __table_args__ = (
-        Index(
-            "ix_webhook_queues_due",
-            "next_attempt_at",
-            postgresql_where=text("next_attempt_at IS NOT NULL"),
+        partial_index(
+            "ix_webhook_queues_due", "next_attempt_at", where="next_attempt_at IS NOT NULL"
         ),
     )
 
@@ -195,40 +179,32 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[SerialId]
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
-    )
+    endpoint_id: Mapped[EndpointId]
     kind: Mapped[DeliveryKind] = mapped_column(Text, default="event")
-    event_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    event_type: Mapped[str] = mapped_column(Text)
-    customer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    event_seq: Mapped[int | None]
+    event_id: Mapped[uuid.UUID]
+    event_type: Mapped[str]
+    customer_id: Mapped[uuid.UUID | None]
     status: Mapped[str] = mapped_column(Text, default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
-    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    next_attempt_at: Mapped[dt.datetime | None]
+    last_attempt_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
     created_at: Mapped[TimestampNow]
 
     __table_args__ = (
-        CheckConstraint(f"status IN {DELIVERY_STATUSES!r}", name="status"),
-        CheckConstraint(f"kind IN {DELIVERY_KINDS!r}", name="kind"),
-        Index(
+        one_of("status", DeliveryStatus),
+        one_of("kind", DELIVERY_KINDS),
+        partial_index(
             "ix_webhook_deliveries_head",
             "endpoint_id",
             "customer_id",
             "event_seq",
-            postgresql_where=text("status = 'pending'"),
+            where="status = 'pending'",
         ),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
-        Index(
-            "ix_webhook_deliveries_finished_at",
-            "finished_at",
-            postgresql_where=text("status <> 'pending'"),
+        partial_index(
+            "ix_webhook_deliveries_finished_at", "finished_at", where="status <> 'pending'"
         ),
     )
 
@@ -242,19 +218,17 @@ class WebhookAttempt(Base):
     delivery_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
     )
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    endpoint_id: Mapped[uuid.UUID]
     attempt: Mapped[int] = mapped_column(Integer)
-    attempted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    outcome: Mapped[str] = mapped_column(Text)
+    attempted_at: Mapped[dt.datetime]
+    outcome: Mapped[str]
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     latency_ms: Mapped[int] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
+    error: Mapped[str | None]
+    next_attempt_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
-        CheckConstraint(f"outcome IN {ATTEMPT_OUTCOMES!r}", name="outcome"),
+        one_of("outcome", AttemptOutcome),
         Index("ix_webhook_attempts_endpoint_id_id", "endpoint_id", "id"),
         Index("ix_webhook_attempts_delivery_id", "delivery_id"),
     )

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    Text,
-    text,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy import Boolean, Index, Integer, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, CustomerId, Decided, SerialId, TimestampNow, one_of, partial_index
 
 CHANGE_REQUEST_STATUSES = ("pending", "approved", "rejected", "withdrawn")
 
@@ -35,35 +25,36 @@ class ProtectedField(Base):
     updated_at: Mapped[TimestampNow]
 
 
-class ChangeRequest(Base):
+class ChangeRequest(Decided, Base):
+    """A change to protected fields, held until a second 管理者 approves it (or it is rejected
+    or withdrawn)."""
+
     __tablename__ = "change_requests"
 
     id: Mapped[SerialId]
-    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    customer_id: Mapped[CustomerId]
     status: Mapped[str] = mapped_column(Text, default="pending")
     version: Mapped[int] = mapped_column(Integer, default=1)
     patch: Mapped[dict[str, Any]] = mapped_column(JSONB)
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    requested_by: Mapped[str] = mapped_column(Text)
-    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason: Mapped[str | None]
+    requested_by: Mapped[str]
+    requested_at: Mapped[dt.datetime]
+    comment: Mapped[str | None]
     # A change held from a source system's write: the source record whose values wait (null
     # for a steward's edit). At most one pending request per source record.
-    system: Mapped[str | None] = mapped_column(Text, nullable=True)
-    source_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    system: Mapped[str | None]
+    source_id: Mapped[str | None]
 
     __table_args__ = (
-        CheckConstraint(f"status IN {CHANGE_REQUEST_STATUSES!r}", name="status"),
+        one_of("status", CHANGE_REQUEST_STATUSES),
         Index("ix_change_requests_status_id", "status", "id"),
         Index("ix_change_requests_customer_id", "customer_id"),
-        Index(
+        partial_index(
             "ix_change_requests_source_pending",
             "system",
             "source_id",
+            where="status = 'pending' AND system IS NOT NULL",
             unique=True,
-            postgresql_where=text("status = 'pending' AND system IS NOT NULL"),
         ),
     )

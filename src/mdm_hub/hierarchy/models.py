@@ -10,8 +10,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
-    ForeignKey,
     Index,
     Integer,
     Numeric,
@@ -22,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, CustomerId, Decided, SerialId, TimestampNow, one_of
 
 # axis "site": a site (事業所) → its corporation; axis "group": a corporation → its parent.
 AXES = ("site", "group")
@@ -34,20 +32,25 @@ ALL_AXES = (*AXES, SUCCESSOR)
 RELATION_TYPES = ("site", "subsidiary", "affiliate", SUCCESSOR)
 
 
-class CustomerRelation(Base):
+class _Link:
+    """What a link and a pending link (one whose parent the hub does not hold yet) both are."""
+
+    id: Mapped[SerialId]
+    child_id: Mapped[CustomerId]
+    axis: Mapped[str]
+    relation_type: Mapped[str]
+    valid_from: Mapped[dt.date | None]
+    valid_to: Mapped[dt.date | None]
+    set_by: Mapped[str]
+    created_at: Mapped[TimestampNow]
+
+
+class CustomerRelation(_Link, Base):
     """One link, child → parent; a customer has at most one link on each axis."""
 
     __tablename__ = "customer_relations"
 
-    id: Mapped[SerialId]
-    child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    parent_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    axis: Mapped[str] = mapped_column(Text)
-    relation_type: Mapped[str] = mapped_column(Text)
-    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    set_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[TimestampNow]
+    parent_id: Mapped[CustomerId]
     updated_at: Mapped[TimestampNow]
     # The child's 取引金額 and whether it is active, copied from customers by triggers
     # (migration 0012) so that a roll-up reads links only, never the customers behind them.
@@ -68,8 +71,8 @@ class CustomerRelation(Base):
                 "valid_to",
             ],
         ),
-        CheckConstraint(f"axis IN {ALL_AXES!r}", name="axis"),
-        CheckConstraint(f"relation_type IN {RELATION_TYPES!r}", name="relation_type"),
+        one_of("axis", ALL_AXES),
+        one_of("relation_type", RELATION_TYPES),
         CheckConstraint("(axis = 'site') = (relation_type = 'site')", name="type_fits_axis"),
         CheckConstraint(
             "(axis = 'successor') = (relation_type = 'successor')", name="successor_fits_axis"
@@ -81,53 +84,39 @@ class CustomerRelation(Base):
     )
 
 
-class PendingLink(Base):
+class PendingLink(_Link, Base):
     """A link a source record names whose target the hub does not hold yet: resolved when a
     customer with that code, that source record or that 法人番号 (a corporation) arrives."""
 
     __tablename__ = "customer_relation_pending"
 
-    id: Mapped[SerialId]
-    child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    axis: Mapped[str] = mapped_column(Text)
-    relation_type: Mapped[str] = mapped_column(Text)
     # customer_code: the code; source: "system/source_id"; corporate_number: the 13 digits.
-    target_kind: Mapped[str] = mapped_column(Text)
-    target: Mapped[str] = mapped_column(Text)
-    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    set_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[TimestampNow]
+    target_kind: Mapped[str]
+    target: Mapped[str]
 
     __table_args__ = (
         UniqueConstraint("child_id", "axis"),
         Index("ix_customer_relation_pending_target", "target_kind", "target"),
-        CheckConstraint(
-            "target_kind IN ('customer_code', 'source', 'corporate_number')", name="target_kind"
-        ),
+        one_of("target_kind", ("customer_code", "source", "corporate_number")),
     )
 
 
-class SiteProposal(Base):
+class SiteProposal(Decided, Base):
     """Matching's proposal that a customer is a site (事業所) of a corporation, for a steward."""
 
     __tablename__ = "hierarchy_proposals"
 
     id: Mapped[SerialId]
-    child_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    parent_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    reason: Mapped[str] = mapped_column(Text)
+    child_id: Mapped[CustomerId]
+    parent_id: Mapped[CustomerId]
+    reason: Mapped[str]
     status: Mapped[str] = mapped_column(Text, server_default="pending")
     created_at: Mapped[TimestampNow]
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("child_id", "parent_id"),
         Index("ix_hierarchy_proposals_status", "status", "id"),
-        CheckConstraint(
-            "status IN ('pending', 'accepted', 'rejected', 'superseded')", name="status"
-        ),
+        one_of("status", ("pending", "accepted", "rejected", "superseded")),
     )
 
 
@@ -145,11 +134,11 @@ class GroupPath(Base):
     site: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=false())
     ancestor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     depth: Mapped[int] = mapped_column(Integer)
-    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    descendant_active: Mapped[bool] = mapped_column(Boolean)
+    valid_from: Mapped[dt.date | None]
+    valid_to: Mapped[dt.date | None]
+    descendant_active: Mapped[bool]
     descendant_amount: Mapped[Decimal] = mapped_column(Numeric)
-    corporation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    corporation_id: Mapped[uuid.UUID | None]
 
     __table_args__ = (
         Index(
@@ -194,9 +183,9 @@ class SiteTotalDelta(Base):
     __tablename__ = "customer_site_total_deltas"
 
     id: Mapped[SerialId]
-    corporation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    valid_from: Mapped[dt.date] = mapped_column(Date)
-    valid_to: Mapped[dt.date] = mapped_column(Date)
+    corporation_id: Mapped[uuid.UUID]
+    valid_from: Mapped[dt.date]
+    valid_to: Mapped[dt.date]
     links: Mapped[int] = mapped_column(Integer)
     sites: Mapped[int] = mapped_column(Integer)
     amount: Mapped[Decimal] = mapped_column(Numeric)

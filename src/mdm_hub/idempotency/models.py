@@ -17,9 +17,9 @@ class IdempotencyRecord(Base):
     # Keys are per caller: two clients choosing the same key never see each other's answers.
     principal: Mapped[str] = mapped_column(Text, primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
-    method: Mapped[str] = mapped_column(Text)
-    path: Mapped[str] = mapped_column(Text)
-    fingerprint: Mapped[str] = mapped_column(Text)  # sha256 of method, path, query and body
+    method: Mapped[str]
+    path: Mapped[str]
+    fingerprint: Mapped[str]  # sha256 of method, path, query and body
     status_code: Mapped[int] = mapped_column(Integer)
     headers: Mapped[list[Any]] = mapped_column(JSONB)
     body: Mapped[bytes] = mapped_column(LargeBinary)

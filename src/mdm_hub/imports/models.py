@@ -4,36 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import (
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    Text,
-    false,
-    func,
-)
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, Text, false
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import Base, TimestampNow
 
 
 class ImportJob(Base):
     __tablename__ = "import_jobs"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    system: Mapped[str] = mapped_column(Text)
-    filename: Mapped[str] = mapped_column(Text)
+    system: Mapped[str]
+    filename: Mapped[str]
     # queued → staging → running → done | failed | cancelled
-    status: Mapped[str] = mapped_column(Text)
-    dry_run: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str]
+    dry_run: Mapped[bool]
     options: Mapped[dict[str, Any]] = mapped_column(JSONB)  # encoding, sheet, kind, mapping
-    file_sha256: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str]
     file_bytes: Mapped[int] = mapped_column(Integer)
     detected: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
@@ -44,15 +34,19 @@ class ImportJob(Base):
     staged_all: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     rows_done: Mapped[int] = mapped_column(Integer)
     counts: Mapped[dict[str, int]] = mapped_column(JSONB)
-    leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    leased_until: Mapped[dt.datetime | None]
+    created_by: Mapped[str]
+    created_at: Mapped[TimestampNow]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
 
     __table_args__ = (Index("ix_import_jobs_status", "status"),)
+
+
+# The job a chunk, row or partition belongs to: the first part of their primary keys.
+JobKey = Annotated[
+    uuid.UUID, mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+]
 
 
 class ImportFileChunk(Base):
@@ -60,9 +54,7 @@ class ImportFileChunk(Base):
 
     __tablename__ = "import_file_chunks"
 
-    job_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[JobKey]
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -70,16 +62,14 @@ class ImportFileChunk(Base):
 class ImportRow(Base):
     __tablename__ = "import_rows"
 
-    job_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[JobKey]
     line: Mapped[int] = mapped_column(Integer, primary_key=True)
     partition: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    source_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_id: Mapped[str | None]
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
-    status: Mapped[str] = mapped_column(Text)  # pending | done
-    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
-    customer_code: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str]  # pending | done
+    outcome: Mapped[str | None]
+    customer_code: Mapped[str | None]
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     # What staging prepared (sources.prepare.Prepared.to_json): reused by the write when the
     # configuration's fingerprint is unchanged, so that a row is normalized once (0015).
@@ -93,14 +83,12 @@ class ImportPartition(Base):
 
     __tablename__ = "import_partitions"
 
-    job_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[JobKey]
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     rows: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(Text)  # pending | done
-    worker: Mapped[str | None] = mapped_column(Text, nullable=True)
-    leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str]  # pending | done
+    worker: Mapped[str | None]
+    leased_until: Mapped[dt.datetime | None]
 
 
 class ImportMapping(Base):
@@ -110,6 +98,4 @@ class ImportMapping(Base):
 
     system: Mapped[str] = mapped_column(Text, primary_key=True)
     mapping: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[TimestampNow]

@@ -78,11 +78,8 @@ class ImportOptions:
     keep_file: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "summary_event": self.summary_event,
-            "encoding": self.encoding,
-            "sheet": self.sheet,
-            "kind": self.kind,
+        names = ("summary_event", "encoding", "sheet", "kind")
+        return {name: getattr(self, name) for name in names} | {
             "mapping": self.mapping.to_json() if self.mapping else None,
             **({"keep_file": True} if self.keep_file else {}),
         }

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any, Literal, get_args
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Text,
-)
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, CustomerId, Decided, SerialId, TimestampNow, one_of, partial_index
 
 CandidateStatus = Literal["pending", "merged", "distinct", "superseded"]
 CANDIDATE_STATUSES: tuple[CandidateStatus, ...] = get_args(CandidateStatus)
@@ -34,7 +25,7 @@ class MatchKey(Base):
     source_record_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("source_records.id", ondelete="CASCADE"), primary_key=True
     )
-    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    customer_id: Mapped[CustomerId]
 
     __table_args__ = (
         Index("ix_match_keys_source_record_id", "source_record_id"),
@@ -42,32 +33,30 @@ class MatchKey(Base):
     )
 
 
-class MatchCandidate(Base):
+class MatchCandidate(Decided, Base):
     """A pair of customers the hub was not sure about, waiting for a steward."""
 
     __tablename__ = "match_candidates"
 
     id: Mapped[SerialId]
-    customer_a_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    customer_b_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    customer_a_id: Mapped[CustomerId]
+    customer_b_id: Mapped[CustomerId]
     probability: Mapped[float] = mapped_column(Float)
     match_weight: Mapped[float] = mapped_column(Float)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str]
     status: Mapped[CandidateStatus] = mapped_column(Text, default="pending")
     created_at: Mapped[TimestampNow]
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
-        CheckConstraint(f"status IN {CANDIDATE_STATUSES!r}", name="status"),
+        one_of("status", CANDIDATE_STATUSES),
         CheckConstraint("customer_a_id < customer_b_id", name="ordered_pair"),
-        Index(
+        partial_index(
             "uq_match_candidates_pending_pair",
             "customer_a_id",
             "customer_b_id",
+            where="status = 'pending'",
             unique=True,
-            postgresql_where="status = 'pending'",
         ),
         Index("ix_match_candidates_status_probability", "status", "probability", "id"),
     )
@@ -78,14 +67,10 @@ class DistinctPair(Base):
 
     __tablename__ = "distinct_pairs"
 
-    customer_a_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
-    )
-    customer_b_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
-    )
+    customer_a_id: Mapped[CustomerId] = mapped_column(primary_key=True)
+    customer_b_id: Mapped[CustomerId] = mapped_column(primary_key=True)
     decided_at: Mapped[TimestampNow]
-    decided_by: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str]
 
     __table_args__ = (CheckConstraint("customer_a_id < customer_b_id", name="ordered_pair"),)
 
@@ -96,12 +81,12 @@ class MergeLog(Base):
     __tablename__ = "merge_log"
 
     id: Mapped[SerialId]
-    survivor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    absorbed_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    survivor_id: Mapped[CustomerId]
+    absorbed_id: Mapped[CustomerId]
     source_record_ids: Mapped[list[int]] = mapped_column(JSONB)
     merged_at: Mapped[TimestampNow]
-    merged_by: Mapped[str] = mapped_column(Text)
-    undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    merged_by: Mapped[str]
+    undone_at: Mapped[dt.datetime | None]
     # The hierarchy links the merge changed, as they were before it (for the unmerge).
     moved_links: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -140,15 +140,23 @@ def normalize_customer(
 # --- single values ----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=_CACHE)
-def _text(value: str | None, pointer: str) -> Outcome:
+def _rewritten(
+    value: str | None, pointer: str, code: str, normalize: Callable[[str], str]
+) -> tuple[Report, str | None]:
+    """``normalize(value)`` (None for None or an empty result), and a report of the change."""
     report = Report()
     if value is None:
-        return report.outcome(None)
-    normalized = normalize_text(value)
+        return report, None
+    normalized = normalize(value)
     if normalized != value:
-        report.change(pointer, "text_normalized", f"{value!r} → {normalized!r}")
-    return report.outcome(normalized or None)
+        report.change(pointer, code, f"{value!r} → {normalized!r}")
+    return report, normalized or None
+
+
+@lru_cache(maxsize=_CACHE)
+def _text(value: str | None, pointer: str) -> Outcome:
+    report, text = _rewritten(value, pointer, "text_normalized", normalize_text)
+    return report.outcome(text)
 
 
 _KANA_DISPLAY = re.compile(r"[\u30a0-\u30ff\s0-9A-Za-z()・.,&'/\-]*")
@@ -163,15 +171,10 @@ def _check_kana(kana: str, pointer: str, report: Report) -> None:
 
 @lru_cache(maxsize=_CACHE)
 def _kana(value: str | None, pointer: str) -> Outcome:
-    report = Report()
-    if value is None:
-        return report.outcome(None)
-    kana = normalize_kana(value)
-    if kana != value:
-        report.change(pointer, "kana_normalized", f"{value!r} → {kana!r}")
+    report, kana = _rewritten(value, pointer, "kana_normalized", normalize_kana)
     if kana:
         _check_kana(kana, pointer, report)
-    return report.outcome(kana or None)
+    return report.outcome(kana)
 
 
 @lru_cache(maxsize=_CACHE)

@@ -41,16 +41,12 @@ _N = rf"(\d{{1,4}}|[{KANJI_NUMERAL_CHARS}]+)"
 _WEEKDAY = r"(?:\s*\((?:[月火水木金土日]|祝)(?:・祝)?\))?"
 _ISO = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
+# An era (name or initial) and its year (元 or a number): 和暦's start, also of a partial date.
+_ERA_YEAR = rf"({'|'.join(_ERA_BY_KEY)})\s*(元|{_N[1:-1]})"
 _WAREKI = re.compile(
-    rf"(令和|平成|昭和|大正|明治|[RHSTM])\s*(元|{_N[1:-1]})\s*"
-    rf"(?:年\s*{_N}\s*月\s*{_N}\s*日?|[-/.]\s*{_N}\s*[-/.]\s*{_N})",
-    re.IGNORECASE,
+    rf"{_ERA_YEAR}\s*(?:年\s*{_N}\s*月\s*{_N}\s*日?|[-/.]\s*{_N}\s*[-/.]\s*{_N})", re.IGNORECASE
 )
-_PARTIAL = re.compile(
-    rf"(?:(?:令和|平成|昭和|大正|明治|[RHSTM])\s*(?:元|{_N[1:-1]})|\d{{4}})\s*[年./-]?"
-    rf"(?:\s*{_N}\s*月?)?",
-    re.IGNORECASE,
-)
+_PARTIAL = re.compile(rf"(?:{_ERA_YEAR}|\d{{4}})\s*[年./-]?(?:\s*{_N}\s*月?)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

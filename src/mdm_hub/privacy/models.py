@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Index, LargeBinary, Text, 
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, CustomerId, Decided, SerialId, TimestampNow, partial_index
 
 
 class Erasure(Base):
@@ -19,15 +19,13 @@ class Erasure(Base):
     __tablename__ = "erasures"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), index=True
-    )
-    customer_code: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[CustomerId] = mapped_column(index=True)
+    customer_code: Mapped[str]
     erased_customer_ids: Mapped[list[str]] = mapped_column(JSONB)
     source_ids: Mapped[list[str]] = mapped_column(JSONB)
-    reason: Mapped[str] = mapped_column(Text)
-    erased_by: Mapped[str] = mapped_column(Text)
-    request_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason: Mapped[str]
+    erased_by: Mapped[str]
+    request_id: Mapped[str | None]
     erased_at: Mapped[TimestampNow]
 
 
@@ -41,35 +39,29 @@ class Suppression(Base):
     erasure_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("erasures.id"), primary_key=True
     )
-    kind: Mapped[str] = mapped_column(Text)  # phone | email | name_birth_date
+    kind: Mapped[str]  # phone | email | name_birth_date
 
 
-class HeldWrite(Base):
+class HeldWrite(Decided, Base):
     """A source write that matched a suppression, waiting for an administrator's decision."""
 
     __tablename__ = "held_writes"
 
     id: Mapped[SerialId]
     erasure_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("erasures.id"))
-    system: Mapped[str] = mapped_column(Text)
-    source_id: Mapped[str] = mapped_column(Text)
+    system: Mapped[str]
+    source_id: Mapped[str]
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     matched: Mapped[list[str]] = mapped_column(JSONB)  # kinds of the values that matched
     status: Mapped[str] = mapped_column(Text, default="held")  # held | released | rejected
-    held_by: Mapped[str] = mapped_column(Text)
+    held_by: Mapped[str]
     held_at: Mapped[TimestampNow]
-    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
         Index("ix_held_writes_status_id", "status", "id"),
         # One waiting write per source record: a source retrying updates it.
-        Index(
-            "uq_held_writes_waiting",
-            "system",
-            "source_id",
-            unique=True,
-            postgresql_where="status = 'held'",
+        partial_index(
+            "uq_held_writes_waiting", "system", "source_id", where="status = 'held'", unique=True
         ),
     )
 
@@ -83,13 +75,13 @@ class AccessLogEntry(Base):
     accessed_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )
-    subject: Mapped[str] = mapped_column(Text)
-    client_id: Mapped[str | None] = mapped_column(Text, nullable=True)
-    request_id: Mapped[str | None] = mapped_column(Text, nullable=True)
-    customer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    subject: Mapped[str]
+    client_id: Mapped[str | None]
+    request_id: Mapped[str | None]
+    customer_id: Mapped[uuid.UUID | None]
     fields: Mapped[list[str]] = mapped_column(JSONB)
-    what: Mapped[str] = mapped_column(Text)
-    endpoint: Mapped[str] = mapped_column(Text)
+    what: Mapped[str]
+    endpoint: Mapped[str]
 
     __table_args__ = (
         Index("ix_pii_access_log_customer_id", "customer_id", "id"),

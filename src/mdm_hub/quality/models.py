@@ -6,22 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Date,
-    DateTime,
-    ForeignKey,
-    Index,
-    Text,
-    Uuid,
-    text,
-)
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base, SerialId, TimestampNow
+from mdm_hub.db import Base, SerialId, TimestampNow, one_of, partial_index
 
 
 class QualityRulePolicy(Base):
@@ -30,10 +19,10 @@ class QualityRulePolicy(Base):
     __tablename__ = "quality_rule_policies"
 
     rule: Mapped[str] = mapped_column(Text, primary_key=True)
-    policy: Mapped[str] = mapped_column(Text)
+    policy: Mapped[str]
     updated_at: Mapped[TimestampNow]
 
-    __table_args__ = (CheckConstraint("policy IN ('reject', 'flag', 'ignore')", name="policy"),)
+    __table_args__ = (one_of("policy", ("reject", "flag", "ignore")),)
 
 
 class QualityFinding(Base):
@@ -48,10 +37,10 @@ class QualityFinding(Base):
     source_record_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("source_records.id", ondelete="CASCADE")
     )
-    system: Mapped[str] = mapped_column(Text)
-    rule: Mapped[str] = mapped_column(Text)
-    field: Mapped[str] = mapped_column(Text)
-    message: Mapped[str] = mapped_column(Text)
+    system: Mapped[str]
+    rule: Mapped[str]
+    field: Mapped[str]
+    message: Mapped[str]
     value: Mapped[Any] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[TimestampNow]
 
@@ -68,7 +57,7 @@ class QualityKpiSnapshot(Base):
     __tablename__ = "quality_kpi_snapshots"
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    computed_at: Mapped[dt.datetime]
     figures: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
@@ -85,7 +74,7 @@ class QualityCount(Base):
 
     scope: Mapped[str] = mapped_column(Text, primary_key=True)
     metric: Mapped[str] = mapped_column(Text, primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[int]
 
 
 class QualityCountDelta(Base):
@@ -95,9 +84,9 @@ class QualityCountDelta(Base):
     __tablename__ = "quality_count_deltas"
 
     id: Mapped[SerialId]
-    scope: Mapped[str] = mapped_column(Text)
-    metric: Mapped[str] = mapped_column(Text)
-    value: Mapped[int] = mapped_column(BigInteger)
+    scope: Mapped[str]
+    metric: Mapped[str]
+    value: Mapped[int]
 
     __table_args__ = (Index("ix_quality_count_deltas_scope_metric", "scope", "metric"),)
 
@@ -110,26 +99,23 @@ class QualityRegistryState(Base):
     __tablename__ = "quality_registry_states"
 
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    kind: Mapped[str] = mapped_column(Text)
-    active: Mapped[bool] = mapped_column(Boolean)
-    state: Mapped[str] = mapped_column(Text)
-    closed: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str]
+    active: Mapped[bool]
+    state: Mapped[str]
+    closed: Mapped[bool]
     # The T-number's インボイス status (migration 0021): NULL without one, else registered,
     # not_registered, expired, revoked or deleted.
-    invoice: Mapped[str | None] = mapped_column(Text, nullable=True)
+    invoice: Mapped[str | None]
 
     __table_args__ = (
-        Index(
-            "ix_quality_registry_states_active_state",
-            "state",
-            "customer_id",
-            postgresql_where=text("active"),
+        partial_index(
+            "ix_quality_registry_states_active_state", "state", "customer_id", where="active"
         ),
-        Index(
+        partial_index(
             "ix_quality_registry_states_active_invoice",
             "invoice",
             "customer_id",
-            postgresql_where=text("active AND invoice IS NOT NULL"),
+            where="active AND invoice IS NOT NULL",
         ),
     )
 
@@ -141,9 +127,9 @@ class QualityRegistrySourceState(Base):
     __tablename__ = "quality_registry_source_states"
 
     source_record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    system: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(Text)
-    active: Mapped[bool] = mapped_column(Boolean)
-    state: Mapped[str] = mapped_column(Text)
-    closed: Mapped[bool] = mapped_column(Boolean)
-    invoice: Mapped[str | None] = mapped_column(Text, nullable=True)
+    system: Mapped[str]
+    kind: Mapped[str]
+    active: Mapped[bool]
+    state: Mapped[str]
+    closed: Mapped[bool]
+    invoice: Mapped[str | None]

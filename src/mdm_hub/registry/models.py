@@ -8,28 +8,31 @@ the ``*_history`` tables keep every distinct published row (処理区分 and all
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    CheckConstraint,
-    Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Text,
     UniqueConstraint,
     false,
-    func,
-    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mdm_hub.db import Base
+from mdm_hub.db import (
+    Base,
+    CustomerId,
+    Decided,
+    SerialId,
+    TimestampNow,
+    Timestamps,
+    one_of,
+    partial_index,
+)
 
 IMPORT_KINDS = ("nta", "invoice")
 IMPORT_STATUSES = ("running", "done")
@@ -41,28 +44,24 @@ class RegistryImport(Base):
 
     __tablename__ = "registry_imports"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(Text)
-    file_name: Mapped[str] = mapped_column(Text)
-    file_sha256: Mapped[str] = mapped_column(Text)
-    member: Mapped[str] = mapped_column(Text)
-    encoding: Mapped[str] = mapped_column(Text)
+    id: Mapped[SerialId]
+    kind: Mapped[str]
+    file_name: Mapped[str]
+    file_sha256: Mapped[str]
+    member: Mapped[str]
+    encoding: Mapped[str]
     status: Mapped[str] = mapped_column(Text, default="running")
     rows_read: Mapped[int] = mapped_column(BigInteger, default=0)  # committed up to this row
     rows_imported: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
-    started_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[TimestampNow]
+    updated_at: Mapped[TimestampNow]
+    finished_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
         UniqueConstraint("kind", "file_sha256", "member"),
-        CheckConstraint(f"kind IN {IMPORT_KINDS!r}", name="kind"),
-        CheckConstraint(f"status IN {IMPORT_STATUSES!r}", name="status"),
+        one_of("kind", IMPORT_KINDS),
+        one_of("status", IMPORT_STATUSES),
     )
 
 
@@ -71,13 +70,13 @@ class RegistryImportReject(Base):
 
     __tablename__ = "registry_import_rejects"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[SerialId]
     import_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("registry_imports.id", ondelete="CASCADE"), index=True
     )
-    row_number: Mapped[int] = mapped_column(BigInteger)
-    reason: Mapped[str] = mapped_column(Text)
-    column_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    row_number: Mapped[int]
+    reason: Mapped[str]
+    column_name: Mapped[str | None]
     fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
 
 
@@ -87,36 +86,34 @@ class NtaCorporation(Base):
     __tablename__ = "nta_corporations"
 
     corporate_number: Mapped[str] = mapped_column(Text, primary_key=True)
-    sequence_number: Mapped[int] = mapped_column(BigInteger)
-    process: Mapped[str] = mapped_column(Text)
-    correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    update_date: Mapped[dt.date] = mapped_column(Date)
-    change_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    kind: Mapped[str | None] = mapped_column(Text, nullable=True)
-    prefecture_name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    city_name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    street_number: Mapped[str | None] = mapped_column(Text, nullable=True)
-    prefecture_code: Mapped[str | None] = mapped_column(Text, nullable=True)
-    city_code: Mapped[str | None] = mapped_column(Text, nullable=True)
-    post_code: Mapped[str | None] = mapped_column(Text, nullable=True)
-    address_outside: Mapped[str | None] = mapped_column(Text, nullable=True)
-    close_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    close_cause: Mapped[str | None] = mapped_column(Text, nullable=True)
-    successor_corporate_number: Mapped[str | None] = mapped_column(Text, nullable=True)
-    change_cause: Mapped[str | None] = mapped_column(Text, nullable=True)
-    assignment_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    en_name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    en_prefecture_name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    en_city_name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    en_address_outside: Mapped[str | None] = mapped_column(Text, nullable=True)
-    furigana: Mapped[str | None] = mapped_column(Text, nullable=True)
-    hihyoji: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    sequence_number: Mapped[int]
+    process: Mapped[str]
+    correct: Mapped[bool | None]
+    update_date: Mapped[dt.date]
+    change_date: Mapped[dt.date | None]
+    name: Mapped[str | None]
+    kind: Mapped[str | None]
+    prefecture_name: Mapped[str | None]
+    city_name: Mapped[str | None]
+    street_number: Mapped[str | None]
+    prefecture_code: Mapped[str | None]
+    city_code: Mapped[str | None]
+    post_code: Mapped[str | None]
+    address_outside: Mapped[str | None]
+    close_date: Mapped[dt.date | None]
+    close_cause: Mapped[str | None]
+    successor_corporate_number: Mapped[str | None]
+    change_cause: Mapped[str | None]
+    assignment_date: Mapped[dt.date | None]
+    en_name: Mapped[str | None]
+    en_prefecture_name: Mapped[str | None]
+    en_city_name: Mapped[str | None]
+    en_address_outside: Mapped[str | None]
+    furigana: Mapped[str | None]
+    hihyoji: Mapped[bool | None]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
-    import_id: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    import_id: Mapped[int]
+    updated_at: Mapped[TimestampNow]
 
     __table_args__ = (
         Index("ix_nta_corporations_successor", "successor_corporate_number"),
@@ -132,22 +129,19 @@ class NtaCorporationHistory(Base):
 
     __tablename__ = "nta_corporation_history"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    corporate_number: Mapped[str] = mapped_column(Text)
-    process: Mapped[str] = mapped_column(Text)
-    update_date: Mapped[dt.date] = mapped_column(Date)
-    change_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    id: Mapped[SerialId]
+    corporate_number: Mapped[str]
+    process: Mapped[str]
+    update_date: Mapped[dt.date]
+    change_date: Mapped[dt.date | None]
     fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    digest: Mapped[str] = mapped_column(Text)
-    import_id: Mapped[int] = mapped_column(BigInteger)
-    row_number: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str]
+    import_id: Mapped[int]
+    row_number: Mapped[int]
 
     __table_args__ = (
         UniqueConstraint("corporate_number", "digest"),
-        CheckConstraint(
-            "process IN ('01', '11', '12', '13', '21', '22', '71', '72', '81', '99')",
-            name="process",
-        ),
+        one_of("process", ("01", "11", "12", "13", "21", "22", "71", "72", "81", "99")),
     )
 
 
@@ -158,30 +152,28 @@ class InvoiceRegistration(Base):
 
     registration_number: Mapped[str] = mapped_column(Text, primary_key=True)
     corporate_number: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
-    sequence_number: Mapped[int] = mapped_column(BigInteger)
-    process: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text)
-    correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    kind: Mapped[str | None] = mapped_column(Text, nullable=True)
-    country: Mapped[str | None] = mapped_column(Text, nullable=True)
-    registration_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    update_date: Mapped[dt.date] = mapped_column(Date)
-    disposal_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    expire_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    kana: Mapped[str | None] = mapped_column(Text, nullable=True)
-    address: Mapped[str | None] = mapped_column(Text, nullable=True)
-    address_prefecture_code: Mapped[str | None] = mapped_column(Text, nullable=True)
-    address_city_code: Mapped[str | None] = mapped_column(Text, nullable=True)
-    address_inside: Mapped[str | None] = mapped_column(Text, nullable=True)
-    trade_name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    popular_name_previous_name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    import_id: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    sequence_number: Mapped[int]
+    process: Mapped[str]
+    status: Mapped[str]
+    correct: Mapped[bool | None]
+    kind: Mapped[str | None]
+    country: Mapped[str | None]
+    registration_date: Mapped[dt.date | None]
+    update_date: Mapped[dt.date]
+    disposal_date: Mapped[dt.date | None]
+    expire_date: Mapped[dt.date | None]
+    name: Mapped[str | None]
+    kana: Mapped[str | None]
+    address: Mapped[str | None]
+    address_prefecture_code: Mapped[str | None]
+    address_city_code: Mapped[str | None]
+    address_inside: Mapped[str | None]
+    trade_name: Mapped[str | None]
+    popular_name_previous_name: Mapped[str | None]
+    import_id: Mapped[int]
+    updated_at: Mapped[TimestampNow]
 
-    __table_args__ = (CheckConstraint(f"status IN {INVOICE_STATUSES!r}", name="status"),)
+    __table_args__ = (one_of("status", INVOICE_STATUSES),)
 
 
 class InvoiceRegistrationHistory(Base):
@@ -189,14 +181,14 @@ class InvoiceRegistrationHistory(Base):
 
     __tablename__ = "invoice_registration_history"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    registration_number: Mapped[str] = mapped_column(Text)
-    process: Mapped[str] = mapped_column(Text)
-    update_date: Mapped[dt.date] = mapped_column(Date)
+    id: Mapped[SerialId]
+    registration_number: Mapped[str]
+    process: Mapped[str]
+    update_date: Mapped[dt.date]
     fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    digest: Mapped[str] = mapped_column(Text)
-    import_id: Mapped[int] = mapped_column(BigInteger)
-    row_number: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str]
+    import_id: Mapped[int]
+    row_number: Mapped[int]
 
     __table_args__ = (UniqueConstraint("registration_number", "digest"),)
 
@@ -205,7 +197,7 @@ LINKED_BY = ("corporate_number", "match", "steward")
 PROPOSAL_STATUSES = ("pending", "accepted", "rejected", "superseded")
 
 
-class RegistryLink(Base):
+class RegistryLink(Timestamps, Base):
     """A customer that is a corporation of the NTA registry (the registry is then one of its
     sources, system ``nta``), and the registry's last applied word on it: closed (閉鎖等年月日
     and 事由), merged into a successor (承継先法人番号, and that corporation's customer when the
@@ -213,60 +205,42 @@ class RegistryLink(Base):
 
     __tablename__ = "registry_links"
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
-    )
+    customer_id: Mapped[CustomerId] = mapped_column(primary_key=True)
     corporate_number: Mapped[str] = mapped_column(Text, index=True)
-    linked_by: Mapped[str] = mapped_column(Text)
-    applied_update_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    applied_process: Mapped[str | None] = mapped_column(Text, nullable=True)
-    closed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    close_cause: Mapped[str | None] = mapped_column(Text, nullable=True)
-    successor_corporate_number: Mapped[str | None] = mapped_column(Text, nullable=True)
-    successor_customer_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), nullable=True
-    )
+    linked_by: Mapped[str]
+    applied_update_date: Mapped[dt.date | None]
+    applied_process: Mapped[str | None]
+    closed_on: Mapped[dt.date | None]
+    close_cause: Mapped[str | None]
+    successor_corporate_number: Mapped[str | None]
+    successor_customer_id: Mapped[CustomerId | None]
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
 
     __table_args__ = (
-        CheckConstraint(f"linked_by IN {LINKED_BY!r}", name="linked_by"),
+        one_of("linked_by", LINKED_BY),
         # Quality KPI (closed companies still active; migration 0019).
-        Index(
-            "ix_registry_links_closed",
-            "customer_id",
-            postgresql_where=text("closed_on IS NOT NULL"),
-        ),
+        partial_index("ix_registry_links_closed", "customer_id", where="closed_on IS NOT NULL"),
     )
 
 
-class RegistryProposal(Base):
+class RegistryProposal(Decided, Base):
     """A corporation of the registry that name + address matching proposes for a customer
     without a 法人番号, for a steward to accept (link) or reject."""
 
     __tablename__ = "registry_proposals"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
-    corporate_number: Mapped[str] = mapped_column(Text)
+    id: Mapped[SerialId]
+    customer_id: Mapped[CustomerId]
+    corporate_number: Mapped[str]
     probability: Mapped[float] = mapped_column(Float)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(Text)
-    decided_by: Mapped[str | None] = mapped_column(Text, nullable=True)
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    status: Mapped[str]
+    created_at: Mapped[TimestampNow]
 
     __table_args__ = (
         UniqueConstraint("customer_id", "corporate_number"),
         Index("ix_registry_proposals_status", "status", "id"),
-        CheckConstraint(f"status IN {PROPOSAL_STATUSES!r}", name="status"),
+        one_of("status", PROPOSAL_STATUSES),
     )
 
 
@@ -276,7 +250,5 @@ class RegistryMatchCheck(Base):
 
     __tablename__ = "registry_match_checks"
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("customers.id"), primary_key=True
-    )
-    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    customer_id: Mapped[CustomerId] = mapped_column(primary_key=True)
+    checked_at: Mapped[dt.datetime]
