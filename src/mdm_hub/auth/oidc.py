@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -80,6 +81,7 @@ class TokenValidator:
     """Validates access tokens for one issuer and audience.
 
     ``static_jwks``: a fixed key set (the built-in development issuer); no HTTP then.
+    ``clock``: the current time in whole seconds, against which exp, nbf and iat are checked.
     """
 
     settings: Settings
@@ -90,8 +92,10 @@ class TokenValidator:
     _jwks: _Cached[KeySet] = field(default_factory=_Cached)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _introspected: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
-    _verified: dict[str, tuple[KeySet, str | None, dict[str, Any]]] = field(default_factory=dict)
+    # token -> (the key set that verified it, its kid, its claims as JSON text)
+    _verified: dict[str, tuple[KeySet, str | None, str]] = field(default_factory=dict)
     jwks_fetches: int = 0
+    clock: Callable[[], int] = field(default=lambda: int(time.time()))
 
     def __post_init__(self) -> None:
         bad = FORBIDDEN_ALGORITHMS & set(self.settings.oidc_algorithms)
@@ -99,6 +103,14 @@ class TokenValidator:
             raise ValueError(f"oidc_algorithms must not contain {sorted(bad)}")
         if self.static_jwks is not None:
             self._jwks = _Cached(_key_set(self.static_jwks), float("inf"))
+        # Built once: the expected values are this validator's; "now" is read at each check.
+        self._claims_registry = jwt.JWTClaimsRegistry(
+            now=self.clock,
+            leeway=self.settings.oidc_leeway_seconds,
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.settings.oidc_audience},
+            exp={"essential": True},
+        )
 
     # -- fetching -------------------------------------------------------------------------
 
@@ -186,14 +198,16 @@ class TokenValidator:
         """
         verified = self._verified.get(token)
         if verified is not None:
-            key_set, kid, claims = verified
+            key_set, kid, kept = verified
             if await self.keys(kid) is key_set:
+                # A copy of every nested value too: the kept claims stay as verified.
+                claims: dict[str, Any] = json.loads(kept)
                 try:
                     self.check_claims(claims)
                 except TokenError:
                     self._verified.pop(token, None)
                     raise
-                return dict(claims)  # the kept claims stay as verified
+                return claims
             self._verified.pop(token, None)
         if token.count(".") != 2:
             if self.settings.oidc_introspection and self.static_jwks is None:
@@ -231,18 +245,12 @@ class TokenValidator:
         self.check_claims(claims)
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             self._verified.pop(next(iter(self._verified)))
-        self._verified[token] = (key_set, kid, dict(claims))
+        self._verified[token] = (key_set, kid, json.dumps(claims))
         return claims
 
     def check_claims(self, claims: dict[str, Any]) -> None:
-        registry = jwt.JWTClaimsRegistry(
-            leeway=self.settings.oidc_leeway_seconds,
-            iss={"essential": True, "value": self.issuer},
-            aud={"essential": True, "value": self.settings.oidc_audience},
-            exp={"essential": True},
-        )
         try:
-            registry.validate(claims)
+            self._claims_registry.validate(claims)
         except ExpiredTokenError as exc:
             raise TokenError("token expired") from exc
         except JoseError as exc:
