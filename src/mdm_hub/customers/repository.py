@@ -233,19 +233,19 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
     if filters.transaction_before is not None:
         query = query.where(Customer.last_transaction_on < filters.transaction_before.isoformat())
     if filters.finding_rule is not None:
-        query = query.where(
-            text(
-                "customers.id IN (SELECT s.customer_id FROM quality_findings AS f "
-                "JOIN source_records AS s ON s.id = f.source_record_id "
-                "WHERE f.rule = :finding_rule)"
-            ).bindparams(finding_rule=filters.finding_rule)
+        query = _where(
+            query,
+            "customers.id IN (SELECT s.customer_id FROM quality_findings AS f "
+            "JOIN source_records AS s ON s.id = f.source_record_id "
+            "WHERE f.rule = :finding_rule)",
+            finding_rule=filters.finding_rule,
         )
     if filters.registry_status is not None:
-        query = query.where(
-            text(
-                "customers.id IN (SELECT r.customer_id FROM quality_registry_states AS r "
-                "WHERE r.active AND r.state = :registry_status)"
-            ).bindparams(registry_status=filters.registry_status)
+        query = _where(
+            query,
+            "customers.id IN (SELECT r.customer_id FROM quality_registry_states AS r "
+            "WHERE r.active AND r.state = :registry_status)",
+            registry_status=filters.registry_status,
         )
     if filters.invoice_status is not None:
         condition = (
@@ -268,11 +268,11 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
         # Its own EXISTS over that system's records: the plain one below would be implied.
         query = query.where(_source_values(filters))
     elif filters.source_system is not None:
-        query = query.where(
-            text(
-                "EXISTS (SELECT 1 FROM source_records AS s "
-                "WHERE s.customer_id = customers.id AND s.system = :source_system)"
-            ).bindparams(source_system=filters.source_system)
+        query = _where(
+            query,
+            "EXISTS (SELECT 1 FROM source_records AS s "
+            "WHERE s.customer_id = customers.id AND s.system = :source_system)",
+            source_system=filters.source_system,
         )
     if filters.customer_code is not None:
         query = query.where(Customer.customer_code == filters.customer_code)
@@ -299,6 +299,11 @@ def customer_query(filters: CustomerFilters) -> Select[Customer]:
     if filters.updated_since is not None:
         query = query.where(Customer.updated_at >= filters.updated_since)
     return query
+
+
+def _where(query: Select[Any], condition: str, **params: object) -> Select[Any]:
+    """The list query narrowed by one SQL condition with its bound parameters."""
+    return query.where(text(condition).bindparams(**params))
 
 
 def _source_values(filters: CustomerFilters) -> TextClause:

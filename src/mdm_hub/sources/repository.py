@@ -207,16 +207,24 @@ def sources_update(
         _UPDATE_SOURCES,
         {
             "ids": [s.id for s in sources],
-            "raw": [sealed_json(seal(s.raw_payload)) for s in sources],
-            "hashes": [s.payload_hash for s in sources],
-            "normalized": [sealed_json(seal(s.normalized)) for s in sources],
-            "changes": [sealed_json(s.changes) for s in sources],
-            "findings": [sealed_json(s.findings) for s in sources],
-            "decisions": [sealed_json(seal(s.decision)) for s in sources],
+            **_documents(sources, seal),
             "versions": [s.version for s in sources],
             "at": [s.updated_at for s in sources],
         },
     )
+
+
+def _documents(sources: list[SourceRecord], seal: Callable[[Any], Any]) -> dict[str, list[Any]]:
+    """The array parameters of source records' payloads and documents, JSON serialized (the
+    personal ones sealed), as the insert and the update of a batch both send them."""
+    return {
+        "raw": [sealed_json(seal(s.raw_payload)) for s in sources],
+        "hashes": [s.payload_hash for s in sources],
+        "normalized": [sealed_json(seal(s.normalized)) for s in sources],
+        "changes": [sealed_json(s.changes) for s in sources],
+        "findings": [sealed_json(s.findings) for s in sources],
+        "decisions": [sealed_json(seal(s.decision)) for s in sources],
+    }
 
 
 _INSERT_SOURCES = """
@@ -250,12 +258,7 @@ def sources_insert(
             "system": system,
             "source_ids": [s.source_id for s in sources],
             "customer_ids": [s.customer_id for s in sources],
-            "raw": [sealed_json(seal(s.raw_payload)) for s in sources],
-            "hashes": [s.payload_hash for s in sources],
-            "normalized": [sealed_json(seal(s.normalized)) for s in sources],
-            "changes": [sealed_json(s.changes) for s in sources],
-            "findings": [sealed_json(s.findings) for s in sources],
-            "decisions": [sealed_json(seal(s.decision)) for s in sources],
+            **_documents(sources, seal),
             "at": [s.created_at for s in sources],
         },
     )
