@@ -1,0 +1,150 @@
+"""A dry run (preview) in chunks of ``MDM_IMPORT_CHUNK_ROWS``: the same outcomes, customer codes,
+problems and counts as the one-chunk preview and as the real import, rows meeting across chunks
+previewed as one cluster; nothing written (every table's rows, the written state, no event, no
+audit entry); at most one chunk of rows held in memory at once; a dry run interrupted by a
+crash starts over and previews the same."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mdm_hub.imports.service import HELD_ROWS
+from tests.imports.files import posted_import, rows, text_file
+from tests.imports.test_batch_and_cli import _fetch
+from tests.imports.test_batch_write_path import _put_all, _state, _truncate
+from tests.imports.test_chunks import CHUNK, _file, _with_chunks
+from tests.imports.test_import_jobs import _report
+
+# The job's own tables: a dry run keeps its rows' outcomes there for the report.
+JOB_TABLES = {"import_jobs", "import_rows", "import_partitions", "import_file_chunks"}
+
+
+async def _table_rows(database_url: str) -> dict[str, int]:
+    """Rows of every table of the hub but the import job's own."""
+    tables = await _fetch(
+        database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+    )
+    names = [t["tablename"] for t in tables]
+    assert set(names) >= JOB_TABLES
+    counted = await _fetch(
+        database_url,
+        " UNION ALL ".join(
+            f"SELECT '{n}' AS t, count(*) AS n FROM {n}" for n in names if n not in JOB_TABLES
+        ),
+    )
+    return {r["t"]: r["n"] for r in counted}
+
+
+async def _run(
+    app: Any, client: httpx.AsyncClient, path: Path, chunk_rows: int, **form: Any
+) -> Any:
+    HELD_ROWS.peak = 0
+    job = await posted_import(client, path, **form)
+    await _with_chunks(app, chunk_rows, batch_size=3).run_until_idle()
+    done = (await client.get(f"/v1/imports/{job['id']}")).json()
+    assert done["status"] == "done", done
+    report = [
+        (r["line"], r["source_id"], r["outcome"], r["customer_code"], r["problems"])
+        for r in await _report(client, job["id"])
+    ]
+    return done, report, HELD_ROWS.peak
+
+
+async def test_dry_run_in_chunks_previews_the_real_import_and_writes_nothing(
+    client: httpx.AsyncClient, app: Any, database_url: str, tmp_path: Path
+) -> None:
+    path, existing, data = _file(tmp_path / "crm.csv")
+    await _truncate(database_url)
+    await _put_all(client, "billing", existing)
+    before, tables = await _state(database_url), await _table_rows(database_url)
+    assert tables["customer_events"] and tables["audit_log"] and tables["customers"]
+
+    previews = {}
+    for chunk_rows in (CHUNK, 50_000):
+        done, report, peak = await _run(app, client, path, chunk_rows, dry_run="true")
+        assert done["dry_run"] and done["rows_total"] == done["rows_done"] == len(data)
+        assert peak <= chunk_rows  # one chunk staged at a time, not the whole file
+        # Nothing written: every table's rows, and what they hold, as before.
+        assert await _table_rows(database_url) == tables, chunk_rows
+        assert await _state(database_url) == before, chunk_rows
+        previews[chunk_rows] = done["counts"], report
+    assert previews[CHUNK] == previews[50_000]
+
+    real, real_report, _ = await _run(app, client, path, CHUNK)
+    assert real["counts"] == previews[CHUNK][0]
+    existed = {code for _, _, _, code, _ in previews[CHUNK][1] if code}
+    assert existed  # rows that join a billing customer show its code
+    masked = [
+        (line, sid, outcome, code if code in existed else "", problems)
+        for line, sid, outcome, code, problems in real_report
+    ]
+    assert masked == previews[CHUNK][1]
+
+    # Clusters of the file's own rows (customers no billing record has) whose rows are in
+    # different chunks: their later rows are previewed as merged, as the import merged them.
+    by_code: dict[str, list[int]] = {}
+    for line, _, _, code, _ in real_report:
+        if code and code not in existed:
+            by_code.setdefault(code, []).append(int(line))
+    across = [lines for lines in by_code.values() if len({(n - 2) // CHUNK for n in lines}) > 1]
+    assert across
+    outcome = {int(line): o for line, _, o, _, _ in previews[CHUNK][1]}
+    for lines in across:
+        assert outcome[min(lines)] == "new_customer"
+        assert all(outcome[n] in ("merged", "updated") for n in lines if n != min(lines))
+
+
+async def test_rows_held_at_once_stay_one_chunk_whatever_the_file_size(
+    client: httpx.AsyncClient, app: Any, database_url: str, tmp_path: Path
+) -> None:
+    """The same 25-row chunks for a file of 25 rows and one of 100: the rows held at once
+    (staging's keys, a write's batch) do not grow with the file."""
+    peaks = []
+    for count in (25, 100):
+        path = text_file(tmp_path / f"{count}.csv", "utf-8", rows(count))
+        done, _, peak = await _run(app, client, path, 25, dry_run="true")
+        assert done["rows_done"] == count
+        peaks.append(peak)
+    assert peaks == [25, 25]
+
+
+async def test_a_dry_run_interrupted_starts_over(
+    client: httpx.AsyncClient, app: Any, database_url: str, tmp_path: Path
+) -> None:
+    """A runner that dies within a dry run's second chunk leaves its job running with the first
+    chunk's outcomes; once its lease runs out, another runner previews it again from the first
+    row (the writes it simulated went with its transaction): the same report, each row once."""
+    path = text_file(tmp_path / "a.csv", "utf-8", rows(40))
+    _, clean, _ = await _run(app, client, path, 10, dry_run="true")
+    tables = await _table_rows(database_url)
+    job = await posted_import(client, path, dry_run="true")
+    runner = _with_chunks(app, 10, batch_size=3)
+    written = 0
+
+    async def crash(job_id: uuid.UUID) -> None:
+        nonlocal written
+        written += 1
+        if written == 8:
+            raise RuntimeError("killed")
+
+    runner.on_progress = crash
+    with pytest.raises(RuntimeError):
+        await runner.run_until_idle()
+    stopped = (await client.get(f"/v1/imports/{job['id']}")).json()
+    assert stopped["status"] == "running" and 0 < stopped["rows_done"] < 40
+    assert not await _with_chunks(app, 10).run_once()  # leased: nobody else takes it
+    await _fetch(database_url, "UPDATE import_jobs SET leased_until = now() - interval '1 s'")
+    await _with_chunks(app, 10, batch_size=3).run_until_idle()
+    done = (await client.get(f"/v1/imports/{job['id']}")).json()
+    assert done["status"] == "done" and done["rows_done"] == 40
+    report = [
+        (r["line"], r["source_id"], r["outcome"], r["customer_code"], r["problems"])
+        for r in await _report(client, job["id"])
+    ]
+    assert report == clean
+    assert await _table_rows(database_url) == tables
