@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from mdm_hub.db import NEVER_COMMITTED, advisory_xact_locks
 from mdm_hub.imports.service import HELD_ROWS
 from tests.imports.files import posted_import, rows, text_file
 from tests.imports.test_batch_and_cli import _fetch
@@ -120,26 +122,28 @@ async def test_a_dry_run_interrupted_starts_over(
     chunk's outcomes; once its lease runs out, another runner previews it again from the first
     row (the writes it simulated went with its transaction): the same report, each row once."""
     path = text_file(tmp_path / "a.csv", "utf-8", rows(40))
-    _, clean, _ = await _run(app, client, path, 10, dry_run="true")
+    # Chunks of 5 rows: the 16th row (line 17) repeats the 15th, in the chunk before.
+    _, clean, _ = await _run(app, client, path, 5, dry_run="true")
+    assert [o for line, _, o, _, _ in clean if line in ("16", "17")] == ["new_customer", "merged"]
     tables = await _table_rows(database_url)
     job = await posted_import(client, path, dry_run="true")
-    runner = _with_chunks(app, 10, batch_size=3)
+    runner = _with_chunks(app, 5, batch_size=3)
     written = 0
 
     async def crash(job_id: uuid.UUID) -> None:
         nonlocal written
         written += 1
-        if written == 8:
+        if written == 11:  # chunk 3 written, its partition not yet finished
             raise RuntimeError("killed")
 
     runner.on_progress = crash
     with pytest.raises(RuntimeError):
         await runner.run_until_idle()
     stopped = (await client.get(f"/v1/imports/{job['id']}")).json()
-    assert stopped["status"] == "running" and 0 < stopped["rows_done"] < 40
-    assert not await _with_chunks(app, 10).run_once()  # leased: nobody else takes it
+    assert stopped["status"] == "running" and 10 < stopped["rows_done"] <= 15, stopped
+    assert not await _with_chunks(app, 5).run_once()  # leased: nobody else takes it
     await _fetch(database_url, "UPDATE import_jobs SET leased_until = now() - interval '1 s'")
-    await _with_chunks(app, 10, batch_size=3).run_until_idle()
+    await _with_chunks(app, 5, batch_size=3).run_until_idle()
     done = (await client.get(f"/v1/imports/{job['id']}")).json()
     assert done["status"] == "done" and done["rows_done"] == 40
     report = [
@@ -148,3 +152,47 @@ async def test_a_dry_run_interrupted_starts_over(
     ]
     assert report == clean
     assert await _table_rows(database_url) == tables
+
+
+async def test_a_dry_run_cancelled_stops_and_writes_nothing(
+    client: httpx.AsyncClient, app: Any, database_url: str, tmp_path: Path
+) -> None:
+    path = text_file(tmp_path / "a.csv", "utf-8", rows(30))
+    tables = await _table_rows(database_url)
+    job = await posted_import(client, path, dry_run="true")
+    runner = _with_chunks(app, 10, batch_size=3)
+    batches = 0
+
+    async def cancel(job_id: uuid.UUID) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            answer = await client.post(f"/v1/imports/{job_id}/cancel")
+            assert answer.status_code == 200, answer.text
+
+    runner.on_progress = cancel
+    await runner.run_until_idle()
+    after = (await client.get(f"/v1/imports/{job['id']}")).json()
+    assert after["status"] == "cancelled" and 0 < after["rows_done"] < 30, after
+    assert batches == 2  # no batch after the cancel
+    assert await _table_rows(database_url) == tables
+
+
+async def test_a_never_committed_session_takes_no_advisory_locks(app: Any) -> None:
+    """A dry run's writes lock no key: held to the end of a whole file's preview, one per key,
+    they would overflow PostgreSQL's shared lock table ("out of shared memory")."""
+    held = []
+    for never_committed in (False, True):
+        async with app.state.sessionmaker() as session, session.begin():
+            if never_committed:
+                session.info[NEVER_COMMITTED] = True
+            await advisory_xact_locks(session, ["match:a", "match:b", "source:crm:1"])
+            held.append(
+                await session.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks "
+                        "WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                    )
+                )
+            )
+    assert held == [3, 0]
