@@ -60,6 +60,9 @@ logger = logging.getLogger("mdm_hub.imports")
 CHUNK_BYTES = 1024 * 1024
 STAGE_BATCH = 1000
 PARTITION_ROWS = 2000  # rows per partition, about (components are never split)
+# A dry run's tables analyzed in its transaction after this many rows written (see
+# repository.analyze_simulated).
+ANALYZE_SIMULATED_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -625,6 +628,7 @@ class Runner:
     on_progress: Callable[[uuid.UUID], Awaitable[None]] | None = None
     name: str = ""
     _reading: _Reading | None = field(default=None, init=False, repr=False)
+    _simulated: int = field(default=0, init=False, repr=False)  # rows since the last ANALYZE
 
     def __post_init__(self) -> None:
         self.name = self.name or worker_name()
@@ -842,6 +846,10 @@ class Runner:
                 # Flushed: nothing of this batch is kept in memory for the next (a real
                 # import's batch has a session of its own).
                 simulated.expunge_all()
+                self._simulated += len(rows)
+                if self._simulated >= ANALYZE_SIMULATED_ROWS:
+                    self._simulated = 0
+                    await repo.analyze_simulated(simulated)
                 existing = await repo.existing_codes(
                     session, sorted({r["customer_code"] for r in results if r["customer_code"]})
                 )
