@@ -404,6 +404,14 @@ _ADVISORY_LOCKS_GENERIC_PLANS = (
 )
 
 
+# ``session.info`` flag of a session whose transaction is always rolled back (an import's dry
+# run, mdm_hub.imports.service): it takes no advisory locks. They serialize writers whose
+# writes others will see; this one's are never seen, and a dry run over a whole file would
+# otherwise hold one lock per key of the file until its end (PostgreSQL's shared lock table
+# holds about 10,000 with the default max_locks_per_transaction: "out of shared memory").
+NEVER_COMMITTED = "mdm_hub.never_committed"
+
+
 async def advisory_xact_locks(
     session: AsyncSession, keys: list[str], *, generic_plans: bool = False
 ) -> None:
@@ -420,7 +428,7 @@ async def advisory_xact_locks(
     the plans stay the same, their planning goes.
     """
     ordered = sorted(set(keys))
-    if not ordered:
+    if not ordered or session.info.get(NEVER_COMMITTED):
         return
     sql = _ADVISORY_LOCKS_GENERIC_PLANS if generic_plans else _ADVISORY_LOCKS
     await fetch(session, sql, {"keys": ordered})

@@ -121,7 +121,8 @@ async def claim_job_to_stage(
 ) -> ImportJob | None:
     """A job with rows to stage, leased to the caller: a queued one, one whose stager died (its
     lease ran out), or a running one whose staged chunk is written and whose file has more rows
-    (its next chunk; it stays ``running``)."""
+    (its next chunk; it stays ``running``), or a dry run whose runner died (it starts over:
+    imports.service.Runner._dry_run)."""
     row = await session.scalar(
         text(
             """
@@ -136,7 +137,8 @@ async def claim_job_to_stage(
                        OR (j.status = 'running' AND NOT j.staged_all
                            AND (j.leased_until IS NULL OR j.leased_until < now())
                            AND NOT EXISTS (SELECT 1 FROM import_partitions AS p
-                                           WHERE p.job_id = j.id AND p.status <> 'done')))
+                                           WHERE p.job_id = j.id AND p.status <> 'done'))
+                       OR (j.status = 'running' AND j.dry_run AND j.leased_until < now()))
                   AND (CAST(:job AS uuid) IS NULL OR j.id = CAST(:job AS uuid))
                 ORDER BY j.created_at
                 FOR UPDATE SKIP LOCKED LIMIT 1
@@ -253,7 +255,9 @@ async def insert_partitions(
 async def claim_partition(
     session: AsyncSession, worker: str, lease_seconds: float, job_id: uuid.UUID | None = None
 ) -> tuple[uuid.UUID, int] | None:
-    """A pending partition of a running job nobody holds (or whose holder's lease ran out)."""
+    """A pending partition of a running job nobody holds (or whose holder's lease ran out).
+    Not a dry run's: the worker that stages a dry run writes its partitions itself, in the one
+    transaction it rolls back at the end (imports.service.Runner._dry_run)."""
     row = (
         await session.execute(
             text(
@@ -264,6 +268,7 @@ async def claim_partition(
                     SELECT q.job_id, q.partition
                     FROM import_partitions AS q
                     JOIN import_jobs AS j ON j.id = q.job_id AND j.status = 'running'
+                                          AND NOT j.dry_run
                     WHERE q.status = 'pending'
                       AND (q.leased_until IS NULL OR q.leased_until < now())
                       AND (CAST(:job AS uuid) IS NULL OR q.job_id = CAST(:job AS uuid))
@@ -277,6 +282,38 @@ async def claim_partition(
         )
     ).first()
     return (row[0], row[1]) if row is not None else None
+
+
+async def pending_partitions(session: AsyncSession, job_id: uuid.UUID) -> list[int]:
+    result = await session.scalars(
+        text(
+            "SELECT partition FROM import_partitions WHERE job_id = :job AND status = 'pending' "
+            "ORDER BY partition"
+        ),
+        {"job": job_id},
+    )
+    return list(result)
+
+
+async def claim_own_partition(
+    session: AsyncSession, job_id: uuid.UUID, partition: int, worker: str, lease_seconds: float
+) -> bool:
+    """A dry run's partition, taken by the runner that staged it (and no other: see
+    :func:`claim_partition`) while the job still runs. Locks the partition's row."""
+    found = await session.scalar(
+        text(
+            """
+            UPDATE import_partitions AS p
+            SET worker = :worker, leased_until = now() + make_interval(secs => :lease)
+            FROM import_jobs AS j
+            WHERE p.job_id = :job AND p.partition = :partition AND p.status = 'pending'
+              AND j.id = p.job_id AND j.status = 'running'
+            RETURNING p.partition
+            """
+        ),
+        {"job": job_id, "partition": partition, "worker": worker, "lease": lease_seconds},
+    )
+    return found is not None
 
 
 async def renew_lease(
@@ -504,3 +541,45 @@ async def customers_named(
         {"codes": list(codes)},
     )
     return {r[0]: r[1] for r in by_source}, {r[0]: r[1] for r in by_code}
+
+
+async def existing_codes(session: AsyncSession, codes: Sequence[str]) -> set[str]:
+    """Which of these customer codes belong to committed customers (a dry run's session sees
+    the customers it would create too; this one, another, does not)."""
+    if not codes:
+        return set()
+    found = await session.scalars(
+        text("SELECT customer_code FROM customers WHERE customer_code = ANY(:codes)"),
+        {"codes": list(codes)},
+    )
+    return set(found)
+
+
+async def restart_staging(session: AsyncSession, job: ImportJob) -> None:
+    """A job staged anew from its first row: its staged rows, partitions and counts dropped
+    (a dry run interrupted by a crash: the writes it simulated are gone with its
+    transaction, so its later chunks could not be previewed on them)."""
+    await clear_staged(session, job.id, None)
+    job.staged_line = None
+    job.staged_all = False
+    job.rows_done = 0
+    job.counts = empty_counts()
+    await session.flush()
+
+
+# What a dry run's transaction writes most, and its statements read back.
+SIMULATED_TABLES = (
+    "customers",
+    "source_records",
+    "match_keys",
+    "customer_relations",
+    "customer_relation_pending",
+)
+
+
+async def analyze_simulated(session: AsyncSession) -> None:
+    """Statistics of the tables a dry run writes, taken inside its transaction (the only one
+    that sees its rows: autovacuum's ANALYZE skips rows of transactions in progress), so that
+    its statements are planned for what it wrote, not for the hub before it. Rolled back with
+    it."""
+    await session.execute(text(f"ANALYZE {', '.join(SIMULATED_TABLES)}"))

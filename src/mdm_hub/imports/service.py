@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mdm_hub import heap
 from mdm_hub.context import Actor
 from mdm_hub.custom_fields.service import Configuration
+from mdm_hub.db import NEVER_COMMITTED
 from mdm_hub.errors import ProblemError, found
 from mdm_hub.events.repository import insert_summary_event
 from mdm_hub.imports import repository as repo
@@ -59,6 +60,9 @@ logger = logging.getLogger("mdm_hub.imports")
 CHUNK_BYTES = 1024 * 1024
 STAGE_BATCH = 1000
 PARTITION_ROWS = 2000  # rows per partition, about (components are never split)
+# A dry run's tables analyzed in its transaction after this many rows written (see
+# repository.analyze_simulated).
+ANALYZE_SIMULATED_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -327,22 +331,37 @@ def _count_rows(reading: _Reading) -> int:
     return sum(1 for _ in read_rows(reading.spool, reading.fmt)) - 1
 
 
+@dataclass
+class HeldRows:
+    """The most rows an import held in memory at once, for tests of the memory bound: the rows
+    of one staging (their keys, for the partitions) and of one dry-run write."""
+
+    peak: int = 0
+
+    def hold(self, rows: int) -> None:
+        self.peak = max(self.peak, rows)
+
+
+HELD_ROWS = HeldRows()
+
+
 async def stage_job(
     session: AsyncSession,
     settings: Settings,
     job: ImportJob,
     progress: Callable[[int], Awaitable[None]] | None = None,
     reading: _Reading | None = None,
+    lookup: AsyncSession | None = None,
 ) -> _Reading | None:
-    """Stage the job's next chunk: up to ``MDM_IMPORT_CHUNK_ROWS`` rows after the last staged
-    (a dry run: the whole file, as its writes are rolled back and a later chunk could not see
-    the customers an earlier one would create), read, mapped, validated, normalized (for the
-    keys), stored with their partitions. One transaction (the caller's): a crash leaves nothing
-    of the chunk staged. A chunk is staged only once the one before it is written, so that its
-    rows' existing holders include the customers earlier chunks created, and partitions (rows
-    sharing no key) are computed within the chunk: staging holds one chunk's keys in memory,
-    never the whole file's.
+    """Stage the job's next chunk: up to ``MDM_IMPORT_CHUNK_ROWS`` rows after the last staged,
+    read, mapped, validated, normalized (for the keys), stored with their partitions. One
+    transaction (the caller's): a crash leaves nothing of the chunk staged. A chunk is staged
+    only once the one before it is written, so that its rows' existing holders include the
+    customers earlier chunks created, and partitions (rows sharing no key) are computed within
+    the chunk: staging holds one chunk's keys in memory, never the whole file's.
 
+    ``lookup``: the session the rows' existing customers are read in (a dry run's, which
+    sees the customers its earlier chunks would have created; else ``session``).
     ``reading`` is the file as the caller's last chunk left it; the file as it is after this
     chunk is returned, to be given to the next (None: nothing left to read)."""
     if reading is not None and (reading.job_id != job.id or reading.last_line != job.staged_line):
@@ -367,9 +386,9 @@ async def stage_job(
                 "No column holds the customer's name (会社名, 取引先名, 顧客名, 氏名, "
                 "name...): give a mapping",
             )
-        chunk_rows = None if job.dry_run else settings.import_chunk_rows
+        chunk_rows = settings.import_chunk_rows
         counted = None
-        if first_chunk and chunk_rows is not None:
+        if first_chunk:
             counted = _count_rows(reading)
             if progress is not None:  # the lease renewed after the file's pass
                 await progress(0)
@@ -380,7 +399,9 @@ async def stage_job(
 
         async def flush() -> None:
             nonlocal rejected
-            staged = await _stage_rows(session, settings, reading.config, header, batch, job.system)
+            staged = await _stage_rows(
+                lookup or session, settings, reading.config, header, batch, job.system
+            )
             for row in staged:
                 if row["status"] == "pending":
                     components.add([f"source:{row['source_id']}", *row.pop("keys")])
@@ -400,6 +421,7 @@ async def stage_job(
                 if progress is not None:
                     await progress(total)
         await flush()
+        HELD_ROWS.hold(total)
         first = await repo.next_partition(session, job.id)
         sizes = await _partition(session, job.id, lines, components, first)
         await repo.lock_job(session, job)
@@ -428,11 +450,12 @@ async def stage_job(
             await repo.add_counts(session, job.id, {"rejected": rejected}, rejected)
             await repo.reload_job(session, job)
         await session.flush()
-        if job.status == "done" and first > 0 and not job.dry_run:
+        if job.status == "done" and first > 0:
             # The last chunk had no row to write: the job ends here, not with a partition.
             if not job.options.get("keep_file"):
                 await repo.drop_chunks(session, job.id)
-            await _summary_event(session, job.id)
+            if not job.dry_run:
+                await _summary_event(session, job.id)
     except BaseException:
         reading.close()
         raise
@@ -602,6 +625,7 @@ class Runner:
     on_progress: Callable[[uuid.UUID], Awaitable[None]] | None = None
     name: str = ""
     _reading: _Reading | None = field(default=None, init=False, repr=False)
+    _simulated: int = field(default=0, init=False, repr=False)  # rows since the last ANALYZE
 
     def __post_init__(self) -> None:
         self.name = self.name or worker_name()
@@ -617,7 +641,10 @@ class Runner:
             job = await repo.claim_job_to_stage(session, self.lease, self.job_id)
         if job is not None:
             await _settle(self.settings)
-            await self._stage(job)
+            if job.dry_run:
+                await self._dry_run(job)
+            else:
+                await self._stage(job)
             return True
         async with self.sessionmaker() as session, session.begin():
             claimed = await repo.claim_partition(session, self.name, self.lease, self.job_id)
@@ -627,10 +654,7 @@ class Runner:
         job_id, partition = claimed
         async with self.sessionmaker() as session:
             job = await get_job(session, job_id)
-        if job.dry_run:
-            await self._dry_run_partition(job, partition)
-        else:
-            await self._write_partition(job, partition)
+        await self._write_partition(job, partition)
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -662,7 +686,9 @@ class Runner:
             self._reading.close()
             self._reading = None
 
-    async def _stage(self, claimed: ImportJob) -> None:
+    async def _stage(self, claimed: ImportJob, lookup: AsyncSession | None = None) -> bool:
+        """Stage the job's next chunk (``lookup``: see :func:`stage_job`); False when the job
+        failed on its file or mapping (or was cancelled meanwhile)."""
         job_id = claimed.id
         # The file as this runner's last chunk left it: stage_job owns it (and closes it on a
         # failure); what it returns is kept once the chunk is committed.
@@ -672,8 +698,12 @@ class Runner:
                 job = await get_job(session, job_id)
                 given, reading = reading, None
                 reading = await stage_job(
-                    session, self.settings, job, self._renew_staging(job_id), given
+                    session, self.settings, job, self._renew_staging(job_id), given, lookup
                 )
+                if job.dry_run and job.status == "running":
+                    # Written by this runner alone (claim_partition skips dry runs); its
+                    # lease kept while it writes, so that no other worker stages on.
+                    await repo.renew_staging(session, job_id, self.lease)
             self._reading, reading = reading, None
         except (FileProblem, MappingFileError) as exc:
             code = exc.code if isinstance(exc, FileProblem) else "invalid_mapping"
@@ -681,17 +711,19 @@ class Runner:
                 failed = await get_job(session, job_id)
                 await repo.lock_job(session, failed)
                 if failed.status not in ("staging", "running"):  # cancelled meanwhile
-                    return
+                    return False
                 failed.status = "failed"
                 failed.error = {"code": code, "message": str(exc)}
                 failed.finished_at = dt.datetime.now(dt.UTC)
                 if not failed.options.get("keep_file"):  # a preview: mapped again, then rerun
                     await repo.drop_chunks(session, job_id)
+            return False
         finally:
             if reading is not None:  # not given to stage_job, or its chunk not committed
                 reading.close()
         if self.on_progress is not None:
             await self.on_progress(job_id)
+        return True
 
     def _renew_staging(self, job_id: uuid.UUID) -> Callable[[int], Awaitable[None]]:
         """Keep the staging lease while reading a long file (in a transaction of its own)."""
@@ -742,56 +774,93 @@ class Runner:
             await repo.record_results(session, job.id, results)
         return True
 
-    async def _dry_run_partition(self, job: ImportJob, partition: int) -> None:
-        """The partition written in one transaction that is rolled back; only the outcomes
-        are kept (customer codes only of customers that existed before)."""
-        results: list[dict[str, Any]] = []
-        async with self.sessionmaker() as session:
-            await session.begin()
+    async def _dry_run(self, claimed: ImportJob) -> None:
+        """A dry run (preview), whole, by this runner: chunk after chunk staged as an import's
+        (committed: rows, partitions, outcomes) and written in one transaction, ``simulated``,
+        that is never committed. Its later chunks read the customers its earlier ones would
+        have created there, so rows that meet across chunks are previewed as one cluster,
+        while memory holds one chunk's keys (staging) and one batch of rows (writing). Nothing
+        of the writes survives: no customer, audit entry or event is ever committed.
+
+        An interrupted dry run (a crash: the simulated writes are gone) starts over from its
+        first row."""
+        async with self.sessionmaker() as simulated:
+            simulated.info[NEVER_COMMITTED] = True
+            await simulated.begin()
             try:
-                if not await repo.renew_lease(session, job.id, partition, self.name, self.lease):
-                    return
-                rows = await repo.pending_rows(session, job.id, partition, None)
-                created: set[str] = set()
-                by_source: dict[str, dict[str, Any]] = {}  # the last result of each source id
-                for start in range(0, len(rows), self.batch_size):
-                    batch = rows[start : start + self.batch_size]
-                    earlier: dict[str, list[dict[str, str]]] = {}
-                    arrivals: dict[str, list[tuple[int, dict[str, str]]]] = {}
-                    written = await _write(
-                        session,
-                        self.settings,
-                        Actor("dry-run"),
-                        job.system,
-                        batch,
-                        columns=_relation_columns(job),
-                        earlier=earlier,
-                        arrivals=arrivals,
-                    )
-                    for source_id, problems in earlier.items():
-                        if source_id in by_source:
-                            by_source[source_id]["problems"].extend(problems)
-                    _report_arrivals(
-                        written, {s: a for s, a in arrivals.items() if s not in by_source}
-                    )
-                    for (_, source_id, _, _), result in zip(batch, written, strict=True):
-                        by_source[source_id] = result
-                    for result in written:
-                        code = result["customer_code"]
-                        if result["outcome"] == "new_customer":
-                            created.add(code)
-                        if code in created:
-                            result["customer_code"] = None
-                        results.append(result)
+                if claimed.staged_line is not None:
+                    async with self.sessionmaker() as session, session.begin():
+                        job = await get_job(session, claimed.id)
+                        await repo.restart_staging(session, job)
+                    self.close()
+                while True:
+                    if not await self._stage(claimed, lookup=simulated):
+                        return
+                    async with self.sessionmaker() as session:
+                        job = await get_job(session, claimed.id)
+                        partitions = await repo.pending_partitions(session, job.id)
+                    for partition in partitions:
+                        if not await self._dry_run_partition(simulated, job, partition):
+                            return
+                    if job.status != "running" or job.staged_all:
+                        return
             finally:
-                await session.rollback()
-        async with self.sessionmaker() as session, session.begin():
-            if not await repo.renew_lease(session, job.id, partition, self.name, self.lease):
-                return
-            await repo.record_results(session, job.id, results)
-            await repo.finish_partition(session, job.id, partition)
+                await simulated.rollback()
+                self.close()
+
+    async def _dry_run_partition(
+        self, simulated: AsyncSession, job: ImportJob, partition: int
+    ) -> bool:
+        """A dry run's partition written batch by batch in ``simulated`` (never committed), each
+        batch's outcomes recorded (committed) as a real import records them, customer codes
+        only of customers that existed before; False when the job is no longer running
+        (cancelled)."""
+        columns = _relation_columns(job)
+        while True:
+            async with self.sessionmaker() as session, session.begin():
+                if not await repo.claim_own_partition(
+                    session, job.id, partition, self.name, self.lease
+                ):
+                    return False
+                await repo.renew_staging(session, job.id, self.lease)
+                rows = await repo.pending_rows(session, job.id, partition, self.batch_size)
+                if not rows:
+                    await repo.finish_partition(session, job.id, partition)
+                    break
+                HELD_ROWS.hold(len(rows))
+                earlier: dict[str, list[dict[str, str]]] = {}
+                arrivals: dict[str, list[tuple[int, dict[str, str]]]] = {}
+                results = await _write(
+                    simulated,
+                    self.settings,
+                    Actor("dry-run"),
+                    job.system,
+                    rows,
+                    columns=columns,
+                    earlier=earlier,
+                    arrivals=arrivals,
+                )
+                # Flushed: nothing of this batch is kept in memory for the next (a real
+                # import's batch has a session of its own).
+                simulated.expunge_all()
+                self._simulated += len(rows)
+                if self._simulated >= ANALYZE_SIMULATED_ROWS:
+                    self._simulated = 0
+                    await repo.analyze_simulated(simulated)
+                existing = await repo.existing_codes(
+                    session, sorted({r["customer_code"] for r in results if r["customer_code"]})
+                )
+                for result in results:
+                    if result["customer_code"] not in existing:
+                        result["customer_code"] = None
+                reported = await repo.add_row_problems(session, job.id, partition, earlier)
+                _report_arrivals(results, {s: a for s, a in arrivals.items() if s not in reported})
+                await repo.record_results(session, job.id, results)
+            if self.on_progress is not None:
+                await self.on_progress(job.id)
         if self.on_progress is not None:
             await self.on_progress(job.id)
+        return True
 
 
 class _suppress_timeout:
