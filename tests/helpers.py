@@ -7,6 +7,10 @@ from typing import Any
 
 import httpx
 
+from mdm_hub.context import Actor
+from mdm_hub.record import CustomerIn
+from mdm_hub.sources.service import write_batch
+
 CORPORATION: dict[str, Any] = {
     "kind": "corporation",
     "name": "株式会社ABC商事",
@@ -87,3 +91,19 @@ async def listed_codes(client: httpx.AsyncClient, **params: Any) -> set[str]:
         cursor = page["next_cursor"]
         if not cursor:
             return codes
+
+
+async def batch_outcomes(
+    app: Any, system: str, items: list[tuple[str, dict[str, Any]]]
+) -> list[str]:
+    """``sources.service.write_batch`` of ``(source_id, payload)`` items in one transaction, as
+    the import and the batch endpoint call it; the outcome of each item."""
+    async with app.state.sessionmaker() as session, session.begin():
+        done = await write_batch(
+            session,
+            app.state.settings,
+            Actor(subject="tester"),
+            system,
+            [(s, CustomerIn.model_validate(p)) for s, p in items],
+        )
+    return [d.outcome for d in done]

@@ -14,12 +14,10 @@ import asyncpg
 import httpx
 
 from mdm_hub.app import create_app
-from mdm_hub.context import Actor
 from mdm_hub.db import json_loads
 from mdm_hub.observability.statements import counted_statements
-from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
-from mdm_hub.sources.service import write_batch
+from tests.helpers import batch_outcomes
 from tests.imports.test_batch_write_path import _put_all, _rows, _state, _truncate
 
 
@@ -112,18 +110,6 @@ def _canonical_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-async def _batch(app: Any, system: str, rows: list[Any]) -> list[str]:
-    async with app.state.sessionmaker() as session, session.begin():
-        done = await write_batch(
-            session,
-            app.state.settings,
-            Actor(subject="tester"),
-            system,
-            [(s, CustomerIn.model_validate(p)) for s, p in rows],
-        )
-    return [d.outcome for d in done]
-
-
 async def test_changed_records_in_a_batch_equal_one_by_one_puts(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
@@ -146,7 +132,7 @@ async def test_changed_records_in_a_batch_equal_one_by_one_puts(
     async with app.router.lifespan_context(app):
         for chunk in (changed[:20], changed[20:]):
             with counted_statements(app.state.engine, width=100) as seen:
-                outcomes = await _batch(app, "crm", chunk)
+                outcomes = await batch_outcomes(app, "crm", chunk)
             assert set(outcomes) == {"updated"}, outcomes
             # A new connection's set-up (asyncpg's catalogue query, the pool's jit setting).
             ours = {s: n for s, n in seen.items() if "typeinfo_tree" not in s and "'jit'" not in s}
@@ -188,7 +174,7 @@ async def test_two_changes_of_one_customer_in_a_batch_are_both_kept(
     customer_id = answer.json()["customer"]["id"]
     first = {**body, "emails": [{"address": "a@example.co.jp"}]}
     second = {**body, "emails": [{"address": "b@example.co.jp"}]}
-    outcomes = await _batch(app, "crm", [("A", first), ("B", second)])
+    outcomes = await batch_outcomes(app, "crm", [("A", first), ("B", second)])
     assert outcomes == ["updated", "updated"]
     customer = (await client.get(f"/v1/customers/{customer_id}")).json()
     assert customer["version"] == 4

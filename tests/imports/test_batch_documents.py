@@ -15,26 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
-from mdm_hub.context import Actor
 from mdm_hub.customers.survivorship import SourceView
-from mdm_hub.record import CustomerIn
 from mdm_hub.sources import decide
-from mdm_hub.sources.service import write_batch
-from tests.helpers import PERSON, corporation, other_corporation
+from tests.helpers import PERSON, batch_outcomes, corporation, other_corporation
 
 SEALED = re.compile(r'"enc:v1:[A-Za-z0-9]+:[A-Za-z0-9+/]*=*"')
-
-
-async def _write(app: Any, system: str, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    async with app.state.sessionmaker() as session, session.begin():
-        done = await write_batch(
-            session,
-            app.state.settings,
-            Actor(subject="tester"),
-            system,
-            [(s, CustomerIn.model_validate(p)) for s, p in items],
-        )
-    return [d.outcome for d in done]
 
 
 async def test_a_new_customers_record_is_sealed_once_with_its_source_record(
@@ -44,7 +29,7 @@ async def test_a_new_customers_record_is_sealed_once_with_its_source_record(
     person["addresses"] = [
         {"postal_code": "100-0005", "prefecture": "東京都", "city": "千代田区", "town": "丸の内"}
     ]
-    assert await _write(app, "crm", [("P-1", person)]) == ["new_customer"]
+    assert await batch_outcomes(app, "crm", [("P-1", person)]) == ["new_customer"]
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         row = await conn.fetchrow(
@@ -81,7 +66,12 @@ async def test_the_second_pass_computes_only_the_golden_records_of_customers_rea
         ("C-3", other_corporation(2)),
         ("C-4", other_corporation(1)),  # joins C-2's new customer, in the batch
     ]
-    assert await _write(app, "crm", items) == ["merged", "new_customer", "new_customer", "merged"]
+    assert await batch_outcomes(app, "crm", items) == [
+        "merged",
+        "new_customer",
+        "new_customer",
+        "merged",
+    ]
     # One golden record per item: the first pass's three (C-1 waited for its customer) are
     # kept for the second, which computes only C-1's customer's.
     assert sorted(computed) == [
