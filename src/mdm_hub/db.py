@@ -102,7 +102,8 @@ class Decided:
 def one_of(column: str, values: Iterable[str]) -> CheckConstraint:
     """``CHECK (column IN ('a', 'b', ...))``, named after the column: the allowed values of a
     text column, given as a tuple or a StrEnum."""
-    return CheckConstraint(f"{column} IN {tuple(str(value) for value in values)!r}", name=column)
+    allowed = ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=column)
 
 
 def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
