@@ -14,17 +14,14 @@ import asyncpg
 import httpx
 
 from mdm_hub.app import create_app
-from mdm_hub.context import Actor
 from mdm_hub.db import json_loads
 from mdm_hub.imports import service as import_service
 from mdm_hub.imports.mapping import map_header, map_row
 from mdm_hub.imports.sample import LIST_HEADER, generated_rows
 from mdm_hub.observability.statements import counted_statements
-from mdm_hub.record import CustomerIn
 from mdm_hub.settings import Settings
 from mdm_hub.sources.prepare import use_processes
-from mdm_hub.sources.service import write_batch
-from tests.helpers import corporation
+from tests.helpers import batch_outcomes, corporation
 
 EXISTING = 80  # rows PUT from another system first: the file meets customers already there
 ROWS = 320
@@ -133,15 +130,7 @@ async def _put_all(client: httpx.AsyncClient, system: str, rows: list[Any]) -> N
 async def _batches(app: Any, system: str, rows: list[Any], size: int) -> list[str]:
     outcomes = []
     for start in range(0, len(rows), size):
-        async with app.state.sessionmaker() as session, session.begin():
-            done = await write_batch(
-                session,
-                app.state.settings,
-                Actor(subject="tester"),
-                system,
-                [(s, CustomerIn.model_validate(p)) for s, p in rows[start : start + size]],
-            )
-        outcomes += [d.outcome for d in done]
+        outcomes += await batch_outcomes(app, system, rows[start : start + size])
     return outcomes
 
 
