@@ -94,13 +94,14 @@ def _open_keyring(settings: Settings, engine: AsyncEngine) -> Coroutine[Any, Any
     from mdm_hub.privacy.fields import open_keyring
 
     assert settings.field_encryption_key is not None
+    current = settings.field_encryption_key.get_secret_value()
 
     async def run() -> None:
         previous = settings.field_encryption_key_previous
         install_keyring(
             await open_keyring(
                 engine,
-                settings.field_encryption_key.get_secret_value(),  # type: ignore[union-attr]
+                current,
                 previous.get_secret_value() if previous else None,
             )
         )

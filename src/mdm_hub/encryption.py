@@ -634,6 +634,8 @@ class _Key(Protocol):
     @property
     def value(self) -> str: ...
 
+    def __init__(self, kind: str, value: str) -> None: ...
+
     def __lt__(self, other: Any) -> bool: ...
 
 
@@ -647,4 +649,4 @@ def index_keys(keys: Iterable[K]) -> list[K]:
     # The keys' order is (kind, value) (matching.keys.BlockingKey's): compared in C, on
     # tuples, and the keys made once each (a key's own hash and init are Python code).
     indexed = {(k.kind, index(k.kind, k.value), type(k)) for k in keys}
-    return [cls(kind, value) for kind, value, cls in sorted(indexed, key=_TUPLE_ORDER)]  # type: ignore[call-arg]
+    return [cls(kind, value) for kind, value, cls in sorted(indexed, key=_TUPLE_ORDER)]

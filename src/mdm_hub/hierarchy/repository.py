@@ -498,20 +498,20 @@ async def _carry_pending(
 
 
 async def customer_by_code(session: AsyncSession, code: str) -> uuid.UUID | None:
-    found = await session.scalar(
+    found: uuid.UUID | None = await session.scalar(
         text("SELECT id FROM customers WHERE customer_code = :code"), {"code": code}
     )
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def customer_by_source(
     session: AsyncSession, system: str, source_id: str
 ) -> uuid.UUID | None:
-    found = await session.scalar(
+    found: uuid.UUID | None = await session.scalar(
         text("SELECT customer_id FROM source_records WHERE system = :s AND source_id = :i"),
         {"s": system, "i": source_id},
     )
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 # Active corporations with the 法人番号 :n that are no one's site.

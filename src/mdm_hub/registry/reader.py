@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 SAMPLE_BYTES = 256 * 1024
 ENCODINGS = {"utf-8": "utf-8-sig", "cp932": "cp932", "shift_jis": "cp932"}
@@ -59,10 +59,10 @@ def csv_members(path: Path) -> list[Member]:
 
 
 @contextmanager
-def _open_bytes(path: Path, member: Member) -> Iterator[BinaryIO]:
+def _open_bytes(path: Path, member: Member) -> Iterator[IO[bytes]]:
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive, archive.open(member.name) as handle:
-            yield handle  # type: ignore[misc]
+            yield handle
     else:
         with path.open("rb") as handle:
             yield handle
@@ -94,7 +94,7 @@ def member_encoding(path: Path, member: Member, forced: str | None) -> str:
         return detect_encoding(handle.read(SAMPLE_BYTES))
 
 
-def _decoded_lines(handle: BinaryIO, encoding: str, member: str) -> Iterator[str]:
+def _decoded_lines(handle: IO[bytes], encoding: str, member: str) -> Iterator[str]:
     """The lines of ``handle`` decoded one by one, so that an undecodable byte is reported
     with its line. Splitting the bytes at LF is safe in both encodings: 0x0A is never part of
     a multi-byte character in UTF-8 or Shift_JIS."""
