@@ -182,7 +182,10 @@ def _flag(value: str, column: str, row_number: int, *, allow_empty: bool) -> boo
     return RowError(row_number, f"{column}: {value!r} is neither 0 nor 1", column)
 
 
-_NTA_DATES = ("update_date", "change_date", "close_date", "assignment_date")
+# The typed columns of each layout (the others are text, and the 一連番号 an integer): what the
+# parser reads them as, and so what the registry's tables store them as (``models.py``).
+NTA_DATES = ("update_date", "change_date", "close_date", "assignment_date")
+NTA_FLAGS = ("correct", "latest", "hihyoji")
 
 
 def _common_fields(
@@ -229,9 +232,9 @@ def parse_nta_row(fields: Sequence[str], row_number: int) -> ParsedRow | RowErro
     if raw["process"] not in NTA_PROCESSES:
         return RowError(row_number, f"process: unknown 処理区分 {raw['process']!r}", "process")
     deleted = raw["process"] == "99"
-    if (error := _dates(raw, values, _NTA_DATES, row_number)) is not None:
+    if (error := _dates(raw, values, NTA_DATES, row_number)) is not None:
         return error
-    for column in ("correct", "latest", "hihyoji"):
+    for column in NTA_FLAGS:
         flag = _flag(raw[column], column, row_number, allow_empty=deleted or column == "hihyoji")
         if isinstance(flag, RowError):
             return flag
@@ -249,7 +252,8 @@ def parse_nta_row(fields: Sequence[str], row_number: int) -> ParsedRow | RowErro
     return ParsedRow(row_number, raw["corporate_number"], values, tuple(fields), digest)
 
 
-_INVOICE_DATES = ("registration_date", "update_date", "disposal_date", "expire_date")
+INVOICE_DATES = ("registration_date", "update_date", "disposal_date", "expire_date")
+INVOICE_FLAGS = ("correct", "latest")
 
 
 def invoice_status(process: str, disposal: dt.date | None, expire: dt.date | None) -> str:
@@ -288,9 +292,9 @@ def parse_invoice_row(fields: Sequence[str], row_number: int) -> ParsedRow | Row
         )
     if not deleted and raw["kind"] not in INVOICE_KINDS:
         return RowError(row_number, f"kind: unknown 人格区分 {raw['kind']!r}", "kind")
-    if (error := _dates(raw, values, _INVOICE_DATES, row_number)) is not None:
+    if (error := _dates(raw, values, INVOICE_DATES, row_number)) is not None:
         return error
-    for column in ("correct", "latest"):
+    for column in INVOICE_FLAGS:
         flag = _flag(raw[column], column, row_number, allow_empty=deleted)
         if isinstance(flag, RowError):
             return flag

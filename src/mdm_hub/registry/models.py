@@ -8,11 +8,15 @@ the ``*_history`` tables keep every distinct published row (処理区分 and all
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -32,6 +36,15 @@ from mdm_hub.db import (
     Timestamps,
     one_of,
     partial_index,
+)
+from mdm_hub.registry.layouts import (
+    INVOICE_COLUMNS,
+    INVOICE_DATES,
+    INVOICE_FLAGS,
+    NTA_COLUMNS,
+    NTA_DATES,
+    NTA_FLAGS,
+    NTA_PROCESSES,
 )
 
 IMPORT_KINDS = ("nta", "invoice")
@@ -80,42 +93,54 @@ class RegistryImportReject(Base):
     fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
 
 
-class NtaCorporation(Base):
-    """A 法人番号's latest published state (最新履歴 = 1), or its deletion (処理区分 99)."""
+class PublishedState:
+    """A mixin of the current tables: what every published row has (一連番号, 処理区分, 訂正区分,
+    更新年月日), and the import that wrote the row."""
 
-    __tablename__ = "nta_corporations"
-
-    corporate_number: Mapped[str] = mapped_column(Text, primary_key=True)
     sequence_number: Mapped[int]
     process: Mapped[str]
     correct: Mapped[bool | None]
     update_date: Mapped[dt.date]
-    change_date: Mapped[dt.date | None]
-    name: Mapped[str | None]
-    kind: Mapped[str | None]
-    prefecture_name: Mapped[str | None]
-    city_name: Mapped[str | None]
-    street_number: Mapped[str | None]
-    prefecture_code: Mapped[str | None]
-    city_code: Mapped[str | None]
-    post_code: Mapped[str | None]
-    address_outside: Mapped[str | None]
-    close_date: Mapped[dt.date | None]
-    close_cause: Mapped[str | None]
-    successor_corporate_number: Mapped[str | None]
-    change_cause: Mapped[str | None]
-    assignment_date: Mapped[dt.date | None]
-    en_name: Mapped[str | None]
-    en_prefecture_name: Mapped[str | None]
-    en_city_name: Mapped[str | None]
-    en_address_outside: Mapped[str | None]
-    furigana: Mapped[str | None]
-    hihyoji: Mapped[bool | None]
-    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     import_id: Mapped[int]
     updated_at: Mapped[TimestampNow]
 
+
+def _published(
+    columns: Sequence[str],
+    *,
+    key: str,
+    omitted: Collection[str],
+    dates: Collection[str],
+    flags: Collection[str],
+) -> tuple[Column[Any], ...]:
+    """The other published columns a current table keeps, in the file's order (all but its key,
+    ``PublishedState``'s and ``omitted``): nullable, typed as the layout's parser reads them."""
+    declared = {key, *inspect.get_annotations(PublishedState), *omitted}
+    return tuple(
+        Column(name, Date if name in dates else Boolean if name in flags else Text)
+        for name in columns
+        if name not in declared
+    )
+
+
+class NtaCorporation(PublishedState, Base):
+    """A 法人番号's latest published state (最新履歴 = 1), or its deletion (処理区分 99): every
+    column of the published layout but the image ids and 最新履歴."""
+
+    __tablename__ = "nta_corporations"
+
+    corporate_number: Mapped[str] = mapped_column(Text, primary_key=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
     __table_args__ = (
+        # The published columns before the indexes that name them.
+        *_published(
+            NTA_COLUMNS,
+            key="corporate_number",
+            omitted=("name_image_id", "address_image_id", "address_outside_image_id", "latest"),
+            dates=NTA_DATES,
+            flags=NTA_FLAGS,
+        ),
         Index("ix_nta_corporations_successor", "successor_corporate_number"),
         Index("ix_nta_corporations_post_code", "post_code"),
         # Proposals for customers without a postal code (enrichment).
@@ -124,71 +149,65 @@ class NtaCorporation(Base):
     )
 
 
-class NtaCorporationHistory(Base):
-    """Every distinct published row of a 法人番号 (each 処理区分 it went through), as read."""
-
-    __tablename__ = "nta_corporation_history"
+class PublishedHistory:
+    """A mixin of the history tables: one distinct published row of a number (each 処理区分 it
+    went through), as read: its fields, and their digest (``layouts.ParsedRow``)."""
 
     id: Mapped[SerialId]
-    corporate_number: Mapped[str]
     process: Mapped[str]
     update_date: Mapped[dt.date]
-    change_date: Mapped[dt.date | None]
     fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
     digest: Mapped[str]
     import_id: Mapped[int]
     row_number: Mapped[int]
 
+
+class NtaCorporationHistory(PublishedHistory, Base):
+    __tablename__ = "nta_corporation_history"
+
+    corporate_number: Mapped[str]
+    change_date: Mapped[dt.date | None]
+
     __table_args__ = (
         UniqueConstraint("corporate_number", "digest"),
-        one_of("process", ("01", "11", "12", "13", "21", "22", "71", "72", "81", "99")),
+        one_of("process", NTA_PROCESSES),
     )
 
 
-class InvoiceRegistration(Base):
-    """An インボイス registration number's latest published state."""
+class InvoiceRegistration(PublishedState, Base):
+    """An インボイス registration number's latest published state: the published layout but the
+    公表申出 address, the codes of the 国内事務所's address and 最新履歴; its 法人番号 and
+    status are read from the row (``layouts.parse_invoice_row``)."""
 
     __tablename__ = "invoice_registrations"
 
     registration_number: Mapped[str] = mapped_column(Text, primary_key=True)
     corporate_number: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
-    sequence_number: Mapped[int]
-    process: Mapped[str]
     status: Mapped[str]
-    correct: Mapped[bool | None]
-    kind: Mapped[str | None]
-    country: Mapped[str | None]
-    registration_date: Mapped[dt.date | None]
-    update_date: Mapped[dt.date]
-    disposal_date: Mapped[dt.date | None]
-    expire_date: Mapped[dt.date | None]
-    name: Mapped[str | None]
-    kana: Mapped[str | None]
-    address: Mapped[str | None]
-    address_prefecture_code: Mapped[str | None]
-    address_city_code: Mapped[str | None]
-    address_inside: Mapped[str | None]
-    trade_name: Mapped[str | None]
-    popular_name_previous_name: Mapped[str | None]
-    import_id: Mapped[int]
-    updated_at: Mapped[TimestampNow]
 
-    __table_args__ = (one_of("status", INVOICE_STATUSES),)
+    __table_args__ = (
+        *_published(
+            INVOICE_COLUMNS,
+            key="registration_number",
+            omitted=(
+                "address_request",
+                "address_request_prefecture_code",
+                "address_request_city_code",
+                "address_inside_prefecture_code",
+                "address_inside_city_code",
+                "latest",
+            ),
+            dates=INVOICE_DATES,
+            flags=INVOICE_FLAGS,
+        ),
+        one_of("status", INVOICE_STATUSES),
+    )
 
 
-class InvoiceRegistrationHistory(Base):
-    """Every distinct published row of a registration number, as read."""
-
+class InvoiceRegistrationHistory(PublishedHistory, Base):
     __tablename__ = "invoice_registration_history"
 
-    id: Mapped[SerialId]
     registration_number: Mapped[str]
-    process: Mapped[str]
-    update_date: Mapped[dt.date]
-    fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    digest: Mapped[str]
-    import_id: Mapped[int]
-    row_number: Mapped[int]
 
     __table_args__ = (UniqueConstraint("registration_number", "digest"),)
 
