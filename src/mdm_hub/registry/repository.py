@@ -20,7 +20,14 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mdm_hub.db import Base
 from mdm_hub.registry.layouts import RowError
+from mdm_hub.registry.models import (
+    InvoiceRegistration,
+    InvoiceRegistrationHistory,
+    NtaCorporation,
+    NtaCorporationHistory,
+)
 
 
 @dataclass(frozen=True)
@@ -35,73 +42,35 @@ class Layout:
     history_columns: tuple[str, ...]  # besides the key, fields, digest, import_id, row_number
 
 
-NTA = Layout(
-    kind="nta",
-    key="corporate_number",
-    current="nta_corporations",
-    history="nta_corporation_history",
-    stage_columns=(
-        ("corporate_number", "text"),
-        ("sequence_number", "bigint"),
-        ("process", "text"),
-        ("correct", "boolean"),
-        ("update_date", "date"),
-        ("change_date", "date"),
-        ("name", "text"),
-        ("kind", "text"),
-        ("prefecture_name", "text"),
-        ("city_name", "text"),
-        ("street_number", "text"),
-        ("prefecture_code", "text"),
-        ("city_code", "text"),
-        ("post_code", "text"),
-        ("address_outside", "text"),
-        ("close_date", "date"),
-        ("close_cause", "text"),
-        ("successor_corporate_number", "text"),
-        ("change_cause", "text"),
-        ("assignment_date", "date"),
-        ("latest", "boolean"),
-        ("en_name", "text"),
-        ("en_prefecture_name", "text"),
-        ("en_city_name", "text"),
-        ("en_address_outside", "text"),
-        ("furigana", "text"),
-        ("hihyoji", "boolean"),
-    ),
-    history_columns=("process", "update_date", "change_date"),
-)
+# The current tables' columns that the import sets itself, not from a row's values; and the
+# history tables' that every history has (``models.PublishedHistory``, but its key).
+_BOOKKEEPING = ("deleted", "import_id", "updated_at")
+_HISTORY_OWN = ("id", "fields", "digest", "import_id", "row_number")
 
-INVOICE = Layout(
-    kind="invoice",
-    key="registration_number",
-    current="invoice_registrations",
-    history="invoice_registration_history",
-    stage_columns=(
-        ("registration_number", "text"),
-        ("corporate_number", "text"),
-        ("sequence_number", "bigint"),
-        ("process", "text"),
-        ("status", "text"),
-        ("correct", "boolean"),
-        ("kind", "text"),
-        ("country", "text"),
-        ("latest", "boolean"),
-        ("registration_date", "date"),
-        ("update_date", "date"),
-        ("disposal_date", "date"),
-        ("expire_date", "date"),
-        ("name", "text"),
-        ("kana", "text"),
-        ("address", "text"),
-        ("address_prefecture_code", "text"),
-        ("address_city_code", "text"),
-        ("address_inside", "text"),
-        ("trade_name", "text"),
-        ("popular_name_previous_name", "text"),
-    ),
-    history_columns=("process", "update_date"),
-)
+
+def _layout(kind: str, current: type[Base], history: type[Base]) -> Layout:
+    """A registry's layout, read from its tables: the staged values are the current table's
+    published columns, typed as there, and 最新履歴 (which of a number's rows in a file is its
+    latest)."""
+    (key,) = current.__table__.primary_key
+    published = [c for c in current.__table__.columns if c.name not in _BOOKKEEPING]
+    return Layout(
+        kind=kind,
+        key=key.name,
+        current=current.__tablename__,
+        history=history.__tablename__,
+        stage_columns=(
+            *((c.name, c.type.compile()) for c in published),
+            ("latest", "BOOLEAN"),
+        ),
+        history_columns=tuple(
+            c.name for c in history.__table__.columns if c.name not in (key.name, *_HISTORY_OWN)
+        ),
+    )
+
+
+NTA = _layout("nta", NtaCorporation, NtaCorporationHistory)
+INVOICE = _layout("invoice", InvoiceRegistration, InvoiceRegistrationHistory)
 
 LAYOUTS = {"nta": NTA, "invoice": INVOICE}
 
