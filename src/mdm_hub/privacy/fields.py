@@ -63,10 +63,11 @@ async def open_keyring(
     """The keyring of this database under the KEK (the first data key is made if none); with
     ``previous_text`` (MDM_FIELD_ENCRYPTION_KEY_PREVIOUS), keys not yet re-wrapped under the
     KEK open with the previous one."""
-    kek = parse_kek(key_text)
-    previous = parse_kek(previous_text) if previous_text else None
+    keks = [parse_kek(key_text)]
+    if previous_text:
+        keks.append(parse_kek(previous_text))
     async with AsyncSession(engine) as session, session.begin():
-        return await load_keyring(session, kek, previous, known=known)
+        return await load_keyring(session, *keks, known=known)
 
 
 def _texts(key: SecretStr, previous: SecretStr | None) -> tuple[str, str | None]:

@@ -62,22 +62,18 @@ async def _index_key(
 
 
 async def load_keyring(
-    session: AsyncSession,
-    kek: bytes,
-    previous: bytes | None = None,
-    *,
-    known: Keyring | None = None,
+    session: AsyncSession, *keks: bytes, known: Keyring | None = None
 ) -> Keyring:
-    """Every data key, unwrapped (by ``kek``, or by ``previous`` while the KEK is replaced);
-    the first one is made (and stored) when there is none. Keys in ``known`` (the keyring a
-    process already holds) are taken from it, not unwrapped again."""
-    keks = (kek,) if previous is None else (kek, previous)
+    """Every data key, unwrapped by whichever of ``keks`` wrapped it (the KEK, and the previous
+    one while the KEK is replaced); the first one is made (and stored, wrapped by the first KEK)
+    when there is none. Keys in ``known`` (the keyring a process already holds) are taken from
+    it, not unwrapped again."""
     active, wrapped = await _read(session)
     if active is None:
         await repository.lock_data_keys(session)
         active, wrapped = await _read(session)
         if active is None:
-            await _insert_active(session, kek)
+            await _insert_active(session, keks[0])
             active, wrapped = await _read(session)
     assert active is not None
     keys = {
