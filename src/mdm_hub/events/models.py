@@ -91,19 +91,8 @@ class CustomerEvent(Base):
     )
 
 
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    delivered = "delivered"
-    dead = "dead"
-    failed = "failed"
-
-
-class AttemptOutcome(StrEnum):
-    delivered = "delivered"
-    retrying = "retrying"
-    dead = "dead"
-    disabled = "disabled"
-    failed = "failed"
+DeliveryStatus = StrEnum("DeliveryStatus", ["pending", "delivered", "dead", "failed"])
+AttemptOutcome = StrEnum("AttemptOutcome", ["delivered", "retrying", "dead", "disabled", "failed"])
 
 
 DeliveryKind = Literal["event", "replay", "test"]

@@ -38,55 +38,17 @@ DayOfMonth = Annotated[
 ]
 
 
-class CustomerKind(StrEnum):
-    corporation = "corporation"
-    person = "person"
+CustomerKind = StrEnum("CustomerKind", ["corporation", "person"])
+AddressPurpose = StrEnum("AddressPurpose", ["head_office", "billing", "shipping", "home", "other"])
+PhonePurpose = StrEnum("PhonePurpose", ["main", "direct", "mobile", "fax", "support", "other"])
+PhoneLineType = StrEnum("PhoneLineType", ["fixed_line", "mobile", "toll_free", "voip", "other"])
+EmailPurpose = StrEnum("EmailPurpose", ["main", "billing", "support", "other"])
+SiteType = StrEnum(
+    "SiteType", ["head_office", "branch", "sales_office", "factory", "store", "other"]
+)
 
 
-class AddressPurpose(StrEnum):
-    head_office = "head_office"
-    billing = "billing"
-    shipping = "shipping"
-    home = "home"
-    other = "other"
-
-
-class PhonePurpose(StrEnum):
-    main = "main"
-    direct = "direct"
-    mobile = "mobile"
-    fax = "fax"
-    support = "support"
-    other = "other"
-
-
-class PhoneLineType(StrEnum):
-    fixed_line = "fixed_line"
-    mobile = "mobile"
-    toll_free = "toll_free"
-    voip = "voip"
-    other = "other"
-
-
-class EmailPurpose(StrEnum):
-    main = "main"
-    billing = "billing"
-    support = "support"
-    other = "other"
-
-
-class SiteType(StrEnum):
-    head_office = "head_office"
-    branch = "branch"
-    sales_office = "sales_office"
-    factory = "factory"
-    store = "store"
-    other = "other"
-
-
-class ParentRelationType(StrEnum):
-    subsidiary = "subsidiary"
-    affiliate = "affiliate"
+ParentRelationType = StrEnum("ParentRelationType", ["subsidiary", "affiliate"])
 
 
 class InputModel(BaseModel):
