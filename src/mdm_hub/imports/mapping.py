@@ -1,8 +1,9 @@
 """Header row → hub fields, and a row → the body a ``PUT /v1/sources/...`` would send.
 
 Pure. Japanese and English headers are recognized by their usual labels (会社名, フリガナ, 〒,
-TEL, E-mail, 法人番号, ...); custom fields by their label or key; a mapping file (YAML or JSON)
-overrides or completes that. Columns nobody recognizes are reported, never silently dropped.
+TEL, E-mail, 法人番号, ...), listed in the data file ``vocabulary.yaml`` beside this module;
+custom fields by their label or key; a mapping file (YAML or JSON) overrides or completes
+that. Columns nobody recognizes are reported, never silently dropped.
 """
 
 from __future__ import annotations
@@ -21,190 +22,36 @@ import yaml
 IGNORE = "ignore"
 CUSTOM_PREFIX = "custom:"
 
-# Each target and the headers that mean it (compared after :func:`header_key`).
+
+def _vocabulary() -> dict[str, dict[str, Any]]:
+    """``vocabulary.yaml`` beside this module: what headers and cell values mean (checked
+    here, so that an edit that breaks its form fails at start-up, not on some row)."""
+    loaded = yaml.safe_load(Path(__file__).with_name("vocabulary.yaml").read_text("utf-8"))
+    sections = ("labels", "kinds", "site_types", "relation_types")
+    if not isinstance(loaded, dict) or list(loaded) != list(sections):
+        raise RuntimeError(f"imports/vocabulary.yaml: expected the sections {sections}")
+    for name in sections:
+        for key, value in loaded[name].items():
+            values = value if name == "labels" and isinstance(value, list) else [value]
+            if not isinstance(key, str) or not all(isinstance(v, str) for v in values):
+                raise RuntimeError(f"imports/vocabulary.yaml: {name}.{key}: expected text")
+    return loaded
+
+
+_VOCABULARY = _vocabulary()
+# Each target and the headers that mean it (compared after :func:`header_key`), in the file's
+# order (the console lists targets in it).
 LABELS: dict[str, tuple[str, ...]] = {
-    "source_id": (
-        "顧客コード",
-        "取引先コード",
-        "得意先コード",
-        "顧客番号",
-        "顧客ID",
-        "取引先ID",
-        "ID",
-        "customer code",
-        "customer id",
-        "account id",
-        "source id",
-        "code",
-    ),
-    "kind": ("区分", "種別", "法人個人区分", "法人/個人", "顧客区分", "kind", "type"),
-    "name": (
-        "会社名",
-        "取引先名",
-        "顧客名",
-        "氏名",
-        "名称",
-        "社名",
-        "法人名",
-        "得意先名",
-        "企業名",
-        "company",
-        "company name",
-        "customer name",
-        "account name",
-        "name",
-    ),
-    "name_kana": (
-        "フリガナ",
-        "ふりがな",
-        "カナ",
-        "よみ",
-        "ヨミ",
-        "読み",
-        "よみがな",
-        "会社名カナ",
-        "会社名フリガナ",
-        "顧客名カナ",
-        "氏名カナ",
-        "kana",
-        "furigana",
-        "name kana",
-    ),
-    "family_name": ("姓", "last name", "family name", "surname"),
-    "given_name": ("名", "first name", "given name"),
-    "postal_code": ("郵便番号", "〒", "郵便", "zip", "zip code", "postal code", "postcode"),
-    "address": ("住所", "所在地", "address"),
-    "address1": ("住所1", "所在地1", "address1", "address line1"),
-    "address2": ("住所2", "所在地2", "address2", "address line2"),
-    "prefecture": ("都道府県", "prefecture"),
-    "city": ("市区町村", "市町村", "city"),
-    "town": ("町域", "町名", "town"),
-    "street": ("番地", "丁目番地", "street"),
-    "building": ("建物名", "ビル名", "建物", "building"),
-    "phone": ("電話番号", "TEL", "代表電話", "代表電話番号", "電話", "phone", "telephone"),
-    "mobile": ("携帯電話", "携帯", "携帯番号", "mobile", "mobile phone"),
-    "fax": ("FAX", "FAX番号", "ファックス", "ファクス", "fax number"),
-    "email": ("メールアドレス", "E-mail", "Eメール", "メール", "email", "mail", "email address"),
-    "corporate_number": ("法人番号", "corporate number"),
-    "invoice_registration_number": (
-        "インボイス登録番号",
-        "適格請求書発行事業者登録番号",
-        "登録番号",
-        "インボイス番号",
-        "invoice registration number",
-        "invoice number",
-    ),
-    "birth_date": ("生年月日", "誕生日", "birth date", "date of birth"),
-    "contact_name": ("担当者名", "担当者", "ご担当者", "contact", "contact name"),
-    "contact_kana": ("担当者カナ", "担当者フリガナ", "contact kana"),
-    "contact_department": ("部署", "部署名", "所属", "department"),
-    "contact_title": ("役職", "役職名", "title", "job title"),
-    "started_on": ("取引開始日", "取引開始", "start date", "customer since"),
-    "last_transaction_on": ("最終取引日", "最終取引", "last transaction", "last order date"),
-    "annual_amount": ("取引金額", "年間取引金額", "年商取引額", "amount", "annual amount"),
-    "industry": ("業種", "industry"),
-    "rank": ("ランク", "顧客ランク", "rank"),
-    "region": ("地域", "region"),
-    "segment": ("セグメント", "segment"),
-    "employees": ("従業員数", "社員数", "employees"),
-    "capital": ("資本金", "capital"),
-    "established_on": ("設立年月日", "設立日", "設立", "established"),
-    # The hierarchy (docs/hierarchy.md): a site's corporation and a corporation's group parent,
-    # each named by this system's code for it (its source id, the ID column of its own row),
-    # the hub's customer code, or its 法人番号, as ``relations`` in a PUT.
-    "site_type": ("事業所区分", "事業所種別", "拠点区分", "拠点種別", "site type"),
-    "site_of_source_id": (
-        "本社コード",
-        "所属法人コード",
-        "所属会社コード",
-        "本社取引先コード",
-        "所属法人ID",
-        "site of source id",
-        "corporation code",
-        "head office code",
-    ),
-    "site_of_source_system": ("所属法人システム", "本社システム", "site of source system"),
-    "site_of_customer_code": (
-        "所属法人顧客コード(MDM)",
-        "所属法人MDMコード",
-        "本社MDMコード",
-        "site of customer code",
-    ),
-    "site_of_corporate_number": (
-        "所属法人番号",
-        "所属法人の法人番号",
-        "本社法人番号",
-        "site of corporate number",
-        "corporation corporate number",
-    ),
-    "site_valid_from": ("所属開始日", "site valid from"),
-    "site_valid_to": ("所属終了日", "site valid to"),
-    "parent_source_id": (
-        "親会社コード",
-        "親会社取引先コード",
-        "親会社顧客コード",
-        "親会社ID",
-        "parent source id",
-        "parent code",
-        "parent id",
-    ),
-    "parent_source_system": ("親会社システム", "parent source system"),
-    "parent_customer_code": (
-        "親会社顧客コード(MDM)",
-        "親会社MDMコード",
-        "parent customer code",
-    ),
-    "parent_corporate_number": ("親会社法人番号", "parent corporate number"),
-    "parent_relation_type": (
-        "関係種別",
-        "関係区分",
-        "親会社との関係",
-        "資本関係",
-        "relation type",
-        "parent relation type",
-    ),
-    "parent_valid_from": ("親会社関係開始日", "parent valid from"),
-    "parent_valid_to": ("親会社関係終了日", "parent valid to"),
-    # The dates of whichever link the row names (the group link when it names both).
-    "relation_valid_from": ("関係開始日", "関係開始", "relation valid from", "relation start"),
-    "relation_valid_to": ("関係終了日", "関係終了", "relation valid to", "relation end"),
+    target: tuple(labels) for target, labels in _VOCABULARY["labels"].items()
 }
 TARGETS = frozenset(LABELS)
-
-KIND_VALUES = {
-    "法人": "corporation",
-    "会社": "corporation",
-    "企業": "corporation",
-    "団体": "corporation",
-    "corporation": "corporation",
-    "company": "corporation",
-    "個人": "person",
-    "個人事業主": "person",
-    "person": "person",
-    "individual": "person",
-}
-
-SITE_TYPES = {
-    "本社": "head_office",
-    "本店": "head_office",
-    "支店": "branch",
-    "支社": "branch",
-    "営業所": "sales_office",
-    "出張所": "sales_office",
-    "工場": "factory",
-    "製作所": "factory",
-    "店舗": "store",
-    "その他": "other",
+KIND_VALUES: dict[str, str] = _VOCABULARY["kinds"]
+SITE_TYPES: dict[str, str] = {
+    **_VOCABULARY["site_types"],
     **{v: v for v in ("head_office", "branch", "sales_office", "factory", "store", "other")},
 }
-RELATION_TYPES = {
-    "子会社": "subsidiary",
-    "連結子会社": "subsidiary",
-    "関連会社": "affiliate",
-    "持分法適用会社": "affiliate",
-    "subsidiary": "subsidiary",
-    "affiliate": "affiliate",
-}
+RELATION_TYPES: dict[str, str] = _VOCABULARY["relation_types"]
+
 # A relation target → the JSON pointer of ``relations`` it fills (a problem's pointer → its
 # column at write time, when the row's own pointers are gone: :func:`relation_columns`).
 RELATION_POINTERS: dict[str, tuple[str, ...]] = {
