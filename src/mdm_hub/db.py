@@ -11,6 +11,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 
 import asyncpg
@@ -120,6 +121,16 @@ def arrays(rows: Sequence[Mapping[str, Any]], **keys: str) -> dict[str, list[Any
     """Array parameters of a multi-row statement: ``name="key"`` gives ``name``, the ``key``
     of every row in order."""
     return {name: [row[key] for row in rows] for name, key in keys.items()}
+
+
+def attribute_arrays(
+    objects: Sequence[object], *names: str, **renamed: str
+) -> dict[str, list[Any]]:
+    """Array parameters of a multi-row statement from objects (dataclasses, ORM rows): each of
+    ``names`` gives that attribute of every object in order, ``name="attribute"`` gives it as
+    ``name``."""
+    keys = {name: name for name in names} | renamed
+    return {name: list(map(attrgetter(key), objects)) for name, key in keys.items()}
 
 
 def equal_where_given(

@@ -17,7 +17,7 @@ from mdm_hub.app import create_app
 from mdm_hub.db import json_loads
 from mdm_hub.observability.statements import counted_statements
 from mdm_hub.settings import Settings
-from tests.helpers import batch_outcomes
+from tests.helpers import batch_outcomes, corporation, other_corporation
 from tests.imports.test_batch_write_path import _put_all, _rows, _state, _truncate
 
 
@@ -194,3 +194,31 @@ async def test_two_changes_of_one_customer_in_a_batch_are_both_kept(
     finally:
         await conn.close()
     assert versions[-2:] == [3, 4], versions
+
+
+async def test_a_refused_change_in_a_batch_leaves_its_record_as_stored(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """A changed record whose customer's golden record would lack a required custom field is
+    refused (as its own PUT would be: 422) and leaves its source record and customer as
+    stored; the batch's other changed record is stored."""
+    field = {"key": "sales_owner", "label": "営業担当", "type": "string", "required": True}
+    assert (await client.post("/v1/custom-fields", json=field)).status_code == 201
+    first = corporation(custom_fields={"sales_owner": "佐藤"})
+    second = other_corporation(1, custom_fields={"sales_owner": "鈴木"})
+    for source_id, body in (("A", first), ("B", second)):
+        answer = await client.put(f"/v1/sources/crm/records/{source_id}", json=body)
+        assert answer.status_code == 201, answer.text
+    stored = (await client.get("/v1/sources/crm/records/A")).json()
+    refused = {**first, "custom_fields": {}, "emails": [{"address": "a@example.co.jp"}]}
+    kept = {**second, "emails": [{"address": "b@example.co.jp"}]}
+    assert await batch_outcomes(app, "crm", [("A", refused), ("B", kept)]) == [
+        "rejected",
+        "updated",
+    ]
+    assert (await client.get("/v1/sources/crm/records/A")).json() == stored
+    alone = await client.put("/v1/sources/crm/records/A", json=refused)
+    assert alone.status_code == 422, alone.text
+    written = (await client.get("/v1/sources/crm/records/B")).json()
+    assert written["version"] == 2
+    assert written["raw_payload"]["emails"] == [{"address": "b@example.co.jp"}]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mdm_hub.audit.log import AuditRecord
 from mdm_hub.audit.models import AuditEntry
-from mdm_hub.db import IdOrderedPages, WritePart
+from mdm_hub.db import IdOrderedPages, WritePart, attribute_arrays
 from mdm_hub.encryption import sealed_json
 
 
@@ -45,12 +45,9 @@ def audit_insert(entries: Sequence[AuditRecord]) -> WritePart | None:
     return WritePart(
         _INSERT_AUDIT,
         {
-            "actor": [e.actor for e in entries],
-            "action": [e.action for e in entries],
-            "entity_type": [e.entity_type for e in entries],
-            "entity_id": [e.entity_id for e in entries],
-            "customer_id": [e.customer_id for e in entries],
-            "request_id": [e.request_id for e in entries],
+            **attribute_arrays(
+                entries, "actor", "action", "entity_type", "entity_id", "customer_id", "request_id"
+            ),
             "before": [_json(e.before) for e in entries],
             "after": [_json(e.after) for e in entries],
         },

@@ -29,6 +29,10 @@ AGES: dict[str, dt.timedelta] = {"day": dt.timedelta(days=1), "week": dt.timedel
 
 @dataclass
 class QueueFilters:
+    """The review queue's filters, as the console's query string gives them (empty: any):
+    the customers' kind, a source system either customer has a record of, a probability band
+    (``BANDS``) and an age (``AGES``: pairs waiting at least that long)."""
+
     kind: str | None = None
     source: str | None = None
     band: str | None = None

@@ -177,7 +177,13 @@ async def edit_customer(
     done = await normalize_patch(session, locked, patch)
     changes = requested_changes(locked, patch, done.record)
     return await governance.request_change(
-        session, actor, locked.id, patch, changes, reason, protected
+        session,
+        actor,
+        protected,
+        customer_id=locked.id,
+        patch=patch,
+        changes=changes,
+        reason=reason,
     )
 
 

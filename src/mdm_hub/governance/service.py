@@ -113,7 +113,7 @@ def touched(patch: dict[str, Any], fields: list[ProtectedField]) -> list[str]:
     return found
 
 
-async def _add_request(
+async def request_change(
     session: AsyncSession,
     actor: Actor,
     protected: list[str],
@@ -126,7 +126,9 @@ async def _add_request(
     source_id: str | None = None,
 ) -> ChangeRequest:
     """A new pending change request by ``actor``, stored, and audited with the protected fields
-    it holds."""
+    it holds: a steward's patch (the caller locked the customer, checked If-Match as for the
+    edit, and gives each field's golden value before and normalized value after in
+    ``changes``), or the values a write of source record (``system``, ``source_id``) sent."""
     request = ChangeRequest(
         customer_id=customer_id,
         status="pending",
@@ -172,29 +174,6 @@ def _audit_request(
     )
 
 
-async def request_change(
-    session: AsyncSession,
-    actor: Actor,
-    customer_id: uuid.UUID,
-    patch: dict[str, Any],
-    changes: list[dict[str, Any]],
-    reason: str | None,
-    protected: list[str],
-) -> ChangeRequest:
-    """Keep a steward's patch as a change request (the caller locked the customer, checked
-    If-Match as for the edit, and gives each field's golden value before and normalized value
-    after in ``changes``)."""
-    return await _add_request(
-        session,
-        actor,
-        protected,
-        customer_id=customer_id,
-        patch=patch,
-        changes=changes,
-        reason=reason,
-    )
-
-
 async def hold_source_change(
     session: AsyncSession,
     actor: Actor,
@@ -231,7 +210,7 @@ async def hold_source_change(
         action = "replaced" if changes else "withdrawn"
         _audit_request(session, actor, pending, action, before=before, customer_id=customer_id)
         return pending if changes else None
-    return await _add_request(
+    return await request_change(
         session,
         actor,
         [c["field"] for c in changes],

@@ -195,73 +195,54 @@ async def rotate(
     """Rotate the data key (or resume a rotation a kill interrupted); raises
     :class:`~mdm_hub.privacy.keylock.KeyOperationRunning` while another key operation runs."""
     async with key_operation(engine, "rotate"):
-        return await _rotate(
-            engine,
-            kek,
-            batch_size=batch_size,
-            settle_seconds=settle_seconds,
-            max_passes=max_passes,
-            progress=progress,
-        )
-
-
-async def _rotate(
-    engine: AsyncEngine,
-    kek: bytes,
-    *,
-    batch_size: int,
-    settle_seconds: float,
-    max_passes: int,
-    progress: Callable[[str], None],
-) -> RotationResult:
-    async with AsyncSession(engine) as session, session.begin():
-        await load_keyring(session, kek)  # the first key, should there be none
-        active, pending, retired = await rotation_state(session)
-    resumed = bool(pending or retired)
-    if not pending and not retired:
         async with AsyncSession(engine) as session, session.begin():
-            pending = [await add_pending_key(session, kek)]
-        progress(
-            f"new data key {pending[-1]} stored; waiting {settle_seconds:g} s for every "
-            "process to load it"
-        )
-        await asyncio.sleep(settle_seconds)
-    if pending:
-        active = pending[-1]
+            await load_keyring(session, kek)  # the first key, should there be none
+            active, pending, retired = await rotation_state(session)
+        resumed = bool(pending or retired)
+        if not pending and not retired:
+            async with AsyncSession(engine) as session, session.begin():
+                pending = [await add_pending_key(session, kek)]
+            progress(
+                f"new data key {pending[-1]} stored; waiting {settle_seconds:g} s for every "
+                "process to load it"
+            )
+            await asyncio.sleep(settle_seconds)
+        if pending:
+            active = pending[-1]
+            async with AsyncSession(engine) as session, session.begin():
+                await activate_key(session, active)
+            progress(
+                f"data key {active} active; waiting {settle_seconds:g} s for every process "
+                "to write with it"
+            )
+            await asyncio.sleep(settle_seconds)
         async with AsyncSession(engine) as session, session.begin():
-            await activate_key(session, active)
-        progress(
-            f"data key {active} active; waiting {settle_seconds:g} s for every process "
-            "to write with it"
-        )
-        await asyncio.sleep(settle_seconds)
-    async with AsyncSession(engine) as session, session.begin():
-        keyring = await load_keyring(session, kek)
-    install_keyring(keyring)  # this process writes with the new key too
-    async with AsyncSession(engine) as session, session.begin():
-        clear_keys = await wrap_clear_keys(session, keyring)
-    if clear_keys:
-        progress(f"privacy_keys: {', '.join(clear_keys)} stored in clear, now wrapped")
-    result = RotationResult(key_id=active, resumed=resumed)
-    for _ in range(max_passes):
-        result.passes += 1
-        for table in SEALED_TABLES:
-            count = await _rewrite_table(engine, keyring, table, batch_size, progress)
-            result.rewritten[table.name] = result.rewritten.get(table.name, 0) + count
-        count = await _rewrite_file_pieces(engine, keyring, batch_size, progress)
-        result.rewritten["import_file_chunks"] = (
-            result.rewritten.get("import_file_chunks", 0) + count
-        )
-        left = await _count_stale(engine, active, batch_size)
-        progress(f"pass {result.passes}: {left} values left under an older key")
-        if left == 0:
-            break
-    else:
-        raise RotationIncomplete(
-            f"values under an older key remain after {max_passes} passes: run it again"
-        )
-    async with AsyncSession(engine) as session, session.begin():
-        result.dropped = await drop_retired_keys(session, set())
-        install_keyring(await load_keyring(session, kek))
-    progress(f"retired data keys dropped: {', '.join(result.dropped) or 'none'}")
-    return result
+            keyring = await load_keyring(session, kek)
+        install_keyring(keyring)  # this process writes with the new key too
+        async with AsyncSession(engine) as session, session.begin():
+            clear_keys = await wrap_clear_keys(session, keyring)
+        if clear_keys:
+            progress(f"privacy_keys: {', '.join(clear_keys)} stored in clear, now wrapped")
+        result = RotationResult(key_id=active, resumed=resumed)
+        for _ in range(max_passes):
+            result.passes += 1
+            for table in SEALED_TABLES:
+                count = await _rewrite_table(engine, keyring, table, batch_size, progress)
+                result.rewritten[table.name] = result.rewritten.get(table.name, 0) + count
+            count = await _rewrite_file_pieces(engine, keyring, batch_size, progress)
+            result.rewritten["import_file_chunks"] = (
+                result.rewritten.get("import_file_chunks", 0) + count
+            )
+            left = await _count_stale(engine, active, batch_size)
+            progress(f"pass {result.passes}: {left} values left under an older key")
+            if left == 0:
+                break
+        else:
+            raise RotationIncomplete(
+                f"values under an older key remain after {max_passes} passes: run it again"
+            )
+        async with AsyncSession(engine) as session, session.begin():
+            result.dropped = await drop_retired_keys(session, set())
+            install_keyring(await load_keyring(session, kek))
+        progress(f"retired data keys dropped: {', '.join(result.dropped) or 'none'}")
+        return result

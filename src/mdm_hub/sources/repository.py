@@ -14,7 +14,7 @@ from mdm_hub import db
 from mdm_hub.custom_fields.repository import FINGERPRINT_SQL
 from mdm_hub.customers.models import Customer, SourceRecord
 from mdm_hub.customers.survivorship import SourceView
-from mdm_hub.db import WritePart
+from mdm_hub.db import WritePart, attribute_arrays
 from mdm_hub.encryption import sealed_json
 from mdm_hub.matching.keys import BlockingKey
 from mdm_hub.matching.repository import (
@@ -206,10 +206,8 @@ def sources_update(
     return WritePart(
         _UPDATE_SOURCES,
         {
-            "ids": [s.id for s in sources],
+            **attribute_arrays(sources, ids="id", versions="version", at="updated_at"),
             **_documents(sources, seal),
-            "versions": [s.version for s in sources],
-            "at": [s.updated_at for s in sources],
         },
     )
 
@@ -256,10 +254,10 @@ def sources_insert(
         _INSERT_SOURCES,
         {
             "system": system,
-            "source_ids": [s.source_id for s in sources],
-            "customer_ids": [s.customer_id for s in sources],
+            **attribute_arrays(
+                sources, source_ids="source_id", customer_ids="customer_id", at="created_at"
+            ),
             **_documents(sources, seal),
-            "at": [s.created_at for s in sources],
         },
     )
 

@@ -67,6 +67,18 @@ class ItemWrite:
 
 
 @dataclass(frozen=True)
+class _Batch:
+    """What every run of a batch is written with, and where its items' answers go."""
+
+    session: AsyncSession
+    settings: Settings
+    actor: Actor
+    system: str
+    answers: list[ItemWrite | None]
+    webhooks: bool
+
+
+@dataclass(frozen=True)
 class _Ahead:
     """Candidates read with the batch's stored records (none stored), and of which keys."""
 
@@ -195,6 +207,7 @@ async def write_batch(
     # read with the stored records), each new record is decided and stored on its own, its
     # protected values held between the two.
     answers: list[ItemWrite | None] = [None] * len(items)
+    batch = _Batch(session, settings, actor, system, answers, webhooks)
     run: list[tuple[int, NewSource]] = []
     # A run of changed source records, stored together (a single PUT, and a system with
     # protected fields, have each stored on its own: _write_changed). A run of new records
@@ -204,8 +217,8 @@ async def write_batch(
     seen: set[str] = set()
     for index, (source_id, _) in enumerate(items):
         if source_id in seen:  # again in the batch: the earlier item is stored first
-            await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
-            await _write_changes(session, settings, actor, system, changes, answers)
+            await _write_run(batch, run, ahead)
+            await _write_changes(batch, changes)
             ahead = None
             stored, _ = await repository.existing_source(session, system, source_id)
             if stored is not None:
@@ -217,7 +230,7 @@ async def write_batch(
         if stored is not None and stored.payload_hash == digests[index]:
             if any(c.stored.customer_id == stored.customer_id for _, c in changes):
                 # answered with its customer as stored now: the changes before it first
-                await _write_changes(session, settings, actor, system, changes, answers)
+                await _write_changes(batch, changes)
             customer = await repository.stored_customer(session, stored.customer_id)
             pending = await pending_change(session, system, source_id) if protected else None
             answers[index] = ItemWrite(
@@ -228,26 +241,24 @@ async def write_batch(
         elif index in held:
             answers[index] = ItemWrite(source_id, "held", held=held[index])
         elif stored is None:
-            await _write_changes(session, settings, actor, system, changes, answers)
+            await _write_changes(batch, changes)
             pin = link_to.get(source_id) if isinstance(link_to, Mapping) else link_to
             new = NewSource(system, source_id, raws[index], digests[index], item, pin)
             run.append((index, new))
             if protected:
-                await _write_run(
-                    session, settings, actor, system, run, answers, webhooks, ahead, guard=True
-                )
+                await _write_run(batch, run, ahead, guard=True)
                 ahead = None
         else:
-            await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
+            await _write_run(batch, run, ahead)
             ahead = None
             if protected or alone:
                 answers[index] = await _write_changed(
-                    session, settings, actor, system, stored, raws[index], digests[index], item
+                    batch, stored, raws[index], digests[index], item
                 )
             else:
                 changes.append((index, Changed(stored, raws[index], digests[index], item)))
-    await _write_run(session, settings, actor, system, run, answers, webhooks, ahead)
-    await _write_changes(session, settings, actor, system, changes, answers)
+    await _write_run(batch, run, ahead)
+    await _write_changes(batch, changes)
     done = [a for a in answers if a is not None]
     assert len(done) == len(items)
     written = [
@@ -293,13 +304,8 @@ async def hold_erased_items(
 
 
 async def _write_run(
-    session: AsyncSession,
-    settings: Settings,
-    actor: Actor,
-    system: str,
+    batch: _Batch,
     run: list[tuple[int, NewSource]],
-    answers: list[ItemWrite | None],
-    webhooks: bool,
     ahead: _Ahead | None = None,
     *,
     guard: bool = False,
@@ -317,25 +323,22 @@ async def _write_run(
     found = None
     if ahead is not None and ahead.keys == {k for item in items for k in item.prepared.keys}:
         found = ahead.found
-    plan = await resolve_batch(session, settings, items, found=found)
+    plan = await resolve_batch(batch.session, batch.settings, items, found=found)
     request = None
     if guard:
-        plan, request = await _hold_protected(session, settings, actor, system, items, plan)
-    stored = await store_batch(session, settings, actor, system, plan, webhooks=webhooks)
-    _answer(run, stored, answers)
-    written = answers[run[0][0]]
+        plan, request = await _hold_protected(batch, items, plan)
+    stored = await store_batch(
+        batch.session, batch.settings, batch.actor, batch.system, plan, webhooks=batch.webhooks
+    )
+    _answer(run, stored, batch.answers)
+    written = batch.answers[run[0][0]]
     if request is not None and written is not None and written.write is not None:
         written.write.change_request = request
     run.clear()
 
 
 async def _hold_protected(
-    session: AsyncSession,
-    settings: Settings,
-    actor: Actor,
-    system: str,
-    items: list[NewSource],
-    plan: Plan,
+    batch: _Batch, items: list[NewSource], plan: Plan
 ) -> tuple[Plan, ChangeRequest | None]:
     """One new record (``items``, decided in ``plan``) that joins an existing customer: its
     protected values held for approval; the plan of what may be stored, and the request."""
@@ -343,14 +346,16 @@ async def _hold_protected(
     if step.problem is not None or step.created:
         return plan, None
     (held,) = await hold_protected(
-        session,
-        settings,
-        actor,
-        system,
+        batch.session,
+        batch.settings,
+        batch.actor,
+        batch.system,
         [Guarded(plan.existing[step.customer_id], False, item.source_id, None, item.prepared)],
     )
     if held.prepared is not item.prepared:
-        plan = await resolve_batch(session, settings, items, stored_as={0: held.prepared})
+        plan = await resolve_batch(
+            batch.session, batch.settings, items, stored_as={0: held.prepared}
+        )
     return plan, held.change_request
 
 
@@ -369,44 +374,33 @@ def _answer(
             )
 
 
-async def _write_changes(
-    session: AsyncSession,
-    settings: Settings,
-    actor: Actor,
-    system: str,
-    changes: list[tuple[int, Changed]],
-    answers: list[ItemWrite | None],
-) -> None:
+async def _write_changes(batch: _Batch, changes: list[tuple[int, Changed]]) -> None:
     """Store a run of changed source records together (``store.store_changed_batch``), and
     answer each (emptied)."""
     if not changes:
         return
-    stored = await store_changed_batch(session, settings, actor, system, [c for _, c in changes])
+    stored = await store_changed_batch(
+        batch.session, batch.settings, batch.actor, batch.system, [c for _, c in changes]
+    )
     for (index, change), done in zip(changes, stored, strict=True):
         source_id = change.stored.source_id
         if done.problem is not None:
-            answers[index] = ItemWrite(source_id, "rejected", problem=done.problem)
+            batch.answers[index] = ItemWrite(source_id, "rejected", problem=done.problem)
         else:
             assert done.customer is not None and done.source is not None
-            answers[index] = ItemWrite(
+            batch.answers[index] = ItemWrite(
                 source_id, "updated", SourceWrite(done.customer, done.source, False)
             )
     changes.clear()
 
 
 async def _write_changed(
-    session: AsyncSession,
-    settings: Settings,
-    actor: Actor,
-    system: str,
-    stored: SourceRecord,
-    raw: dict[str, Any],
-    digest: str,
-    prepared: Prepared,
+    batch: _Batch, stored: SourceRecord, raw: dict[str, Any], digest: str, prepared: Prepared
 ) -> ItemWrite:
     """A stored source record that changed, written on its own (a single PUT's, or of a
     system with protected fields: governance may hold its values): it keeps its customer
     (rows locked customer first, the order merges use)."""
+    session, settings, actor = batch.session, batch.settings, batch.actor
     customer = await lock_customer(session, stored.customer_id)
     existing = await lock_source_row(session, stored.id)
     if existing.customer_id != customer.id:  # a merge or unmerge moved it meanwhile
@@ -417,7 +411,7 @@ async def _write_changed(
                 session,
                 settings,
                 actor,
-                system,
+                batch.system,
                 [Guarded(customer, False, stored.source_id, existing.normalized, prepared)],
             )
             await store_changed_source(

@@ -6,6 +6,7 @@ governance's path)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -213,20 +214,7 @@ async def store_changed_source(
     """A stored source record changed (rows of ``customer`` and ``existing`` locked by the
     caller): keeps its customer; keys replaced, golden record recomputed, audited."""
     before = source_view(existing)
-    existing.raw_payload = raw
-    existing.payload_hash = digest
-    existing.normalized = prepared.normalized
-    existing.changes = prepared.changes
-    existing.findings = prepared.findings
-    existing.decision = {
-        "outcome": "unchanged_link",
-        "customer_id": str(existing.customer_id),
-        "probability": None,
-        "reason": "existing_source_record",
-        "candidates": [],
-    }
-    existing.version += 1
-    existing.updated_at = now()
+    _change(existing, raw, digest, prepared, now())
     await index_record(session, existing, prepared.keys)  # autoflushes the row first
     entry = source_record_audit(
         actor,
@@ -269,14 +257,25 @@ class ChangedStored:
     problem: ProblemError | None = None
 
 
-def _decision(customer_id: uuid.UUID) -> dict[str, Any]:
-    return {
+def _change(
+    source: SourceRecord, raw: dict[str, Any], digest: str, prepared: Prepared, at: dt.datetime
+) -> None:
+    """A stored source record as a write of changed content (``raw``) leaves it: its customer
+    kept, its next version."""
+    source.raw_payload = raw
+    source.payload_hash = digest
+    source.normalized = prepared.normalized
+    source.changes = prepared.changes
+    source.findings = prepared.findings
+    source.decision = {
         "outcome": "unchanged_link",
-        "customer_id": str(customer_id),
+        "customer_id": str(source.customer_id),
         "probability": None,
         "reason": "existing_source_record",
         "candidates": [],
     }
+    source.version += 1
+    source.updated_at = at
 
 
 async def store_changed_batch(
@@ -314,28 +313,13 @@ async def store_changed_batch(
     findings: dict[int, tuple[int, list[dict[str, Any]]]] = {}
     changed_customers: set[uuid.UUID] = set()
     for item in items:
-        existing = rows[item.stored.id]
-        cid, prepared = existing.customer_id, item.prepared
+        source = rows[item.stored.id]
+        cid, prepared = source.customer_id, item.prepared
         at = now()
-        source = SourceRecord(
-            id=existing.id,
-            system=existing.system,
-            source_id=existing.source_id,
-            customer_id=cid,
-            raw_payload=item.raw,
-            payload_hash=item.digest,
-            normalized=prepared.normalized,
-            changes=prepared.changes,
-            findings=prepared.findings,
-            decision=_decision(cid),
-            version=existing.version + 1,
-            created_at=existing.created_at,
-            updated_at=at,
-        )
-        mine = SourceView(existing.system, existing.source_id, at, prepared.normalized)
+        mine = SourceView(source.system, source.source_id, at, prepared.normalized)
         others = views[cid]
         sources = [
-            mine if (v.system, v.source_id) == (existing.system, existing.source_id) else v
+            mine if (v.system, v.source_id) == (source.system, source.source_id) else v
             for v in others
         ]
         try:
@@ -344,7 +328,8 @@ async def store_changed_batch(
             done.append(ChangedStored(None, None, problem))
             continue
         views[cid] = sources
-        rows[item.stored.id] = source
+        source_before = source_view(source)
+        _change(source, item.raw, item.digest, prepared, at)
         sources_now[source.id] = source
         keys[source.id] = (source.id, cid, list(prepared.keys))
         findings[source.id] = (source.id, prepared.findings)
@@ -352,10 +337,10 @@ async def store_changed_batch(
             source_record_audit(
                 actor,
                 "source_record.updated",
-                existing.system,
-                existing.source_id,
+                source.system,
+                source.source_id,
                 cid,
-                before=source_view(existing),
+                before=source_before,
                 after=source_view(source),
             )
         )
