@@ -20,10 +20,12 @@ from mdm_hub.hierarchy.schemas import (
     SiteProposalDecisionIn,
     SiteProposalOut,
     SiteProposalPage,
+    SiteProposalStatus,
 )
 from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import IdPaging
 from mdm_hub.types import Id
+from mdm_hub.web import ReviewFilter
 
 router = api_router(tags=["hierarchy"])
 
@@ -104,16 +106,15 @@ async def get_rollup(
 async def list_site_proposals(
     session: DbSession,
     principal: CustomersRead,
+    filters: Annotated[ReviewFilter[SiteProposalStatus], Query()],
     page: IdPaging,
-    status: Literal["pending", "accepted", "rejected", "superseded"] | None = "pending",
-    customer_id: uuid.UUID | None = None,
 ) -> SiteProposalPage:
     """Sites (事業所) matching proposed for a steward: a record that names a branch and carries
     a corporation's 法人番号, when the hub was not sure which corporation (or whether)."""
     rows = await repository.proposals(
         session,
-        status=status,
-        customer_id=customer_id,
+        status=filters.status,
+        customer_id=filters.customer_id,
         after_id=page.position or 0,
         limit=page.limit + 1,
     )
