@@ -14,7 +14,7 @@ from fastapi import Body, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mdm_hub.auth.roles import ConfigManage, CustomersCurate, CustomersRead, CustomersWrite
+from mdm_hub.auth.roles import ConfigManage, CustomersRead, CustomersWrite
 from mdm_hub.context import settings_of
 from mdm_hub.customers import repository, search, steward
 from mdm_hub.customers.models import Customer, CustomerStatus
@@ -44,6 +44,7 @@ from mdm_hub.quality import service as quality
 from mdm_hub.quality.schemas import CustomerFindingOut
 from mdm_hub.record import CustomerIn, CustomerRecord
 from mdm_hub.types import Id
+from mdm_hub.web import Curating
 
 router = api_router()
 CUSTOMERS: list[str | Enum] = ["customers"]  # FastAPI's type for tags
@@ -231,13 +232,10 @@ async def decide_change_request(
     tags=CUSTOMERS,
 )
 async def delete_customer(
-    customer_id: uuid.UUID,
-    session: DbSession,
-    actor: CustomersCurate,
-    if_match: IfMatch = None,
+    customer_id: uuid.UUID, curating: Curating, if_match: IfMatch = None
 ) -> Response:
     """Soft delete: the customer stays readable with status `deleted`."""
-    await steward.delete_customer(session, actor, customer_id, if_match)
+    await steward.delete_customer(curating.session, curating.actor, customer_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

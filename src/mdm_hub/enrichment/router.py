@@ -6,10 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Path, Query, Request, Response, status
+from fastapi import Path, Query, Response, status
 
 from mdm_hub.auth.roles import CustomersCurate
-from mdm_hub.context import settings_of
 from mdm_hub.db import DbSession
 from mdm_hub.enrichment import proposals, repository, service
 from mdm_hub.enrichment.schemas import (
@@ -23,6 +22,7 @@ from mdm_hub.pagination import IdPage
 from mdm_hub.registry import service as registry
 from mdm_hub.registry.schemas import RegistryOut
 from mdm_hub.types import Id
+from mdm_hub.web import Curating
 
 router = api_router(tags=["registry"])
 
@@ -45,25 +45,19 @@ async def list_registry_proposals(
 async def decide_registry_proposal(
     proposal_id: Annotated[Id, Path(description="The proposal's id")],
     body: ProposalDecision,
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
+    curating: Curating,
 ) -> ProposalOut:
     """Accept (link the customer: the registry becomes its source `nta`, applied at once) or
     reject a pending proposal; 409 when it is decided already or either side is linked."""
     decided = await proposals.decide_proposal(
-        session, settings_of(request), actor, proposal_id, body.decision
+        curating.session, curating.settings, curating.actor, proposal_id, body.decision
     )
     return ProposalOut.model_validate(decided)
 
 
 @router.put("/customers/{customer_id}/registry")
 async def link_customer_registry(
-    customer_id: uuid.UUID,
-    body: RegistryLinkIn,
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
+    customer_id: uuid.UUID, body: RegistryLinkIn, curating: Curating
 ) -> RegistryOut:
     """Link the customer to the registry's corporation of this 法人番号, as accepting a
     proposal does (the registry becomes its source `nta`, applied at once; its pending
@@ -71,22 +65,19 @@ async def link_customer_registry(
     not publish it; 409 when the customer is not an active corporation or either side is
     linked otherwise; the same number again changes nothing."""
     await proposals.link_by_number(
-        session, settings_of(request), actor, customer_id, body.corporate_number
+        curating.session, curating.settings, curating.actor, customer_id, body.corporate_number
     )
-    return RegistryOut.model_validate(await registry.customer_registry(session, customer_id))
+    return RegistryOut.model_validate(
+        await registry.customer_registry(curating.session, customer_id)
+    )
 
 
 @router.delete("/customers/{customer_id}/registry", status_code=status.HTTP_204_NO_CONTENT)
-async def unlink_customer_registry(
-    customer_id: uuid.UUID,
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
-) -> Response:
+async def unlink_customer_registry(customer_id: uuid.UUID, curating: Curating) -> Response:
     """Remove the customer's registry link (a wrong link): the link and its source record
     `nta/<法人番号>` go and the golden record is recomputed without it (audited,
     `customer.registry_changed`). The customer is then neither linked to that number again by
     its 法人番号 nor proposed it (a steward can still link it with PUT). 204 also when the
     customer had no link; 404 for no customer."""
-    await service.unlink(session, settings_of(request), actor, customer_id)
+    await service.unlink(curating.session, curating.settings, curating.actor, customer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

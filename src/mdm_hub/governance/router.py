@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Literal
+from typing import Annotated
 
-from fastapi import Response
+from fastapi import Query, Response
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead, CustomersCurate
 from mdm_hub.db import DbSession
@@ -14,12 +13,14 @@ from mdm_hub.governance.repository import RequestFilters
 from mdm_hub.governance.schemas import (
     ChangeRequestOut,
     ChangeRequestPage,
+    ChangeRequestStatus,
     ProtectedFieldIn,
     ProtectedFields,
 )
 from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import ConfiguredIdPaging, id_cursor
 from mdm_hub.types import Id
+from mdm_hub.web import ReviewFilter
 
 router = api_router(tags=["governance"])
 
@@ -46,14 +47,13 @@ async def replace_protected_fields(
 async def list_change_requests(
     session: DbSession,
     principal: CustomersCurate,
+    filters: Annotated[ReviewFilter[ChangeRequestStatus], Query()],
     page: ConfiguredIdPaging,
-    status: Literal["pending", "approved", "rejected", "withdrawn"] | None = "pending",
-    customer_id: uuid.UUID | None = None,
 ) -> ChangeRequestPage:
     """Change requests, oldest first (default: those waiting); follow `next_cursor`."""
     rows, last = await service.list_requests(
         session,
-        RequestFilters(status=status, customer_id=customer_id),
+        RequestFilters(status=filters.status, customer_id=filters.customer_id),
         after_id=page.position,
         limit=page.limit,
     )

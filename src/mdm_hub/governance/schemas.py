@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mdm_hub.types import SYSTEM_PATTERN
 
+ChangeRequestStatus = Literal["pending", "approved", "rejected", "withdrawn"]
+
 
 class ProtectedFieldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -43,7 +45,7 @@ class FieldChange(BaseModel):
 class ChangeRequestOut(BaseModel):
     id: int
     customer_id: uuid.UUID
-    status: Literal["pending", "approved", "rejected", "withdrawn"] = Field(
+    status: ChangeRequestStatus = Field(
         description="withdrawn: a later write of the same source record no longer asks for it"
     )
     version: int = Field(description="The ETag is its quoted form; decide with If-Match")

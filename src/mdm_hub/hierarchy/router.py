@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import Path, Query, Response, status
 
-from mdm_hub.auth.roles import CustomersCurate, CustomersRead
+from mdm_hub.auth.roles import CustomersRead
 from mdm_hub.db import DbSession
 from mdm_hub.hierarchy import repository, service
 from mdm_hub.hierarchy.repository import Link
@@ -20,10 +20,12 @@ from mdm_hub.hierarchy.schemas import (
     SiteProposalDecisionIn,
     SiteProposalOut,
     SiteProposalPage,
+    SiteProposalStatus,
 )
 from mdm_hub.idempotency.route import api_router
 from mdm_hub.pagination import IdPaging
 from mdm_hub.types import Id
+from mdm_hub.web import Curating, ReviewFilter
 
 router = api_router(tags=["hierarchy"])
 
@@ -33,39 +35,26 @@ def _out(link: Link) -> LinkOut:
 
 
 @router.put("/customers/{customer_id}/relations/corporation")
-async def put_site_link(
-    customer_id: uuid.UUID,
-    body: SiteLinkIn,
-    session: DbSession,
-    actor: CustomersCurate,
-) -> LinkOut:
+async def put_site_link(customer_id: uuid.UUID, body: SiteLinkIn, curating: Curating) -> LinkOut:
     """This customer is a site (事業所) of a corporation. 422 for a self-link, a corporation
     that is itself a site, or a customer that has sites of its own."""
-    return _out(await service.set_site_link(session, actor, customer_id, body))
+    return _out(await service.set_site_link(curating.session, curating.actor, customer_id, body))
 
 
 @router.put("/customers/{customer_id}/relations/parent")
-async def put_group_link(
-    customer_id: uuid.UUID,
-    body: GroupLinkIn,
-    session: DbSession,
-    actor: CustomersCurate,
-) -> LinkOut:
+async def put_group_link(customer_id: uuid.UUID, body: GroupLinkIn, curating: Curating) -> LinkOut:
     """This corporation's group parent (親会社), as a subsidiary (子会社) or an affiliate
     (関連会社). 422 for a self-link or a cycle."""
-    return _out(await service.set_group_link(session, actor, customer_id, body))
+    return _out(await service.set_group_link(curating.session, curating.actor, customer_id, body))
 
 
 @router.delete("/customers/{customer_id}/relations/{axis}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_link(
-    customer_id: uuid.UUID,
-    axis: Literal["corporation", "parent"],
-    session: DbSession,
-    actor: CustomersCurate,
+    customer_id: uuid.UUID, axis: Literal["corporation", "parent"], curating: Curating
 ) -> Response:
     """Remove the customer's link to its corporation or to its group parent."""
     await service.remove_link(
-        session, actor, customer_id, "site" if axis == "corporation" else "group"
+        curating.session, curating.actor, customer_id, "site" if axis == "corporation" else "group"
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -104,16 +93,15 @@ async def get_rollup(
 async def list_site_proposals(
     session: DbSession,
     principal: CustomersRead,
+    filters: Annotated[ReviewFilter[SiteProposalStatus], Query()],
     page: IdPaging,
-    status: Literal["pending", "accepted", "rejected", "superseded"] | None = "pending",
-    customer_id: uuid.UUID | None = None,
 ) -> SiteProposalPage:
     """Sites (事業所) matching proposed for a steward: a record that names a branch and carries
     a corporation's 法人番号, when the hub was not sure which corporation (or whether)."""
     rows = await repository.proposals(
         session,
-        status=status,
-        customer_id=customer_id,
+        status=filters.status,
+        customer_id=filters.customer_id,
         after_id=page.position or 0,
         limit=page.limit + 1,
     )
@@ -124,10 +112,9 @@ async def list_site_proposals(
 async def decide_site_proposal(
     proposal_id: Annotated[Id, Path(description="The site proposal's id")],
     body: SiteProposalDecisionIn,
-    session: DbSession,
-    actor: CustomersCurate,
+    curating: Curating,
 ) -> SiteProposalOut:
     """Accept (link the site to the corporation) or reject a proposal."""
     return SiteProposalOut.model_validate(
-        await service.decide_proposal(session, actor, proposal_id, body.decision)
+        await service.decide_proposal(curating.session, curating.actor, proposal_id, body.decision)
     )

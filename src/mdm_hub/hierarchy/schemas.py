@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mdm_hub.normalize.corporate_number import is_valid_corporate_number
 
+SiteProposalStatus = Literal["pending", "accepted", "rejected", "superseded"]
+
 
 class SourceRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -157,7 +159,7 @@ class SiteProposalOut(BaseModel):
     parent_code: str
     parent_name: str
     reason: str = Field(examples=["法人番号 7000012050002; site 本町支店"])
-    status: Literal["pending", "accepted", "rejected", "superseded"]
+    status: SiteProposalStatus
     created_at: dt.datetime
     decided_at: dt.datetime | None
     decided_by: str | None

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Path, Query, Response
 
 from mdm_hub.auth.masking import disclose_explanation
 from mdm_hub.auth.roles import CustomersCurate
-from mdm_hub.context import settings_of
 from mdm_hub.customers.models import Customer
 from mdm_hub.customers.schemas import CustomerOut
 from mdm_hub.customers.steward import etag
@@ -30,6 +29,7 @@ from mdm_hub.matching.schemas import (
 )
 from mdm_hub.pagination import decode_cursor, encode_cursor
 from mdm_hub.types import Id
+from mdm_hub.web import Curating
 
 router = api_router(tags=["matching"])
 RESPONSES = problem_responses(409)
@@ -82,29 +82,22 @@ async def list_match_candidates(
 async def decide_match_candidate(
     candidate_id: Annotated[Id, Path(description="The match candidate's id")],
     body: CandidateDecision,
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
+    curating: Curating,
 ) -> MatchCandidateOut:
     """A steward decides: `merge` the pair (the older customer survives) or `distinct`."""
     candidate = await merge.decide_candidate(
-        session, settings_of(request), actor, candidate_id, body.decision
+        curating.session, curating.settings, curating.actor, candidate_id, body.decision
     )
-    return _candidate_out(candidate, await pair_customers(session, [candidate]))
+    return _candidate_out(candidate, await pair_customers(curating.session, [candidate]))
 
 
 @router.post("/customers/{customer_id}/merge", responses=RESPONSES)
 async def merge_customers(
-    customer_id: uuid.UUID,
-    body: MergeRequest,
-    request: Request,
-    response: Response,
-    session: DbSession,
-    actor: CustomersCurate,
+    customer_id: uuid.UUID, body: MergeRequest, response: Response, curating: Curating
 ) -> CustomerOut:
     """Merge other customers into this one. Their ids stay resolvable (status `merged`)."""
     survivor = await merge.merge_customers(
-        session, settings_of(request), actor, customer_id, body.customer_ids
+        curating.session, curating.settings, curating.actor, customer_id, body.customer_ids
     )
     response.headers["ETag"] = etag(survivor)
     return customer_out(survivor)
@@ -112,17 +105,13 @@ async def merge_customers(
 
 @router.post("/customers/{customer_id}/unmerge", responses=RESPONSES)
 async def unmerge_customer(
-    customer_id: uuid.UUID,
-    body: UnmergeRequest,
-    request: Request,
-    session: DbSession,
-    actor: CustomersCurate,
+    customer_id: uuid.UUID, body: UnmergeRequest, curating: Curating
 ) -> UnmergeResult:
     """Move source records out: back to the customer a merge took them from, or elsewhere."""
     remaining, target = await merge.unmerge(
-        session,
-        settings_of(request),
-        actor,
+        curating.session,
+        curating.settings,
+        curating.actor,
         customer_id,
         [(ref.system, ref.source_id) for ref in body.source_records],
         body.target_customer_id,
