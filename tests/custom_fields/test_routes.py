@@ -198,6 +198,7 @@ async def test_delete_then_values_are_refused_and_the_key_can_be_defined_again(
     assert stored.status_code == 201
     deleted = await client.delete("/v1/custom-fields/owner")
     assert deleted.status_code == 204 and deleted.content == b""
+    assert "content-type" not in deleted.headers
     _problem(await client.delete("/v1/custom-fields/owner"), 404)
     refused = await client.put(
         "/v1/sources/crm/records/1", json=corporation(custom_fields={"owner": "鈴木"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import Response, status
+from fastapi import status
 
 from mdm_hub.auth.roles import ConfigManage, ConfigRead
 from mdm_hub.custom_fields import service
@@ -61,10 +61,9 @@ async def update_custom_field(
 
 
 @router.delete("/custom-fields/{key}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_custom_field(key: KeyPath, session: DbSession, actor: ConfigManage) -> Response:
+async def delete_custom_field(key: KeyPath, session: DbSession, actor: ConfigManage) -> None:
     """Remove a definition. Stored values stay in source records but are no longer accepted."""
     await service.delete_definition(session, actor, key)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/rank-rules")

@@ -233,10 +233,9 @@ async def decide_change_request(
 )
 async def delete_customer(
     customer_id: uuid.UUID, curating: Curating, if_match: IfMatch = None
-) -> Response:
+) -> None:
     """Soft delete: the customer stays readable with status `deleted`."""
     await steward.delete_customer(curating.session, curating.actor, customer_id, if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/customers/{customer_id}/sources", tags=CUSTOMERS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Path, Query, Response, status
+from fastapi import Path, Query, status
 
 from mdm_hub.auth.roles import CustomersCurate
 from mdm_hub.db import DbSession
@@ -73,11 +73,10 @@ async def link_customer_registry(
 
 
 @router.delete("/customers/{customer_id}/registry", status_code=status.HTTP_204_NO_CONTENT)
-async def unlink_customer_registry(customer_id: uuid.UUID, curating: Curating) -> Response:
+async def unlink_customer_registry(customer_id: uuid.UUID, curating: Curating) -> None:
     """Remove the customer's registry link (a wrong link): the link and its source record
     `nta/<法人番号>` go and the golden record is recomputed without it (audited,
     `customer.registry_changed`). The customer is then neither linked to that number again by
     its 法人番号 nor proposed it (a steward can still link it with PUT). 204 also when the
     customer had no link; 404 for no customer."""
     await service.unlink(curating.session, curating.settings, curating.actor, customer_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)

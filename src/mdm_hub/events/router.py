@@ -160,10 +160,9 @@ async def update_webhook_endpoint(
 @router.delete("/endpoints/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_webhook_endpoint(
     endpoint_id: uuid.UUID, session: DbSession, actor: WebhooksManage
-) -> Response:
+) -> None:
     """Unsubscribe: the endpoint, its pending deliveries and its delivery log are removed."""
     await subscriptions.delete_endpoint(session, actor, endpoint_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/endpoints/{endpoint_id}/rotate-secret")

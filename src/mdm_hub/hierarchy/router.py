@@ -51,12 +51,11 @@ async def put_group_link(customer_id: uuid.UUID, body: GroupLinkIn, curating: Cu
 @router.delete("/customers/{customer_id}/relations/{axis}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_link(
     customer_id: uuid.UUID, axis: Literal["corporation", "parent"], curating: Curating
-) -> Response:
+) -> None:
     """Remove the customer's link to its corporation or to its group parent."""
     await service.remove_link(
         curating.session, curating.actor, customer_id, "site" if axis == "corporation" else "group"
     )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/customers/{customer_id}/hierarchy", response_model=HierarchyOut)

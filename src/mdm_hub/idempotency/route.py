@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.routing import APIRoute
 
 from mdm_hub.auth.masking import can_read_pii, mask_answer
@@ -67,6 +67,9 @@ async def _content(request: Request) -> bytes:
 
 class IdempotentRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if kwargs.get("status_code") == status.HTTP_204_NO_CONTENT:
+            # Its endpoint returns None: answered with no body and no content type.
+            kwargs["response_class"] = Response
         if "POST" in {m.upper() for m in kwargs.get("methods") or ()}:
             kwargs["dependencies"] = [
                 *(kwargs.get("dependencies") or ()),
