@@ -195,27 +195,7 @@ async def rotate(
     """Rotate the data key (or resume a rotation a kill interrupted); raises
     :class:`~mdm_hub.privacy.keylock.KeyOperationRunning` while another key operation runs."""
     async with key_operation(engine, "rotate"):
-        async with AsyncSession(engine) as session, session.begin():
-            await load_keyring(session, kek)  # the first key, should there be none
-            active, pending, retired = await rotation_state(session)
-        resumed = bool(pending or retired)
-        if not pending and not retired:
-            async with AsyncSession(engine) as session, session.begin():
-                pending = [await add_pending_key(session, kek)]
-            progress(
-                f"new data key {pending[-1]} stored; waiting {settle_seconds:g} s for every "
-                "process to load it"
-            )
-            await asyncio.sleep(settle_seconds)
-        if pending:
-            active = pending[-1]
-            async with AsyncSession(engine) as session, session.begin():
-                await activate_key(session, active)
-            progress(
-                f"data key {active} active; waiting {settle_seconds:g} s for every process "
-                "to write with it"
-            )
-            await asyncio.sleep(settle_seconds)
+        result = await _activate_new_key(engine, kek, settle_seconds, progress)
         async with AsyncSession(engine) as session, session.begin():
             keyring = await load_keyring(session, kek)
         install_keyring(keyring)  # this process writes with the new key too
@@ -223,26 +203,66 @@ async def rotate(
             clear_keys = await wrap_clear_keys(session, keyring)
         if clear_keys:
             progress(f"privacy_keys: {', '.join(clear_keys)} stored in clear, now wrapped")
-        result = RotationResult(key_id=active, resumed=resumed)
-        for _ in range(max_passes):
-            result.passes += 1
-            for table in SEALED_TABLES:
-                count = await _rewrite_table(engine, keyring, table, batch_size, progress)
-                result.rewritten[table.name] = result.rewritten.get(table.name, 0) + count
-            count = await _rewrite_file_pieces(engine, keyring, batch_size, progress)
-            result.rewritten["import_file_chunks"] = (
-                result.rewritten.get("import_file_chunks", 0) + count
-            )
-            left = await _count_stale(engine, active, batch_size)
-            progress(f"pass {result.passes}: {left} values left under an older key")
-            if left == 0:
-                break
-        else:
-            raise RotationIncomplete(
-                f"values under an older key remain after {max_passes} passes: run it again"
-            )
+        await _rewrite_until_current(engine, keyring, result, batch_size, max_passes, progress)
         async with AsyncSession(engine) as session, session.begin():
             result.dropped = await drop_retired_keys(session, set())
             install_keyring(await load_keyring(session, kek))
         progress(f"retired data keys dropped: {', '.join(result.dropped) or 'none'}")
         return result
+
+
+async def _activate_new_key(
+    engine: AsyncEngine, kek: bytes, settle_seconds: float, progress: Callable[[str], None]
+) -> RotationResult:
+    """A new data key stored, then made the active one, each step given ``settle_seconds`` for
+    every process to load it; or the step a killed rotation had reached, taken up again."""
+    async with AsyncSession(engine) as session, session.begin():
+        await load_keyring(session, kek)  # the first key, should there be none
+        active, pending, retired = await rotation_state(session)
+    resumed = bool(pending or retired)
+    if not pending and not retired:
+        async with AsyncSession(engine) as session, session.begin():
+            pending = [await add_pending_key(session, kek)]
+        progress(
+            f"new data key {pending[-1]} stored; waiting {settle_seconds:g} s for every "
+            "process to load it"
+        )
+        await asyncio.sleep(settle_seconds)
+    if pending:
+        active = pending[-1]
+        async with AsyncSession(engine) as session, session.begin():
+            await activate_key(session, active)
+        progress(
+            f"data key {active} active; waiting {settle_seconds:g} s for every process "
+            "to write with it"
+        )
+        await asyncio.sleep(settle_seconds)
+    return RotationResult(key_id=active, resumed=resumed)
+
+
+async def _rewrite_until_current(
+    engine: AsyncEngine,
+    keyring: Keyring,
+    result: RotationResult,
+    batch_size: int,
+    max_passes: int,
+    progress: Callable[[str], None],
+) -> None:
+    """Every sealed value and import file piece re-encrypted under the active key, pass after
+    pass until none is left under an older one (counted into ``result``)."""
+    for _ in range(max_passes):
+        result.passes += 1
+        for table in SEALED_TABLES:
+            count = await _rewrite_table(engine, keyring, table, batch_size, progress)
+            result.rewritten[table.name] = result.rewritten.get(table.name, 0) + count
+        count = await _rewrite_file_pieces(engine, keyring, batch_size, progress)
+        result.rewritten["import_file_chunks"] = (
+            result.rewritten.get("import_file_chunks", 0) + count
+        )
+        left = await _count_stale(engine, result.key_id, batch_size)
+        progress(f"pass {result.passes}: {left} values left under an older key")
+        if left == 0:
+            return
+    raise RotationIncomplete(
+        f"values under an older key remain after {max_passes} passes: run it again"
+    )
