@@ -18,7 +18,13 @@ from mdm_hub.db import json_loads
 from mdm_hub.observability.statements import counted_statements
 from mdm_hub.settings import Settings
 from tests.helpers import batch_outcomes, corporation, other_corporation
-from tests.imports.test_batch_write_path import _put_all, _rows, _state, _truncate
+from tests.imports.test_batch_write_path import (
+    _canonical,
+    _put_all,
+    _rows,
+    _state,
+    _truncate,
+)
 
 
 def _changed(rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -100,10 +106,6 @@ async def _more(database_url: str) -> dict[str, Any]:
         "findings": findings,
         "audit": audit,
     }
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(json_loads(value), ensure_ascii=False, sort_keys=True)
 
 
 def _canonical_value(value: Any) -> str:
